@@ -1,0 +1,35 @@
+# Two commands: `make run` (the platform on the embedded defaults) and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+ifneq ($(wildcard ../shared/tiktoken-cache),)
+TIKTOKEN_CACHE_DIR ?= $(abspath ../shared/tiktoken-cache)
+export TIKTOKEN_CACHE_DIR
+endif
+
+.PHONY: run test install install-test browser clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed
+
+install-test: $(VENV)/.installed $(VENV)/.installed-test
+
+run: install
+	$(PY) -m costwatch.launcher
+
+test: install-test
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) var

@@ -1,0 +1,22 @@
+"""The Celery app: broker and schedule come from Django settings (CELERY_* names)."""
+from __future__ import annotations
+
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "costwatch.settings")
+
+app = Celery("costwatch")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+
+@app.on_after_finalize.connect
+def _schedule_periodic_work(sender: Celery, **_: object) -> None:
+    from django.conf import settings
+
+    from costwatch.schedule import periodic_tasks
+
+    for name, (task, seconds) in periodic_tasks(settings).items():
+        sender.add_periodic_task(seconds, sender.signature(task), name=name, expires=seconds * 2)

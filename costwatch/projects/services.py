@@ -1,0 +1,91 @@
+"""Projects, members and API keys: the only place that creates or checks keys."""
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from costwatch.projects.models import ApiKey, KeyScope, Membership, Project, Role
+
+KEY_PREFIX = {KeyScope.INGEST: "cw_ingest_", KeyScope.READ: "cw_read_"}
+LAST_USED_RESOLUTION = timedelta(seconds=60)
+
+
+@dataclass(frozen=True)
+class IssuedKey:
+    key: ApiKey
+    secret: str  # the plain key: shown once, never stored
+
+
+def hash_key(secret: str) -> str:
+    # Keys are 256-bit random strings, so a fast hash is enough (no dictionary to attack).
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def create_project(slug: str, *, name: str = "", timezone_name: str = "UTC") -> Project:
+    project = Project(slug=slug, name=name or slug, timezone=timezone_name)
+    project.full_clean()
+    project.save()
+    return project
+
+
+def issue_key(project: Project, scope: str, *, name: str = "", created_by: AbstractBaseUser | None = None) -> IssuedKey:
+    scope = KeyScope(scope)
+    secret = KEY_PREFIX[scope] + secrets.token_urlsafe(32)
+    key = ApiKey.objects.create(
+        project=project,
+        scope=scope,
+        name=name,
+        prefix=secret[: len(KEY_PREFIX[scope]) + 6],
+        key_hash=hash_key(secret),
+        created_by=created_by,
+    )
+    return IssuedKey(key=key, secret=secret)
+
+
+def authenticate_key(secret: str, scope: str) -> ApiKey | None:
+    """The active key with this secret and scope, or None. Records when it was last used."""
+    if not secret or len(secret) > 200:
+        return None
+    key = (
+        ApiKey.objects.select_related("project")
+        .filter(key_hash=hash_key(secret), scope=scope, revoked_at__isnull=True)
+        .first()
+    )
+    if key is None:
+        return None
+    now = timezone.now()
+    if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
+        # A conditional update keeps a busy key from writing on every request.
+        ApiKey.objects.filter(pk=key.pk).filter(
+            Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - LAST_USED_RESOLUTION)
+        ).update(last_used_at=now)
+        key.last_used_at = now
+    return key
+
+
+def revoke_key(key: ApiKey) -> bool:
+    """Revoke a key; False when it was already revoked."""
+    return bool(ApiKey.objects.filter(pk=key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now()))
+
+
+@transaction.atomic
+def set_member(project: Project, user: AbstractBaseUser, role: str) -> Membership:
+    membership, _ = Membership.objects.update_or_create(project=project, user=user, defaults={"role": Role(role)})
+    return membership
+
+
+def role_of(user: AbstractBaseUser, project: Project) -> str | None:
+    if not user.is_authenticated:
+        return None
+    return Membership.objects.filter(project=project, user=user).values_list("role", flat=True).first()
+
+
+def projects_of(user: AbstractBaseUser):  # -> QuerySet[Project]
+    return Project.objects.filter(memberships__user=user).distinct()

@@ -1,0 +1,16 @@
+"""What Celery beat runs, and how often (intervals from settings)."""
+from __future__ import annotations
+
+from typing import Any
+
+# Each app adds its periodic task here: name -> (task name, setting holding the interval).
+PERIODIC_TASKS: dict[str, tuple[str, str]] = {
+    "heartbeat": ("costwatch.ops.tasks.record_heartbeat", "COSTWATCH_HEARTBEAT_SECONDS"),
+}
+
+
+def periodic_tasks(settings: Any) -> dict[str, tuple[str, float]]:
+    return {
+        name: (task, float(getattr(settings, setting, 30.0)))
+        for name, (task, setting) in PERIODIC_TASKS.items()
+    }

@@ -1,0 +1,96 @@
+"""Raw LLM calls (the source of truth), request attribution, and the buckets waiting for rollup."""
+from __future__ import annotations
+
+from django.db import models
+
+from costwatch.projects.models import Project
+
+MONEY = {"max_digits": 24, "decimal_places": 12}
+
+
+class LlmCall(models.Model):
+    """One priced LLM call. Identity is (project, trace_id, span_id): re-sent spans are ignored."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    trace_id = models.CharField(max_length=32)
+    span_id = models.CharField(max_length=16)
+    parent_span_id = models.CharField(max_length=16, blank=True)
+    provider = models.CharField(max_length=64, blank=True)
+    model = models.CharField(max_length=200, blank=True, help_text="As reported by the span.")
+    request_model = models.CharField(max_length=200, blank=True)
+    price_key = models.CharField(max_length=200, blank=True, help_text="Catalog key that priced it.")
+    operation = models.CharField(max_length=32)
+    dialect = models.CharField(max_length=32)
+    service = models.CharField(max_length=200, blank=True)
+    started_at = models.DateTimeField()
+    ended_at = models.DateTimeField()
+    input_tokens = models.BigIntegerField(default=0, help_text="Excluding cache reads and writes.")
+    cache_read_tokens = models.BigIntegerField(default=0)
+    cache_write_tokens = models.BigIntegerField(default=0)
+    cache_write_1h_tokens = models.BigIntegerField(default=0)
+    output_tokens = models.BigIntegerField(default=0, help_text="Including reasoning.")
+    reasoning_tokens = models.BigIntegerField(default=0)
+    estimated = models.BooleanField(default=False)
+    response_cache_hit = models.BooleanField(default=False)
+    is_error = models.BooleanField(default=False)
+    user = models.CharField(max_length=256, blank=True)
+    feature = models.CharField(max_length=256, blank=True)
+    endpoint = models.CharField(max_length=512, blank=True)
+    session = models.CharField(max_length=256, blank=True)
+    response_id = models.CharField(max_length=256, blank=True)
+    cost_input = models.DecimalField(null=True, blank=True, **MONEY)
+    cost_cache_read = models.DecimalField(null=True, blank=True, **MONEY)
+    cost_cache_write = models.DecimalField(null=True, blank=True, **MONEY)
+    cost_output = models.DecimalField(null=True, blank=True, **MONEY)
+    cost_total = models.DecimalField(null=True, blank=True, help_text="NULL = unpriced (unknown model).", **MONEY)
+    list_cost = models.DecimalField(null=True, blank=True, help_text="Cost without any caching.", **MONEY)
+    reported_cost = models.DecimalField(null=True, blank=True, **MONEY)
+    cost_source = models.CharField(max_length=16, blank=True, help_text="computed | reported | (blank: unpriced)")
+    price = models.ForeignKey("pricing.ModelPrice", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "trace_id", "span_id"], name="llmcall_identity"),
+        ]
+        indexes = [
+            models.Index(fields=["project", "started_at"]),
+            models.Index(fields=["project", "trace_id"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model} {self.trace_id}/{self.span_id}"
+
+
+class TraceAttribution(models.Model):
+    """What the spans of one request (trace) say about who, what feature and which endpoint.
+
+    Merged from every export that carries spans of the trace; calls inherit what they lack.
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    trace_id = models.CharField(max_length=32)
+    user = models.CharField(max_length=256, blank=True)
+    feature = models.CharField(max_length=256, blank=True)
+    session = models.CharField(max_length=256, blank=True)
+    route = models.CharField(max_length=512, blank=True, help_text="http.route of a SERVER span.")
+    root_name = models.CharField(max_length=512, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["project", "trace_id"], name="traceattribution_identity")]
+
+    @property
+    def endpoint(self) -> str:
+        return self.route or self.root_name
+
+
+class DirtyBucket(models.Model):
+    """An hour of a project whose rollups must be recomputed from raw calls."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    hour = models.DateTimeField()
+    marked_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["project", "hour"], name="dirtybucket_identity")]

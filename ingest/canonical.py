@@ -1,0 +1,86 @@
+"""The dataclasses ingest produces: flattened spans in, canonical LLM calls and attribution out."""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from costwatch.pricing.cost import TokenCounts
+
+SPAN_KIND_INTERNAL = 1
+SPAN_KIND_SERVER = 2
+SPAN_KIND_CLIENT = 3
+
+
+@dataclass(frozen=True)
+class SpanView:
+    """One span flattened out of an export, with its resource and scope: what dialects read."""
+
+    trace_id: str
+    span_id: str
+    parent_span_id: str | None
+    name: str
+    kind: int
+    start: datetime
+    end: datetime
+    status_error: bool
+    attributes: Mapping[str, Any]
+    resource: Mapping[str, Any]
+    events: Sequence[tuple[str, Mapping[str, Any]]]
+    scope_name: str
+
+
+@dataclass(frozen=True)
+class LlmCall:
+    """One charged inference call, tokens normalized so one cost formula fits every provider."""
+
+    trace_id: str
+    span_id: str
+    parent_span_id: str | None
+    provider: str | None
+    model: str | None
+    request_model: str | None
+    operation: str
+    start: datetime
+    end: datetime
+    tokens: TokenCounts
+    estimated: bool
+    response_cache_hit: bool
+    user: str | None
+    feature: str | None
+    endpoint: str | None
+    session: str | None
+    response_id: str | None
+    is_error: bool
+    reported_cost: Decimal | None
+    dialect: str
+    service: str | None
+
+
+@dataclass(frozen=True)
+class TraceAttribution:
+    """What one span contributes to the attribution of its trace."""
+
+    trace_id: str
+    span_id: str
+    user: str | None
+    feature: str | None
+    session: str | None
+    route: str | None
+    root_name: str | None
+
+
+@dataclass(frozen=True)
+class RejectedSpan:
+    trace_id: str
+    span_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class MappedExport:
+    calls: list[LlmCall]
+    attributions: list[TraceAttribution]
+    rejected: list[RejectedSpan]

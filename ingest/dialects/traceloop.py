@@ -1,0 +1,78 @@
+"""OpenLLMetry (Traceloop) instrumentations: ``llm.request.type`` marks their LLM spans.
+
+They emit the OTel usage names (older releases the ``gen_ai.usage.prompt_tokens`` /
+``llm.usage.*`` forms) plus Traceloop association properties for attribution.
+"""
+from __future__ import annotations
+
+from ingest.canonical import LlmCall, SpanView
+from ingest.dialects.base import (
+    ReportedUsage,
+    build_call,
+    lower_or_none,
+    otel_rule_counts,
+    read_cost,
+    read_tokens,
+    text_attr,
+    usage_or_estimate,
+)
+from ingest.dialects.otel_genai import CACHE_WRITE, COST, INPUT, OUTPUT, REASONING, TOTAL
+
+REQUEST_TYPES = {"chat": "chat", "completion": "text_completion", "embedding": "embeddings"}
+CACHE_READ = (
+    "gen_ai.usage.cache_read.input_tokens",
+    "gen_ai.usage.cache_read_input_tokens",
+    "llm.usage.cache_read_input_tokens",
+)
+
+
+class TraceloopDialect:
+    name = "traceloop"
+    user_keys: tuple[str, ...] = ("gen_ai.user", "traceloop.association.properties.user_id")
+    feature_keys: tuple[str, ...] = ("traceloop.association.properties.feature",)
+    session_keys: tuple[str, ...] = ("traceloop.association.properties.session_id",)
+
+    def claims(self, span: SpanView) -> bool:
+        request_type = span.attributes.get("llm.request.type")
+        return isinstance(request_type, str) and request_type.lower() in REQUEST_TYPES
+
+    def to_call(self, span: SpanView) -> LlmCall:
+        # Every OpenLLMetry instrumentation reports input including cache tokens: the
+        # Anthropic one adds cache_read + cache_creation back onto Anthropic's input_tokens
+        # since it started recording cache attributes, so the OTel rule applies to all.
+        # Its Anthropic stream handling over-counts output by one token; that is upstream
+        # data we cannot tell apart and keep as reported.
+        usage = ReportedUsage(
+            input=read_tokens(span, *INPUT),
+            output=read_tokens(span, *OUTPUT),
+            cache_read=read_tokens(span, *CACHE_READ),
+            cache_write=read_tokens(span, *CACHE_WRITE),
+            reasoning=read_tokens(span, *REASONING),
+            total=read_tokens(span, *TOTAL),
+        )
+        request_model = text_attr(span, "gen_ai.request.model")
+        model = text_attr(span, "gen_ai.response.model") or request_model
+        tokens, estimated = usage_or_estimate(span, usage, otel_rule_counts(usage), model)
+        return build_call(
+            span,
+            dialect=self.name,
+            # Traceloop writes display names such as "Anthropic" and "OpenAI".
+            provider=lower_or_none(text_attr(span, "gen_ai.provider.name", "gen_ai.system")),
+            model=model,
+            request_model=request_model,
+            operation=self._operation(span),
+            tokens=tokens,
+            estimated=estimated,
+            response_id=text_attr(span, "gen_ai.response.id"),
+            reported_cost=read_cost(span, COST),
+        )
+
+    def _operation(self, span: SpanView) -> str:
+        operation = text_attr(span, "gen_ai.operation.name")
+        if operation:
+            return operation.lower()
+        request_type = str(span.attributes["llm.request.type"]).lower()
+        # The Anthropic instrumentation marks messages.create ("anthropic.chat") as completion.
+        if request_type == "completion" and span.name.endswith(".chat"):
+            return "chat"
+        return REQUEST_TYPES[request_type]

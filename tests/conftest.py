@@ -1,0 +1,54 @@
+"""Shared test base: two named tenants, so every test can check isolation."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+_SHARED_TIKTOKEN = REPO.parent / "shared" / "tiktoken-cache"
+if "TIKTOKEN_CACHE_DIR" not in os.environ and _SHARED_TIKTOKEN.is_dir():
+    os.environ["TIKTOKEN_CACHE_DIR"] = str(_SHARED_TIKTOKEN)
+
+
+@pytest.fixture
+def acme(db):  # noqa: ANN001, ANN201 - pytest fixture
+    from costwatch.projects.services import create_project
+
+    return create_project("acme", name="Acme Corp", timezone_name="Europe/Berlin")
+
+
+@pytest.fixture
+def globex(db):  # noqa: ANN001, ANN201
+    from costwatch.projects.services import create_project
+
+    return create_project("globex", name="Globex", timezone_name="America/New_York")
+
+
+@pytest.fixture
+def acme_ingest_key(acme) -> str:  # noqa: ANN001
+    from costwatch.projects.services import issue_key
+
+    return issue_key(acme, "ingest").secret
+
+
+@pytest.fixture
+def acme_read_key(acme) -> str:  # noqa: ANN001
+    from costwatch.projects.services import issue_key
+
+    return issue_key(acme, "read").secret
+
+
+@pytest.fixture
+def globex_ingest_key(globex) -> str:  # noqa: ANN001
+    from costwatch.projects.services import issue_key
+
+    return issue_key(globex, "ingest").secret
+
+
+@pytest.fixture
+def globex_read_key(globex) -> str:  # noqa: ANN001
+    from costwatch.projects.services import issue_key
+
+    return issue_key(globex, "read").secret
