@@ -127,7 +127,7 @@ def _row(
     raw_provider = entry.get("litellm_provider")
     if not isinstance(raw_provider, str) or not raw_provider.strip():
         raise _BadEntry("no litellm_provider")
-    mode = entry.get("mode", "chat")
+    mode = entry.get("mode") or "chat"
     if mode not in _TOKEN_MODES:
         raise _BadEntry(f"mode {mode!r} is not priced per token")
     input_ = _per_million(entry, "input_cost_per_token")
@@ -170,7 +170,7 @@ def parse_litellm(
     are both ``openai``/``gpt-4o`` — the entry whose own provider is the normalized one wins
     (OpenAI's list price over Azure's), otherwise the first; the other is skipped.
     """
-    rows: dict[tuple[str, str], tuple[str, PriceRow]] = {}
+    rows: dict[tuple[str, str], tuple[str, bool, PriceRow]] = {}
     skipped: list[tuple[str, str]] = []
     for name, entry in data.items():
         if name == _SPEC_KEY:
@@ -188,14 +188,15 @@ def parse_litellm(
         except (_BadEntry, TypeError, ValueError) as exc:
             skipped.append((name, str(exc)))
             continue
+        own_provider = entry["litellm_provider"].strip().lower() == row.provider
         slot = (row.provider, row.model)
         if slot in rows:
-            kept_name, _ = rows[slot]
-            if normalize_provider(entry["litellm_provider"]) == entry["litellm_provider"].lower():
-                rows[slot] = (name, row)
+            kept_name, kept_own, _ = rows[slot]
+            if own_provider and not kept_own:
+                rows[slot] = (name, own_provider, row)
                 skipped.append((kept_name, f"same provider and model as {name!r}"))
             else:
                 skipped.append((name, f"same provider and model as {kept_name!r}"))
             continue
-        rows[slot] = (name, row)
-    return LiteLLMImport(rows=[row for _, row in rows.values()], skipped=skipped)
+        rows[slot] = (name, own_provider, row)
+    return LiteLLMImport(rows=[row for _, _, row in rows.values()], skipped=skipped)

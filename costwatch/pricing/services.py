@@ -46,3 +46,54 @@ def sync_catalog(rows: Iterable[PriceRow], *, origin: str, project=None) -> Cata
         else:
             unchanged += 1
     return CatalogSync(added, changed, unchanged)
+
+
+@dataclass(frozen=True)
+class PricedModel:
+    price: ModelPrice
+    row: PriceRow
+    how: str  # how the model name matched: exact | alias | normalized | pattern
+
+
+class PriceBook:
+    """A project's view of the catalog (its overrides and aliases first), loaded once per use.
+
+    Matching follows costwatch.pricing.matching: exact, alias, normalized, pattern. A project
+    override for a model beats the global row for the same key.
+    """
+
+    def __init__(self, project) -> None:  # noqa: ANN001 - Project
+        from costwatch.pricing.catalog import catalog_patterns
+        from costwatch.pricing.models import ModelAlias
+
+        self._rows: dict[str, list[ModelPrice]] = {}
+        self._overrides: dict[str, list[ModelPrice]] = {}
+        for price in ModelPrice.objects.filter(project__isnull=True).order_by("effective_from"):
+            self._rows.setdefault(price.model, []).append(price)
+        for price in ModelPrice.objects.filter(project=project).order_by("effective_from"):
+            self._overrides.setdefault(price.model, []).append(price)
+        self._aliases = dict(ModelAlias.objects.filter(project=project).values_list("alias", "model"))
+        self._patterns = catalog_patterns()
+        self._known = set(self._rows) | set(self._overrides)
+        self._matches: dict[str, object] = {}
+        self._row_cache: dict[int, PriceRow] = {}
+
+    def price_for(self, model: str | None, at) -> PricedModel | None:  # noqa: ANN001 - datetime
+        """The price row in force at ``at`` for this model name, or None (unpriced)."""
+        from costwatch.pricing.matching import match_model
+
+        if not model:
+            return None
+        if model not in self._matches:
+            self._matches[model] = match_model(model, self._known, aliases=self._aliases, patterns=self._patterns)
+        match = self._matches[model]
+        if match is None:
+            return None
+        day = at.date() if hasattr(at, "date") else at
+        for candidates in (self._overrides.get(match.key, []), self._rows.get(match.key, [])):
+            for price in reversed(candidates):  # latest effective_from first
+                if price.effective_from <= day and (price.effective_until is None or day < price.effective_until):
+                    if price.pk not in self._row_cache:
+                        self._row_cache[price.pk] = row_of(price)
+                    return PricedModel(price, self._row_cache[price.pk], match.how)
+        return None

@@ -62,27 +62,27 @@ class LlmCall(models.Model):
         return f"{self.model} {self.trace_id}/{self.span_id}"
 
 
-class TraceAttribution(models.Model):
-    """What the spans of one request (trace) say about who, what feature and which endpoint.
+class SpanAttribution(models.Model):
+    """What one span says about its request (trace): who, which feature, which endpoint.
 
-    Merged from every export that carries spans of the trace; calls inherit what they lack.
+    Kept per span so that the trace's attribution is resolved the same way whatever order the
+    spans arrive in: the root span's value wins, else the smallest span id that has one.
     """
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
     trace_id = models.CharField(max_length=32)
+    span_id = models.CharField(max_length=16)
+    is_root = models.BooleanField(default=False)
     user = models.CharField(max_length=256, blank=True)
     feature = models.CharField(max_length=256, blank=True)
     session = models.CharField(max_length=256, blank=True)
     route = models.CharField(max_length=512, blank=True, help_text="http.route of a SERVER span.")
     root_name = models.CharField(max_length=512, blank=True)
-    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["project", "trace_id"], name="traceattribution_identity")]
-
-    @property
-    def endpoint(self) -> str:
-        return self.route or self.root_name
+        constraints = [
+            models.UniqueConstraint(fields=["project", "trace_id", "span_id"], name="spanattribution_identity")
+        ]
 
 
 class DirtyBucket(models.Model):
@@ -94,3 +94,72 @@ class DirtyBucket(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["project", "hour"], name="dirtybucket_identity")]
+
+
+class Dimension(models.TextChoices):
+    TOTAL = "total", "Project total"
+    USER = "user", "User"
+    FEATURE = "feature", "Feature"
+    ENDPOINT = "endpoint", "Endpoint"
+    MODEL = "model", "Model"
+    PROVIDER = "provider", "Provider"
+    CONVERSATION = "conversation", "Conversation"
+
+
+class RollupHour(models.Model):
+    """Totals of one group of one dimension over one UTC hour. Derived: replaced, never incremented."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    hour = models.DateTimeField()
+    dimension = models.CharField(max_length=16, choices=Dimension.choices)
+    key = models.CharField(max_length=512, blank=True)
+    cost = models.DecimalField(default=0, **MONEY)
+    cost_input = models.DecimalField(default=0, **MONEY)
+    cost_cache_read = models.DecimalField(default=0, **MONEY)
+    cost_cache_write = models.DecimalField(default=0, **MONEY)
+    cost_output = models.DecimalField(default=0, **MONEY)
+    savings = models.DecimalField(default=0, **MONEY)
+    input_tokens = models.BigIntegerField(default=0)
+    cache_read_tokens = models.BigIntegerField(default=0)
+    cache_write_tokens = models.BigIntegerField(default=0)
+    output_tokens = models.BigIntegerField(default=0)
+    reasoning_tokens = models.BigIntegerField(default=0)
+    llm_calls = models.BigIntegerField(default=0)
+    requests = models.BigIntegerField(default=0, help_text="Traces whose first call falls in this hour.")
+    errors = models.BigIntegerField(default=0)
+    response_cache_hits = models.BigIntegerField(default=0)
+    unpriced_calls = models.BigIntegerField(default=0)
+    users = models.BigIntegerField(default=0, help_text="Distinct users in this hour.")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "dimension", "key", "hour"], name="rolluphour_identity")
+        ]
+        indexes = [models.Index(fields=["project", "dimension", "hour"])]
+
+
+class RequestRollup(models.Model):
+    """One request (trace): its cost, tokens and calls, with the attribution resolved."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    trace_id = models.CharField(max_length=32)
+    first_at = models.DateTimeField()
+    last_at = models.DateTimeField()
+    user = models.CharField(max_length=256, blank=True)
+    feature = models.CharField(max_length=256, blank=True)
+    endpoint = models.CharField(max_length=512, blank=True)
+    session = models.CharField(max_length=256, blank=True)
+    cost = models.DecimalField(default=0, **MONEY)
+    input_tokens = models.BigIntegerField(default=0)
+    cache_read_tokens = models.BigIntegerField(default=0)
+    cache_write_tokens = models.BigIntegerField(default=0)
+    output_tokens = models.BigIntegerField(default=0)
+    llm_calls = models.BigIntegerField(default=0)
+    unpriced_calls = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["project", "trace_id"], name="requestrollup_identity")]
+        indexes = [
+            models.Index(fields=["project", "first_at"]),
+            models.Index(fields=["project", "user", "first_at"]),
+        ]

@@ -1,0 +1,157 @@
+"""Recomputing rollups from raw calls. Every recompute replaces its rows, so it is idempotent.
+
+A bucket is (project, UTC hour). The effective attribution of a call is its own value, else its
+trace's (root span first, then the smallest span id that has one); the endpoint prefers the
+http.route of a SERVER span. Sibling spans that record the same provider response
+(same trace, same response id) count once: the one with the most tokens, then the smallest span id.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db import connection, transaction
+
+CLAIM_BATCH = 20
+
+_EFFECTIVE_CALLS = """
+WITH scope_calls AS (
+    SELECT DISTINCT ON (c.trace_id, COALESCE(NULLIF(c.response_id, ''), c.span_id)) c.*
+    FROM usage_llmcall c
+    WHERE c.project_id = %(project)s AND {where}
+    ORDER BY c.trace_id, COALESCE(NULLIF(c.response_id, ''), c.span_id),
+             (c.input_tokens + c.cache_read_tokens + c.cache_write_tokens + c.cache_write_1h_tokens
+              + c.output_tokens) DESC,
+             c.span_id
+),
+attr AS (
+    SELECT a.trace_id,
+        (array_agg(a."user" ORDER BY a.is_root DESC, a.span_id) FILTER (WHERE a."user" <> ''))[1] AS "user",
+        (array_agg(a.feature ORDER BY a.is_root DESC, a.span_id) FILTER (WHERE a.feature <> ''))[1] AS feature,
+        (array_agg(a.session ORDER BY a.is_root DESC, a.span_id) FILTER (WHERE a.session <> ''))[1] AS session,
+        (array_agg(a.route ORDER BY a.is_root DESC, a.span_id) FILTER (WHERE a.route <> ''))[1] AS route,
+        (array_agg(a.root_name ORDER BY a.span_id) FILTER (WHERE a.root_name <> ''))[1] AS root_name
+    FROM usage_spanattribution a
+    WHERE a.project_id = %(project)s AND a.trace_id IN (SELECT trace_id FROM scope_calls)
+    GROUP BY a.trace_id
+),
+firsts AS (
+    SELECT trace_id, min(started_at) AS first_at
+    FROM usage_llmcall
+    WHERE project_id = %(project)s AND trace_id IN (SELECT trace_id FROM scope_calls)
+    GROUP BY trace_id
+),
+eff AS (
+    SELECT c.*,
+        COALESCE(NULLIF(c."user", ''), a."user", '') AS e_user,
+        COALESCE(NULLIF(c.feature, ''), a.feature, '') AS e_feature,
+        COALESCE(a.route, NULLIF(c.endpoint, ''), a.root_name, '') AS e_endpoint,
+        COALESCE(NULLIF(c.session, ''), a.session, '') AS e_session,
+        COALESCE(NULLIF(c.price_key, ''), NULLIF(c.model, ''), '(unknown)') AS e_model,
+        COALESCE(NULLIF(c.provider, ''), '(unknown)') AS e_provider,
+        f.first_at
+    FROM scope_calls c LEFT JOIN attr a USING (trace_id) JOIN firsts f USING (trace_id)
+)
+"""
+
+_HOUR_INSERT = _EFFECTIVE_CALLS.format(where="c.started_at >= %(start)s AND c.started_at < %(end)s") + """
+INSERT INTO usage_rolluphour (
+    project_id, hour, dimension, key, cost, cost_input, cost_cache_read, cost_cache_write, cost_output,
+    savings, input_tokens, cache_read_tokens, cache_write_tokens, output_tokens, reasoning_tokens,
+    llm_calls, requests, errors, response_cache_hits, unpriced_calls, users)
+SELECT * FROM (
+    SELECT %(project)s, %(start)s::timestamptz,
+        CASE WHEN GROUPING(e_user) = 0 THEN 'user'
+             WHEN GROUPING(e_feature) = 0 THEN 'feature'
+             WHEN GROUPING(e_endpoint) = 0 THEN 'endpoint'
+             WHEN GROUPING(e_model) = 0 THEN 'model'
+             WHEN GROUPING(e_provider) = 0 THEN 'provider'
+             WHEN GROUPING(e_session) = 0 THEN 'conversation'
+             ELSE 'total' END AS dimension,
+        COALESCE(e_user, e_feature, e_endpoint, e_model, e_provider, e_session, '') AS key,
+        COALESCE(sum(cost_total), 0), COALESCE(sum(cost_input), 0), COALESCE(sum(cost_cache_read), 0),
+        COALESCE(sum(cost_cache_write), 0), COALESCE(sum(cost_output), 0),
+        COALESCE(sum(list_cost - cost_total) FILTER (WHERE list_cost IS NOT NULL), 0),
+        sum(input_tokens), sum(cache_read_tokens), sum(cache_write_tokens + cache_write_1h_tokens),
+        sum(output_tokens), sum(reasoning_tokens),
+        count(*), count(DISTINCT trace_id) FILTER (WHERE first_at >= %(start)s),
+        count(*) FILTER (WHERE is_error), count(*) FILTER (WHERE response_cache_hit),
+        count(*) FILTER (WHERE cost_total IS NULL), count(DISTINCT NULLIF(e_user, ''))
+    FROM eff
+    GROUP BY GROUPING SETS ((), (e_user), (e_feature), (e_endpoint), (e_model), (e_provider), (e_session))
+) AS grouped
+WHERE NOT (grouped.dimension = 'conversation' AND grouped.key = '')
+"""
+
+_REQUEST_INSERT = _EFFECTIVE_CALLS.format(where="c.trace_id = ANY(%(traces)s)") + """
+INSERT INTO usage_requestrollup (
+    project_id, trace_id, first_at, last_at, "user", feature, endpoint, session, cost,
+    input_tokens, cache_read_tokens, cache_write_tokens, output_tokens, llm_calls, unpriced_calls)
+SELECT %(project)s, trace_id, min(started_at), max(ended_at), max(e_user), max(e_feature), max(e_endpoint),
+    max(e_session), COALESCE(sum(cost_total), 0), sum(input_tokens), sum(cache_read_tokens),
+    sum(cache_write_tokens + cache_write_1h_tokens), sum(output_tokens), count(*),
+    count(*) FILTER (WHERE cost_total IS NULL)
+FROM eff
+GROUP BY trace_id
+"""
+
+
+@dataclass(frozen=True)
+class Bucket:
+    project_id: int
+    hour: datetime
+
+
+def recompute_bucket(project_id: int, hour: datetime) -> None:
+    """Replace the rollups of one (project, hour) and of the requests that have calls in it."""
+    params = {"project": project_id, "start": hour, "end": hour + timedelta(hours=1)}
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("DELETE FROM usage_rolluphour WHERE project_id = %s AND hour = %s", [project_id, hour])
+        cursor.execute(_HOUR_INSERT, params)
+        cursor.execute(
+            "SELECT DISTINCT trace_id FROM usage_llmcall WHERE project_id = %(project)s"
+            " AND started_at >= %(start)s AND started_at < %(end)s",
+            params,
+        )
+        traces = [row[0] for row in cursor.fetchall()]
+        if traces:
+            cursor.execute(
+                "DELETE FROM usage_requestrollup WHERE project_id = %s AND trace_id = ANY(%s)", [project_id, traces]
+            )
+            cursor.execute(_REQUEST_INSERT, {"project": project_id, "traces": traces})
+
+
+def recompute_dirty(max_buckets: int = 1000) -> int:
+    """Claim dirty buckets (SKIP LOCKED, so workers never share one) and recompute them."""
+    done = 0
+    while done < max_buckets:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(
+                """DELETE FROM usage_dirtybucket WHERE id IN (
+                       SELECT id FROM usage_dirtybucket ORDER BY hour
+                       FOR UPDATE SKIP LOCKED LIMIT %s)
+                   RETURNING project_id, hour""",
+                [min(CLAIM_BATCH, max_buckets - done)],
+            )
+            claimed = [Bucket(*row) for row in cursor.fetchall()]
+            for bucket in claimed:
+                recompute_bucket(bucket.project_id, bucket.hour)
+        if not claimed:
+            break
+        done += len(claimed)
+    return done
+
+
+def rebuild_project(project_id: int) -> int:
+    """Drop and rebuild every rollup of a project from its raw calls (rollups are derived)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT DISTINCT date_trunc('hour', started_at) FROM usage_llmcall WHERE project_id = %s", [project_id]
+        )
+        hours = [row[0] for row in cursor.fetchall()]
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("DELETE FROM usage_rolluphour WHERE project_id = %s", [project_id])
+        cursor.execute("DELETE FROM usage_requestrollup WHERE project_id = %s", [project_id])
+        for hour in hours:
+            recompute_bucket(project_id, hour)
+    return len(hours)

@@ -1,0 +1,216 @@
+"""The Vercel AI SDK's own telemetry (``experimental_telemetry``): ``ai.*`` attributes.
+
+Only the provider-call spans (``ai.operationId`` ending in .doGenerate, .doStream,
+.doEmbed) are charged; their ``ai.generateText`` / ``ai.streamText`` parents repeat the
+same usage summed over steps.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+from costwatch.pricing.cost import TokenCounts
+from ingest.canonical import LlmCall, SpanView
+from ingest.dialects.base import (
+    ReportedUsage,
+    build_call,
+    dig,
+    exclusive_input,
+    json_attr,
+    money,
+    output_with_reasoning,
+    read_cost,
+    read_tokens,
+    text_attr,
+    token_count,
+    usage_or_estimate,
+)
+
+OPERATIONS = {".doGenerate": "chat", ".doStream": "chat", ".doEmbed": "embeddings"}
+_SDK_VERSION = re.compile(r"(?:^|[\s,])ai/(\d+)\.")
+METADATA = "ai.response.providerMetadata"
+
+
+class VercelDialect:
+    name = "vercel"
+    user_keys: tuple[str, ...] = ("ai.telemetry.metadata.userId",)
+    feature_keys: tuple[str, ...] = ("ai.telemetry.metadata.feature",)
+    session_keys: tuple[str, ...] = ("ai.telemetry.metadata.sessionId",)
+
+    def claims(self, span: SpanView) -> bool:
+        operation_id = span.attributes.get("ai.operationId")
+        return isinstance(operation_id, str) and operation_id.endswith(tuple(OPERATIONS))
+
+    def to_call(self, span: SpanView) -> LlmCall:
+        provider_id = (text_attr(span, "ai.model.provider") or "").lower()
+        metadata = json_attr(span, METADATA)
+        metadata = metadata if isinstance(metadata, Mapping) else {}
+        usage, tokens = _usage(span, provider_id, metadata)
+        request_model = text_attr(span, "ai.model.id", "gen_ai.request.model")
+        model = text_attr(span, "ai.response.model", "gen_ai.response.model") or request_model
+        tokens, estimated = usage_or_estimate(span, usage, tokens, model)
+        operation_id = str(span.attributes["ai.operationId"])
+        return build_call(
+            span,
+            dialect=self.name,
+            provider=provider_id.split(".", 1)[0] or None,
+            model=model,
+            request_model=request_model,
+            operation=next(op for suffix, op in OPERATIONS.items() if operation_id.endswith(suffix)),
+            tokens=tokens,
+            estimated=estimated,
+            response_id=text_attr(span, "ai.response.id", "gen_ai.response.id"),
+            reported_cost=_cost(span, metadata),
+        )
+
+
+def sdk_major_version(span: SpanView) -> int | None:
+    """The AI SDK major version from the user agent it records (``ai/6.0.12``), if any."""
+    for key, value in span.attributes.items():
+        if key.lower() == "ai.request.headers.user-agent" and isinstance(value, str):
+            match = _SDK_VERSION.search(value)
+            if match:
+                return int(match.group(1))
+    return None
+
+
+def _usage(span: SpanView, provider_id: str, metadata: Mapping[str, Any]) -> tuple[ReportedUsage, TokenCounts]:
+    reported_input = read_tokens(
+        span,
+        "ai.usage.inputTokens",
+        "ai.usage.promptTokens",
+        "gen_ai.usage.input_tokens",
+        "gen_ai.usage.prompt_tokens",
+        "ai.usage.tokens",
+    )
+    output = read_tokens(
+        span,
+        "ai.usage.outputTokens",
+        "ai.usage.completionTokens",
+        "gen_ai.usage.output_tokens",
+        "gen_ai.usage.completion_tokens",
+    )
+    no_cache = read_tokens(span, "ai.usage.inputTokenDetails.noCacheTokens")
+    cache_read = _first(
+        read_tokens(span, "ai.usage.inputTokenDetails.cacheReadTokens", "ai.usage.cachedInputTokens"),
+        _metadata_tokens(span, metadata, CACHE_READ_PATHS),
+    )
+    cache_write = _first(
+        read_tokens(span, "ai.usage.inputTokenDetails.cacheWriteTokens"),
+        _metadata_tokens(span, metadata, CACHE_WRITE_PATHS),
+    )
+    reasoning = _first(
+        read_tokens(span, "ai.usage.outputTokenDetails.reasoningTokens", "ai.usage.reasoningTokens"),
+        _metadata_tokens(span, metadata, REASONING_PATHS),
+    )
+    total = read_tokens(span, "ai.usage.totalTokens", "gen_ai.usage.total_tokens")
+    usage = ReportedUsage(reported_input, output, cache_read, cache_write, reasoning, total)
+
+    read, write, rin, rout = cache_read or 0, cache_write or 0, reported_input or 0, output or 0
+    if no_cache is not None:
+        # ai 6.0.x (from March 2026) and 7.x record the provider's breakdown: exact.
+        input_tokens = no_cache
+    elif _input_includes_cache(span, provider_id, rin, read, write, metadata):
+        input_tokens = exclusive_input(rin, read, write)
+    else:
+        input_tokens = rin
+    if _v5_semantics(span) and _reports_thoughts_apart(provider_id):
+        # AI SDK <= 5 passed Gemini's candidatesTokenCount through as outputTokens and
+        # thoughtsTokenCount as reasoningTokens; v6 usage makes outputTokens the total.
+        output_tokens = rout + (reasoning or 0)
+    else:
+        output_tokens = output_with_reasoning(rout, reasoning or 0, rin, total)
+    tokens = TokenCounts(
+        input=input_tokens, cache_read=read, cache_write=write, output=output_tokens, reasoning=reasoning or 0
+    )
+    return usage, tokens
+
+
+def _input_includes_cache(
+    span: SpanView, provider_id: str, reported: int, read: int, write: int, metadata: Mapping[str, Any]
+) -> bool:
+    """Whether the reported input count includes cache reads and writes.
+
+    AI SDK v6 (LanguageModelV3 usage) reports inputTokens.total = noCache + cacheRead +
+    cacheWrite for every provider. Up to v5, each provider passed its API's number through:
+    OpenAI and Gemini include cached tokens, Anthropic and Bedrock do not. The attribute
+    names do not tell the versions apart reliably (v5 streamText already wrote
+    ai.usage.inputTokens, v6.0 generateText still wrote ai.usage.promptTokens), so look
+    for the SDK version, then Anthropic's raw usage, then fall back on the names.
+    """
+    if any(key.startswith("ai.usage.inputTokenDetails.") for key in span.attributes):
+        return True
+    if not _passes_exclusive_input(provider_id):
+        return True
+    major = sdk_major_version(span)
+    if major is not None:
+        return major >= 6
+    raw_input = dig(metadata, "anthropic", "usage", "input_tokens")
+    if isinstance(raw_input, int) and not isinstance(raw_input, bool) and read + write > 0:
+        if reported == raw_input:
+            return False
+        if reported == raw_input + read + write:
+            return True
+    return not _v5_semantics(span)
+
+
+def _v5_semantics(span: SpanView) -> bool:
+    major = sdk_major_version(span)
+    if major is not None:
+        return major <= 5
+    attrs = span.attributes
+    if any(key.startswith("ai.usage.inputTokenDetails.") for key in attrs):
+        return False
+    return "ai.usage.promptTokens" in attrs and "ai.usage.inputTokens" not in attrs
+
+
+def _passes_exclusive_input(provider_id: str) -> bool:
+    return "anthropic" in provider_id or provider_id.startswith(("amazon-bedrock", "bedrock"))
+
+
+def _reports_thoughts_apart(provider_id: str) -> bool:
+    return provider_id.startswith(("google", "vertex")) and "anthropic" not in provider_id
+
+
+# Where providers put usage details in ai.response.providerMetadata (v4 camelCase fields,
+# v5+ the raw API usage object).
+CACHE_READ_PATHS = (
+    ("anthropic", "cacheReadInputTokens"),
+    ("anthropic", "usage", "cache_read_input_tokens"),
+    ("bedrock", "usage", "cacheReadInputTokens"),
+    ("openai", "cachedPromptTokens"),
+    ("google", "usageMetadata", "cachedContentTokenCount"),
+    ("vertex", "usageMetadata", "cachedContentTokenCount"),
+)
+CACHE_WRITE_PATHS = (
+    ("anthropic", "cacheCreationInputTokens"),
+    ("anthropic", "usage", "cache_creation_input_tokens"),
+    ("bedrock", "usage", "cacheWriteInputTokens"),
+)
+REASONING_PATHS = (
+    ("openai", "reasoningTokens"),
+    ("google", "usageMetadata", "thoughtsTokenCount"),
+    ("vertex", "usageMetadata", "thoughtsTokenCount"),
+)
+
+
+def _metadata_tokens(span: SpanView, metadata: Mapping[str, Any], paths: tuple[tuple[str, ...], ...]) -> int | None:
+    for path in paths:
+        value = dig(metadata, *path)
+        if value is not None:
+            return token_count(span, f"{METADATA}.{'.'.join(path)}", value)
+    return None
+
+
+def _first(*values: int | None) -> int | None:
+    return next((v for v in values if v is not None), None)
+
+
+def _cost(span: SpanView, metadata: Mapping[str, Any]) -> Decimal | None:
+    for path in (("gateway", "cost"), ("openrouter", "usage", "cost")):
+        value = dig(metadata, *path)
+        if value is not None:
+            return money(span, f"{METADATA}.{'.'.join(path)}", value)
+    return read_cost(span, ("gen_ai.usage.cost",))

@@ -1,0 +1,175 @@
+"""The ingest service: one export in, priced calls committed in one transaction, a result out.
+
+Shared by every transport (OTLP/HTTP now); nothing here knows about HTTP.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+from costwatch.pricing.cost import cost_of, list_price_of
+from costwatch.pricing.services import PriceBook
+from costwatch.projects.models import ApiKey, Project
+from costwatch.usage.models import LlmCall, SpanAttribution
+from costwatch.usage.services import mark_traces_dirty
+from ingest.canonical import LlmCall as CanonicalCall
+from ingest.canonical import MappedExport, TraceAttribution
+from ingest.mapping import map_export
+from ingest.models import RateWindow
+
+MAX_REASONS_IN_MESSAGE = 5
+ZERO = Decimal(0)
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    accepted_calls: int
+    rejected_spans: int
+    error_message: str
+
+
+def ingest_export(project: Project, request: ExportTraceServiceRequest) -> IngestResult:
+    """Map, price and store one export. Returns only after the transaction committed."""
+    mapped = map_export(
+        request,
+        feature_keys=("costwatch.feature", "app.feature", *settings.COSTWATCH_FEATURE_ATTRIBUTES),
+        user_keys=tuple(settings.COSTWATCH_USER_ATTRIBUTES),
+    )
+    book = PriceBook(project)
+    rows = [_call_row(project, call, book) for call in mapped.calls]
+    attributions = [_attribution_row(project, a) for a in mapped.attributions if _carries_anything(a)]
+    with transaction.atomic():
+        LlmCall.objects.bulk_create(rows, ignore_conflicts=True, batch_size=500)
+        SpanAttribution.objects.bulk_create(attributions, ignore_conflicts=True, batch_size=500)
+        # Every hour holding a call of these traces: the new calls' own hours, and earlier calls
+        # whose attribution (a late root span) or request count (a new first call) changes.
+        mark_traces_dirty(project, {row.trace_id for row in rows} | {a.trace_id for a in attributions})
+    return IngestResult(len(rows), len(mapped.rejected), _rejection_message(mapped))
+
+
+def _rejection_message(mapped: MappedExport) -> str:
+    if not mapped.rejected:
+        return ""
+    reasons = [r.reason for r in mapped.rejected[:MAX_REASONS_IN_MESSAGE]]
+    more = len(mapped.rejected) - len(reasons)
+    suffix = f"; and {more} more" if more else ""
+    return f"{len(mapped.rejected)} span(s) rejected: " + "; ".join(reasons) + suffix
+
+
+def _carries_anything(a: TraceAttribution) -> bool:
+    return bool(a.user or a.feature or a.session or a.route or a.root_name)
+
+
+def _attribution_row(project: Project, a: TraceAttribution) -> SpanAttribution:
+    return SpanAttribution(
+        project=project,
+        trace_id=a.trace_id,
+        span_id=a.span_id,
+        is_root=a.root_name is not None,
+        user=(a.user or "")[:256],
+        feature=(a.feature or "")[:256],
+        session=(a.session or "")[:256],
+        route=(a.route or "")[:512],
+        root_name=(a.root_name or "")[:512],
+    )
+
+
+def _call_row(project: Project, call: CanonicalCall, book: PriceBook) -> LlmCall:
+    priced = book.price_for(call.model, call.start) or (
+        book.price_for(call.request_model, call.start) if call.request_model != call.model else None
+    )
+    row = LlmCall(
+        project=project,
+        trace_id=call.trace_id,
+        span_id=call.span_id,
+        parent_span_id=call.parent_span_id or "",
+        provider=(call.provider or "")[:64],
+        model=(call.model or "")[:200],
+        request_model=(call.request_model or "")[:200],
+        operation=call.operation[:32],
+        dialect=call.dialect[:32],
+        service=(call.service or "")[:200],
+        started_at=call.start,
+        ended_at=call.end,
+        input_tokens=call.tokens.input,
+        cache_read_tokens=call.tokens.cache_read,
+        cache_write_tokens=call.tokens.cache_write,
+        cache_write_1h_tokens=call.tokens.cache_write_1h,
+        output_tokens=call.tokens.output,
+        reasoning_tokens=call.tokens.reasoning,
+        estimated=call.estimated,
+        response_cache_hit=call.response_cache_hit,
+        is_error=call.is_error,
+        user=(call.user or "")[:256],
+        feature=(call.feature or "")[:256],
+        endpoint=(call.endpoint or "")[:512],
+        session=(call.session or "")[:256],
+        response_id=(call.response_id or "")[:256],
+        reported_cost=call.reported_cost,
+    )
+    apply_price(row, priced)
+    return row
+
+
+def apply_price(row: LlmCall, priced) -> None:  # noqa: ANN001 - PricedModel | None
+    """Set the cost fields of a call from its price (or mark it unpriced). Used by reprice too."""
+    from costwatch.pricing.cost import TokenCounts
+
+    counts = TokenCounts(
+        input=row.input_tokens,
+        cache_read=row.cache_read_tokens,
+        cache_write=row.cache_write_tokens,
+        cache_write_1h=row.cache_write_1h_tokens,
+        output=row.output_tokens,
+        reasoning=row.reasoning_tokens,
+    )
+    if priced is None:
+        row.price = None
+        row.price_key = ""
+        row.cost_input = row.cost_cache_read = row.cost_cache_write = row.cost_output = None
+        row.list_cost = None
+        if row.reported_cost is not None and not row.response_cache_hit:
+            row.cost_total, row.cost_source = row.reported_cost, "reported"
+        else:
+            row.cost_total, row.cost_source = None, ""
+        return
+    cost = cost_of(counts, priced.row)
+    row.price = priced.price
+    row.price_key = priced.row.model
+    row.list_cost = list_price_of(counts, priced.row)
+    if row.response_cache_hit:
+        # Answered from the app's own cache: nothing was spent; list_cost is what it saved.
+        row.cost_input = row.cost_cache_read = row.cost_cache_write = row.cost_output = ZERO
+        row.cost_total = ZERO
+    else:
+        row.cost_input, row.cost_cache_read = cost.input, cost.cache_read
+        row.cost_cache_write, row.cost_output = cost.cache_write, cost.output
+        row.cost_total = cost.total
+    row.cost_source = "computed"
+
+
+def allow_export(key: ApiKey, now: datetime | None = None) -> tuple[bool, int]:
+    """Count one export against the key's per-minute budget: (allowed, seconds until reset)."""
+    limit = settings.COSTWATCH_INGEST_RATE_PER_MINUTE
+    if limit <= 0:
+        return True, 0
+    now = now or timezone.now()
+    window = now.replace(second=0, microsecond=0)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""INSERT INTO {RateWindow._meta.db_table} (key_id, window_start, count) VALUES (%s, %s, 1)
+                ON CONFLICT (key_id, window_start) DO UPDATE SET count = {RateWindow._meta.db_table}.count + 1
+                RETURNING count""",
+            [key.pk, window],
+        )
+        (count,) = cursor.fetchone()
+    if count == 1:
+        RateWindow.objects.filter(key=key, window_start__lt=window - timedelta(minutes=5)).delete()
+    retry_after = max(1, 60 - now.second)
+    return count <= limit, retry_after

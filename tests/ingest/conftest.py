@@ -1,0 +1,102 @@
+"""Span builders for ingest tests: real OpenTelemetry SDK spans, encoded as real exporters do."""
+from __future__ import annotations
+
+import sys
+import types
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import Span, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+from ingest.canonical import LlmCall, MappedExport
+from ingest.mapping import map_export
+from ingest.otlp import parse_export
+
+
+class SpanRecorder:
+    """A tracer provider recording to memory; ``mapped()`` runs the export through ingest."""
+
+    def __init__(self, service: str = "shop-api", resource: Mapping[str, Any] | None = None) -> None:
+        self.exporter = InMemorySpanExporter()
+        self.provider = TracerProvider(resource=Resource.create({"service.name": service, **(resource or {})}))
+        self.provider.add_span_processor(SimpleSpanProcessor(self.exporter))
+
+    @contextmanager
+    def span(
+        self,
+        name: str,
+        attributes: Mapping[str, Any] | None = None,
+        *,
+        kind: SpanKind = SpanKind.INTERNAL,
+        scope: str = "test.scope",
+        events: Sequence[tuple[str, Mapping[str, Any]]] = (),
+        error: bool = False,
+    ) -> Iterator[Span]:
+        tracer = self.provider.get_tracer(scope)
+        with tracer.start_as_current_span(name, kind=kind, attributes=dict(attributes or {})) as span:
+            for event_name, event_attributes in events:
+                span.add_event(event_name, dict(event_attributes))
+            if error:
+                span.set_status(Status(StatusCode.ERROR, "provider error"))
+            yield span
+
+    def record(self, name: str, attributes: Mapping[str, Any] | None = None, **kwargs: Any) -> None:
+        with self.span(name, attributes, **kwargs):
+            pass
+
+    def request(self) -> ExportTraceServiceRequest:
+        return encode_spans(self.exporter.get_finished_spans())
+
+    def payload(self) -> bytes:
+        return self.request().SerializeToString()
+
+    def mapped(self, **kwargs: Any) -> MappedExport:
+        return map_export(parse_export(self.payload(), "application/x-protobuf"), **kwargs)
+
+    def only_call(self, **kwargs: Any) -> LlmCall:
+        result = self.mapped(**kwargs)
+        assert result.rejected == []
+        assert len(result.calls) == 1, result.calls
+        return result.calls[0]
+
+
+@pytest.fixture
+def recorder() -> SpanRecorder:
+    return SpanRecorder()
+
+
+@pytest.fixture
+def make_recorder() -> type[SpanRecorder]:
+    return SpanRecorder
+
+
+@dataclass(frozen=True)
+class FakeEstimate:
+    tokens: int
+    encoding: str
+    approximate: bool
+
+
+def _words(text: str) -> int:
+    return len(text.split())
+
+
+@pytest.fixture
+def fake_tokenizer(monkeypatch: pytest.MonkeyPatch) -> types.ModuleType:
+    """Stands in for costwatch.pricing.tokenizer: one token per word, +3 per message."""
+    module = types.ModuleType("costwatch.pricing.tokenizer")
+    module.count_text = lambda model, text: FakeEstimate(_words(text), "fake", True)  # type: ignore[attr-defined]
+    module.count_messages = lambda model, messages: FakeEstimate(  # type: ignore[attr-defined]
+        sum(_words(m["content"]) + 3 for m in messages), "fake", True
+    )
+    monkeypatch.setitem(sys.modules, "costwatch.pricing.tokenizer", module)
+    return module

@@ -1,0 +1,363 @@
+from __future__ import annotations
+
+import json
+from datetime import timezone
+
+from opentelemetry.trace import SpanKind
+
+from costwatch.pricing.cost import TokenCounts
+from ingest.mapping import attribution_of, map_export, span_views
+from ingest.otlp import parse_export
+
+
+def openai_v2_chat(**extra: object) -> dict:
+    """What opentelemetry-instrumentation-openai-v2 2.4b0 puts on a chat span."""
+    return {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.provider.name": "openai",
+        "gen_ai.request.model": "gpt-4o",
+        "gen_ai.response.model": "gpt-4o-2024-08-06",
+        "gen_ai.response.id": "chatcmpl-1",
+        "gen_ai.usage.input_tokens": 1000,
+        "gen_ai.usage.output_tokens": 50,
+        "server.address": "api.openai.com",
+        **extra,
+    }
+
+
+def test_span_views_flatten_resource_scope_and_span(recorder) -> None:
+    with recorder.span("POST /checkout", {"http.route": "/checkout"}, kind=SpanKind.SERVER):
+        recorder.record(
+            "chat gpt-4o",
+            openai_v2_chat(),
+            kind=SpanKind.CLIENT,
+            scope="opentelemetry.instrumentation.openai_v2",
+            events=[("gen_ai.user.message", {"content": "hi"})],
+            error=True,
+        )
+    server, chat = sorted(span_views(recorder.request()), key=lambda v: v.parent_span_id is not None)
+    assert server.parent_span_id is None
+    assert chat.parent_span_id == server.span_id
+    assert chat.trace_id == server.trace_id and len(chat.trace_id) == 32 and chat.trace_id == chat.trace_id.lower()
+    assert len(chat.span_id) == 16
+    assert chat.kind == 3 and server.kind == 2
+    assert chat.scope_name == "opentelemetry.instrumentation.openai_v2"
+    assert chat.resource["service.name"] == "shop-api"
+    assert chat.attributes["gen_ai.usage.input_tokens"] == 1000
+    assert chat.events == [("gen_ai.user.message", {"content": "hi"})]
+    assert chat.status_error and not server.status_error
+    assert chat.start.tzinfo == timezone.utc and chat.end >= chat.start
+
+
+def test_call_inherits_route_user_and_feature_from_the_server_span(recorder) -> None:
+    server_attrs = {"http.route": "/api/summarize", "enduser.id": "user-42", "costwatch.feature": "summaries"}
+    with recorder.span("POST /api/summarize", server_attrs, kind=SpanKind.SERVER):
+        with recorder.span("summarize_document"):
+            recorder.record("chat gpt-4o", openai_v2_chat(), kind=SpanKind.CLIENT)
+    call = recorder.only_call()
+    assert call.endpoint == "/api/summarize"
+    assert call.user == "user-42"
+    assert call.feature == "summaries"
+    assert call.service == "shop-api"
+
+
+def test_anthropic_client_route_never_becomes_the_endpoint(recorder) -> None:
+    with recorder.span("handle_job"):
+        recorder.record(
+            "anthropic.messages.create",
+            {
+                "gen_ai.operation.name": "chat",
+                "gen_ai.provider.name": "anthropic",
+                "gen_ai.request.model": "claude-sonnet-4-5",
+                "gen_ai.usage.input_tokens": 10,
+                "gen_ai.usage.output_tokens": 5,
+                "http.route": "/v1/messages",
+            },
+            kind=SpanKind.CLIENT,
+        )
+    result = recorder.mapped()
+    assert result.calls[0].endpoint == "handle_job"
+    assert all(a.route is None for a in result.attributions)
+
+
+def test_root_span_name_is_the_endpoint_without_a_server_route(recorder) -> None:
+    with recorder.span("nightly-digest-job"):
+        recorder.record("chat gpt-4o", openai_v2_chat(), kind=SpanKind.CLIENT)
+    assert recorder.only_call().endpoint == "nightly-digest-job"
+
+
+def test_nearest_ancestor_wins_over_other_spans_of_the_trace(recorder) -> None:
+    with recorder.span("POST /team", {"http.route": "/team", "enduser.id": "owner"}, kind=SpanKind.SERVER):
+        with recorder.span("for-member", {"enduser.id": "member-7", "app.feature": "digest"}):
+            recorder.record("chat gpt-4o", openai_v2_chat(), kind=SpanKind.CLIENT)
+        recorder.record("chat gpt-4o", openai_v2_chat(**{"gen_ai.response.id": "chatcmpl-2"}), kind=SpanKind.CLIENT)
+    calls = {c.response_id: c for c in recorder.mapped().calls}
+    assert calls["chatcmpl-1"].user == "member-7"
+    assert calls["chatcmpl-1"].feature == "digest"
+    assert calls["chatcmpl-2"].user == "owner"
+    assert calls["chatcmpl-2"].feature == "digest"
+
+
+def test_attributions_list_what_each_span_contributes(recorder) -> None:
+    with recorder.span("POST /chat", {"http.route": "/chat", "session.id": "s-1"}, kind=SpanKind.SERVER):
+        recorder.record("db.query", {"db.system": "postgresql"})
+    result = recorder.mapped()
+    assert result.calls == []
+    [attribution] = result.attributions
+    assert attribution.route == "/chat"
+    assert attribution.session == "s-1"
+    assert attribution.root_name == "POST /chat"
+
+
+def test_agent_parent_and_chat_child_are_charged_once(recorder) -> None:
+    agent = {
+        "gen_ai.operation.name": "invoke_agent",
+        "gen_ai.agent.name": "support",
+        "gen_ai.provider.name": "openai",
+        "gen_ai.usage.input_tokens": 1000,
+        "gen_ai.usage.output_tokens": 50,
+    }
+    tool = {"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "lookup_order"}
+    with recorder.span("invoke_agent support", agent):
+        recorder.record("execute_tool lookup_order", tool)
+        recorder.record("chat gpt-4o", openai_v2_chat(), kind=SpanKind.CLIENT)
+    call = recorder.only_call()
+    assert call.tokens == TokenCounts(input=1000, output=50)
+    assert call.endpoint == "invoke_agent support"
+
+
+def test_duplicate_sibling_spans_with_one_response_id_are_counted_once(recorder) -> None:
+    sdk_span = {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.provider.name": "anthropic",
+        "gen_ai.request.model": "claude-sonnet-4-5",
+        "gen_ai.response.id": "msg_01",
+        "gen_ai.usage.input_tokens": 3010,
+        "gen_ai.usage.output_tokens": 200,
+        "gen_ai.usage.cache_read.input_tokens": 3000,
+        "http.route": "/v1/messages",
+    }
+    instrumentation_span = {
+        "gen_ai.system": "Anthropic",
+        "llm.request.type": "completion",
+        "gen_ai.request.model": "claude-sonnet-4-5",
+        "gen_ai.response.id": "msg_01",
+        "gen_ai.usage.input_tokens": 3010,
+        "gen_ai.usage.output_tokens": 200,
+    }
+    with recorder.span("POST /ask", {"http.route": "/ask"}, kind=SpanKind.SERVER):
+        recorder.record("anthropic.messages.create", sdk_span, kind=SpanKind.CLIENT)
+        recorder.record("anthropic.chat", instrumentation_span, kind=SpanKind.CLIENT)
+        recorder.record("chat gpt-4o", openai_v2_chat(), kind=SpanKind.CLIENT)
+    calls = recorder.mapped().calls
+    assert sorted(c.response_id for c in calls) == ["chatcmpl-1", "msg_01"]
+    kept = next(c for c in calls if c.response_id == "msg_01")
+    assert kept.tokens.cache_read == 3000  # the span with the more complete usage
+    assert kept.dialect == "otel_genai"
+
+
+def test_duplicate_tie_is_broken_by_span_id(recorder) -> None:
+    with recorder.span("job"):
+        recorder.record("chat a", openai_v2_chat(), kind=SpanKind.CLIENT)
+        recorder.record("chat b", openai_v2_chat(), kind=SpanKind.CLIENT)
+    views = [v for v in span_views(recorder.request()) if v.parent_span_id]
+    [call] = recorder.mapped().calls
+    assert call.span_id == min(v.span_id for v in views)
+
+
+def test_same_response_id_in_different_traces_is_kept(recorder) -> None:
+    recorder.record("chat gpt-4o", openai_v2_chat(), kind=SpanKind.CLIENT)
+    recorder.record("chat gpt-4o", openai_v2_chat(), kind=SpanKind.CLIENT)
+    assert len(recorder.mapped().calls) == 2
+
+
+def test_invalid_spans_are_rejected_one_by_one_and_the_rest_kept(recorder) -> None:
+    with recorder.span("POST /batch", {"http.route": "/batch"}, kind=SpanKind.SERVER):
+        recorder.record("chat ok", openai_v2_chat(), kind=SpanKind.CLIENT)
+        recorder.record("chat negative", openai_v2_chat(**{"gen_ai.usage.input_tokens": -5}), kind=SpanKind.CLIENT)
+        recorder.record("chat nan", openai_v2_chat(**{"gen_ai.usage.output_tokens": float("nan")}), kind=SpanKind.CLIENT)
+        recorder.record("chat absurd", openai_v2_chat(**{"gen_ai.usage.input_tokens": 10**12}), kind=SpanKind.CLIENT)
+        recorder.record("chat text", openai_v2_chat(**{"gen_ai.usage.input_tokens": "12abc"}), kind=SpanKind.CLIENT)
+        recorder.record("chat half", openai_v2_chat(**{"gen_ai.usage.output_tokens": 2.5}), kind=SpanKind.CLIENT)
+        recorder.record(
+            "chat string int",
+            openai_v2_chat(**{"gen_ai.usage.input_tokens": "77", "gen_ai.response.id": "chatcmpl-2"}),
+            kind=SpanKind.CLIENT,
+        )
+    result = recorder.mapped()
+    names = {v.span_id: v.name for v in span_views(recorder.request())}
+    reasons = {names[r.span_id]: r.reason for r in result.rejected}
+    assert reasons == {
+        "chat negative": f"span {_id(result, names, 'chat negative')}: gen_ai.usage.input_tokens is negative (-5)",
+        "chat nan": f"span {_id(result, names, 'chat nan')}: gen_ai.usage.output_tokens is not a finite number (nan)",
+        "chat absurd": f"span {_id(result, names, 'chat absurd')}: gen_ai.usage.input_tokens is absurdly large "
+        f"({10**12})",
+        "chat text": f"span {_id(result, names, 'chat text')}: gen_ai.usage.input_tokens is not an integer ('12abc')",
+        "chat half": f"span {_id(result, names, 'chat half')}: gen_ai.usage.output_tokens is not an integer (2.5)",
+    }
+    kept = sorted(names[c.span_id] for c in result.calls)
+    assert kept == ["chat ok", "chat string int"]
+    assert all(c.endpoint == "/batch" for c in result.calls)
+    assert next(c for c in result.calls if names[c.span_id] == "chat string int").tokens.input == 77
+    assert any(a.route == "/batch" for a in result.attributions)
+
+
+def _id(result, names: dict[str, str], name: str) -> str:
+    return next(span_id for span_id, n in names.items() if n == name)
+
+
+def test_invalid_ids_are_rejected_and_the_rest_kept(recorder) -> None:
+    recorder.record("chat gpt-4o", openai_v2_chat(), kind=SpanKind.CLIENT)
+    request = recorder.request()
+    spans = request.resource_spans[0].scope_spans[0].spans
+    good = spans[0]
+    spans.add().CopyFrom(good)
+    spans[1].trace_id = b"\x00" * 16
+    spans.add().CopyFrom(good)
+    spans[2].span_id = b"\x01\x02\x03"
+    spans.add().CopyFrom(good)
+    spans[3].span_id = b"\x00" * 8
+    spans.add().CopyFrom(good)
+    spans[4].trace_id = b"\x01" * 15
+    result = map_export(parse_export(request.SerializeToString(), "application/x-protobuf"))
+    assert [c.span_id for c in result.calls] == [good.span_id.hex()]
+    reasons = [r.reason for r in result.rejected]
+    assert reasons == [
+        f"span {good.span_id.hex()}: traceId is all zeros",
+        "span 010203: spanId must be 8 bytes (16 hex chars), got 3",
+        "span 0000000000000000: spanId is all zeros",
+        f"span {good.span_id.hex()}: traceId must be 16 bytes (32 hex chars), got 15",
+    ]
+
+
+def test_a_span_seen_twice_in_one_export_is_mapped_once(recorder) -> None:
+    recorder.record("chat gpt-4o", openai_v2_chat(), kind=SpanKind.CLIENT)
+    request = recorder.request()
+    request.resource_spans.add().CopyFrom(request.resource_spans[0])
+    assert len(map_export(request).calls) == 1
+
+
+def test_llm_span_without_start_time_is_rejected(recorder) -> None:
+    recorder.record("chat gpt-4o", openai_v2_chat(), kind=SpanKind.CLIENT)
+    request = recorder.request()
+    request.resource_spans[0].scope_spans[0].spans[0].start_time_unix_nano = 0
+    [rejected] = map_export(request).rejected
+    assert rejected.reason.endswith("start time is missing")
+
+
+def test_response_cache_hit_keeps_tokens(recorder) -> None:
+    recorder.record("chat gpt-4o", openai_v2_chat(**{"costwatch.cache.hit": True}), kind=SpanKind.CLIENT)
+    recorder.record(
+        "chat gpt-4o",
+        openai_v2_chat(**{"costwatch.cache.hit": "true", "gen_ai.response.id": "chatcmpl-9"}),
+        kind=SpanKind.CLIENT,
+    )
+    calls = recorder.mapped().calls
+    assert [c.response_cache_hit for c in calls] == [True, True]
+    assert all(c.tokens.input == 1000 for c in calls)
+
+
+def test_configurable_feature_and_user_keys(recorder) -> None:
+    with recorder.span("POST /x", {"http.route": "/x", "tenant.user": "u-9", "billing.feature": "export"}):
+        recorder.record("chat gpt-4o", openai_v2_chat(), kind=SpanKind.CLIENT)
+    default = recorder.only_call()
+    assert default.user is None and default.feature is None
+    configured = recorder.only_call(feature_keys=("billing.feature",), user_keys=("tenant.user",))
+    assert configured.user == "u-9"
+    assert configured.feature == "export"
+
+
+def test_attribution_of_reads_every_dialects_keys(recorder) -> None:
+    recorder.record(
+        "workflow",
+        {
+            "traceloop.association.properties.user_id": "tl-user",
+            "traceloop.association.properties.session_id": "tl-session",
+            "traceloop.association.properties.feature": "tl-feature",
+        },
+    )
+    recorder.record(
+        "ai.generateText",
+        {
+            "ai.operationId": "ai.generateText",
+            "ai.telemetry.metadata.userId": "v-user",
+            "ai.telemetry.metadata.sessionId": "v-session",
+            "ai.telemetry.metadata.feature": "v-feature",
+        },
+    )
+    recorder.record("chat", {"gen_ai.user": "gen-user", "gen_ai.conversation.id": "conv-1", "user.id": 12345})
+    found = {v.name: attribution_of(v, ("costwatch.feature",), ()) for v in span_views(recorder.request())}
+    assert (found["workflow"].user, found["workflow"].session, found["workflow"].feature) == (
+        "tl-user",
+        "tl-session",
+        "tl-feature",
+    )
+    assert (found["ai.generateText"].user, found["ai.generateText"].session) == ("v-user", "v-session")
+    assert found["ai.generateText"].feature == "v-feature"
+    assert (found["chat"].user, found["chat"].session) == ("12345", "conv-1")
+
+
+def test_feature_can_come_from_the_resource(make_recorder) -> None:
+    recorder = make_recorder(service="digest-worker", resource={"app.feature": "weekly-digest"})
+    recorder.record("chat gpt-4o", openai_v2_chat(), kind=SpanKind.CLIENT)
+    call = recorder.only_call()
+    assert call.feature == "weekly-digest"
+    assert call.service == "digest-worker"
+
+
+def test_empty_export_maps_to_nothing() -> None:
+    result = map_export(parse_export(b"", "application/json"))
+    assert (result.calls, result.attributions, result.rejected) == ([], [], [])
+
+
+def test_json_export_maps_like_protobuf() -> None:
+    document = {
+        "resourceSpans": [
+            {
+                "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "node-api"}}]},
+                "scopeSpans": [
+                    {
+                        "scope": {"name": "ai"},
+                        "spans": [
+                            {
+                                "traceId": "0AF7651916CD43DD8448EB211C80319C",
+                                "spanId": "B7AD6B7169203331",
+                                "name": "POST /api/chat",
+                                "kind": 2,
+                                "startTimeUnixNano": "1735689600000000000",
+                                "endTimeUnixNano": "1735689602000000000",
+                                "attributes": [{"key": "http.route", "value": {"stringValue": "/api/chat"}}],
+                            },
+                            {
+                                "traceId": "0af7651916cd43dd8448eb211c80319c",
+                                "spanId": "00f067aa0ba902b7",
+                                "parentSpanId": "b7ad6b7169203331",
+                                "name": "chat gpt-4o-mini",
+                                "kind": 3,
+                                "startTimeUnixNano": "1735689600100000000",
+                                "endTimeUnixNano": "1735689601900000000",
+                                "attributes": [
+                                    {"key": "gen_ai.operation.name", "value": {"stringValue": "chat"}},
+                                    {"key": "gen_ai.provider.name", "value": {"stringValue": "openai"}},
+                                    {"key": "gen_ai.request.model", "value": {"stringValue": "gpt-4o-mini"}},
+                                    {"key": "gen_ai.usage.input_tokens", "value": {"intValue": "2000"}},
+                                    {"key": "gen_ai.usage.cache_read.input_tokens", "value": {"intValue": "1024"}},
+                                    {"key": "gen_ai.usage.output_tokens", "value": {"intValue": 120}},
+                                ],
+                                "status": {"code": 2, "message": "rate limited"},
+                            },
+                        ],
+                    }
+                ],
+            }
+        ]
+    }
+    request = parse_export(json.dumps(document).encode(), "application/json")
+    [call] = map_export(request).calls
+    assert call.trace_id == "0af7651916cd43dd8448eb211c80319c"
+    assert call.parent_span_id == "b7ad6b7169203331"
+    assert call.endpoint == "/api/chat"
+    assert call.service == "node-api"
+    assert call.tokens == TokenCounts(input=976, cache_read=1024, output=120)
+    assert call.is_error
+    assert call.start.isoformat() == "2025-01-01T00:00:00.100000+00:00"

@@ -1,0 +1,205 @@
+"""/v1/traces over real HTTP, fed by the real OpenTelemetry OTLP/HTTP exporter."""
+from __future__ import annotations
+
+import gzip
+import json
+import urllib.error
+import urllib.request
+from datetime import date
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
+from opentelemetry.sdk.trace.export import SpanExportResult
+from opentelemetry.trace import SpanKind
+
+from costwatch.pricing.models import ModelPrice
+from costwatch.usage.models import DirtyBucket, LlmCall, SpanAttribution
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+CHAT = {
+    "gen_ai.operation.name": "chat",
+    "gen_ai.provider.name": "openai",
+    "gen_ai.request.model": "gpt-4o",
+    "gen_ai.response.model": "gpt-4o-2024-08-06",
+    "gen_ai.usage.input_tokens": 1200,
+    "gen_ai.usage.output_tokens": 300,
+    "gen_ai.usage.cache_read.input_tokens": 200,
+}
+
+
+@pytest.fixture
+def gpt4o_price(db) -> ModelPrice:  # noqa: ANN001
+    return ModelPrice.objects.create(
+        provider="openai", model="gpt-4o", input=Decimal("2.5"), output=Decimal("10"),
+        cache_read=Decimal("1.25"), effective_from=date(2024, 10, 1), origin="manual",
+    )
+
+
+def _exporter(url: str, key: str, **kwargs) -> OTLPSpanExporter:  # noqa: ANN003
+    return OTLPSpanExporter(endpoint=f"{url}/v1/traces", headers={"x-costwatch-key": key}, timeout=10, **kwargs)
+
+
+def _post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+    request = urllib.request.Request(f"{url}/v1/traces", data=body, headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as resp:
+            return resp.status, dict(resp.headers), resp.read()
+    except urllib.error.HTTPError as err:
+        return err.code, dict(err.headers), err.read()
+
+
+def test_real_exporter_spans_are_stored_priced_and_attributed(live_server, recorder, acme, acme_ingest_key,
+                                                              gpt4o_price) -> None:
+    with recorder.span("POST /checkout", {"http.route": "/checkout", "enduser.id": "u-42"}, kind=SpanKind.SERVER):
+        recorder.record("chat gpt-4o", CHAT, kind=SpanKind.CLIENT)
+    spans = recorder.exporter.get_finished_spans()
+
+    assert _exporter(live_server.url, acme_ingest_key).export(spans) == SpanExportResult.SUCCESS
+
+    call = LlmCall.objects.get(project=acme)
+    assert (call.input_tokens, call.cache_read_tokens, call.output_tokens) == (1000, 200, 300)
+    assert call.price == gpt4o_price and call.price_key == "gpt-4o"
+    # 1000 × 2.5 + 200 × 1.25 + 300 × 10, per million
+    assert call.cost_total == Decimal("0.00575")
+    assert (call.user, call.endpoint) == ("u-42", "/checkout")
+    assert DirtyBucket.objects.filter(project=acme).count() == 1
+
+
+def test_sending_the_same_export_again_changes_nothing(live_server, recorder, acme, acme_ingest_key,
+                                                       gpt4o_price) -> None:
+    recorder.record("chat gpt-4o", CHAT, kind=SpanKind.CLIENT)
+    spans = recorder.exporter.get_finished_spans()
+    exporter = _exporter(live_server.url, acme_ingest_key)
+    for _ in range(3):
+        assert exporter.export(spans) == SpanExportResult.SUCCESS
+    assert LlmCall.objects.filter(project=acme).count() == 1
+
+
+def test_gzip_exporter_and_json_body_are_accepted(live_server, recorder, acme, acme_ingest_key) -> None:
+    from opentelemetry.exporter.otlp.proto.http import Compression
+
+    recorder.record("chat gpt-4o", CHAT, kind=SpanKind.CLIENT)
+    exporter = _exporter(live_server.url, acme_ingest_key, compression=Compression.Gzip)
+    assert exporter.export(recorder.exporter.get_finished_spans()) == SpanExportResult.SUCCESS
+
+    body = {"resourceSpans": [{"resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "js"}}]},
+            "scopeSpans": [{"spans": [{
+                "traceId": "5B8EFFF798038103D269B633813FC60C", "spanId": "EEE19B7EC3C1B174", "name": "chat gpt-4o",
+                "kind": 3, "startTimeUnixNano": "1764115200000000000", "endTimeUnixNano": "1764115201000000000",
+                "attributes": [
+                    {"key": "gen_ai.operation.name", "value": {"stringValue": "chat"}},
+                    {"key": "gen_ai.provider.name", "value": {"stringValue": "openai"}},
+                    {"key": "gen_ai.request.model", "value": {"stringValue": "gpt-4o"}},
+                    {"key": "gen_ai.usage.input_tokens", "value": {"intValue": "10"}},
+                    {"key": "gen_ai.usage.output_tokens", "value": {"intValue": 5}}]}]}]}]}
+    status, headers, raw = _post(live_server.url, json.dumps(body).encode(),
+                                 {"Content-Type": "application/json", "Authorization": f"Bearer {acme_ingest_key}"})
+    assert status == 200, raw
+    assert headers["Content-Type"].startswith("application/json")
+    assert LlmCall.objects.filter(project=acme, trace_id="5b8efff798038103d269b633813fc60c").exists()
+    assert LlmCall.objects.filter(project=acme).count() == 2
+
+
+def test_invalid_spans_are_rejected_one_by_one_and_the_rest_kept(live_server, recorder, acme, acme_ingest_key) -> None:
+    recorder.record("chat ok", CHAT, kind=SpanKind.CLIENT)
+    recorder.record("chat bad", {**CHAT, "gen_ai.usage.input_tokens": -5}, kind=SpanKind.CLIENT)
+    status, _, raw = _post(live_server.url, recorder.payload(),
+                           {"Content-Type": "application/x-protobuf", "x-costwatch-key": acme_ingest_key})
+    assert status == 200
+    response = ExportTraceServiceResponse.FromString(raw)
+    assert response.partial_success.rejected_spans == 1
+    assert "negative" in response.partial_success.error_message
+    assert LlmCall.objects.filter(project=acme).count() == 1
+
+
+def test_keys_never_cross_projects(live_server, recorder, acme, globex, globex_ingest_key, acme_read_key) -> None:
+    recorder.record("chat gpt-4o", CHAT, kind=SpanKind.CLIENT)
+    spans = recorder.exporter.get_finished_spans()
+    assert _exporter(live_server.url, acme_read_key).export(spans) == SpanExportResult.FAILURE
+    assert _exporter(live_server.url, globex_ingest_key).export(spans) == SpanExportResult.SUCCESS
+    assert LlmCall.objects.filter(project=acme).count() == 0
+    assert LlmCall.objects.filter(project=globex).count() == 1
+
+
+def test_a_late_root_span_redirties_the_calls_of_its_trace(live_server, recorder, acme, acme_ingest_key) -> None:
+    with recorder.span("POST /support", {"http.route": "/support", "enduser.id": "u-7"}, kind=SpanKind.SERVER):
+        recorder.record("chat gpt-4o", CHAT, kind=SpanKind.CLIENT)
+    child, root = recorder.exporter.get_finished_spans()
+    exporter = _exporter(live_server.url, acme_ingest_key)
+    assert exporter.export([child]) == SpanExportResult.SUCCESS
+    DirtyBucket.objects.all().delete()
+    assert exporter.export([root]) == SpanExportResult.SUCCESS
+    assert SpanAttribution.objects.get(project=acme, is_root=True).route == "/support"
+    hour = LlmCall.objects.get(project=acme).started_at.replace(minute=0, second=0, microsecond=0)
+    assert list(DirtyBucket.objects.filter(project=acme).values_list("hour", flat=True)) == [hour]
+
+
+@pytest.mark.parametrize(
+    ("headers", "body", "status", "needle"),
+    [
+        ({"Content-Type": "application/x-protobuf"}, b"", 401, "missing ingest key"),
+        ({"Content-Type": "application/x-protobuf", "x-costwatch-key": "cw_ingest_nope"}, b"", 401, "invalid"),
+        ({"Content-Type": "text/plain", "x-costwatch-key": "{key}"}, b"hi", 415, "unsupported content type"),
+        ({"Content-Type": "application/x-protobuf", "x-costwatch-key": "{key}"}, b"\xff\xff\xff\x0f", 400, "protobuf"),
+        ({"Content-Type": "application/json", "x-costwatch-key": "{key}"}, b"{not json", 400, "JSON"),
+        ({"Content-Type": "application/x-protobuf", "x-costwatch-key": "{key}", "Content-Encoding": "gzip"},
+         b"not gzip", 400, "gzip"),
+    ],
+)
+def test_bad_requests_get_clear_errors(live_server, acme, acme_ingest_key, headers, body, status, needle) -> None:
+    headers = {k: v.format(key=acme_ingest_key) for k, v in headers.items()}
+    got, response_headers, raw = _post(live_server.url, body, headers)
+    assert got == status
+    text = raw.decode("utf-8", "replace")
+    assert needle.lower() in text.lower(), text
+    if status == 401:
+        assert "WWW-Authenticate" in response_headers
+
+
+def test_oversized_and_gzip_bomb_bodies_get_413(live_server, acme, acme_ingest_key, settings) -> None:
+    settings.COSTWATCH_INGEST_MAX_BYTES = 64 * 1024
+    headers = {"Content-Type": "application/x-protobuf", "x-costwatch-key": acme_ingest_key}
+    status, _, _ = _post(live_server.url, b"\x00" * (65 * 1024), headers)
+    assert status == 413
+    bomb = gzip.compress(b"\x00" * (20 * 1024 * 1024))
+    assert len(bomb) < 64 * 1024
+    status, _, raw = _post(live_server.url, bomb, {**headers, "Content-Encoding": "gzip"})
+    assert status == 413
+    assert LlmCall.objects.count() == 0
+
+
+def test_rate_limit_answers_429_with_retry_after(live_server, recorder, acme, acme_ingest_key, settings) -> None:
+    settings.COSTWATCH_INGEST_RATE_PER_MINUTE = 2
+    recorder.record("chat gpt-4o", CHAT, kind=SpanKind.CLIENT)
+    headers = {"Content-Type": "application/x-protobuf", "x-costwatch-key": acme_ingest_key}
+    statuses = [_post(live_server.url, recorder.payload(), headers) for _ in range(3)]
+    assert [s for s, _, _ in statuses] in ([200, 200, 429], [200, 429, 429])  # a minute may roll over
+    status, headers_429, _ = statuses[-1]
+    assert 1 <= int(headers_429["Retry-After"]) <= 60
+
+
+def test_database_outage_answers_503_and_the_retry_is_stored_once(client, recorder, acme, acme_ingest_key) -> None:
+    recorder.record("chat gpt-4o", CHAT, kind=SpanKind.CLIENT)
+    payload = recorder.payload()
+    headers = {"HTTP_X_COSTWATCH_KEY": acme_ingest_key}
+    real_port = connection.settings_dict["PORT"]
+    real_host = connection.settings_dict["HOST"]
+    connection.close()
+    # A real connection attempt to a port where no database listens.
+    connection.settings_dict.update(HOST="127.0.0.1", PORT="1")
+    try:
+        response = client.post("/v1/traces", payload, content_type="application/x-protobuf", **headers)
+    finally:
+        connection.close()
+        connection.settings_dict.update(HOST=real_host, PORT=real_port)
+    assert response.status_code == 503
+    assert response["Retry-After"] == "5"
+    assert b"nothing was stored" in response.content
+    for _ in range(2):
+        response = client.post("/v1/traces", payload, content_type="application/x-protobuf", **headers)
+        assert response.status_code == 200
+    assert LlmCall.objects.filter(project=acme).count() == 1
