@@ -27,6 +27,12 @@ STANDARD_SESSION_KEYS = ("gen_ai.conversation.id", "session.id")
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
+# Instrumentations put their attribution keys on every span they make, LLM or not (a
+# Traceloop workflow span, a Vercel ai.generateText parent), so every span is read with all.
+_DIALECT_USER_KEYS = tuple(key for dialect in DIALECTS for key in dialect.user_keys)
+_DIALECT_FEATURE_KEYS = tuple(key for dialect in DIALECTS for key in dialect.feature_keys)
+_DIALECT_SESSION_KEYS = tuple(key for dialect in DIALECTS for key in dialect.session_keys)
+
 
 def span_views(request: ExportTraceServiceRequest) -> Iterator[SpanView]:
     """Every span of the export with valid ids, flattened with its resource and scope."""
@@ -82,17 +88,13 @@ def attribution_of(span: SpanView, feature_keys: Sequence[str], user_keys: Seque
     return TraceAttribution(
         trace_id=span.trace_id,
         span_id=span.span_id,
-        user=_first_value(span, [*STANDARD_USER_KEYS, *user_keys, *_dialect_keys("user_keys")]),
-        feature=_first_value(span, [*feature_keys, *_dialect_keys("feature_keys")]),
-        session=_first_value(span, [*STANDARD_SESSION_KEYS, *_dialect_keys("session_keys")]),
+        user=_first_value(span, [*STANDARD_USER_KEYS, *user_keys, *_DIALECT_USER_KEYS]),
+        feature=_first_value(span, [*feature_keys, *_DIALECT_FEATURE_KEYS]),
+        session=_first_value(span, [*STANDARD_SESSION_KEYS, *_DIALECT_SESSION_KEYS]),
         # Client spans carry the provider's route (the anthropic SDK sets /v1/messages).
         route=route if span.kind == SPAN_KIND_SERVER and isinstance(route, str) and route else None,
         root_name=(span.name or None) if span.parent_span_id is None else None,
     )
-
-
-def _dialect_keys(kind: str) -> list[str]:
-    return [key for dialect in DIALECTS for key in getattr(dialect, kind, ())]
 
 
 def _first_value(span: SpanView, keys: Iterable[str]) -> str | None:

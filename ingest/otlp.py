@@ -102,8 +102,9 @@ def _inflate(data: bytes, wbits: int, name: str, max_bytes: int) -> bytes:
             raise MalformedExport(f"invalid {name} body: {exc}") from exc
         if not decompressor.eof:
             raise MalformedExport(f"invalid {name} body: truncated stream")
-        # A gzip body may hold several members one after another (RFC 1952 §2.2).
-        pending = decompressor.unused_data if wbits > zlib.MAX_WBITS else b""
+        # A gzip body may hold several members one after another (RFC 1952 §2.2), and
+        # some writers pad the end with zeros, which gzip tools ignore.
+        pending = decompressor.unused_data.lstrip(b"\x00") if wbits > zlib.MAX_WBITS else b""
     return b"".join(out)
 
 

@@ -6,16 +6,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal
 
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from costwatch.pricing.cost import cost_of, list_price_of
 from costwatch.pricing.services import PriceBook
 from costwatch.projects.models import ApiKey, Project
+from costwatch.usage.costing import apply_price
 from costwatch.usage.models import LlmCall, SpanAttribution
 from costwatch.usage.services import mark_traces_dirty
 from ingest.canonical import LlmCall as CanonicalCall
@@ -24,7 +23,6 @@ from ingest.mapping import map_export
 from ingest.models import RateWindow
 
 MAX_REASONS_IN_MESSAGE = 5
-ZERO = Decimal(0)
 
 
 @dataclass(frozen=True)
@@ -115,43 +113,6 @@ def _call_row(project: Project, call: CanonicalCall, book: PriceBook) -> LlmCall
     )
     apply_price(row, priced)
     return row
-
-
-def apply_price(row: LlmCall, priced) -> None:  # noqa: ANN001 - PricedModel | None
-    """Set the cost fields of a call from its price (or mark it unpriced). Used by reprice too."""
-    from costwatch.pricing.cost import TokenCounts
-
-    counts = TokenCounts(
-        input=row.input_tokens,
-        cache_read=row.cache_read_tokens,
-        cache_write=row.cache_write_tokens,
-        cache_write_1h=row.cache_write_1h_tokens,
-        output=row.output_tokens,
-        reasoning=row.reasoning_tokens,
-    )
-    if priced is None:
-        row.price = None
-        row.price_key = ""
-        row.cost_input = row.cost_cache_read = row.cost_cache_write = row.cost_output = None
-        row.list_cost = None
-        if row.reported_cost is not None and not row.response_cache_hit:
-            row.cost_total, row.cost_source = row.reported_cost, "reported"
-        else:
-            row.cost_total, row.cost_source = None, ""
-        return
-    cost = cost_of(counts, priced.row)
-    row.price = priced.price
-    row.price_key = priced.row.model
-    row.list_cost = list_price_of(counts, priced.row)
-    if row.response_cache_hit:
-        # Answered from the app's own cache: nothing was spent; list_cost is what it saved.
-        row.cost_input = row.cost_cache_read = row.cost_cache_write = row.cost_output = ZERO
-        row.cost_total = ZERO
-    else:
-        row.cost_input, row.cost_cache_read = cost.input, cost.cache_read
-        row.cost_cache_write, row.cost_output = cost.cache_write, cost.output
-        row.cost_total = cost.total
-    row.cost_source = "computed"
 
 
 def allow_export(key: ApiKey, now: datetime | None = None) -> tuple[bool, int]:

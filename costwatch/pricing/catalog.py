@@ -5,7 +5,8 @@ strings so that no float ever holds money; JSON integers are accepted too)::
 
     {
       "format": 1,
-      "patterns": [{"pattern": "^gpt-4-\\\\d{4}-preview$", "model": "gpt-4-turbo"}],
+      "unit": "USD per 1M tokens",
+      "patterns": [{"pattern": "^gpt-4-(0125|1106)-preview$", "model": "gpt-4-turbo"}],
       "models": [
         {
           "provider": "openai",
@@ -29,6 +30,10 @@ the price entry's own fields override them. Every ``PriceRow`` field except ``pr
 ``model`` may appear at either level; dates are ISO ``YYYY-MM-DD``; ``effective_until`` is
 exclusive. Unknown fields are an error, so that a typo cannot silently drop a price.
 ``patterns`` are ``(regex, catalog key)`` pairs for ``matching.match_model``, tried in order.
+``format`` and ``unit`` are informational.
+
+``checked_on`` is the date up to which the price is known to have held, per ``source_url``.
+Rows of retired models keep their last price: it is still needed to price history.
 """
 from __future__ import annotations
 

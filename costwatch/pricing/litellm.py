@@ -98,12 +98,15 @@ def _batch_discount(entry: Mapping[str, Any], input_: Decimal, output: Decimal) 
     batch_output = _per_million(entry, "output_cost_per_token_batches")
     if batch_input is None or batch_output is None or input_ == 0 or output == 0:
         return None
-    with decimal.localcontext(decimal.Context(prec=28)):
-        off_input = 1 - batch_input / input_
-        off_output = 1 - batch_output / output
-    if off_input != off_output or not 0 <= off_input <= 1:
+    try:
+        with decimal.localcontext(decimal.Context(prec=28, traps=[decimal.Inexact])):
+            off_input = 1 - batch_input / input_
+            off_output = 1 - batch_output / output
+    except decimal.Inexact:
+        return None  # a ratio such as 1/3 is no clean discount; keep the standard price only
+    if off_input != off_output or not 0 < off_input <= 1:
         return None
-    return off_input.normalize() if off_input != 0 else None
+    return off_input.normalize()
 
 
 def _model_key(name: str, raw_provider: str) -> str:

@@ -25,7 +25,7 @@ APPROXIMATION = "o200k_base"
 # Checked before tiktoken's own table so that these families are right even with an older
 # tiktoken that does not know them yet.
 _FAMILIES: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(r"^(?:gpt-4o|gpt-4\.1|gpt-4\.5|gpt-5|chatgpt-4o|o1|o3|o4)(?:[-.].*)?$"), "o200k_base"),
+    (re.compile(r"^(?:gpt-4o|gpt-4\.1|gpt-4\.5|gpt-5|chatgpt-4o|o1|o3|o4|codex-mini)(?:[-.].*)?$"), "o200k_base"),
     (re.compile(r"^(?:gpt-4|gpt-3\.5|gpt-35)(?:-.*)?$"), "cl100k_base"),
     (re.compile(r"^(?:text-embedding-3-(?:small|large)|text-embedding-ada-002)$"), "cl100k_base"),
     (re.compile(r"^(?:text-davinci-00[23]|code-.+)$"), "p50k_base"),

@@ -10,19 +10,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db import connection, transaction
+from django.db import OperationalError, connection, transaction
 
-CLAIM_BATCH = 20
+CLAIM_BATCH = 1  # one bucket per transaction: short locks, no lock-order cycles
 
 _EFFECTIVE_CALLS = """
 WITH scope_calls AS (
-    SELECT DISTINCT ON (c.trace_id, COALESCE(NULLIF(c.response_id, ''), c.span_id)) c.*
-    FROM usage_llmcall c
+    SELECT c.* FROM usage_llmcall c
     WHERE c.project_id = %(project)s AND {where}
-    ORDER BY c.trace_id, COALESCE(NULLIF(c.response_id, ''), c.span_id),
-             (c.input_tokens + c.cache_read_tokens + c.cache_write_tokens + c.cache_write_1h_tokens
-              + c.output_tokens) DESC,
-             c.span_id
+      AND (c.response_id = '' OR NOT EXISTS (
+          SELECT 1 FROM usage_llmcall d
+          WHERE d.project_id = c.project_id AND d.trace_id = c.trace_id AND d.response_id = c.response_id
+            AND d.span_id <> c.span_id
+            AND ((d.input_tokens + d.cache_read_tokens + d.cache_write_tokens + d.cache_write_1h_tokens
+                  + d.output_tokens, c.span_id)
+                 > (c.input_tokens + c.cache_read_tokens + c.cache_write_tokens + c.cache_write_1h_tokens
+                    + c.output_tokens, d.span_id))))
 ),
 attr AS (
     SELECT a.trace_id,
@@ -54,6 +57,11 @@ eff AS (
 )
 """
 
+def effective_calls_sql(where: str) -> str:
+    """The CTE chain ending in ``eff``: de-duplicated calls matching ``where`` with attribution resolved."""
+    return _EFFECTIVE_CALLS.format(where=where)
+
+
 _HOUR_INSERT = _EFFECTIVE_CALLS.format(where="c.started_at >= %(start)s AND c.started_at < %(end)s") + """
 INSERT INTO usage_rolluphour (
     project_id, hour, dimension, key, cost, cost_input, cost_cache_read, cost_cache_write, cost_output,
@@ -79,6 +87,7 @@ SELECT * FROM (
         count(*) FILTER (WHERE cost_total IS NULL), count(DISTINCT NULLIF(e_user, ''))
     FROM eff
     GROUP BY GROUPING SETS ((), (e_user), (e_feature), (e_endpoint), (e_model), (e_provider), (e_session))
+    HAVING count(*) > 0
 ) AS grouped
 WHERE NOT (grouped.dimension = 'conversation' AND grouped.key = '')
 """
@@ -93,6 +102,13 @@ SELECT %(project)s, trace_id, min(started_at), max(ended_at), max(e_user), max(e
     count(*) FILTER (WHERE cost_total IS NULL)
 FROM eff
 GROUP BY trace_id
+ORDER BY trace_id
+ON CONFLICT (project_id, trace_id) DO UPDATE SET
+    first_at = EXCLUDED.first_at, last_at = EXCLUDED.last_at, "user" = EXCLUDED."user",
+    feature = EXCLUDED.feature, endpoint = EXCLUDED.endpoint, session = EXCLUDED.session, cost = EXCLUDED.cost,
+    input_tokens = EXCLUDED.input_tokens, cache_read_tokens = EXCLUDED.cache_read_tokens,
+    cache_write_tokens = EXCLUDED.cache_write_tokens, output_tokens = EXCLUDED.output_tokens,
+    llm_calls = EXCLUDED.llm_calls, unpriced_calls = EXCLUDED.unpriced_calls
 """
 
 
@@ -115,27 +131,36 @@ def recompute_bucket(project_id: int, hour: datetime) -> None:
         )
         traces = [row[0] for row in cursor.fetchall()]
         if traces:
-            cursor.execute(
-                "DELETE FROM usage_requestrollup WHERE project_id = %s AND trace_id = ANY(%s)", [project_id, traces]
-            )
+            # Upsert, not delete+insert: a trace spanning two hours may be recomputed by two workers at once.
             cursor.execute(_REQUEST_INSERT, {"project": project_id, "traces": traces})
 
 
 def recompute_dirty(max_buckets: int = 1000) -> int:
-    """Claim dirty buckets (SKIP LOCKED, so workers never share one) and recompute them."""
+    """Claim dirty buckets (SKIP LOCKED, so workers never share one) and recompute them.
+
+    A bucket whose transaction fails (e.g. a deadlock with a concurrent run) stays dirty and is
+    picked up again: the claim is rolled back with the work.
+    """
     done = 0
-    while done < max_buckets:
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(
-                """DELETE FROM usage_dirtybucket WHERE id IN (
-                       SELECT id FROM usage_dirtybucket ORDER BY hour
-                       FOR UPDATE SKIP LOCKED LIMIT %s)
-                   RETURNING project_id, hour""",
-                [min(CLAIM_BATCH, max_buckets - done)],
-            )
-            claimed = [Bucket(*row) for row in cursor.fetchall()]
-            for bucket in claimed:
-                recompute_bucket(bucket.project_id, bucket.hour)
+    failures = 0
+    while done < max_buckets and failures < 3:
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute(
+                    """DELETE FROM usage_dirtybucket WHERE id IN (
+                           SELECT id FROM usage_dirtybucket ORDER BY hour
+                           FOR UPDATE SKIP LOCKED LIMIT %s)
+                       RETURNING project_id, hour""",
+                    [CLAIM_BATCH],
+                )
+                claimed = [Bucket(*row) for row in cursor.fetchall()]
+                for bucket in claimed:
+                    recompute_bucket(bucket.project_id, bucket.hour)
+        except OperationalError as exc:
+            if getattr(exc.__cause__, "sqlstate", None) not in {"40P01", "40001"}:
+                raise
+            failures += 1
+            continue
         if not claimed:
             break
         done += len(claimed)

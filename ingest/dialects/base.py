@@ -14,6 +14,7 @@ from ingest.canonical import LlmCall, SpanView
 from ingest.messages import extract_messages
 
 MAX_TOKENS = 10**9
+MAX_COST = Decimal(10**6)
 _DIGITS = re.compile(r"\+?\d+")
 
 
@@ -109,6 +110,8 @@ def money(span: SpanView, name: str, value: Any) -> Decimal:
         raise InvalidSpan(f"span {span.span_id}: {name} is not a finite number ({value!r})")
     if amount < 0:
         raise InvalidSpan(f"span {span.span_id}: {name} is negative ({value!r})")
+    if amount > MAX_COST:
+        raise InvalidSpan(f"span {span.span_id}: {name} is absurdly large ({value!r})")
     return amount
 
 

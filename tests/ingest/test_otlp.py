@@ -92,6 +92,7 @@ def test_gzip_body_is_decompressed() -> None:
 
 def test_multi_member_gzip_body_is_decompressed_whole() -> None:
     assert decode_body(gzip.compress(b"one ") + gzip.compress(b"two"), "gzip", 100) == b"one two"
+    assert decode_body(gzip.compress(b"padded") + bytes(8), "gzip", 100) == b"padded"
 
 
 def test_deflate_body_is_decompressed_with_or_without_zlib_wrapper() -> None:

@@ -1,0 +1,249 @@
+"""The cost API (/api/v1): thin views over costwatch.usage.queries."""
+from __future__ import annotations
+
+import csv
+import io
+from decimal import Decimal
+
+from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
+from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from costwatch.projects.authentication import KeyPrincipal
+from costwatch.projects.models import Project
+from costwatch.projects.services import projects_of
+from costwatch.usage.models import LlmCall, RequestRollup
+from costwatch.usage.queries import (
+    GROUPS,
+    CostRow,
+    QueryError,
+    cost_rows,
+    order_rows,
+    period_of,
+    summary_of,
+)
+
+MAX_PAGE_SIZE = 1000
+
+
+def money(value: Decimal | None) -> str | None:
+    """Exact decimal string without float rounding or trailing zeros."""
+    if value is None:
+        return None
+    text = format(value.normalize(), "f")
+    return "0" if text in {"-0", "0"} else text
+
+
+def project_for(request: Request) -> Project:
+    """The project a request may read: the key's own, or one the logged-in person belongs to."""
+    user = request.user
+    if isinstance(user, KeyPrincipal):
+        slug = request.query_params.get("project")
+        if slug and slug != user.project.slug:
+            raise PermissionDenied("this key belongs to another project")
+        return user.project
+    allowed = projects_of(user)
+    slug = request.query_params.get("project")
+    if slug:
+        project = allowed.filter(slug=slug).first()
+        if project is None:
+            raise PermissionDenied(f"you are not a member of project {slug!r}")
+        return project
+    project = allowed.first()
+    if project is None:
+        raise PermissionDenied("you are not a member of any project")
+    return project
+
+
+def row_json(row: CostRow) -> dict[str, object]:
+    return {
+        "key": row.key,
+        "cost_usd": money(row.cost_usd),
+        "cost_input_usd": money(row.cost_input_usd),
+        "cost_cache_read_usd": money(row.cost_cache_read_usd),
+        "cost_cache_write_usd": money(row.cost_cache_write_usd),
+        "cost_output_usd": money(row.cost_output_usd),
+        "input_tokens": row.input_tokens,
+        "output_tokens": row.output_tokens,
+        "cache_read_tokens": row.cache_read_tokens,
+        "cache_write_tokens": row.cache_write_tokens,
+        "reasoning_tokens": row.reasoning_tokens,
+        "llm_calls": row.llm_calls,
+        "requests": row.requests,
+        "errors": row.errors,
+        "unpriced_calls": row.unpriced_calls,
+        "avg_cost_per_request_usd": money(row.avg_cost_per_request_usd.quantize(Decimal("1e-9")))
+        if row.avg_cost_per_request_usd is not None else None,
+        "prompt_cache_hit_rate": row.prompt_cache_hit_rate,
+        "response_cache_hit_rate": row.response_cache_hit_rate,
+        "savings_usd": money(row.savings_usd),
+    }
+
+
+CSV_COLUMNS = [
+    "key", "cost_usd", "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "llm_calls",
+    "requests", "errors", "unpriced_calls", "prompt_cache_hit_rate", "response_cache_hit_rate", "savings_usd",
+]
+
+
+def csv_response(rows: list[dict[str, object]], filename: str) -> HttpResponse:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        # Neutralise spreadsheet formulas in user-controlled keys (CSV injection).
+        key = str(row["key"])
+        writer.writerow({**row, "key": "'" + key if key[:1] in ("=", "+", "-", "@") else key})
+    response = HttpResponse(buffer.getvalue(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+class CostRowSerializer(serializers.Serializer):
+    key = serializers.CharField()
+    cost_usd = serializers.CharField(help_text="Exact decimal string, USD")
+    input_tokens = serializers.IntegerField()
+    output_tokens = serializers.IntegerField()
+    cache_read_tokens = serializers.IntegerField()
+    cache_write_tokens = serializers.IntegerField()
+    llm_calls = serializers.IntegerField()
+    requests = serializers.IntegerField()
+    prompt_cache_hit_rate = serializers.FloatField(allow_null=True)
+    response_cache_hit_rate = serializers.FloatField(allow_null=True)
+    savings_usd = serializers.CharField()
+
+
+def _int_param(request: Request, name: str, default: int, *, lo: int, hi: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit() or not lo <= int(raw) <= hi:
+        raise ValidationError({name: f"must be a whole number from {lo} to {hi}"})
+    return int(raw)
+
+
+class CostsView(APIView):
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("group_by", OpenApiTypes.STR, enum=list(GROUPS), required=True),
+            OpenApiParameter("start", OpenApiTypes.STR, description="YYYY-MM-DD (project time zone) or ISO datetime"),
+            OpenApiParameter("end", OpenApiTypes.STR, description="inclusive date, or exclusive ISO datetime"),
+            *[OpenApiParameter(n, OpenApiTypes.STR) for n in ("user", "feature", "endpoint", "model", "provider")],
+            OpenApiParameter("ordering", OpenApiTypes.STR, description="e.g. -cost_usd (default), key, requests"),
+            OpenApiParameter("page", OpenApiTypes.INT),
+            OpenApiParameter("page_size", OpenApiTypes.INT),
+            OpenApiParameter("format", OpenApiTypes.STR, enum=["json", "csv"]),
+            OpenApiParameter("project", OpenApiTypes.STR, description="slug, for people in several projects"),
+        ],
+        responses=CostRowSerializer(many=True),
+    )
+    def get(self, request: Request) -> Response | HttpResponse:
+        project = project_for(request)
+        params = request.query_params
+        group_by = params.get("group_by", "")
+        default_order = "key" if group_by in {"day", "hour"} else "-cost_usd"
+        try:
+            period = period_of(project, params.get("start"), params.get("end"))
+            filters = {name: params.get(name) for name in ("user", "feature", "endpoint", "model", "provider")}
+            rows = order_rows(cost_rows(project, group_by, period, filters), params.get("ordering", default_order))
+        except QueryError as exc:
+            raise ValidationError({"detail": str(exc)}) from None
+        data = [row_json(r) for r in rows]
+        if params.get("format") == "csv":
+            return csv_response(data, f"costwatch-{project.slug}-{group_by}-{period.start:%Y%m%d}.csv")
+        page = _int_param(request, "page", 1, lo=1, hi=10**6)
+        size = _int_param(request, "page_size", 100, lo=1, hi=MAX_PAGE_SIZE)
+        chunk = data[(page - 1) * size: page * size]
+        return Response({
+            "project": project.slug, "group_by": group_by,
+            "start": period.start.isoformat(), "end": period.end.isoformat(),
+            "count": len(data), "page": page, "page_size": size,
+            "next": page + 1 if page * size < len(data) else None,
+            "previous": page - 1 if page > 1 else None,
+            "results": chunk,
+        })
+
+
+class SummaryView(APIView):
+    @extend_schema(parameters=[OpenApiParameter("project", OpenApiTypes.STR)], responses=OpenApiTypes.OBJECT)
+    def get(self, request: Request) -> Response:
+        project = project_for(request)
+        s = summary_of(project)
+        return Response({
+            "project": project.slug, "timezone": project.timezone,
+            "today_usd": money(s.today), "yesterday_usd": money(s.yesterday),
+            "month_to_date_usd": money(s.month_to_date),
+            "previous_month_to_date_usd": money(s.previous_month_to_date),
+            "previous_month_usd": money(s.previous_month),
+            "forecast_month_end_usd": money(s.forecast_month_end),
+            "savings_month_to_date_usd": money(s.savings_month_to_date),
+            "unpriced_calls_this_month": s.unpriced_calls_this_month,
+        })
+
+
+def request_json(r: RequestRollup) -> dict[str, object]:
+    return {
+        "trace_id": r.trace_id, "first_at": r.first_at.isoformat(), "user": r.user, "feature": r.feature,
+        "endpoint": r.endpoint, "conversation": r.session, "cost_usd": money(r.cost), "llm_calls": r.llm_calls,
+        "input_tokens": r.input_tokens, "output_tokens": r.output_tokens, "unpriced_calls": r.unpriced_calls,
+    }
+
+
+class UserView(APIView):
+    @extend_schema(parameters=[OpenApiParameter("start", OpenApiTypes.STR), OpenApiParameter("end", OpenApiTypes.STR),
+                               OpenApiParameter("project", OpenApiTypes.STR)], responses=OpenApiTypes.OBJECT)
+    def get(self, request: Request, user_id: str) -> Response:
+        project = project_for(request)
+        try:
+            period = period_of(project, request.query_params.get("start"), request.query_params.get("end"))
+            by_day = order_rows(cost_rows(project, "day", period, {"user": user_id}), "key")
+            by_feature = order_rows(cost_rows(project, "feature", period, {"user": user_id}), "-cost_usd")
+            by_model = order_rows(cost_rows(project, "model", period, {"user": user_id}), "-cost_usd")
+        except QueryError as exc:
+            raise ValidationError({"detail": str(exc)}) from None
+        recent = RequestRollup.objects.filter(project=project, user=user_id).order_by("-first_at")[:50]
+        total = sum((r.cost_usd for r in by_day), Decimal(0))
+        return Response({
+            "project": project.slug, "user": user_id, "start": period.start.isoformat(), "end": period.end.isoformat(),
+            "cost_usd": money(total), "llm_calls": sum(r.llm_calls for r in by_day),
+            "by_day": [row_json(r) for r in by_day], "by_feature": [row_json(r) for r in by_feature],
+            "by_model": [row_json(r) for r in by_model], "recent_requests": [request_json(r) for r in recent],
+        })
+
+
+class RequestView(APIView):
+    @extend_schema(parameters=[OpenApiParameter("project", OpenApiTypes.STR)], responses=OpenApiTypes.OBJECT)
+    def get(self, request: Request, trace_id: str) -> Response:
+        project = project_for(request)
+        trace_id = trace_id.lower()
+        calls = list(LlmCall.objects.filter(project=project, trace_id=trace_id).select_related("price")
+                     .order_by("started_at", "span_id"))
+        if not calls:
+            raise NotFound(f"no request {trace_id} in project {project.slug}")
+        rollup = RequestRollup.objects.filter(project=project, trace_id=trace_id).first()
+        return Response({
+            "project": project.slug, "trace_id": trace_id,
+            "summary": request_json(rollup) if rollup else None,
+            "calls": [{
+                "span_id": c.span_id, "started_at": c.started_at.isoformat(), "provider": c.provider,
+                "model": c.model, "price_key": c.price_key, "operation": c.operation,
+                "input_tokens": c.input_tokens, "cache_read_tokens": c.cache_read_tokens,
+                "cache_write_tokens": c.cache_write_tokens + c.cache_write_1h_tokens,
+                "output_tokens": c.output_tokens, "reasoning_tokens": c.reasoning_tokens,
+                "estimated": c.estimated, "response_cache_hit": c.response_cache_hit, "is_error": c.is_error,
+                "cost_usd": money(c.cost_total), "cost_source": c.cost_source or "unpriced",
+                "reported_cost_usd": money(c.reported_cost), "response_id": c.response_id,
+                "price": None if c.price is None else {
+                    "id": c.price.pk, "provider": c.price.provider, "model": c.price.model,
+                    "input_per_mtok": money(c.price.input), "output_per_mtok": money(c.price.output),
+                    "cache_read_per_mtok": money(c.price.cache_read), "cache_write_per_mtok": money(c.price.cache_write),
+                    "effective_from": c.price.effective_from.isoformat(), "source_url": c.price.source_url,
+                    "override": c.price.project_id is not None,
+                },
+            } for c in calls],
+        })

@@ -1,0 +1,235 @@
+"""Reading costs: rollups for plain group-bys, raw calls when a filter cuts across dimensions."""
+from __future__ import annotations
+
+import calendar
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from django.db import connection
+from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
+
+from costwatch.projects.models import Project
+from costwatch.usage.rollups import effective_calls_sql
+
+GROUPS = ("user", "feature", "endpoint", "model", "provider", "conversation", "day", "hour")
+FILTERS = ("user", "feature", "endpoint", "model", "provider", "conversation")
+ORDERINGS = ("key", "cost_usd", "input_tokens", "output_tokens", "llm_calls", "requests", "savings_usd")
+
+_EFFECTIVE_COLUMN = {
+    "user": "e_user", "feature": "e_feature", "endpoint": "e_endpoint", "model": "e_model",
+    "provider": "e_provider", "conversation": "e_session",
+}
+
+
+class QueryError(ValueError):
+    """A bad query parameter; the message says which and what is allowed."""
+
+
+@dataclass(frozen=True)
+class Period:
+    start: datetime  # UTC, inclusive
+    end: datetime    # UTC, exclusive
+
+
+@dataclass
+class CostRow:
+    key: str
+    cost_usd: Decimal = Decimal(0)
+    cost_input_usd: Decimal = Decimal(0)
+    cost_cache_read_usd: Decimal = Decimal(0)
+    cost_cache_write_usd: Decimal = Decimal(0)
+    cost_output_usd: Decimal = Decimal(0)
+    savings_usd: Decimal = Decimal(0)
+    input_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    output_tokens: int = 0
+    reasoning_tokens: int = 0
+    llm_calls: int = 0
+    requests: int = 0
+    errors: int = 0
+    response_cache_hits: int = 0
+    unpriced_calls: int = 0
+    extra: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def prompt_cache_hit_rate(self) -> float | None:
+        prompt = self.input_tokens + self.cache_read_tokens + self.cache_write_tokens
+        return round(self.cache_read_tokens / prompt, 4) if prompt else None
+
+    @property
+    def response_cache_hit_rate(self) -> float | None:
+        return round(self.response_cache_hits / self.llm_calls, 4) if self.llm_calls else None
+
+    @property
+    def avg_cost_per_request_usd(self) -> Decimal | None:
+        return self.cost_usd / self.requests if self.requests else None
+
+
+_METRICS = [
+    "cost_usd", "cost_input_usd", "cost_cache_read_usd", "cost_cache_write_usd", "cost_output_usd", "savings_usd",
+    "input_tokens", "cache_read_tokens", "cache_write_tokens", "output_tokens", "reasoning_tokens",
+    "llm_calls", "requests", "errors", "response_cache_hits", "unpriced_calls",
+]
+_ROLLUP_SUMS = """COALESCE(sum(cost), 0), COALESCE(sum(cost_input), 0), COALESCE(sum(cost_cache_read), 0),
+    COALESCE(sum(cost_cache_write), 0), COALESCE(sum(cost_output), 0), COALESCE(sum(savings), 0),
+    COALESCE(sum(input_tokens), 0), COALESCE(sum(cache_read_tokens), 0), COALESCE(sum(cache_write_tokens), 0),
+    COALESCE(sum(output_tokens), 0), COALESCE(sum(reasoning_tokens), 0), COALESCE(sum(llm_calls), 0),
+    COALESCE(sum(requests), 0), COALESCE(sum(errors), 0), COALESCE(sum(response_cache_hits), 0),
+    COALESCE(sum(unpriced_calls), 0)"""
+_RAW_SUMS = """COALESCE(sum(cost_total), 0), COALESCE(sum(cost_input), 0), COALESCE(sum(cost_cache_read), 0),
+    COALESCE(sum(cost_cache_write), 0), COALESCE(sum(cost_output), 0),
+    COALESCE(sum(list_cost - cost_total) FILTER (WHERE list_cost IS NOT NULL), 0),
+    COALESCE(sum(input_tokens), 0), COALESCE(sum(cache_read_tokens), 0),
+    COALESCE(sum(cache_write_tokens + cache_write_1h_tokens), 0), COALESCE(sum(output_tokens), 0),
+    COALESCE(sum(reasoning_tokens), 0), count(*), count(DISTINCT trace_id) FILTER (WHERE first_at >= %(start)s),
+    count(*) FILTER (WHERE is_error), count(*) FILTER (WHERE response_cache_hit),
+    count(*) FILTER (WHERE cost_total IS NULL)"""
+
+
+def _moment(value: str, tz: ZoneInfo, *, end: bool) -> datetime:
+    parsed_dt = parse_datetime(value) if "T" in value or " " in value else None
+    if parsed_dt is not None:
+        return parsed_dt if parsed_dt.tzinfo else parsed_dt.replace(tzinfo=tz)
+    try:
+        day = parse_date(value)
+    except ValueError:
+        day = None
+    if day is None:
+        raise QueryError(f"{'end' if end else 'start'}={value!r} is not a date (YYYY-MM-DD) or an ISO 8601 datetime")
+    # An end date is inclusive: the whole day, in the project's time zone.
+    return datetime.combine(day + timedelta(days=1) if end else day, time.min, tzinfo=tz)
+
+
+def period_of(project: Project, start: str | None, end: str | None, *, now: datetime | None = None) -> Period:
+    """The asked period in UTC; by default this month so far in the project's time zone."""
+    tz = project.tz
+    local_now = (now or timezone.now()).astimezone(tz)
+    begin = _moment(start, tz, end=False) if start else datetime.combine(local_now.date().replace(day=1), time.min, tzinfo=tz)
+    finish = _moment(end, tz, end=True) if end else datetime.combine(local_now.date() + timedelta(days=1), time.min, tzinfo=tz)
+    if finish <= begin:
+        raise QueryError("end must be after start")
+    if finish - begin > timedelta(days=800):
+        raise QueryError("a period may span at most 800 days")
+    return Period(begin.astimezone(ZoneInfo("UTC")), finish.astimezone(ZoneInfo("UTC")))
+
+
+def _key_expr_rollup(group_by: str, tz: str) -> tuple[str, str, list[object]]:
+    if group_by == "day":
+        return "to_char(hour AT TIME ZONE %s, 'YYYY-MM-DD')", "total", [tz]
+    if group_by == "hour":
+        return "to_char(hour AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:00:00\"Z\"')", "total", []
+    return "key", group_by, []
+
+
+def cost_rows(project: Project, group_by: str, period: Period, filters: dict[str, str] | None = None) -> list[CostRow]:
+    """One row per group over the period. Unordered; see ``order_rows``."""
+    if group_by not in GROUPS:
+        raise QueryError(f"group_by={group_by!r} is not one of {', '.join(GROUPS)}")
+    filters = {k: v for k, v in (filters or {}).items() if v is not None}
+    unknown = set(filters) - set(FILTERS)
+    if unknown:
+        raise QueryError(f"unknown filter(s) {', '.join(sorted(unknown))}; allowed: {', '.join(FILTERS)}")
+    with connection.cursor() as cursor:
+        if filters:
+            cursor.execute(*_raw_query(project, group_by, period, filters))
+        else:
+            key_sql, dimension, key_params = _key_expr_rollup(group_by, project.timezone)
+            cursor.execute(
+                f"""SELECT {key_sql} AS k, {_ROLLUP_SUMS} FROM usage_rolluphour
+                    WHERE project_id = %s AND dimension = %s AND hour >= %s AND hour < %s GROUP BY k""",
+                [*key_params, project.pk, dimension, period.start, period.end],
+            )
+        return [CostRow(row[0], **dict(zip(_METRICS, row[1:]))) for row in cursor.fetchall()]
+
+
+def _raw_query(project: Project, group_by: str, period: Period, filters: dict[str, str]) -> tuple[str, dict]:
+    params: dict[str, object] = {"project": project.pk, "start": period.start, "end": period.end, "tz": project.timezone}
+    if group_by == "day":
+        key_sql = "to_char(started_at AT TIME ZONE %(tz)s, 'YYYY-MM-DD')"
+    elif group_by == "hour":
+        key_sql = "to_char(date_trunc('hour', started_at) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:00:00\"Z\"')"
+    else:
+        key_sql = _EFFECTIVE_COLUMN[group_by]
+    conditions = []
+    for i, (name, value) in enumerate(sorted(filters.items())):
+        params[f"f{i}"] = value
+        conditions.append(f"{_EFFECTIVE_COLUMN[name]} = %(f{i})s")
+    where = " AND ".join(conditions) or "TRUE"
+    sql = effective_calls_sql("c.started_at >= %(start)s AND c.started_at < %(end)s") + f"""
+        SELECT {key_sql} AS k, {_RAW_SUMS} FROM eff WHERE {where} GROUP BY k"""
+    return sql, params
+
+
+def order_rows(rows: list[CostRow], ordering: str) -> list[CostRow]:
+    name = ordering.lstrip("-")
+    if name not in ORDERINGS:
+        raise QueryError(f"ordering={ordering!r}; use one of {', '.join(ORDERINGS)} (prefix - for descending)")
+    descending = ordering.startswith("-")
+    return sorted(rows, key=lambda r: (getattr(r, name), r.key), reverse=descending)
+
+
+def total_of(project: Project, period: Period) -> CostRow:
+    rows = cost_rows(project, "day", period)
+    total = CostRow("total")
+    for row in rows:
+        for metric in _METRICS:
+            setattr(total, metric, getattr(total, metric) + getattr(row, metric))
+    return total
+
+
+@dataclass(frozen=True)
+class Summary:
+    today: Decimal
+    yesterday: Decimal
+    month_to_date: Decimal
+    previous_month_to_date: Decimal
+    previous_month: Decimal
+    forecast_month_end: Decimal
+    unpriced_calls_this_month: int
+    savings_month_to_date: Decimal
+
+
+def _month_start(day: date) -> date:
+    return day.replace(day=1)
+
+
+def summary_of(project: Project, *, now: datetime | None = None) -> Summary:
+    """Today, month to date and a month-end forecast at this month's pace, against the previous period.
+
+    The forecast extrapolates the month-to-date spend linearly over the elapsed share of the month.
+    """
+    tz = project.tz
+    now = (now or timezone.now()).astimezone(tz)
+    today = now.date()
+
+    def at(day: date) -> datetime:
+        return datetime.combine(day, time.min, tzinfo=tz)
+
+    def spend(start: datetime, end: datetime) -> CostRow:
+        return total_of(project, Period(start.astimezone(ZoneInfo("UTC")), end.astimezone(ZoneInfo("UTC"))))
+
+    month_start = _month_start(today)
+    days_in_month = calendar.monthrange(today.year, today.month)[1]
+    next_month = month_start + timedelta(days=days_in_month)
+    prev_start = _month_start(month_start - timedelta(days=1))
+    prev_days = calendar.monthrange(prev_start.year, prev_start.month)[1]
+    elapsed = now - at(month_start)
+    month_length = at(next_month) - at(month_start)
+    mtd = spend(at(month_start), now)
+    prev_same_point = at(prev_start) + timedelta(seconds=elapsed.total_seconds() * prev_days / days_in_month)
+    fraction = Decimal(elapsed.total_seconds()) / Decimal(month_length.total_seconds())
+    forecast = (mtd.cost_usd / fraction) if fraction > 0 else mtd.cost_usd
+    return Summary(
+        today=spend(at(today), at(today + timedelta(days=1))).cost_usd,
+        yesterday=spend(at(today - timedelta(days=1)), at(today)).cost_usd,
+        month_to_date=mtd.cost_usd,
+        previous_month_to_date=spend(at(prev_start), prev_same_point).cost_usd,
+        previous_month=spend(at(prev_start), at(month_start)).cost_usd,
+        forecast_month_end=forecast.quantize(Decimal("0.000001")),
+        unpriced_calls_this_month=mtd.unpriced_calls,
+        savings_month_to_date=mtd.savings_usd,
+    )

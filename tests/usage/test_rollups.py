@@ -1,0 +1,120 @@
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+
+import pytest
+from django.db import connection, transaction
+from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+
+from costwatch.usage.models import DirtyBucket, LlmCall, RequestRollup, RollupHour, SpanAttribution
+from costwatch.usage.rollups import rebuild_project, recompute_dirty
+from costwatch.usage.services import mark_traces_dirty
+from tests.usage.factories import make_call, make_root, reference_rollups
+
+BASE = datetime(2026, 11, 2, 8, 0, tzinfo=timezone.utc)
+
+
+def _stored(project) -> dict:  # noqa: ANN001
+    return {
+        (r.dimension, r.key, r.hour): {"cost": r.cost, "llm_calls": r.llm_calls, "requests": r.requests,
+                                       "savings": r.savings}
+        for r in RollupHour.objects.filter(project=project)
+    }
+
+
+def _insert(project, calls, roots) -> None:  # noqa: ANN001
+    """What ingest does per export: insert ignoring duplicates, mark the traces' hours dirty."""
+    LlmCall.objects.bulk_create(calls, ignore_conflicts=True)
+    SpanAttribution.objects.bulk_create(roots, ignore_conflicts=True)
+    mark_traces_dirty(project, {c.trace_id for c in calls} | {r.trace_id for r in roots})
+
+
+call_specs = st.lists(
+    st.tuples(
+        st.integers(0, 5),                       # trace
+        st.integers(0, 60 * 30),                 # minute offset (30 hours)
+        st.sampled_from(["gpt-4o", "claude-sonnet-4", "mystery-model"]),
+        st.sampled_from(["", "u1", "u2"]),       # own user
+        st.sampled_from(["", "r1", "r2"]),       # response id (same id in a trace = duplicate sibling)
+        st.integers(1, 5000),                    # tokens
+        st.booleans(),                           # sent twice
+    ),
+    min_size=1, max_size=25,
+)
+root_specs = st.lists(st.tuples(st.integers(0, 5), st.sampled_from(["", "u3"]), st.sampled_from(["", "/chat"]),
+                                st.booleans()), max_size=6, unique_by=lambda t: t[0])
+
+
+@pytest.mark.django_db
+@hsettings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(specs=call_specs, roots=root_specs, split=st.integers(0, 25))
+def test_rollups_equal_the_sum_over_raw_calls_whatever_the_arrival_order(acme, specs, roots, split) -> None:
+    with transaction.atomic():
+        calls = []
+        for i, (trace, minute, model, user, rid, tokens, resend) in enumerate(specs):
+            cost = None if model == "mystery-model" else Decimal(tokens) / Decimal(10**6)
+            call = make_call(acme, trace=f"t{trace}", at=BASE + timedelta(minutes=minute), model=model, user=user,
+                             response_id=rid, cost=cost, tokens=tokens, span=f"{i:016x}",
+                             list_cost=None if cost is None else cost * 2)
+            calls.append(call)
+        root_rows = [make_root(acme, trace=f"t{t}", user=u, route=r, span=f"f{t:015x}") for t, u, r, _late in roots]
+        early_roots = [r for r, spec in zip(root_rows, roots) if not spec[3]]
+        late_roots = [r for r, spec in zip(root_rows, roots) if spec[3]]
+        # First export: part of the calls and the early roots; second: the rest, resends and late roots.
+        resent = [make_call(acme, trace=f"t{s[0]}", at=c.started_at, span=c.span_id, cost=Decimal(7))
+                  for c, s in zip(calls, specs) if s[6]]
+        _insert(acme, calls[:split], early_roots)
+        recompute_dirty()
+        _insert(acme, calls[split:] + resent, late_roots)
+        recompute_dirty()
+
+        assert _stored(acme) == reference_rollups(calls, root_rows)
+        assert not DirtyBucket.objects.exists()
+        before = _stored(acme)
+        rebuild_project(acme.pk)
+        assert _stored(acme) == before
+        totals = RequestRollup.objects.filter(project=acme)
+        assert sum((r.cost for r in totals), Decimal(0)) == sum(
+            (v["cost"] for (d, _, _), v in before.items() if d == "total"), Decimal(0))
+        transaction.set_rollback(True)
+
+
+@pytest.mark.django_db
+def test_rollups_of_one_project_never_include_another(acme, globex) -> None:
+    _insert(acme, [make_call(acme, trace="a", at=BASE, cost=Decimal("1"))], [])
+    _insert(globex, [make_call(globex, trace="a", at=BASE, cost=Decimal("5"))], [])
+    recompute_dirty()
+    assert RollupHour.objects.get(project=acme, dimension="total").cost == Decimal("1")
+    assert RollupHour.objects.get(project=globex, dimension="total").cost == Decimal("5")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_rollup_runs_never_double_count(acme) -> None:
+    calls = [make_call(acme, trace=f"t{i % 7}", at=BASE + timedelta(minutes=17 * i), cost=Decimal("0.5"))
+             for i in range(200)]
+    _insert(acme, calls, [])
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            recompute_dirty()
+            # Re-dirty everything while the other thread works: replace semantics must hold.
+            mark_traces_dirty(acme, {c.trace_id for c in calls})
+            recompute_dirty()
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    recompute_dirty()
+    assert _stored(acme) == reference_rollups(calls, [])
+    total = sum(r.cost for r in RollupHour.objects.filter(project=acme, dimension="total"))
+    assert total == Decimal("100")
