@@ -16,6 +16,7 @@ from rest_framework.views import APIView
 
 from costwatch.projects.authentication import KeyPrincipal
 from costwatch.projects.models import Project
+from costwatch.projects.permissions import Action, can
 from costwatch.projects.services import projects_of
 from costwatch.usage.models import LlmCall, RequestRollup
 from costwatch.usage.queries import (
@@ -39,8 +40,8 @@ def money(value: Decimal | None) -> str | None:
     return "0" if text in {"-0", "0"} else text
 
 
-def project_for(request: Request) -> Project:
-    """The project a request may read: the key's own, or one the logged-in person belongs to."""
+def project_for(request: Request, action: Action = Action.VIEW_COSTS) -> Project:
+    """The project a request may use: the key's own, or one where the person's role allows ``action``."""
     user = request.user
     if isinstance(user, KeyPrincipal):
         slug = request.query_params.get("project")
@@ -49,14 +50,11 @@ def project_for(request: Request) -> Project:
         return user.project
     allowed = projects_of(user)
     slug = request.query_params.get("project")
-    if slug:
-        project = allowed.filter(slug=slug).first()
-        if project is None:
-            raise PermissionDenied(f"you are not a member of project {slug!r}")
-        return project
-    project = allowed.first()
+    project = allowed.filter(slug=slug).first() if slug else allowed.first()
     if project is None:
-        raise PermissionDenied("you are not a member of any project")
+        raise PermissionDenied(f"you are not a member of project {slug!r}" if slug else "you are not a member of any project")
+    if not can(user, project, action):
+        raise PermissionDenied(f"your role in {project.slug!r} does not allow {action.value}")
     return project
 
 
@@ -143,8 +141,8 @@ class CostsView(APIView):
         responses=CostRowSerializer(many=True),
     )
     def get(self, request: Request) -> Response | HttpResponse:
-        project = project_for(request)
         params = request.query_params
+        project = project_for(request, Action.EXPORT_COSTS if params.get("format") == "csv" else Action.VIEW_COSTS)
         group_by = params.get("group_by", "")
         default_order = "key" if group_by in {"day", "hour"} else "-cost_usd"
         try:
