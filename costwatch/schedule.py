@@ -6,6 +6,7 @@ from typing import Any
 # Each app adds its periodic task here: name -> (task name, setting holding the interval).
 PERIODIC_TASKS: dict[str, tuple[str, str]] = {
     "rollups": ("costwatch.usage.tasks.recompute_dirty_buckets", "COSTWATCH_ROLLUP_INTERVAL_SECONDS"),
+    "partitions": ("costwatch.usage.tasks.maintain_call_partitions", "COSTWATCH_PARTITION_INTERVAL_SECONDS"),
     "heartbeat": ("costwatch.ops.tasks.record_heartbeat", "COSTWATCH_HEARTBEAT_SECONDS"),
 }
 

@@ -51,7 +51,9 @@ class LlmCall(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["project", "trace_id", "span_id"], name="llmcall_identity"),
+            # started_at is part of the key because the table is partitioned by it (0003_partition);
+            # a re-sent span carries the same start time, so (project, trace, span) stays unique.
+            models.UniqueConstraint(fields=["project", "trace_id", "span_id", "started_at"], name="llmcall_identity"),
         ]
         indexes = [
             models.Index(fields=["project", "started_at"]),

@@ -1,0 +1,135 @@
+"""Cost queries the web pages need beyond ``queries.py``: per-day series, drill-down breakdowns, recent requests.
+
+Same semantics as ``queries.cost_rows``: rollups for a single dimension, the effective (de-duplicated,
+attribution-resolved) raw calls when a breakdown cuts across dimensions. Every query starts from the project.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from django.db import connection
+from django.db.models import Q
+
+from costwatch.projects.models import Project
+from costwatch.usage.models import Dimension, LlmCall, RequestRollup
+from costwatch.usage.queries import (
+    _EFFECTIVE_COLUMN,  # the effective column per dimension: one definition, shared with cost_rows
+    _METRICS,
+    _RAW_SUMS,
+    _ROLLUP_SUMS,
+    CostRow,
+    Period,
+    QueryError,
+    cost_rows,
+)
+from costwatch.usage.rollups import effective_calls_sql
+
+DRILL_DIMENSIONS = ("user", "feature", "endpoint", "model")
+# Dimensions whose requests RequestRollup records, so a drill-down can start from that request's traces.
+_REQUEST_COLUMN = {"user": '"user"', "feature": "feature", "endpoint": "endpoint"}
+
+
+@dataclass(frozen=True)
+class DayCost:
+    day: date
+    key: str
+    cost_usd: Decimal
+
+
+def _check_dimension(dimension: str) -> None:
+    if dimension not in DRILL_DIMENSIONS:
+        raise QueryError(f"dimension={dimension!r} is not one of {', '.join(DRILL_DIMENSIONS)}")
+
+
+def daily_cost_by(project: Project, dimension: str, period: Period) -> list[DayCost]:
+    """Cost per local day and group of one dimension (e.g. per day per model), from the rollups."""
+    _check_dimension(dimension)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """SELECT (hour AT TIME ZONE %s)::date AS d, key, COALESCE(sum(cost), 0) FROM usage_rolluphour
+               WHERE project_id = %s AND dimension = %s AND hour >= %s AND hour < %s
+               GROUP BY d, key ORDER BY d, key""",
+            [project.timezone, project.pk, dimension, period.start, period.end],
+        )
+        return [DayCost(d, k, c) for d, k, c in cursor.fetchall()]
+
+
+def daily_rows_of(project: Project, dimension: str, key: str, period: Period) -> list[CostRow]:
+    """One row per local day (key ``YYYY-MM-DD``) for one group, e.g. one user's spend per day."""
+    if dimension != Dimension.TOTAL:
+        _check_dimension(dimension)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""SELECT to_char(hour AT TIME ZONE %s, 'YYYY-MM-DD') AS k, {_ROLLUP_SUMS} FROM usage_rolluphour
+                WHERE project_id = %s AND dimension = %s AND key = %s AND hour >= %s AND hour < %s
+                GROUP BY k ORDER BY k""",
+            [project.timezone, project.pk, dimension, key, period.start, period.end],
+        )
+        return [CostRow(row[0], **dict(zip(_METRICS, row[1:]))) for row in cursor.fetchall()]
+
+
+def total_of_group(project: Project, dimension: str, key: str, period: Period) -> CostRow:
+    """The totals of one group over the period (e.g. everything one user spent)."""
+    total = CostRow(key)
+    for row in daily_rows_of(project, dimension, key, period):
+        for metric in _METRICS:
+            setattr(total, metric, getattr(total, metric) + getattr(row, metric))
+    return total
+
+
+def breakdown_of(project: Project, dimension: str, key: str, group_by: str, period: Period) -> list[CostRow]:
+    """One group's cost split by another dimension (e.g. one user's spend per model). Unordered.
+
+    For users, features and endpoints the scan starts from the requests attributed to that group
+    (RequestRollup), so it reads that group's calls rather than the whole project's; the result is
+    that of ``cost_rows(project, group_by, period, {dimension: key})`` restricted to those requests.
+    Models are not recorded per request, so a model's breakdown is ``cost_rows`` itself.
+    """
+    _check_dimension(dimension)
+    if group_by not in DRILL_DIMENSIONS or group_by == dimension:
+        raise QueryError(f"group_by={group_by!r} must be another of {', '.join(DRILL_DIMENSIONS)}")
+    if dimension not in _REQUEST_COLUMN:
+        return cost_rows(project, group_by, period, {dimension: key})
+    params = {"project": project.pk, "start": period.start, "end": period.end, "key": key}
+    where = f"""c.started_at >= %(start)s AND c.started_at < %(end)s AND c.trace_id IN (
+        SELECT r.trace_id FROM usage_requestrollup r
+        WHERE r.project_id = %(project)s AND r.{_REQUEST_COLUMN[dimension]} = %(key)s
+          AND r.last_at >= %(start)s AND r.first_at < %(end)s)"""
+    sql = effective_calls_sql(where) + f"""
+        SELECT {_EFFECTIVE_COLUMN[group_by]} AS k, {_RAW_SUMS} FROM eff
+        WHERE {_EFFECTIVE_COLUMN[dimension]} = %(key)s GROUP BY k"""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return [CostRow(row[0], **dict(zip(_METRICS, row[1:]))) for row in cursor.fetchall()]
+
+
+def recent_requests(project: Project, dimension: str, key: str, period: Period, limit: int = 25) -> list[RequestRollup]:
+    """The latest requests of one group in the period, newest first."""
+    _check_dimension(dimension)
+    requests = RequestRollup.objects.filter(project=project, first_at__gte=period.start, first_at__lt=period.end)
+    if dimension in _REQUEST_COLUMN:
+        return list(requests.filter(**{dimension: key}).order_by("-first_at")[:limit])
+    # A model is recorded per call: the effective model is the price key, else the reported name.
+    model = Q(price_key=key) | Q(price_key="", model=key) if key != "(unknown)" else Q(price_key="", model="")
+    traces: list[str] = []
+    calls = (LlmCall.objects.filter(model, project=project, started_at__gte=period.start, started_at__lt=period.end)
+             .order_by("-started_at").values_list("trace_id", flat=True))
+    for trace in calls[: limit * 20]:
+        if trace not in traces:
+            traces.append(trace)
+        if len(traces) == limit:
+            break
+    return list(RequestRollup.objects.filter(project=project, trace_id__in=traces).order_by("-first_at"))
+
+
+def unpriced_models(project: Project, period: Period) -> list[CostRow]:
+    """Models with calls that no price row covers in the period, most calls first."""
+    rows = [row for row in cost_rows(project, "model", period) if row.unpriced_calls]
+    return sorted(rows, key=lambda r: (-r.unpriced_calls, r.key))
+
+
+def has_calls(project: Project) -> bool:
+    """Whether the project has received any LLM call yet (an empty project shows how to send data)."""
+    return LlmCall.objects.filter(project=project).exists()
