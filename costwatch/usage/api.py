@@ -23,6 +23,7 @@ from costwatch.usage.queries import (
     GROUPS,
     CostRow,
     QueryError,
+    cost_page,
     cost_rows,
     order_rows,
     period_of,
@@ -144,26 +145,27 @@ class CostsView(APIView):
         params = request.query_params
         project = project_for(request, Action.EXPORT_COSTS if params.get("format") == "csv" else Action.VIEW_COSTS)
         group_by = params.get("group_by", "")
-        default_order = "key" if group_by in {"day", "hour"} else "-cost_usd"
+        ordering = params.get("ordering", "key" if group_by in {"day", "hour"} else "-cost_usd")
+        csv_export = params.get("format") == "csv"
+        page = _int_param(request, "page", 1, lo=1, hi=10**6)
+        size = _int_param(request, "page_size", 100, lo=1, hi=MAX_PAGE_SIZE)
         try:
             period = period_of(project, params.get("start"), params.get("end"))
             filters = {name: params.get(name) for name in ("user", "feature", "endpoint", "model", "provider")}
-            rows = order_rows(cost_rows(project, group_by, period, filters), params.get("ordering", default_order))
+            result = cost_page(project, group_by, period, filters, ordering=ordering,
+                               limit=None if csv_export else size, offset=0 if csv_export else (page - 1) * size)
         except QueryError as exc:
             raise ValidationError({"detail": str(exc)}) from None
-        data = [row_json(r) for r in rows]
-        if params.get("format") == "csv":
+        data = [row_json(r) for r in result.rows]
+        if csv_export:
             return csv_response(data, f"costwatch-{project.slug}-{group_by}-{period.start:%Y%m%d}.csv")
-        page = _int_param(request, "page", 1, lo=1, hi=10**6)
-        size = _int_param(request, "page_size", 100, lo=1, hi=MAX_PAGE_SIZE)
-        chunk = data[(page - 1) * size: page * size]
         return Response({
             "project": project.slug, "group_by": group_by,
             "start": period.start.isoformat(), "end": period.end.isoformat(),
-            "count": len(data), "page": page, "page_size": size,
-            "next": page + 1 if page * size < len(data) else None,
+            "count": result.total, "page": page, "page_size": size,
+            "next": page + 1 if page * size < result.total else None,
             "previous": page - 1 if page > 1 else None,
-            "results": chunk,
+            "results": data,
         })
 
 

@@ -58,6 +58,7 @@ class LlmCall(models.Model):
         indexes = [
             models.Index(fields=["project", "started_at"]),
             models.Index(fields=["project", "trace_id"]),
+            models.Index(fields=["project", "user", "started_at"], name="llmcall_user_idx"),
         ]
 
     def __str__(self) -> str:
@@ -85,6 +86,7 @@ class SpanAttribution(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["project", "trace_id", "span_id"], name="spanattribution_identity")
         ]
+        indexes = [models.Index(fields=["project", "user"], name="spanattribution_user_idx")]
 
 
 class DirtyBucket(models.Model):
@@ -108,11 +110,10 @@ class Dimension(models.TextChoices):
     CONVERSATION = "conversation", "Conversation"
 
 
-class RollupHour(models.Model):
-    """Totals of one group of one dimension over one UTC hour. Derived: replaced, never incremented."""
+class RollupMetrics(models.Model):
+    """The summed metrics of one group; hit rates and averages are derived from them when read."""
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
-    hour = models.DateTimeField()
     dimension = models.CharField(max_length=16, choices=Dimension.choices)
     key = models.CharField(max_length=512, blank=True)
     cost = models.DecimalField(default=0, **MONEY)
@@ -127,10 +128,19 @@ class RollupHour(models.Model):
     output_tokens = models.BigIntegerField(default=0)
     reasoning_tokens = models.BigIntegerField(default=0)
     llm_calls = models.BigIntegerField(default=0)
-    requests = models.BigIntegerField(default=0, help_text="Traces whose first call falls in this hour.")
+    requests = models.BigIntegerField(default=0, help_text="Traces whose first call falls in this bucket.")
     errors = models.BigIntegerField(default=0)
     response_cache_hits = models.BigIntegerField(default=0)
     unpriced_calls = models.BigIntegerField(default=0)
+
+    class Meta:
+        abstract = True
+
+
+class RollupHour(RollupMetrics):
+    """Totals of one group of one dimension over one UTC hour. Derived: replaced, never incremented."""
+
+    hour = models.DateTimeField()
     users = models.BigIntegerField(default=0, help_text="Distinct users in this hour.")
 
     class Meta:
@@ -138,6 +148,26 @@ class RollupHour(models.Model):
             models.UniqueConstraint(fields=["project", "dimension", "key", "hour"], name="rolluphour_identity")
         ]
         indexes = [models.Index(fields=["project", "dimension", "hour"])]
+
+
+class RollupDay(RollupMetrics):
+    """The hours of one calendar day in the project's time zone, summed. Derived from RollupHour."""
+
+    day = models.DateField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["project", "dimension", "key", "day"], name="rollupday_identity")]
+        indexes = [models.Index(fields=["project", "dimension", "day"])]
+
+
+class DirtyDay(models.Model):
+    """A project day whose RollupDay rows must be re-summed from its hours."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["project", "day"], name="dirtyday_identity")]
 
 
 class RequestRollup(models.Model):

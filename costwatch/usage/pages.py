@@ -70,10 +70,10 @@ def daily_rows_of(project: Project, dimension: str, key: str, period: Period) ->
         return [CostRow(row[0], **dict(zip(_METRICS, row[1:]))) for row in cursor.fetchall()]
 
 
-def total_of_group(project: Project, dimension: str, key: str, period: Period) -> CostRow:
-    """The totals of one group over the period (e.g. everything one user spent)."""
+def sum_rows(rows: list[CostRow], key: str) -> CostRow:
+    """One row adding up several (e.g. a group's days into its total over the period)."""
     total = CostRow(key)
-    for row in daily_rows_of(project, dimension, key, period):
+    for row in rows:
         for metric in _METRICS:
             setattr(total, metric, getattr(total, metric) + getattr(row, metric))
     return total
@@ -122,12 +122,6 @@ def recent_requests(project: Project, dimension: str, key: str, period: Period, 
         if len(traces) == limit:
             break
     return list(RequestRollup.objects.filter(project=project, trace_id__in=traces).order_by("-first_at"))
-
-
-def unpriced_models(project: Project, period: Period) -> list[CostRow]:
-    """Models with calls that no price row covers in the period, most calls first."""
-    rows = [row for row in cost_rows(project, "model", period) if row.unpriced_calls]
-    return sorted(rows, key=lambda r: (-r.unpriced_calls, r.key))
 
 
 def has_calls(project: Project) -> bool:

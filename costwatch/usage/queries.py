@@ -74,18 +74,20 @@ _METRICS = [
     "input_tokens", "cache_read_tokens", "cache_write_tokens", "output_tokens", "reasoning_tokens",
     "llm_calls", "requests", "errors", "response_cache_hits", "unpriced_calls",
 ]
-_ROLLUP_SUMS = """COALESCE(sum(cost), 0), COALESCE(sum(cost_input), 0), COALESCE(sum(cost_cache_read), 0),
-    COALESCE(sum(cost_cache_write), 0), COALESCE(sum(cost_output), 0), COALESCE(sum(savings), 0),
-    COALESCE(sum(input_tokens), 0), COALESCE(sum(cache_read_tokens), 0), COALESCE(sum(cache_write_tokens), 0),
-    COALESCE(sum(output_tokens), 0), COALESCE(sum(reasoning_tokens), 0), COALESCE(sum(llm_calls), 0),
-    COALESCE(sum(requests), 0), COALESCE(sum(errors), 0), COALESCE(sum(response_cache_hits), 0),
-    COALESCE(sum(unpriced_calls), 0)"""
-_RAW_SUMS = """COALESCE(sum(cost_total), 0), COALESCE(sum(cost_input), 0), COALESCE(sum(cost_cache_read), 0),
-    COALESCE(sum(cost_cache_write), 0), COALESCE(sum(cost_output), 0),
-    COALESCE(sum(list_cost - cost_total) FILTER (WHERE list_cost IS NOT NULL), 0),
-    COALESCE(sum(input_tokens), 0), COALESCE(sum(cache_read_tokens), 0),
-    COALESCE(sum(cache_write_tokens + cache_write_1h_tokens), 0), COALESCE(sum(output_tokens), 0),
-    COALESCE(sum(reasoning_tokens), 0), count(*), count(DISTINCT trace_id) FILTER (WHERE first_at >= %(start)s),
+_ROLLUP_SUMS = """COALESCE(sum(cost), 0) AS cost_usd, COALESCE(sum(cost_input), 0),
+    COALESCE(sum(cost_cache_read), 0), COALESCE(sum(cost_cache_write), 0), COALESCE(sum(cost_output), 0),
+    COALESCE(sum(savings), 0) AS savings_usd, COALESCE(sum(input_tokens), 0) AS input_tokens,
+    COALESCE(sum(cache_read_tokens), 0), COALESCE(sum(cache_write_tokens), 0),
+    COALESCE(sum(output_tokens), 0) AS output_tokens, COALESCE(sum(reasoning_tokens), 0),
+    COALESCE(sum(llm_calls), 0) AS llm_calls, COALESCE(sum(requests), 0) AS requests, COALESCE(sum(errors), 0),
+    COALESCE(sum(response_cache_hits), 0), COALESCE(sum(unpriced_calls), 0)"""
+_RAW_SUMS = """COALESCE(sum(cost_total), 0) AS cost_usd, COALESCE(sum(cost_input), 0),
+    COALESCE(sum(cost_cache_read), 0), COALESCE(sum(cost_cache_write), 0), COALESCE(sum(cost_output), 0),
+    COALESCE(sum(list_cost - cost_total) FILTER (WHERE list_cost IS NOT NULL), 0) AS savings_usd,
+    COALESCE(sum(input_tokens), 0) AS input_tokens, COALESCE(sum(cache_read_tokens), 0),
+    COALESCE(sum(cache_write_tokens + cache_write_1h_tokens), 0), COALESCE(sum(output_tokens), 0) AS output_tokens,
+    COALESCE(sum(reasoning_tokens), 0), count(*) AS llm_calls,
+    count(DISTINCT trace_id) FILTER (WHERE first_at >= %(start)s) AS requests,
     count(*) FILTER (WHERE is_error), count(*) FILTER (WHERE response_cache_hit),
     count(*) FILTER (WHERE cost_total IS NULL)"""
 
@@ -117,33 +119,80 @@ def period_of(project: Project, start: str | None, end: str | None, *, now: date
     return Period(begin.astimezone(ZoneInfo("UTC")), finish.astimezone(ZoneInfo("UTC")))
 
 
-def _key_expr_rollup(group_by: str, tz: str) -> tuple[str, str, list[object]]:
+@dataclass(frozen=True)
+class CostPage:
+    rows: list[CostRow]
+    total: int  # groups in the whole result, before limit/offset
+
+
+def _day_aligned(project: Project, period: Period) -> tuple[date, date] | None:
+    """The local days covered when the period starts and ends at local midnight, else None."""
+    start, end = period.start.astimezone(project.tz), period.end.astimezone(project.tz)
+    if start.timetz().replace(tzinfo=None) == time.min and end.timetz().replace(tzinfo=None) == time.min:
+        return start.date(), end.date()
+    return None
+
+
+def _rollup_query(project: Project, group_by: str, period: Period) -> tuple[str, dict[str, object]]:
+    params: dict[str, object] = {"project": project.pk, "tz": project.timezone,
+                                 "dimension": "total" if group_by in {"day", "hour"} else group_by}
+    days = _day_aligned(project, period) if group_by != "hour" else None
+    if days is not None:
+        params.update(first_day=days[0], end_day=days[1])
+        key_sql = "to_char(day, 'YYYY-MM-DD')" if group_by == "day" else "key"
+        return (f"""SELECT {key_sql} AS k, {_ROLLUP_SUMS} FROM usage_rollupday
+                    WHERE project_id = %(project)s AND dimension = %(dimension)s
+                      AND day >= %(first_day)s AND day < %(end_day)s GROUP BY k""", params)
+    params.update(start=period.start, end=period.end)
     if group_by == "day":
-        return "to_char(hour AT TIME ZONE %s, 'YYYY-MM-DD')", "total", [tz]
-    if group_by == "hour":
-        return "to_char(hour AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:00:00\"Z\"')", "total", []
-    return "key", group_by, []
+        key_sql = "to_char(hour AT TIME ZONE %(tz)s, 'YYYY-MM-DD')"
+    elif group_by == "hour":
+        key_sql = "to_char(hour AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:00:00\"Z\"')"
+    else:
+        key_sql = "key"
+    return (f"""SELECT {key_sql} AS k, {_ROLLUP_SUMS} FROM usage_rolluphour
+                WHERE project_id = %(project)s AND dimension = %(dimension)s
+                  AND hour >= %(start)s AND hour < %(end)s GROUP BY k""", params)
 
 
-def cost_rows(project: Project, group_by: str, period: Period, filters: dict[str, str] | None = None) -> list[CostRow]:
-    """One row per group over the period. Unordered; see ``order_rows``."""
+_SQL_ORDER = {"key": "k", "cost_usd": "cost_usd", "input_tokens": "input_tokens", "output_tokens": "output_tokens",
+              "llm_calls": "llm_calls", "requests": "requests", "savings_usd": "savings_usd"}
+
+
+def cost_page(project: Project, group_by: str, period: Period, filters: dict[str, str] | None = None, *,
+              ordering: str = "-cost_usd", limit: int | None = None, offset: int = 0) -> CostPage:
+    """One row per group over the period, ordered and cut in SQL so only one page is built.
+
+    Plain group-bys read the rollups (day rollups when the period is whole local days); a
+    filter reads raw calls, since rollups have one dimension each.
+    """
     if group_by not in GROUPS:
         raise QueryError(f"group_by={group_by!r} is not one of {', '.join(GROUPS)}")
     filters = {k: v for k, v in (filters or {}).items() if v is not None}
     unknown = set(filters) - set(FILTERS)
     if unknown:
         raise QueryError(f"unknown filter(s) {', '.join(sorted(unknown))}; allowed: {', '.join(FILTERS)}")
+    name = ordering.lstrip("-")
+    if name not in _SQL_ORDER:
+        raise QueryError(f"ordering={ordering!r}; use one of {', '.join(ORDERINGS)} (prefix - for descending)")
+    direction = "DESC" if ordering.startswith("-") else "ASC"
+    sql, params = _raw_query(project, group_by, period, filters) if filters else _rollup_query(project, group_by, period)
+    params.update(limit=limit, offset=offset)
+    paged = (f"SELECT *, count(*) OVER () AS total FROM ({sql}) AS groups "
+             f"ORDER BY {_SQL_ORDER[name]} {direction}, k {direction} LIMIT %(limit)s OFFSET %(offset)s")
     with connection.cursor() as cursor:
-        if filters:
-            cursor.execute(*_raw_query(project, group_by, period, filters))
-        else:
-            key_sql, dimension, key_params = _key_expr_rollup(group_by, project.timezone)
-            cursor.execute(
-                f"""SELECT {key_sql} AS k, {_ROLLUP_SUMS} FROM usage_rolluphour
-                    WHERE project_id = %s AND dimension = %s AND hour >= %s AND hour < %s GROUP BY k""",
-                [*key_params, project.pk, dimension, period.start, period.end],
-            )
-        return [CostRow(row[0], **dict(zip(_METRICS, row[1:]))) for row in cursor.fetchall()]
+        cursor.execute(paged, params)
+        fetched = cursor.fetchall()
+    if not fetched and offset:
+        total = cost_page(project, group_by, period, filters, ordering=ordering, limit=1).total
+    else:
+        total = fetched[0][-1] if fetched else 0
+    return CostPage([CostRow(row[0], **dict(zip(_METRICS, row[1:-1]))) for row in fetched], total)
+
+
+def cost_rows(project: Project, group_by: str, period: Period, filters: dict[str, str] | None = None) -> list[CostRow]:
+    """Every group over the period, unordered (see ``cost_page`` for one ordered page)."""
+    return cost_page(project, group_by, period, filters, ordering="key").rows
 
 
 def _raw_query(project: Project, group_by: str, period: Period, filters: dict[str, str]) -> tuple[str, dict]:
@@ -159,7 +208,14 @@ def _raw_query(project: Project, group_by: str, period: Period, filters: dict[st
         params[f"f{i}"] = value
         conditions.append(f"{_EFFECTIVE_COLUMN[name]} = %(f{i})s")
     where = " AND ".join(conditions) or "TRUE"
-    sql = effective_calls_sql("c.started_at >= %(start)s AND c.started_at < %(end)s") + f"""
+    scope = "c.started_at >= %(start)s AND c.started_at < %(end)s"
+    if "user" in filters:
+        # Narrow the scan by index to calls of that user, or of traces attributed to them.
+        params["user_filter"] = filters["user"]
+        scope += """ AND (c."user" = %(user_filter)s OR (c."user" = '' AND c.trace_id IN (
+            SELECT trace_id FROM usage_spanattribution
+            WHERE project_id = %(project)s AND "user" = %(user_filter)s)))"""
+    sql = effective_calls_sql(scope) + f"""
         SELECT {key_sql} AS k, {_RAW_SUMS} FROM eff WHERE {where} GROUP BY k"""
     return sql, params
 

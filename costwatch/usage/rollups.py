@@ -8,7 +8,8 @@ http.route of a SERVER span. Sibling spans that record the same provider respons
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from django.db import OperationalError, connection, transaction
 
@@ -112,16 +113,56 @@ ON CONFLICT (project_id, trace_id) DO UPDATE SET
 """
 
 
+_METRIC_COLUMNS = """cost, cost_input, cost_cache_read, cost_cache_write, cost_output, savings, input_tokens,
+    cache_read_tokens, cache_write_tokens, output_tokens, reasoning_tokens, llm_calls, requests, errors,
+    response_cache_hits, unpriced_calls"""
+
+_DAY_INSERT = f"""
+INSERT INTO usage_rollupday (project_id, day, dimension, key, {_METRIC_COLUMNS})
+SELECT %(project)s, %(day)s, dimension, key,
+    sum(cost), sum(cost_input), sum(cost_cache_read), sum(cost_cache_write), sum(cost_output), sum(savings),
+    sum(input_tokens), sum(cache_read_tokens), sum(cache_write_tokens), sum(output_tokens), sum(reasoning_tokens),
+    sum(llm_calls), sum(requests), sum(errors), sum(response_cache_hits), sum(unpriced_calls)
+FROM usage_rolluphour
+WHERE project_id = %(project)s AND hour >= %(start)s AND hour < %(end)s
+GROUP BY dimension, key
+"""
+
+
 @dataclass(frozen=True)
 class Bucket:
     project_id: int
     hour: datetime
 
 
-def recompute_bucket(project_id: int, hour: datetime) -> None:
-    """Replace the rollups of one (project, hour) and of the requests that have calls in it."""
-    params = {"project": project_id, "start": hour, "end": hour + timedelta(hours=1)}
+def _project_zone(project_id: int) -> ZoneInfo:
+    from costwatch.projects.models import Project
+
+    return ZoneInfo(Project.objects.values_list("timezone", flat=True).get(pk=project_id))
+
+
+def recompute_day(project_id: int, day: date, zone: ZoneInfo | None = None) -> None:
+    """Replace one project day (in its time zone) with the sum of that day's hour rollups."""
+    zone = zone or _project_zone(project_id)
+    start = datetime.combine(day, time.min, tzinfo=zone)
+    end = datetime.combine(day + timedelta(days=1), time.min, tzinfo=zone)
     with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("DELETE FROM usage_rollupday WHERE project_id = %s AND day = %s", [project_id, day])
+        cursor.execute(_DAY_INSERT, {"project": project_id, "day": day, "start": start, "end": end})
+
+
+def recompute_bucket(project_id: int, hour: datetime) -> None:
+    """Replace the rollups of one (project, hour) and of the requests that have calls in it.
+
+    The project day holding the hour is marked for re-summing (``recompute_dirty`` does it).
+    """
+    params = {"project": project_id, "start": hour, "end": hour + timedelta(hours=1)}
+    local_day = hour.astimezone(_project_zone(project_id)).date()
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO usage_dirtyday (project_id, day) VALUES (%s, %s) ON CONFLICT DO NOTHING",
+            [project_id, local_day],
+        )
         cursor.execute("DELETE FROM usage_rolluphour WHERE project_id = %s AND hour = %s", [project_id, hour])
         cursor.execute(_HOUR_INSERT, params)
         cursor.execute(
@@ -164,7 +205,22 @@ def recompute_dirty(max_buckets: int = 1000) -> int:
         if not claimed:
             break
         done += len(claimed)
+    _recompute_dirty_days()
     return done
+
+
+def _recompute_dirty_days() -> None:
+    while True:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(
+                """DELETE FROM usage_dirtyday WHERE id IN (
+                       SELECT id FROM usage_dirtyday ORDER BY day FOR UPDATE SKIP LOCKED LIMIT 1)
+                   RETURNING project_id, day"""
+            )
+            row = cursor.fetchone()
+            if row is None:
+                return
+            recompute_day(*row)
 
 
 def rebuild_project(project_id: int) -> int:
@@ -176,7 +232,9 @@ def rebuild_project(project_id: int) -> int:
         hours = [row[0] for row in cursor.fetchall()]
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("DELETE FROM usage_rolluphour WHERE project_id = %s", [project_id])
+        cursor.execute("DELETE FROM usage_rollupday WHERE project_id = %s", [project_id])
         cursor.execute("DELETE FROM usage_requestrollup WHERE project_id = %s", [project_id])
         for hour in hours:
             recompute_bucket(project_id, hour)
+    _recompute_dirty_days()
     return len(hours)

@@ -8,7 +8,7 @@ import pytest
 from django.db import connection, transaction
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 
-from costwatch.usage.models import DirtyBucket, LlmCall, RequestRollup, RollupHour, SpanAttribution
+from costwatch.usage.models import DirtyBucket, LlmCall, RequestRollup, RollupDay, RollupHour, SpanAttribution
 from costwatch.usage.rollups import rebuild_project, recompute_dirty
 from costwatch.usage.services import mark_traces_dirty
 from tests.usage.factories import make_call, make_root, reference_rollups
@@ -72,6 +72,9 @@ def test_rollups_equal_the_sum_over_raw_calls_whatever_the_arrival_order(acme, s
 
         assert _stored(acme) == reference_rollups(calls, root_rows)
         assert not DirtyBucket.objects.exists()
+        hour_total = sum((r.cost for r in RollupHour.objects.filter(project=acme, dimension="user")), Decimal(0))
+        day_total = sum((r.cost for r in RollupDay.objects.filter(project=acme, dimension="user")), Decimal(0))
+        assert day_total == hour_total
         before = _stored(acme)
         rebuild_project(acme.pk)
         assert _stored(acme) == before
