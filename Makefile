@@ -23,7 +23,11 @@ $(VENV)/.installed-test: pyproject.toml | $(PY)
 
 install: $(VENV)/.installed
 
-install-test: $(VENV)/.installed $(VENV)/.installed-test
+# Browser tests drive Debian's Chromium (Playwright cannot download its own browsers here).
+browser:
+	command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
+
+install-test: browser $(VENV)/.installed $(VENV)/.installed-test
 
 run: install
 	$(PY) -m costwatch.launcher

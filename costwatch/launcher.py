@@ -29,6 +29,9 @@ def _services(settings: object) -> list[Service]:
                            "--concurrency", str(settings.COSTWATCH_WORKER_CONCURRENCY)]),  # type: ignore[attr-defined]
         Service("beat", [py, "-m", "celery", "-A", "costwatch", "beat", "--loglevel", "INFO",
                          "--schedule", settings.CELERY_BEAT_SCHEDULE_FILENAME]),  # type: ignore[attr-defined]
+        *([Service("grpc", [py, str(settings.BASE_DIR / "manage.py"), "rungrpc", "--bind",  # type: ignore[attr-defined]
+                            f"{settings.COSTWATCH_GRPC_HOST}:{settings.COSTWATCH_GRPC_PORT}"])]  # type: ignore[attr-defined]
+          if settings.COSTWATCH_GRPC_PORT else []),  # type: ignore[attr-defined]
     ]
 
 
@@ -83,7 +86,7 @@ def main() -> int:
                     raise KeyboardInterrupt
             time.sleep(0.5)
     except KeyboardInterrupt:
-        print("stopping web, worker and beat...", flush=True)
+        print(f"stopping {', '.join(service.name for service in services)}...", flush=True)
     finally:
         _stop(services)
         if not os.environ.get("DATABASE_URL"):

@@ -8,6 +8,7 @@ PERIODIC_TASKS: dict[str, tuple[str, str]] = {
     "rollups": ("costwatch.usage.tasks.recompute_dirty_buckets", "COSTWATCH_ROLLUP_INTERVAL_SECONDS"),
     "partitions": ("costwatch.usage.tasks.maintain_call_partitions", "COSTWATCH_PARTITION_INTERVAL_SECONDS"),
     "heartbeat": ("costwatch.ops.tasks.record_heartbeat", "COSTWATCH_HEARTBEAT_SECONDS"),
+    "alerts": ("alerts.tasks.evaluate_alert_rules", "COSTWATCH_ALERT_INTERVAL_SECONDS"),
 }
 
 

@@ -63,6 +63,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Serves /static/ from gunicorn too (make run): no separate web server needed.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -170,7 +172,38 @@ COSTWATCH_FEATURE_ATTRIBUTES = env_list("COSTWATCH_FEATURE_ATTRIBUTES", [])
 COSTWATCH_USER_ATTRIBUTES = env_list("COSTWATCH_USER_ATTRIBUTES", [])
 COSTWATCH_ROLLUP_INTERVAL_SECONDS = env_float("COSTWATCH_ROLLUP_INTERVAL_SECONDS", 5.0, minimum=0.5)
 COSTWATCH_ALERT_INTERVAL_SECONDS = env_float("COSTWATCH_ALERT_INTERVAL_SECONDS", 30.0, minimum=1.0)
+COSTWATCH_PARTITION_INTERVAL_SECONDS = env_float("COSTWATCH_PARTITION_INTERVAL_SECONDS", 3600.0, minimum=60.0)
 COSTWATCH_RETENTION_DAYS = env_int("COSTWATCH_RETENTION_DAYS", 0, minimum=0)
 COSTWATCH_WEB_WORKERS = env_int("COSTWATCH_WEB_WORKERS", 2, minimum=1)
 COSTWATCH_WORKER_CONCURRENCY = env_int("COSTWATCH_WORKER_CONCURRENCY", 2, minimum=1)
 COSTWATCH_HEARTBEAT_SECONDS = env_float("COSTWATCH_HEARTBEAT_SECONDS", 30.0, minimum=1.0)
+# OTLP/gRPC receiver (`manage.py rungrpc`); COSTWATCH_GRPC_PORT=0 keeps `make run` from starting it.
+COSTWATCH_GRPC_HOST = env_str("COSTWATCH_GRPC_HOST", "127.0.0.1")
+COSTWATCH_GRPC_PORT = env_int("COSTWATCH_GRPC_PORT", 4317, minimum=0)
+COSTWATCH_GRPC_MAX_MESSAGE_BYTES = env_int("COSTWATCH_GRPC_MAX_MESSAGE_BYTES", COSTWATCH_INGEST_MAX_BYTES, minimum=1024)
+COSTWATCH_GRPC_WORKERS = env_int("COSTWATCH_GRPC_WORKERS", 8, minimum=1)
+
+# --- Web app (frontend/) --------------------------------------------------------------------
+# WhiteNoise serves the app's static files straight from the installed apps, so `make run`
+# needs no collectstatic step; a collected STATIC_ROOT (the Docker image) is served as well.
+WHITENOISE_USE_FINDERS = True
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # WhiteNoise warns about a missing root
+TEMPLATES[0]["OPTIONS"]["context_processors"].append("frontend.context.navigation")
+
+# --- Alerts (alerts/): email, PagerDuty, delivery retries (README "Alerts") -------------------
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+if EMAIL_USE_TLS and EMAIL_USE_SSL:
+    raise ImproperlyConfigured("EMAIL_USE_TLS and EMAIL_USE_SSL are mutually exclusive; set only one")
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10, minimum=1)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Costwatch <costwatch@localhost>")
+COSTWATCH_PAGERDUTY_URL = env_str("COSTWATCH_PAGERDUTY_URL", "https://events.pagerduty.com/v2/enqueue")
+COSTWATCH_DELIVERY_TIMEOUT_SECONDS = env_float("COSTWATCH_DELIVERY_TIMEOUT_SECONDS", 10.0, minimum=0.1)
+COSTWATCH_DELIVERY_MAX_ATTEMPTS = env_int("COSTWATCH_DELIVERY_MAX_ATTEMPTS", 8, minimum=1)
+COSTWATCH_DELIVERY_BACKOFF_SECONDS = env_float("COSTWATCH_DELIVERY_BACKOFF_SECONDS", 10.0, minimum=0.0)
+COSTWATCH_DELIVERY_BACKOFF_MAX_SECONDS = env_float("COSTWATCH_DELIVERY_BACKOFF_MAX_SECONDS", 900.0, minimum=0.0)

@@ -10,6 +10,9 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("ingest.urls")),
     path("api/v1/", include("costwatch.usage.urls")),
+    path("api/v1/", include("alerts.urls")),
+    path("api/v1/", include("costwatch.pricing.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("", include("frontend.urls")),  # the web app; last, after the API, ingest and admin
 ]

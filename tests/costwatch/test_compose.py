@@ -24,13 +24,13 @@ def _argv(service: dict) -> list[str]:
 
 
 def test_compose_has_the_production_services(compose: dict) -> None:
-    assert {"postgres", "redis", "migrate", "web", "worker", "beat"} <= set(compose["services"])
-    for name in ("postgres", "redis", "web", "worker"):
+    assert {"postgres", "redis", "migrate", "web", "grpc", "worker", "beat"} <= set(compose["services"])
+    for name in ("postgres", "redis", "web", "grpc", "worker"):
         assert "healthcheck" in compose["services"][name], name
 
 
 def test_app_services_get_database_and_broker_from_the_environment(compose: dict) -> None:
-    for name in ("migrate", "web", "worker", "beat"):
+    for name in ("migrate", "web", "grpc", "worker", "beat"):
         env = compose["services"][name]["environment"]
         assert env["DATABASE_URL"].startswith("postgres://") and "@postgres:5432/" in env["DATABASE_URL"]
         assert env["CELERY_BROKER_URL"].startswith("redis://redis:6379")
@@ -39,7 +39,7 @@ def test_app_services_get_database_and_broker_from_the_environment(compose: dict
 
 def test_app_services_wait_for_migrations(compose: dict) -> None:
     assert compose["services"]["migrate"]["depends_on"]["postgres"]["condition"] == "service_healthy"
-    for name in ("web", "worker", "beat"):
+    for name in ("web", "grpc", "worker", "beat"):
         assert compose["services"][name]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
 
 

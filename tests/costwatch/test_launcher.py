@@ -34,7 +34,9 @@ def _alive(pid: int) -> bool:
 def test_run_command_starts_web_worker_beat_on_embedded_defaults_and_stops_on_ctrl_c(tmp_path: Path) -> None:
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "CELERY_BROKER_URL"}}
-    env.update(COSTWATCH_VAR_DIR=str(tmp_path / "var"), COSTWATCH_PORT=str(port), COSTWATCH_HEARTBEAT_SECONDS="1")
+    grpc_port = _free_port()
+    env.update(COSTWATCH_VAR_DIR=str(tmp_path / "var"), COSTWATCH_PORT=str(port), COSTWATCH_HEARTBEAT_SECONDS="1",
+               COSTWATCH_GRPC_PORT=str(grpc_port))
     log = tmp_path / "run.log"
     with log.open("wb") as out:
         proc = subprocess.Popen([sys.executable, "-m", "costwatch.launcher"], cwd=REPO, env=env, stdout=out,
@@ -59,7 +61,8 @@ def test_run_command_starts_web_worker_beat_on_embedded_defaults_and_stops_on_ct
             assert f"http://127.0.0.1:{port}/v1/traces" in text
             assert (tmp_path / "var" / "pgdata" / "postmaster.pid").exists()
             children = [int(pid) for pid in re.findall(r"started \w+ \(pid (\d+)\)", text)]
-            assert len(children) == 3
+            assert len(children) == 4  # web, worker, beat, grpc
+            assert f"OTLP/gRPC receiver listening on 127.0.0.1:{grpc_port}" in text
         finally:
             proc.send_signal(signal.SIGINT)
             code = proc.wait(60)

@@ -1,0 +1,421 @@
+"""The alerts API (/api/v1/alerts/..., /api/v1/budgets/status): thin views over alerts.services.
+
+Logged-in people need VIEW_ALERTS to read, MANAGE_ALERTS for rules and channels, WORK_INCIDENTS to
+acknowledge and silence. Read keys may only read (their own project).
+"""
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, status
+from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
+from rest_framework.permissions import SAFE_METHODS
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from alerts import services
+from alerts.models import (
+    BudgetPeriod,
+    Channel,
+    ChannelKind,
+    Delivery,
+    Incident,
+    IncidentState,
+    Rule,
+    RuleKind,
+    Scope,
+)
+from alerts.transports import ConfigError, validate_config
+from costwatch.projects.authentication import KeyPrincipal
+from costwatch.projects.models import Project
+from costwatch.projects.permissions import Action, can
+from costwatch.usage.api import money, project_for
+
+MAX_LIST = 500
+MONEY_FIELD = {"max_digits": 24, "decimal_places": 12, "min_value": Decimal(0)}
+
+
+def project_allowing(request: Request, action: Action) -> Project:
+    project = project_for(request)
+    if isinstance(request.user, KeyPrincipal):
+        if request.method not in SAFE_METHODS:
+            raise PermissionDenied("read keys may only read alerts; sign in to change them")
+        return project
+    if not can(request.user, project, action):
+        raise PermissionDenied(f"your role in project {project.slug!r} does not allow {action.value}")
+    return project
+
+
+def may_manage(request: Request, project: Project) -> bool:
+    return not isinstance(request.user, KeyPrincipal) and can(request.user, project, Action.MANAGE_ALERTS)
+
+
+class MoneyField(serializers.DecimalField):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**MONEY_FIELD, **kwargs)
+
+    def to_representation(self, value: Decimal | None) -> str | None:
+        return money(Decimal(value)) if value is not None else None
+
+
+# --- Channels -------------------------------------------------------------------------------------
+
+class ChannelSerializer(serializers.Serializer):
+    id = serializers.IntegerField(read_only=True)
+    kind = serializers.ChoiceField(choices=ChannelKind.choices)
+    name = serializers.CharField(max_length=200)
+    config = serializers.JSONField(help_text="webhook/slack: {url}; email: {to: [...]}; pagerduty: {routing_key}")
+    enabled = serializers.BooleanField(default=True)
+    secret = serializers.CharField(read_only=True, help_text="Signs webhook bodies (X-Costwatch-Signature).")
+    created_at = serializers.DateTimeField(read_only=True)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        instance: Channel | None = self.instance
+        kind = attrs.get("kind", instance.kind if instance else None)
+        config = attrs.get("config", instance.config if instance else None)
+        if kind is not None and config is not None and ("kind" in attrs or "config" in attrs):
+            try:
+                attrs["config"] = validate_config(kind, config)
+            except ConfigError as exc:
+                raise ValidationError({"config": str(exc)}) from None
+        return attrs
+
+    def to_representation(self, instance: Channel) -> dict[str, Any]:
+        data = super().to_representation(instance)
+        if not self.context.get("manager"):
+            data.pop("config")
+            data.pop("secret")
+        return data
+
+
+def _channel(project: Project, pk: int) -> Channel:
+    channel = Channel.objects.filter(project=project, pk=pk).first()
+    if channel is None:
+        raise NotFound(f"no channel {pk} in project {project.slug}")
+    return channel
+
+
+class ChannelListView(APIView):
+    @extend_schema(operation_id="alerts_channels_list", responses=ChannelSerializer(many=True))
+    def get(self, request: Request) -> Response:
+        project = project_allowing(request, Action.VIEW_ALERTS)
+        channels = Channel.objects.filter(project=project)
+        ctx = {"manager": may_manage(request, project)}
+        return Response({"project": project.slug, "results": ChannelSerializer(channels, many=True, context=ctx).data})
+
+    @extend_schema(request=ChannelSerializer, responses=ChannelSerializer)
+    def post(self, request: Request) -> Response:
+        project = project_allowing(request, Action.MANAGE_ALERTS)
+        serializer = ChannelSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        channel = services.save_channel(project, serializer.validated_data)
+        return Response(ChannelSerializer(channel, context={"manager": True}).data, status=status.HTTP_201_CREATED)
+
+
+class ChannelDetailView(APIView):
+    @extend_schema(responses=ChannelSerializer)
+    def get(self, request: Request, pk: int) -> Response:
+        project = project_allowing(request, Action.VIEW_ALERTS)
+        ctx = {"manager": may_manage(request, project)}
+        return Response(ChannelSerializer(_channel(project, pk), context=ctx).data)
+
+    @extend_schema(request=ChannelSerializer, responses=ChannelSerializer)
+    def patch(self, request: Request, pk: int) -> Response:
+        project = project_allowing(request, Action.MANAGE_ALERTS)
+        channel = _channel(project, pk)
+        serializer = ChannelSerializer(channel, data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        channel = services.save_channel(project, serializer.validated_data, channel)
+        return Response(ChannelSerializer(channel, context={"manager": True}).data)
+
+    @extend_schema(responses={204: None})
+    def delete(self, request: Request, pk: int) -> Response:
+        project = project_allowing(request, Action.MANAGE_ALERTS)
+        _channel(project, pk).delete()
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+def delivery_json(d: Delivery) -> dict[str, Any]:
+    return {
+        "id": d.pk, "channel": d.channel_id, "incident": d.incident_id, "event": d.event, "sequence": d.sequence,
+        "status": d.status, "attempts": d.attempts, "next_attempt_at": d.next_attempt_at.isoformat(),
+        "last_error": d.last_error, "created_at": d.created_at.isoformat(),
+        "sent_at": d.sent_at.isoformat() if d.sent_at else None,
+        "attempt_log": [
+            {"number": a.number, "at": a.at.isoformat(), "ok": a.ok, "permanent": a.permanent,
+             "status_code": a.status_code, "duration_ms": a.duration_ms, "detail": a.detail}
+            for a in d.attempt_log.all()
+        ],
+    }
+
+
+class ChannelTestView(APIView):
+    @extend_schema(request=None, responses={202: OpenApiTypes.OBJECT})
+    def post(self, request: Request, pk: int) -> Response:
+        project = project_allowing(request, Action.MANAGE_ALERTS)
+        delivery = services.send_test_notification(_channel(project, pk))
+        return Response(delivery_json(delivery), status=status.HTTP_202_ACCEPTED)
+
+
+class ChannelDeliveriesView(APIView):
+    @extend_schema(responses=OpenApiTypes.OBJECT)
+    def get(self, request: Request, pk: int) -> Response:
+        project = project_allowing(request, Action.VIEW_ALERTS)
+        channel = _channel(project, pk)
+        deliveries = Delivery.objects.filter(project=project, channel=channel).prefetch_related("attempt_log")[:100]
+        return Response({"channel": channel.pk, "results": [delivery_json(d) for d in deliveries]})
+
+
+# --- Rules ----------------------------------------------------------------------------------------
+
+class RuleSerializer(serializers.Serializer):
+    id = serializers.IntegerField(read_only=True)
+    name = serializers.CharField(max_length=200)
+    kind = serializers.ChoiceField(choices=RuleKind.choices)
+    scope = serializers.ChoiceField(choices=Scope.choices, default=Scope.PROJECT)
+    scope_value = serializers.CharField(max_length=512, required=False, allow_blank=True, allow_null=True,
+                                        help_text="Only this user/feature/endpoint/model; empty = each one.")
+    period = serializers.ChoiceField(choices=BudgetPeriod.choices, required=False, help_text="budget rules")
+    amount_usd = MoneyField(source="amount", required=False, allow_null=True, help_text="budget rules")
+    warn_percents = serializers.ListField(child=serializers.IntegerField(min_value=1, max_value=99), required=False,
+                                         max_length=10, help_text="e.g. [80, 90]")
+    forecast = serializers.BooleanField(required=False, help_text="also alert on the period-end forecast")
+    anomaly_factor = serializers.DecimalField(max_digits=8, decimal_places=3, min_value=Decimal("1.001"),
+                                              required=False, coerce_to_string=True)
+    anomaly_days = serializers.IntegerField(min_value=1, max_value=90, required=False)
+    min_baseline_usd = MoneyField(source="min_baseline", required=False)
+    min_spend_usd = MoneyField(source="min_spend", required=False)
+    same_weekday = serializers.BooleanField(required=False)
+    repeat_interval_minutes = serializers.IntegerField(min_value=1, max_value=7 * 24 * 60, required=False)
+    enabled = serializers.BooleanField(required=False)
+    channels = serializers.ListField(child=serializers.IntegerField(), required=False)
+    created_at = serializers.DateTimeField(read_only=True)
+    updated_at = serializers.DateTimeField(read_only=True)
+
+    def to_representation(self, rule: Rule) -> dict[str, Any]:
+        return {
+            "id": rule.pk, "name": rule.name, "kind": rule.kind, "scope": rule.scope,
+            "scope_value": rule.scope_value or None, "period": rule.period, "amount_usd": money(rule.amount),
+            "warn_percents": list(rule.warn_percents or []), "forecast": rule.forecast,
+            "anomaly_factor": money(rule.anomaly_factor), "anomaly_days": rule.anomaly_days,
+            "min_baseline_usd": money(rule.min_baseline), "min_spend_usd": money(rule.min_spend),
+            "same_weekday": rule.same_weekday,
+            "repeat_interval_minutes": int(rule.repeat_interval.total_seconds() // 60),
+            "enabled": rule.enabled, "channels": sorted(c.pk for c in rule.channels.all()),
+            "created_at": rule.created_at.isoformat(), "updated_at": rule.updated_at.isoformat(),
+        }
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        rule: Rule | None = self.instance
+        project: Project = self.context["project"]
+
+        def value(name: str) -> Any:  # noqa: ANN401
+            return attrs[name] if name in attrs else getattr(rule, name, None)
+
+        if "repeat_interval_minutes" in attrs:
+            attrs["repeat_interval"] = timedelta(minutes=attrs.pop("repeat_interval_minutes"))
+        if "scope_value" in attrs:
+            attrs["scope_value"] = (attrs["scope_value"] or "").strip()
+        if value("scope") == Scope.PROJECT and value("scope_value"):
+            raise ValidationError({"scope_value": "a project-wide rule has no scope value"})
+        kind = value("kind")
+        if kind == RuleKind.BUDGET:
+            amount = value("amount")
+            if amount is None or amount <= 0:
+                raise ValidationError({"amount_usd": "a budget rule needs an amount above 0"})
+        elif attrs.get("forecast") or attrs.get("warn_percents"):
+            raise ValidationError({"kind": "warn_percents and forecast apply to budget rules only"})
+        if "warn_percents" in attrs:
+            attrs["warn_percents"] = sorted(set(attrs["warn_percents"]))
+        if "channels" in attrs:
+            ids = set(attrs["channels"])
+            found = list(Channel.objects.filter(project=project, pk__in=ids))
+            missing = ids - {c.pk for c in found}
+            if missing:
+                raise ValidationError({"channels": f"no channel(s) {sorted(missing)} in project {project.slug}"})
+            attrs["channels"] = found
+        return attrs
+
+
+def _rule(project: Project, pk: int) -> Rule:
+    rule = Rule.objects.filter(project=project, pk=pk).prefetch_related("channels").first()
+    if rule is None:
+        raise NotFound(f"no rule {pk} in project {project.slug}")
+    return rule
+
+
+def _save(serializer: RuleSerializer, project: Project, rule: Rule | None = None) -> Rule:
+    serializer.is_valid(raise_exception=True)
+    fields = dict(serializer.validated_data)
+    channels = fields.pop("channels", None)
+    return services.save_rule(project, fields, channels, rule)
+
+
+class RuleListView(APIView):
+    @extend_schema(operation_id="alerts_rules_list", parameters=[OpenApiParameter("project", OpenApiTypes.STR)],
+                   responses=RuleSerializer(many=True))
+    def get(self, request: Request) -> Response:
+        project = project_allowing(request, Action.VIEW_ALERTS)
+        rules = Rule.objects.filter(project=project).prefetch_related("channels")
+        return Response({"project": project.slug, "results": RuleSerializer(rules, many=True).data})
+
+    @extend_schema(request=RuleSerializer, responses=RuleSerializer)
+    def post(self, request: Request) -> Response:
+        project = project_allowing(request, Action.MANAGE_ALERTS)
+        rule = _save(RuleSerializer(data=request.data, context={"project": project}), project)
+        return Response(RuleSerializer(rule).data, status=status.HTTP_201_CREATED)
+
+
+class RuleDetailView(APIView):
+    @extend_schema(responses=RuleSerializer)
+    def get(self, request: Request, pk: int) -> Response:
+        project = project_allowing(request, Action.VIEW_ALERTS)
+        return Response(RuleSerializer(_rule(project, pk)).data)
+
+    @extend_schema(request=RuleSerializer, responses=RuleSerializer)
+    def patch(self, request: Request, pk: int) -> Response:
+        project = project_allowing(request, Action.MANAGE_ALERTS)
+        rule = _rule(project, pk)
+        rule = _save(RuleSerializer(rule, data=request.data, partial=True, context={"project": project}), project, rule)
+        return Response(RuleSerializer(_rule(project, rule.pk)).data)
+
+    @extend_schema(responses={204: None})
+    def delete(self, request: Request, pk: int) -> Response:
+        project = project_allowing(request, Action.MANAGE_ALERTS)
+        _rule(project, pk).delete()
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# --- Incidents ------------------------------------------------------------------------------------
+
+def incident_json(i: Incident, *, history: bool = False) -> dict[str, Any]:
+    now = timezone.now()
+    data: dict[str, Any] = {
+        "id": i.pk, "rule": {"id": i.rule_id, "name": i.rule.name, "kind": i.rule.kind, "scope": i.rule.scope},
+        "group": i.group_key or None, "period_key": i.period_key, "period_start": i.period_start.isoformat(),
+        "period_end": i.period_end.isoformat(), "level": i.level, "severity": i.severity, "state": i.state,
+        "episode": i.episode, "value_usd": money(i.value), "threshold_usd": money(i.threshold),
+        "opened_at": i.opened_at.isoformat(), "resolved_at": i.resolved_at.isoformat() if i.resolved_at else None,
+        "acknowledged_by": i.acknowledged_by.get_username() if i.acknowledged_by else None,
+        "acknowledged_at": i.acknowledged_at.isoformat() if i.acknowledged_at else None,
+        "silenced": bool(i.silenced_until and i.silenced_until > now),
+        "silenced_until": i.silenced_until.isoformat() if i.silenced_until else None,
+        "silence_reason": i.silence_reason,
+        "last_notified_at": i.last_notified_at.isoformat() if i.last_notified_at else None,
+        "reminders_sent": i.reminders_sent, "link": services.incident_link(i.pk),
+    }
+    if history:
+        data["history"] = [
+            {"kind": e.kind, "at": e.at.isoformat(), "actor": e.actor.get_username() if e.actor else None,
+             "value_usd": money(e.value), "note": e.note}
+            for e in i.events.select_related("actor")
+        ]
+        data["deliveries"] = [delivery_json(d) for d in i.deliveries.prefetch_related("attempt_log").order_by("id")]
+    return data
+
+
+def _incident(project: Project, pk: int) -> Incident:
+    incident = Incident.objects.filter(project=project, pk=pk).select_related("rule", "acknowledged_by").first()
+    if incident is None:
+        raise NotFound(f"no incident {pk} in project {project.slug}")
+    return incident
+
+
+class IncidentListView(APIView):
+    @extend_schema(operation_id="alerts_incidents_list",
+                   parameters=[OpenApiParameter("state", OpenApiTypes.STR, enum=list(IncidentState.values)),
+                               OpenApiParameter("rule", OpenApiTypes.INT),
+                               OpenApiParameter("project", OpenApiTypes.STR)], responses=OpenApiTypes.OBJECT)
+    def get(self, request: Request) -> Response:
+        project = project_allowing(request, Action.VIEW_ALERTS)
+        incidents = Incident.objects.filter(project=project).select_related("rule", "acknowledged_by")
+        state = request.query_params.get("state")
+        if state:
+            if state not in IncidentState.values:
+                raise ValidationError({"state": f"use one of {', '.join(IncidentState.values)}"})
+            incidents = incidents.filter(state=state)
+        rule = request.query_params.get("rule")
+        if rule:
+            if not rule.isdigit():
+                raise ValidationError({"rule": "must be a rule id"})
+            incidents = incidents.filter(rule_id=int(rule))
+        return Response({"project": project.slug, "results": [incident_json(i) for i in incidents[:MAX_LIST]]})
+
+
+class IncidentDetailView(APIView):
+    @extend_schema(responses=OpenApiTypes.OBJECT)
+    def get(self, request: Request, pk: int) -> Response:
+        project = project_allowing(request, Action.VIEW_ALERTS)
+        return Response(incident_json(_incident(project, pk), history=True))
+
+
+class SilenceSerializer(serializers.Serializer):
+    until = serializers.DateTimeField(required=False, help_text="ISO 8601 end of the silence")
+    minutes = serializers.IntegerField(required=False, min_value=1, max_value=90 * 24 * 60)
+    reason = serializers.CharField(max_length=500)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if ("until" in attrs) == ("minutes" in attrs):
+            raise ValidationError("give either until or minutes")
+        return attrs
+
+
+class IncidentActionView(APIView):
+    incident_action = ""
+
+    @extend_schema(request=SilenceSerializer, responses=OpenApiTypes.OBJECT)
+    def post(self, request: Request, pk: int) -> Response:
+        project = project_allowing(request, Action.WORK_INCIDENTS)
+        incident = _incident(project, pk)
+        try:
+            if self.incident_action == "ack":
+                services.acknowledge(incident, request.user)
+            elif self.incident_action == "silence":
+                form = SilenceSerializer(data=request.data)
+                form.is_valid(raise_exception=True)
+                until = form.validated_data.get("until") or timezone.now() + timedelta(
+                    minutes=form.validated_data["minutes"])
+                services.silence(incident, request.user, until, form.validated_data["reason"])
+            else:
+                services.unsilence(incident, request.user)
+        except services.IncidentStateError as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+        return Response(incident_json(_incident(project, pk)))
+
+
+# --- Budget status for apps -----------------------------------------------------------------------
+
+BUDGET_DIMENSIONS = ("user", "feature", "endpoint", "model")
+
+
+class BudgetStatusView(APIView):
+    @extend_schema(
+        parameters=[*[OpenApiParameter(d, OpenApiTypes.STR) for d in BUDGET_DIMENSIONS],
+                    OpenApiParameter("project", OpenApiTypes.STR)],
+        responses=OpenApiTypes.OBJECT,
+        description="Spend, limit and what remains for every enabled budget rule that applies to the given "
+                    "user (and/or feature, endpoint, model) and to the whole project. Spend comes from rollups, "
+                    "a few seconds behind ingest.",
+    )
+    def get(self, request: Request) -> Response:
+        project = project_allowing(request, Action.VIEW_ALERTS)
+        groups = {d: request.query_params[d] for d in BUDGET_DIMENSIONS if request.query_params.get(d)}
+        now = timezone.now()
+        statuses = services.budget_status(project, groups, now)
+        return Response({
+            "project": project.slug, "at": now.isoformat(), **groups,
+            "exceeded": any(s.exceeded for s in statuses),
+            "budgets": [{
+                "rule": {"id": s.rule.pk, "name": s.rule.name}, "scope": s.rule.scope, "group": s.group or None,
+                "period": s.rule.period, "period_key": s.window.key, "period_start": s.window.start.isoformat(),
+                "period_end": s.window.end.isoformat(), "spend_usd": money(s.spend), "limit_usd": money(s.limit),
+                "remaining_usd": money(s.remaining), "exceeded": s.exceeded,
+            } for s in statuses],
+        })
+

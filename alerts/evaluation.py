@@ -1,0 +1,151 @@
+"""Pure rule evaluation: periods in a time zone, and numbers + a rule spec in, a decision out.
+
+Nothing here touches the database, so every edge (DST, first spend, tiny baselines) is tested fast.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, timezone
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+BREACH = "breach"
+FORECAST = "forecast"
+ANOMALY = "anomaly"
+WARN_PREFIX = "warn:"
+
+# Extrapolating a period's spend is noise until part of it has elapsed (1 min into a month is 1/43200).
+FORECAST_MIN_ELAPSED = Decimal("0.1")
+THRESHOLD_PLACES = Decimal("0.000001")
+
+
+@dataclass(frozen=True)
+class Window:
+    """A calendar period in the project's time zone; start/end are UTC (end exclusive)."""
+
+    key: str
+    start: datetime
+    end: datetime
+
+    def elapsed_fraction(self, now: datetime) -> Decimal:
+        total = (self.end - self.start).total_seconds()
+        done = min(max((now - self.start).total_seconds(), 0.0), total)
+        return Decimal(str(done)) / Decimal(str(total))
+
+
+def _midnight(day: date, tz: ZoneInfo) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=tz).astimezone(timezone.utc)
+
+
+def day_window(day: date, tz: ZoneInfo) -> Window:
+    return Window(day.isoformat(), _midnight(day, tz), _midnight(day + timedelta(days=1), tz))
+
+
+def budget_window(period: str, now: datetime, tz: ZoneInfo) -> Window:
+    """The day, ISO week (Monday first) or month containing ``now`` in ``tz``."""
+    today = now.astimezone(tz).date()
+    if period == "day":
+        return day_window(today, tz)
+    if period == "week":
+        monday = today - timedelta(days=today.weekday())
+        year, week, _ = monday.isocalendar()
+        return Window(f"{year}-W{week:02d}", _midnight(monday, tz), _midnight(monday + timedelta(days=7), tz))
+    if period == "month":
+        first = today.replace(day=1)
+        following = (first + timedelta(days=32)).replace(day=1)
+        return Window(f"{first:%Y-%m}", _midnight(first, tz), _midnight(following, tz))
+    raise ValueError(f"unknown budget period {period!r}")
+
+
+def level_rank(level: str) -> int:
+    """Order of levels within one (rule, group, period): a higher one supersedes a lower one."""
+    if level == FORECAST:
+        return 1
+    if level.startswith(WARN_PREFIX):
+        return 100 + int(level[len(WARN_PREFIX):])
+    return 1000  # breach, anomaly
+
+
+def severity_of(level: str) -> str:
+    return "critical" if level in (BREACH, ANOMALY) else "warning"
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What a group's numbers say now: ``level`` None means nothing is wrong."""
+
+    level: str | None
+    value: Decimal
+    threshold: Decimal | None = None
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class BudgetSpec:
+    amount: Decimal
+    warn_percents: Sequence[int] = ()
+    forecast: bool = False
+
+
+def evaluate_budget(spec: BudgetSpec, spend: Decimal, elapsed: Decimal) -> Decision:
+    """The highest level the spend reaches: breach (spend >= amount), warn:<p>, then forecast."""
+    if spend >= spec.amount:
+        return Decision(BREACH, spend, spec.amount, "budget reached")
+    for percent in sorted(set(spec.warn_percents), reverse=True):
+        threshold = (spec.amount * percent / 100).quantize(THRESHOLD_PLACES)
+        if spend >= threshold:
+            return Decision(f"{WARN_PREFIX}{percent}", spend, threshold, f"{percent}% of budget reached")
+    if spec.forecast and elapsed >= FORECAST_MIN_ELAPSED:
+        projected = (spend / elapsed).quantize(THRESHOLD_PLACES)
+        if projected >= spec.amount:
+            return Decision(FORECAST, projected, spec.amount, "period-end forecast exceeds the budget")
+    return Decision(None, spend)
+
+
+@dataclass(frozen=True)
+class AnomalySpec:
+    factor: Decimal = Decimal(2)
+    days: int = 7
+    min_baseline: Decimal = Decimal(1)
+    min_spend: Decimal = Decimal(5)
+    same_weekday: bool = False
+
+
+def baseline_days(spec: AnomalySpec, today: date) -> list[date]:
+    """The full days the average is taken over, most recent first."""
+    step = 7 if spec.same_weekday else 1
+    return [today - timedelta(days=step * i) for i in range(1, spec.days + 1)]
+
+
+@dataclass(frozen=True)
+class Baseline:
+    average: Decimal | None
+    days: int = 0
+
+
+def baseline_of(spec: AnomalySpec, today: date, daily: Mapping[date, Decimal], first_spend: date | None) -> Baseline:
+    """Average daily spend over the baseline days on or after the group's first spend.
+
+    ``first_spend`` None means the group spent before every baseline day (all of them count).
+    """
+    days = [d for d in baseline_days(spec, today) if first_spend is None or d >= first_spend]
+    if not days:
+        return Baseline(None, 0)
+    total = sum((daily.get(d, Decimal(0)) for d in days), Decimal(0))
+    return Baseline(total / len(days), len(days))
+
+
+def evaluate_anomaly(spec: AnomalySpec, today_spend: Decimal, baseline: Baseline) -> Decision:
+    """Anomalous when today's spend is above factor × the baseline average, and neither is tiny."""
+    if baseline.average is None:
+        return Decision(None, today_spend, detail="no history yet")
+    threshold = (spec.factor * baseline.average).quantize(THRESHOLD_PLACES)
+    if baseline.average < spec.min_baseline:
+        return Decision(None, today_spend, threshold, "baseline under the minimum")
+    if today_spend < spec.min_spend:
+        return Decision(None, today_spend, threshold, "spend under the minimum")
+    if today_spend > threshold:
+        return Decision(ANOMALY, today_spend, threshold,
+                        f"above {spec.factor.normalize()}x the {baseline.days}-day average")
+    return Decision(None, today_spend, threshold)

@@ -1,0 +1,213 @@
+"""Alert rules, the channels they notify, incidents with their history, and delivery rows."""
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+
+from costwatch.projects.models import Project
+
+MONEY = {"max_digits": 24, "decimal_places": 12}
+
+
+def new_channel_secret() -> str:
+    return secrets.token_urlsafe(32)
+
+
+class ChannelKind(models.TextChoices):
+    WEBHOOK = "webhook", "Webhook"
+    SLACK = "slack", "Slack incoming webhook"
+    EMAIL = "email", "Email"
+    PAGERDUTY = "pagerduty", "PagerDuty Events v2"
+
+
+class Channel(models.Model):
+    """Where notifications go. ``config`` is checked by the kind's transport (alerts.transports)."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=16, choices=ChannelKind.choices)
+    name = models.CharField(max_length=200)
+    config = models.JSONField(default=dict)
+    secret = models.CharField(max_length=128, default=new_channel_secret, help_text="Signs webhook bodies.")
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.name}"
+
+
+class RuleKind(models.TextChoices):
+    BUDGET = "budget", "Budget"
+    ANOMALY = "anomaly", "Anomaly"
+
+
+class Scope(models.TextChoices):
+    PROJECT = "project", "The whole project"
+    USER = "user", "Each user"
+    FEATURE = "feature", "Each feature"
+    ENDPOINT = "endpoint", "Each endpoint"
+    MODEL = "model", "Each model"
+
+
+class BudgetPeriod(models.TextChoices):
+    DAY = "day", "Calendar day"
+    WEEK = "week", "Calendar week (Monday first)"
+    MONTH = "month", "Calendar month"
+
+
+class Rule(models.Model):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    name = models.CharField(max_length=200)
+    kind = models.CharField(max_length=16, choices=RuleKind.choices)
+    scope = models.CharField(max_length=16, choices=Scope.choices, default=Scope.PROJECT)
+    scope_value = models.CharField(max_length=512, blank=True, help_text="Only this user/feature/...; blank = each.")
+    # Budget
+    period = models.CharField(max_length=8, choices=BudgetPeriod.choices, default=BudgetPeriod.MONTH)
+    amount = models.DecimalField(null=True, blank=True, **MONEY)
+    warn_percents = models.JSONField(default=list, blank=True, help_text="Early warnings, e.g. [80, 90].")
+    forecast = models.BooleanField(default=False, help_text="Warn when the period-end forecast exceeds the amount.")
+    # Anomaly
+    anomaly_factor = models.DecimalField(max_digits=8, decimal_places=3, default=Decimal(2))
+    anomaly_days = models.PositiveSmallIntegerField(default=7)
+    min_baseline = models.DecimalField(default=Decimal(1), **MONEY)
+    min_spend = models.DecimalField(default=Decimal(5), **MONEY)
+    same_weekday = models.BooleanField(default=False)
+    # Notifications
+    repeat_interval = models.DurationField(default=timedelta(hours=1))
+    enabled = models.BooleanField(default=True)
+    channels = models.ManyToManyField(Channel, blank=True, related_name="rules")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class IncidentState(models.TextChoices):
+    FIRING = "firing", "Firing"
+    RESOLVED = "resolved", "Resolved"
+
+
+class Incident(models.Model):
+    """One (rule, group, period, level). Reopened in place if it fires again in the same period."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    rule = models.ForeignKey(Rule, on_delete=models.CASCADE, related_name="incidents")
+    group_key = models.CharField(max_length=512, blank=True, help_text="Blank for project-wide rules.")
+    period_key = models.CharField(max_length=16)
+    period_start = models.DateTimeField()
+    period_end = models.DateTimeField()
+    level = models.CharField(max_length=16, help_text="breach, warn:<percent>, forecast or anomaly.")
+    severity = models.CharField(max_length=16, help_text="critical or warning.")
+    state = models.CharField(max_length=16, choices=IncidentState.choices, default=IncidentState.FIRING)
+    episode = models.PositiveIntegerField(default=1, help_text="How many times it started firing.")
+    value = models.DecimalField(**MONEY)
+    threshold = models.DecimalField(**MONEY)
+    opened_at = models.DateTimeField()
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    silenced_until = models.DateTimeField(null=True, blank=True)
+    silence_reason = models.CharField(max_length=500, blank=True)
+    last_notified_at = models.DateTimeField(null=True, blank=True)
+    reminders_sent = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-opened_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["rule", "group_key", "period_key", "level"], name="one_incident_per_level")
+        ]
+        indexes = [models.Index(fields=["project", "state", "opened_at"]), models.Index(fields=["rule", "state"])]
+
+    def __str__(self) -> str:
+        return f"{self.rule} {self.group_key or '(project)'} {self.period_key} {self.level} {self.state}"
+
+
+class IncidentEventKind(models.TextChoices):
+    OPENED = "opened", "Opened"
+    REOPENED = "reopened", "Fired again"
+    SUPERSEDED = "superseded", "Superseded by a higher level"
+    RESOLVED = "resolved", "Resolved"
+    ACKNOWLEDGED = "acknowledged", "Acknowledged"
+    SILENCED = "silenced", "Silenced"
+    UNSILENCED = "unsilenced", "Silence lifted"
+    REMINDED = "reminded", "Reminder sent"
+
+
+class IncidentEvent(models.Model):
+    """History: one row per change of an incident."""
+
+    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=16, choices=IncidentEventKind.choices)
+    at = models.DateTimeField()
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                              related_name="+")
+    value = models.DecimalField(null=True, blank=True, **MONEY)
+    note = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+
+
+class DeliveryEvent(models.TextChoices):
+    FIRING = "firing", "Firing"
+    RESOLVED = "resolved", "Resolved"
+    REMINDER = "reminder", "Reminder"
+    TEST = "test", "Test"
+
+
+class DeliveryStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    SENT = "sent", "Sent"
+    FAILED = "failed", "Failed"
+
+
+class Delivery(models.Model):
+    """One notification to one channel, written before it is sent. Only its id goes on the queue."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    incident = models.ForeignKey(Incident, null=True, blank=True, on_delete=models.CASCADE, related_name="deliveries")
+    channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="deliveries")
+    event = models.CharField(max_length=16, choices=DeliveryEvent.choices)
+    sequence = models.PositiveIntegerField(default=1, help_text="Episode for firing/resolved, number for reminders.")
+    payload = models.JSONField(help_text="The notification, as built when the transition happened.")
+    status = models.CharField(max_length=16, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField()
+    claimed_until = models.DateTimeField(null=True, blank=True, help_text="A worker is sending it until then.")
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField()
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["incident", "channel", "event", "sequence"], name="one_delivery_per_transition")
+        ]
+        indexes = [models.Index(fields=["status", "next_attempt_at"])]
+
+
+class DeliveryAttempt(models.Model):
+    delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="attempt_log")
+    number = models.PositiveIntegerField()
+    at = models.DateTimeField()
+    duration_ms = models.PositiveIntegerField(default=0)
+    ok = models.BooleanField()
+    permanent = models.BooleanField(default=False, help_text="A failure that is not retried (e.g. HTTP 4xx).")
+    status_code = models.IntegerField(null=True, blank=True)
+    detail = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["delivery", "number"]
+        constraints = [models.UniqueConstraint(fields=["delivery", "number"], name="one_row_per_attempt")]

@@ -1,0 +1,53 @@
+"""Email through Django's email backend (SMTP in production: EMAIL_* settings)."""
+from __future__ import annotations
+
+import smtplib
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.mail import EmailMessage
+from django.core.validators import validate_email
+
+from alerts.notifications import Notification
+from alerts.transports import ConfigError, Sent, TransportError
+
+if TYPE_CHECKING:
+    from alerts.models import Channel
+
+MAX_RECIPIENTS = 20
+
+
+def validate_config(config: Mapping[str, Any]) -> dict[str, Any]:
+    to = config.get("to")
+    if isinstance(to, str):
+        to = [part.strip() for part in to.split(",") if part.strip()]
+    if not isinstance(to, list) or not to or len(to) > MAX_RECIPIENTS:
+        raise ConfigError(f"to must list 1 to {MAX_RECIPIENTS} email addresses")
+    for address in to:
+        try:
+            validate_email(address)
+        except (ValidationError, TypeError):
+            raise ConfigError(f"to: {address!r} is not an email address") from None
+    return {"to": to}
+
+
+def send(channel: Channel, notification: Notification, *, delivery_id: int | None = None) -> Sent:
+    message = EmailMessage(
+        subject=notification.title(),
+        body=notification.text(),
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=list(channel.config["to"]),
+        headers={"X-Costwatch-Event": notification.event, "X-Costwatch-Delivery": str(delivery_id or "")},
+    )
+    try:
+        message.send(fail_silently=False)
+    except smtplib.SMTPRecipientsRefused as exc:
+        raise TransportError(f"recipients refused: {exc.recipients}", permanent=True) from None
+    except smtplib.SMTPResponseException as exc:
+        raise TransportError(f"SMTP {exc.smtp_code}: {exc.smtp_error!r}", permanent=exc.smtp_code >= 500,
+                             status_code=exc.smtp_code) from None
+    except (smtplib.SMTPException, OSError) as exc:
+        raise TransportError(f"SMTP failed: {exc}") from None
+    return Sent(None, f"mailed {len(message.to)} recipient(s)")

@@ -1,0 +1,318 @@
+"""Pricing API (/api/v1): pre-flight estimate, re-pricing, project price overrides and aliases.
+
+Thin views over costwatch.pricing.services and costwatch.usage.repricing. Reads accept a project
+read key or a member's session; writes need a logged-in person whose role may manage prices.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, status
+from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from costwatch.pricing.models import ModelAlias, ModelPrice
+from costwatch.pricing.services import (
+    EstimateError,
+    ModelEstimate,
+    PriceInputError,
+    estimate_cost,
+    price_row_from_input,
+    remove_alias,
+    set_alias,
+    set_price,
+)
+from costwatch.projects.authentication import KeyPrincipal
+from costwatch.projects.models import Project
+from costwatch.projects.permissions import Action, can
+from costwatch.projects.services import projects_of
+from costwatch.usage.api import money, project_for
+from costwatch.usage.repricing import RepriceError, reprice_calls, since_of
+
+PROJECT_PARAM = OpenApiParameter("project", OpenApiTypes.STR, description="slug, for people in several projects")
+_PRICE_MONEY = (
+    "input", "output", "cache_read", "cache_write", "cache_write_1h",
+    "long_input", "long_output", "long_cache_read", "long_cache_write", "batch_discount",
+)
+
+
+def _object(request: Request, allowed: Iterable[str]) -> dict[str, Any]:
+    data = request.data
+    if not isinstance(data, dict):
+        raise ValidationError({"detail": "send a JSON object"})
+    unknown = set(data) - set(allowed)
+    if unknown:
+        raise ValidationError(
+            {"detail": f"unknown field(s) {', '.join(sorted(unknown))}; allowed: {', '.join(sorted(allowed))}"}
+        )
+    return data
+
+
+def _managed_project(request: Request) -> Project:
+    """The project a write targets; only a logged-in person allowed to manage its prices."""
+    if isinstance(request.user, KeyPrincipal):
+        raise PermissionDenied("API keys are read-only; log in as a project admin to change prices")
+    if not request.query_params.get("project") and projects_of(request.user).count() > 1:
+        raise ValidationError({"detail": "you belong to several projects; say which with ?project=<slug>"})
+    project = project_for(request)
+    if not can(request.user, project, Action.MANAGE_PRICES):
+        raise PermissionDenied(f"your role in project {project.slug!r} may not manage prices")
+    return project
+
+
+def _reprice_hint(project: Project, model: str | None = None) -> str:
+    api_model = f' with {{"model": "{model}"}}' if model else ""
+    cli_model = f" --model {model}" if model else ""
+    return (
+        "Stored calls keep their cost until re-priced: POST /api/v1/reprice?project="
+        f"{project.slug}{api_model}, or `python manage.py reprice --project {project.slug}{cli_model}`."
+    )
+
+
+def price_json(price: ModelPrice) -> dict[str, object]:
+    data: dict[str, object] = {"id": price.pk, "provider": price.provider, "model": price.model}
+    data.update({name: money(getattr(price, name)) for name in _PRICE_MONEY})
+    data.update({
+        "unit": f"{price.currency} per 1M tokens",
+        "currency": price.currency,
+        "long_context_threshold": price.long_context_threshold,
+        "effective_from": price.effective_from.isoformat(),
+        "effective_until": price.effective_until.isoformat() if price.effective_until else None,
+        "context_window": price.context_window,
+        "max_output_tokens": price.max_output_tokens,
+        "source_url": price.source_url,
+        "origin": price.origin,
+        "override": price.project_id is not None,
+    })
+    return data
+
+
+def estimate_json(estimate: ModelEstimate) -> dict[str, object]:
+    priced, cost = estimate.priced, estimate.cost
+    return {
+        "model": estimate.model,
+        "priced": priced is not None,
+        "price_key": priced.row.model if priced else None,
+        "matched_by": priced.how if priced else None,
+        "input_tokens": estimate.input_tokens,
+        "output_tokens": estimate.output_tokens,
+        "encoding": estimate.encoding,
+        "approximate": estimate.approximate,
+        "currency": priced.row.currency if priced else None,
+        "cost": money(cost.total) if cost else None,
+        "cost_input": money(cost.input) if cost else None,
+        "cost_output": money(cost.output) if cost else None,
+        "long_context": cost.long_context if cost else False,
+        "price": None if priced is None else {
+            "id": priced.price.pk,
+            "provider": priced.price.provider,
+            "model": priced.price.model,
+            "input": money(priced.row.input),
+            "output": money(priced.row.output),
+            "effective_from": priced.row.effective_from.isoformat(),
+            "override": priced.price.project_id is not None,
+        },
+        "context_window": estimate.context_window,
+        "max_output_tokens": estimate.max_output_tokens,
+        "fits": estimate.fits,
+        "problems": estimate.problems if priced else [f"{estimate.model} is not in the price catalog: cost unknown"],
+    }
+
+
+class EstimateRequest(serializers.Serializer):
+    messages = serializers.ListField(
+        child=serializers.DictField(), required=False,
+        help_text="Chat messages [{role, content}] (content: string or list of text parts). Or send text.",
+    )
+    text = serializers.CharField(required=False, help_text="Plain prompt text, instead of messages.")
+    models = serializers.ListField(child=serializers.CharField(), help_text="One or more model names (max 20).")
+    output_tokens = serializers.IntegerField(required=False, min_value=0, help_text="Expected output tokens.")
+
+
+class EstimateView(APIView):
+    @extend_schema(
+        summary="Pre-flight cost estimate",
+        description=(
+            "Token counts (tiktoken; `approximate` for non-OpenAI models), cost per model from the "
+            "catalog with the project's overrides, and the context-window check. Unknown models are "
+            "listed as unpriced, not an error. Allowed for a read key."
+        ),
+        parameters=[PROJECT_PARAM], request=EstimateRequest, responses=OpenApiTypes.OBJECT,
+    )
+    def post(self, request: Request) -> Response:
+        project = project_for(request)
+        data = _object(request, ("messages", "text", "models", "output_tokens"))
+        at = timezone.now()
+        try:
+            estimates = estimate_cost(
+                project, models=data.get("models"), output_tokens=data.get("output_tokens", 0),
+                messages=data.get("messages"), text=data.get("text"), at=at,
+            )
+        except EstimateError as exc:
+            raise ValidationError({"detail": str(exc)}) from None
+        return Response({
+            "project": project.slug,
+            "at": at.isoformat(),
+            "results": [estimate_json(e) for e in estimates],
+            "unpriced": [e.model for e in estimates if e.priced is None],
+            "too_long": [e.model for e in estimates if e.problems],
+        })
+
+
+class RepriceRequest(serializers.Serializer):
+    since = serializers.CharField(required=False, help_text="YYYY-MM-DD (project time zone) or ISO datetime")
+    model = serializers.CharField(required=False, help_text="only calls that reported, asked for or were priced as it")
+
+
+class RepriceView(APIView):
+    @extend_schema(
+        summary="Re-price stored calls",
+        description=(
+            "Prices the project's stored calls again with the current catalog, overrides and aliases, "
+            "and marks the changed rollup hours dirty. Needs a logged-in person who may manage prices "
+            "(API keys are read-only)."
+        ),
+        parameters=[PROJECT_PARAM], request=RepriceRequest, responses=OpenApiTypes.OBJECT,
+    )
+    def post(self, request: Request) -> Response:
+        project = _managed_project(request)
+        data = _object(request, ("since", "model"))
+        for name in ("since", "model"):
+            if data.get(name) is not None and (not isinstance(data[name], str) or not data[name].strip()):
+                raise ValidationError({"detail": f"{name} must be a non-empty string"})
+        try:
+            since = since_of(project, data["since"]) if data.get("since") else None
+            result = reprice_calls(project, since=since, model=(data.get("model") or "").strip() or None)
+        except RepriceError as exc:
+            raise ValidationError({"detail": str(exc)}) from None
+        return Response({
+            "project": project.slug,
+            "checked": result.checked,
+            "changed": result.changed,
+            "priced": result.priced,
+            "reported": result.reported,
+            "unpriced": result.unpriced,
+            "hours_marked": result.hours,
+        })
+
+
+class PriceRequest(serializers.Serializer):
+    provider = serializers.CharField()
+    model = serializers.CharField(help_text="Catalog key (lower-cased), e.g. gpt-4o or my-llama-70b")
+    input = serializers.CharField(help_text='Per 1M tokens, a decimal string such as "2.5"')
+    output = serializers.CharField()
+    cache_read = serializers.CharField(required=False)
+    cache_write = serializers.CharField(required=False)
+    cache_write_1h = serializers.CharField(required=False)
+    long_context_threshold = serializers.IntegerField(required=False)
+    long_input = serializers.CharField(required=False)
+    long_output = serializers.CharField(required=False)
+    long_cache_read = serializers.CharField(required=False)
+    long_cache_write = serializers.CharField(required=False)
+    batch_discount = serializers.CharField(required=False, help_text="fraction, e.g. \"0.5\"")
+    currency = serializers.CharField(required=False, default="USD")
+    effective_from = serializers.DateField(required=False, help_text="default: since ever (2020-01-01)")
+    effective_until = serializers.DateField(required=False, help_text="exclusive")
+    context_window = serializers.IntegerField(required=False)
+    max_output_tokens = serializers.IntegerField(required=False)
+    source_url = serializers.CharField(required=False)
+    checked_on = serializers.DateField(required=False)
+
+
+class PricesView(APIView):
+    @extend_schema(
+        summary="Project price overrides (and the catalog)",
+        parameters=[
+            PROJECT_PARAM,
+            OpenApiParameter("scope", OpenApiTypes.STR, enum=["overrides", "catalog", "all"],
+                             description="overrides (default): the project's own prices; catalog: global rows"),
+            OpenApiParameter("model", OpenApiTypes.STR, description="only this catalog key"),
+        ],
+        responses=OpenApiTypes.OBJECT,
+    )
+    def get(self, request: Request) -> Response:
+        project = project_for(request)
+        scope = request.query_params.get("scope", "overrides")
+        if scope not in ("overrides", "catalog", "all"):
+            raise ValidationError({"detail": "scope must be overrides, catalog or all"})
+        prices = ModelPrice.objects.none()
+        if scope in ("overrides", "all"):
+            prices = prices | ModelPrice.objects.filter(project=project)
+        if scope in ("catalog", "all"):
+            prices = prices | ModelPrice.objects.filter(project__isnull=True)
+        if request.query_params.get("model"):
+            prices = prices.filter(model=request.query_params["model"])
+        rows = prices.order_by("provider", "model", "effective_from", "project_id")
+        return Response({"project": project.slug, "scope": scope, "results": [price_json(p) for p in rows]})
+
+    @extend_schema(
+        summary="Add or correct a project price override",
+        description=(
+            "A negotiated price for a catalog model, or the price of a self-hosted model. Prices are "
+            "per 1M tokens, as decimal strings; JSON floats are refused. A new dated version is added "
+            "when the price in force that day differs. Stored calls are not re-priced automatically."
+        ),
+        parameters=[PROJECT_PARAM], request=PriceRequest, responses=OpenApiTypes.OBJECT,
+    )
+    def post(self, request: Request) -> Response:
+        project = _managed_project(request)
+        try:
+            row = price_row_from_input(request.data)
+        except PriceInputError as exc:
+            raise ValidationError({"detail": str(exc)}) from None
+        change = set_price(row, project=project)
+        return Response(
+            {"status": change.status, "detail": change.label, "price": price_json(change.price),
+             "reprice": _reprice_hint(project, row.model)},
+            status=status.HTTP_201_CREATED if change.status == "added" else status.HTTP_200_OK,
+        )
+
+
+class AliasRequest(serializers.Serializer):
+    alias = serializers.CharField(help_text="The model name your spans report, e.g. an Azure deployment name")
+    model = serializers.CharField(help_text="The catalog key it stands for")
+
+
+class AliasesView(APIView):
+    @extend_schema(summary="The project's model aliases", parameters=[PROJECT_PARAM], responses=OpenApiTypes.OBJECT)
+    def get(self, request: Request) -> Response:
+        project = project_for(request)
+        aliases = ModelAlias.objects.filter(project=project).order_by("alias")
+        return Response({"project": project.slug, "results": [{"alias": a.alias, "model": a.model} for a in aliases]})
+
+    @extend_schema(summary="Add or change a model alias", parameters=[PROJECT_PARAM], request=AliasRequest,
+                   responses=OpenApiTypes.OBJECT)
+    def post(self, request: Request) -> Response:
+        project = _managed_project(request)
+        data = _object(request, ("alias", "model"))
+        try:
+            alias, created = set_alias(project, data.get("alias"), data.get("model"))
+        except PriceInputError as exc:
+            raise ValidationError({"detail": str(exc)}) from None
+        return Response(
+            {"alias": alias.alias, "model": alias.model, "created": created,
+             "reprice": _reprice_hint(project, alias.alias)},
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        )
+
+    @extend_schema(
+        summary="Remove a model alias",
+        parameters=[PROJECT_PARAM, OpenApiParameter("alias", OpenApiTypes.STR, description="or in the JSON body")],
+        request=None, responses={204: None},
+    )
+    def delete(self, request: Request) -> Response:
+        project = _managed_project(request)
+        name = request.query_params.get("alias")
+        if name is None and isinstance(request.data, dict):
+            name = request.data.get("alias")
+        if not isinstance(name, str) or not name.strip():
+            raise ValidationError({"detail": "say which alias to remove: ?alias=<name> or {\"alias\": ...}"})
+        if not remove_alias(project, name.strip()):
+            raise NotFound(f"no alias {name.strip()!r} in project {project.slug}")
+        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,126 @@
+"""Forms of the settings, pricing and alerts pages: labelled fields, validation, nothing else."""
+from __future__ import annotations
+
+from datetime import date
+
+from django import forms
+from django.contrib.auth import get_user_model
+
+from costwatch.projects.models import KeyScope, Role
+
+
+class KeyForm(forms.Form):
+    name = forms.CharField(max_length=100, required=False, help_text="What uses the key, e.g. “checkout service”.")
+    scope = forms.ChoiceField(choices=KeyScope.choices, initial=KeyScope.INGEST,
+                              help_text="Ingest keys send spans to /v1/traces; read keys query the cost API.")
+
+
+class MemberForm(forms.Form):
+    username = forms.CharField(max_length=150, help_text="An existing account's user name.")
+    role = forms.ChoiceField(choices=Role.choices)
+
+    def clean_username(self) -> object:
+        username = self.cleaned_data["username"].strip()
+        user = get_user_model().objects.filter(username=username).first()
+        if user is None:
+            raise forms.ValidationError(f"There is no account named {username!r}; create it first (Django admin).")
+        return user
+
+
+class PriceOverrideForm(forms.Form):
+    provider = forms.CharField(max_length=64)
+    model = forms.CharField(max_length=200, help_text="The catalog key it overrides, e.g. gpt-4o.")
+    input = forms.DecimalField(min_value=0, max_digits=20, decimal_places=10, label="Input, $ per million tokens")
+    output = forms.DecimalField(min_value=0, max_digits=20, decimal_places=10, label="Output, $ per million tokens")
+    cache_read = forms.DecimalField(min_value=0, max_digits=20, decimal_places=10, required=False,
+                                    label="Cache read, $ per million tokens")
+    cache_write = forms.DecimalField(min_value=0, max_digits=20, decimal_places=10, required=False,
+                                     label="Cache write, $ per million tokens")
+    effective_from = forms.DateField(initial=date.today, widget=forms.DateInput(attrs={"type": "date"}))
+
+
+# --- Alerts ---------------------------------------------------------------------------------------
+# These forms only parse and label the fields; the rules about what makes a valid rule or channel
+# are the alerts app's (alerts.api.RuleSerializer, alerts.transports.validate_config).
+
+SILENCE_CHOICES = [(60, "1 hour"), (240, "4 hours"), (1440, "24 hours"), (10080, "7 days")]
+
+
+class SilenceForm(forms.Form):
+    minutes = forms.TypedChoiceField(choices=SILENCE_CHOICES, coerce=int, initial=240, label="Silence for")
+    reason = forms.CharField(max_length=500, help_text="Why, for the incident's history.")
+
+
+class RuleForm(forms.Form):
+    name = forms.CharField(max_length=200)
+    kind = forms.ChoiceField(choices=[("budget", "Budget: spend over a period above an amount"),
+                                      ("anomaly", "Anomaly: a day's spend above N× its recent average")])
+    scope = forms.ChoiceField(choices=[], label="Applies to")
+    scope_value = forms.CharField(max_length=512, required=False, label="Only this one",
+                                  help_text="A user id, feature, endpoint or model; empty = each one separately.")
+    period = forms.ChoiceField(choices=[], required=False, help_text="Budget rules; in the project's time zone.")
+    amount_usd = forms.DecimalField(min_value=0, max_digits=24, decimal_places=12, required=False,
+                                    label="Budget amount (USD)")
+    warn_percents = forms.CharField(required=False, label="Early warnings at (%)",
+                                    help_text="Budget rules: comma-separated, e.g. 80, 90.")
+    forecast = forms.BooleanField(required=False, label="Also alert when the period-end forecast exceeds the amount")
+    anomaly_factor = forms.DecimalField(max_digits=8, decimal_places=3, required=False, initial=2,
+                                        label="Anomaly factor (×)", help_text="Anomaly rules: fire above this multiple.")
+    anomaly_days = forms.IntegerField(min_value=1, max_value=90, required=False, initial=7,
+                                      label="Baseline days", help_text="Anomaly rules: trailing days averaged.")
+    min_baseline_usd = forms.DecimalField(min_value=0, max_digits=24, decimal_places=12, required=False, initial=1,
+                                          label="Minimum baseline (USD)")
+    min_spend_usd = forms.DecimalField(min_value=0, max_digits=24, decimal_places=12, required=False, initial=5,
+                                       label="Minimum spend (USD)")
+    same_weekday = forms.BooleanField(required=False, label="Compare with the same weekday only")
+    repeat_interval_minutes = forms.IntegerField(min_value=1, max_value=7 * 24 * 60, initial=60,
+                                                 label="Remind every (minutes)")
+    enabled = forms.BooleanField(required=False, initial=True)
+    channels = forms.MultipleChoiceField(required=False, widget=forms.CheckboxSelectMultiple,
+                                         label="Notify these channels")
+
+    def __init__(self, *args: object, channels: list[tuple[int, str]] = (), **kwargs: object) -> None:
+        from alerts.models import BudgetPeriod, Scope
+
+        super().__init__(*args, **kwargs)
+        self.fields["scope"].choices = Scope.choices
+        self.fields["period"].choices = BudgetPeriod.choices
+        self.fields["channels"].choices = [(str(pk), name) for pk, name in channels]
+
+    def clean_warn_percents(self) -> list[int]:
+        raw = self.cleaned_data["warn_percents"].replace(" ", "")
+        try:
+            return [int(part) for part in raw.split(",") if part]
+        except ValueError:
+            raise forms.ValidationError("Enter whole numbers separated by commas, e.g. 80, 90.") from None
+
+    def api_data(self) -> dict[str, object]:
+        """The cleaned fields in the shape the alerts app validates (RuleSerializer)."""
+        data = {name: value for name, value in self.cleaned_data.items() if value not in (None, "")}
+        data["scope_value"] = self.cleaned_data.get("scope_value", "")
+        data["channels"] = [int(pk) for pk in self.cleaned_data.get("channels", [])]
+        data["warn_percents"] = self.cleaned_data.get("warn_percents") or []  # sent even when empty: clears them
+        return data
+
+
+class ChannelForm(forms.Form):
+    name = forms.CharField(max_length=200)
+    kind = forms.ChoiceField(choices=[])
+    url = forms.CharField(max_length=2000, required=False, label="URL",
+                          help_text="Webhook and Slack: the URL to POST to (Slack: the incoming-webhook URL).")
+    to = forms.CharField(max_length=2000, required=False, label="Email recipients",
+                         help_text="Email: comma-separated addresses.")
+    routing_key = forms.CharField(max_length=200, required=False, label="PagerDuty routing key",
+                                  help_text="PagerDuty: the Events API v2 integration key.")
+    enabled = forms.BooleanField(required=False, initial=True)
+
+    CONFIG_FIELDS = {"webhook": ("url",), "slack": ("url",), "email": ("to",), "pagerduty": ("routing_key",)}
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        from alerts.models import ChannelKind
+
+        super().__init__(*args, **kwargs)
+        self.fields["kind"].choices = ChannelKind.choices
+
+    def config(self) -> dict[str, object]:
+        return {name: self.cleaned_data[name] for name in self.CONFIG_FIELDS.get(self.cleaned_data["kind"], ())}

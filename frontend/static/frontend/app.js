@@ -1,0 +1,58 @@
+/* Small progressive enhancements; every page works without them. */
+(function () {
+  "use strict";
+  var charts = new WeakMap();
+
+  function money(value) {
+    if (value === 0) return "$0";
+    if (Math.abs(value) < 0.01) return "$" + value.toPrecision(3);
+    return "$" + value.toLocaleString(undefined, { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+  }
+
+  function drawCharts(root) {
+    if (!window.Chart) return;
+    root.querySelectorAll("canvas[data-chart]").forEach(function (canvas) {
+      if (charts.has(canvas)) return;
+      var source = document.getElementById(canvas.dataset.chart);
+      if (!source) return;
+      var data = JSON.parse(source.textContent);
+      var stacked = canvas.dataset.stacked === "true";
+      charts.set(canvas, new window.Chart(canvas, {
+        type: "bar",
+        data: data,
+        options: {
+          responsive: true, maintainAspectRatio: false, animation: false,
+          interaction: { mode: "index", intersect: false },
+          plugins: {
+            legend: { display: data.datasets.length > 1, position: "bottom", labels: { boxWidth: 12 } },
+            tooltip: { callbacks: { label: function (ctx) { return ctx.dataset.label + ": " + money(ctx.parsed.y); } } }
+          },
+          scales: {
+            x: { stacked: stacked, grid: { display: false }, ticks: { maxRotation: 0, autoSkipPadding: 12 } },
+            y: { stacked: stacked, beginAtZero: true, ticks: { callback: function (v) { return money(v); } } }
+          }
+        }
+      }));
+    });
+  }
+
+  function enhance(root) {
+    drawCharts(root);
+    root.querySelectorAll("[data-copy]").forEach(function (button) {
+      button.addEventListener("click", function () {
+        var input = document.querySelector(button.dataset.copy);
+        input.select();
+        if (navigator.clipboard) { navigator.clipboard.writeText(input.value); }
+        button.textContent = "Copied";
+      });
+    });
+    root.querySelectorAll("form[data-confirm]").forEach(function (form) {
+      form.addEventListener("submit", function (event) {
+        if (!window.confirm(form.dataset.confirm)) event.preventDefault();
+      });
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () { enhance(document); });
+  document.addEventListener("htmx:afterSettle", function (event) { enhance(event.target); });
+})();

@@ -1,0 +1,79 @@
+"""Display filters: money, rates and counts as people read them. Formatting only, no arithmetic on costs."""
+from __future__ import annotations
+
+from decimal import Decimal
+from urllib.parse import urlencode
+
+from django import template
+from django.http import QueryDict
+
+register = template.Library()
+
+
+@register.filter
+def usd(value: Decimal | None) -> str:
+    """$1,234.56; amounts under a cent keep four significant digits ($0.004213) so they don't read as zero."""
+    if value is None:
+        return "—"
+    value = Decimal(value)
+    if value == 0:
+        return "$0.00"
+    sign = "-" if value < 0 else ""
+    magnitude = abs(value)
+    if magnitude >= Decimal("0.01"):
+        return f"{sign}${magnitude.quantize(Decimal('0.01')):,}"
+    return f"{sign}${format(Decimal(f'{magnitude:.4g}'), 'f')}"
+
+
+@register.filter
+def usd_exact(value: Decimal | None) -> str:
+    """The exact stored amount (a call's cost), without rounding or trailing zeros."""
+    if value is None:
+        return "unpriced"
+    text = format(Decimal(value).normalize(), "f")
+    return "$0" if text in {"0", "-0"} else f"${text}"
+
+
+@register.filter
+def rate(value: float | None) -> str:
+    return "—" if value is None else f"{value * 100:.1f}%"
+
+
+@register.filter
+def count(value: int | None) -> str:
+    return "—" if value is None else f"{value:,}"
+
+
+@register.filter
+def key_label(value: str) -> str:
+    return value if value else "(none)"
+
+
+@register.simple_tag(takes_context=True)
+def query_with(context: template.Context, **changes: object) -> str:
+    """The current query string with some parameters replaced (None removes one); for sort and page links."""
+    params: QueryDict = context["request"].GET.copy()
+    for name, value in changes.items():
+        if value is None:
+            params.pop(name, None)
+        else:
+            params[name] = str(value)
+    params.pop("format", None)
+    return "?" + urlencode(sorted(params.items())) if params else "?"
+
+
+@register.simple_tag
+def sort_link(current: str, field: str) -> str:
+    """The ?sort= value a column heading links to: descending first, toggled when already sorted by it."""
+    if current == f"-{field}":
+        return field
+    return f"-{field}"
+
+
+@register.filter
+def aria_sort(current: str, field: str) -> str:
+    if current == field:
+        return "ascending"
+    if current == f"-{field}":
+        return "descending"
+    return "none"

@@ -1,0 +1,41 @@
+from django.contrib.auth import views as auth_views
+from django.urls import path
+
+from frontend.views import alerts, costs, home, manage
+
+app_name = "frontend"
+
+urlpatterns = [
+    path("login/", auth_views.LoginView.as_view(template_name="frontend/login.html", redirect_authenticated_user=True),
+         name="login"),
+    path("logout/", auth_views.LogoutView.as_view(next_page="frontend:login"), name="logout"),
+    path("", home.home, name="home"),
+    path("switch/", home.switch, name="switch"),
+    # The links notifications carry (alerts.services.incident_link): no project in them.
+    path("alerts/", alerts.alerts_link, name="alerts-link"),
+    path("alerts/incidents/<int:incident_id>/", alerts.incident_link, name="incident-link"),
+    path("p/<slug:slug>/", costs.overview, name="overview"),
+    path("p/<slug:slug>/requests/<str:trace_id>/", costs.request_detail, name="request"),
+    path("p/<slug:slug>/pricing/", manage.pricing, name="pricing"),
+    path("p/<slug:slug>/pricing/overrides/", manage.add_override, name="add-override"),
+    path("p/<slug:slug>/settings/keys/", manage.keys, name="keys"),
+    path("p/<slug:slug>/settings/keys/<int:key_id>/revoke/", manage.revoke, name="revoke-key"),
+    path("p/<slug:slug>/settings/members/", manage.members, name="members"),
+    path("p/<slug:slug>/alerts/", alerts.incidents, name="alerts"),
+    path("p/<slug:slug>/alerts/history/", alerts.history, name="alert-history"),
+    path("p/<slug:slug>/alerts/incidents/<int:incident_id>/", alerts.incident_detail, name="incident"),
+    path("p/<slug:slug>/alerts/incidents/<int:incident_id>/acknowledge/", alerts.acknowledge, name="acknowledge"),
+    path("p/<slug:slug>/alerts/incidents/<int:incident_id>/silence/", alerts.silence, name="silence"),
+    path("p/<slug:slug>/alerts/incidents/<int:incident_id>/unsilence/", alerts.unsilence, name="unsilence"),
+    path("p/<slug:slug>/alerts/rules/", alerts.rules, name="rules"),
+    path("p/<slug:slug>/alerts/rules/new/", alerts.rule_edit, name="rule-new"),
+    path("p/<slug:slug>/alerts/rules/<int:rule_id>/", alerts.rule_edit, name="rule-edit"),
+    path("p/<slug:slug>/alerts/rules/<int:rule_id>/enabled/", alerts.rule_enabled, name="rule-enabled"),
+    path("p/<slug:slug>/alerts/channels/", alerts.channels, name="channels"),
+    path("p/<slug:slug>/alerts/channels/new/", alerts.channel_edit, name="channel-new"),
+    path("p/<slug:slug>/alerts/channels/<int:channel_id>/", alerts.channel_edit, name="channel-edit"),
+    path("p/<slug:slug>/alerts/channels/<int:channel_id>/test/", alerts.channel_test, name="channel-test"),
+    # Last: the four group tables share one view (users, features, endpoints, models).
+    path("p/<slug:slug>/<str:dimension>/", costs.group_list, name="groups"),
+    path("p/<slug:slug>/<str:dimension>/detail/", costs.group_detail, name="group"),
+]

@@ -1,0 +1,251 @@
+"""Alert pages: firing incidents (acknowledge, silence), history, rules and channels.
+
+Every change goes through alerts.services; the validity of a rule or a channel is decided by the
+alerts app (its RuleSerializer and transports), so the pages and the API accept the same things.
+"""
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from alerts import services as alert_services
+from alerts.api import RuleSerializer
+from alerts.models import Channel, Delivery, Incident, IncidentEvent, IncidentState, Rule
+from alerts.transports import ConfigError, validate_config
+from costwatch.projects.models import Project
+from costwatch.projects.permissions import Action, can
+from frontend.access import project_view
+from frontend.forms import ChannelForm, RuleForm, SilenceForm
+
+
+def _incident(project: Project, incident_id: int) -> Incident:
+    incident = (Incident.objects.filter(project=project, pk=incident_id)
+                .select_related("rule", "acknowledged_by").first())
+    if incident is None:
+        raise Http404("No such incident in this project.")
+    return incident
+
+
+@project_view(Action.VIEW_ALERTS)
+def incidents(request: HttpRequest, project: Project) -> HttpResponse:
+    firing = (Incident.objects.filter(project=project, state=IncidentState.FIRING)
+              .select_related("rule", "acknowledged_by").order_by("-opened_at"))
+    return render(request, "frontend/alerts/incidents.html", {
+        "firing": firing, "silence_form": SilenceForm(), "now": timezone.now(),
+    })
+
+
+@project_view(Action.VIEW_ALERTS)
+def history(request: HttpRequest, project: Project) -> HttpResponse:
+    events = (IncidentEvent.objects.filter(incident__project=project)
+              .select_related("incident__rule", "actor").order_by("-at", "-id")[:200])
+    resolved = (Incident.objects.filter(project=project, state=IncidentState.RESOLVED)
+                .select_related("rule").order_by("-resolved_at")[:100])
+    return render(request, "frontend/alerts/history.html", {"events": events, "resolved": resolved})
+
+
+@project_view(Action.VIEW_ALERTS)
+def incident_detail(request: HttpRequest, project: Project, incident_id: int) -> HttpResponse:
+    incident = _incident(project, incident_id)
+    return render(request, "frontend/alerts/incident.html", {
+        "incident": incident,
+        "events": incident.events.select_related("actor"),
+        "deliveries": incident.deliveries.select_related("channel").order_by("id"),
+        "silence_form": SilenceForm(), "now": timezone.now(),
+    })
+
+
+def _back(request: HttpRequest, project: Project) -> HttpResponse:
+    target = request.POST.get("next", "")
+    if target.startswith(f"/p/{project.slug}/alerts/"):
+        return redirect(target)
+    return redirect("frontend:alerts", slug=project.slug)
+
+
+@require_POST
+@project_view(Action.WORK_INCIDENTS)
+def acknowledge(request: HttpRequest, project: Project, incident_id: int) -> HttpResponse:
+    incident = _incident(project, incident_id)
+    try:
+        changed = alert_services.acknowledge(incident, request.user)
+    except alert_services.IncidentStateError as exc:
+        messages.error(request, f"Could not acknowledge: {exc}.")
+    else:
+        messages.success(request, f"Acknowledged “{incident.rule.name}”; reminders stop." if changed
+                         else f"“{incident.rule.name}” was already acknowledged.")
+    return _back(request, project)
+
+
+@require_POST
+@project_view(Action.WORK_INCIDENTS)
+def silence(request: HttpRequest, project: Project, incident_id: int) -> HttpResponse:
+    incident = _incident(project, incident_id)
+    form = SilenceForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "To silence, choose how long and give a reason.")
+        return _back(request, project)
+    until = timezone.now() + timedelta(minutes=form.cleaned_data["minutes"])
+    try:
+        alert_services.silence(incident, request.user, until, form.cleaned_data["reason"])
+    except alert_services.IncidentStateError as exc:
+        messages.error(request, f"Could not silence: {exc}.")
+    else:
+        messages.success(request, f"Silenced “{incident.rule.name}” until {timezone.localtime(until):%Y-%m-%d %H:%M}.")
+    return _back(request, project)
+
+
+@require_POST
+@project_view(Action.WORK_INCIDENTS)
+def unsilence(request: HttpRequest, project: Project, incident_id: int) -> HttpResponse:
+    incident = _incident(project, incident_id)
+    if alert_services.unsilence(incident, request.user):
+        messages.success(request, f"Lifted the silence on “{incident.rule.name}”.")
+    return _back(request, project)
+
+
+# --- Rules ----------------------------------------------------------------------------------------
+
+@project_view(Action.VIEW_ALERTS)
+def rules(request: HttpRequest, project: Project) -> HttpResponse:
+    return render(request, "frontend/alerts/rules.html", {
+        "rules": Rule.objects.filter(project=project).prefetch_related("channels"),
+    })
+
+
+def _rule(project: Project, rule_id: int | None) -> Rule | None:
+    if rule_id is None:
+        return None
+    rule = Rule.objects.filter(project=project, pk=rule_id).prefetch_related("channels").first()
+    if rule is None:
+        raise Http404("No such rule in this project.")
+    return rule
+
+
+def _initial_of(rule: Rule) -> dict[str, object]:
+    data = RuleSerializer(rule).data
+    data["warn_percents"] = ", ".join(str(p) for p in data["warn_percents"])
+    data["channels"] = [str(pk) for pk in data["channels"]]
+    data["scope_value"] = data["scope_value"] or ""
+    return data
+
+
+@project_view(Action.MANAGE_ALERTS)
+def rule_edit(request: HttpRequest, project: Project, rule_id: int | None = None) -> HttpResponse:
+    rule = _rule(project, rule_id)
+    channel_choices = list(Channel.objects.filter(project=project).values_list("pk", "name"))
+    if request.method != "POST":
+        form = RuleForm(initial=_initial_of(rule) if rule else None, channels=channel_choices)
+        return render(request, "frontend/alerts/rule_form.html", {"form": form, "rule": rule})
+    form = RuleForm(request.POST, channels=channel_choices)
+    if form.is_valid():
+        serializer = RuleSerializer(rule, data=form.api_data(), context={"project": project})
+        if serializer.is_valid():
+            fields = dict(serializer.validated_data)
+            channels = fields.pop("channels", None)
+            saved = alert_services.save_rule(project, fields, channels, rule)
+            messages.success(request, f"Rule “{saved.name}” saved.")
+            return redirect("frontend:rules", slug=project.slug)
+        for name, errors in serializer.errors.items():
+            field = {"amount": "amount_usd"}.get(name, name)
+            for error in errors if isinstance(errors, list) else [errors]:
+                form.add_error(field if field in form.fields else None, str(error))
+    return render(request, "frontend/alerts/rule_form.html", {"form": form, "rule": rule}, status=400)
+
+
+@require_POST
+@project_view(Action.MANAGE_ALERTS)
+def rule_enabled(request: HttpRequest, project: Project, rule_id: int) -> HttpResponse:
+    rule = _rule(project, rule_id)
+    enabled = request.POST.get("enabled") == "true"
+    alert_services.save_rule(project, {"enabled": enabled}, None, rule)
+    messages.success(request, f"Rule “{rule.name}” {'enabled' if enabled else 'disabled'}.")
+    return redirect("frontend:rules", slug=project.slug)
+
+
+# --- Channels -------------------------------------------------------------------------------------
+
+@project_view(Action.VIEW_ALERTS)
+def channels(request: HttpRequest, project: Project) -> HttpResponse:
+    listed = list(Channel.objects.filter(project=project))
+    latest: dict[int, Delivery] = {}
+    for delivery in Delivery.objects.filter(project=project).order_by("-created_at", "-id")[:500]:
+        latest.setdefault(delivery.channel_id, delivery)
+    return render(request, "frontend/alerts/channels.html", {
+        "channels": [(channel, latest.get(channel.pk)) for channel in listed],
+    })
+
+
+def _channel(project: Project, channel_id: int | None) -> Channel | None:
+    if channel_id is None:
+        return None
+    channel = Channel.objects.filter(project=project, pk=channel_id).first()
+    if channel is None:
+        raise Http404("No such channel in this project.")
+    return channel
+
+
+@project_view(Action.MANAGE_ALERTS)
+def channel_edit(request: HttpRequest, project: Project, channel_id: int | None = None) -> HttpResponse:
+    channel = _channel(project, channel_id)
+    if request.method != "POST":
+        initial = None
+        if channel:
+            initial = {"name": channel.name, "kind": channel.kind, "enabled": channel.enabled, **channel.config}
+            if isinstance(initial.get("to"), list):
+                initial["to"] = ", ".join(initial["to"])
+        return render(request, "frontend/alerts/channel_form.html", {"form": ChannelForm(initial=initial),
+                                                                     "channel": channel})
+    form = ChannelForm(request.POST)
+    if form.is_valid():
+        try:
+            config = validate_config(form.cleaned_data["kind"], form.config())
+        except ConfigError as exc:
+            field = next(iter(ChannelForm.CONFIG_FIELDS.get(form.cleaned_data["kind"], ())), None)
+            form.add_error(field, str(exc))
+        else:
+            fields = {"name": form.cleaned_data["name"], "kind": form.cleaned_data["kind"], "config": config,
+                      "enabled": form.cleaned_data["enabled"]}
+            saved = alert_services.save_channel(project, fields, channel)
+            messages.success(request, f"Channel “{saved.name}” saved.")
+            return redirect("frontend:channels", slug=project.slug)
+    return render(request, "frontend/alerts/channel_form.html", {"form": form, "channel": channel}, status=400)
+
+
+@require_POST
+@project_view(Action.MANAGE_ALERTS)
+def channel_test(request: HttpRequest, project: Project, channel_id: int) -> HttpResponse:
+    channel = _channel(project, channel_id)
+    delivery = alert_services.send_test_notification(channel)
+    messages.success(request, f"Test notification to “{channel.name}” queued (delivery #{delivery.pk}); "
+                              "its result shows here once the worker has sent it.")
+    return redirect("frontend:channels", slug=project.slug)
+
+
+# --- Links in notifications ----------------------------------------------------------------------
+
+@login_required
+def incident_link(request: HttpRequest, incident_id: int) -> HttpResponse:
+    """Notifications link to /alerts/incidents/<id>/ (no project in the URL): find it, check, redirect."""
+    incident = Incident.objects.filter(pk=incident_id).select_related("project").first()
+    if incident is None or not can(request.user, incident.project, Action.VIEW_ALERTS):
+        if incident is not None and can(request.user, incident.project, Action.VIEW_COSTS):
+            raise PermissionDenied("Your role does not allow alerts (view_alerts).")
+        raise Http404("No such incident, or you are not a member of its project.")
+    return redirect("frontend:incident", slug=incident.project.slug, incident_id=incident.pk)
+
+
+@login_required
+def alerts_link(request: HttpRequest) -> HttpResponse:
+    from frontend.access import visible_projects
+
+    project = visible_projects(request.user).first()
+    if project is None:
+        return redirect("frontend:home")
+    return redirect("frontend:alerts", slug=project.slug)

@@ -1,0 +1,104 @@
+"""Cost pages: overview, the users/features/endpoints/models tables and their group pages, a request."""
+from __future__ import annotations
+
+from django.conf import settings
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
+
+from costwatch.projects.models import Project
+from costwatch.projects.permissions import Action
+from costwatch.usage.api import csv_response, row_json
+from costwatch.usage.models import LlmCall, RequestRollup
+from costwatch.usage.pages import (
+    breakdown_of,
+    daily_cost_by,
+    daily_rows_of,
+    has_calls,
+    recent_requests,
+    sum_rows,
+)
+from costwatch.usage.queries import cost_rows, order_rows, summary_of, total_of
+from frontend import services
+from frontend.access import project_view, require
+from frontend.views.alerts_glue import budget_status_of
+
+
+@project_view(Action.VIEW_COSTS)
+def overview(request: HttpRequest, project: Project) -> HttpResponse:
+    if not has_calls(project):
+        return render(request, "frontend/empty.html", {"ingest_url": settings.COSTWATCH_PUBLIC_URL.rstrip("/") + "/v1/traces"})
+    dates = services.date_range_of(project, request.GET)
+    summary = summary_of(project)
+    groups = {dim: cost_rows(project, dim, dates.period) for dim in ("user", "feature", "endpoint", "model")}
+    return render(request, "frontend/overview.html", {
+        "dates": dates,
+        "summary": summary,
+        "today_change": services.change(summary.today, summary.yesterday),
+        "mtd_change": services.change(summary.month_to_date, summary.previous_month_to_date),
+        "forecast_change": services.change(summary.forecast_month_end, summary.previous_month),
+        "total": total_of(project, dates.period),
+        "chart": services.stacked_chart(daily_cost_by(project, "model", dates.period), dates.start, dates.end),
+        "tops": [(services.DIMENSIONS[slug], slug, services.top(groups[services.DIMENSIONS[slug][0]]))
+                 for slug in ("users", "features", "endpoints", "models")],
+        "unpriced": [row for row in order_rows(groups["model"], "key") if row.unpriced_calls],
+    })
+
+
+def _dimension(slug: str) -> tuple[str, str, str]:
+    if slug not in services.DIMENSIONS:
+        raise Http404("No such page.")
+    return services.DIMENSIONS[slug]
+
+
+@project_view(Action.VIEW_COSTS)
+def group_list(request: HttpRequest, project: Project, dimension: str) -> HttpResponse:
+    name, singular, plural = _dimension(dimension)
+    dates = services.date_range_of(project, request.GET)
+    rows = cost_rows(project, name, dates.period)
+    if request.GET.get("format") == "csv":
+        require(request, Action.EXPORT_COSTS)
+        data = [row_json(row) for row in services.filtered_rows(rows, request.GET)]
+        return csv_response(data, f"costwatch-{project.slug}-{dimension}-{dates.start:%Y%m%d}-{dates.end:%Y%m%d}.csv")
+    context = {
+        "dates": dates, "dimension": dimension, "singular": singular, "plural": plural,
+        "table": services.table_of(rows, request.GET),
+    }
+    if request.headers.get("HX-Request") and request.headers.get("HX-Target") == "group-table":
+        return render(request, "frontend/_group_table.html", context)
+    return render(request, "frontend/group_list.html", context)
+
+
+@project_view(Action.VIEW_COSTS)
+def group_detail(request: HttpRequest, project: Project, dimension: str) -> HttpResponse:
+    name, singular, plural = _dimension(dimension)
+    if "key" not in request.GET:
+        raise Http404(f"Which {singular.lower()}? The link needs ?key=.")
+    key = request.GET["key"]
+    dates = services.date_range_of(project, request.GET)
+    days = daily_rows_of(project, name, key, dates.period)
+    breakdowns = [
+        (services.DIMENSIONS[other + "s"][1], other + "s",
+         order_rows(breakdown_of(project, name, key, other, dates.period), "-cost_usd")[:10])
+        for other in services.BREAKDOWNS[name]
+    ]
+    return render(request, "frontend/group_detail.html", {
+        "dates": dates, "dimension": dimension, "singular": singular, "plural": plural, "key": key,
+        "total": sum_rows(days, key),
+        "chart": services.daily_chart(days, dates.start, dates.end),
+        "breakdowns": breakdowns,
+        "recent": recent_requests(project, name, key, dates.period),
+        "budgets": budget_status_of(project, name, key),
+    })
+
+
+@project_view(Action.VIEW_COSTS)
+def request_detail(request: HttpRequest, project: Project, trace_id: str) -> HttpResponse:
+    trace_id = trace_id.lower()
+    calls = list(LlmCall.objects.filter(project=project, trace_id=trace_id).select_related("price")
+                 .order_by("started_at", "span_id"))
+    if not calls:
+        raise Http404(f"No request {trace_id} in this project.")
+    return render(request, "frontend/request.html", {
+        "trace_id": trace_id, "calls": calls,
+        "summary": RequestRollup.objects.filter(project=project, trace_id=trace_id).first(),
+    })

@@ -1,0 +1,144 @@
+"""Settings (keys, members) and pricing pages, with the roles that may and may not use them."""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+pytestmark = pytest.mark.django_db
+
+
+def test_admin_creates_a_key_that_is_shown_once_and_works(people, acme) -> None:  # noqa: ANN001
+    from costwatch.projects.models import ApiKey
+    from costwatch.projects.services import authenticate_key
+
+    client = people.client("admin")
+    response = client.post("/p/acme/settings/keys/", {"name": "checkout", "scope": "ingest"})
+    assert response.status_code == 200
+    assert response["Cache-Control"] == "no-store"
+    secret = re.search(r'value="(cw_ingest_[^"]+)"', response.content.decode()).group(1)
+    key = authenticate_key(secret, "ingest")
+    assert key is not None and key.project == acme and key.name == "checkout" and key.created_by == people.admin
+    assert secret not in ApiKey.objects.get().key_hash
+    assert secret not in client.get("/p/acme/settings/keys/").content.decode()
+
+
+def test_admin_revokes_a_key(people, acme) -> None:  # noqa: ANN001
+    from costwatch.projects.services import authenticate_key, issue_key
+
+    issued = issue_key(acme, "read")
+    response = people.client("admin").post(f"/p/acme/settings/keys/{issued.key.pk}/revoke/", follow=True)
+    assert response.status_code == 200
+    assert "is revoked" in response.content.decode()
+    assert authenticate_key(issued.secret, "read") is None
+
+
+def test_a_key_of_another_project_cannot_be_revoked_here(people, acme, globex) -> None:  # noqa: ANN001
+    from costwatch.projects.services import authenticate_key, issue_key
+
+    issued = issue_key(globex, "read")
+    assert people.client("admin").post(f"/p/acme/settings/keys/{issued.key.pk}/revoke/").status_code == 404
+    assert authenticate_key(issued.secret, "read") is not None
+
+
+@pytest.mark.parametrize("who", ["finance", "oncall"])
+def test_finance_and_oncall_cannot_see_or_make_keys(people, acme, who) -> None:  # noqa: ANN001
+    from costwatch.projects.models import ApiKey
+    from costwatch.projects.services import issue_key
+
+    issued = issue_key(acme, "ingest")
+    client = people.client(who)
+    assert client.get("/p/acme/settings/keys/").status_code == 403
+    assert client.post("/p/acme/settings/keys/", {"scope": "read"}).status_code == 403
+    assert client.post(f"/p/acme/settings/keys/{issued.key.pk}/revoke/").status_code == 403
+    assert ApiKey.objects.filter(revoked_at__isnull=True).count() == 1
+    assert "Settings</a>" not in client.get("/p/acme/pricing/").content.decode()
+
+
+def test_revoking_needs_a_post(people, acme) -> None:  # noqa: ANN001
+    from costwatch.projects.services import issue_key
+
+    issued = issue_key(acme, "ingest")
+    assert people.client("admin").get(f"/p/acme/settings/keys/{issued.key.pk}/revoke/").status_code == 405
+
+
+def test_admin_sets_a_members_role(people, acme) -> None:  # noqa: ANN001
+    from costwatch.projects.services import role_of
+
+    client = people.client("admin")
+    response = client.post("/p/acme/settings/members/", {"username": "gus", "role": "finance"}, follow=True)
+    assert response.status_code == 200
+    assert role_of(people.outsider, acme) == "finance"
+    client.post("/p/acme/settings/members/", {"username": "oscar", "role": "admin"})
+    assert role_of(people.oncall, acme) == "admin"
+
+
+def test_unknown_member_name_is_a_form_error(people, acme) -> None:  # noqa: ANN001
+    response = people.client("admin").post("/p/acme/settings/members/", {"username": "nobody", "role": "finance"})
+    assert response.status_code == 400
+    assert "There is no account named" in response.content.decode()
+
+
+@pytest.mark.parametrize("who", ["finance", "oncall"])
+def test_only_admins_manage_members(people, acme, who) -> None:  # noqa: ANN001
+    from costwatch.projects.services import role_of
+
+    client = people.client(who)
+    assert client.get("/p/acme/settings/members/").status_code == 403
+    assert client.post("/p/acme/settings/members/", {"username": who_name(who), "role": "admin"}).status_code == 403
+    assert role_of(getattr(people, who), acme) == who
+
+
+def who_name(who: str) -> str:
+    return {"finance": "fin", "oncall": "oscar"}[who]
+
+
+@pytest.mark.parametrize("who", ["admin", "finance", "oncall"])
+def test_everyone_in_the_project_reads_the_price_catalog(people, acme, who) -> None:  # noqa: ANN001
+    from costwatch.pricing.models import ModelPrice
+
+    ModelPrice.objects.create(provider="openai", model="gpt-4o", input="2.5", output="10", effective_from="2024-08-06")
+    response = people.client(who).get("/p/acme/pricing/?q=4o")
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert "gpt-4o" in body and "$2.5" in body
+    assert ("Add an override" in body) == (who == "admin")
+
+
+def test_admin_adds_a_price_override_for_the_project(people, acme, globex) -> None:  # noqa: ANN001
+    from costwatch.pricing.models import ModelPrice
+    from costwatch.pricing.services import PriceBook
+
+    ModelPrice.objects.create(provider="openai", model="gpt-4o", input="2.5", output="10", effective_from="2024-08-06")
+    response = people.client("admin").post("/p/acme/pricing/overrides/", {
+        "provider": "openai", "model": "gpt-4o", "input": "2.0", "output": "8", "cache_read": "",
+        "cache_write": "", "effective_from": "2025-01-01"}, follow=True)
+    assert response.status_code == 200
+    assert "Override openai/gpt-4o from 2025-01-01 added" in response.content.decode()
+    override = ModelPrice.objects.get(project=acme)
+    assert str(override.input) == "2.0000000000" and override.origin == "manual"
+    from datetime import date
+
+    assert PriceBook(acme).price_for("gpt-4o", date(2025, 6, 1)).price == override
+    assert PriceBook(globex).price_for("gpt-4o", date(2025, 6, 1)).price.project_id is None
+
+
+def test_a_bad_override_is_shown_with_its_errors(people, acme) -> None:  # noqa: ANN001
+    from costwatch.pricing.models import ModelPrice
+
+    response = people.client("admin").post("/p/acme/pricing/overrides/", {
+        "provider": "openai", "model": "gpt-4o", "input": "-1", "output": "abc", "effective_from": "2025-01-01"})
+    assert response.status_code == 400
+    body = response.content.decode()
+    assert "greater than or equal to 0" in body and "Enter a number" in body
+    assert not ModelPrice.objects.filter(project=acme).exists()
+
+
+@pytest.mark.parametrize("who", ["finance", "oncall"])
+def test_finance_and_oncall_cannot_add_price_overrides(people, acme, who) -> None:  # noqa: ANN001
+    from costwatch.pricing.models import ModelPrice
+
+    response = people.client(who).post("/p/acme/pricing/overrides/", {
+        "provider": "openai", "model": "gpt-4o", "input": "1", "output": "1", "effective_from": "2025-01-01"})
+    assert response.status_code == 403
+    assert not ModelPrice.objects.filter(project=acme).exists()
