@@ -105,28 +105,37 @@ class Table:
     columns: list[tuple[str, str | None]] = field(default_factory=lambda: COLUMNS)
 
 
-def filtered_rows(rows: list[CostRow], params: QueryDict, *, default_sort: str = "-cost_usd") -> list[CostRow]:
-    """All rows matching the page's search (?q=, case-insensitive substring of the key), in its order (?sort=)."""
-    sort = params.get("sort", default_sort)
-    query = params.get("q", "").strip().casefold()
-    rows = [row for row in rows if query in row.key.casefold()] if query else rows
-    return order_rows(rows, sort if sort.lstrip("-") in ORDERINGS else default_sort)
+@dataclass(frozen=True)
+class TableQuery:
+    sort: str    # an ordering of costwatch.usage.queries (prefix - for descending)
+    search: str  # case-insensitive substring of the key; empty = all
+    page: int
+
+    @property
+    def offset(self) -> int:
+        return (self.page - 1) * PAGE_SIZE
 
 
-def table_of(rows: list[CostRow], params: QueryDict, *, default_sort: str = "-cost_usd") -> Table:
-    """The searched, sorted rows cut to one page (?page=)."""
+def table_query_of(params: QueryDict, *, default_sort: str = "-cost_usd") -> TableQuery:
+    """What the table was asked for: ?sort=, ?q= and ?page= (bad values fall back to the defaults)."""
     sort = params.get("sort", default_sort)
-    sort = sort if sort.lstrip("-") in ORDERINGS else default_sort
-    rows = filtered_rows(rows, params, default_sort=default_sort)
-    pages = max(1, -(-len(rows) // PAGE_SIZE))
     raw_page = params.get("page", "1")
-    page = min(max(int(raw_page), 1), pages) if raw_page.isdigit() else 1
-    query = params.get("q", "").strip()
-    return Table(rows[(page - 1) * PAGE_SIZE: page * PAGE_SIZE], len(rows), sort, query, page, pages)
+    return TableQuery(sort if sort.lstrip("-") in ORDERINGS else default_sort, params.get("q", "").strip(),
+                      max(int(raw_page), 1) if raw_page.isdigit() else 1)
 
 
-def top(rows: list[CostRow], n: int = 5) -> list[CostRow]:
-    return order_rows(rows, "-cost_usd")[:n]
+def searched(rows: list[CostRow], asked: TableQuery) -> list[CostRow]:
+    """The rows whose key contains the search, in the asked order."""
+    needle = asked.search.casefold()
+    return order_rows([row for row in rows if needle in row.key.casefold()], asked.sort)
+
+
+def table_of(rows: list[CostRow], total: int, asked: TableQuery) -> Table:
+    """One page of a table whose rows are already sorted (and cut to the page when total > len(rows))."""
+    if total == len(rows) and len(rows) > PAGE_SIZE:
+        rows = rows[asked.offset: asked.offset + PAGE_SIZE]
+    pages = max(1, -(-total // PAGE_SIZE))
+    return Table(rows, total, asked.sort, asked.search, min(asked.page, pages), pages)
 
 
 def stacked_chart(days: list[DayCost], start: date, end: date) -> dict[str, object]:

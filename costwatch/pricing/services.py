@@ -15,12 +15,14 @@ from pathlib import Path
 from typing import Any
 
 from django.db import transaction
+from django.db.models import BigIntegerField, CharField, DecimalField
 from django.utils import timezone
 
 from costwatch.pricing.cost import CallCost, PriceRow, TokenCounts, cost_of
 from costwatch.pricing.models import ModelAlias, ModelPrice, PriceOrigin
 
 _ROW_FIELDS = [f.name for f in fields(PriceRow)]
+MAX_TOKENS = 10**12  # token limits and thresholds beyond this are typos, not models
 
 
 @dataclass(frozen=True)
@@ -144,6 +146,29 @@ def _as_stored(name: str, value: object) -> object:
     return value
 
 
+def column_problem(row: PriceRow, *, exact: bool = False) -> str | None:
+    """Why ``row`` cannot be stored as it is (too many digits, too long a name), or None.
+
+    With ``exact`` a price with more decimals than the column keeps is a problem too (input
+    from people); without, it is rounded as PostgreSQL would (imported files).
+    """
+    for field in ModelPrice._meta.concrete_fields:
+        value = getattr(row, field.name, None) if field.name in _ROW_FIELDS else None
+        if value is None:
+            continue
+        if isinstance(field, DecimalField):
+            digits = field.max_digits - field.decimal_places
+            if value >= Decimal(10) ** digits or _as_stored(field.name, value) >= Decimal(10) ** digits:
+                return f"{field.name} {_plain(value)} is too large (at most {digits} digits before the point)"
+            if exact and _as_stored(field.name, value) != value:
+                return f"{field.name} {_plain(value)} has more than {field.decimal_places} decimal places"
+        elif isinstance(field, CharField) and len(value) > field.max_length:
+            return f"{field.name} is longer than {field.max_length} characters"
+        elif isinstance(field, BigIntegerField) and value > MAX_TOKENS:
+            return f"{field.name} {value} is too large"
+    return None
+
+
 def _differences(old: ModelPrice, new: PriceRow, names: Iterable[str]) -> list[str]:
     return [
         f"{name} {_plain(getattr(old, name))} → {_plain(getattr(new, name))}"
@@ -190,6 +215,9 @@ def _filled_from(row: PriceRow, base: ModelPrice) -> PriceRow:
 def _set_version(
     row: PriceRow, versions: list[ModelPrice], *, origin: str, project, inherit: bool = False  # noqa: ANN001
 ) -> PriceChange:
+    problem = column_problem(row)
+    if problem:
+        raise ValueError(f"{_label(row)}: {problem}")
     same_day = next((p for p in versions if p.effective_from == row.effective_from), None)
     current = same_day or _in_force(versions, row.effective_from)
     if inherit and current is not None:
@@ -284,7 +312,12 @@ def import_litellm(
     added: list[str] = []
     changed: list[str] = []
     unchanged = 0
+    skipped = list(parsed.skipped)
     for row in parsed.rows:
+        problem = column_problem(row)
+        if problem:
+            skipped.append((f"{row.provider}/{row.model}", problem))
+            continue
         change = _set_version(
             row, versions.setdefault((row.provider, row.model), []), origin=PriceOrigin.LITELLM, project=None,
             inherit=True,
@@ -295,7 +328,7 @@ def import_litellm(
             changed.append(change.label)
         else:
             unchanged += 1
-    return PriceImport(added, changed, unchanged, parsed.skipped)
+    return PriceImport(added, changed, unchanged, skipped)
 
 
 def import_litellm_file(path: str | Path, *, effective_from: date, source_url: str = "") -> PriceImport:
@@ -361,6 +394,8 @@ def price_row_from_input(data: Any) -> PriceRow:
         elif name in _INT_INPUT:
             if isinstance(value, bool) or not isinstance(value, int):
                 raise PriceInputError(f"{name} must be a whole number of tokens")
+            if value > MAX_TOKENS:
+                raise PriceInputError(f"{name} must be at most {MAX_TOKENS} tokens")
         elif name in _DATE_INPUT:
             try:
                 value = date.fromisoformat(value) if isinstance(value, str) else None
@@ -369,15 +404,19 @@ def price_row_from_input(data: Any) -> PriceRow:
             if value is None:
                 raise PriceInputError(f"{name} must be a date YYYY-MM-DD")
         values[name] = value
-    if "currency" in values and not values["currency"].isalpha():
-        raise PriceInputError("currency must be a three-letter code such as USD")
     if "currency" in values:
+        if len(values["currency"]) != 3 or not values["currency"].isalpha():
+            raise PriceInputError("currency must be a three-letter code such as USD")
         values["currency"] = values["currency"].upper()
     values["model"] = values["model"].lower()
     try:
-        return PriceRow(**values)
+        row = PriceRow(**values)
     except (TypeError, ValueError) as exc:
         raise PriceInputError(str(exc)) from None
+    problem = column_problem(row, exact=True)
+    if problem:
+        raise PriceInputError(problem)
+    return row
 
 
 @transaction.atomic

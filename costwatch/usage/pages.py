@@ -29,6 +29,7 @@ from costwatch.usage.rollups import effective_calls_sql
 DRILL_DIMENSIONS = ("user", "feature", "endpoint", "model")
 # Dimensions whose requests RequestRollup records, so a drill-down can start from that request's traces.
 _REQUEST_COLUMN = {"user": '"user"', "feature": "feature", "endpoint": "endpoint"}
+_NARROWED_BY_REQUESTS = ("feature", "endpoint")
 
 
 @dataclass(frozen=True)
@@ -82,15 +83,16 @@ def sum_rows(rows: list[CostRow], key: str) -> CostRow:
 def breakdown_of(project: Project, dimension: str, key: str, group_by: str, period: Period) -> list[CostRow]:
     """One group's cost split by another dimension (e.g. one user's spend per model). Unordered.
 
-    For users, features and endpoints the scan starts from the requests attributed to that group
+    For features and endpoints the scan starts from the requests attributed to that group
     (RequestRollup), so it reads that group's calls rather than the whole project's; the result is
     that of ``cost_rows(project, group_by, period, {dimension: key})`` restricted to those requests.
-    Models are not recorded per request, so a model's breakdown is ``cost_rows`` itself.
+    Users (which ``cost_rows`` narrows by index itself) and models (not recorded per request) are
+    ``cost_rows`` with the filter.
     """
     _check_dimension(dimension)
     if group_by not in DRILL_DIMENSIONS or group_by == dimension:
         raise QueryError(f"group_by={group_by!r} must be another of {', '.join(DRILL_DIMENSIONS)}")
-    if dimension not in _REQUEST_COLUMN:
+    if dimension not in _NARROWED_BY_REQUESTS:
         return cost_rows(project, group_by, period, {dimension: key})
     params = {"project": project.pk, "start": period.start, "end": period.end, "key": key}
     where = f"""c.started_at >= %(start)s AND c.started_at < %(end)s AND c.trace_id IN (

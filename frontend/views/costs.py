@@ -17,7 +17,7 @@ from costwatch.usage.pages import (
     recent_requests,
     sum_rows,
 )
-from costwatch.usage.queries import cost_rows, order_rows, summary_of, total_of
+from costwatch.usage.queries import cost_page, cost_rows, order_rows, summary_of, total_of
 from frontend import services
 from frontend.access import project_view, require
 from frontend.views.alerts_glue import budget_status_of
@@ -29,7 +29,8 @@ def overview(request: HttpRequest, project: Project) -> HttpResponse:
         return render(request, "frontend/empty.html", {"ingest_url": settings.COSTWATCH_PUBLIC_URL.rstrip("/") + "/v1/traces"})
     dates = services.date_range_of(project, request.GET)
     summary = summary_of(project)
-    groups = {dim: cost_rows(project, dim, dates.period) for dim in ("user", "feature", "endpoint", "model")}
+    tops = [(services.DIMENSIONS[slug], slug, cost_page(project, services.DIMENSIONS[slug][0], dates.period, limit=5).rows)
+            for slug in ("users", "features", "endpoints", "models")]
     return render(request, "frontend/overview.html", {
         "dates": dates,
         "summary": summary,
@@ -38,9 +39,8 @@ def overview(request: HttpRequest, project: Project) -> HttpResponse:
         "forecast_change": services.change(summary.forecast_month_end, summary.previous_month),
         "total": total_of(project, dates.period),
         "chart": services.stacked_chart(daily_cost_by(project, "model", dates.period), dates.start, dates.end),
-        "tops": [(services.DIMENSIONS[slug], slug, services.top(groups[services.DIMENSIONS[slug][0]]))
-                 for slug in ("users", "features", "endpoints", "models")],
-        "unpriced": [row for row in order_rows(groups["model"], "key") if row.unpriced_calls],
+        "tops": tops,
+        "unpriced": [row for row in order_rows(cost_rows(project, "model", dates.period), "key") if row.unpriced_calls],
     })
 
 
@@ -54,14 +54,24 @@ def _dimension(slug: str) -> tuple[str, str, str]:
 def group_list(request: HttpRequest, project: Project, dimension: str) -> HttpResponse:
     name, singular, plural = _dimension(dimension)
     dates = services.date_range_of(project, request.GET)
-    rows = cost_rows(project, name, dates.period)
-    if request.GET.get("format") == "csv":
+    asked = services.table_query_of(request.GET)
+    export = request.GET.get("format") == "csv"
+    if export:
         require(request, Action.EXPORT_COSTS)
-        data = [row_json(row) for row in services.filtered_rows(rows, request.GET)]
-        return csv_response(data, f"costwatch-{project.slug}-{dimension}-{dates.start:%Y%m%d}-{dates.end:%Y%m%d}.csv")
+    if asked.search:
+        rows = services.searched(cost_rows(project, name, dates.period), asked)
+        total = len(rows)
+    else:
+        # Sorted and cut to one page in SQL: a month of a big project has tens of thousands of users.
+        page = cost_page(project, name, dates.period, ordering=asked.sort,
+                         limit=None if export else services.PAGE_SIZE, offset=0 if export else asked.offset)
+        rows, total = page.rows, page.total
+    if export:
+        return csv_response([row_json(row) for row in rows],
+                            f"costwatch-{project.slug}-{dimension}-{dates.start:%Y%m%d}-{dates.end:%Y%m%d}.csv")
     context = {
         "dates": dates, "dimension": dimension, "singular": singular, "plural": plural,
-        "table": services.table_of(rows, request.GET),
+        "table": services.table_of(rows, total, asked),
     }
     if request.headers.get("HX-Request") and request.headers.get("HX-Target") == "group-table":
         return render(request, "frontend/_group_table.html", context)

@@ -93,6 +93,6 @@ def add_override(request: HttpRequest, project: Project) -> HttpResponse:
             result = sync_catalog([row], origin=PriceOrigin.MANUAL, project=project)
             changed = "added" if result.added else "updated" if result.changed else "unchanged"
             messages.success(request, f"Override {row.provider}/{row.model} from {row.effective_from} {changed}. "
-                                      "Calls already stored keep their cost until they are re-priced.")
+                                      "Calls already stored keep their cost until re-priced (manage.py reprice).")
             return redirect("frontend:pricing", slug=project.slug)
     return _pricing_page(request, project, form)

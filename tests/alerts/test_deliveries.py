@@ -161,3 +161,13 @@ def test_a_disabled_channel_gets_no_deliveries(acme, receiver) -> None:  # noqa:
     _fire(acme, on, off)
     send_pending(NOW)
     assert [r.path for r in receiver.requests] == ["/on"]
+
+
+def test_a_due_delivery_lost_with_the_broker_is_queued_again(acme, receiver, django_capture_on_commit_callbacks) -> None:  # noqa: ANN001
+    delivery = _fire(acme, make_channel(acme, url=receiver.url))
+    assert evaluate_rules(NOW + timedelta(seconds=30)).requeued == []  # may still be on its way
+    with django_capture_on_commit_callbacks(execute=False) as queued:
+        result = evaluate_rules(NOW + timedelta(seconds=61))
+    assert result.requeued == [delivery.pk] and len(queued) == 1
+    send_pending(NOW + timedelta(seconds=61))
+    assert evaluate_rules(NOW + timedelta(minutes=5)).requeued == []

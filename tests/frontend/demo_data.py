@@ -5,6 +5,7 @@ import random
 from datetime import datetime, time, timedelta
 from decimal import Decimal
 
+from django.db import connection
 from django.utils import timezone
 
 USERS = [f"user-{i:02d}@example.com" for i in range(1, 19)]
@@ -48,4 +49,8 @@ def seed_weeks(project, *, days: int = 24, requests_per_day: int = 60, seed: int
     LlmCall.objects.bulk_create(calls, batch_size=2000)
     SpanAttribution.objects.bulk_create(roots, batch_size=2000)
     rebuild_project(project.pk)
+    # Fresh bulk loads have no planner statistics; without them the drill-down joins pick nested loops
+    # that take seconds even on a few thousand rows (autovacuum would analyze them later in production).
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE usage_llmcall, usage_spanattribution, usage_requestrollup, usage_rolluphour")
     return len(calls)

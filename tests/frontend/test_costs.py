@@ -239,3 +239,16 @@ def test_static_files_are_served_locally(people, acme_data, client) -> None:  # 
     assert "/static/frontend/vendor/chartjs/chart.umd.min.js" in body
     assert "/static/frontend/vendor/htmx/htmx.min.js" in body
     assert "https://" not in body.split("</head>")[0]
+
+
+def test_users_table_pages_in_the_asked_order(people, acme_data, monkeypatch) -> None:  # noqa: ANN001
+    from frontend import services
+
+    monkeypatch.setattr(services, "PAGE_SIZE", 1)
+    client = people.client("finance")
+    first = client.get("/p/acme/users/?sort=-cost_usd").context["table"]
+    second = client.get("/p/acme/users/?sort=-cost_usd&page=2").context["table"]
+    assert ([r.key for r in first.rows], [r.key for r in second.rows]) == (["alice@example.com"], ["bob"])
+    assert (first.pages, second.page) == (2, 2)
+    searched = client.get("/p/acme/users/?q=o&sort=key&page=2").context["table"]
+    assert [r.key for r in searched.rows] == ["bob"] and searched.total_rows == 2

@@ -38,6 +38,8 @@ LITELLM = {
     "dall-e-3": {"litellm_provider": "openai", "mode": "image_generation", "output_cost_per_image": 0.04},
     "broken-model": {"litellm_provider": "openai", "mode": "chat", "input_cost_per_token": -1e-06,
                      "output_cost_per_token": 1e-06},
+    "absurd-model": {"litellm_provider": "openai", "mode": "chat", "input_cost_per_token": 1e+20,
+                     "output_cost_per_token": 1e-06},
 }
 
 
@@ -51,10 +53,11 @@ def _run(*args: str) -> str:
 def test_importprices_reports_added_and_skipped_and_a_second_run_changes_nothing(price_file) -> None:  # noqa: ANN001
     path = price_file(LITELLM)
     first = _run("importprices", str(path), "--effective-from", "2025-06-01")
-    assert "2 added, 0 changed, 0 unchanged, 3 skipped" in first
+    assert "2 added, 0 changed, 0 unchanged, 4 skipped" in first
     assert "added    openai/gpt-4o from 2025-06-01" in first
     assert "skipped  broken-model: input_cost_per_token is negative" in first
     assert "skipped  dall-e-3: mode 'image_generation' is not priced per token" in first
+    assert "skipped  openai/absurd-model: input 100000000000000000000000000 is too large" in first
     gpt4o = ModelPrice.objects.get(model="gpt-4o")
     assert (gpt4o.input, gpt4o.output, gpt4o.cache_read, gpt4o.origin) == (
         Decimal("2.5"), Decimal("10"), Decimal("1.25"), PriceOrigin.LITELLM)

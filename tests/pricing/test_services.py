@@ -127,6 +127,11 @@ def test_default_catalog_loads_only_into_an_empty_catalog(db) -> None:
         ({"provider": "x", "model": "m", "input": "1", "output": "1", "effective_from": "2025-02-01",
           "effective_until": "2025-01-01"}, "must be after"),
         (["not", "an", "object"], "JSON object"),
+        ({"provider": "x", "model": "m", "input": "1e12", "output": "1"}, "input 1000000000000 is too large"),
+        ({"provider": "x", "model": "m", "input": "0.00000000001", "output": "1"}, "more than 10 decimal places"),
+        ({"provider": "x", "model": "m" * 201, "input": "1", "output": "1"}, "model is longer than 200"),
+        ({"provider": "x", "model": "m", "input": "1", "output": "1", "context_window": 10**19}, "at most"),
+        ({"provider": "x", "model": "m", "input": "1", "output": "1", "currency": "US"}, "three-letter code"),
     ],
 )
 def test_price_input_is_validated_with_a_clear_message(data, needle: str) -> None:  # noqa: ANN001
