@@ -32,10 +32,11 @@ from alerts.models import (
     Scope,
 )
 from alerts.transports import ConfigError, validate_config
+from costwatch.pricing.cost import money
+from costwatch.projects.api import project_for
 from costwatch.projects.authentication import KeyPrincipal
 from costwatch.projects.models import Project
 from costwatch.projects.permissions import Action, can
-from costwatch.usage.api import money, project_for
 
 MAX_LIST = 500
 MONEY_FIELD = {"max_digits": 24, "decimal_places": 12, "min_value": Decimal(0)}

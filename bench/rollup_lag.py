@@ -23,7 +23,9 @@ from _django import REPO, setup
 
 
 def _export(spans: int, model: str = "gpt-4o-mini"):  # noqa: ANN202 - ExportTraceServiceRequest
-    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+        ExportTraceServiceRequest,
+    )
     from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
     request = ExportTraceServiceRequest()

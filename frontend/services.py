@@ -15,7 +15,14 @@ from django.utils import timezone
 from costwatch.projects.models import Project
 from costwatch.projects.permissions import Action, can
 from costwatch.usage.pages import DayCost
-from costwatch.usage.queries import ORDERINGS, CostRow, Period, QueryError, order_rows, period_of
+from costwatch.usage.queries import (
+    ORDERINGS,
+    CostRow,
+    Period,
+    QueryError,
+    order_rows,
+    period_of,
+)
 
 PAGE_SIZE = 50
 CHART_SERIES = 6  # largest groups drawn separately; the rest are summed as "other"

@@ -10,7 +10,9 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+)
 
 from costwatch.pricing.services import PriceBook
 from costwatch.projects.models import ApiKey, Project
@@ -79,9 +81,7 @@ def _attribution_row(project: Project, a: TraceAttribution) -> SpanAttribution:
 
 
 def _call_row(project: Project, call: CanonicalCall, book: PriceBook) -> LlmCall:
-    priced = book.price_for(call.model, call.start) or (
-        book.price_for(call.request_model, call.start) if call.request_model != call.model else None
-    )
+    priced = book.price_for_call(call.model, call.request_model, call.start)
     row = LlmCall(
         project=project,
         trace_id=call.trace_id,

@@ -5,18 +5,16 @@ read key or a member's session; writes need a logged-in person whose role may ma
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
-
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
-from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from costwatch.pricing.cost import money
 from costwatch.pricing.models import ModelAlias, ModelPrice
 from costwatch.pricing.services import (
     EstimateError,
@@ -28,42 +26,15 @@ from costwatch.pricing.services import (
     set_alias,
     set_price,
 )
-from costwatch.projects.authentication import KeyPrincipal
+from costwatch.projects.api import json_object, project_for, writable_project
 from costwatch.projects.models import Project
-from costwatch.projects.permissions import Action, can
-from costwatch.projects.services import projects_of
-from costwatch.usage.api import money, project_for
-from costwatch.usage.repricing import RepriceError, reprice_calls, since_of
+from costwatch.projects.permissions import Action
 
 PROJECT_PARAM = OpenApiParameter("project", OpenApiTypes.STR, description="slug, for people in several projects")
 _PRICE_MONEY = (
     "input", "output", "cache_read", "cache_write", "cache_write_1h",
     "long_input", "long_output", "long_cache_read", "long_cache_write", "batch_discount",
 )
-
-
-def _object(request: Request, allowed: Iterable[str]) -> dict[str, Any]:
-    data = request.data
-    if not isinstance(data, dict):
-        raise ValidationError({"detail": "send a JSON object"})
-    unknown = set(data) - set(allowed)
-    if unknown:
-        raise ValidationError(
-            {"detail": f"unknown field(s) {', '.join(sorted(unknown))}; allowed: {', '.join(sorted(allowed))}"}
-        )
-    return data
-
-
-def _managed_project(request: Request) -> Project:
-    """The project a write targets; only a logged-in person allowed to manage its prices."""
-    if isinstance(request.user, KeyPrincipal):
-        raise PermissionDenied("API keys are read-only; log in as a project admin to change prices")
-    if not request.query_params.get("project") and projects_of(request.user).count() > 1:
-        raise ValidationError({"detail": "you belong to several projects; say which with ?project=<slug>"})
-    project = project_for(request)
-    if not can(request.user, project, Action.MANAGE_PRICES):
-        raise PermissionDenied(f"your role in project {project.slug!r} may not manage prices")
-    return project
 
 
 def _reprice_hint(project: Project, model: str | None = None) -> str:
@@ -147,7 +118,7 @@ class EstimateView(APIView):
     )
     def post(self, request: Request) -> Response:
         project = project_for(request)
-        data = _object(request, ("messages", "text", "models", "output_tokens"))
+        data = json_object(request, ("messages", "text", "models", "output_tokens"))
         at = timezone.now()
         try:
             estimates = estimate_cost(
@@ -162,43 +133,6 @@ class EstimateView(APIView):
             "results": [estimate_json(e) for e in estimates],
             "unpriced": [e.model for e in estimates if e.priced is None],
             "too_long": [e.model for e in estimates if e.problems],
-        })
-
-
-class RepriceRequest(serializers.Serializer):
-    since = serializers.CharField(required=False, help_text="YYYY-MM-DD (project time zone) or ISO datetime")
-    model = serializers.CharField(required=False, help_text="only calls that reported, asked for or were priced as it")
-
-
-class RepriceView(APIView):
-    @extend_schema(
-        summary="Re-price stored calls",
-        description=(
-            "Prices the project's stored calls again with the current catalog, overrides and aliases, "
-            "and marks the changed rollup hours dirty. Needs a logged-in person who may manage prices "
-            "(API keys are read-only)."
-        ),
-        parameters=[PROJECT_PARAM], request=RepriceRequest, responses=OpenApiTypes.OBJECT,
-    )
-    def post(self, request: Request) -> Response:
-        project = _managed_project(request)
-        data = _object(request, ("since", "model"))
-        for name in ("since", "model"):
-            if data.get(name) is not None and (not isinstance(data[name], str) or not data[name].strip()):
-                raise ValidationError({"detail": f"{name} must be a non-empty string"})
-        try:
-            since = since_of(project, data["since"]) if data.get("since") else None
-            result = reprice_calls(project, since=since, model=(data.get("model") or "").strip() or None)
-        except RepriceError as exc:
-            raise ValidationError({"detail": str(exc)}) from None
-        return Response({
-            "project": project.slug,
-            "checked": result.checked,
-            "changed": result.changed,
-            "priced": result.priced,
-            "reported": result.reported,
-            "unpriced": result.unpriced,
-            "hours_marked": result.hours,
         })
 
 
@@ -261,7 +195,7 @@ class PricesView(APIView):
         parameters=[PROJECT_PARAM], request=PriceRequest, responses=OpenApiTypes.OBJECT,
     )
     def post(self, request: Request) -> Response:
-        project = _managed_project(request)
+        project = writable_project(request, Action.MANAGE_PRICES)
         try:
             row = price_row_from_input(request.data)
         except PriceInputError as exc:
@@ -289,8 +223,8 @@ class AliasesView(APIView):
     @extend_schema(summary="Add or change a model alias", parameters=[PROJECT_PARAM], request=AliasRequest,
                    responses=OpenApiTypes.OBJECT)
     def post(self, request: Request) -> Response:
-        project = _managed_project(request)
-        data = _object(request, ("alias", "model"))
+        project = writable_project(request, Action.MANAGE_PRICES)
+        data = json_object(request, ("alias", "model"))
         try:
             alias, created = set_alias(project, data.get("alias"), data.get("model"))
         except PriceInputError as exc:
@@ -307,7 +241,7 @@ class AliasesView(APIView):
         request=None, responses={204: None},
     )
     def delete(self, request: Request) -> Response:
-        project = _managed_project(request)
+        project = writable_project(request, Action.MANAGE_PRICES)
         name = request.query_params.get("alias")
         if name is None and isinstance(request.data, dict):
             name = request.data.get("alias")

@@ -266,3 +266,11 @@ def price_in_force(rows: Iterable[PriceRow], at: date) -> PriceRow | None:
         if row.in_force(at) and (chosen is None or row.effective_from >= chosen.effective_from):
             chosen = row
     return chosen
+
+
+def money(value: Decimal | None) -> str | None:
+    """Exact decimal string without float rounding or trailing zeros."""
+    if value is None:
+        return None
+    text = format(value.normalize(), "f")
+    return "0" if text in {"-0", "0"} else text

@@ -1,10 +1,9 @@
 from django.urls import path
 
-from costwatch.pricing.api import AliasesView, EstimateView, PricesView, RepriceView
+from costwatch.pricing.api import AliasesView, EstimateView, PricesView
 
 urlpatterns = [
     path("estimate", EstimateView.as_view(), name="api-estimate"),
-    path("reprice", RepriceView.as_view(), name="api-reprice"),
     path("prices", PricesView.as_view(), name="api-prices"),
     path("aliases", AliasesView.as_view(), name="api-aliases"),
 ]

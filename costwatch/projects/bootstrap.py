@@ -10,7 +10,12 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 
 from costwatch.projects.models import KeyScope, Project, Role
-from costwatch.projects.services import authenticate_key, create_project, issue_key, set_member
+from costwatch.projects.services import (
+    authenticate_key,
+    create_project,
+    issue_key,
+    set_member,
+)
 
 DEMO_SLUG = "demo"
 

@@ -9,15 +9,14 @@ from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
-from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from costwatch.projects.authentication import KeyPrincipal
-from costwatch.projects.models import Project
-from costwatch.projects.permissions import Action, can
-from costwatch.projects.services import projects_of
+from costwatch.pricing.cost import money
+from costwatch.projects.api import json_object, project_for, writable_project
+from costwatch.projects.permissions import Action
 from costwatch.usage.models import LlmCall, RequestRollup
 from costwatch.usage.queries import (
     GROUPS,
@@ -29,34 +28,10 @@ from costwatch.usage.queries import (
     period_of,
     summary_of,
 )
+from costwatch.usage.repricing import RepriceError, reprice_calls, since_of
 
 MAX_PAGE_SIZE = 1000
-
-
-def money(value: Decimal | None) -> str | None:
-    """Exact decimal string without float rounding or trailing zeros."""
-    if value is None:
-        return None
-    text = format(value.normalize(), "f")
-    return "0" if text in {"-0", "0"} else text
-
-
-def project_for(request: Request, action: Action = Action.VIEW_COSTS) -> Project:
-    """The project a request may use: the key's own, or one where the person's role allows ``action``."""
-    user = request.user
-    if isinstance(user, KeyPrincipal):
-        slug = request.query_params.get("project")
-        if slug and slug != user.project.slug:
-            raise PermissionDenied("this key belongs to another project")
-        return user.project
-    allowed = projects_of(user)
-    slug = request.query_params.get("project")
-    project = allowed.filter(slug=slug).first() if slug else allowed.first()
-    if project is None:
-        raise PermissionDenied(f"you are not a member of project {slug!r}" if slug else "you are not a member of any project")
-    if not can(user, project, action):
-        raise PermissionDenied(f"your role in {project.slug!r} does not allow {action.value}")
-    return project
+PROJECT_PARAM = OpenApiParameter("project", OpenApiTypes.STR, description="slug, for people in several projects")
 
 
 def row_json(row: CostRow) -> dict[str, object]:
@@ -246,4 +221,41 @@ class RequestView(APIView):
                     "override": c.price.project_id is not None,
                 },
             } for c in calls],
+        })
+
+
+class RepriceRequest(serializers.Serializer):
+    since = serializers.CharField(required=False, help_text="YYYY-MM-DD (project time zone) or ISO datetime")
+    model = serializers.CharField(required=False, help_text="only calls that reported, asked for or were priced as it")
+
+
+class RepriceView(APIView):
+    @extend_schema(
+        summary="Re-price stored calls",
+        description=(
+            "Prices the project's stored calls again with the current catalog, overrides and aliases, "
+            "and marks the changed rollup hours dirty. Needs a logged-in person who may manage prices "
+            "(API keys are read-only)."
+        ),
+        parameters=[PROJECT_PARAM], request=RepriceRequest, responses=OpenApiTypes.OBJECT,
+    )
+    def post(self, request: Request) -> Response:
+        project = writable_project(request, Action.MANAGE_PRICES)
+        data = json_object(request, ("since", "model"))
+        for name in ("since", "model"):
+            if data.get(name) is not None and (not isinstance(data[name], str) or not data[name].strip()):
+                raise ValidationError({"detail": f"{name} must be a non-empty string"})
+        try:
+            since = since_of(project, data["since"]) if data.get("since") else None
+            result = reprice_calls(project, since=since, model=(data.get("model") or "").strip() or None)
+        except RepriceError as exc:
+            raise ValidationError({"detail": str(exc)}) from None
+        return Response({
+            "project": project.slug,
+            "checked": result.checked,
+            "changed": result.changed,
+            "priced": result.priced,
+            "reported": result.reported,
+            "unpriced": result.unpriced,
+            "hours_marked": result.hours,
         })

@@ -17,7 +17,14 @@ from django.views.decorators.http import require_POST
 
 from alerts import services as alert_services
 from alerts.api import RuleSerializer
-from alerts.models import Channel, Delivery, Incident, IncidentEvent, IncidentState, Rule
+from alerts.models import (
+    Channel,
+    Delivery,
+    Incident,
+    IncidentEvent,
+    IncidentState,
+    Rule,
+)
 from alerts.transports import ConfigError, validate_config
 from costwatch.projects.models import Project
 from costwatch.projects.permissions import Action, can

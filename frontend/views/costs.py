@@ -17,7 +17,13 @@ from costwatch.usage.pages import (
     recent_requests,
     sum_rows,
 )
-from costwatch.usage.queries import cost_page, cost_rows, order_rows, summary_of, total_of
+from costwatch.usage.queries import (
+    cost_page,
+    cost_rows,
+    order_rows,
+    summary_of,
+    total_of,
+)
 from frontend import services
 from frontend.access import project_view, require
 from frontend.views.alerts_glue import budget_status_of

@@ -8,7 +8,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from costwatch.pricing.cost import PriceRow
-from costwatch.pricing.models import PriceOrigin, ModelPrice
+from costwatch.pricing.models import ModelPrice, PriceOrigin
 from costwatch.pricing.services import sync_catalog
 from costwatch.projects.models import ApiKey, Membership, Project
 from costwatch.projects.permissions import Action

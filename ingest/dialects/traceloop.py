@@ -16,7 +16,14 @@ from ingest.dialects.base import (
     text_attr,
     usage_or_estimate,
 )
-from ingest.dialects.otel_genai import CACHE_WRITE, COST, INPUT, OUTPUT, REASONING, TOTAL
+from ingest.dialects.otel_genai import (
+    CACHE_WRITE,
+    COST,
+    INPUT,
+    OUTPUT,
+    REASONING,
+    TOTAL,
+)
 
 REQUEST_TYPES = {"chat": "chat", "completion": "text_completion", "embedding": "embeddings"}
 CACHE_READ = (

@@ -12,7 +12,13 @@ import pytest
 from alerts.models import Delivery, DeliveryAttempt, Incident
 from alerts.services import attempt_delivery, evaluate_rules, send_test_notification
 from alerts.transports.webhook import verify
-from tests.alerts.conftest import Reply, make_channel, make_rule, put_spend, send_pending
+from tests.alerts.conftest import (
+    Reply,
+    make_channel,
+    make_rule,
+    put_spend,
+    send_pending,
+)
 
 BERLIN = ZoneInfo("Europe/Berlin")
 NOW = datetime(2026, 11, 2, 10, 0, tzinfo=BERLIN)

@@ -11,7 +11,13 @@ from alerts.services import acknowledge, evaluate_rules, silence, unsilence
 from costwatch.usage.models import LlmCall
 from costwatch.usage.rollups import recompute_dirty
 from costwatch.usage.services import mark_dirty
-from tests.alerts.conftest import make_channel, make_rule, put_daily_spend, put_spend, send_pending
+from tests.alerts.conftest import (
+    make_channel,
+    make_rule,
+    put_daily_spend,
+    put_spend,
+    send_pending,
+)
 from tests.usage.factories import make_call
 
 BERLIN = ZoneInfo("Europe/Berlin")

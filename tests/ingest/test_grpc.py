@@ -32,14 +32,22 @@ from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
-from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpSpanExporter
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
+    OTLPSpanExporter as HttpSpanExporter,
+)
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceResponse,
+)
 from opentelemetry.sdk._shared_internal import DuplicateFilter
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExportResult
 from opentelemetry.trace import SpanKind
 
-from costwatch.embedded import _import_pgserver, embedded_database_url, stop_embedded_database
+from costwatch.embedded import (
+    _import_pgserver,
+    embedded_database_url,
+    stop_embedded_database,
+)
 from costwatch.pricing.models import ModelPrice
 from costwatch.usage.models import LlmCall
 from ingest.grpc_server import EXPORT_METHOD, RETRY_INFO_TRAILER, build_server

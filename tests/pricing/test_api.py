@@ -1,17 +1,16 @@
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, timezone
+from datetime import datetime, timezone
 from decimal import Decimal
 
 import pytest
 import tiktoken
 from rest_framework.test import APIClient
 
-from costwatch.pricing.cost import PriceRow, TokenCounts, cost_of
+from costwatch.pricing.cost import PriceRow, TokenCounts, cost_of, money
 from costwatch.pricing.models import ModelAlias, ModelPrice
 from costwatch.pricing.services import PriceBook, set_price
-from costwatch.usage.api import money
 from costwatch.usage.models import DirtyBucket, LlmCall
 from tests.usage.factories import make_call
 

@@ -8,7 +8,11 @@ from typing import Any
 
 import pytest
 
-from costwatch.pricing.catalog import catalog_patterns, load_default_catalog, rows_from_json
+from costwatch.pricing.catalog import (
+    catalog_patterns,
+    load_default_catalog,
+    rows_from_json,
+)
 from costwatch.pricing.cost import PriceRow, TokenCounts, cost_of, price_in_force
 from costwatch.pricing.matching import ModelMatch, match_model
 from costwatch.pricing.tokenizer import encoding_name_for

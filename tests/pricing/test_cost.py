@@ -8,7 +8,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from costwatch.pricing.cost import CallCost, PriceRow, TokenCounts, cost_of, list_price_of, price_in_force
+from costwatch.pricing.cost import (
+    CallCost,
+    PriceRow,
+    TokenCounts,
+    cost_of,
+    list_price_of,
+    price_in_force,
+)
 
 D = Decimal
 

@@ -4,7 +4,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from costwatch.pricing.matching import ModelMatch, candidate_names, match_model, normalize_provider
+from costwatch.pricing.matching import (
+    ModelMatch,
+    candidate_names,
+    match_model,
+    normalize_provider,
+)
 
 KNOWN = frozenset(
     {

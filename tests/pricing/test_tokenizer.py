@@ -3,7 +3,12 @@ from __future__ import annotations
 import pytest
 
 from costwatch.pricing import tokenizer
-from costwatch.pricing.tokenizer import TokenEstimate, count_messages, count_text, encoding_name_for
+from costwatch.pricing.tokenizer import (
+    TokenEstimate,
+    count_messages,
+    count_text,
+    encoding_name_for,
+)
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,12 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from costwatch.projects.models import ApiKey, KeyScope
-from costwatch.projects.services import authenticate_key, create_project, issue_key, revoke_key
+from costwatch.projects.services import (
+    authenticate_key,
+    create_project,
+    issue_key,
+    revoke_key,
+)
 
 
 def test_keys_are_stored_hashed_and_authenticate_once_issued(acme) -> None:

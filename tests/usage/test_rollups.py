@@ -6,9 +6,18 @@ from decimal import Decimal
 
 import pytest
 from django.db import connection, transaction
-from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
-from costwatch.usage.models import DirtyBucket, LlmCall, RequestRollup, RollupDay, RollupHour, SpanAttribution
+from costwatch.usage.models import (
+    DirtyBucket,
+    LlmCall,
+    RequestRollup,
+    RollupDay,
+    RollupHour,
+    SpanAttribution,
+)
 from costwatch.usage.rollups import rebuild_project, recompute_dirty
 from costwatch.usage.services import mark_traces_dirty
 from tests.usage.factories import make_call, make_root, reference_rollups
