@@ -68,6 +68,9 @@ def database_from_url(url: str) -> dict[str, object]:
             f"DATABASE_URL must be a postgres:// URL (Costwatch runs on PostgreSQL only), got scheme {parts.scheme!r}"
         )
     options = dict(parse_qsl(parts.query))
+    # The rollup and cost queries are short but look expensive to the planner; JIT compiling
+    # them costs seconds and saves nothing.
+    options["options"] = (options.get("options", "") + " -c jit=off").strip()
     host = options.pop("host", None) or (unquote(parts.hostname) if parts.hostname else "")
     name = unquote(parts.path.lstrip("/")) or "postgres"
     try:

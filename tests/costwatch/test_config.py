@@ -10,14 +10,14 @@ def test_database_url_with_host_port_and_credentials() -> None:
     assert (db["HOST"], db["PORT"], db["NAME"], db["USER"], db["PASSWORD"]) == (
         "db.internal", "6543", "costwatch", "cw", "s@cret",
     )
-    assert db["OPTIONS"] == {"sslmode": "require"}
+    assert db["OPTIONS"] == {"sslmode": "require", "options": "-c jit=off"}
 
 
 def test_database_url_with_unix_socket_in_query() -> None:
     db = database_from_url("postgresql://postgres:@/costwatch?host=/tmp/pg")
     assert db["HOST"] == "/tmp/pg"
     assert db["NAME"] == "costwatch"
-    assert db["OPTIONS"] == {}
+    assert db["OPTIONS"] == {"options": "-c jit=off"}
 
 
 def test_database_url_rejects_other_databases() -> None:
