@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 
 from celery import Celery
+from celery.signals import task_success
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "costwatch.settings")
 
@@ -20,3 +21,13 @@ def _schedule_periodic_work(sender: Celery, **_: object) -> None:
 
     for name, (task, seconds) in periodic_tasks(settings).items():
         sender.add_periodic_task(seconds, sender.signature(task), name=name, expires=seconds * 2)
+
+
+@task_success.connect
+def _run_follow_up(sender: object = None, result: object = None, **_: object) -> None:
+    """A rollup run that changed buckets triggers alert evaluation now, not at the next beat."""
+    from costwatch.schedule import FOLLOW_UPS
+
+    follow_up = FOLLOW_UPS.get(getattr(sender, "name", ""))
+    if follow_up and result:
+        app.send_task(follow_up, expires=60)

@@ -12,6 +12,13 @@ PERIODIC_TASKS: dict[str, tuple[str, str]] = {
 }
 
 
+# Work that should follow another task at once rather than wait for its own beat: new rollups
+# are evaluated against the alert rules as soon as they exist. (task -> task it triggers)
+FOLLOW_UPS: dict[str, str] = {
+    "costwatch.usage.tasks.recompute_dirty_buckets": "alerts.tasks.evaluate_alert_rules",
+}
+
+
 def periodic_tasks(settings: Any) -> dict[str, tuple[str, float]]:
     return {
         name: (task, float(getattr(settings, setting, 30.0)))
