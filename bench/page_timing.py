@@ -4,7 +4,8 @@ no browser; the figure is what the server spends, template rendering included).
     .venv/bin/python bench/page_timing.py --project bench --runs 10
 
 Signs in as a throw-away superuser (deleted afterwards), picks the project's biggest user, feature,
-endpoint and model and a recent request, and times each page. The target is 200 ms per page.
+endpoint and model and a recent request, and times each page and each fragment a page loads after
+it shows (a group's split by other dimensions). The target is 200 ms per page.
 """
 from __future__ import annotations
 
@@ -52,9 +53,14 @@ def main() -> None:
         "alerts": f"{base}/alerts/",
         "settings: keys": f"{base}/settings/keys/",
     }
+    splits = {"user": ("feature", "model"), "feature": ("model", "user"), "endpoint": ("feature", "model"),
+              "model": ("feature", "user")}  # as frontend.services.BREAKDOWNS
     for dim, row in top.items():
         if row is not None:
             pages[f"{dim} page (top {dim}, this month)"] = f"{base}/{dim}s/detail/?key={quote(row.key)}"
+            for other in splits[dim]:
+                # Loaded by the page after it shows (htmx): timed on their own.
+                pages[f"  + {dim} split by {other}"] = f"{base}/{dim}s/detail/breakdown/?key={quote(row.key)}&by={other}"
     if request is not None:
         pages["request page"] = f"{base}/requests/{request.trace_id}/"
 

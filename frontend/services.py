@@ -98,7 +98,8 @@ def date_range_of(project: Project, params: QueryDict, *, now: datetime | None =
         period = period_of(project, start, end, now=now)
     local_start = period.start.astimezone(project.tz).date()
     local_end = (period.end.astimezone(project.tz) - timedelta(microseconds=1)).date()
-    return DateRange(period, local_start, local_end, preset, error)
+    matching = [value for value, _ in PRESETS if _preset_dates(value, today) == (local_start, local_end)]
+    return DateRange(period, local_start, local_end, matching[0] if matching else "", error)
 
 
 @dataclass

@@ -38,4 +38,5 @@ urlpatterns = [
     # Last: the four group tables share one view (users, features, endpoints, models).
     path("p/<slug:slug>/<str:dimension>/", costs.group_list, name="groups"),
     path("p/<slug:slug>/<str:dimension>/detail/", costs.group_detail, name="group"),
+    path("p/<slug:slug>/<str:dimension>/detail/breakdown/", costs.group_breakdown, name="group-breakdown"),
 ]

@@ -160,6 +160,23 @@ class RollupDay(RollupMetrics):
         indexes = [models.Index(fields=["project", "dimension", "day"])]
 
 
+class RollupMonth(RollupMetrics):
+    """The days of a calendar month before ``through`` (exclusive), summed from RollupDay.
+
+    A cache for long periods: queries add the days after ``through`` from RollupDay, and a
+    recomputed day before ``through`` deletes the row, so reads stay exact while it is stale.
+    """
+
+    month = models.DateField(help_text="First day of the month, in the project's time zone.")
+    through = models.DateField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "dimension", "key", "month"], name="rollupmonth_identity")
+        ]
+        indexes = [models.Index(fields=["project", "dimension", "month"])]
+
+
 class DirtyDay(models.Model):
     """A project day whose RollupDay rows must be re-summed from its hours."""
 

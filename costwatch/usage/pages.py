@@ -29,7 +29,17 @@ from costwatch.usage.rollups import effective_calls_sql
 DRILL_DIMENSIONS = ("user", "feature", "endpoint", "model")
 # Dimensions whose requests RequestRollup records, so a drill-down can start from that request's traces.
 _REQUEST_COLUMN = {"user": '"user"', "feature": "feature", "endpoint": "endpoint"}
-_NARROWED_BY_REQUESTS = ("feature", "endpoint")
+# The calls that may have this effective value (a superset; the exact test on eff follows). They
+# mirror the e_* expressions of rollups.effective_calls_sql: a call's own value wins, else its
+# trace's span attribution (for endpoints the trace's http.route wins over the call's own).
+_CANDIDATES = {
+    "model": "COALESCE(NULLIF(c.price_key, ''), NULLIF(c.model, ''), '(unknown)') = %(key)s",
+    "feature": """(c.feature = %(key)s OR (c.feature = '' AND c.trace_id IN (
+        SELECT trace_id FROM usage_spanattribution WHERE project_id = %(project)s AND feature = %(key)s)))""",
+    "endpoint": """(c.endpoint = %(key)s OR c.trace_id IN (
+        SELECT trace_id FROM usage_spanattribution
+        WHERE project_id = %(project)s AND (route = %(key)s OR root_name = %(key)s)))""",
+}
 
 
 @dataclass(frozen=True)
@@ -83,22 +93,18 @@ def sum_rows(rows: list[CostRow], key: str) -> CostRow:
 def breakdown_of(project: Project, dimension: str, key: str, group_by: str, period: Period) -> list[CostRow]:
     """One group's cost split by another dimension (e.g. one user's spend per model). Unordered.
 
-    For features and endpoints the scan starts from the requests attributed to that group
-    (RequestRollup), so it reads that group's calls rather than the whole project's; the result is
-    that of ``cost_rows(project, group_by, period, {dimension: key})`` restricted to those requests.
-    Users (which ``cost_rows`` narrows by index itself) and models (not recorded per request) are
-    ``cost_rows`` with the filter.
+    The result is ``cost_rows(project, group_by, period, {dimension: key})``, computed over a
+    narrower scan: only the calls that can belong to the group (a call's own value, else its
+    trace's, decides), so the attribution work is done for that group's calls alone.
+    ``cost_rows`` narrows a user's calls by index itself.
     """
     _check_dimension(dimension)
     if group_by not in DRILL_DIMENSIONS or group_by == dimension:
         raise QueryError(f"group_by={group_by!r} must be another of {', '.join(DRILL_DIMENSIONS)}")
-    if dimension not in _NARROWED_BY_REQUESTS:
+    if dimension == "user":
         return cost_rows(project, group_by, period, {dimension: key})
     params = {"project": project.pk, "start": period.start, "end": period.end, "key": key}
-    where = f"""c.started_at >= %(start)s AND c.started_at < %(end)s AND c.trace_id IN (
-        SELECT r.trace_id FROM usage_requestrollup r
-        WHERE r.project_id = %(project)s AND r.{_REQUEST_COLUMN[dimension]} = %(key)s
-          AND r.last_at >= %(start)s AND r.first_at < %(end)s)"""
+    where = "c.started_at >= %(start)s AND c.started_at < %(end)s AND " + _CANDIDATES[dimension]
     sql = effective_calls_sql(where) + f"""
         SELECT {_EFFECTIVE_COLUMN[group_by]} AS k, {_RAW_SUMS} FROM eff
         WHERE {_EFFECTIVE_COLUMN[dimension]} = %(key)s GROUP BY k"""

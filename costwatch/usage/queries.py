@@ -137,12 +137,13 @@ def _rollup_query(project: Project, group_by: str, period: Period) -> tuple[str,
     params: dict[str, object] = {"project": project.pk, "tz": project.timezone,
                                  "dimension": "total" if group_by in {"day", "hour"} else group_by}
     days = _day_aligned(project, period) if group_by != "hour" else None
-    if days is not None:
+    if days is not None and group_by == "day":
         params.update(first_day=days[0], end_day=days[1])
-        key_sql = "to_char(day, 'YYYY-MM-DD')" if group_by == "day" else "key"
-        return (f"""SELECT {key_sql} AS k, {_ROLLUP_SUMS} FROM usage_rollupday
+        return (f"""SELECT to_char(day, 'YYYY-MM-DD') AS k, {_ROLLUP_SUMS} FROM usage_rollupday
                     WHERE project_id = %(project)s AND dimension = %(dimension)s
                       AND day >= %(first_day)s AND day < %(end_day)s GROUP BY k""", params)
+    if days is not None:
+        return _day_range_query(project, days, params)
     params.update(start=period.start, end=period.end)
     if group_by == "day":
         key_sql = "to_char(hour AT TIME ZONE %(tz)s, 'YYYY-MM-DD')"
@@ -154,6 +155,39 @@ def _rollup_query(project: Project, group_by: str, period: Period) -> tuple[str,
                 WHERE project_id = %(project)s AND dimension = %(dimension)s
                   AND hour >= %(start)s AND hour < %(end)s GROUP BY k""", params)
 
+
+def _day_range_query(project: Project, days: tuple[date, date], params: dict[str, object]) -> tuple[str, dict]:
+    """Whole local days: month caches where they fit inside the range, day rows for the rest."""
+    first, end = days
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """SELECT DISTINCT month, through FROM usage_rollupmonth
+               WHERE project_id = %s AND dimension = 'total' AND month >= %s AND through <= %s""",
+            [project.pk, first, end],
+        )
+        months = sorted(cursor.fetchall())
+    parts = []
+    day_ranges = []
+    cursor_day = first
+    for i, (month, through) in enumerate(months):
+        params[f"m{i}"] = month
+        parts.append(f"""SELECT key, {_METRIC_LIST} FROM usage_rollupmonth
+                         WHERE project_id = %(project)s AND dimension = %(dimension)s AND month = %(m{i})s""")
+        day_ranges.append((cursor_day, month))
+        cursor_day = through
+    day_ranges.append((cursor_day, end))
+    for i, (lo, hi) in enumerate(r for r in day_ranges if r[0] < r[1]):
+        params.update({f"d{i}lo": lo, f"d{i}hi": hi})
+        parts.append(f"""SELECT key, {_METRIC_LIST} FROM usage_rollupday
+                         WHERE project_id = %(project)s AND dimension = %(dimension)s
+                           AND day >= %(d{i}lo)s AND day < %(d{i}hi)s""")
+    union = " UNION ALL ".join(parts) if parts else f"SELECT key, {_METRIC_LIST} FROM usage_rollupday WHERE FALSE"
+    return f"SELECT key AS k, {_ROLLUP_SUMS} FROM ({union}) AS pieces GROUP BY k", params
+
+
+_METRIC_LIST = """cost, cost_input, cost_cache_read, cost_cache_write, cost_output, savings, input_tokens,
+    cache_read_tokens, cache_write_tokens, output_tokens, reasoning_tokens, llm_calls, requests, errors,
+    response_cache_hits, unpriced_calls"""
 
 _SQL_ORDER = {"key": "k", "cost_usd": "cost_usd", "input_tokens": "input_tokens", "output_tokens": "output_tokens",
               "llm_calls": "llm_calls", "requests": "requests", "savings_usd": "savings_usd"}

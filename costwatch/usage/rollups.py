@@ -141,12 +141,45 @@ def _project_zone(project_id: int) -> ZoneInfo:
     return ZoneInfo(Project.objects.values_list("timezone", flat=True).get(pk=project_id))
 
 
+_MONTH_INSERT = f"""
+INSERT INTO usage_rollupmonth (project_id, month, through, dimension, key, {_METRIC_COLUMNS})
+SELECT %(project)s, %(month)s, %(through)s, dimension, key,
+    sum(cost), sum(cost_input), sum(cost_cache_read), sum(cost_cache_write), sum(cost_output), sum(savings),
+    sum(input_tokens), sum(cache_read_tokens), sum(cache_write_tokens), sum(output_tokens), sum(reasoning_tokens),
+    sum(llm_calls), sum(requests), sum(errors), sum(response_cache_hits), sum(unpriced_calls)
+FROM usage_rollupday
+WHERE project_id = %(project)s AND day >= %(month)s AND day < %(through)s
+GROUP BY dimension, key
+"""
+
+
+def month_of(day: date) -> date:
+    return day.replace(day=1)
+
+
+def next_month(month: date) -> date:
+    return (month.replace(day=28) + timedelta(days=4)).replace(day=1)
+
+
+def _lock_month(cursor, project_id: int, month: date) -> None:  # noqa: ANN001 - DB cursor
+    # Serialises a day's recompute with the month cache refresh that reads it.
+    cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [project_id, month.toordinal()])
+
+
 def recompute_day(project_id: int, day: date, zone: ZoneInfo | None = None) -> None:
-    """Replace one project day (in its time zone) with the sum of that day's hour rollups."""
+    """Replace one project day (in its time zone) with the sum of that day's hour rollups.
+
+    A month cache that already includes this day is dropped; ``refresh_months`` rebuilds it.
+    """
     zone = zone or _project_zone(project_id)
     start = datetime.combine(day, time.min, tzinfo=zone)
     end = datetime.combine(day + timedelta(days=1), time.min, tzinfo=zone)
     with transaction.atomic(), connection.cursor() as cursor:
+        _lock_month(cursor, project_id, month_of(day))
+        cursor.execute(
+            "DELETE FROM usage_rollupmonth WHERE project_id = %s AND month = %s AND through > %s",
+            [project_id, month_of(day), day],
+        )
         cursor.execute("DELETE FROM usage_rollupday WHERE project_id = %s AND day = %s", [project_id, day])
         cursor.execute(_DAY_INSERT, {"project": project_id, "day": day, "start": start, "end": end})
 
@@ -206,7 +239,37 @@ def recompute_dirty(max_buckets: int = 1000) -> int:
             break
         done += len(claimed)
     _recompute_dirty_days()
+    refresh_months()
     return done
+
+
+def refresh_months(today: datetime | None = None) -> int:
+    """Extend each project's month caches to the start of its current local day. Cheap when current."""
+    from costwatch.projects.models import Project
+
+    now = today or datetime.now(ZoneInfo("UTC"))
+    refreshed = 0
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """SELECT d.project_id, d.month, m.through FROM (
+                   SELECT DISTINCT project_id, date_trunc('month', day)::date AS month
+                   FROM usage_rollupday WHERE dimension = 'total') AS d
+               LEFT JOIN (SELECT DISTINCT project_id, month, through FROM usage_rollupmonth
+                          WHERE dimension = 'total') AS m ON m.project_id = d.project_id AND m.month = d.month"""
+        )
+        months = cursor.fetchall()
+    zones = dict(Project.objects.values_list("pk", "timezone"))
+    for project_id, month, through in months:
+        local_today = now.astimezone(ZoneInfo(zones[project_id])).date()
+        target = min(next_month(month), local_today)
+        if target <= month or through == target:
+            continue
+        with transaction.atomic(), connection.cursor() as cursor:
+            _lock_month(cursor, project_id, month)
+            cursor.execute("DELETE FROM usage_rollupmonth WHERE project_id = %s AND month = %s", [project_id, month])
+            cursor.execute(_MONTH_INSERT, {"project": project_id, "month": month, "through": target})
+        refreshed += 1
+    return refreshed
 
 
 def _recompute_dirty_days() -> None:
@@ -233,8 +296,10 @@ def rebuild_project(project_id: int) -> int:
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("DELETE FROM usage_rolluphour WHERE project_id = %s", [project_id])
         cursor.execute("DELETE FROM usage_rollupday WHERE project_id = %s", [project_id])
+        cursor.execute("DELETE FROM usage_rollupmonth WHERE project_id = %s", [project_id])
         cursor.execute("DELETE FROM usage_requestrollup WHERE project_id = %s", [project_id])
         for hour in hours:
             recompute_bucket(project_id, hour)
     _recompute_dirty_days()
+    refresh_months()
     return len(hours)

@@ -1,9 +1,12 @@
 """Cost pages: overview, the users/features/endpoints/models tables and their group pages, a request."""
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.urls import reverse
 
 from costwatch.projects.models import Project
 from costwatch.projects.permissions import Action
@@ -92,9 +95,10 @@ def group_detail(request: HttpRequest, project: Project, dimension: str) -> Http
     key = request.GET["key"]
     dates = services.date_range_of(project, request.GET)
     days = daily_rows_of(project, name, key, dates.period)
+    base = reverse("frontend:group-breakdown", args=[project.slug, dimension])
     breakdowns = [
         (services.DIMENSIONS[other + "s"][1], other + "s",
-         order_rows(breakdown_of(project, name, key, other, dates.period), "-cost_usd")[:10])
+         f"{base}?{urlencode({'key': key, 'by': other, 'start': dates.start, 'end': dates.end})}")
         for other in services.BREAKDOWNS[name]
     ]
     return render(request, "frontend/group_detail.html", {
@@ -104,6 +108,21 @@ def group_detail(request: HttpRequest, project: Project, dimension: str) -> Http
         "breakdowns": breakdowns,
         "recent": recent_requests(project, name, key, dates.period),
         "budgets": budget_status_of(project, name, key),
+    })
+
+
+@project_view(Action.VIEW_COSTS)
+def group_breakdown(request: HttpRequest, project: Project, dimension: str) -> HttpResponse:
+    """One group's spend split by another dimension: a fragment the group page loads after it shows."""
+    name, singular, _ = _dimension(dimension)
+    key, other = request.GET.get("key"), request.GET.get("by", "")
+    if key is None or other not in services.BREAKDOWNS[name]:
+        raise Http404(f"Which {singular.lower()}, split by what? The link needs ?key= and ?by=.")
+    dates = services.date_range_of(project, request.GET)
+    rows = order_rows(breakdown_of(project, name, key, other, dates.period), "-cost_usd")
+    return render(request, "frontend/_breakdown.html", {
+        "dates": dates, "heading": services.DIMENSIONS[other + "s"][1], "slug": other + "s",
+        "rows": rows[:10], "more": len(rows) if len(rows) > 10 else 0,
     })
 
 

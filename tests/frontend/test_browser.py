@@ -34,6 +34,11 @@ def browser(monkeypatch) -> Iterator[object]:  # noqa: ANN001
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
         yield browser
+        # ORM calls made while Playwright's loop runs get their own connection (asgiref keys
+        # connections by context there); close it, or it keeps the test database from being dropped.
+        from django.db import connections
+
+        connections.close_all()
         browser.close()
 
 

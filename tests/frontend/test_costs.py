@@ -168,23 +168,31 @@ def test_user_page_shows_spend_by_day_feature_model_and_recent_requests(people, 
     ctx = response.context
     assert str(ctx["total"].cost_usd) == "0.375000000000"
     assert ctx["total"].requests == 1
-    by = {heading: [(r.key, str(r.cost_usd)) for r in rows] for heading, _, rows in ctx["breakdowns"]}
+    client = people.client("finance")
+    by = {heading: [(r.key, str(r.cost_usd)) for r in client.get(url).context["rows"]]
+          for heading, _, url in ctx["breakdowns"]}
     assert by == {"Feature": [("chat", "0.375000000000")], "Model": [("gpt-4o", "0.375000000000")]}
+    assert 'hx-trigger="load"' in text(response)
     assert [r.trace_id for r in ctx["recent"]] == [TRACE_ALICE]
     assert sum(ctx["chart"]["datasets"][0]["data"]) == pytest.approx(0.375)
     assert f"/p/acme/requests/{TRACE_ALICE}/" in text(response)
 
 
-def test_user_page_breakdown_agrees_with_the_cost_api_semantics(people, acme_data) -> None:  # noqa: ANN001
+def test_group_breakdowns_agree_with_the_cost_api_filters(people, acme_data) -> None:  # noqa: ANN001
     from costwatch.usage.pages import breakdown_of
     from costwatch.usage.queries import cost_rows, period_of
 
     period = period_of(acme_data, None, None)
-    for user in ("alice@example.com", "bob"):
-        for group in ("feature", "model"):
-            mine = {(r.key, r.cost_usd, r.llm_calls) for r in breakdown_of(acme_data, "user", user, group, period)}
-            reference = {(r.key, r.cost_usd, r.llm_calls) for r in cost_rows(acme_data, group, period, {"user": user})}
-            assert mine == reference
+    groups = {"user": ["alice@example.com", "bob"], "feature": ["chat", "search"],
+              "endpoint": ["/api/chat", "/api/search"], "model": ["gpt-4o", "gpt-4o-mini", "acme-llm-1"]}
+    for dimension, keys in groups.items():
+        for key in keys:
+            for group in set(groups) - {dimension}:
+                mine = {(r.key, r.cost_usd, r.llm_calls, r.requests)
+                        for r in breakdown_of(acme_data, dimension, key, group, period)}
+                reference = {(r.key, r.cost_usd, r.llm_calls, r.requests)
+                             for r in cost_rows(acme_data, group, period, {dimension: key})}
+                assert mine == reference, (dimension, key, group)
 
 
 def test_model_page_lists_requests_that_used_the_model(people, acme_data) -> None:  # noqa: ANN001
@@ -252,3 +260,42 @@ def test_users_table_pages_in_the_asked_order(people, acme_data, monkeypatch) ->
     assert (first.pages, second.page) == (2, 2)
     searched = client.get("/p/acme/users/?q=o&sort=key&page=2").context["table"]
     assert [r.key for r in searched.rows] == ["bob"] and searched.total_rows == 2
+
+
+def test_breakdown_fragment_needs_a_key_and_another_dimension(people, acme_data) -> None:  # noqa: ANN001
+    client = people.client("finance")
+    assert client.get("/p/acme/users/detail/breakdown/?key=bob&by=user").status_code == 404
+    assert client.get("/p/acme/users/detail/breakdown/?by=model").status_code == 404
+    response = client.get("/p/acme/models/detail/breakdown/?key=gpt-4o&by=user")
+    assert [r.key for r in response.context["rows"]] == ["alice@example.com"]
+    assert "<html" not in response.content.decode()
+
+
+def test_breakdowns_count_calls_whose_own_feature_differs_from_their_requests(acme) -> None:  # noqa: ANN001
+    from decimal import Decimal
+
+    from costwatch.usage.models import LlmCall, SpanAttribution
+    from costwatch.usage.pages import breakdown_of
+    from costwatch.usage.queries import cost_rows, period_of
+    from costwatch.usage.rollups import rebuild_project
+    from tests.frontend.conftest import earlier_today
+    from tests.usage.factories import make_call, make_root
+
+    at = earlier_today(acme)
+    LlmCall.objects.bulk_create([
+        make_call(acme, trace="c1", at=at, user="u1", feature="chat", cost=Decimal("1")),
+        make_call(acme, trace="c1", at=at, user="u1", feature="search", model="gpt-4o-mini", cost=Decimal("2")),
+        make_call(acme, trace="c1", at=at, user="u1", cost=Decimal("4"), endpoint="/own"),
+        make_call(acme, trace="c2", at=at, user="u2", cost=Decimal("8"), endpoint="/own"),
+    ])
+    SpanAttribution.objects.bulk_create([make_root(acme, trace="c1", feature="search", route="/api/x"),
+                                         make_root(acme, trace="c2", name="GET /")])
+    rebuild_project(acme.pk)
+    period = period_of(acme, None, None)
+    for dimension, key in [("feature", "search"), ("feature", "chat"), ("endpoint", "/api/x"), ("endpoint", "/own"),
+                           ("model", "gpt-4o")]:
+        for group in {"user", "model", "feature"} - {dimension}:
+            mine = {(r.key, r.cost_usd) for r in breakdown_of(acme, dimension, key, group, period)}
+            assert mine == {(r.key, r.cost_usd) for r in cost_rows(acme, group, period, {dimension: key})}
+    assert {(r.key, r.cost_usd) for r in breakdown_of(acme, "feature", "search", "model", period)} == {
+        ("gpt-4o-mini", Decimal("2")), ("gpt-4o", Decimal("4"))}

@@ -16,6 +16,7 @@ PAGES = {
     "/p/acme/users/": ALL,
     "/p/acme/users/?format=csv": {"admin", "finance"},
     "/p/acme/users/detail/?key=bob": ALL,
+    "/p/acme/users/detail/breakdown/?key=bob&by=model": ALL,
     "/p/acme/features/": ALL,
     "/p/acme/features/?format=csv": {"admin", "finance"},
     "/p/acme/features/detail/?key=chat": ALL,

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
@@ -18,7 +18,7 @@ from costwatch.usage.models import (
     RollupHour,
     SpanAttribution,
 )
-from costwatch.usage.rollups import rebuild_project, recompute_dirty
+from costwatch.usage.rollups import rebuild_project, recompute_bucket, recompute_dirty
 from costwatch.usage.services import mark_traces_dirty
 from tests.usage.factories import make_call, make_root, reference_rollups
 
@@ -130,3 +130,42 @@ def test_concurrent_rollup_runs_never_double_count(acme) -> None:
     assert _stored(acme) == reference_rollups(calls, [])
     total = sum(r.cost for r in RollupHour.objects.filter(project=acme, dimension="total"))
     assert total == Decimal("100")
+
+
+@pytest.mark.django_db
+def test_month_caches_keep_long_periods_exact_when_late_data_arrives(acme) -> None:
+    from costwatch.usage.models import RollupMonth
+    from costwatch.usage.queries import cost_page, period_of
+    from costwatch.usage.rollups import refresh_months
+
+    def user_costs() -> dict[str, Decimal]:
+        period = period_of(acme, "2026-09-20", "2026-11-10")
+        return {r.key: r.cost_usd for r in cost_page(acme, "user", period).rows}
+
+    days = [datetime(2026, 9, 25, 12, tzinfo=timezone.utc) + timedelta(days=5 * i) for i in range(10)]
+    _insert(acme, [make_call(acme, trace=f"m{i}", at=at, user=f"u{i % 3}", cost=Decimal(i + 1))
+                   for i, at in enumerate(days)], [])
+    recompute_dirty()
+    refresh_months(today=datetime(2026, 11, 5, tzinfo=timezone.utc))
+    assert set(RollupMonth.objects.filter(project=acme).values_list("month", "through")) == {
+        (date(2026, 9, 1), date(2026, 10, 1)), (date(2026, 10, 1), date(2026, 11, 1)),
+        (date(2026, 11, 1), date(2026, 11, 5))}
+    expected = {"u0": Decimal(1 + 4 + 7 + 10), "u1": Decimal(2 + 5 + 8), "u2": Decimal(3 + 6 + 9)}
+    assert user_costs() == expected
+
+    # A late call inside the cached October: the cache is dropped and reads stay exact.
+    _insert(acme, [make_call(acme, trace="late", at=datetime(2026, 10, 12, 9, tzinfo=timezone.utc), user="u1",
+                             cost=Decimal("0.5"))], [])
+    from costwatch.usage.rollups import _recompute_dirty_days
+
+    # Recompute the late hour and its day without refreshing the month caches.
+    for bucket in list(DirtyBucket.objects.filter(project=acme)):
+        recompute_bucket(acme.pk, bucket.hour)
+        bucket.delete()
+    _recompute_dirty_days()
+    assert not RollupMonth.objects.filter(project=acme, month=date(2026, 10, 1)).exists()
+    assert user_costs() == {**expected, "u1": expected["u1"] + Decimal("0.5")}
+    refresh_months(today=datetime(2026, 11, 5, tzinfo=timezone.utc))
+    assert RollupMonth.objects.get(project=acme, month=date(2026, 10, 1), dimension="user", key="u1").cost == \
+        Decimal("13.5")  # 5 (Oct 15) + 8 (Oct 30) + 0.5 late
+    assert user_costs() == {**expected, "u1": expected["u1"] + Decimal("0.5")}
