@@ -29,7 +29,7 @@ from costwatch.usage.queries import (
 )
 from frontend import services
 from frontend.access import project_view, require
-from frontend.views.alerts_glue import budget_status_of
+from frontend.budget_lines import budget_status_of
 
 
 @project_view(Action.VIEW_COSTS)
