@@ -71,6 +71,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "costwatch.usage.middleware.QueryTimeoutMiddleware",
 ]
 
 ROOT_URLCONF = "costwatch.urls"
@@ -172,6 +173,7 @@ COSTWATCH_FEATURE_ATTRIBUTES = env_list("COSTWATCH_FEATURE_ATTRIBUTES", [])
 COSTWATCH_USER_ATTRIBUTES = env_list("COSTWATCH_USER_ATTRIBUTES", [])
 COSTWATCH_ROLLUP_INTERVAL_SECONDS = env_float("COSTWATCH_ROLLUP_INTERVAL_SECONDS", 5.0, minimum=0.5)
 COSTWATCH_ALERT_INTERVAL_SECONDS = env_float("COSTWATCH_ALERT_INTERVAL_SECONDS", 30.0, minimum=1.0)
+COSTWATCH_QUERY_TIMEOUT_MS = env_int("COSTWATCH_QUERY_TIMEOUT_MS", 20_000, minimum=100)
 COSTWATCH_PARTITION_INTERVAL_SECONDS = env_float("COSTWATCH_PARTITION_INTERVAL_SECONDS", 3600.0, minimum=60.0)
 COSTWATCH_RETENTION_DAYS = env_int("COSTWATCH_RETENTION_DAYS", 0, minimum=0)
 COSTWATCH_WEB_WORKERS = env_int("COSTWATCH_WEB_WORKERS", 2, minimum=1)

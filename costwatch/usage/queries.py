@@ -7,7 +7,8 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from django.db import connection
+from django.conf import settings
+from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
@@ -26,6 +27,10 @@ _EFFECTIVE_COLUMN = {
 
 class QueryError(ValueError):
     """A bad query parameter; the message says which and what is allowed."""
+
+
+class QueryTimeout(RuntimeError):
+    """A cost query ran past COSTWATCH_QUERY_TIMEOUT_MS and was cancelled."""
 
 
 @dataclass(frozen=True)
@@ -214,9 +219,19 @@ def cost_page(project: Project, group_by: str, period: Period, filters: dict[str
     params.update(limit=limit, offset=offset)
     paged = (f"SELECT *, count(*) OVER () AS total FROM ({sql}) AS groups "
              f"ORDER BY {_SQL_ORDER[name]} {direction}, k {direction} LIMIT %(limit)s OFFSET %(offset)s")
-    with connection.cursor() as cursor:
-        cursor.execute(paged, params)
-        fetched = cursor.fetchall()
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            # A cost query that runs away answers with a clear error instead of tying up a worker.
+            cursor.execute("SELECT set_config('statement_timeout', %s, true)", [f"{settings.COSTWATCH_QUERY_TIMEOUT_MS}ms"])
+            cursor.execute(paged, params)
+            fetched = cursor.fetchall()
+    except OperationalError as exc:
+        if getattr(exc.__cause__, "sqlstate", None) != "57014":  # query_canceled
+            raise
+        raise QueryTimeout(
+            f"this query took longer than {settings.COSTWATCH_QUERY_TIMEOUT_MS / 1000:g} s; "
+            "narrow the period or the filters"
+        ) from None
     if not fetched and offset:
         total = cost_page(project, group_by, period, filters, ordering=ordering, limit=1).total
     else:

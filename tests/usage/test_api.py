@@ -179,3 +179,25 @@ def test_openapi_schema_and_docs_are_served(client) -> None:  # noqa: ANN001
     docs = client.get("/api/docs/")
     assert docs.status_code == 200
     assert b"cdn" not in docs.content.lower()
+
+
+def test_a_runaway_cost_query_is_cancelled_with_a_clear_503(acme_data, acme_read_key, settings) -> None:
+    settings.COSTWATCH_QUERY_TIMEOUT_MS = 100
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        # A real slow statement: make the raw-call scan sleep via a volatile filter function.
+        cursor.execute("CREATE OR REPLACE FUNCTION pg_temp.slow_user(t text) RETURNS text AS "
+                       "$$ SELECT pg_sleep(0.2)::text || t $$ LANGUAGE sql VOLATILE")
+    from costwatch.usage import queries
+
+    original = queries._EFFECTIVE_COLUMN["user"]
+    queries._EFFECTIVE_COLUMN["user"] = "pg_temp.slow_user(e_user)"
+    try:
+        response = _client(acme_read_key).get("/api/v1/costs", {"group_by": "user", "feature": "chat",
+                                                                 "start": "2026-11-01", "end": "2026-11-30"})
+    finally:
+        queries._EFFECTIVE_COLUMN["user"] = original
+    assert response.status_code == 503
+    assert "narrow the period" in response.json()["detail"]
+    assert response["Retry-After"] == "30"
