@@ -81,18 +81,19 @@ _METRICS = [
 ]
 _ROLLUP_SUMS = """COALESCE(sum(cost), 0) AS cost_usd, COALESCE(sum(cost_input), 0),
     COALESCE(sum(cost_cache_read), 0), COALESCE(sum(cost_cache_write), 0), COALESCE(sum(cost_output), 0),
-    COALESCE(sum(savings), 0) AS savings_usd, COALESCE(sum(input_tokens), 0) AS input_tokens,
-    COALESCE(sum(cache_read_tokens), 0), COALESCE(sum(cache_write_tokens), 0),
-    COALESCE(sum(output_tokens), 0) AS output_tokens, COALESCE(sum(reasoning_tokens), 0),
-    COALESCE(sum(llm_calls), 0) AS llm_calls, COALESCE(sum(requests), 0) AS requests, COALESCE(sum(errors), 0),
-    COALESCE(sum(response_cache_hits), 0), COALESCE(sum(unpriced_calls), 0)"""
+    COALESCE(sum(savings), 0) AS savings_usd, COALESCE(sum(input_tokens), 0)::bigint AS input_tokens,
+    COALESCE(sum(cache_read_tokens), 0)::bigint, COALESCE(sum(cache_write_tokens), 0)::bigint,
+    COALESCE(sum(output_tokens), 0)::bigint AS output_tokens, COALESCE(sum(reasoning_tokens), 0)::bigint,
+    COALESCE(sum(llm_calls), 0)::bigint AS llm_calls, COALESCE(sum(requests), 0)::bigint AS requests,
+    COALESCE(sum(errors), 0)::bigint, COALESCE(sum(response_cache_hits), 0)::bigint,
+    COALESCE(sum(unpriced_calls), 0)::bigint"""
 _RAW_SUMS = """COALESCE(sum(cost_total), 0) AS cost_usd, COALESCE(sum(cost_input), 0),
     COALESCE(sum(cost_cache_read), 0), COALESCE(sum(cost_cache_write), 0), COALESCE(sum(cost_output), 0),
     COALESCE(sum(list_cost - cost_total) FILTER (WHERE list_cost IS NOT NULL), 0) AS savings_usd,
-    COALESCE(sum(input_tokens), 0) AS input_tokens, COALESCE(sum(cache_read_tokens), 0),
-    COALESCE(sum(cache_write_tokens + cache_write_1h_tokens), 0), COALESCE(sum(output_tokens), 0) AS output_tokens,
-    COALESCE(sum(reasoning_tokens), 0), count(*) AS llm_calls,
-    count(DISTINCT trace_id) FILTER (WHERE first_at >= %(start)s) AS requests,
+    COALESCE(sum(input_tokens), 0)::bigint AS input_tokens, COALESCE(sum(cache_read_tokens), 0)::bigint,
+    COALESCE(sum(cache_write_tokens + cache_write_1h_tokens), 0)::bigint,
+    COALESCE(sum(output_tokens), 0)::bigint AS output_tokens, COALESCE(sum(reasoning_tokens), 0)::bigint,
+    count(*) AS llm_calls, count(DISTINCT trace_id) FILTER (WHERE first_at >= %(start)s) AS requests,
     count(*) FILTER (WHERE is_error), count(*) FILTER (WHERE response_cache_hit),
     count(*) FILTER (WHERE cost_total IS NULL)"""
 

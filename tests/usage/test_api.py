@@ -57,6 +57,11 @@ def test_costs_group_by_user_gives_exact_decimal_strings(acme_data, acme_read_ke
     assert rows["bob"]["cost_usd"] == "0.05"
     assert rows["carol"]["cost_usd"] == "0" and rows["carol"]["unpriced_calls"] == 1
     assert [r["key"] for r in response.json()["results"]][0] == "alice"  # ordered by -cost_usd
+    counts = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "llm_calls", "requests")
+    assert all(type(rows["alice"][name]) is int for name in counts), rows["alice"]
+    raw_path = _client(acme_read_key).get("/api/v1/costs", {"group_by": "user", "feature": "chat",
+                                                             "start": "2026-11-01", "end": "2026-11-30"}).json()
+    assert all(type(raw_path["results"][0][name]) is int for name in counts), raw_path["results"][0]
 
 
 def test_filters_cut_across_dimensions(acme_data, acme_read_key) -> None:
