@@ -15,8 +15,7 @@ from django.db import OperationalError, connection, transaction
 
 CLAIM_BATCH = 1  # one bucket per transaction: short locks, no lock-order cycles
 
-_EFFECTIVE_CALLS = """
-WITH scope_calls AS (
+_SCOPE_SELECT = """
     SELECT c.* FROM usage_llmcall c
     WHERE c.project_id = %(project)s AND {where}
       AND (c.response_id = '' OR NOT EXISTS (
@@ -27,6 +26,12 @@ WITH scope_calls AS (
                   + d.output_tokens, c.span_id)
                  > (c.input_tokens + c.cache_read_tokens + c.cache_write_tokens + c.cache_write_1h_tokens
                     + c.output_tokens, d.span_id))))
+
+"""
+
+_EFFECTIVE_CALLS = """
+WITH scope_calls AS (
+{scope}
 ),
 attr AS (
     SELECT a.trace_id,
@@ -60,10 +65,23 @@ eff AS (
 
 def effective_calls_sql(where: str) -> str:
     """The CTE chain ending in ``eff``: de-duplicated calls matching ``where`` with attribution resolved."""
-    return _EFFECTIVE_CALLS.format(where=where)
+    return _EFFECTIVE_CALLS.format(scope=_SCOPE_SELECT.format(where=where))
 
 
-_HOUR_INSERT = _EFFECTIVE_CALLS.format(where="c.started_at >= %(start)s AND c.started_at < %(end)s") + """
+# Recomputes first copy their calls into an analysed temp table: the newest hour is always past
+# the table statistics, and a planner that expects one row there picks nested loops that take
+# minutes on a busy hour.
+_FROM_SCOPE_TABLE = _EFFECTIVE_CALLS.format(scope="    SELECT * FROM rollup_scope")
+
+
+def _fill_scope(cursor, where: str, params: dict[str, object]) -> None:  # noqa: ANN001 - DB cursor
+    cursor.execute("DROP TABLE IF EXISTS rollup_scope")
+    cursor.execute(f"CREATE TEMP TABLE rollup_scope ON COMMIT DROP AS {_SCOPE_SELECT.format(where=where)}", params)
+    cursor.execute("ANALYZE rollup_scope")
+
+
+_HOUR_WHERE = "c.started_at >= %(start)s AND c.started_at < %(end)s"
+_HOUR_INSERT = _FROM_SCOPE_TABLE + """
 INSERT INTO usage_rolluphour (
     project_id, hour, dimension, key, cost, cost_input, cost_cache_read, cost_cache_write, cost_output,
     savings, input_tokens, cache_read_tokens, cache_write_tokens, output_tokens, reasoning_tokens,
@@ -93,7 +111,8 @@ SELECT * FROM (
 WHERE NOT (grouped.dimension = 'conversation' AND grouped.key = '')
 """
 
-_REQUEST_INSERT = _EFFECTIVE_CALLS.format(where="c.trace_id = ANY(%(traces)s)") + """
+_REQUEST_WHERE = "c.trace_id = ANY(%(traces)s)"
+_REQUEST_INSERT = _FROM_SCOPE_TABLE + """
 INSERT INTO usage_requestrollup (
     project_id, trace_id, first_at, last_at, "user", feature, endpoint, session, cost,
     input_tokens, cache_read_tokens, cache_write_tokens, output_tokens, llm_calls, unpriced_calls)
@@ -197,6 +216,7 @@ def recompute_bucket(project_id: int, hour: datetime) -> None:
             [project_id, local_day],
         )
         cursor.execute("DELETE FROM usage_rolluphour WHERE project_id = %s AND hour = %s", [project_id, hour])
+        _fill_scope(cursor, _HOUR_WHERE, params)
         cursor.execute(_HOUR_INSERT, params)
         cursor.execute(
             "SELECT DISTINCT trace_id FROM usage_llmcall WHERE project_id = %(project)s"
@@ -206,7 +226,9 @@ def recompute_bucket(project_id: int, hour: datetime) -> None:
         traces = [row[0] for row in cursor.fetchall()]
         if traces:
             # Upsert, not delete+insert: a trace spanning two hours may be recomputed by two workers at once.
-            cursor.execute(_REQUEST_INSERT, {"project": project_id, "traces": traces})
+            request_params = {"project": project_id, "traces": traces}
+            _fill_scope(cursor, _REQUEST_WHERE, request_params)
+            cursor.execute(_REQUEST_INSERT, request_params)
 
 
 def recompute_dirty(max_buckets: int = 1000) -> int:
