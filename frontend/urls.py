@@ -21,6 +21,8 @@ urlpatterns = [
     path("p/<slug:slug>/settings/keys/", manage.keys, name="keys"),
     path("p/<slug:slug>/settings/keys/<int:key_id>/revoke/", manage.revoke, name="revoke-key"),
     path("p/<slug:slug>/settings/members/", manage.members, name="members"),
+    path("p/<slug:slug>/settings/members/<int:membership_id>/remove/", manage.remove_member_view,
+         name="remove-member"),
     path("p/<slug:slug>/alerts/", alerts.incidents, name="alerts"),
     path("p/<slug:slug>/alerts/history/", alerts.history, name="alert-history"),
     path("p/<slug:slug>/alerts/incidents/<int:incident_id>/", alerts.incident_detail, name="incident"),

@@ -75,10 +75,33 @@ def revoke_key(key: ApiKey) -> bool:
     return bool(ApiKey.objects.filter(pk=key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now()))
 
 
+class LastAdminError(ValueError):
+    """The change would leave the project without an admin."""
+
+
+def _refuse_losing_last_admin(project: Project, user: AbstractBaseUser) -> None:
+    # Locks the project's admin rows so two concurrent changes cannot both pass the check.
+    admins = list(Membership.objects.select_for_update().filter(project=project, role=Role.ADMIN)
+                  .values_list("user_id", flat=True))
+    if admins == [user.pk]:
+        raise LastAdminError(f"{user} is the last admin of {project.slug}; make someone else admin first")
+
+
 @transaction.atomic
 def set_member(project: Project, user: AbstractBaseUser, role: str) -> Membership:
-    membership, _ = Membership.objects.update_or_create(project=project, user=user, defaults={"role": Role(role)})
+    role = Role(role)
+    if role != Role.ADMIN:
+        _refuse_losing_last_admin(project, user)
+    membership, _ = Membership.objects.update_or_create(project=project, user=user, defaults={"role": role})
     return membership
+
+
+@transaction.atomic
+def remove_member(project: Project, user: AbstractBaseUser) -> bool:
+    """Remove a person from a project; False when they were not a member."""
+    _refuse_losing_last_admin(project, user)
+    deleted, _ = Membership.objects.filter(project=project, user=user).delete()
+    return bool(deleted)
 
 
 def role_of(user: AbstractBaseUser, project: Project) -> str | None:

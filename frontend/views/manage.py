@@ -12,7 +12,7 @@ from costwatch.pricing.models import ModelPrice, PriceOrigin
 from costwatch.pricing.services import sync_catalog
 from costwatch.projects.models import ApiKey, Membership, Project
 from costwatch.projects.permissions import Action
-from costwatch.projects.services import issue_key, revoke_key, set_member
+from costwatch.projects.services import LastAdminError, issue_key, remove_member, revoke_key, set_member
 from frontend.access import project_view
 from frontend.forms import KeyForm, MemberForm, PriceOverrideForm
 
@@ -54,12 +54,31 @@ def revoke(request: HttpRequest, project: Project, key_id: int) -> HttpResponse:
 def members(request: HttpRequest, project: Project) -> HttpResponse:
     form = MemberForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        membership = set_member(project, form.cleaned_data["username"], form.cleaned_data["role"])
-        messages.success(request, f"{membership.user} is now {membership.get_role_display()} of {project.name}.")
-        return redirect("frontend:members", slug=project.slug)
+        try:
+            membership = set_member(project, form.cleaned_data["username"], form.cleaned_data["role"])
+        except LastAdminError as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, f"{membership.user} is now {membership.get_role_display()} of {project.name}.")
+            return redirect("frontend:members", slug=project.slug)
     memberships = Membership.objects.filter(project=project).select_related("user").order_by("user__username")
     return render(request, "frontend/members.html", {"form": form, "memberships": memberships},
                   status=400 if form.is_bound else 200)
+
+
+@require_POST
+@project_view(Action.MANAGE_MEMBERS)
+def remove_member_view(request: HttpRequest, project: Project, membership_id: int) -> HttpResponse:
+    membership = Membership.objects.filter(project=project, pk=membership_id).select_related("user").first()
+    if membership is None:
+        raise Http404("No such member in this project.")
+    try:
+        remove_member(project, membership.user)
+    except LastAdminError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"{membership.user} no longer has access to {project.name}.")
+    return redirect("frontend:members", slug=project.slug)
 
 
 @project_view(Action.VIEW_COSTS)

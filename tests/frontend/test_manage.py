@@ -73,6 +73,29 @@ def test_admin_sets_a_members_role(people, acme) -> None:  # noqa: ANN001
     assert role_of(people.oncall, acme) == "admin"
 
 
+def test_admin_removes_a_member_but_never_the_last_admin(people, acme, globex) -> None:  # noqa: ANN001
+    from costwatch.projects.models import Membership
+    from costwatch.projects.services import role_of
+
+    client = people.client("admin")
+    fin = Membership.objects.get(project=acme, user=people.finance)
+    response = client.post(f"/p/acme/settings/members/{fin.pk}/remove/", follow=True)
+    assert response.status_code == 200 and "no longer has access" in response.content.decode()
+    assert role_of(people.finance, acme) is None
+    assert client.get("/p/acme/").status_code == 200
+    assert people.client("finance").get("/p/acme/").status_code == 404
+
+    ada = Membership.objects.get(project=acme, user=people.admin)
+    response = client.post(f"/p/acme/settings/members/{ada.pk}/remove/", follow=True)
+    assert "last admin" in response.content.decode()
+    response = client.post("/p/acme/settings/members/", {"username": "ada", "role": "finance"})
+    assert response.status_code == 400 and "last admin" in response.content.decode()
+    assert role_of(people.admin, acme) == "admin"
+    gus = Membership.objects.get(project=globex, user=people.outsider)
+    assert client.post(f"/p/acme/settings/members/{gus.pk}/remove/").status_code == 404
+    assert role_of(people.outsider, globex) == "admin"
+
+
 def test_unknown_member_name_is_a_form_error(people, acme) -> None:  # noqa: ANN001
     response = people.client("admin").post("/p/acme/settings/members/", {"username": "nobody", "role": "finance"})
     assert response.status_code == 400

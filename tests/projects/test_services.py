@@ -67,3 +67,24 @@ def test_last_used_is_recorded_without_a_write_per_request(acme) -> None:
 def test_project_timezone_must_be_iana() -> None:
     with pytest.raises(ValidationError, match="not an IANA time zone"):
         create_project("bad-tz", timezone_name="Mars/Olympus")
+
+
+def test_the_last_admin_can_be_neither_demoted_nor_removed(acme) -> None:
+    from django.contrib.auth import get_user_model
+
+    from costwatch.projects.models import Membership, Role
+    from costwatch.projects.services import LastAdminError, remove_member, set_member
+
+    users = get_user_model().objects
+    ada, bob = users.create_user("ada", password="x" * 12), users.create_user("bob", password="x" * 12)
+    set_member(acme, ada, Role.ADMIN)
+    set_member(acme, bob, Role.FINANCE)
+    with pytest.raises(LastAdminError, match="last admin"):
+        set_member(acme, ada, Role.FINANCE)
+    with pytest.raises(LastAdminError):
+        remove_member(acme, ada)
+    assert Membership.objects.get(project=acme, user=ada).role == Role.ADMIN
+    assert remove_member(acme, bob) is True and remove_member(acme, bob) is False
+    set_member(acme, bob, Role.ADMIN)
+    set_member(acme, ada, Role.ONCALL)  # another admin exists now
+    assert remove_member(acme, ada) is True
