@@ -7,6 +7,8 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import models
+from django.db.models import F
+from django.db.models.functions import MD5
 
 from costwatch.projects.models import Project
 
@@ -66,7 +68,7 @@ class Rule(models.Model):
     name = models.CharField(max_length=200)
     kind = models.CharField(max_length=16, choices=RuleKind.choices)
     scope = models.CharField(max_length=16, choices=Scope.choices, default=Scope.PROJECT)
-    scope_value = models.CharField(max_length=512, blank=True, help_text="Only this user/feature/...; blank = each.")
+    scope_value = models.TextField(blank=True, help_text="Only this user/feature/...; blank = each.")
     # Budget
     period = models.CharField(max_length=8, choices=BudgetPeriod.choices, default=BudgetPeriod.MONTH)
     amount = models.DecimalField(null=True, blank=True, **MONEY)
@@ -102,7 +104,7 @@ class Incident(models.Model):
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
     rule = models.ForeignKey(Rule, on_delete=models.CASCADE, related_name="incidents")
-    group_key = models.CharField(max_length=512, blank=True, help_text="Blank for project-wide rules.")
+    group_key = models.TextField(blank=True, help_text="Blank for project-wide rules.")
     period_key = models.CharField(max_length=16)
     period_start = models.DateTimeField()
     period_end = models.DateTimeField()
@@ -126,7 +128,9 @@ class Incident(models.Model):
     class Meta:
         ordering = ["-opened_at", "-id"]
         constraints = [
-            models.UniqueConstraint(fields=["rule", "group_key", "period_key", "level"], name="one_incident_per_level")
+            # md5: a group key (a user id) may be kilobytes long, past a btree entry's limit.
+            models.UniqueConstraint(F("rule"), MD5("group_key"), F("period_key"), F("level"),
+                                    name="one_incident_per_level")
         ]
         indexes = [models.Index(fields=["project", "state", "opened_at"]), models.Index(fields=["rule", "state"])]
 
