@@ -19,14 +19,14 @@ BUCKET_SQL = ("(date_trunc('hour', {column} - make_interval(mins => %(bucket_min
 
 def bucket_minutes(tz: ZoneInfo, at: datetime | None = None) -> int:
     """Minutes past each UTC hour at which the zone's local hours start: 0, 30 (Asia/Kolkata,
-    Australia/Adelaide, America/St_Johns) or 45 (Asia/Kathmandu).
+    Australia/Adelaide, America/St_Johns) or 15 (Asia/Kathmandu at +5:45, Pacific/Chatham).
 
     Rollup buckets are the project's local hours, so its days, weeks and months (and budget
     windows) are whole buckets in every UTC offset. A zone whose offset changes by a fraction of
     an hour over the year (Australia/Lord_Howe) is bucketed by its offset at ``at`` (default now).
     """
     offset = (at or datetime.now(dt_timezone.utc)).astimezone(tz).utcoffset()
-    return int(offset.total_seconds() // 60) % 60 if offset is not None else 0
+    return -int(offset.total_seconds() // 60) % 60 if offset is not None else 0
 
 
 def bucket_of(moment: datetime, tz: ZoneInfo) -> datetime:
