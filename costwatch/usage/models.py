@@ -240,3 +240,12 @@ class RequestRollup(models.Model):
             models.Index(fields=["project", "first_at"]),
             models.Index(F("project"), MD5("user"), F("first_at"), name="requestrollup_user_md5_idx"),
         ]
+
+    @property
+    def known_cost(self):  # noqa: ANN201 - Decimal | None
+        """The priced calls' cost, or None when the request has calls and none is priced."""
+        return self.cost if self.priced_calls or not self.llm_calls else None
+
+    @property
+    def not_priced_calls(self) -> int:
+        return self.llm_calls - self.priced_calls
