@@ -5,7 +5,10 @@ from django.db import models
 
 from costwatch.projects.models import Project
 
-MONEY = {"max_digits": 24, "decimal_places": 12}
+# Providers send amounts with up to 16 decimals (OpenAI's JSON numbers; Anthropic's cents / 100):
+# stored as given, never rounded.
+BILL_PLACES = 20
+BILL_MONEY = {"max_digits": 40, "decimal_places": BILL_PLACES}
 
 
 class Provider(models.TextChoices):
@@ -78,7 +81,7 @@ class BilledCost(models.Model):
     line_item = models.CharField(max_length=300, blank=True, help_text="OpenAI line_item / Anthropic description.")
     model = models.CharField(max_length=200, blank=True, help_text="Model named by the bill line, if any.")
     scope_id = models.CharField(max_length=200, blank=True, help_text="Provider project_id / workspace_id.")
-    amount = models.DecimalField(**MONEY)
+    amount = models.DecimalField(**BILL_MONEY)
     currency = models.CharField(max_length=8)
 
 

@@ -11,6 +11,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from datetime import timezone as dt_timezone
 from decimal import Decimal
 
 from django.conf import settings
@@ -19,7 +20,7 @@ from django.utils import timezone
 
 from costwatch.billing import crypto
 from costwatch.billing.estimate import NO_CALLS, Estimate, estimates_by_model, estimates_by_utc_day
-from costwatch.billing.models import BilledCost, BilledDay, BillImport, BillingSource, BillOrigin, Provider
+from costwatch.billing.models import BILL_PLACES, BilledCost, BilledDay, BillImport, BillingSource, BillOrigin, Provider
 from costwatch.billing.sources import SOURCES, BilledLine, SourceError, source_for
 from costwatch.billing.sources.base import http_client
 from costwatch.projects.models import Project
@@ -82,6 +83,11 @@ def replace_days(project: Project, provider: str, days: Iterable[date], lines: S
                  now: datetime | None = None) -> ImportResult:
     """Replace the bill of every day in ``days`` (days without lines are billed nothing) in one transaction."""
     now = now or timezone.now()
+    for line in lines:
+        exponent = line.amount.as_tuple().exponent
+        if isinstance(exponent, int) and exponent < -BILL_PLACES:
+            raise SourceError(f"{provider}: amount {line.amount} of {line.day} has more than {BILL_PLACES} decimal "
+                              "places; refused rather than rounded", permanent=True)
     covered = sorted(set(days) | {line.day for line in lines})
     by_day: dict[date, list[BilledLine]] = defaultdict(list)
     for line in lines:
@@ -118,7 +124,7 @@ def pull_source(source_id: int, days: int | None = None, *, now: datetime | None
     if source is None or not source.active:
         return None
     days = days or settings.COSTWATCH_BILLING_PULL_DAYS
-    last_day = now.astimezone(timezone.utc).date()
+    last_day = now.astimezone(dt_timezone.utc).date()
     first_day = last_day - timedelta(days=days - 1)
     module = source_for(source.provider)
     try:
@@ -265,7 +271,7 @@ def reconcile(project: Project, first_day: date, last_day: date, *, providers: S
     providers = list(providers or sorted(SOURCES))
     for provider in providers:
         source_for(provider)
-    today = (now or timezone.now()).astimezone(timezone.utc).date()
+    today = (now or timezone.now()).astimezone(dt_timezone.utc).date()
     bills = (BilledDay.objects.filter(project=project, provider__in=providers, day__gte=first_day, day__lte=last_day)
              .prefetch_related("lines"))
     bill_of = {(b.provider, b.day): b for b in bills}
