@@ -174,14 +174,15 @@ def import_csv(project: Project, provider: str, text: str, *, filename: str = ""
     covers are replaced. A file with any bad row raises SourceError naming it and changes nothing."""
     module = source_for(provider)
     try:
-        lines = module.parse_csv(text)
+        parsed = module.parse_csv(text)
     except SourceError as exc:
         BillImport.objects.create(project=project, provider=provider, origin=BillOrigin.CSV, filename=filename[:300],
                                   ok=False, error=str(exc), at=now or timezone.now())
         raise
-    if not lines and not text.strip():
-        raise SourceError("the file is empty", permanent=True)
-    return replace_days(project, provider, [], lines, origin=BillOrigin.CSV, filename=filename[:300], now=now)
+    if not parsed.days:
+        raise SourceError("the file has no rows", permanent=True)
+    return replace_days(project, provider, parsed.days, parsed.lines, origin=BillOrigin.CSV, filename=filename[:300],
+                        now=now)
 
 
 # --- Reconciliation -------------------------------------------------------------------------------

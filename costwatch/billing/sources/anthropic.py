@@ -22,7 +22,7 @@ from decimal import Decimal
 import httpx
 from django.conf import settings
 
-from costwatch.billing.sources.base import BilledLine, SourceError, decimal_of, get_json
+from costwatch.billing.sources.base import BilledLine, ParsedBill, SourceError, decimal_of, get_json
 
 PROVIDER = "anthropic"
 COSTWATCH_PROVIDERS = ("anthropic",)
@@ -94,7 +94,7 @@ def fetch_costs(client: httpx.Client, key: str, base_url: str, first_day: date, 
     raise SourceError(f"anthropic: more than {MAX_PAGES} pages; pull fewer days")
 
 
-def parse_csv(text: str) -> list[BilledLine]:
+def parse_csv(text: str) -> ParsedBill:
     """Lines of an Anthropic cost CSV. Columns read: the UTC day from ``usage_date_utc``, ``date`` or
     ``starting_at``; the amount from ``cost_usd`` (US dollars) or else ``amount`` (the API's unit:
     cents, with ``currency``); optional ``description``, ``model``, ``workspace_id``.
@@ -126,4 +126,4 @@ def parse_csv(text: str) -> list[BilledLine]:
                                 line_item=(row.get("description") or "").strip(),
                                 model=(row.get("model") or "").strip(),
                                 scope_id=(row.get("workspace_id") or "").strip()))
-    return lines
+    return ParsedBill(lines, {line.day for line in lines})

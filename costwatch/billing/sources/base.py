@@ -26,6 +26,14 @@ class BilledLine:
     scope_id: str = ""
 
 
+@dataclass(frozen=True)
+class ParsedBill:
+    """A bill file: its lines, and every UTC day it covers (a day listed without cost is billed nothing)."""
+
+    lines: list[BilledLine]
+    days: set[date]
+
+
 class SourceError(Exception):
     """A pull or file that cannot be read. ``permanent`` = retrying will not help (bad key, bad file)."""
 

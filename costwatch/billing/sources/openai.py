@@ -18,7 +18,7 @@ from datetime import date, datetime, time, timedelta, timezone
 import httpx
 from django.conf import settings
 
-from costwatch.billing.sources.base import BilledLine, SourceError, decimal_of, get_json
+from costwatch.billing.sources.base import BilledLine, ParsedBill, SourceError, decimal_of, get_json
 
 PROVIDER = "openai"
 COSTWATCH_PROVIDERS = ("openai",)
@@ -96,7 +96,7 @@ def fetch_costs(client: httpx.Client, key: str, base_url: str, first_day: date, 
     raise SourceError(f"openai: more than {MAX_PAGES} pages; pull fewer days")
 
 
-def parse_csv(text: str) -> list[BilledLine]:
+def parse_csv(text: str) -> ParsedBill:
     """Lines of OpenAI's cost CSV export. Columns read: ``start_time_iso`` (or ``start_time``, Unix
     seconds), ``amount_value`` (USD, decimal), ``amount_currency``, optional ``line_item`` and ``project_id``.
     Rows with an empty amount are days without cost. Raises SourceError naming the row and column.
@@ -108,10 +108,10 @@ def parse_csv(text: str) -> list[BilledLine]:
             "this is not an OpenAI cost export: it needs the columns start_time_iso (or start_time) and "
             f"amount_value; found {', '.join(sorted(columns)) or 'none'}", permanent=True)
     lines = []
+    days: set[date] = set()
     for number, row in enumerate(reader, start=2):
-        raw_amount = (row.get("amount_value") or "").strip()
-        if not raw_amount:
-            continue
+        if not any((value or "").strip() for value in row.values() if isinstance(value, str)):
+            continue  # a blank line
         try:
             if (row.get("start_time_iso") or "").strip():
                 day = datetime.fromisoformat(row["start_time_iso"].strip()).astimezone(timezone.utc).date()
@@ -120,6 +120,10 @@ def parse_csv(text: str) -> list[BilledLine]:
         except (TypeError, ValueError):
             raise SourceError(f"row {number}: start time {row.get('start_time_iso') or row.get('start_time')!r} "
                               "is not an ISO 8601 time or Unix seconds", permanent=True) from None
+        days.add(day)
+        raw_amount = (row.get("amount_value") or "").strip()
+        if not raw_amount:
+            continue
         try:
             amount = decimal_of(raw_amount, f"row {number}: amount_value")
         except SourceError as exc:
@@ -128,4 +132,4 @@ def parse_csv(text: str) -> list[BilledLine]:
         lines.append(BilledLine(day=day, amount=amount, currency=(row.get("amount_currency") or "usd").strip().upper(),
                                 line_item=line_item, model=model_of(line_item),
                                 scope_id=(row.get("project_id") or "").strip()))
-    return lines
+    return ParsedBill(lines, days)
