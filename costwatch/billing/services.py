@@ -227,8 +227,10 @@ class ReconciliationRow:
     @property
     def drift_percent(self) -> Decimal | None:
         diff = self.difference
-        if diff is None or not self.billed:
+        if diff is None or self.billed is None:
             return None
+        if self.billed == 0:  # nothing billed: 0 % if nothing estimated either, else unbounded
+            return Decimal(0) if diff == 0 else None
         return (diff / self.billed * 100).quantize(PERCENT_PLACES)
 
     @property

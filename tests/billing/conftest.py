@@ -6,7 +6,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -134,3 +134,53 @@ def send_spans(ingest_key: str, spans: list[dict[str, Any]]) -> None:
         "rejectedSpans", "0") in ("0", 0)
     while recompute_dirty():
         pass
+
+
+@pytest.fixture
+def default_catalog(db):  # noqa: ANN001, ANN201 - the shipped catalog, as loaddefaultprices stores it
+    from costwatch.pricing.catalog import load_default_catalog
+    from costwatch.pricing.models import PriceOrigin
+    from costwatch.pricing.services import sync_catalog
+
+    return sync_catalog(load_default_catalog(), origin=PriceOrigin.DEFAULT)
+
+
+OPENAI_BILL = """start_time_iso,amount_value,amount_currency,line_item,project_id
+2026-11-18T00:00:00+00:00,0.005,usd,"gpt-4o, input",proj_a
+2026-11-18T00:00:00+00:00,0.0065,usd,"gpt-4o, output",proj_a
+2026-11-19T00:00:00+00:00,,,,
+"""
+ANTHROPIC_BILL = """usage_date_utc,description,model,cost_usd
+2026-11-18,Claude Sonnet 4.5 Usage - Input Tokens,claude-sonnet-4-5,0.003
+2026-11-18,Claude Sonnet 4.5 Usage - Output Tokens,claude-sonnet-4-5,0.0015
+2026-11-20,Claude Sonnet 4.5 Usage - Output Tokens,claude-sonnet-4-5,0.25
+"""
+
+
+def utc(day: int, hour: int, minute: int = 0) -> datetime:
+    return datetime(2026, 11, day, hour, minute, tzinfo=timezone.utc)
+
+
+@pytest.fixture
+def acme_calls(default_catalog, acme, acme_ingest_key, globex, globex_ingest_key):  # noqa: ANN001, ANN201
+    send_spans(acme_ingest_key, [
+        # $0.007 and $0.0035 (gpt-4o: $2.50 in / $10 out per 1M). 23:30 UTC is already Nov 19 in
+        # Berlin (acme's zone): the bill's day is UTC, so it belongs to Nov 18 here.
+        llm_span(1, 1, utc(18, 10), system="openai", model="gpt-4o", input_tokens=2000, output_tokens=200),
+        llm_span(2, 2, utc(18, 23, 30), system="openai", model="gpt-4o", input_tokens=1000, output_tokens=100),
+        llm_span(3, 3, utc(18, 12), system="openai", model="my-finetune-without-price", input_tokens=10,
+                 output_tokens=10),
+        # Claude Sonnet 4.5: $3 in / $15 out per 1M → $0.0045.
+        llm_span(4, 4, utc(18, 9), system="anthropic", model="claude-sonnet-4-5", input_tokens=1000,
+                 output_tokens=100),
+        # Another provider's calls are not on these bills.
+        llm_span(5, 5, utc(18, 9), system="aws.bedrock", model="anthropic.claude-sonnet-4-5-20250929-v1:0",
+                 input_tokens=1000, output_tokens=100),
+    ])
+    send_spans(globex_ingest_key, [
+        llm_span(6, 6, utc(18, 10), system="openai", model="gpt-4o", input_tokens=900000, output_tokens=0)])
+    from costwatch.billing import services
+
+    services.import_csv(acme, "openai", OPENAI_BILL)
+    services.import_csv(acme, "anthropic", ANTHROPIC_BILL)
+    return acme
