@@ -124,3 +124,25 @@ class ChannelForm(forms.Form):
 
     def config(self) -> dict[str, object]:
         return {name: self.cleaned_data[name] for name in self.CONFIG_FIELDS.get(self.cleaned_data["kind"], ())}
+
+
+class BillingSourceForm(forms.Form):
+    provider = forms.ChoiceField(choices=[("openai", "OpenAI (organization Costs API)"),
+                                          ("anthropic", "Anthropic (Admin API cost report)")])
+    name = forms.CharField(max_length=200, required=False)
+    admin_key = forms.CharField(widget=forms.PasswordInput(render_value=False), label="Admin key",
+                                help_text="OpenAI admin key (sk-admin-…) or Anthropic Admin API key (sk-ant-admin…). "
+                                          "Stored encrypted, never shown again.")
+    scope_ids = forms.CharField(required=False, label="Provider projects / workspaces",
+                                help_text="Comma-separated OpenAI project ids or Anthropic workspace ids; "
+                                          "empty = the whole organization.")
+    base_url = forms.URLField(required=False, assume_scheme="https", label="API base URL",
+                              help_text="Empty = the provider's API.")
+
+    def clean_scope_ids(self) -> list[str]:
+        return [s.strip() for s in self.cleaned_data["scope_ids"].split(",") if s.strip()]
+
+
+class BillImportForm(forms.Form):
+    provider = forms.ChoiceField(choices=[("openai", "OpenAI cost export"), ("anthropic", "Anthropic cost CSV")])
+    file = forms.FileField(help_text="CSV; the UTC days it lists replace what was stored for them.")
