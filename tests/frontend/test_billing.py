@@ -68,3 +68,18 @@ def test_csv_upload_by_finance_and_refusals(people, acme) -> None:  # noqa: ANN0
         "provider": "openai", "file": SimpleUploadedFile("costs.csv", CSV.encode())}).status_code == 403
     assert people.client("oncall").post("/p/acme/reconciliation/sources/", {}).status_code == 403
     assert people.client("outsider").get("/p/acme/reconciliation/").status_code == 404
+
+
+def test_a_drift_rule_is_created_from_the_rules_page(people, acme) -> None:  # noqa: ANN001
+    from alerts.models import Rule
+
+    response = people.client("oncall").post("/p/acme/alerts/rules/new/", {
+        "name": "bill drift", "kind": "drift", "scope": "project", "drift_percent": "5", "drift_usd": "1",
+        "drift_days": "3", "drift_provider": "openai", "repeat_interval_minutes": "60", "enabled": "on"}, follow=True)
+    assert response.status_code == 200
+    rule = Rule.objects.get(project=acme, name="bill drift")
+    assert (rule.kind, rule.drift_percent, rule.drift_usd, rule.drift_provider) == ("drift", 5, 1, "openai")
+    assert "openai's bill vs. estimate per UTC day above 5 % and $1.00" in response.content.decode()
+    refused = people.client("oncall").post("/p/acme/alerts/rules/new/", {
+        "name": "no threshold", "kind": "drift", "scope": "project", "repeat_interval_minutes": "60"})
+    assert refused.status_code == 400 and "drift_percent, drift_usd or both" in refused.content.decode()
