@@ -127,10 +127,13 @@ def pull_source(source_id: int, days: int | None = None, *, now: datetime | None
     last_day = now.astimezone(dt_timezone.utc).date()
     first_day = last_day - timedelta(days=days - 1)
     module = source_for(source.provider)
+    days_covered = [first_day + timedelta(days=i) for i in range(days)]
     try:
         key = crypto.decrypt(source.encrypted_key)
         with http_client() as client:
             lines = module.fetch_costs(client, key, source.base_url, first_day, last_day, source.scope_ids)
+        result = replace_days(source.project, source.provider, days_covered, lines, origin=BillOrigin.API,
+                              source=source, now=now)
     except (SourceError, crypto.SecretUnreadable) as exc:
         message = str(exc)
         BillingSource.objects.filter(pk=source.pk).update(last_pull_at=now, last_pull_ok=False, last_error=message)
@@ -141,9 +144,6 @@ def pull_source(source_id: int, days: int | None = None, *, now: datetime | None
         if isinstance(exc, SourceError):
             raise
         raise SourceError(message, permanent=True) from None
-    days_covered = [first_day + timedelta(days=i) for i in range(days)]
-    result = replace_days(source.project, source.provider, days_covered, lines, origin=BillOrigin.API,
-                          source=source, now=now)
     BillingSource.objects.filter(pk=source.pk).update(last_pull_at=now, last_pull_ok=True, last_error="")
     return result
 

@@ -219,3 +219,14 @@ def test_beat_claims_each_due_source_once(acme, globex, provider_server) -> None
     assert services.claim_due_sources(later) == []
     services.request_pull(BillingSource.objects.get(pk=a.pk), now=later)
     assert services.claim_due_sources(later) == [a.pk]
+
+
+def test_an_amount_finer_than_storage_is_refused_not_rounded(acme, provider_server) -> None:  # noqa: ANN001
+    server = provider_server(lambda seen: Answer(body=as_json_numbers({
+        "object": "page", "has_more": False, "next_page": None,
+        "data": [openai_bucket(NOV_18, [("0.123456789012345678901", "gpt-4o, input", None)])]})))
+    source = services.add_source(acme, "openai", "sk-admin", base_url=server.url)
+    with pytest.raises(SourceError, match="more than 20 decimal places"):
+        services.pull_source(source.pk, days=3, now=NOW)
+    source.refresh_from_db()
+    assert source.last_pull_ok is False and not BilledDay.objects.exists()
