@@ -20,6 +20,7 @@ from costwatch.billing import services
 from costwatch.billing.models import BillingSource
 from costwatch.billing.services import BillingError, ImportResult, ReconciliationRow
 from costwatch.billing.sources import SOURCES, SourceError
+from costwatch.billing.tasks import queue_due_pulls
 from costwatch.pricing.cost import money
 from costwatch.projects.api import project_for, writable_project
 from costwatch.projects.permissions import Action
@@ -203,16 +204,9 @@ class SourcePullView(APIView):
         _, source = _source(request, pk)
         if not services.request_pull(source):
             return Response({"detail": "this source is revoked; add the key again"}, status=status.HTTP_409_CONFLICT)
-        queue_pull()
+        queue_due_pulls()
         source.refresh_from_db()
         return Response(SourceSerializer(source).data, status=status.HTTP_202_ACCEPTED)
-
-
-def queue_pull() -> None:
-    """Ask the worker to pull due sources now rather than at the next beat."""
-    from costwatch.billing.tasks import pull_due_bills
-
-    pull_due_bills.apply_async(expires=600)
 
 
 class ImportResultSerializer(serializers.Serializer):

@@ -22,3 +22,8 @@ def pull_due_bills() -> int:
         except SourceError:
             pass  # recorded on the source and in the import history; the next due time retries
     return pulled
+
+
+def queue_due_pulls() -> None:
+    """Ask the worker to pull due sources now ("pull now") rather than at the next beat check."""
+    pull_due_bills.apply_async(expires=600)

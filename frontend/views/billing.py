@@ -10,10 +10,10 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from costwatch.billing import services
-from costwatch.billing.api import queue_pull
 from costwatch.billing.models import BillingSource
 from costwatch.billing.services import BillingError, ReconciliationRow
 from costwatch.billing.sources import SOURCES, SourceError
+from costwatch.billing.tasks import queue_due_pulls
 from costwatch.pricing.cost import money
 from costwatch.projects.models import Project
 from costwatch.projects.permissions import Action, can
@@ -57,7 +57,7 @@ def chart_of(rows: list[ReconciliationRow], start: date, end: date) -> dict[str,
 
 def _page(request: HttpRequest, project: Project, *, source_form: BillingSourceForm | None = None,
           import_form: BillImportForm | None = None, status: int = 200) -> HttpResponse:
-    today = timezone.now().astimezone(timezone.get_fixed_timezone(0)).date()
+    today = timezone.now().date()  # UTC: the bills' calendar
     end = _day(request.GET.get("end"), today)
     start = _day(request.GET.get("start"), end - timedelta(days=DEFAULT_DAYS - 1))
     provider = request.GET.get("provider") or ""
@@ -93,7 +93,7 @@ def add_source(request: HttpRequest, project: Project) -> HttpResponse:
         except BillingError as exc:
             form.add_error(None, str(exc))
         else:
-            queue_pull()
+            queue_due_pulls()
             messages.success(request, f"{source.name} added (key …{source.key_hint}); its first pull is queued.")
             return redirect("frontend:reconciliation", slug=project.slug)
     return _page(request, project, source_form=form, status=400)
@@ -111,7 +111,7 @@ def _source(project: Project, source_id: int) -> BillingSource:
 def pull_source(request: HttpRequest, project: Project, source_id: int) -> HttpResponse:
     source = _source(project, source_id)
     if services.request_pull(source):
-        queue_pull()
+        queue_due_pulls()
         messages.success(request, f"Pull of {source.name} queued; the result shows under “Last pull”.")
     else:
         messages.error(request, f"{source.name} is revoked; add its key again to pull.")

@@ -1,7 +1,7 @@
 """Reconciliation: spans sent through the real ingest, bills imported, compared per UTC provider-day."""
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import date
 
 import pytest
 from rest_framework.test import APIClient
