@@ -47,6 +47,7 @@ class Channel(models.Model):
 class RuleKind(models.TextChoices):
     BUDGET = "budget", "Budget"
     ANOMALY = "anomaly", "Anomaly"
+    DRIFT = "drift", "Bill drift"
 
 
 class Scope(models.TextChoices):
@@ -80,6 +81,12 @@ class Rule(models.Model):
     min_baseline = models.DecimalField(default=Decimal(1), **MONEY)
     min_spend = models.DecimalField(default=Decimal(5), **MONEY)
     same_weekday = models.BooleanField(default=False)
+    # Bill drift (costwatch.billing): the provider's bill against Costwatch's estimate, per provider-day
+    drift_percent = models.DecimalField(max_digits=8, decimal_places=3, null=True, blank=True,
+                                        help_text="Fire when |billed - estimated| reaches this % of the bill.")
+    drift_usd = models.DecimalField(null=True, blank=True, help_text="... and/or this many dollars.", **MONEY)
+    drift_days = models.PositiveSmallIntegerField(default=3, help_text="Complete UTC days watched after they end.")
+    drift_provider = models.CharField(max_length=16, blank=True, help_text="Only this provider's bill; blank = each.")
     # Notifications
     repeat_interval = models.DurationField(default=timedelta(hours=1))
     enabled = models.BooleanField(default=True)

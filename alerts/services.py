@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from datetime import timezone as dt_timezone
 from decimal import Decimal
 from typing import Any
 
@@ -26,11 +27,13 @@ from django.utils import timezone
 from alerts.evaluation import (
     ANOMALY,
     BREACH,
+    DRIFT,
     FORECAST,
     WARN_PREFIX,
     AnomalySpec,
     BudgetSpec,
     Decision,
+    DriftSpec,
     Window,
     baseline_days,
     baseline_of,
@@ -38,6 +41,7 @@ from alerts.evaluation import (
     day_window,
     evaluate_anomaly,
     evaluate_budget,
+    evaluate_drift,
     level_rank,
     severity_of,
 )
@@ -57,6 +61,7 @@ from alerts.models import (
 )
 from alerts.notifications import Notification
 from alerts.transports import TransportError, transport_for
+from costwatch.billing.services import reconcile
 from costwatch.projects.models import Project
 from costwatch.usage.models import RollupHour
 
@@ -125,9 +130,31 @@ def anomaly_spec(rule: Rule) -> AnomalySpec:
     return AnomalySpec(rule.anomaly_factor, rule.anomaly_days, rule.min_baseline, rule.min_spend, rule.same_weekday)
 
 
+DRIFT_WINDOW_KEY = "bill-drift"
+
+
+def drift_decisions(rule: Rule, now: datetime) -> tuple[Window, dict[str, Decision]]:
+    """A decision per provider-day (group ``"<provider> <UTC day>"``) of the last ``drift_days``
+    complete UTC days that has a USD bill and a known estimate (costwatch.billing.reconcile)."""
+    today = now.astimezone(dt_timezone.utc).date()
+    first = today - timedelta(days=rule.drift_days)
+    window = Window(DRIFT_WINDOW_KEY, datetime.combine(first, datetime.min.time(), tzinfo=dt_timezone.utc),
+                    datetime.combine(today, datetime.min.time(), tzinfo=dt_timezone.utc))
+    spec = DriftSpec(rule.drift_percent, rule.drift_usd)
+    providers = [rule.drift_provider] if rule.drift_provider else None
+    decisions = {}
+    for row in reconcile(rule.project, first, today - timedelta(days=1), providers=providers, now=now):
+        if row.status == "ok":
+            assert row.billed is not None and row.estimate.cost_usd is not None
+            decisions[f"{row.provider} {row.day.isoformat()}"] = evaluate_drift(spec, row.billed, row.estimate.cost_usd)
+    return window, decisions
+
+
 def decide(rule: Rule, now: datetime) -> tuple[Window, dict[str, Decision]]:
     """The rule's current period and a decision for every group that has spend in it."""
     project = rule.project
+    if rule.kind == RuleKind.DRIFT:
+        return drift_decisions(rule, now)
     if rule.kind == RuleKind.BUDGET:
         window = budget_window(rule.period, now, project.tz)
         if rule.amount is None or rule.amount <= 0:  # not a usable budget (the API refuses these)
@@ -155,6 +182,8 @@ def decide(rule: Rule, now: datetime) -> tuple[Window, dict[str, Decision]]:
 def _belongs_to_rule(incident: Incident, rule: Rule) -> bool:
     if rule.kind == RuleKind.ANOMALY:
         return incident.level == ANOMALY
+    if rule.kind == RuleKind.DRIFT:
+        return incident.level == DRIFT
     return incident.level in (BREACH, FORECAST) or incident.level.startswith(WARN_PREFIX)
 
 
@@ -380,7 +409,11 @@ def _summary(incident: Incident, rule: Rule, event: str, who: str, previous_leve
     value, threshold = incident.value, incident.threshold
     if event == DeliveryEvent.RESOLVED:
         return f"Resolved: {_resolution(incident, rule, who)} [{rule.name}]"
-    if incident.level == ANOMALY:
+    if incident.level == DRIFT:
+        provider, _, day = incident.group_key.partition(" ")
+        text = (f"Bill drift: {provider}'s bill for {day} (UTC) and Costwatch's estimate differ by "
+                f"{_dollars(value)} (threshold {_dollars(threshold)})")
+    elif incident.level == ANOMALY:
         text = (f"Spend anomaly: {who} spent {_dollars(value)} today, above {rule.anomaly_factor.normalize()}x "
                 f"its daily average (threshold {_dollars(threshold)})")
     elif incident.level == FORECAST:
@@ -399,13 +432,18 @@ def _summary(incident: Incident, rule: Rule, event: str, who: str, previous_leve
 def _level_name(level: str) -> str:
     if level.startswith(WARN_PREFIX):
         return f"{level[len(WARN_PREFIX):]}% warning"
-    return {BREACH: "budget reached", FORECAST: "forecast over budget", ANOMALY: "anomaly"}.get(level, level)
+    return {BREACH: "budget reached", FORECAST: "forecast over budget", ANOMALY: "anomaly",
+            DRIFT: "bill drift"}.get(level, level)
 
 
 def _resolution(incident: Incident, rule: Rule, who: str) -> str:
     """What a resolve says: why it ended, with the value it ended on; never the firing condition."""
     last = incident.events.filter(kind__in=[IncidentEventKind.RESOLVED, IncidentEventKind.SUPERSEDED]).last()
     reason = last.note if last is not None else "back to normal"
+    if incident.level == DRIFT:
+        provider, _, day = incident.group_key.partition(" ")
+        return (f"{provider}'s bill for {day} (UTC) and Costwatch's estimate are within the threshold "
+                f"(difference {_dollars(incident.value)}; {reason})")
     if incident.level == ANOMALY:
         return (f"{who} spend {_dollars(incident.value)} today is no longer an anomaly "
                 f"(threshold {_dollars(incident.threshold)}; {reason})")
