@@ -69,7 +69,7 @@ def test_drift_fires_per_provider_day_and_resolves_when_the_bill_is_corrected(ac
     assert Incident.objects.get(rule=rule, group_key="anthropic 2026-11-20").state == "firing"
     resolved = receiver.wait_for(3, timeout=5)[2].json()
     assert resolved["event"] == "resolved" and resolved["group"] == "openai 2026-11-18"
-    assert resolved["summary"].startswith("Resolved: Bill drift")
+    assert resolved["summary"].startswith("Resolved: openai's bill for 2026-11-18 (UTC) and Costwatch's estimate are within")
 
 
 def test_a_provider_filter_and_a_dollar_floor(acme_calls) -> None:  # noqa: ANN001
