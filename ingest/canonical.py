@@ -57,6 +57,7 @@ class LlmCall:
     reported_cost: Decimal | None
     dialect: str
     service: str | None
+    count_basis: str = "reported"  # reported | from_total | inferred (ingest.dialects.base.COUNTS_*)
 
     @property
     def estimated(self) -> bool:

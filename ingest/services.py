@@ -101,6 +101,7 @@ def _call_row(project: Project, call: CanonicalCall, book: PriceBook) -> LlmCall
         output_tokens=call.tokens.output,
         reasoning_tokens=call.tokens.reasoning,
         usage_state=call.usage_state,
+        count_basis=call.count_basis,
         response_cache_hit=call.response_cache_hit,
         is_error=call.is_error,
         user=call.user or "",

@@ -62,6 +62,7 @@ def row_json(row: CostRow) -> dict[str, object]:
         "unpriced_calls": row.unpriced_calls,
         "unknown_usage_calls": row.unknown_usage_calls,
         "estimated_calls": row.estimated_calls,
+        "inferred_calls": row.inferred_calls,
         "requests": row.requests,
         "errors": row.errors,
         "avg_cost_per_request_usd": money(row.avg_cost_per_request_usd.quantize(Decimal("1e-9")))
@@ -74,7 +75,8 @@ def row_json(row: CostRow) -> dict[str, object]:
 
 CSV_COLUMNS = [
     "key", "cost_usd", "cost_complete", "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens",
-    "llm_calls", "priced_calls", "unpriced_calls", "unknown_usage_calls", "estimated_calls", "requests", "errors",
+    "llm_calls", "priced_calls", "unpriced_calls", "unknown_usage_calls", "estimated_calls", "inferred_calls",
+    "requests", "errors",
     "prompt_cache_hit_rate", "response_cache_hit_rate", "savings_usd",
 ]
 # What a CSV cell says for money that is not known (no call of the row is priced).
@@ -106,6 +108,9 @@ class CostRowSerializer(serializers.Serializer):
     unknown_usage_calls = serializers.IntegerField(
         help_text="calls whose token usage was neither reported nor countable: cost not included")
     estimated_calls = serializers.IntegerField(help_text="calls whose tokens were estimated from text (tiktoken)")
+    inferred_calls = serializers.IntegerField(help_text=(
+        "calls where neither a total nor the reporter's documented rule said whether input includes the "
+        "cache (or output the reasoning): decided from the sizes"))
     input_tokens = serializers.IntegerField()
     output_tokens = serializers.IntegerField()
     cache_read_tokens = serializers.IntegerField()
@@ -251,7 +256,7 @@ class RequestView(APIView):
                 "input_tokens": c.input_tokens, "cache_read_tokens": c.cache_read_tokens,
                 "cache_write_tokens": c.cache_write_tokens + c.cache_write_1h_tokens,
                 "output_tokens": c.output_tokens, "reasoning_tokens": c.reasoning_tokens,
-                "usage_state": c.usage_state, "estimated": c.estimated,
+                "usage_state": c.usage_state, "estimated": c.estimated, "count_basis": c.count_basis,
                 "response_cache_hit": c.response_cache_hit, "is_error": c.is_error,
                 "cost_usd": money(c.cost_total),
                 "cost_source": c.cost_source or ("usage unknown" if c.usage_state == "unknown" else "unpriced"),

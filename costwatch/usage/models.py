@@ -42,6 +42,9 @@ class LlmCall(models.Model):
     output_tokens = models.BigIntegerField(default=0, help_text="Including reasoning.")
     reasoning_tokens = models.BigIntegerField(default=0)
     usage_state = models.CharField(max_length=16, choices=UsageState.choices, default=UsageState.REPORTED)
+    count_basis = models.CharField(max_length=16, default="reported", help_text=(
+        "How the counts were read: reported (the reporter's documented rule), from_total (the reported "
+        "total settled whether input includes the cache / output the reasoning), inferred (from sizes)."))
     response_cache_hit = models.BooleanField(default=False)
     is_error = models.BooleanField(default=False)
     # What this span itself says; the request's attribution is resolved by the rollup (rollups.py).
@@ -156,6 +159,7 @@ class RollupMetrics(models.Model):
     unknown_usage_calls = models.BigIntegerField(default=0, help_text="Token usage neither reported nor countable.")
     estimated_calls = models.BigIntegerField(default=0, help_text="Token counts estimated from text.")
     priced_calls = models.BigIntegerField(default=0, help_text="Calls whose cost is known (in ``cost``).")
+    inferred_calls = models.BigIntegerField(default=0, help_text="Whether counts include their parts was inferred.")
 
     class Meta:
         abstract = True

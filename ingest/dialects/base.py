@@ -205,6 +205,7 @@ def build_call(
     usage_state: str,
     response_id: str | None,
     reported_cost: Decimal | None,
+    count_basis: str = "reported",
 ) -> LlmCall:
     """An LlmCall with the span-level facts every dialect fills the same way.
 
@@ -224,6 +225,7 @@ def build_call(
         end=span.end,
         tokens=tokens,
         usage_state=usage_state,
+        count_basis=count_basis,
         response_cache_hit=is_truthy(span.attributes.get("costwatch.cache.hit")),
         user=None,
         feature=None,
@@ -257,16 +259,92 @@ def usage_or_estimate(
     return estimate, USAGE_ESTIMATED
 
 
-def otel_rule_counts(usage: ReportedUsage) -> TokenCounts:
-    """Counts normalized under the OTel GenAI rule: input includes cache, output includes reasoning."""
-    cache_read = usage.cache_read or 0
-    cache_write = usage.cache_write or 0
-    reported_input = usage.input or 0
-    reasoning = usage.reasoning or 0
+# How a call's counts were read (stored as the call's ``count_basis``).
+COUNTS_REPORTED = "reported"    # as the span reports them, under its reporter's documented rule
+COUNTS_FROM_TOTAL = "from_total"  # whether input includes the cache / output the reasoning: settled by the total
+COUNTS_INFERRED = "inferred"    # no total, no documented rule that fits: decided from the sizes (a fallback)
+
+GOOGLE_PROVIDERS = ("gcp.gemini", "gcp.vertex_ai", "gemini", "vertex_ai", "google", "vertex", "gcp.gen_ai")
+BEDROCK_PROVIDERS = ("aws", "aws.bedrock", "bedrock", "amazon", "amazon_bedrock", "amazon-bedrock")
+
+
+@dataclass(frozen=True)
+class CountRule:
+    """What a reporter documents about its counts; None where it documents nothing reliable.
+
+    ``cache_in_input``: the input count includes cache reads and writes (the OTel GenAI rule, OpenAI,
+    Gemini, OpenLLMetry, OpenInference) or not (Anthropic's and Bedrock's raw API usage).
+    ``reasoning_in_output``: the output count includes reasoning tokens (OpenAI, the OTel rule) or
+    not (Gemini's candidates without thoughts).
+    """
+
+    cache_in_input: bool | None = True
+    reasoning_in_output: bool | None = True
+
+
+OTEL_RULE = CountRule()
+
+
+def provider_rule(provider: str | None, base: CountRule = OTEL_RULE) -> CountRule:
+    """``base`` with what the provider leaves undocumented: Gemini-family output may or may not
+    hold the thoughts depending on the instrumentation, so the total (or the sizes) decides."""
+    if provider and provider.lower().startswith(GOOGLE_PROVIDERS):
+        return CountRule(base.cache_in_input, None)
+    return base
+
+
+def normalize_counts(usage: ReportedUsage, rule: CountRule = OTEL_RULE) -> tuple[TokenCounts, str]:
+    """Counts under Costwatch's formula (input without cache, output with reasoning) and how they
+    were read (``COUNTS_*``).
+
+    Order of evidence: (1) the reported total, when exactly one reading of the parts adds up to
+    it; (2) the reporter's documented rule (``rule``), when it is possible for these sizes; (3) a
+    fallback from the sizes: input includes the cache when it is at least as large, output
+    includes reasoning when it is at least as large — such calls are ``COUNTS_INFERRED``.
+    """
+    read, write = usage.cache_read or 0, usage.cache_write or 0
+    reported_input, output, reasoning = usage.input or 0, usage.output or 0, usage.reasoning or 0
+    cache = read + write
+    by_total_cache: bool | None = None
+    by_total_reasoning: bool | None = None
+    if usage.total is not None and (cache or reasoning):
+        readings = [
+            (with_cache, with_reasoning)
+            for with_cache in ((True, False) if cache else (True,))
+            for with_reasoning in ((True, False) if reasoning else (True,))
+            if (not with_cache or reported_input >= cache) and (not with_reasoning or output >= reasoning)
+            and reported_input + (0 if with_cache else cache) + output + (0 if with_reasoning else reasoning)
+            == usage.total
+        ]
+        if cache and len({r[0] for r in readings}) == 1:
+            by_total_cache = readings[0][0]
+        if reasoning and len({r[1] for r in readings}) == 1:
+            by_total_reasoning = readings[0][1]
+    basis = COUNTS_FROM_TOTAL if by_total_cache is not None or by_total_reasoning is not None else COUNTS_REPORTED
+
+    def decide(by_total: bool | None, documented: bool | None, possible: bool, present: bool) -> bool:
+        nonlocal basis
+        if not present:
+            return True
+        if by_total is not None:
+            return by_total
+        if documented is not None and (possible or not documented):
+            return documented
+        basis = COUNTS_INFERRED
+        return possible
+
+    cache_in_input = decide(by_total_cache, rule.cache_in_input, reported_input >= cache, cache > 0)
+    reasoning_in_output = decide(by_total_reasoning, rule.reasoning_in_output, output >= reasoning, reasoning > 0)
     return TokenCounts(
-        input=exclusive_input(reported_input, cache_read, cache_write),
-        cache_read=cache_read,
-        cache_write=cache_write,
-        output=output_with_reasoning(usage.output or 0, reasoning, reported_input, usage.total),
+        input=reported_input - cache if cache_in_input else reported_input,
+        cache_read=read,
+        cache_write=write,
+        output=output if reasoning_in_output else output + reasoning,
         reasoning=reasoning,
-    )
+    ), basis
+
+
+def otel_rule_counts(usage: ReportedUsage) -> TokenCounts:
+    """Counts normalized under the OTel GenAI rule (input includes cache, output includes
+    reasoning), checked against the total; see ``normalize_counts``."""
+    return normalize_counts(usage)[0]

@@ -8,7 +8,10 @@ from ingest.dialects.base import (
     dig,
     json_attr,
     lower_or_none,
-    otel_rule_counts,
+    BEDROCK_PROVIDERS,
+    CountRule,
+    normalize_counts,
+    provider_rule,
     read_cost,
     read_tokens,
     text_attr,
@@ -29,10 +32,13 @@ class OpenInferenceDialect:
         return isinstance(kind, str) and kind.upper() in KINDS
 
     def to_call(self, span: SpanView) -> LlmCall:
-        # llm.token_count.prompt includes cache reads and writes (prompt_details are a
-        # breakdown of it): OpenAI reports it that way and the Anthropic instrumentations
-        # add cache tokens back. Older OpenInference JS Anthropic spans reported Anthropic's
-        # raw input; the clamp in otel_rule_counts keeps those whole when input < cache.
+        # llm.token_count.prompt includes cache reads and writes by the OpenInference spec
+        # (prompt_details are a breakdown of it): OpenAI reports it that way and the Anthropic
+        # instrumentations add cache tokens back. Bedrock (Converse) and some LangChain /
+        # Strands spans put the provider's raw prompt (without cache) there instead, and older
+        # OpenInference JS Anthropic spans did too: for Bedrock nothing is documented, so the
+        # total decides (prompt + completion + cache = total means the prompt excludes it),
+        # else the sizes, and the call is marked inferred.
         usage = ReportedUsage(
             input=read_tokens(span, "llm.token_count.prompt"),
             output=read_tokens(span, "llm.token_count.completion"),
@@ -47,11 +53,17 @@ class OpenInferenceDialect:
         requested = dig(json_attr(span, "llm.invocation_parameters"), "model")
         request_model = requested if isinstance(requested, str) and requested else None
         model = text_attr(span, "llm.model_name", "embedding.model_name") or request_model
-        tokens, usage_state = usage_or_estimate(span, usage, otel_rule_counts(usage), model)
+        provider = lower_or_none(text_attr(span, "llm.provider", "llm.system"))
+        rule = provider_rule(provider)
+        if provider and provider.startswith(BEDROCK_PROVIDERS):
+            rule = CountRule(cache_in_input=None, reasoning_in_output=rule.reasoning_in_output)
+        counts, basis = normalize_counts(usage, rule)
+        tokens, usage_state = usage_or_estimate(span, usage, counts, model)
         return build_call(
             span,
             dialect=self.name,
-            provider=lower_or_none(text_attr(span, "llm.provider", "llm.system")),
+            provider=provider,
+            count_basis=basis,
             model=model,
             request_model=request_model,
             operation=KINDS[str(span.attributes["openinference.span.kind"]).upper()],

@@ -10,7 +10,8 @@ from ingest.dialects.base import (
     ReportedUsage,
     build_call,
     lower_or_none,
-    otel_rule_counts,
+    normalize_counts,
+    provider_rule,
     read_cost,
     read_tokens,
     text_attr,
@@ -69,12 +70,15 @@ class OtelGenAiDialect:
         usage = reported_usage(span)
         request_model = text_attr(span, "gen_ai.request.model")
         model = text_attr(span, "gen_ai.response.model") or request_model
-        tokens, usage_state = usage_or_estimate(span, usage, otel_rule_counts(usage), model)
+        provider = lower_or_none(text_attr(span, "gen_ai.provider.name", "gen_ai.system"))
+        counts, basis = normalize_counts(usage, provider_rule(provider))
+        tokens, usage_state = usage_or_estimate(span, usage, counts, model)
         operation = text_attr(span, "gen_ai.operation.name")
         return build_call(
             span,
             dialect=self.name,
-            provider=lower_or_none(text_attr(span, "gen_ai.provider.name", "gen_ai.system")),
+            provider=provider,
+            count_basis=basis,
             model=model,
             request_model=request_model,
             operation=operation.lower() if operation else "chat",

@@ -10,7 +10,8 @@ from ingest.dialects.base import (
     ReportedUsage,
     build_call,
     lower_or_none,
-    otel_rule_counts,
+    normalize_counts,
+    provider_rule,
     read_cost,
     read_tokens,
     text_attr,
@@ -59,12 +60,15 @@ class TraceloopDialect:
         )
         request_model = text_attr(span, "gen_ai.request.model")
         model = text_attr(span, "gen_ai.response.model") or request_model
-        tokens, usage_state = usage_or_estimate(span, usage, otel_rule_counts(usage), model)
+        # Traceloop writes display names such as "Anthropic" and "OpenAI".
+        provider = lower_or_none(text_attr(span, "gen_ai.provider.name", "gen_ai.system"))
+        counts, basis = normalize_counts(usage, provider_rule(provider))
+        tokens, usage_state = usage_or_estimate(span, usage, counts, model)
         return build_call(
             span,
             dialect=self.name,
-            # Traceloop writes display names such as "Anthropic" and "OpenAI".
-            provider=lower_or_none(text_attr(span, "gen_ai.provider.name", "gen_ai.system")),
+            provider=provider,
+            count_basis=basis,
             model=model,
             request_model=request_model,
             operation=self._operation(span),
