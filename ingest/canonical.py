@@ -58,6 +58,7 @@ class LlmCall:
     dialect: str
     service: str | None
     count_basis: str = "reported"  # reported | from_total | inferred (ingest.dialects.base.COUNTS_*)
+    service_tier: str | None = None  # standard | flex | batch | priority | ... (None: not stated)
 
     @property
     def estimated(self) -> bool:

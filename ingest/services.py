@@ -102,6 +102,7 @@ def _call_row(project: Project, call: CanonicalCall, book: PriceBook) -> LlmCall
         reasoning_tokens=call.tokens.reasoning,
         usage_state=call.usage_state,
         count_basis=call.count_basis,
+        service_tier=call.service_tier or "",
         response_cache_hit=call.response_cache_hit,
         is_error=call.is_error,
         user=call.user or "",

@@ -257,6 +257,7 @@ class RequestView(APIView):
                 "cache_write_tokens": c.cache_write_tokens + c.cache_write_1h_tokens,
                 "output_tokens": c.output_tokens, "reasoning_tokens": c.reasoning_tokens,
                 "usage_state": c.usage_state, "estimated": c.estimated, "count_basis": c.count_basis,
+                "service_tier": c.service_tier or None, "cache_write_1h_tokens": c.cache_write_1h_tokens,
                 "response_cache_hit": c.response_cache_hit, "is_error": c.is_error,
                 "cost_usd": money(c.cost_total),
                 "cost_source": c.cost_source or ("usage unknown" if c.usage_state == "unknown" else "unpriced"),

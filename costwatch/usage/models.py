@@ -42,6 +42,8 @@ class LlmCall(models.Model):
     output_tokens = models.BigIntegerField(default=0, help_text="Including reasoning.")
     reasoning_tokens = models.BigIntegerField(default=0)
     usage_state = models.CharField(max_length=16, choices=UsageState.choices, default=UsageState.REPORTED)
+    service_tier = models.CharField(max_length=16, blank=True, help_text=(
+        "The provider's service tier (standard, flex, batch, priority, ...); blank when the span says none."))
     count_basis = models.CharField(max_length=16, default="reported", help_text=(
         "How the counts were read: reported (the reporter's documented rule), from_total (the reported "
         "total settled whether input includes the cache / output the reasoning), inferred (from sizes)."))

@@ -169,6 +169,30 @@ def output_with_reasoning(output: int, reasoning: int, reported_input: int, tota
     return output
 
 
+# Service tier attributes, response first (the tier that served the call), then the requested one.
+# OpenAI: openai.{request,response}.service_tier (GenAI semconv), gen_ai.openai.* (deprecated names).
+SERVICE_TIER_ATTRIBUTES = (
+    "openai.response.service_tier", "gen_ai.openai.response.service_tier", "gen_ai.response.service_tier",
+    "openai.request.service_tier", "gen_ai.openai.request.service_tier", "gen_ai.request.service_tier",
+)
+# Provider tier names to the catalog's (costwatch.pricing.cost.SERVICE_TIERS); others are kept as
+# given (e.g. OpenAI "scale") and priced at the standard rate, marked approximate.
+_TIER_NAMES = {"default": "standard", "auto": "standard", "standard": "standard", "on_demand": "standard",
+               "flex": "flex", "batch": "batch", "priority": "priority", "fast": "fast", "scale": "scale"}
+
+
+def service_tier_of(span: SpanView, *more: Any) -> str | None:
+    """The call's service tier: the span's tier attributes (response before request), else the
+    first of ``more`` (values a dialect found elsewhere, e.g. in provider metadata). None when the
+    span says nothing (priced at the standard rate, which is what a request without a tier gets)."""
+    candidates = [span.attributes.get(name) for name in SERVICE_TIER_ATTRIBUTES] + list(more)
+    for value in candidates:
+        if isinstance(value, str) and value.strip():
+            name = value.strip().lower()
+            return _TIER_NAMES.get(name, name[:16])
+    return None
+
+
 def is_truthy(value: Any) -> bool:
     if isinstance(value, bool):
         return value
@@ -206,6 +230,7 @@ def build_call(
     response_id: str | None,
     reported_cost: Decimal | None,
     count_basis: str = "reported",
+    service_tier: str | None = None,
 ) -> LlmCall:
     """An LlmCall with the span-level facts every dialect fills the same way.
 
@@ -226,6 +251,7 @@ def build_call(
         tokens=tokens,
         usage_state=usage_state,
         count_basis=count_basis,
+        service_tier=service_tier if service_tier is not None else service_tier_of(span),
         response_cache_hit=is_truthy(span.attributes.get("costwatch.cache.hit")),
         user=None,
         feature=None,

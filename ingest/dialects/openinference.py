@@ -14,6 +14,7 @@ from ingest.dialects.base import (
     provider_rule,
     read_cost,
     read_tokens,
+    service_tier_of,
     text_attr,
     usage_or_estimate,
 )
@@ -50,7 +51,8 @@ class OpenInferenceDialect:
             total=read_tokens(span, "llm.token_count.total"),
         )
         # The requested model is only inside the invocation parameters JSON.
-        requested = dig(json_attr(span, "llm.invocation_parameters"), "model")
+        parameters = json_attr(span, "llm.invocation_parameters")
+        requested = dig(parameters, "model")
         request_model = requested if isinstance(requested, str) and requested else None
         model = text_attr(span, "llm.model_name", "embedding.model_name") or request_model
         provider = lower_or_none(text_attr(span, "llm.provider", "llm.system"))
@@ -64,6 +66,7 @@ class OpenInferenceDialect:
             dialect=self.name,
             provider=provider,
             count_basis=basis,
+            service_tier=service_tier_of(span, dig(parameters, "service_tier")),
             model=model,
             request_model=request_model,
             operation=KINDS[str(span.attributes["openinference.span.kind"]).upper()],

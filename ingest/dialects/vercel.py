@@ -23,6 +23,7 @@ from ingest.dialects.base import (
     output_with_reasoning,
     read_cost,
     read_tokens,
+    service_tier_of,
     text_attr,
     token_count,
     usage_or_estimate,
@@ -52,6 +53,7 @@ class VercelDialect:
         model = text_attr(span, "ai.response.model", "gen_ai.response.model") or request_model
         tokens, usage_state = usage_or_estimate(span, usage, tokens, model)
         operation_id = str(span.attributes["ai.operationId"])
+        tier = service_tier_of(span, *(dig(metadata, *path) for path in SERVICE_TIER_PATHS))
         return build_call(
             span,
             dialect=self.name,
@@ -63,6 +65,7 @@ class VercelDialect:
             usage_state=usage_state,
             response_id=text_attr(span, "ai.response.id", "gen_ai.response.id"),
             reported_cost=_cost(span, metadata),
+            service_tier=tier,
         )
 
 
@@ -122,8 +125,12 @@ def _usage(span: SpanView, provider_id: str, metadata: Mapping[str, Any]) -> tup
         output_tokens = rout + (reasoning or 0)
     else:
         output_tokens = output_with_reasoning(rout, reasoning or 0, rin, total)
+    # Anthropic splits cache writes by lifetime (1-hour writes cost 2x input, 5-minute ones 1.25x).
+    write_1h = _metadata_tokens(span, metadata, CACHE_WRITE_1H_PATHS) or 0
+    write_1h = min(write_1h, write)
     tokens = TokenCounts(
-        input=input_tokens, cache_read=read, cache_write=write, output=output_tokens, reasoning=reasoning or 0
+        input=input_tokens, cache_read=read, cache_write=write - write_1h, cache_write_1h=write_1h,
+        output=output_tokens, reasoning=reasoning or 0,
     )
     return usage, tokens
 
@@ -188,6 +195,14 @@ CACHE_WRITE_PATHS = (
     ("anthropic", "cacheCreationInputTokens"),
     ("anthropic", "usage", "cache_creation_input_tokens"),
     ("bedrock", "usage", "cacheWriteInputTokens"),
+)
+CACHE_WRITE_1H_PATHS = (
+    ("anthropic", "usage", "cache_creation", "ephemeral_1h_input_tokens"),
+    ("anthropic", "cacheCreation", "ephemeral_1h_input_tokens"),
+)
+SERVICE_TIER_PATHS = (
+    ("openai", "serviceTier"),
+    ("anthropic", "usage", "service_tier"),
 )
 REASONING_PATHS = (
     ("openai", "reasoningTokens"),
