@@ -105,29 +105,26 @@ enclosing AS (
         AND s.started_at <= b.started_at AND s.ended_at >= b.ended_at
     GROUP BY b.trace_id, b.span_id
 ),
-same_call AS (
-    SELECT x.trace_id, x.span_id AS loser
+recordings AS (
+    -- Pairs of calls of one trace that record the same provider call: nested (one is an ancestor
+    -- of the other) with the same model and counts (or one without usage), or the same response id.
+    SELECT x.trace_id, x.span_id AS a_span, x.completeness AS a_rank, y.span_id AS b_span, y.completeness AS b_rank
     FROM chain ch
     JOIN trace_calls x ON x.trace_id = ch.trace_id AND x.span_id = ch.call_span
     JOIN trace_calls y ON y.trace_id = ch.trace_id AND y.span_id = ch.anc
     WHERE x.model_key = y.model_key
       AND ((x.prompt_tokens = y.prompt_tokens AND x.output_tokens = y.output_tokens)
            OR x.usage_state = 'unknown' OR y.usage_state = 'unknown')
-      AND (y.completeness, x.span_id) > (x.completeness, y.span_id)
-    UNION
-    SELECT y.trace_id, y.span_id
-    FROM chain ch
-    JOIN trace_calls x ON x.trace_id = ch.trace_id AND x.span_id = ch.call_span
-    JOIN trace_calls y ON y.trace_id = ch.trace_id AND y.span_id = ch.anc
-    WHERE x.model_key = y.model_key
-      AND ((x.prompt_tokens = y.prompt_tokens AND x.output_tokens = y.output_tokens)
-           OR x.usage_state = 'unknown' OR y.usage_state = 'unknown')
-      AND (x.completeness, y.span_id) > (y.completeness, x.span_id)
-    UNION
-    SELECT x.trace_id, x.span_id
+    UNION ALL
+    SELECT x.trace_id, x.span_id, x.completeness, y.span_id, y.completeness
     FROM trace_calls x JOIN trace_calls y
-        ON y.trace_id = x.trace_id AND y.response_id = x.response_id AND y.span_id <> x.span_id
-    WHERE x.response_id <> '' AND (y.completeness, x.span_id) > (x.completeness, y.span_id)
+        ON y.trace_id = x.trace_id AND y.response_id = x.response_id AND y.span_id < x.span_id
+    WHERE x.response_id <> ''
+),
+same_call AS (
+    -- Of each pair the less complete one (ties: the larger span id) is not counted.
+    SELECT trace_id, CASE WHEN (b_rank, a_span) > (a_rank, b_span) THEN a_span ELSE b_span END AS loser
+    FROM recordings
 ),
 firsts AS (
     SELECT trace_id, min(started_at) AS first_at FROM trace_calls GROUP BY trace_id
