@@ -65,6 +65,11 @@ class ModelPrice(models.Model):
     source_url = models.URLField(max_length=500, blank=True)
     checked_on = models.DateField(null=True, blank=True)
     origin = models.CharField(max_length=16, choices=PriceOrigin.choices, default=PriceOrigin.MANUAL)
+    retired_at = models.DateTimeField(
+        null=True, blank=True,
+        help_text="Set when a catalog sync no longer finds this row in its source: kept for the calls it "
+        "priced, no longer used to price new ones.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import dataclass, fields, replace
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
@@ -18,7 +18,9 @@ from django.db import transaction
 from django.db.models import BigIntegerField, CharField, DecimalField
 from django.utils import timezone
 
-from costwatch.pricing.cost import CallCost, PriceRow, TokenCounts, cost_of
+from costwatch.pricing.catalog import catalog_patterns
+from costwatch.pricing.cost import CallCost, PriceRow, TokenCounts, choose_price, cost_of, price_in_force
+from costwatch.pricing.matching import CatalogMatcher, CatalogProviderRules, match_model
 from costwatch.pricing.models import ModelAlias, ModelPrice, PriceOrigin
 
 _ROW_FIELDS = [f.name for f in fields(PriceRow)]
@@ -33,86 +35,212 @@ class CatalogSync:
 
 
 def row_of(price: ModelPrice) -> PriceRow:
+    """The pure ``PriceRow`` of a stored price."""
     return PriceRow(**{name: getattr(price, name) for name in _ROW_FIELDS})
+
+
+def db_values(row: PriceRow) -> dict[str, Any]:
+    """``row`` as ModelPrice column values (non-token prices as decimal strings in JSON)."""
+    values = {item.name: getattr(row, item.name) for item in fields(PriceRow)}
+    values["other_prices"] = {key: _plain(value) for key, value in sorted(row.other_prices.items())}
+    return values
 
 
 @transaction.atomic
 def sync_catalog(rows: Iterable[PriceRow], *, origin: str, project=None) -> CatalogSync:  # noqa: ANN001
-    """Insert or update catalog rows keyed by (project, provider, model, effective_from). Idempotent."""
+    """Insert or update rows keyed by (project, provider, model, tier, effective_from, daily_from). Idempotent."""
     added: list[str] = []
     changed: list[str] = []
     unchanged = 0
     for row in rows:
-        values = asdict(row)
-        key = {k: values.pop(k) for k in ("provider", "model", "effective_from")}
-        label = f"{key['provider']}/{key['model']} from {key['effective_from']}"
+        values = db_values(row)
+        key = {k: values.pop(k) for k in _IDENTITY}
+        label = _label(row)
         existing = ModelPrice.objects.select_for_update().filter(project=project, **key).first()
         if existing is None:
             ModelPrice.objects.create(project=project, origin=PriceOrigin(origin), **key, **values)
             added.append(label)
-        elif any(getattr(existing, k) != v for k, v in values.items()):
+        elif any(getattr(existing, k) != _as_stored(k, v) for k, v in values.items()):
             for k, v in values.items():
                 setattr(existing, k, v)
             existing.origin = PriceOrigin(origin)
+            existing.retired_at = None
             existing.save()
             changed.append(label)
         else:
             unchanged += 1
+    _forget_catalog()
     return CatalogSync(added, changed, unchanged)
+
+
+_IDENTITY = ("provider", "model", "service_tier", "effective_from", "daily_from")
 
 
 @dataclass(frozen=True)
 class PricedModel:
+    """The price of a call: the stored row (``price``), the row that prices it and how it was found.
+
+    ``row`` is ``row_of(price)`` except for a batch call priced from a standard row's batch
+    discount (then ``row`` is the derived batch row). ``approximate`` with ``note``: the call's
+    service tier has no price of its own and the standard price was used.
+    """
+
     price: ModelPrice
     row: PriceRow
-    how: str  # how the model name matched: exact | alias | normalized | pattern
+    how: str  # how the model name matched: exact | alias | rule | normalized | pattern
+    service_tier: str = "standard"
+    approximate: bool = False
+    note: str = ""
+
+
+@dataclass
+class _GlobalCatalog:
+    """The global catalog as the matcher and the price lookup need it; shared by a process."""
+
+    revision: tuple[object, ...]
+    rows: dict[tuple[str, str], list[tuple[ModelPrice, PriceRow]]]
+    matcher: CatalogMatcher
+    keys: frozenset[str]
+
+
+_CATALOG: _GlobalCatalog | None = None
+
+
+def _forget_catalog() -> None:
+    global _CATALOG
+    _CATALOG = None
+
+
+def _revision() -> tuple[object, ...]:
+    from django.db.models import Count, Max
+
+    from costwatch.pricing.models import CatalogModel, CatalogProvider
+
+    prices = ModelPrice.objects.filter(project__isnull=True).aggregate(n=Count("id"), last=Max("id"), at=Max("updated_at"))
+    models = CatalogModel.objects.aggregate(n=Count("id"), last=Max("id"))
+    return (*prices.values(), *models.values(), CatalogProvider.objects.count())
+
+
+def global_catalog() -> _GlobalCatalog:
+    """The global catalog (rows, match rules), loaded once per change of the stored catalog."""
+    global _CATALOG
+    from costwatch.pricing.models import CatalogModel, CatalogProvider
+
+    revision = _revision()
+    cached = _CATALOG
+    if cached is not None and cached.revision == revision:
+        return cached
+    rows: dict[tuple[str, str], list[tuple[ModelPrice, PriceRow]]] = {}
+    for price in ModelPrice.objects.filter(project__isnull=True, retired_at__isnull=True).order_by(
+        "effective_from", "id"
+    ):
+        rows.setdefault((price.provider, price.model), []).append((price, row_of(price)))
+    providers = [
+        CatalogProviderRules(p.id, p.provider_match, p.model_match, tuple(p.fallback_providers))
+        for p in CatalogProvider.objects.order_by("position", "id")
+    ]
+    known = {p.id for p in providers}
+    models: dict[str, list[tuple[str, Any]]] = {}
+    listed: set[tuple[str, str]] = set()
+    for entry in CatalogModel.objects.order_by("provider", "position", "id"):
+        if (entry.provider, entry.model) in rows:
+            models.setdefault(entry.provider, []).append((entry.model, entry.match))
+            listed.add((entry.provider, entry.model))
+    for provider, model in sorted(set(rows) - listed):  # imported or entered rows: no rule of their own
+        models.setdefault(provider, []).append((model, None))
+        if provider not in known:
+            providers.append(CatalogProviderRules(provider))
+            known.add(provider)
+    matcher = CatalogMatcher(providers, models, patterns=catalog_patterns())
+    _CATALOG = _GlobalCatalog(revision, rows, matcher, frozenset(model for _, model in rows))
+    return _CATALOG
 
 
 class PriceBook:
     """A project's view of the catalog (its overrides and aliases first), loaded once per use.
 
-    Matching follows costwatch.pricing.matching: exact, alias, normalized, pattern. A project
-    override for a model beats the global row for the same key.
+    Matching (costwatch.pricing.matching): a project override matched exactly or through an
+    alias wins; else the global catalog is searched with its match rules (``CatalogMatcher``:
+    exact, alias, rule, normalized, pattern, guided by the reported provider); an override for
+    the model found that way beats the global row; last, an override matched by normalization.
+    The row in force and the service tier are chosen by ``cost.choose_price``.
     """
 
     def __init__(self, project) -> None:  # noqa: ANN001 - Project
-        from costwatch.pricing.catalog import catalog_patterns
-        from costwatch.pricing.models import ModelAlias
+        self._catalog = global_catalog()
+        self._overrides: dict[str, list[tuple[ModelPrice, PriceRow]]] = {}
+        if project is not None:
+            for price in ModelPrice.objects.filter(project=project).order_by("effective_from", "id"):
+                self._overrides.setdefault(price.model, []).append((price, row_of(price)))
+            self._aliases = dict(ModelAlias.objects.filter(project=project).values_list("alias", "model"))
+        else:
+            self._aliases = {}
+        self._matches: dict[tuple[str, str | None], tuple[str, list[tuple[ModelPrice, PriceRow]], str] | None] = {}
 
-        self._rows: dict[str, list[ModelPrice]] = {}
-        self._overrides: dict[str, list[ModelPrice]] = {}
-        for price in ModelPrice.objects.filter(project__isnull=True).order_by("effective_from"):
-            self._rows.setdefault(price.model, []).append(price)
-        for price in ModelPrice.objects.filter(project=project).order_by("effective_from"):
-            self._overrides.setdefault(price.model, []).append(price)
-        self._aliases = dict(ModelAlias.objects.filter(project=project).values_list("alias", "model"))
-        self._patterns = catalog_patterns()
-        self._known = set(self._rows) | set(self._overrides)
-        self._matches: dict[str, object] = {}
-        self._row_cache: dict[int, PriceRow] = {}
-
-    def price_for_call(self, model: str | None, request_model: str | None, at) -> PricedModel | None:  # noqa: ANN001
+    def price_for_call(
+        self,
+        model: str | None,
+        request_model: str | None,
+        at,  # noqa: ANN001 - datetime
+        *,
+        provider: str | None = None,
+        service_tier: str | None = None,
+    ) -> PricedModel | None:
         """The price of a stored call: by its response model, else by the model it asked for."""
-        return self.price_for(model, at) or (self.price_for(request_model, at) if request_model != model else None)
+        found = self.price_for(model, at, provider=provider, service_tier=service_tier)
+        if found is None and request_model != model:
+            found = self.price_for(request_model, at, provider=provider, service_tier=service_tier)
+        return found
 
-    def price_for(self, model: str | None, at) -> PricedModel | None:  # noqa: ANN001 - datetime
-        """The price row in force at ``at`` for this model name, or None (unpriced)."""
-        from costwatch.pricing.matching import match_model
+    def price_for(
+        self,
+        model: str | None,
+        at,  # noqa: ANN001 - datetime or date
+        *,
+        provider: str | None = None,
+        service_tier: str | None = None,
+    ) -> PricedModel | None:
+        """The price in force at ``at`` (UTC) for a model name as ``provider`` reported it, or None.
 
+        ``service_tier``: standard | flex | batch | priority | fast (None = standard); a tier the
+        catalog has no row for is priced at the standard row, ``approximate``. Unknown names and
+        models with no row in force at ``at`` → None (unpriced).
+        """
         if not model:
             return None
-        if model not in self._matches:
-            self._matches[model] = match_model(model, self._known, aliases=self._aliases, patterns=self._patterns)
-        match = self._matches[model]
-        if match is None:
+        key = (model, provider)
+        if key not in self._matches:
+            self._matches[key] = self._resolve(model, provider)
+        resolved = self._matches[key]
+        if resolved is None:
             return None
-        day = at.date() if hasattr(at, "date") else at
-        for candidates in (self._overrides.get(match.key, []), self._rows.get(match.key, [])):
-            for price in reversed(candidates):  # latest effective_from first
-                if price.effective_from <= day and (price.effective_until is None or day < price.effective_until):
-                    if price.pk not in self._row_cache:
-                        self._row_cache[price.pk] = row_of(price)
-                    return PricedModel(price, self._row_cache[price.pk], match.how)
+        how, versions, _ = resolved
+        choice = choose_price([row for _, row in versions], at, service_tier=service_tier)
+        if choice is None:
+            return None
+        stored = next(
+            (price for price, row in versions if row is choice.row),
+            None,
+        )
+        if stored is None:  # a batch row derived from the standard row's discount
+            standard = price_in_force([row for _, row in versions], at)
+            stored = next(price for price, row in versions if row is standard)
+        return PricedModel(stored, choice.row, how, choice.service_tier, choice.approximate, choice.note)
+
+    def _resolve(self, model: str, provider: str | None):  # noqa: ANN202
+        if self._overrides:
+            own = match_model(model, set(self._overrides), aliases=self._aliases)
+            if own is not None and own.how in ("exact", "alias"):
+                return own.how, self._overrides[own.key], own.key
+        else:
+            own = None
+        found = self._catalog.matcher.match(model, provider=provider, aliases=self._aliases)
+        if found is not None:
+            if found.key in self._overrides:
+                return found.how, self._overrides[found.key], found.key
+            return found.how, self._catalog.rows[(found.provider, found.key)], found.key
+        if own is not None:
+            return own.how, self._overrides[own.key], own.key
         return None
 
 
@@ -134,7 +262,9 @@ class PriceChange:
 
 
 def _label(row: PriceRow | ModelPrice) -> str:
-    return f"{row.provider}/{row.model} from {row.effective_from}"
+    tier = f" ({row.service_tier})" if row.service_tier != "standard" else ""
+    hours = f" {row.daily_from:%H:%M}-{row.daily_until:%H:%M} UTC" if row.daily_from is not None else ""
+    return f"{row.provider}/{row.model}{tier}{hours} from {row.effective_from}"
 
 
 def _as_stored(name: str, value: object) -> object:
@@ -222,9 +352,9 @@ def _set_version(
     current = same_day or _in_force(versions, row.effective_from)
     if inherit and current is not None:
         row = _filled_from(row, current)
-    values = {name: _as_stored(name, value) for name, value in asdict(row).items()}
+    values = {name: _as_stored(name, value) for name, value in db_values(row).items()}
     if same_day is not None:
-        changes = _differences(same_day, row, [n for n in values if n not in ("provider", "model")])
+        changes = _differences(same_day, row, [n for n in values if n not in ("provider", "model", "other_prices")])
         if not changes:
             return PriceChange("unchanged", _label(row), same_day)
         for name, value in values.items():
@@ -251,7 +381,10 @@ def set_price(row: PriceRow, *, origin: str = PriceOrigin.MANUAL, project=None) 
     never rewritten: the calls they priced stay explainable.
     """
     versions = list(
-        ModelPrice.objects.select_for_update().filter(project=project, provider=row.provider, model=row.model)
+        ModelPrice.objects.select_for_update().filter(
+            project=project, provider=row.provider, model=row.model, service_tier=row.service_tier,
+            daily_from=row.daily_from,
+        )
     )
     return _set_version(row, versions, origin=origin, project=project)
 
@@ -307,7 +440,9 @@ def import_litellm(
         first = "; ".join(f"{name}: {reason}" for name, reason in parsed.skipped[:3])
         raise PriceFileError("no entry could be read as a LiteLLM per-token price" + (f" ({first})" if first else ""))
     versions: dict[tuple[str, str], list[ModelPrice]] = {}
-    for price in ModelPrice.objects.select_for_update().filter(project__isnull=True):
+    for price in ModelPrice.objects.select_for_update().filter(
+        project__isnull=True, service_tier="standard", daily_from__isnull=True
+    ):
         versions.setdefault((price.provider, price.model), []).append(price)
     added: list[str] = []
     changed: list[str] = []
@@ -335,13 +470,141 @@ def import_litellm_file(path: str | Path, *, effective_from: date, source_url: s
     return import_litellm(read_price_file(path), effective_from=effective_from, source_url=source_url)
 
 
-def load_default_catalog_if_empty() -> CatalogSync | None:
-    """Load the shipped catalog into a database that has no global prices yet (fresh install)."""
+@dataclass(frozen=True)
+class SourceSync:
+    """What a catalog sync from a source did (or, with ``dry_run``, would do)."""
+
+    source: str
+    version: str
+    providers: int
+    models: int
+    added: list[str]
+    changed: list[str]
+    unchanged: int
+    retired: list[str]
+    skipped: list[tuple[str, str]]
+    dry_run: bool
+    seconds: float
+
+
+_SOURCE_ORIGINS = (PriceOrigin.DEFAULT, PriceOrigin.GENAI_PRICES, PriceOrigin.HISTORY)
+_COMPARED = [f.name for f in fields(PriceRow) if f.name not in _IDENTITY]
+
+
+@transaction.atomic
+def sync_source(catalog, *, by: str, dry_run: bool = False) -> SourceSync:  # noqa: ANN001 - SourceCatalog
+    """Make the global catalog what ``catalog`` (a genai-prices ``SourceCatalog``) says. Idempotent.
+
+    Rows are keyed by (provider, model, service tier, effective_from, daily window): a new key is
+    added, a key whose prices differ is changed (listed old → new), an equal one is kept. Rows of
+    an earlier default or genai-prices catalog that the source no longer has are retired (kept
+    for the calls they priced, no longer used for new calls), never deleted. Stored calls keep
+    their costs: re-pricing stays an explicit ``reprice``. Providers and models (names and match
+    rules) are replaced by the source's. Writes a ``PriceSync`` record unless ``dry_run``, which
+    writes nothing at all. Rows are written in bulk: ~2,800 rows take about a second.
+    """
+    import time as _time
+
+    from costwatch.pricing.models import CatalogModel, CatalogProvider, PriceSync
+
+    started = _time.monotonic()
+    existing = {
+        tuple(getattr(price, name) for name in _IDENTITY): price
+        for price in ModelPrice.objects.select_for_update().filter(project__isnull=True)
+    }
+    seen: set[tuple[object, ...]] = set()
+    to_create: list[ModelPrice] = []
+    to_update: list[ModelPrice] = []
+    added: list[str] = []
+    changed: list[str] = []
+    unchanged = 0
+    skipped = list(catalog.skipped)
+    now = timezone.now()
+    for origin, rows in ((PriceOrigin.GENAI_PRICES, catalog.rows), (PriceOrigin.HISTORY, catalog.history)):
+        for row in rows:
+            problem = column_problem(row, exact=True)
+            if problem:
+                skipped.append((f"{row.provider}/{row.model}", problem))
+                continue
+            values = db_values(row)
+            identity = tuple(values[name] for name in _IDENTITY)
+            seen.add(identity)
+            price = existing.get(identity)
+            if price is None:
+                to_create.append(ModelPrice(project=None, origin=origin, created_at=now, updated_at=now, **values))
+                added.append(_label(row))
+                continue
+            differences = _differences(price, row, [n for n in _COMPARED if n != "other_prices"])
+            if price.other_prices != values["other_prices"]:
+                differences.append(f"other prices {price.other_prices} → {values['other_prices']}")
+            if not differences and price.origin == origin and price.retired_at is None:
+                unchanged += 1
+                continue
+            for name, value in values.items():
+                setattr(price, name, value)
+            price.origin, price.retired_at, price.updated_at = origin, None, now
+            to_update.append(price)
+            if differences:
+                changed.append(f"{_label(row)}: {', '.join(differences)}")
+            else:
+                unchanged += 1
+    retired = []
+    for identity, price in existing.items():
+        if identity not in seen and price.origin in _SOURCE_ORIGINS and price.retired_at is None:
+            price.retired_at, price.updated_at = now, now
+            to_update.append(price)
+            retired.append(_label(price))
+    result = SourceSync(
+        catalog.source, catalog.version, len(catalog.providers), len(catalog.models), added, changed, unchanged,
+        retired, skipped, dry_run, 0.0,
+    )
+    if dry_run:
+        return replace(result, seconds=_time.monotonic() - started)
+    ModelPrice.objects.bulk_create(to_create, batch_size=1000)
+    ModelPrice.objects.bulk_update(
+        to_update, [*_COMPARED, "origin", "retired_at", "updated_at"], batch_size=500
+    )
+    CatalogProvider.objects.bulk_create(
+        [
+            CatalogProvider(
+                id=p.id, name=p.name, position=p.position, pricing_urls=p.pricing_urls,
+                provider_match=p.provider_match, model_match=p.model_match,
+                fallback_providers=p.fallback_providers, origin=PriceOrigin.GENAI_PRICES,
+            )
+            for p in catalog.providers
+        ],
+        update_conflicts=True, unique_fields=["id"],
+        update_fields=["name", "position", "pricing_urls", "provider_match", "model_match", "fallback_providers", "origin"],
+    )
+    CatalogModel.objects.bulk_create(
+        [
+            CatalogModel(
+                provider=m.provider, model=m.model, name=m.name, position=m.position, match=m.match,
+                context_window=m.context_window, deprecated=m.deprecated, price_comments=m.price_comments,
+                origin=PriceOrigin.GENAI_PRICES,
+            )
+            for m in catalog.models
+        ],
+        batch_size=1000, update_conflicts=True, unique_fields=["provider", "model"],
+        update_fields=["name", "position", "match", "context_window", "deprecated", "price_comments", "origin"],
+    )
+    seconds = _time.monotonic() - started
+    PriceSync.objects.create(
+        source=catalog.source, version=catalog.version, by=by[:150], models_count=len(catalog.models),
+        providers_count=len(catalog.providers), added=len(added), changed=len(changed), unchanged=unchanged,
+        skipped=len(skipped), seconds=Decimal(f"{seconds:.3f}"),
+    )
+    _forget_catalog()
+    return replace(result, seconds=seconds)
+
+
+def load_default_catalog_if_empty(*, by: str = "migrate") -> SourceSync | None:
+    """Load the default catalog (the installed genai-prices data) into a catalog with no global prices."""
     from costwatch.pricing.catalog import load_default_catalog
 
     if ModelPrice.objects.filter(project__isnull=True).exists():
         return None
-    return sync_catalog(load_default_catalog(), origin=PriceOrigin.DEFAULT)
+    return sync_source(load_default_catalog(), by=by)
 
 
 # --- Validating prices and aliases sent by people (API) -----------------------------------------
@@ -422,9 +685,6 @@ def price_row_from_input(data: Any) -> PriceRow:
 @transaction.atomic
 def set_alias(project, alias: str, model: str) -> tuple[ModelAlias, bool]:  # noqa: ANN001 - Project
     """Map the project's own model name to a catalog key. Returns (alias, created)."""
-    from costwatch.pricing.catalog import catalog_patterns
-    from costwatch.pricing.matching import match_model
-
     alias = (alias or "").strip() if isinstance(alias, str) else ""
     model = (model or "").strip() if isinstance(model, str) else ""
     if not alias or not model:
@@ -434,7 +694,7 @@ def set_alias(project, alias: str, model: str) -> tuple[ModelAlias, bool]:  # no
     known = set(ModelPrice.objects.filter(project__isnull=True).values_list("model", flat=True))
     known |= set(ModelPrice.objects.filter(project=project).values_list("model", flat=True))
     if model not in known:
-        guess = match_model(model, known, patterns=catalog_patterns())
+        guess = match_model(model, known) or global_catalog().matcher.match(model)
         hint = f"; did you mean {guess.key!r}?" if guess else "; add a price for it first (POST /api/v1/prices)"
         raise PriceInputError(f"{model!r} is not a catalog model{hint}")
     if alias == model:

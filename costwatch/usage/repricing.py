@@ -25,7 +25,7 @@ BATCH_SIZE = 5000
 _MONEY_FIELDS = ("cost_input", "cost_cache_read", "cost_cache_write", "cost_output", "cost_total", "list_cost")
 COST_FIELDS = (*_MONEY_FIELDS, "cost_source", "price", "price_key")
 _READ_FIELDS = (
-    "id", "started_at", "model", "request_model", "input_tokens", "cache_read_tokens", "cache_write_tokens",
+    "id", "started_at", "provider", "model", "request_model", "input_tokens", "cache_read_tokens", "cache_write_tokens",
     "cache_write_1h_tokens", "output_tokens", "reasoning_tokens", "response_cache_hit", "reported_cost",
     *_MONEY_FIELDS, "cost_source", "price_id", "price_key",
 )
@@ -131,7 +131,7 @@ def reprice_calls(
             touched = []
             for call in batch:
                 before = _cost_state(call)
-                apply_price(call, book.price_for_call(call.model, call.request_model, call.started_at))
+                apply_price(call, book.price_for_call(call.model, call.request_model, call.started_at, provider=call.provider))
                 for name in _MONEY_FIELDS:
                     setattr(call, name, _as_stored(getattr(call, name)))
                 if _cost_state(call) != before:

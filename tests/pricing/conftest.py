@@ -10,12 +10,11 @@ import pytest
 
 
 @pytest.fixture
-def default_catalog(db):  # noqa: ANN001, ANN201 - the shipped catalog, as loaddefaultprices stores it
+def default_catalog(db):  # noqa: ANN001, ANN201 - the default catalog (genai-prices), as migrate stores it
     from costwatch.pricing.catalog import load_default_catalog
-    from costwatch.pricing.models import PriceOrigin
-    from costwatch.pricing.services import sync_catalog
+    from costwatch.pricing.services import sync_source
 
-    return sync_catalog(load_default_catalog(), origin=PriceOrigin.DEFAULT)
+    return sync_source(load_default_catalog(), by="test")
 
 
 @pytest.fixture
