@@ -33,7 +33,9 @@ from costwatch.projects.permissions import Action
 PROJECT_PARAM = OpenApiParameter("project", OpenApiTypes.STR, description="slug, for people in several projects")
 _PRICE_MONEY = (
     "input", "output", "cache_read", "cache_write", "cache_write_1h",
-    "long_input", "long_output", "long_cache_read", "long_cache_write", "batch_discount",
+    "long_input", "long_output", "long_cache_read", "long_cache_write", "long_cache_write_1h", "output_reasoning",
+    "input_audio", "input_image", "input_video", "cache_read_audio", "cache_read_image",
+    "output_audio", "output_image", "output_video", "batch_discount",
 )
 
 
@@ -53,6 +55,11 @@ def price_json(price: ModelPrice) -> dict[str, object]:
         "unit": f"{price.currency} per 1M tokens",
         "currency": price.currency,
         "long_context_threshold": price.long_context_threshold,
+        "service_tier": price.service_tier,
+        "daily_from_utc": price.daily_from.strftime("%H:%M") if price.daily_from else None,
+        "daily_until_utc": price.daily_until.strftime("%H:%M") if price.daily_until else None,
+        "other_prices": price.other_prices,
+        "retired": price.retired_at is not None,
         "effective_from": price.effective_from.isoformat(),
         "effective_until": price.effective_until.isoformat() if price.effective_until else None,
         "context_window": price.context_window,
@@ -149,7 +156,20 @@ class PriceRequest(serializers.Serializer):
     long_output = serializers.CharField(required=False)
     long_cache_read = serializers.CharField(required=False)
     long_cache_write = serializers.CharField(required=False)
+    long_cache_write_1h = serializers.CharField(required=False)
+    output_reasoning = serializers.CharField(required=False)
+    input_audio = serializers.CharField(required=False)
+    input_image = serializers.CharField(required=False)
+    input_video = serializers.CharField(required=False)
+    cache_read_audio = serializers.CharField(required=False)
+    cache_read_image = serializers.CharField(required=False)
+    output_audio = serializers.CharField(required=False)
+    output_image = serializers.CharField(required=False)
+    output_video = serializers.CharField(required=False)
     batch_discount = serializers.CharField(required=False, help_text="fraction, e.g. \"0.5\"")
+    service_tier = serializers.ChoiceField(
+        choices=["standard", "flex", "batch", "priority", "fast"], required=False, default="standard"
+    )
     currency = serializers.CharField(required=False, default="USD")
     effective_from = serializers.DateField(required=False, help_text="default: since ever (2020-01-01)")
     effective_until = serializers.DateField(required=False, help_text="exclusive")
@@ -167,6 +187,9 @@ class PricesView(APIView):
             OpenApiParameter("scope", OpenApiTypes.STR, enum=["overrides", "catalog", "all"],
                              description="overrides (default): the project's own prices; catalog: global rows"),
             OpenApiParameter("model", OpenApiTypes.STR, description="only this catalog key"),
+            OpenApiParameter("provider", OpenApiTypes.STR, description="only this provider (e.g. openai, aws)"),
+            OpenApiParameter("service_tier", OpenApiTypes.STR, enum=["standard", "flex", "batch", "priority", "fast"],
+                             description="only rows of this service tier"),
         ],
         responses=OpenApiTypes.OBJECT,
     )
@@ -180,8 +203,9 @@ class PricesView(APIView):
             prices = prices | ModelPrice.objects.filter(project=project)
         if scope in ("catalog", "all"):
             prices = prices | ModelPrice.objects.filter(project__isnull=True)
-        if request.query_params.get("model"):
-            prices = prices.filter(model=request.query_params["model"])
+        for name in ("model", "provider", "service_tier"):
+            if request.query_params.get(name):
+                prices = prices.filter(**{name: request.query_params[name]})
         rows = prices.order_by("provider", "model", "effective_from", "project_id")
         return Response({"project": project.slug, "scope": scope, "results": [price_json(p) for p in rows]})
 

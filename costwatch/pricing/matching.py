@@ -452,7 +452,7 @@ class CatalogMatcher:
         return None
 
     def _find_id(self, key: str, order: Sequence[str]) -> str | None:
-        for pid in order:
+        for pid in [*order, *self.provider_order(None, key)]:
             if key in self._ids.get(pid, ()):
                 return pid
         owner = self._unique_owner.get(key.lower())

@@ -615,12 +615,14 @@ class PriceInputError(ValueError):
 
 _MONEY_INPUT = (
     "input", "output", "cache_read", "cache_write", "cache_write_1h",
-    "long_input", "long_output", "long_cache_read", "long_cache_write", "batch_discount",
+    "long_input", "long_output", "long_cache_read", "long_cache_write", "long_cache_write_1h", "output_reasoning",
+    "input_audio", "input_image", "input_video", "cache_read_audio", "cache_read_image",
+    "output_audio", "output_image", "output_video", "batch_discount",
 )
 _INT_INPUT = ("long_context_threshold", "context_window", "max_output_tokens")
 _DATE_INPUT = ("effective_from", "effective_until", "checked_on")
-_TEXT_INPUT = {"provider": 64, "model": 200, "currency": 3, "source_url": 500}
-PRICE_INPUT_FIELDS = frozenset(f.name for f in fields(PriceRow))
+_TEXT_INPUT = {"provider": 64, "model": 200, "currency": 3, "source_url": 500, "service_tier": 16}
+PRICE_INPUT_FIELDS = frozenset(f.name for f in fields(PriceRow)) - {"other_prices", "daily_from", "daily_until"}
 
 
 def price_row_from_input(data: Any) -> PriceRow:

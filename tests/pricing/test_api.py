@@ -253,9 +253,13 @@ def test_bad_aliases_get_400(default_catalog, acme, person, body: dict, needle: 
 
 
 def test_prices_can_list_the_catalog_for_one_model(default_catalog, acme_read_key) -> None:
-    response = _key_client(acme_read_key).get("/api/v1/prices", {"scope": "catalog", "model": "gpt-4o"})
+    response = _key_client(acme_read_key).get(
+        "/api/v1/prices", {"scope": "catalog", "model": "gpt-4o", "provider": "openai", "service_tier": "standard"}
+    )
     rows = response.json()["results"]
     assert [(r["effective_from"], r["input"]) for r in rows] == [("2024-05-13", "5"), ("2024-10-02", "2.5")]
+    tiers = _key_client(acme_read_key).get("/api/v1/prices", {"scope": "catalog", "model": "gpt-4o", "provider": "openai"})
+    assert {r["service_tier"] for r in tiers.json()["results"]} == {"standard", "priority", "fast", "batch"}
     assert _key_client(acme_read_key).get("/api/v1/prices", {"scope": "everything"}).status_code == 400
 
 

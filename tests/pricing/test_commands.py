@@ -85,7 +85,8 @@ def test_importprices_keeps_what_litellm_does_not_state(default_catalog, price_f
     # LiteLLM's entry has no batch price; the shipped row's 50% batch discount must survive.
     report = _run("importprices", str(price_file({"gpt-4o": LITELLM["gpt-4o"]})), "--effective-from", "2025-06-01")
     assert "0 added, 0 changed, 1 unchanged" in report
-    assert ModelPrice.objects.filter(model="gpt-4o").count() == 2  # the two shipped versions only
+    standard = ModelPrice.objects.filter(provider="openai", model="gpt-4o", service_tier="standard")
+    assert standard.count() == 2  # the two shipped versions only
 
 
 @pytest.mark.django_db
@@ -124,7 +125,7 @@ def test_importprices_missing_file_and_bad_date(tmp_path: Path) -> None:
 def test_loaddefaultprices_is_idempotent() -> None:
     first = _run("loaddefaultprices")
     assert "0 changed" in first and " 0 added" not in first
-    assert "default catalog: 0 added, 0 changed" in _run("loaddefaultprices")
+    assert "0.2.3): 0 added, 0 changed" in _run("loaddefaultprices")
 
 
 @pytest.mark.django_db
@@ -169,12 +170,16 @@ def test_migrate_loads_the_default_catalog_into_a_fresh_database(tmp_path: Path)
         migrate = [sys.executable, "manage.py", "migrate", "--noinput"]
         first = subprocess.run(migrate, cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
         assert first.returncode == 0, first.stderr
-        assert f"Loaded the default price catalog: {len(load_default_catalog())} prices." in first.stdout
+        catalog = load_default_catalog()
+        assert (
+            f"Loaded the default price catalog (genai-prices {catalog.version}): {len(catalog.models)} models of "
+            f"{len(catalog.providers)} providers, {len(catalog.rows) + len(catalog.history)} prices in"
+        ) in first.stdout
         second = subprocess.run(migrate, cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
         assert second.returncode == 0 and "default price catalog" not in second.stdout
         with psycopg.connect(**{**admin, "dbname": name}) as conn:
             count, = conn.execute("SELECT count(*) FROM pricing_modelprice WHERE project_id IS NULL").fetchone()
-        assert count == len(load_default_catalog())
+        assert count == len(catalog.rows) + len(catalog.history)
     finally:
         with psycopg.connect(**admin) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
