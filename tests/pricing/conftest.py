@@ -10,14 +10,6 @@ import pytest
 
 
 @pytest.fixture
-def default_catalog(db):  # noqa: ANN001, ANN201 - the default catalog (genai-prices), as migrate stores it
-    from costwatch.pricing.catalog import load_default_catalog
-    from costwatch.pricing.services import sync_source
-
-    return sync_source(load_default_catalog(), by="test")
-
-
-@pytest.fixture
 def price_file(tmp_path: Path) -> Callable[[Any], Path]:
     """Write a JSON (or raw text) price file into tmp and return its path."""
     counter = iter(range(1000))
