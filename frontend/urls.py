@@ -18,6 +18,7 @@ urlpatterns = [
     path("p/<slug:slug>/requests/<str:trace_id>/", costs.request_detail, name="request"),
     path("p/<slug:slug>/pricing/", manage.pricing, name="pricing"),
     path("p/<slug:slug>/pricing/overrides/", manage.add_override, name="add-override"),
+    path("p/<slug:slug>/pricing/history/", manage.price_history, name="price-history"),
     path("p/<slug:slug>/settings/keys/", manage.keys, name="keys"),
     path("p/<slug:slug>/settings/keys/<int:key_id>/revoke/", manage.revoke, name="revoke-key"),
     path("p/<slug:slug>/settings/members/", manage.members, name="members"),
