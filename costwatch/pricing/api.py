@@ -75,6 +75,7 @@ def estimate_json(estimate: ModelEstimate) -> dict[str, object]:
     priced, cost = estimate.priced, estimate.cost
     return {
         "model": estimate.model,
+        "provider": priced.price.provider if priced else None,
         "priced": priced is not None,
         "price_key": priced.row.model if priced else None,
         "matched_by": priced.how if priced else None,
@@ -109,8 +110,19 @@ class EstimateRequest(serializers.Serializer):
         help_text="Chat messages [{role, content}] (content: string or list of text parts). Or send text.",
     )
     text = serializers.CharField(required=False, help_text="Plain prompt text, instead of messages.")
-    models = serializers.ListField(child=serializers.CharField(), help_text="One or more model names (max 20).")
+    models = serializers.ListField(
+        child=serializers.CharField(), required=False,
+        help_text="One or more model names (max 20). Optional with compare.",
+    )
     output_tokens = serializers.IntegerField(required=False, min_value=0, help_text="Expected output tokens.")
+    compare = serializers.JSONField(
+        required=False,
+        help_text=(
+            "true, or {providers: [ids], min_context_window: tokens, modality: text|audio|image|video, "
+            "include_free: bool, limit: 1-200 (default 50)}: also estimate every catalog model that fits the "
+            "prompt and the filters, cheapest first."
+        ),
+    )
 
 
 class EstimateView(APIView):
@@ -118,19 +130,21 @@ class EstimateView(APIView):
         summary="Pre-flight cost estimate",
         description=(
             "Token counts (tiktoken; `approximate` for non-OpenAI models), cost per model from the "
-            "catalog with the project's overrides, and the context-window check. Unknown models are "
+            "catalog with the project's overrides, and the context-window check; results cheapest first, "
+            "unpriced last. With `compare`, every catalog model that fits the prompt (and the filters) is "
+            "estimated too, so 'what would this cost on a smaller model' has an answer. Unknown models are "
             "listed as unpriced, not an error. Allowed for a read key."
         ),
         parameters=[PROJECT_PARAM], request=EstimateRequest, responses=OpenApiTypes.OBJECT,
     )
     def post(self, request: Request) -> Response:
         project = project_for(request)
-        data = json_object(request, ("messages", "text", "models", "output_tokens"))
+        data = json_object(request, ("messages", "text", "models", "output_tokens", "compare"))
         at = timezone.now()
         try:
             estimates = estimate_cost(
                 project, models=data.get("models"), output_tokens=data.get("output_tokens", 0),
-                messages=data.get("messages"), text=data.get("text"), at=at,
+                messages=data.get("messages"), text=data.get("text"), at=at, compare=data.get("compare"),
             )
         except EstimateError as exc:
             raise ValidationError({"detail": str(exc)}) from None
