@@ -250,7 +250,9 @@ class PriceBook:
 # not part of it: a refresh that only restates a context window must not add a price version.
 PRICE_FIELDS = (
     "input", "output", "cache_read", "cache_write", "cache_write_1h", "long_context_threshold",
-    "long_input", "long_output", "long_cache_read", "long_cache_write", "batch_discount", "currency",
+    "long_input", "long_output", "long_cache_read", "long_cache_write", "long_cache_write_1h", "output_reasoning",
+    "input_audio", "input_image", "input_video", "cache_read_audio", "cache_read_image",
+    "output_audio", "output_image", "output_video", "batch_discount", "currency", "daily_until",
 )
 
 
