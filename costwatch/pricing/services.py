@@ -100,7 +100,6 @@ class _GlobalCatalog:
     revision: tuple[object, ...]
     rows: dict[tuple[str, str], list[tuple[ModelPrice, PriceRow]]]
     matcher: CatalogMatcher
-    keys: frozenset[str]
 
 
 _CATALOG: _GlobalCatalog | None = None
@@ -152,7 +151,7 @@ def global_catalog() -> _GlobalCatalog:
             providers.append(CatalogProviderRules(provider))
             known.add(provider)
     matcher = CatalogMatcher(providers, models, patterns=catalog_patterns())
-    _CATALOG = _GlobalCatalog(revision, rows, matcher, frozenset(model for _, model in rows))
+    _CATALOG = _GlobalCatalog(revision, rows, matcher)
     return _CATALOG
 
 
