@@ -193,6 +193,15 @@ class RuleSerializer(serializers.Serializer):
     min_baseline_usd = MoneyField(source="min_baseline", required=False)
     min_spend_usd = MoneyField(source="min_spend", required=False)
     same_weekday = serializers.BooleanField(required=False)
+    drift_percent = serializers.DecimalField(max_digits=8, decimal_places=3, min_value=Decimal("0.001"),
+                                             required=False, allow_null=True, coerce_to_string=True,
+                                             help_text="drift rules: |billed - estimated| as % of the bill")
+    drift_usd = MoneyField(required=False, allow_null=True, help_text="drift rules: |billed - estimated| in USD")
+    drift_days = serializers.IntegerField(min_value=1, max_value=60, required=False,
+                                          help_text="drift rules: complete UTC days watched (default 3)")
+    drift_provider = serializers.ChoiceField(choices=[("anthropic", "anthropic"), ("openai", "openai")],
+                                             required=False, allow_blank=True,
+                                             help_text="drift rules: only this provider's bill; empty = each")
     repeat_interval_minutes = serializers.IntegerField(min_value=1, max_value=7 * 24 * 60, required=False)
     enabled = serializers.BooleanField(required=False)
     channels = serializers.ListField(child=serializers.IntegerField(), required=False)
@@ -207,6 +216,9 @@ class RuleSerializer(serializers.Serializer):
             "anomaly_factor": money(rule.anomaly_factor), "anomaly_days": rule.anomaly_days,
             "min_baseline_usd": money(rule.min_baseline), "min_spend_usd": money(rule.min_spend),
             "same_weekday": rule.same_weekday,
+            "drift_percent": money(rule.drift_percent) if rule.drift_percent is not None else None,
+            "drift_usd": money(rule.drift_usd) if rule.drift_usd is not None else None,
+            "drift_days": rule.drift_days, "drift_provider": rule.drift_provider or None,
             "repeat_interval_minutes": int(rule.repeat_interval.total_seconds() // 60),
             "enabled": rule.enabled, "channels": sorted(c.pk for c in rule.channels.all()),
             "created_at": rule.created_at.isoformat(), "updated_at": rule.updated_at.isoformat(),
@@ -232,6 +244,15 @@ class RuleSerializer(serializers.Serializer):
                 raise ValidationError({"amount_usd": "a budget rule needs an amount above 0"})
         elif attrs.get("forecast") or attrs.get("warn_percents"):
             raise ValidationError({"kind": "warn_percents and forecast apply to budget rules only"})
+        if kind == RuleKind.DRIFT:
+            if value("scope") != Scope.PROJECT:
+                raise ValidationError({"scope": "a drift rule watches the project's bills: scope must be project"})
+            if value("drift_percent") is None and value("drift_usd") is None:
+                raise ValidationError({"drift_percent": "a drift rule needs drift_percent, drift_usd or both"})
+        elif any(attrs.get(name) for name in ("drift_percent", "drift_usd", "drift_provider")):
+            raise ValidationError({"kind": "drift_percent, drift_usd and drift_provider apply to drift rules only"})
+        if "drift_provider" in attrs:
+            attrs["drift_provider"] = attrs["drift_provider"] or ""
         if "warn_percents" in attrs:
             attrs["warn_percents"] = sorted(set(attrs["warn_percents"]))
         if "channels" in attrs:

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 BREACH = "breach"
 FORECAST = "forecast"
 ANOMALY = "anomaly"
+DRIFT = "drift"
 WARN_PREFIX = "warn:"
 
 # Extrapolating a period's spend is noise until part of it has elapsed (1 min into a month is 1/43200).
@@ -149,3 +150,29 @@ def evaluate_anomaly(spec: AnomalySpec, today_spend: Decimal, baseline: Baseline
         return Decision(ANOMALY, today_spend, threshold,
                         f"above {spec.factor.normalize()}x the {baseline.days}-day average")
     return Decision(None, today_spend, threshold)
+
+
+@dataclass(frozen=True)
+class DriftSpec:
+    percent: Decimal | None = None
+    amount: Decimal | None = None
+
+
+def evaluate_drift(spec: DriftSpec, billed: Decimal, estimated: Decimal) -> Decision:
+    """Drift when |billed - estimated| reaches every threshold that is set: ``percent`` of the bill
+    and ``amount`` dollars (both set = both must hold, so a tiny day never pages). A bill of $0
+    against a non-zero estimate is an infinite percentage. The value is the absolute difference.
+    """
+    difference = abs(billed - estimated)
+    thresholds = []
+    if spec.percent is not None:
+        thresholds.append((abs(billed) * spec.percent / 100).quantize(THRESHOLD_PLACES))
+    if spec.amount is not None:
+        thresholds.append(spec.amount)
+    if not thresholds:
+        return Decision(None, difference, detail="no threshold set")
+    threshold = max(thresholds)
+    detail = f"billed ${billed.normalize():f}, Costwatch estimated ${estimated.normalize():f}"
+    if difference > 0 and difference >= threshold:
+        return Decision(DRIFT, difference, threshold, detail)
+    return Decision(None, difference, threshold, detail)

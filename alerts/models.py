@@ -7,6 +7,8 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import models
+from django.db.models import F
+from django.db.models.functions import MD5
 
 from costwatch.projects.models import Project
 
@@ -45,6 +47,7 @@ class Channel(models.Model):
 class RuleKind(models.TextChoices):
     BUDGET = "budget", "Budget"
     ANOMALY = "anomaly", "Anomaly"
+    DRIFT = "drift", "Bill drift"
 
 
 class Scope(models.TextChoices):
@@ -66,7 +69,7 @@ class Rule(models.Model):
     name = models.CharField(max_length=200)
     kind = models.CharField(max_length=16, choices=RuleKind.choices)
     scope = models.CharField(max_length=16, choices=Scope.choices, default=Scope.PROJECT)
-    scope_value = models.CharField(max_length=512, blank=True, help_text="Only this user/feature/...; blank = each.")
+    scope_value = models.TextField(blank=True, help_text="Only this user/feature/...; blank = each.")
     # Budget
     period = models.CharField(max_length=8, choices=BudgetPeriod.choices, default=BudgetPeriod.MONTH)
     amount = models.DecimalField(null=True, blank=True, **MONEY)
@@ -78,6 +81,12 @@ class Rule(models.Model):
     min_baseline = models.DecimalField(default=Decimal(1), **MONEY)
     min_spend = models.DecimalField(default=Decimal(5), **MONEY)
     same_weekday = models.BooleanField(default=False)
+    # Bill drift (costwatch.billing): the provider's bill against Costwatch's estimate, per provider-day
+    drift_percent = models.DecimalField(max_digits=8, decimal_places=3, null=True, blank=True,
+                                        help_text="Fire when |billed - estimated| reaches this % of the bill.")
+    drift_usd = models.DecimalField(null=True, blank=True, help_text="... and/or this many dollars.", **MONEY)
+    drift_days = models.PositiveSmallIntegerField(default=3, help_text="Complete UTC days watched after they end.")
+    drift_provider = models.CharField(max_length=16, blank=True, help_text="Only this provider's bill; blank = each.")
     # Notifications
     repeat_interval = models.DurationField(default=timedelta(hours=1))
     enabled = models.BooleanField(default=True)
@@ -102,7 +111,7 @@ class Incident(models.Model):
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
     rule = models.ForeignKey(Rule, on_delete=models.CASCADE, related_name="incidents")
-    group_key = models.CharField(max_length=512, blank=True, help_text="Blank for project-wide rules.")
+    group_key = models.TextField(blank=True, help_text="Blank for project-wide rules.")
     period_key = models.CharField(max_length=16)
     period_start = models.DateTimeField()
     period_end = models.DateTimeField()
@@ -126,7 +135,9 @@ class Incident(models.Model):
     class Meta:
         ordering = ["-opened_at", "-id"]
         constraints = [
-            models.UniqueConstraint(fields=["rule", "group_key", "period_key", "level"], name="one_incident_per_level")
+            # md5: a group key (a user id) may be kilobytes long, past a btree entry's limit.
+            models.UniqueConstraint(F("rule"), MD5("group_key"), F("period_key"), F("level"),
+                                    name="one_incident_per_level")
         ]
         indexes = [models.Index(fields=["project", "state", "opened_at"]), models.Index(fields=["rule", "state"])]
 

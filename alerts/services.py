@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from datetime import timezone as dt_timezone
 from decimal import Decimal
 from typing import Any
 
@@ -26,11 +27,13 @@ from django.utils import timezone
 from alerts.evaluation import (
     ANOMALY,
     BREACH,
+    DRIFT,
     FORECAST,
     WARN_PREFIX,
     AnomalySpec,
     BudgetSpec,
     Decision,
+    DriftSpec,
     Window,
     baseline_days,
     baseline_of,
@@ -38,6 +41,7 @@ from alerts.evaluation import (
     day_window,
     evaluate_anomaly,
     evaluate_budget,
+    evaluate_drift,
     level_rank,
     severity_of,
 )
@@ -57,6 +61,7 @@ from alerts.models import (
 )
 from alerts.notifications import Notification
 from alerts.transports import TransportError, transport_for
+from costwatch.billing.services import reconcile
 from costwatch.projects.models import Project
 from costwatch.usage.models import RollupHour
 
@@ -125,9 +130,31 @@ def anomaly_spec(rule: Rule) -> AnomalySpec:
     return AnomalySpec(rule.anomaly_factor, rule.anomaly_days, rule.min_baseline, rule.min_spend, rule.same_weekday)
 
 
+DRIFT_WINDOW_KEY = "bill-drift"
+
+
+def drift_decisions(rule: Rule, now: datetime) -> tuple[Window, dict[str, Decision]]:
+    """A decision per provider-day (group ``"<provider> <UTC day>"``) of the last ``drift_days``
+    complete UTC days that has a USD bill and a known estimate (costwatch.billing.reconcile)."""
+    today = now.astimezone(dt_timezone.utc).date()
+    first = today - timedelta(days=rule.drift_days)
+    window = Window(DRIFT_WINDOW_KEY, datetime.combine(first, datetime.min.time(), tzinfo=dt_timezone.utc),
+                    datetime.combine(today, datetime.min.time(), tzinfo=dt_timezone.utc))
+    spec = DriftSpec(rule.drift_percent, rule.drift_usd)
+    providers = [rule.drift_provider] if rule.drift_provider else None
+    decisions = {}
+    for row in reconcile(rule.project, first, today - timedelta(days=1), providers=providers, now=now):
+        if row.status == "ok":
+            assert row.billed is not None and row.estimate.cost_usd is not None
+            decisions[f"{row.provider} {row.day.isoformat()}"] = evaluate_drift(spec, row.billed, row.estimate.cost_usd)
+    return window, decisions
+
+
 def decide(rule: Rule, now: datetime) -> tuple[Window, dict[str, Decision]]:
     """The rule's current period and a decision for every group that has spend in it."""
     project = rule.project
+    if rule.kind == RuleKind.DRIFT:
+        return drift_decisions(rule, now)
     if rule.kind == RuleKind.BUDGET:
         window = budget_window(rule.period, now, project.tz)
         if rule.amount is None or rule.amount <= 0:  # not a usable budget (the API refuses these)
@@ -155,6 +182,8 @@ def decide(rule: Rule, now: datetime) -> tuple[Window, dict[str, Decision]]:
 def _belongs_to_rule(incident: Incident, rule: Rule) -> bool:
     if rule.kind == RuleKind.ANOMALY:
         return incident.level == ANOMALY
+    if rule.kind == RuleKind.DRIFT:
+        return incident.level == DRIFT
     return incident.level in (BREACH, FORECAST) or incident.level.startswith(WARN_PREFIX)
 
 
@@ -220,11 +249,14 @@ def evaluate_rule(rule_id: int, now: datetime, result: EvaluationResult | None =
                     _resolve(incident, now, "back to normal", result, value=decision.value)
             elif incident is None:
                 _fire(rule, group, window, decision, now, result)
-            elif level_rank(decision.level) > level_rank(incident.level):
-                _resolve(incident, now, f"superseded by {decision.level}", result, notify=False)
-                _fire(rule, group, window, decision, now, result)
-            elif incident.value != decision.value:
-                Incident.objects.filter(pk=incident.pk, state=IncidentState.FIRING).update(value=decision.value)
+            elif decision.level != incident.level:
+                # The level that holds now replaces the old one, up (warn:90 -> breach) or down (a
+                # raised budget: breach -> warn:90), with one notification of the change.
+                _resolve(incident, now, f"moved to {decision.level}", result, notify=False)
+                _fire(rule, group, window, decision, now, result, previous_level=incident.level)
+            elif incident.value != decision.value or incident.threshold != decision.threshold:
+                Incident.objects.filter(pk=incident.pk, state=IncidentState.FIRING).update(
+                    value=decision.value, threshold=decision.threshold)
         for incident in current.values():
             _resolve(incident, now, "back to normal", result)
         _end_silences(rule, now)
@@ -237,7 +269,8 @@ def _event(incident: Incident, kind: str, now: datetime, *, actor: AbstractBaseU
     IncidentEvent.objects.create(incident=incident, kind=kind, at=now, actor=actor, value=value, note=note[:500])
 
 
-def _fire(rule: Rule, group: str, window: Window, decision: Decision, now: datetime, result: EvaluationResult) -> None:
+def _fire(rule: Rule, group: str, window: Window, decision: Decision, now: datetime, result: EvaluationResult,
+          *, previous_level: str | None = None) -> None:
     assert decision.level is not None and decision.threshold is not None
     incident, created = Incident.objects.get_or_create(
         rule=rule, group_key=group, period_key=window.key, level=decision.level,
@@ -247,8 +280,9 @@ def _fire(rule: Rule, group: str, window: Window, decision: Decision, now: datet
             "opened_at": now, "last_notified_at": now,
         },
     )
+    note = f"{decision.detail} (was {previous_level})" if previous_level else decision.detail
     if created:
-        _event(incident, IncidentEventKind.OPENED, now, value=decision.value, note=decision.detail)
+        _event(incident, IncidentEventKind.OPENED, now, value=decision.value, note=note)
     else:
         reopened = Incident.objects.filter(pk=incident.pk, state=IncidentState.RESOLVED).update(
             state=IncidentState.FIRING, episode=F("episode") + 1, resolved_at=None, value=decision.value,
@@ -257,9 +291,10 @@ def _fire(rule: Rule, group: str, window: Window, decision: Decision, now: datet
         if not reopened:
             return
         incident.refresh_from_db()
-        _event(incident, IncidentEventKind.REOPENED, now, value=decision.value, note=decision.detail)
+        _event(incident, IncidentEventKind.REOPENED, now, value=decision.value, note=note)
     result.opened += 1
-    result.deliveries += create_deliveries(incident, DeliveryEvent.FIRING, incident.episode, now)
+    result.deliveries += create_deliveries(incident, DeliveryEvent.FIRING, incident.episode, now,
+                                           previous_level=previous_level)
 
 
 def _resolve(incident: Incident, now: datetime, note: str, result: EvaluationResult, *, notify: bool = True,
@@ -370,9 +405,15 @@ def _dollars(value: Decimal) -> str:
     return f"${value.quantize(DISPLAY_CENTS):,}"
 
 
-def _summary(incident: Incident, rule: Rule, event: str, who: str) -> str:
+def _summary(incident: Incident, rule: Rule, event: str, who: str, previous_level: str | None = None) -> str:
     value, threshold = incident.value, incident.threshold
-    if incident.level == ANOMALY:
+    if event == DeliveryEvent.RESOLVED:
+        return f"Resolved: {_resolution(incident, rule, who)} [{rule.name}]"
+    if incident.level == DRIFT:
+        provider, _, day = incident.group_key.partition(" ")
+        text = (f"Bill drift: {provider}'s bill for {day} (UTC) and Costwatch's estimate differ by "
+                f"{_dollars(value)} (threshold {_dollars(threshold)})")
+    elif incident.level == ANOMALY:
         text = (f"Spend anomaly: {who} spent {_dollars(value)} today, above {rule.anomaly_factor.normalize()}x "
                 f"its daily average (threshold {_dollars(threshold)})")
     elif incident.level == FORECAST:
@@ -382,12 +423,40 @@ def _summary(incident: Incident, rule: Rule, event: str, who: str) -> str:
         text = f"{percent}% of budget: {who} spent {_dollars(value)} of {_dollars(rule.amount or threshold)} this {rule.period}"
     else:
         text = f"Budget reached: {who} spent {_dollars(value)} of {_dollars(threshold)} this {rule.period}"
-    prefix = {"resolved": "Resolved: ", "reminder": "Still firing: "}.get(event, "")
+    prefix = {"reminder": "Still firing: "}.get(event, "")
+    if previous_level and event == DeliveryEvent.FIRING:
+        prefix = f"Changed from {_level_name(previous_level)}: "
     return f"{prefix}{text} [{rule.name}]"
 
 
-def notification_payload(incident: Incident, event: str, now: datetime) -> dict[str, Any]:
-    """The JSON every channel renders (and webhooks receive as is)."""
+def _level_name(level: str) -> str:
+    if level.startswith(WARN_PREFIX):
+        return f"{level[len(WARN_PREFIX):]}% warning"
+    return {BREACH: "budget reached", FORECAST: "forecast over budget", ANOMALY: "anomaly",
+            DRIFT: "bill drift"}.get(level, level)
+
+
+def _resolution(incident: Incident, rule: Rule, who: str) -> str:
+    """What a resolve says: why it ended, with the value it ended on; never the firing condition."""
+    last = incident.events.filter(kind__in=[IncidentEventKind.RESOLVED, IncidentEventKind.SUPERSEDED]).last()
+    reason = last.note if last is not None else "back to normal"
+    if incident.level == DRIFT:
+        provider, _, day = incident.group_key.partition(" ")
+        return (f"{provider}'s bill for {day} (UTC) and Costwatch's estimate are within the threshold "
+                f"(difference {_dollars(incident.value)}; {reason})")
+    if incident.level == ANOMALY:
+        return (f"{who} spend {_dollars(incident.value)} today is no longer an anomaly "
+                f"(threshold {_dollars(incident.threshold)}; {reason})")
+    if reason == "period ended":
+        return f"the {rule.period} {incident.period_key} ended for {who}"
+    return (f"{who} is below the {_level_name(incident.level)} level: {_dollars(incident.value)} "
+            f"against {_dollars(incident.threshold)} this {rule.period} ({reason})")
+
+
+def notification_payload(incident: Incident, event: str, now: datetime,
+                         previous_level: str | None = None) -> dict[str, Any]:
+    """The JSON every channel renders (and webhooks receive as is). ``previous_level`` is set when a
+    firing notification announces a change of level (e.g. ``breach`` to ``warn:90``)."""
     rule = incident.rule
     project = rule.project
     who = f"project {project.slug}" if rule.scope == Scope.PROJECT else f"{rule.scope} {incident.group_key}"
@@ -399,6 +468,7 @@ def notification_payload(incident: Incident, event: str, now: datetime) -> dict[
         "scope": {"dimension": rule.scope, "value": rule.scope_value or None},
         "group": incident.group_key or None,
         "level": incident.level,
+        "previous_level": previous_level,
         "severity": incident.severity,
         "value": _amount(incident.value),
         "threshold": _amount(incident.threshold),
@@ -414,15 +484,16 @@ def notification_payload(incident: Incident, event: str, now: datetime) -> dict[
             "id": incident.pk, "state": incident.state, "opened_at": incident.opened_at.isoformat(),
             "resolved_at": incident.resolved_at.isoformat() if incident.resolved_at else None,
         },
-        "summary": _summary(incident, rule, event, who),
+        "summary": _summary(incident, rule, event, who, previous_level),
         "link": incident_link(incident.pk),
         "dedup_key": dedup_key(incident),
     }
 
 
-def create_deliveries(incident: Incident, event: str, sequence: int, now: datetime) -> list[int]:
+def create_deliveries(incident: Incident, event: str, sequence: int, now: datetime,
+                      previous_level: str | None = None) -> list[int]:
     """One pending delivery per enabled channel of the rule, queued once the transaction commits."""
-    payload = notification_payload(incident, event, now)
+    payload = notification_payload(incident, event, now, previous_level)
     created: list[int] = []
     for channel in incident.rule.channels.filter(enabled=True).order_by("id"):
         delivery, is_new = Delivery.objects.get_or_create(
@@ -596,6 +667,9 @@ def save_rule(project: Project, fields: Mapping[str, Any], channels: list[Channe
             if any(c.project_id != project.pk for c in channels):
                 raise ValueError("channels must belong to the rule's project")
             rule.channels.set(channels)
+        # An edited rule holds at once: a raised budget moves its incident now, not next cycle.
+        rule_id = rule.pk
+        transaction.on_commit(lambda: evaluate_rule(rule_id, timezone.now()))
     return rule
 
 

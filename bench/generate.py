@@ -25,12 +25,12 @@ MODELS = [  # (model, provider, input $/Mtok, output $/Mtok, share)
 INSERT = """
 INSERT INTO usage_llmcall (project_id, trace_id, span_id, parent_span_id, provider, model, request_model, price_key,
     operation, dialect, service, started_at, ended_at, input_tokens, cache_read_tokens, cache_write_tokens,
-    cache_write_1h_tokens, output_tokens, reasoning_tokens, estimated, response_cache_hit, is_error, "user", feature,
+    cache_write_1h_tokens, output_tokens, reasoning_tokens, usage_state, response_cache_hit, is_error, "user", feature,
     endpoint, session, response_id, cost_input, cost_cache_read, cost_cache_write, cost_output, cost_total,
     list_cost, reported_cost, cost_source, received_at)
 SELECT %(project)s, md5(%(seed)s || (g / 3)), lpad(to_hex(g), 16, '0'), '', m.provider, m.model, m.model,
     CASE WHEN m.pin IS NULL THEN '' ELSE m.model END, 'chat', 'bench', 'bench-api',
-    t, t + interval '800 milliseconds', i, c, 0, 0, o, 0, false, (g %% 50 = 0), (g %% 200 = 0),
+    t, t + interval '800 milliseconds', i, c, 0, 0, o, 0, 'reported', (g %% 50 = 0), (g %% 200 = 0),
     'user-' || u, 'feature-' || (g %% 12), '/api/v1/endpoint-' || (g %% 25), 'conv-' || (g / 9), '',
     i * m.pin / 1000000, c * m.pin / 10000000, 0, o * m.pout / 1000000,
     CASE WHEN m.pin IS NULL THEN NULL WHEN g %% 50 = 0 THEN 0

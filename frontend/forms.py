@@ -54,7 +54,8 @@ class SilenceForm(forms.Form):
 class RuleForm(forms.Form):
     name = forms.CharField(max_length=200)
     kind = forms.ChoiceField(choices=[("budget", "Budget: spend over a period above an amount"),
-                                      ("anomaly", "Anomaly: a day's spend above N× its recent average")])
+                                      ("anomaly", "Anomaly: a day's spend above N× its recent average"),
+                                      ("drift", "Bill drift: a provider's bill and Costwatch's estimate differ")])
     scope = forms.ChoiceField(choices=[], label="Applies to")
     scope_value = forms.CharField(max_length=512, required=False, label="Only this one",
                                   help_text="A user id, feature, endpoint or model; empty = each one separately.")
@@ -73,6 +74,15 @@ class RuleForm(forms.Form):
     min_spend_usd = forms.DecimalField(min_value=0, max_digits=24, decimal_places=12, required=False, initial=5,
                                        label="Minimum spend (USD)")
     same_weekday = forms.BooleanField(required=False, label="Compare with the same weekday only")
+    drift_percent = forms.DecimalField(min_value=0, max_digits=8, decimal_places=3, required=False,
+                                       label="Drift above (% of the bill)",
+                                       help_text="Bill drift rules: per provider and UTC day (see Bills).")
+    drift_usd = forms.DecimalField(min_value=0, max_digits=24, decimal_places=12, required=False,
+                                   label="Drift above (USD)", help_text="Bill drift rules: with a % too, both must hold.")
+    drift_days = forms.IntegerField(min_value=1, max_value=60, required=False, initial=3, label="Days watched",
+                                    help_text="Bill drift rules: complete UTC days checked after they end.")
+    drift_provider = forms.ChoiceField(choices=[("", "each provider"), ("anthropic", "anthropic"),
+                                                ("openai", "openai")], required=False, label="Provider")
     repeat_interval_minutes = forms.IntegerField(min_value=1, max_value=7 * 24 * 60, initial=60,
                                                  label="Remind every (minutes)")
     enabled = forms.BooleanField(required=False, initial=True)
@@ -124,3 +134,25 @@ class ChannelForm(forms.Form):
 
     def config(self) -> dict[str, object]:
         return {name: self.cleaned_data[name] for name in self.CONFIG_FIELDS.get(self.cleaned_data["kind"], ())}
+
+
+class BillingSourceForm(forms.Form):
+    provider = forms.ChoiceField(choices=[("openai", "OpenAI (organization Costs API)"),
+                                          ("anthropic", "Anthropic (Admin API cost report)")])
+    name = forms.CharField(max_length=200, required=False)
+    admin_key = forms.CharField(widget=forms.PasswordInput(render_value=False), label="Admin key",
+                                help_text="OpenAI admin key (sk-admin-…) or Anthropic Admin API key (sk-ant-admin…). "
+                                          "Stored encrypted, never shown again.")
+    scope_ids = forms.CharField(required=False, label="Provider projects / workspaces",
+                                help_text="Comma-separated OpenAI project ids or Anthropic workspace ids; "
+                                          "empty = the whole organization.")
+    base_url = forms.URLField(required=False, assume_scheme="https", label="API base URL",
+                              help_text="Empty = the provider's API.")
+
+    def clean_scope_ids(self) -> list[str]:
+        return [s.strip() for s in self.cleaned_data["scope_ids"].split(",") if s.strip()]
+
+
+class BillImportForm(forms.Form):
+    provider = forms.ChoiceField(choices=[("openai", "OpenAI cost export"), ("anthropic", "Anthropic cost CSV")])
+    file = forms.FileField(help_text="CSV; the UTC days it lists replace what was stored for them.")

@@ -184,9 +184,10 @@ def daily_chart(rows: list[CostRow], start: date, end: date, label: str = "Spend
     }
 
 
-def change(current: Decimal, previous: Decimal) -> dict[str, object] | None:
-    """The relative change against the previous period, for a badge ("+12%"), or None without a base."""
-    if not previous:
+def change(current: Decimal | None, previous: Decimal | None) -> dict[str, object] | None:
+    """The relative change against the previous period, for a badge ("+12%"), or None without a base
+    (or when either amount is unknown)."""
+    if current is None or not previous:
         return None
     ratio = (current - previous) / previous
     return {"percent": round(ratio * 100), "up": ratio > 0}

@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from frontend.views import alerts, costs, home, manage
+from frontend.views import alerts, billing, costs, home, manage
 
 app_name = "frontend"
 
@@ -19,6 +19,12 @@ urlpatterns = [
     path("p/<slug:slug>/pricing/", manage.pricing, name="pricing"),
     path("p/<slug:slug>/pricing/overrides/", manage.add_override, name="add-override"),
     path("p/<slug:slug>/pricing/history/", manage.price_history, name="price-history"),
+    path("p/<slug:slug>/reconciliation/", billing.reconciliation, name="reconciliation"),
+    path("p/<slug:slug>/reconciliation/sources/", billing.add_source, name="billing-source-new"),
+    path("p/<slug:slug>/reconciliation/sources/<int:source_id>/pull/", billing.pull_source, name="billing-pull"),
+    path("p/<slug:slug>/reconciliation/sources/<int:source_id>/revoke/", billing.revoke_source,
+         name="billing-revoke"),
+    path("p/<slug:slug>/reconciliation/imports/", billing.import_bill, name="billing-import"),
     path("p/<slug:slug>/settings/keys/", manage.keys, name="keys"),
     path("p/<slug:slug>/settings/keys/<int:key_id>/revoke/", manage.revoke, name="revoke-key"),
     path("p/<slug:slug>/settings/members/", manage.members, name="members"),

@@ -46,7 +46,7 @@ class LlmCall:
     start: datetime
     end: datetime
     tokens: TokenCounts
-    estimated: bool
+    usage_state: str  # reported | estimated | unknown (ingest.dialects.base.USAGE_*)
     response_cache_hit: bool
     user: str | None
     feature: str | None
@@ -58,10 +58,14 @@ class LlmCall:
     dialect: str
     service: str | None
 
+    @property
+    def estimated(self) -> bool:
+        return self.usage_state == "estimated"
+
 
 @dataclass(frozen=True)
 class TraceAttribution:
-    """What one span contributes to the attribution of its trace."""
+    """What one span says about itself for its trace's attribution: never values of other spans."""
 
     trace_id: str
     span_id: str
@@ -70,6 +74,9 @@ class TraceAttribution:
     session: str | None
     route: str | None
     root_name: str | None
+    parent_span_id: str | None = None
+    start: datetime | None = None
+    end: datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import dataclasses
-from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -21,6 +20,7 @@ from ingest.canonical import (
     SpanView,
     TraceAttribution,
 )
+from costwatch.usage.limits import MAX_ATTRIBUTION_CHARS
 from ingest.dialects import DIALECTS, Dialect, InvalidSpan
 
 DEFAULT_FEATURE_KEYS: tuple[str, ...] = ("costwatch.feature", "app.feature")
@@ -49,11 +49,13 @@ def map_export(
     feature_keys: Sequence[str] = DEFAULT_FEATURE_KEYS,
     user_keys: Sequence[str] = (),
 ) -> MappedExport:
-    """Map every span: inference spans become calls, every span may attribute its trace.
+    """Map every span: inference spans become calls, and the spans the rollup needs to resolve
+    attribution become attribution rows (see ``needs_storing``).
 
-    An invalid span is rejected alone. Calls inherit the user, feature, session and
-    endpoint they lack from the other spans of their trace in this export, and a provider
-    call recorded twice (same response id in one trace) is kept once.
+    Each call and row holds only what its own span says (its attributes and its parent): the
+    rollup resolves a call's user, feature, endpoint and session through its ancestors and counts
+    duplicate recordings of one provider call once, so the result never depends on how the
+    exporter batched the trace. An invalid span is rejected alone, with a message.
     """
     views: list[SpanView] = []
     rejected: list[RejectedSpan] = []
@@ -65,27 +67,57 @@ def map_export(
             seen.add((item.trace_id, item.span_id))
             views.append(item)
 
-    attributions = {(v.trace_id, v.span_id): attribution_of(v, feature_keys, user_keys) for v in views}
     calls: list[LlmCall] = []
+    attributions: list[TraceAttribution] = []
     for view in views:
-        dialect = _claiming_dialect(view)
-        if dialect is None:
+        own = attribution_of(view, feature_keys, user_keys)
+        problem = _attribution_problem(own)
+        if problem:
+            rejected.append(RejectedSpan(view.trace_id, view.span_id, problem))
             continue
-        try:
-            if view.start == _EPOCH:
-                raise InvalidSpan(f"span {view.span_id}: start time is missing")
-            calls.append(dialect.to_call(view))
-        except InvalidSpan as exc:
-            rejected.append(RejectedSpan(view.trace_id, view.span_id, str(exc)))
+        dialect = _claiming_dialect(view)
+        call = None
+        if dialect is not None:
+            try:
+                if view.start == _EPOCH:
+                    raise InvalidSpan(f"span {view.span_id}: start time is missing")
+                call = dialect.to_call(view)
+            except InvalidSpan as exc:
+                rejected.append(RejectedSpan(view.trace_id, view.span_id, str(exc)))
+                continue
+            calls.append(dataclasses.replace(call, user=own.user, feature=own.feature, session=own.session))
+        if call is not None or needs_storing(view, own):
+            attributions.append(own)
+    return MappedExport(calls=calls, attributions=attributions, rejected=rejected)
 
-    traces = _TraceIndex(views, attributions)
-    calls = [traces.attribute(call) for call in _without_duplicates(calls)]
-    contributing = [a for a in attributions.values() if _contributes(a)]
-    return MappedExport(calls=calls, attributions=contributing, rejected=rejected)
+
+# Attribute prefixes of GenAI instrumentations: their agent, chain, tool and workflow spans sit
+# between a request's root and its LLM calls, so they are kept as links of the ancestry.
+GENAI_ATTRIBUTE_PREFIXES = ("gen_ai.", "llm.", "openinference.", "traceloop.", "ai.", "logfire.", "langsmith.")
+
+
+def needs_storing(span: SpanView, own: TraceAttribution) -> bool:
+    """Whether a non-LLM span is kept as a link of its trace's ancestry: it carries attribution,
+    is a root, or belongs to GenAI instrumentation. Plain HTTP, database and queue spans are not.
+    Decided from the span alone, so storage never depends on batching.
+    """
+    if _contributes(own):
+        return True
+    return any(key.startswith(GENAI_ATTRIBUTE_PREFIXES) for key in span.attributes)
+
+
+def _attribution_problem(own: TraceAttribution) -> str | None:
+    for name in ("user", "feature", "session", "route", "root_name"):
+        value = getattr(own, name)
+        if value is not None and len(value) > MAX_ATTRIBUTION_CHARS:
+            label = {"root_name": "root span name", "route": "http.route"}.get(name, name)
+            return (f"span {own.span_id}: {label} is {len(value)} characters; "
+                    f"Costwatch keeps attribution keys whole up to {MAX_ATTRIBUTION_CHARS}")
+    return None
 
 
 def attribution_of(span: SpanView, feature_keys: Sequence[str], user_keys: Sequence[str]) -> TraceAttribution:
-    """What this span says about its trace's user, feature, session, route and root name."""
+    """What this span says about itself: user, feature, session, SERVER route, root name, parent."""
     route = span.attributes.get("http.route")
     return TraceAttribution(
         trace_id=span.trace_id,
@@ -96,6 +128,9 @@ def attribution_of(span: SpanView, feature_keys: Sequence[str], user_keys: Seque
         # Client spans carry the provider's route (the anthropic SDK sets /v1/messages).
         route=route if span.kind == SPAN_KIND_SERVER and isinstance(route, str) and route else None,
         root_name=(span.name or None) if span.parent_span_id is None else None,
+        parent_span_id=span.parent_span_id,
+        start=span.start,
+        end=span.end,
     )
 
 
@@ -121,63 +156,6 @@ def _contributes(attribution: TraceAttribution) -> bool:
 
 def _claiming_dialect(span: SpanView) -> Dialect | None:
     return next((dialect for dialect in DIALECTS if dialect.claims(span)), None)
-
-
-def _without_duplicates(calls: list[LlmCall]) -> list[LlmCall]:
-    """Drop all but the most complete of the calls sharing a response id in one trace."""
-    groups: dict[tuple[str, str], list[LlmCall]] = defaultdict(list)
-    for call in calls:
-        if call.response_id:
-            groups[(call.trace_id, call.response_id)].append(call)
-    dropped: set[tuple[str, str]] = set()
-    for group in groups.values():
-        if len(group) > 1:
-            keep = min(group, key=lambda c: (_incompleteness(c), c.span_id))
-            dropped.update((c.trace_id, c.span_id) for c in group if c is not keep)
-    return [c for c in calls if (c.trace_id, c.span_id) not in dropped]
-
-
-def _incompleteness(call: LlmCall) -> tuple[int, int, int]:
-    t = call.tokens
-    fields = (t.input, t.cache_read, t.cache_write, t.cache_write_1h, t.output, t.reasoning)
-    return (1 if call.estimated else 0, -sum(1 for f in fields if f), -(t.prompt_total + t.output))
-
-
-class _TraceIndex:
-    """The spans of each trace in this export, to fill a call's attribution from its trace."""
-
-    def __init__(self, views: list[SpanView], attributions: Mapping[tuple[str, str], TraceAttribution]) -> None:
-        self._spans: dict[str, dict[str, SpanView]] = defaultdict(dict)
-        for view in views:
-            self._spans[view.trace_id][view.span_id] = view
-        self._attributions = attributions
-
-    def attribute(self, call: LlmCall) -> LlmCall:
-        candidates = self._candidates(call.trace_id, call.span_id)
-        route = next((a.route for a in candidates if a.route), None)
-        root_name = next((a.root_name for a in candidates if a.root_name), None)
-        return dataclasses.replace(
-            call,
-            user=call.user or next((a.user for a in candidates if a.user), None),
-            feature=call.feature or next((a.feature for a in candidates if a.feature), None),
-            session=call.session or next((a.session for a in candidates if a.session), None),
-            endpoint=call.endpoint or route or root_name,
-        )
-
-    def _candidates(self, trace_id: str, span_id: str) -> list[TraceAttribution]:
-        """The span itself, then its ancestors nearest first, then the rest of the trace, root first."""
-        spans = self._spans[trace_id]
-        chain: list[str] = []
-        current: str | None = span_id
-        while current is not None and current in spans and current not in chain:
-            chain.append(current)
-            current = spans[current].parent_span_id
-        rest = sorted(
-            (v for v in spans.values() if v.span_id not in chain),
-            key=lambda v: (v.parent_span_id is not None, v.start, v.span_id),
-        )
-        ordered = chain + [v.span_id for v in rest]
-        return [self._attributions[(trace_id, s)] for s in ordered]
 
 
 def _flatten(request: ExportTraceServiceRequest) -> Iterator[SpanView | RejectedSpan]:

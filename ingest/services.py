@@ -43,7 +43,7 @@ def ingest_export(project: Project, request: ExportTraceServiceRequest) -> Inges
     )
     book = PriceBook(project)
     rows = [_call_row(project, call, book) for call in mapped.calls]
-    attributions = [_attribution_row(project, a) for a in mapped.attributions if _carries_anything(a)]
+    attributions = [_attribution_row(project, a) for a in mapped.attributions]
     with transaction.atomic():
         LlmCall.objects.bulk_create(rows, ignore_conflicts=True, batch_size=500)
         SpanAttribution.objects.bulk_create(attributions, ignore_conflicts=True, batch_size=500)
@@ -62,21 +62,20 @@ def _rejection_message(mapped: MappedExport) -> str:
     return f"{len(mapped.rejected)} span(s) rejected: " + "; ".join(reasons) + suffix
 
 
-def _carries_anything(a: TraceAttribution) -> bool:
-    return bool(a.user or a.feature or a.session or a.route or a.root_name)
-
-
 def _attribution_row(project: Project, a: TraceAttribution) -> SpanAttribution:
     return SpanAttribution(
         project=project,
         trace_id=a.trace_id,
         span_id=a.span_id,
-        is_root=a.root_name is not None,
-        user=(a.user or "")[:256],
-        feature=(a.feature or "")[:256],
-        session=(a.session or "")[:256],
-        route=(a.route or "")[:512],
-        root_name=(a.root_name or "")[:512],
+        parent_span_id=a.parent_span_id or "",
+        is_root=a.parent_span_id is None,
+        started_at=a.start,
+        ended_at=a.end,
+        user=a.user or "",
+        feature=a.feature or "",
+        session=a.session or "",
+        route=a.route or "",
+        root_name=a.root_name or "",
     )
 
 
@@ -101,13 +100,13 @@ def _call_row(project: Project, call: CanonicalCall, book: PriceBook) -> LlmCall
         cache_write_1h_tokens=call.tokens.cache_write_1h,
         output_tokens=call.tokens.output,
         reasoning_tokens=call.tokens.reasoning,
-        estimated=call.estimated,
+        usage_state=call.usage_state,
         response_cache_hit=call.response_cache_hit,
         is_error=call.is_error,
-        user=(call.user or "")[:256],
-        feature=(call.feature or "")[:256],
-        endpoint=(call.endpoint or "")[:512],
-        session=(call.session or "")[:256],
+        user=call.user or "",
+        feature=call.feature or "",
+        endpoint=call.endpoint or "",
+        session=call.session or "",
         response_id=(call.response_id or "")[:256],
         reported_cost=call.reported_cost,
     )

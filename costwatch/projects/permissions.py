@@ -16,13 +16,14 @@ class Action(StrEnum):
     WORK_INCIDENTS = "work_incidents"   # acknowledge, silence
     MANAGE_ALERTS = "manage_alerts"     # rules and channels
     MANAGE_PRICES = "manage_prices"     # overrides, aliases, re-pricing
-    MANAGE_KEYS = "manage_keys"
+    MANAGE_KEYS = "manage_keys"         # API keys, and billing sources' admin keys
+    IMPORT_BILLS = "import_bills"       # provider cost CSVs (reconciliation)
     MANAGE_MEMBERS = "manage_members"
 
 
 ALLOWED: dict[str, frozenset[Action]] = {
     Role.ADMIN: frozenset(Action),
-    Role.FINANCE: frozenset({Action.VIEW_COSTS, Action.EXPORT_COSTS, Action.VIEW_ALERTS}),
+    Role.FINANCE: frozenset({Action.VIEW_COSTS, Action.EXPORT_COSTS, Action.VIEW_ALERTS, Action.IMPORT_BILLS}),
     Role.ONCALL: frozenset({Action.VIEW_COSTS, Action.VIEW_ALERTS, Action.WORK_INCIDENTS, Action.MANAGE_ALERTS}),
 }
 

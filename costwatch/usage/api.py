@@ -26,6 +26,8 @@ from costwatch.usage.queries import (
     cost_rows,
     order_rows,
     period_of,
+    request_calls,
+    sum_rows,
     summary_of,
 )
 from costwatch.usage.repricing import RepriceError, reprice_calls, since_of
@@ -35,22 +37,33 @@ PROJECT_PARAM = OpenApiParameter("project", OpenApiTypes.STR, description="slug,
 
 
 def row_json(row: CostRow) -> dict[str, object]:
+    """One cost row. Money sums the priced calls only; it is null when no call of the group is
+    priced, and ``cost_complete`` is false while any call is unpriced or has unknown usage."""
+    known = row.known_cost_usd is not None
+
+    def part(value: Decimal) -> str | None:
+        return money(value) if known else None
+
     return {
         "key": row.key,
-        "cost_usd": money(row.cost_usd),
-        "cost_input_usd": money(row.cost_input_usd),
-        "cost_cache_read_usd": money(row.cost_cache_read_usd),
-        "cost_cache_write_usd": money(row.cost_cache_write_usd),
-        "cost_output_usd": money(row.cost_output_usd),
+        "cost_usd": part(row.cost_usd),
+        "cost_complete": row.cost_complete,
+        "cost_input_usd": part(row.cost_input_usd),
+        "cost_cache_read_usd": part(row.cost_cache_read_usd),
+        "cost_cache_write_usd": part(row.cost_cache_write_usd),
+        "cost_output_usd": part(row.cost_output_usd),
         "input_tokens": row.input_tokens,
         "output_tokens": row.output_tokens,
         "cache_read_tokens": row.cache_read_tokens,
         "cache_write_tokens": row.cache_write_tokens,
         "reasoning_tokens": row.reasoning_tokens,
         "llm_calls": row.llm_calls,
+        "priced_calls": row.priced_calls,
+        "unpriced_calls": row.unpriced_calls,
+        "unknown_usage_calls": row.unknown_usage_calls,
+        "estimated_calls": row.estimated_calls,
         "requests": row.requests,
         "errors": row.errors,
-        "unpriced_calls": row.unpriced_calls,
         "avg_cost_per_request_usd": money(row.avg_cost_per_request_usd.quantize(Decimal("1e-9")))
         if row.avg_cost_per_request_usd is not None else None,
         "prompt_cache_hit_rate": row.prompt_cache_hit_rate,
@@ -60,9 +73,12 @@ def row_json(row: CostRow) -> dict[str, object]:
 
 
 CSV_COLUMNS = [
-    "key", "cost_usd", "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "llm_calls",
-    "requests", "errors", "unpriced_calls", "prompt_cache_hit_rate", "response_cache_hit_rate", "savings_usd",
+    "key", "cost_usd", "cost_complete", "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens",
+    "llm_calls", "priced_calls", "unpriced_calls", "unknown_usage_calls", "estimated_calls", "requests", "errors",
+    "prompt_cache_hit_rate", "response_cache_hit_rate", "savings_usd",
 ]
+# What a CSV cell says for money that is not known (no call of the row is priced).
+CSV_UNKNOWN = "unpriced"
 
 
 def csv_response(rows: list[dict[str, object]], filename: str) -> HttpResponse:
@@ -72,7 +88,8 @@ def csv_response(rows: list[dict[str, object]], filename: str) -> HttpResponse:
     for row in rows:
         # Neutralise spreadsheet formulas in user-controlled keys (CSV injection).
         key = str(row["key"])
-        writer.writerow({**row, "key": "'" + key if key[:1] in ("=", "+", "-", "@") else key})
+        cells = {name: (CSV_UNKNOWN if value is None and name.endswith("_usd") else value) for name, value in row.items()}
+        writer.writerow({**cells, "key": "'" + key if key[:1] in ("=", "+", "-", "@") else key})
     response = HttpResponse(buffer.getvalue(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
@@ -80,7 +97,15 @@ def csv_response(rows: list[dict[str, object]], filename: str) -> HttpResponse:
 
 class CostRowSerializer(serializers.Serializer):
     key = serializers.CharField()
-    cost_usd = serializers.CharField(help_text="Exact decimal string, USD")
+    cost_usd = serializers.CharField(allow_null=True, help_text=(
+        "Exact decimal string, USD: the cost of the priced calls. null when no call of the group is priced "
+        "(unknown, never $0)."))
+    cost_complete = serializers.BooleanField(help_text="false while any call is unpriced or has unknown usage")
+    priced_calls = serializers.IntegerField()
+    unpriced_calls = serializers.IntegerField(help_text="calls of a model without a price: cost not included")
+    unknown_usage_calls = serializers.IntegerField(
+        help_text="calls whose token usage was neither reported nor countable: cost not included")
+    estimated_calls = serializers.IntegerField(help_text="calls whose tokens were estimated from text (tiktoken)")
     input_tokens = serializers.IntegerField()
     output_tokens = serializers.IntegerField()
     cache_read_tokens = serializers.IntegerField()
@@ -158,14 +183,26 @@ class SummaryView(APIView):
             "forecast_month_end_usd": money(s.forecast_month_end),
             "savings_month_to_date_usd": money(s.savings_month_to_date),
             "unpriced_calls_this_month": s.unpriced_calls_this_month,
+            "unknown_usage_calls_this_month": s.unknown_usage_calls_this_month,
+            "periods": {name: {
+                "cost_usd": money(row.known_cost_usd), "cost_complete": row.cost_complete, "llm_calls": row.llm_calls,
+                "priced_calls": row.priced_calls, "unpriced_calls": row.unpriced_calls,
+                "unknown_usage_calls": row.unknown_usage_calls,
+            } for name, row in s.periods.items()},
         })
 
 
 def request_json(r: RequestRollup) -> dict[str, object]:
+    """A request (trace): its counted calls' cost (null when none is priced), counts and attribution."""
     return {
         "trace_id": r.trace_id, "first_at": r.first_at.isoformat(), "user": r.user, "feature": r.feature,
-        "endpoint": r.endpoint, "conversation": r.session, "cost_usd": money(r.cost), "llm_calls": r.llm_calls,
-        "input_tokens": r.input_tokens, "output_tokens": r.output_tokens, "unpriced_calls": r.unpriced_calls,
+        "endpoint": r.endpoint, "conversation": r.session,
+        "cost_usd": money(r.cost) if r.priced_calls or not r.llm_calls else None,
+        "cost_complete": r.priced_calls == r.llm_calls,
+        "llm_calls": r.llm_calls, "priced_calls": r.priced_calls, "unpriced_calls": r.unpriced_calls,
+        "unknown_usage_calls": r.unknown_usage_calls, "estimated_calls": r.estimated_calls,
+        "duplicate_calls": r.duplicate_calls,
+        "input_tokens": r.input_tokens, "output_tokens": r.output_tokens,
     }
 
 
@@ -182,10 +219,12 @@ class UserView(APIView):
         except QueryError as exc:
             raise ValidationError({"detail": str(exc)}) from None
         recent = RequestRollup.objects.filter(project=project, user=user_id).order_by("-first_at")[:50]
-        total = sum((r.cost_usd for r in by_day), Decimal(0))
+        total = sum_rows(by_day, user_id)
         return Response({
             "project": project.slug, "user": user_id, "start": period.start.isoformat(), "end": period.end.isoformat(),
-            "cost_usd": money(total), "llm_calls": sum(r.llm_calls for r in by_day),
+            **{name: row_json(total)[name] for name in ("cost_usd", "cost_complete", "priced_calls", "unpriced_calls",
+                                                        "unknown_usage_calls", "estimated_calls")},
+            "llm_calls": total.llm_calls,
             "by_day": [row_json(r) for r in by_day], "by_feature": [row_json(r) for r in by_feature],
             "by_model": [row_json(r) for r in by_model], "recent_requests": [request_json(r) for r in recent],
         })
@@ -196,8 +235,7 @@ class RequestView(APIView):
     def get(self, request: Request, trace_id: str) -> Response:
         project = project_for(request)
         trace_id = trace_id.lower()
-        calls = list(LlmCall.objects.filter(project=project, trace_id=trace_id).select_related("price")
-                     .order_by("started_at", "span_id"))
+        calls = request_calls(project, trace_id)
         if not calls:
             raise NotFound(f"no request {trace_id} in project {project.slug}")
         rollup = RequestRollup.objects.filter(project=project, trace_id=trace_id).first()
@@ -205,13 +243,18 @@ class RequestView(APIView):
             "project": project.slug, "trace_id": trace_id,
             "summary": request_json(rollup) if rollup else None,
             "calls": [{
-                "span_id": c.span_id, "started_at": c.started_at.isoformat(), "provider": c.provider,
+                "span_id": c.span_id, "parent_span_id": c.parent_span_id or None,
+                "started_at": c.started_at.isoformat(), "provider": c.provider,
                 "model": c.model, "price_key": c.price_key, "operation": c.operation,
+                "counted": rc.counted, "duplicate": not rc.counted,
+                "user": rc.user, "feature": rc.feature, "endpoint": rc.endpoint, "conversation": rc.session,
                 "input_tokens": c.input_tokens, "cache_read_tokens": c.cache_read_tokens,
                 "cache_write_tokens": c.cache_write_tokens + c.cache_write_1h_tokens,
                 "output_tokens": c.output_tokens, "reasoning_tokens": c.reasoning_tokens,
-                "estimated": c.estimated, "response_cache_hit": c.response_cache_hit, "is_error": c.is_error,
-                "cost_usd": money(c.cost_total), "cost_source": c.cost_source or "unpriced",
+                "usage_state": c.usage_state, "estimated": c.estimated,
+                "response_cache_hit": c.response_cache_hit, "is_error": c.is_error,
+                "cost_usd": money(c.cost_total),
+                "cost_source": c.cost_source or ("usage unknown" if c.usage_state == "unknown" else "unpriced"),
                 "reported_cost_usd": money(c.reported_cost), "response_id": c.response_id,
                 "price": None if c.price is None else {
                     "id": c.price.pk, "provider": c.price.provider, "model": c.price.model,
@@ -220,7 +263,7 @@ class RequestView(APIView):
                     "effective_from": c.price.effective_from.isoformat(), "source_url": c.price.source_url,
                     "override": c.price.project_id is not None,
                 },
-            } for c in calls],
+            } for rc in calls for c in [rc.call]],
         })
 
 

@@ -5,13 +5,17 @@ from decimal import Decimal
 
 from costwatch.pricing.cost import TokenCounts, cost_of, list_price_of
 from costwatch.pricing.services import PricedModel
-from costwatch.usage.models import LlmCall
+from costwatch.usage.models import LlmCall, UsageState
 
 ZERO = Decimal(0)
 
 
 def apply_price(row: LlmCall, priced: PricedModel | None) -> None:
-    """Set the cost fields of a call from its price (or mark it unpriced). Used by reprice too."""
+    """Set the cost fields of a call from its price (or mark it unpriced). Used by reprice too.
+
+    A call whose usage is unknown keeps its price row (its model is known) but no cost: zero
+    counts are not zero usage. A cost the span reported itself is used when nothing else is known.
+    """
     counts = TokenCounts(
         input=row.input_tokens,
         cache_read=row.cache_read_tokens,
@@ -30,9 +34,17 @@ def apply_price(row: LlmCall, priced: PricedModel | None) -> None:
         else:
             row.cost_total, row.cost_source = None, ""
         return
-    cost = cost_of(counts, priced.row)
     row.price = priced.price
     row.price_key = priced.row.model
+    if row.usage_state == UsageState.UNKNOWN:
+        row.cost_input = row.cost_cache_read = row.cost_cache_write = row.cost_output = None
+        row.list_cost = None
+        if row.reported_cost is not None and not row.response_cache_hit:
+            row.cost_total, row.cost_source = row.reported_cost, "reported"
+        else:
+            row.cost_total, row.cost_source = None, ""
+        return
+    cost = cost_of(counts, priced.row)
     row.list_cost = list_price_of(counts, priced.row)
     if row.response_cache_hit:
         # Answered from the app's own cache: nothing was spent; list_cost is what it saved.

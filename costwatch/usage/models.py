@@ -2,10 +2,21 @@
 from __future__ import annotations
 
 from django.db import models
+from django.db.models import F
+from django.db.models.functions import MD5
 
 from costwatch.projects.models import Project
+from costwatch.usage.limits import MAX_ATTRIBUTION_CHARS  # noqa: F401 - re-exported for readers of the models
 
 MONEY = {"max_digits": 24, "decimal_places": 12}
+
+
+class UsageState(models.TextChoices):
+    """Where a call's token counts come from."""
+
+    REPORTED = "reported", "Reported by the span"
+    ESTIMATED = "estimated", "Estimated with tiktoken from the span's text"
+    UNKNOWN = "unknown", "Not reported and no text to count: cost unknown"
 
 
 class LlmCall(models.Model):
@@ -30,13 +41,14 @@ class LlmCall(models.Model):
     cache_write_1h_tokens = models.BigIntegerField(default=0)
     output_tokens = models.BigIntegerField(default=0, help_text="Including reasoning.")
     reasoning_tokens = models.BigIntegerField(default=0)
-    estimated = models.BooleanField(default=False)
+    usage_state = models.CharField(max_length=16, choices=UsageState.choices, default=UsageState.REPORTED)
     response_cache_hit = models.BooleanField(default=False)
     is_error = models.BooleanField(default=False)
-    user = models.CharField(max_length=256, blank=True)
-    feature = models.CharField(max_length=256, blank=True)
-    endpoint = models.CharField(max_length=512, blank=True)
-    session = models.CharField(max_length=256, blank=True)
+    # What this span itself says; the request's attribution is resolved by the rollup (rollups.py).
+    user = models.TextField(blank=True)
+    feature = models.TextField(blank=True)
+    endpoint = models.TextField(blank=True)
+    session = models.TextField(blank=True)
     response_id = models.CharField(max_length=256, blank=True)
     cost_input = models.DecimalField(null=True, blank=True, **MONEY)
     cost_cache_read = models.DecimalField(null=True, blank=True, **MONEY)
@@ -58,35 +70,44 @@ class LlmCall(models.Model):
         indexes = [
             models.Index(fields=["project", "started_at"]),
             models.Index(fields=["project", "trace_id"]),
-            models.Index(fields=["project", "user", "started_at"], name="llmcall_user_idx"),
+            models.Index(F("project"), MD5("user"), F("started_at"), name="llmcall_user_md5_idx"),
         ]
+
+    @property
+    def estimated(self) -> bool:
+        return self.usage_state == UsageState.ESTIMATED
 
     def __str__(self) -> str:
         return f"{self.model} {self.trace_id}/{self.span_id}"
 
 
 class SpanAttribution(models.Model):
-    """What one span says about its request (trace): who, which feature, which endpoint.
+    """One span of a trace as it said itself: its parent and its own attribution attributes.
 
-    Kept per span so that the trace's attribution is resolved the same way whatever order the
-    spans arrive in: the root span's value wins, else the smallest span id that has one.
+    Stored for every span that is an LLM call, a root, carries user / feature / session / a SERVER
+    ``http.route``, or belongs to a GenAI instrumentation (agent, chain, tool spans), so the rollup can
+    walk from a call to its ancestors. Never holds values inherited from other spans: the rollup
+    resolves attribution once (``costwatch.usage.rollups``), whatever order the spans arrived in.
     """
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
     trace_id = models.CharField(max_length=32)
     span_id = models.CharField(max_length=16)
+    parent_span_id = models.CharField(max_length=16, blank=True)
     is_root = models.BooleanField(default=False)
-    user = models.CharField(max_length=256, blank=True)
-    feature = models.CharField(max_length=256, blank=True)
-    session = models.CharField(max_length=256, blank=True)
-    route = models.CharField(max_length=512, blank=True, help_text="http.route of a SERVER span.")
-    root_name = models.CharField(max_length=512, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    user = models.TextField(blank=True)
+    feature = models.TextField(blank=True)
+    session = models.TextField(blank=True)
+    route = models.TextField(blank=True, help_text="http.route of a SERVER span.")
+    root_name = models.TextField(blank=True, help_text="The span name, for a root span.")
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["project", "trace_id", "span_id"], name="spanattribution_identity")
         ]
-        indexes = [models.Index(fields=["project", "user"], name="spanattribution_user_idx")]
+        indexes = [models.Index(F("project"), MD5("user"), name="spanattribution_user_md5_idx")]
 
 
 class DirtyBucket(models.Model):
@@ -115,8 +136,8 @@ class RollupMetrics(models.Model):
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
     dimension = models.CharField(max_length=16, choices=Dimension.choices)
-    key = models.CharField(max_length=512, blank=True)
-    cost = models.DecimalField(default=0, **MONEY)
+    key = models.TextField(blank=True)
+    cost = models.DecimalField(default=0, help_text="Sum over the priced calls only.", **MONEY)
     cost_input = models.DecimalField(default=0, **MONEY)
     cost_cache_read = models.DecimalField(default=0, **MONEY)
     cost_cache_write = models.DecimalField(default=0, **MONEY)
@@ -131,7 +152,10 @@ class RollupMetrics(models.Model):
     requests = models.BigIntegerField(default=0, help_text="Traces whose first call falls in this bucket.")
     errors = models.BigIntegerField(default=0)
     response_cache_hits = models.BigIntegerField(default=0)
-    unpriced_calls = models.BigIntegerField(default=0)
+    unpriced_calls = models.BigIntegerField(default=0, help_text="Usage known, model without a price.")
+    unknown_usage_calls = models.BigIntegerField(default=0, help_text="Token usage neither reported nor countable.")
+    estimated_calls = models.BigIntegerField(default=0, help_text="Token counts estimated from text.")
+    priced_calls = models.BigIntegerField(default=0, help_text="Calls whose cost is known (in ``cost``).")
 
     class Meta:
         abstract = True
@@ -145,7 +169,7 @@ class RollupHour(RollupMetrics):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["project", "dimension", "key", "hour"], name="rolluphour_identity")
+            models.UniqueConstraint(F("project"), F("dimension"), MD5("key"), F("hour"), name="rolluphour_identity")
         ]
         indexes = [models.Index(fields=["project", "dimension", "hour"])]
 
@@ -156,7 +180,7 @@ class RollupDay(RollupMetrics):
     day = models.DateField()
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["project", "dimension", "key", "day"], name="rollupday_identity")]
+        constraints = [models.UniqueConstraint(F("project"), F("dimension"), MD5("key"), F("day"), name="rollupday_identity")]
         indexes = [models.Index(fields=["project", "dimension", "day"])]
 
 
@@ -172,7 +196,7 @@ class RollupMonth(RollupMetrics):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["project", "dimension", "key", "month"], name="rollupmonth_identity")
+            models.UniqueConstraint(F("project"), F("dimension"), MD5("key"), F("month"), name="rollupmonth_identity")
         ]
         indexes = [models.Index(fields=["project", "dimension", "month"])]
 
@@ -194,21 +218,34 @@ class RequestRollup(models.Model):
     trace_id = models.CharField(max_length=32)
     first_at = models.DateTimeField()
     last_at = models.DateTimeField()
-    user = models.CharField(max_length=256, blank=True)
-    feature = models.CharField(max_length=256, blank=True)
-    endpoint = models.CharField(max_length=512, blank=True)
-    session = models.CharField(max_length=256, blank=True)
-    cost = models.DecimalField(default=0, **MONEY)
+    user = models.TextField(blank=True)
+    feature = models.TextField(blank=True)
+    endpoint = models.TextField(blank=True)
+    session = models.TextField(blank=True)
+    cost = models.DecimalField(default=0, help_text="Sum over the priced calls only.", **MONEY)
     input_tokens = models.BigIntegerField(default=0)
     cache_read_tokens = models.BigIntegerField(default=0)
     cache_write_tokens = models.BigIntegerField(default=0)
     output_tokens = models.BigIntegerField(default=0)
-    llm_calls = models.BigIntegerField(default=0)
+    llm_calls = models.BigIntegerField(default=0, help_text="Counted calls (duplicates excluded).")
     unpriced_calls = models.BigIntegerField(default=0)
+    unknown_usage_calls = models.BigIntegerField(default=0)
+    estimated_calls = models.BigIntegerField(default=0)
+    priced_calls = models.BigIntegerField(default=0)
+    duplicate_calls = models.BigIntegerField(default=0, help_text="Spans recording a call counted elsewhere.")
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["project", "trace_id"], name="requestrollup_identity")]
         indexes = [
             models.Index(fields=["project", "first_at"]),
-            models.Index(fields=["project", "user", "first_at"]),
+            models.Index(F("project"), MD5("user"), F("first_at"), name="requestrollup_user_md5_idx"),
         ]
+
+    @property
+    def known_cost(self):  # noqa: ANN201 - Decimal | None
+        """The priced calls' cost, or None when the request has calls and none is priced."""
+        return self.cost if self.priced_calls or not self.llm_calls else None
+
+    @property
+    def not_priced_calls(self) -> int:
+        return self.llm_calls - self.priced_calls

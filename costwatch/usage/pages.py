@@ -23,6 +23,7 @@ from costwatch.usage.queries import (
     Period,
     QueryError,
     cost_rows,
+    sum_rows,  # noqa: F401 - part of this module's interface for the pages
 )
 from costwatch.usage.rollups import effective_calls_sql
 
@@ -81,15 +82,6 @@ def daily_rows_of(project: Project, dimension: str, key: str, period: Period) ->
         return [CostRow(row[0], **dict(zip(_METRICS, row[1:]))) for row in cursor.fetchall()]
 
 
-def sum_rows(rows: list[CostRow], key: str) -> CostRow:
-    """One row adding up several (e.g. a group's days into its total over the period)."""
-    total = CostRow(key)
-    for row in rows:
-        for metric in _METRICS:
-            setattr(total, metric, getattr(total, metric) + getattr(row, metric))
-    return total
-
-
 def breakdown_of(project: Project, dimension: str, key: str, group_by: str, period: Period) -> list[CostRow]:
     """One group's cost split by another dimension (e.g. one user's spend per model). Unordered.
 
@@ -107,7 +99,7 @@ def breakdown_of(project: Project, dimension: str, key: str, group_by: str, peri
     where = "c.started_at >= %(start)s AND c.started_at < %(end)s AND " + _CANDIDATES[dimension]
     sql = effective_calls_sql(where) + f"""
         SELECT {_EFFECTIVE_COLUMN[group_by]} AS k, {_RAW_SUMS} FROM eff
-        WHERE {_EFFECTIVE_COLUMN[dimension]} = %(key)s GROUP BY k"""
+        WHERE counted AND {_EFFECTIVE_COLUMN[dimension]} = %(key)s GROUP BY k"""
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return [CostRow(row[0], **dict(zip(_METRICS, row[1:]))) for row in cursor.fetchall()]

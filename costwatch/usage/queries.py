@@ -13,7 +13,9 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
 from costwatch.projects.models import Project
-from costwatch.usage.rollups import effective_calls_sql
+from costwatch.usage.models import LlmCall
+from costwatch.usage.rollups import CALL_STATE_SUMS, METRIC_COLUMNS, effective_calls_sql
+from costwatch.usage.services import BUCKET_SQL, bucket_minutes
 
 GROUPS = ("user", "feature", "endpoint", "model", "provider", "conversation", "day", "hour")
 FILTERS = ("user", "feature", "endpoint", "model", "provider", "conversation")
@@ -41,6 +43,10 @@ class Period:
 
 @dataclass
 class CostRow:
+    """One group's totals. ``cost_usd`` and its parts sum the priced calls only: see
+    ``unpriced_calls`` and ``unknown_usage_calls`` for the calls whose cost is not known, and
+    ``known_cost_usd`` (None when no call of the group is priced) for what to show."""
+
     key: str
     cost_usd: Decimal = Decimal(0)
     cost_input_usd: Decimal = Decimal(0)
@@ -58,7 +64,20 @@ class CostRow:
     errors: int = 0
     response_cache_hits: int = 0
     unpriced_calls: int = 0
+    unknown_usage_calls: int = 0
+    estimated_calls: int = 0
+    priced_calls: int = 0
     extra: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def known_cost_usd(self) -> Decimal | None:
+        """The cost of the priced calls, or None when no call is priced (unknown, never $0)."""
+        return self.cost_usd if self.priced_calls or not self.llm_calls else None
+
+    @property
+    def cost_complete(self) -> bool:
+        """Whether every call's cost is known (no unpriced model, no unknown usage)."""
+        return self.priced_calls == self.llm_calls
 
     @property
     def prompt_cache_hit_rate(self) -> float | None:
@@ -71,13 +90,15 @@ class CostRow:
 
     @property
     def avg_cost_per_request_usd(self) -> Decimal | None:
-        return self.cost_usd / self.requests if self.requests else None
+        """Cost per request, only when every call is priced (a partial cost would understate it)."""
+        return self.cost_usd / self.requests if self.requests and self.cost_complete else None
 
 
 _METRICS = [
     "cost_usd", "cost_input_usd", "cost_cache_read_usd", "cost_cache_write_usd", "cost_output_usd", "savings_usd",
     "input_tokens", "cache_read_tokens", "cache_write_tokens", "output_tokens", "reasoning_tokens",
-    "llm_calls", "requests", "errors", "response_cache_hits", "unpriced_calls",
+    "llm_calls", "requests", "errors", "response_cache_hits", "unpriced_calls", "unknown_usage_calls",
+    "estimated_calls", "priced_calls",
 ]
 _ROLLUP_SUMS = """COALESCE(sum(cost), 0) AS cost_usd, COALESCE(sum(cost_input), 0),
     COALESCE(sum(cost_cache_read), 0), COALESCE(sum(cost_cache_write), 0), COALESCE(sum(cost_output), 0),
@@ -86,7 +107,8 @@ _ROLLUP_SUMS = """COALESCE(sum(cost), 0) AS cost_usd, COALESCE(sum(cost_input), 
     COALESCE(sum(output_tokens), 0)::bigint AS output_tokens, COALESCE(sum(reasoning_tokens), 0)::bigint,
     COALESCE(sum(llm_calls), 0)::bigint AS llm_calls, COALESCE(sum(requests), 0)::bigint AS requests,
     COALESCE(sum(errors), 0)::bigint, COALESCE(sum(response_cache_hits), 0)::bigint,
-    COALESCE(sum(unpriced_calls), 0)::bigint"""
+    COALESCE(sum(unpriced_calls), 0)::bigint, COALESCE(sum(unknown_usage_calls), 0)::bigint,
+    COALESCE(sum(estimated_calls), 0)::bigint, COALESCE(sum(priced_calls), 0)::bigint"""
 _RAW_SUMS = """COALESCE(sum(cost_total), 0) AS cost_usd, COALESCE(sum(cost_input), 0),
     COALESCE(sum(cost_cache_read), 0), COALESCE(sum(cost_cache_write), 0), COALESCE(sum(cost_output), 0),
     COALESCE(sum(list_cost - cost_total) FILTER (WHERE list_cost IS NOT NULL), 0) AS savings_usd,
@@ -95,7 +117,7 @@ _RAW_SUMS = """COALESCE(sum(cost_total), 0) AS cost_usd, COALESCE(sum(cost_input
     COALESCE(sum(output_tokens), 0)::bigint AS output_tokens, COALESCE(sum(reasoning_tokens), 0)::bigint,
     count(*) AS llm_calls, count(DISTINCT trace_id) FILTER (WHERE first_at >= %(start)s) AS requests,
     count(*) FILTER (WHERE is_error), count(*) FILTER (WHERE response_cache_hit),
-    count(*) FILTER (WHERE cost_total IS NULL)"""
+    """ + CALL_STATE_SUMS
 
 
 def _moment(value: str, tz: ZoneInfo, *, end: bool) -> datetime:
@@ -154,7 +176,7 @@ def _rollup_query(project: Project, group_by: str, period: Period) -> tuple[str,
     if group_by == "day":
         key_sql = "to_char(hour AT TIME ZONE %(tz)s, 'YYYY-MM-DD')"
     elif group_by == "hour":
-        key_sql = "to_char(hour AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:00:00\"Z\"')"
+        key_sql = "to_char(hour AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:00\"Z\"')"
     else:
         key_sql = "key"
     return (f"""SELECT {key_sql} AS k, {_ROLLUP_SUMS} FROM usage_rolluphour
@@ -191,9 +213,7 @@ def _day_range_query(project: Project, days: tuple[date, date], params: dict[str
     return f"SELECT key AS k, {_ROLLUP_SUMS} FROM ({union}) AS pieces GROUP BY k", params
 
 
-_METRIC_LIST = """cost, cost_input, cost_cache_read, cost_cache_write, cost_output, savings, input_tokens,
-    cache_read_tokens, cache_write_tokens, output_tokens, reasoning_tokens, llm_calls, requests, errors,
-    response_cache_hits, unpriced_calls"""
+_METRIC_LIST = ", ".join(METRIC_COLUMNS)
 
 _SQL_ORDER = {"key": "k", "cost_usd": "cost_usd", "input_tokens": "input_tokens", "output_tokens": "output_tokens",
               "llm_calls": "llm_calls", "requests": "requests", "savings_usd": "savings_usd"}
@@ -250,13 +270,22 @@ def _raw_query(project: Project, group_by: str, period: Period, filters: dict[st
     if group_by == "day":
         key_sql = "to_char(started_at AT TIME ZONE %(tz)s, 'YYYY-MM-DD')"
     elif group_by == "hour":
-        key_sql = "to_char(date_trunc('hour', started_at) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:00:00\"Z\"')"
+        params["bucket_minutes"] = bucket_minutes(project.tz)
+        key_sql = (f"to_char({BUCKET_SQL.format(column='started_at')} AT TIME ZONE 'UTC',"
+                   " 'YYYY-MM-DD\"T\"HH24:MI:00\"Z\"')")
     else:
         key_sql = _EFFECTIVE_COLUMN[group_by]
     conditions = []
     for i, (name, value) in enumerate(sorted(filters.items())):
         params[f"f{i}"] = value
-        conditions.append(f"{_EFFECTIVE_COLUMN[name]} = %(f{i})s")
+        if name == "model":
+            # Any name of the model finds its calls: the catalog key, the name the app sent, the
+            # name it asked for, or another name that resolves to the same price key.
+            params[f"f{i}key"] = model_key_of(project, value)
+            conditions.append(f"(e_model = %(f{i})s OR e_model = %(f{i}key)s OR model = %(f{i})s"
+                              f" OR request_model = %(f{i})s)")
+        else:
+            conditions.append(f"{_EFFECTIVE_COLUMN[name]} = %(f{i})s")
     where = " AND ".join(conditions) or "TRUE"
     scope = "c.started_at >= %(start)s AND c.started_at < %(end)s"
     if "user" in filters:
@@ -266,8 +295,17 @@ def _raw_query(project: Project, group_by: str, period: Period, filters: dict[st
             SELECT trace_id FROM usage_spanattribution
             WHERE project_id = %(project)s AND "user" = %(user_filter)s)))"""
     sql = effective_calls_sql(scope) + f"""
-        SELECT {key_sql} AS k, {_RAW_SUMS} FROM eff WHERE {where} GROUP BY k"""
+        SELECT {key_sql} AS k, {_RAW_SUMS} FROM eff WHERE counted AND {where} GROUP BY k"""
     return sql, params
+
+
+def model_key_of(project: Project, name: str) -> str:
+    """The catalog key a model name resolves to for this project (its overrides and aliases
+    first), or the name itself when no price matches it."""
+    from costwatch.pricing.services import PriceBook
+
+    priced = PriceBook(project).price_for(name, timezone.now())
+    return priced.row.model if priced is not None else name
 
 
 def order_rows(rows: list[CostRow], ordering: str) -> list[CostRow]:
@@ -278,25 +316,59 @@ def order_rows(rows: list[CostRow], ordering: str) -> list[CostRow]:
     return sorted(rows, key=lambda r: (getattr(r, name), r.key), reverse=descending)
 
 
-def total_of(project: Project, period: Period) -> CostRow:
-    rows = cost_rows(project, "day", period)
-    total = CostRow("total")
+def sum_rows(rows: list[CostRow], key: str) -> CostRow:
+    """One row adding up several (e.g. a group's days into its total over the period)."""
+    total = CostRow(key)
     for row in rows:
         for metric in _METRICS:
             setattr(total, metric, getattr(total, metric) + getattr(row, metric))
     return total
 
 
+def total_of(project: Project, period: Period) -> CostRow:
+    return sum_rows(cost_rows(project, "day", period), "total")
+
+
+@dataclass(frozen=True)
+class RequestCall:
+    """A stored call of a request with what the rollup decided for it: its resolved attribution and
+    whether it is counted (False: a duplicate recording of a call counted in another span)."""
+
+    call: LlmCall
+    counted: bool
+    user: str
+    feature: str
+    endpoint: str
+    session: str
+
+
+def request_calls(project: Project, trace_id: str) -> list[RequestCall]:
+    """Every stored call of one trace, in start order, resolved by the rollup's own rules."""
+    sql = effective_calls_sql("c.trace_id = %(trace)s") + """
+        SELECT id, counted, e_user, e_feature, e_endpoint, e_session FROM eff"""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, {"project": project.pk, "trace": trace_id})
+        resolved = {row[0]: row[1:] for row in cursor.fetchall()}
+    calls = (LlmCall.objects.filter(project=project, trace_id=trace_id, id__in=list(resolved))
+             .select_related("price").order_by("started_at", "span_id"))
+    return [RequestCall(call, *resolved[call.id]) for call in calls]
+
+
 @dataclass(frozen=True)
 class Summary:
-    today: Decimal
-    yesterday: Decimal
-    month_to_date: Decimal
-    previous_month_to_date: Decimal
-    previous_month: Decimal
-    forecast_month_end: Decimal
+    """Spend per period in USD: the priced calls' cost, None when the period has calls but none is
+    priced. ``periods`` holds each period's full row (unpriced and unknown-usage counts)."""
+
+    today: Decimal | None
+    yesterday: Decimal | None
+    month_to_date: Decimal | None
+    previous_month_to_date: Decimal | None
+    previous_month: Decimal | None
+    forecast_month_end: Decimal | None
     unpriced_calls_this_month: int
+    unknown_usage_calls_this_month: int
     savings_month_to_date: Decimal
+    periods: dict[str, CostRow] = field(default_factory=dict)
 
 
 def _month_start(day: date) -> date:
@@ -325,17 +397,27 @@ def summary_of(project: Project, *, now: datetime | None = None) -> Summary:
     prev_days = calendar.monthrange(prev_start.year, prev_start.month)[1]
     elapsed = now - at(month_start)
     month_length = at(next_month) - at(month_start)
-    mtd = spend(at(month_start), now)
     prev_same_point = at(prev_start) + timedelta(seconds=elapsed.total_seconds() * prev_days / days_in_month)
+    periods = {
+        "today": spend(at(today), at(today + timedelta(days=1))),
+        "yesterday": spend(at(today - timedelta(days=1)), at(today)),
+        "month_to_date": spend(at(month_start), now),
+        "previous_month_to_date": spend(at(prev_start), prev_same_point),
+        "previous_month": spend(at(prev_start), at(month_start)),
+    }
+    mtd = periods["month_to_date"]
     fraction = Decimal(elapsed.total_seconds()) / Decimal(month_length.total_seconds())
-    forecast = (mtd.cost_usd / fraction) if fraction > 0 else mtd.cost_usd
+    known = mtd.known_cost_usd
+    forecast = None if known is None else ((known / fraction) if fraction > 0 else known).quantize(Decimal("0.000001"))
     return Summary(
-        today=spend(at(today), at(today + timedelta(days=1))).cost_usd,
-        yesterday=spend(at(today - timedelta(days=1)), at(today)).cost_usd,
-        month_to_date=mtd.cost_usd,
-        previous_month_to_date=spend(at(prev_start), prev_same_point).cost_usd,
-        previous_month=spend(at(prev_start), at(month_start)).cost_usd,
-        forecast_month_end=forecast.quantize(Decimal("0.000001")),
+        today=periods["today"].known_cost_usd,
+        yesterday=periods["yesterday"].known_cost_usd,
+        month_to_date=known,
+        previous_month_to_date=periods["previous_month_to_date"].known_cost_usd,
+        previous_month=periods["previous_month"].known_cost_usd,
+        forecast_month_end=forecast,
         unpriced_calls_this_month=mtd.unpriced_calls,
+        unknown_usage_calls_this_month=mtd.unknown_usage_calls,
         savings_month_to_date=mtd.savings_usd,
+        periods=periods,
     )

@@ -19,14 +19,14 @@ from costwatch.pricing.services import PriceBook
 from costwatch.projects.models import Project
 from costwatch.usage.costing import apply_price
 from costwatch.usage.models import MONEY, LlmCall
-from costwatch.usage.services import mark_dirty
+from costwatch.usage.services import bucket_of, mark_dirty
 
 BATCH_SIZE = 5000
 _MONEY_FIELDS = ("cost_input", "cost_cache_read", "cost_cache_write", "cost_output", "cost_total", "list_cost")
 COST_FIELDS = (*_MONEY_FIELDS, "cost_source", "price", "price_key")
 _READ_FIELDS = (
     "id", "started_at", "provider", "model", "request_model", "input_tokens", "cache_read_tokens", "cache_write_tokens",
-    "cache_write_1h_tokens", "output_tokens", "reasoning_tokens", "response_cache_hit", "reported_cost",
+    "cache_write_1h_tokens", "output_tokens", "reasoning_tokens", "response_cache_hit", "reported_cost", "usage_state",
     *_MONEY_FIELDS, "cost_source", "price_id", "price_key",
 )
 _STORED_STEP = Decimal(1).scaleb(-MONEY["decimal_places"])
@@ -164,7 +164,7 @@ def reprice_calls(
                 _write_costs(project, touched)
                 moments = [call.started_at for call in touched]
                 mark_dirty(project, moments)
-                hours.update(moment.replace(minute=0, second=0, microsecond=0) for moment in moments)
+                hours.update(bucket_of(moment, project.tz) for moment in moments)
         checked += len(batch)
         changed += len(touched)
         after = (batch[-1].started_at, batch[-1].id)

@@ -1,9 +1,27 @@
 """Recomputing rollups from raw calls. Every recompute replaces its rows, so it is idempotent.
 
-A bucket is (project, UTC hour). The effective attribution of a call is its own value, else its
-trace's (root span first, then the smallest span id that has one); the endpoint prefers the
-http.route of a SERVER span. Sibling spans that record the same provider response
-(same trace, same response id) count once: the one with the most tokens, then the smallest span id.
+A bucket is (project, local hour): an hour of the project's own clock, as a UTC instant, so days in
+every UTC offset (:30 and :45 included) are whole buckets (``services.bucket_minutes``).
+
+This module is the one owner of attribution and de-duplication; ingest stores only what each span
+says (its parent and its own attributes), so the result never depends on how spans were batched.
+
+**Attribution rule** (user, feature, conversation, endpoint), per call:
+
+1. the call span's own value;
+2. else the nearest ancestor span carrying it, walking parent links through stored spans
+   (the endpoint is the ``http.route`` of the nearest SERVER ancestor);
+3. else, only when that walk stops at a span Costwatch did not store (an intermediate span that
+   carries nothing and is not GenAI instrumentation), the innermost stored span of the trace whose
+   time range encloses the call, then the trace's root span;
+4. the endpoint falls back to the root span's name; anything else stays blank.
+
+**De-duplication rule**: two calls of one trace are the same provider call, counted once, when
+they share a ``gen_ai.response.id``, or when one is an ancestor of the other (an agent framework's
+LLM span wrapping the SDK's) with the same model (price key) and the same prompt and output token
+counts, or with the same model where one of them has unknown usage. The most complete one is
+counted (reported usage over estimated over unknown, then more non-zero token kinds, a response id,
+more tokens, then the smallest span id); the others stay stored and are shown as duplicates.
 """
 from __future__ import annotations
 
@@ -13,58 +31,136 @@ from zoneinfo import ZoneInfo
 
 from django.db import OperationalError, connection, transaction
 
+from costwatch.usage.services import BUCKET_SQL, bucket_minutes
+
 CLAIM_BATCH = 1  # one bucket per transaction: short locks, no lock-order cycles
+MAX_ANCESTRY_DEPTH = 64  # parent links followed per call (guards against cycles in bad data)
 
-_SCOPE_SELECT = """
-    SELECT c.* FROM usage_llmcall c
-    WHERE c.project_id = %(project)s AND {where}
-      AND (c.response_id = '' OR NOT EXISTS (
-          SELECT 1 FROM usage_llmcall d
-          WHERE d.project_id = c.project_id AND d.trace_id = c.trace_id AND d.response_id = c.response_id
-            AND d.span_id <> c.span_id
-            AND ((d.input_tokens + d.cache_read_tokens + d.cache_write_tokens + d.cache_write_1h_tokens
-                  + d.output_tokens, c.span_id)
-                 > (c.input_tokens + c.cache_read_tokens + c.cache_write_tokens + c.cache_write_1h_tokens
-                    + c.output_tokens, d.span_id))))
-
-"""
+_SCOPE_SELECT = "SELECT c.* FROM usage_llmcall c WHERE c.project_id = %(project)s AND {where}"
 
 _EFFECTIVE_CALLS = """
-WITH scope_calls AS (
+WITH RECURSIVE scope_calls AS MATERIALIZED (
 {scope}
 ),
-attr AS (
-    SELECT a.trace_id,
-        (array_agg(a."user" ORDER BY a.is_root DESC, a.span_id) FILTER (WHERE a."user" <> ''))[1] AS "user",
-        (array_agg(a.feature ORDER BY a.is_root DESC, a.span_id) FILTER (WHERE a.feature <> ''))[1] AS feature,
-        (array_agg(a.session ORDER BY a.is_root DESC, a.span_id) FILTER (WHERE a.session <> ''))[1] AS session,
-        (array_agg(a.route ORDER BY a.is_root DESC, a.span_id) FILTER (WHERE a.route <> ''))[1] AS route,
-        (array_agg(a.root_name ORDER BY a.span_id) FILTER (WHERE a.root_name <> ''))[1] AS root_name
+scope_traces AS MATERIALIZED (SELECT DISTINCT trace_id FROM scope_calls),
+trace_calls AS MATERIALIZED (
+    SELECT t.trace_id, t.span_id, t.parent_span_id, t.started_at, t.ended_at, t.response_id, t.usage_state,
+        COALESCE(NULLIF(t.price_key, ''), NULLIF(t.model, ''), '(unknown)') AS model_key,
+        t.input_tokens + t.cache_read_tokens + t.cache_write_tokens + t.cache_write_1h_tokens AS prompt_tokens,
+        t.output_tokens,
+        ARRAY[CASE t.usage_state WHEN 'reported' THEN 2 WHEN 'estimated' THEN 1 ELSE 0 END,
+              (t.input_tokens > 0)::int + (t.cache_read_tokens > 0)::int + (t.cache_write_tokens > 0)::int
+                + (t.cache_write_1h_tokens > 0)::int + (t.output_tokens > 0)::int + (t.reasoning_tokens > 0)::int,
+              (t.response_id <> '')::int,
+              t.input_tokens + t.cache_read_tokens + t.cache_write_tokens + t.cache_write_1h_tokens
+                + t.output_tokens]::bigint[] AS completeness
+    FROM usage_llmcall t
+    WHERE t.project_id = %(project)s AND t.trace_id IN (SELECT trace_id FROM scope_traces)
+),
+spans AS MATERIALIZED (
+    SELECT a.trace_id, a.span_id, a.parent_span_id, a.is_root, a.started_at, a.ended_at,
+        a."user", a.feature, a.session, a.route, a.root_name
     FROM usage_spanattribution a
-    WHERE a.project_id = %(project)s AND a.trace_id IN (SELECT trace_id FROM scope_calls)
-    GROUP BY a.trace_id
+    WHERE a.project_id = %(project)s AND a.trace_id IN (SELECT trace_id FROM scope_traces)
+),
+chain AS (
+    SELECT t.trace_id, t.span_id AS call_span, t.parent_span_id AS anc, 1 AS depth
+    FROM trace_calls t WHERE t.parent_span_id <> ''
+    UNION ALL
+    SELECT ch.trace_id, ch.call_span, s.parent_span_id, ch.depth + 1
+    FROM chain ch JOIN spans s ON s.trace_id = ch.trace_id AND s.span_id = ch.anc
+    WHERE s.parent_span_id <> '' AND ch.depth < """ + str(MAX_ANCESTRY_DEPTH) + """
+),
+ancestry AS (
+    SELECT ch.trace_id, ch.call_span,
+        (array_agg(s."user" ORDER BY ch.depth) FILTER (WHERE s."user" <> ''))[1] AS a_user,
+        (array_agg(s.feature ORDER BY ch.depth) FILTER (WHERE s.feature <> ''))[1] AS a_feature,
+        (array_agg(s.session ORDER BY ch.depth) FILTER (WHERE s.session <> ''))[1] AS a_session,
+        (array_agg(s.route ORDER BY ch.depth) FILTER (WHERE s.route <> ''))[1] AS a_route,
+        bool_or(s.is_root) AS reached_root
+    FROM chain ch JOIN spans s ON s.trace_id = ch.trace_id AND s.span_id = ch.anc
+    GROUP BY ch.trace_id, ch.call_span
+),
+roots AS (
+    SELECT trace_id,
+        (array_agg("user" ORDER BY span_id) FILTER (WHERE "user" <> ''))[1] AS r_user,
+        (array_agg(feature ORDER BY span_id) FILTER (WHERE feature <> ''))[1] AS r_feature,
+        (array_agg(session ORDER BY span_id) FILTER (WHERE session <> ''))[1] AS r_session,
+        (array_agg(route ORDER BY span_id) FILTER (WHERE route <> ''))[1] AS r_route,
+        (array_agg(root_name ORDER BY span_id) FILTER (WHERE root_name <> ''))[1] AS r_name
+    FROM spans WHERE is_root GROUP BY trace_id
+),
+broken AS (
+    SELECT t.trace_id, t.span_id, t.started_at, t.ended_at
+    FROM trace_calls t LEFT JOIN ancestry an ON an.trace_id = t.trace_id AND an.call_span = t.span_id
+    WHERE t.parent_span_id <> '' AND NOT COALESCE(an.reached_root, false)
+),
+enclosing AS (
+    SELECT b.trace_id, b.span_id AS call_span,
+        (array_agg(s."user" ORDER BY s.started_at DESC, s.span_id) FILTER (WHERE s."user" <> ''))[1] AS x_user,
+        (array_agg(s.feature ORDER BY s.started_at DESC, s.span_id) FILTER (WHERE s.feature <> ''))[1] AS x_feature,
+        (array_agg(s.session ORDER BY s.started_at DESC, s.span_id) FILTER (WHERE s.session <> ''))[1] AS x_session,
+        (array_agg(s.route ORDER BY s.started_at DESC, s.span_id) FILTER (WHERE s.route <> ''))[1] AS x_route
+    FROM broken b JOIN spans s ON s.trace_id = b.trace_id AND s.span_id <> b.span_id
+        AND s.started_at <= b.started_at AND s.ended_at >= b.ended_at
+    GROUP BY b.trace_id, b.span_id
+),
+same_call AS (
+    SELECT x.trace_id, x.span_id AS loser
+    FROM chain ch
+    JOIN trace_calls x ON x.trace_id = ch.trace_id AND x.span_id = ch.call_span
+    JOIN trace_calls y ON y.trace_id = ch.trace_id AND y.span_id = ch.anc
+    WHERE x.model_key = y.model_key
+      AND ((x.prompt_tokens = y.prompt_tokens AND x.output_tokens = y.output_tokens)
+           OR x.usage_state = 'unknown' OR y.usage_state = 'unknown')
+      AND (y.completeness, x.span_id) > (x.completeness, y.span_id)
+    UNION
+    SELECT y.trace_id, y.span_id
+    FROM chain ch
+    JOIN trace_calls x ON x.trace_id = ch.trace_id AND x.span_id = ch.call_span
+    JOIN trace_calls y ON y.trace_id = ch.trace_id AND y.span_id = ch.anc
+    WHERE x.model_key = y.model_key
+      AND ((x.prompt_tokens = y.prompt_tokens AND x.output_tokens = y.output_tokens)
+           OR x.usage_state = 'unknown' OR y.usage_state = 'unknown')
+      AND (x.completeness, y.span_id) > (y.completeness, x.span_id)
+    UNION
+    SELECT x.trace_id, x.span_id
+    FROM trace_calls x JOIN trace_calls y
+        ON y.trace_id = x.trace_id AND y.response_id = x.response_id AND y.span_id <> x.span_id
+    WHERE x.response_id <> '' AND (y.completeness, x.span_id) > (x.completeness, y.span_id)
 ),
 firsts AS (
-    SELECT trace_id, min(started_at) AS first_at
-    FROM usage_llmcall
-    WHERE project_id = %(project)s AND trace_id IN (SELECT trace_id FROM scope_calls)
-    GROUP BY trace_id
+    SELECT trace_id, min(started_at) AS first_at FROM trace_calls GROUP BY trace_id
 ),
 eff AS (
     SELECT c.*,
-        COALESCE(NULLIF(c."user", ''), a."user", '') AS e_user,
-        COALESCE(NULLIF(c.feature, ''), a.feature, '') AS e_feature,
-        COALESCE(a.route, NULLIF(c.endpoint, ''), a.root_name, '') AS e_endpoint,
-        COALESCE(NULLIF(c.session, ''), a.session, '') AS e_session,
+        NOT EXISTS (SELECT 1 FROM same_call d WHERE d.trace_id = c.trace_id AND d.loser = c.span_id) AS counted,
+        COALESCE(NULLIF(c."user", ''), an.a_user, CASE WHEN b.span_id IS NOT NULL THEN COALESCE(en.x_user, r.r_user) END, '') AS e_user,
+        COALESCE(NULLIF(c.feature, ''), an.a_feature,
+                 CASE WHEN b.span_id IS NOT NULL THEN COALESCE(en.x_feature, r.r_feature) END, '') AS e_feature,
+        COALESCE(an.a_route, CASE WHEN b.span_id IS NOT NULL THEN COALESCE(en.x_route, r.r_route) END,
+                 r.r_name, '') AS e_endpoint,
+        COALESCE(NULLIF(c.session, ''), an.a_session,
+                 CASE WHEN b.span_id IS NOT NULL THEN COALESCE(en.x_session, r.r_session) END, '') AS e_session,
         COALESCE(NULLIF(c.price_key, ''), NULLIF(c.model, ''), '(unknown)') AS e_model,
         COALESCE(NULLIF(c.provider, ''), '(unknown)') AS e_provider,
         f.first_at
-    FROM scope_calls c LEFT JOIN attr a USING (trace_id) JOIN firsts f USING (trace_id)
+    FROM scope_calls c
+    JOIN firsts f ON f.trace_id = c.trace_id
+    LEFT JOIN ancestry an ON an.trace_id = c.trace_id AND an.call_span = c.span_id
+    LEFT JOIN broken b ON b.trace_id = c.trace_id AND b.span_id = c.span_id
+    LEFT JOIN enclosing en ON en.trace_id = c.trace_id AND en.call_span = c.span_id
+    LEFT JOIN roots r ON r.trace_id = c.trace_id
 )
 """
 
+
 def effective_calls_sql(where: str) -> str:
-    """The CTE chain ending in ``eff``: de-duplicated calls matching ``where`` with attribution resolved."""
+    """The CTE chain ending in ``eff``: every call matching ``where`` (alias ``c``) with its
+    attribution resolved (``e_user``, ``e_feature``, ``e_endpoint``, ``e_session``, ``e_model``,
+    ``e_provider``), its trace's ``first_at`` and ``counted`` (False for a duplicate). Totals must
+    filter on ``counted``. Parameters: ``%(project)s`` and whatever ``where`` uses.
+    """
     return _EFFECTIVE_CALLS.format(scope=_SCOPE_SELECT.format(where=where))
 
 
@@ -80,12 +176,35 @@ def _fill_scope(cursor, where: str, params: dict[str, object]) -> None:  # noqa:
     cursor.execute("ANALYZE rollup_scope")
 
 
+def claim_sql(table: str, order_by: str, returning: str) -> str:
+    """A claim that takes exactly ``%(limit)s`` rows (or fewer): their ids are picked once in a
+    MATERIALIZED step under ``FOR UPDATE SKIP LOCKED``, then exactly those rows are deleted.
+
+    (``DELETE ... WHERE id IN (SELECT ... LIMIT n)`` may run the subquery once per outer row
+    under a nested-loop semi-join and delete every row; see ../shared/cases/dirty-day-claim.sql.)
+    """
+    return f"""WITH picked AS MATERIALIZED (
+                   SELECT id FROM {table} ORDER BY {order_by} FOR UPDATE SKIP LOCKED LIMIT %(limit)s)
+               DELETE FROM {table} AS claimed USING picked WHERE claimed.id = picked.id
+               RETURNING {returning}"""
+
+
+_BUCKET_CLAIM = claim_sql("usage_dirtybucket", "hour, id", "claimed.project_id, claimed.hour")
+_DAY_CLAIM = claim_sql("usage_dirtyday", "day, id", "claimed.project_id, claimed.day")
+
+
 _HOUR_WHERE = "c.started_at >= %(start)s AND c.started_at < %(end)s"
-_HOUR_INSERT = _FROM_SCOPE_TABLE + """
+# The call-state counts of a group of counted calls (see RollupMetrics for their meaning).
+CALL_STATE_SUMS = """count(*) FILTER (WHERE cost_total IS NULL AND usage_state <> 'unknown'),
+        count(*) FILTER (WHERE usage_state = 'unknown'), count(*) FILTER (WHERE usage_state = 'estimated'),
+        count(*) FILTER (WHERE cost_total IS NOT NULL)"""
+
+_HOUR_INSERT = _FROM_SCOPE_TABLE + f"""
 INSERT INTO usage_rolluphour (
     project_id, hour, dimension, key, cost, cost_input, cost_cache_read, cost_cache_write, cost_output,
     savings, input_tokens, cache_read_tokens, cache_write_tokens, output_tokens, reasoning_tokens,
-    llm_calls, requests, errors, response_cache_hits, unpriced_calls, users)
+    llm_calls, requests, errors, response_cache_hits, unpriced_calls, unknown_usage_calls, estimated_calls,
+    priced_calls, users)
 SELECT * FROM (
     SELECT %(project)s, %(start)s::timestamptz,
         CASE WHEN GROUPING(e_user) = 0 THEN 'user'
@@ -103,8 +222,9 @@ SELECT * FROM (
         sum(output_tokens), sum(reasoning_tokens),
         count(*), count(DISTINCT trace_id) FILTER (WHERE first_at >= %(start)s),
         count(*) FILTER (WHERE is_error), count(*) FILTER (WHERE response_cache_hit),
-        count(*) FILTER (WHERE cost_total IS NULL), count(DISTINCT NULLIF(e_user, ''))
+        {CALL_STATE_SUMS}, count(DISTINCT NULLIF(e_user, ''))
     FROM eff
+    WHERE counted
     GROUP BY GROUPING SETS ((), (e_user), (e_feature), (e_endpoint), (e_model), (e_provider), (e_session))
     HAVING count(*) > 0
 ) AS grouped
@@ -112,14 +232,24 @@ WHERE NOT (grouped.dimension = 'conversation' AND grouped.key = '')
 """
 
 _REQUEST_WHERE = "c.trace_id = ANY(%(traces)s)"
-_REQUEST_INSERT = _FROM_SCOPE_TABLE + """
+_REQUEST_INSERT = _FROM_SCOPE_TABLE + f"""
 INSERT INTO usage_requestrollup (
     project_id, trace_id, first_at, last_at, "user", feature, endpoint, session, cost,
-    input_tokens, cache_read_tokens, cache_write_tokens, output_tokens, llm_calls, unpriced_calls)
-SELECT %(project)s, trace_id, min(started_at), max(ended_at), max(e_user), max(e_feature), max(e_endpoint),
-    max(e_session), COALESCE(sum(cost_total), 0), sum(input_tokens), sum(cache_read_tokens),
-    sum(cache_write_tokens + cache_write_1h_tokens), sum(output_tokens), count(*),
-    count(*) FILTER (WHERE cost_total IS NULL)
+    input_tokens, cache_read_tokens, cache_write_tokens, output_tokens, llm_calls, unpriced_calls,
+    unknown_usage_calls, estimated_calls, priced_calls, duplicate_calls)
+SELECT %(project)s, trace_id, min(started_at), max(ended_at),
+    (array_agg(e_user ORDER BY started_at, span_id) FILTER (WHERE counted))[1],
+    (array_agg(e_feature ORDER BY started_at, span_id) FILTER (WHERE counted))[1],
+    (array_agg(e_endpoint ORDER BY started_at, span_id) FILTER (WHERE counted))[1],
+    (array_agg(e_session ORDER BY started_at, span_id) FILTER (WHERE counted))[1],
+    COALESCE(sum(cost_total) FILTER (WHERE counted), 0),
+    COALESCE(sum(input_tokens) FILTER (WHERE counted), 0), COALESCE(sum(cache_read_tokens) FILTER (WHERE counted), 0),
+    COALESCE(sum(cache_write_tokens + cache_write_1h_tokens) FILTER (WHERE counted), 0),
+    COALESCE(sum(output_tokens) FILTER (WHERE counted), 0), count(*) FILTER (WHERE counted),
+    count(*) FILTER (WHERE counted AND cost_total IS NULL AND usage_state <> 'unknown'),
+    count(*) FILTER (WHERE counted AND usage_state = 'unknown'),
+    count(*) FILTER (WHERE counted AND usage_state = 'estimated'),
+    count(*) FILTER (WHERE counted AND cost_total IS NOT NULL), count(*) FILTER (WHERE NOT counted)
 FROM eff
 GROUP BY trace_id
 ORDER BY trace_id
@@ -128,20 +258,23 @@ ON CONFLICT (project_id, trace_id) DO UPDATE SET
     feature = EXCLUDED.feature, endpoint = EXCLUDED.endpoint, session = EXCLUDED.session, cost = EXCLUDED.cost,
     input_tokens = EXCLUDED.input_tokens, cache_read_tokens = EXCLUDED.cache_read_tokens,
     cache_write_tokens = EXCLUDED.cache_write_tokens, output_tokens = EXCLUDED.output_tokens,
-    llm_calls = EXCLUDED.llm_calls, unpriced_calls = EXCLUDED.unpriced_calls
+    llm_calls = EXCLUDED.llm_calls, unpriced_calls = EXCLUDED.unpriced_calls,
+    unknown_usage_calls = EXCLUDED.unknown_usage_calls, estimated_calls = EXCLUDED.estimated_calls,
+    priced_calls = EXCLUDED.priced_calls, duplicate_calls = EXCLUDED.duplicate_calls
 """
 
 
-_METRIC_COLUMNS = """cost, cost_input, cost_cache_read, cost_cache_write, cost_output, savings, input_tokens,
-    cache_read_tokens, cache_write_tokens, output_tokens, reasoning_tokens, llm_calls, requests, errors,
-    response_cache_hits, unpriced_calls"""
+METRIC_COLUMNS = (
+    "cost", "cost_input", "cost_cache_read", "cost_cache_write", "cost_output", "savings", "input_tokens",
+    "cache_read_tokens", "cache_write_tokens", "output_tokens", "reasoning_tokens", "llm_calls", "requests",
+    "errors", "response_cache_hits", "unpriced_calls", "unknown_usage_calls", "estimated_calls", "priced_calls",
+)
+_METRIC_COLUMNS = ", ".join(METRIC_COLUMNS)
+_METRIC_SUMS = ", ".join(f"sum({column})" for column in METRIC_COLUMNS)
 
 _DAY_INSERT = f"""
 INSERT INTO usage_rollupday (project_id, day, dimension, key, {_METRIC_COLUMNS})
-SELECT %(project)s, %(day)s, dimension, key,
-    sum(cost), sum(cost_input), sum(cost_cache_read), sum(cost_cache_write), sum(cost_output), sum(savings),
-    sum(input_tokens), sum(cache_read_tokens), sum(cache_write_tokens), sum(output_tokens), sum(reasoning_tokens),
-    sum(llm_calls), sum(requests), sum(errors), sum(response_cache_hits), sum(unpriced_calls)
+SELECT %(project)s, %(day)s, dimension, key, {_METRIC_SUMS}
 FROM usage_rolluphour
 WHERE project_id = %(project)s AND hour >= %(start)s AND hour < %(end)s
 GROUP BY dimension, key
@@ -162,10 +295,7 @@ def _project_zone(project_id: int) -> ZoneInfo:
 
 _MONTH_INSERT = f"""
 INSERT INTO usage_rollupmonth (project_id, month, through, dimension, key, {_METRIC_COLUMNS})
-SELECT %(project)s, %(month)s, %(through)s, dimension, key,
-    sum(cost), sum(cost_input), sum(cost_cache_read), sum(cost_cache_write), sum(cost_output), sum(savings),
-    sum(input_tokens), sum(cache_read_tokens), sum(cache_write_tokens), sum(output_tokens), sum(reasoning_tokens),
-    sum(llm_calls), sum(requests), sum(errors), sum(response_cache_hits), sum(unpriced_calls)
+SELECT %(project)s, %(month)s, %(through)s, dimension, key, {_METRIC_SUMS}
 FROM usage_rollupday
 WHERE project_id = %(project)s AND day >= %(month)s AND day < %(through)s
 GROUP BY dimension, key
@@ -242,13 +372,7 @@ def recompute_dirty(max_buckets: int = 1000) -> int:
     while done < max_buckets and failures < 3:
         try:
             with transaction.atomic(), connection.cursor() as cursor:
-                cursor.execute(
-                    """DELETE FROM usage_dirtybucket WHERE id IN (
-                           SELECT id FROM usage_dirtybucket ORDER BY hour
-                           FOR UPDATE SKIP LOCKED LIMIT %s)
-                       RETURNING project_id, hour""",
-                    [CLAIM_BATCH],
-                )
+                cursor.execute(_BUCKET_CLAIM, {"limit": CLAIM_BATCH})
                 claimed = [Bucket(*row) for row in cursor.fetchall()]
                 for bucket in claimed:
                     recompute_bucket(bucket.project_id, bucket.hour)
@@ -297,22 +421,21 @@ def refresh_months(today: datetime | None = None) -> int:
 def _recompute_dirty_days() -> None:
     while True:
         with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(
-                """DELETE FROM usage_dirtyday WHERE id IN (
-                       SELECT id FROM usage_dirtyday ORDER BY day FOR UPDATE SKIP LOCKED LIMIT 1)
-                   RETURNING project_id, day"""
-            )
-            row = cursor.fetchone()
-            if row is None:
-                return
-            recompute_day(*row)
+            cursor.execute(_DAY_CLAIM, {"limit": CLAIM_BATCH})
+            claimed = cursor.fetchall()
+            for project_id, day in claimed:
+                recompute_day(project_id, day)
+        if not claimed:
+            return
 
 
 def rebuild_project(project_id: int) -> int:
     """Drop and rebuild every rollup of a project from its raw calls (rollups are derived)."""
+    minutes = bucket_minutes(_project_zone(project_id))
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT DISTINCT date_trunc('hour', started_at) FROM usage_llmcall WHERE project_id = %s", [project_id]
+            f"SELECT DISTINCT {BUCKET_SQL.format(column='started_at')} FROM usage_llmcall"
+            " WHERE project_id = %(project)s", {"project": project_id, "bucket_minutes": minutes},
         )
         hours = [row[0] for row in cursor.fetchall()]
     with transaction.atomic(), connection.cursor() as cursor:

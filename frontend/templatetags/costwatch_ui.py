@@ -26,6 +26,23 @@ def usd(value: Decimal | None) -> str:
 
 
 @register.filter
+def usd_known(value: Decimal | None) -> str:
+    """Money that may be unknown (no call priced): "unpriced", never a silent $0.00."""
+    return "unpriced" if value is None else usd(value)
+
+
+@register.filter
+def row_cost(row: object) -> str:
+    """A cost row's money: its priced calls' cost, "unpriced" when none is priced, and a visible
+    "+ n not priced" when some calls (unpriced model or unknown usage) are not in it."""
+    known = getattr(row, "known_cost_usd", None)
+    if known is None:
+        return "unpriced"
+    missing = getattr(row, "llm_calls", 0) - getattr(row, "priced_calls", 0)
+    return usd(known) + (f" + {missing:,} not priced" if missing > 0 else "")
+
+
+@register.filter
 def usd_exact(value: Decimal | None) -> str:
     """The exact stored amount (a call's cost), without rounding or trailing zeros."""
     if value is None:

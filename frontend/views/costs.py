@@ -24,6 +24,7 @@ from costwatch.usage.queries import (
     cost_page,
     cost_rows,
     order_rows,
+    request_calls,
     summary_of,
     total_of,
 )
@@ -49,7 +50,7 @@ def overview(request: HttpRequest, project: Project) -> HttpResponse:
         "total": total_of(project, dates.period),
         "chart": services.stacked_chart(daily_cost_by(project, "model", dates.period), dates.start, dates.end),
         "tops": tops,
-        "unpriced": [row for row in order_rows(cost_rows(project, "model", dates.period), "key") if row.unpriced_calls],
+        "unpriced": [row for row in order_rows(cost_rows(project, "model", dates.period), "key") if row.unpriced_calls or row.unknown_usage_calls],
     })
 
 
@@ -129,8 +130,10 @@ def group_breakdown(request: HttpRequest, project: Project, dimension: str) -> H
 @project_view(Action.VIEW_COSTS)
 def request_detail(request: HttpRequest, project: Project, trace_id: str) -> HttpResponse:
     trace_id = trace_id.lower()
-    calls = list(LlmCall.objects.filter(project=project, trace_id=trace_id).select_related("price")
-                 .order_by("started_at", "span_id"))
+    calls = []
+    for resolved in request_calls(project, trace_id):  # the rollup's own attribution and de-duplication
+        resolved.call.counted = resolved.counted
+        calls.append(resolved.call)
     if not calls:
         raise Http404(f"No request {trace_id} in this project.")
     return render(request, "frontend/request.html", {

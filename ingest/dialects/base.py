@@ -202,7 +202,7 @@ def build_call(
     request_model: str | None,
     operation: str,
     tokens: TokenCounts,
-    estimated: bool,
+    usage_state: str,
     response_id: str | None,
     reported_cost: Decimal | None,
 ) -> LlmCall:
@@ -223,7 +223,7 @@ def build_call(
         start=span.start,
         end=span.end,
         tokens=tokens,
-        estimated=estimated,
+        usage_state=usage_state,
         response_cache_hit=is_truthy(span.attributes.get("costwatch.cache.hit")),
         user=None,
         feature=None,
@@ -237,16 +237,24 @@ def build_call(
     )
 
 
+USAGE_REPORTED = "reported"
+USAGE_ESTIMATED = "estimated"
+USAGE_UNKNOWN = "unknown"
+
+
 def usage_or_estimate(
     span: SpanView, usage: ReportedUsage, normalized: TokenCounts, model: str | None
-) -> tuple[TokenCounts, bool]:
-    """The normalized counts when the span reports usage, else an estimate from its text."""
+) -> tuple[TokenCounts, str]:
+    """The counts and their usage state: ``reported`` (the span's usage, normalized), else
+    ``estimated`` (tiktoken over the span's message text), else ``unknown`` (zero counts that
+    must never be priced as $0: a stream without ``include_usage``, or content capture off).
+    """
     if usage.any:
-        return normalized, False
+        return normalized, USAGE_REPORTED
     estimate = estimate_tokens(model, span)
     if estimate is None:
-        return normalized, False
-    return estimate, True
+        return normalized, USAGE_UNKNOWN
+    return estimate, USAGE_ESTIMATED
 
 
 def otel_rule_counts(usage: ReportedUsage) -> TokenCounts:

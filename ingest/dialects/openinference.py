@@ -47,7 +47,7 @@ class OpenInferenceDialect:
         requested = dig(json_attr(span, "llm.invocation_parameters"), "model")
         request_model = requested if isinstance(requested, str) and requested else None
         model = text_attr(span, "llm.model_name", "embedding.model_name") or request_model
-        tokens, estimated = usage_or_estimate(span, usage, otel_rule_counts(usage), model)
+        tokens, usage_state = usage_or_estimate(span, usage, otel_rule_counts(usage), model)
         return build_call(
             span,
             dialect=self.name,
@@ -56,7 +56,7 @@ class OpenInferenceDialect:
             request_model=request_model,
             operation=KINDS[str(span.attributes["openinference.span.kind"]).upper()],
             tokens=tokens,
-            estimated=estimated,
+            usage_state=usage_state,
             response_id=text_attr(span, "gen_ai.response.id"),
             reported_cost=read_cost(span, ("llm.cost.total",)),
         )

@@ -69,7 +69,7 @@ class OtelGenAiDialect:
         usage = reported_usage(span)
         request_model = text_attr(span, "gen_ai.request.model")
         model = text_attr(span, "gen_ai.response.model") or request_model
-        tokens, estimated = usage_or_estimate(span, usage, otel_rule_counts(usage), model)
+        tokens, usage_state = usage_or_estimate(span, usage, otel_rule_counts(usage), model)
         operation = text_attr(span, "gen_ai.operation.name")
         return build_call(
             span,
@@ -79,7 +79,7 @@ class OtelGenAiDialect:
             request_model=request_model,
             operation=operation.lower() if operation else "chat",
             tokens=tokens,
-            estimated=estimated,
+            usage_state=usage_state,
             response_id=text_attr(span, "gen_ai.response.id"),
             reported_cost=read_cost(span, COST),
         )

@@ -59,7 +59,7 @@ class TraceloopDialect:
         )
         request_model = text_attr(span, "gen_ai.request.model")
         model = text_attr(span, "gen_ai.response.model") or request_model
-        tokens, estimated = usage_or_estimate(span, usage, otel_rule_counts(usage), model)
+        tokens, usage_state = usage_or_estimate(span, usage, otel_rule_counts(usage), model)
         return build_call(
             span,
             dialect=self.name,
@@ -69,7 +69,7 @@ class TraceloopDialect:
             request_model=request_model,
             operation=self._operation(span),
             tokens=tokens,
-            estimated=estimated,
+            usage_state=usage_state,
             response_id=text_attr(span, "gen_ai.response.id"),
             reported_cost=read_cost(span, COST),
         )

@@ -50,7 +50,7 @@ class VercelDialect:
         usage, tokens = _usage(span, provider_id, metadata)
         request_model = text_attr(span, "ai.model.id", "gen_ai.request.model")
         model = text_attr(span, "ai.response.model", "gen_ai.response.model") or request_model
-        tokens, estimated = usage_or_estimate(span, usage, tokens, model)
+        tokens, usage_state = usage_or_estimate(span, usage, tokens, model)
         operation_id = str(span.attributes["ai.operationId"])
         return build_call(
             span,
@@ -60,7 +60,7 @@ class VercelDialect:
             request_model=request_model,
             operation=next(op for suffix, op in OPERATIONS.items() if operation_id.endswith(suffix)),
             tokens=tokens,
-            estimated=estimated,
+            usage_state=usage_state,
             response_id=text_attr(span, "ai.response.id", "gen_ai.response.id"),
             reported_cost=_cost(span, metadata),
         )

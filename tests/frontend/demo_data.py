@@ -34,7 +34,8 @@ def seed_weeks(project, *, days: int = 24, requests_per_day: int = 60, seed: int
             trace = f"{day:04x}{n:06x}{rng.getrandbits(88):022x}"
             at = start + span * rng.random()
             user, feature = rng.choice(USERS[: 6 + day % 12]), rng.choice(FEATURES)
-            roots.append(make_root(project, trace=trace, user=user, feature=feature, route=rng.choice(ROUTES)))
+            root = make_root(project, trace=trace, user=user, feature=feature, route=rng.choice(ROUTES))
+            roots.append(root)
             for k in range(rng.choice([1, 1, 2, 3])):
                 model, price, _ = rng.choices(MODELS, weights=[m[2] for m in MODELS])[0]
                 tokens = rng.randint(200, 4000)
@@ -45,6 +46,7 @@ def seed_weeks(project, *, days: int = 24, requests_per_day: int = 60, seed: int
                     project, trace=trace, at=at + timedelta(seconds=k), model=model, tokens=tokens, cache_read=cached,
                     cost=Decimal(0) if hit else cost, hit=hit,
                     list_cost=None if cost is None else (cost * Decimal("1.2") if cached else cost),
+                    parent=root.span_id,
                 ))
     LlmCall.objects.bulk_create(calls, batch_size=2000)
     SpanAttribution.objects.bulk_create(roots, batch_size=2000)

@@ -82,7 +82,7 @@ def test_finance_reads_the_overview_opens_a_user_and_exports_csv(live_server, br
     assert page.get_by_role("heading", name="Month to date").is_visible()
     assert page.locator(".kpi .value").first.inner_text().startswith("$")
     assert page.evaluate("() => Chart.getChart(document.querySelector('canvas[data-chart]')) !== undefined")
-    assert "Unpriced models" in page.locator(".warning").inner_text()
+    assert "Calls whose cost is unknown" in page.locator(".warning").inner_text()
     shoot(page, "overview-laptop")
 
     page.get_by_role("link", name="Users", exact=True).click()

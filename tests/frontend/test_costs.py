@@ -70,8 +70,8 @@ def test_overview_shows_spend_forecast_top_groups_and_cache(people, acme_data) -
 
 def test_overview_warns_about_unpriced_models(people, acme_data) -> None:  # noqa: ANN001
     body = text(people.client("finance").get("/p/acme/"))
-    assert "Unpriced models" in body
-    assert "acme-llm-1</a> (1 call)" in body
+    assert "Calls whose cost is unknown" in body and "acme-llm-1" in body
+    assert "acme-llm-1</a> (1 unpriced)" in body
 
 
 def test_empty_project_shows_the_exporter_settings_and_a_key_link(people) -> None:  # noqa: ANN001
@@ -283,13 +283,15 @@ def test_breakdowns_count_calls_whose_own_feature_differs_from_their_requests(ac
 
     at = earlier_today(acme)
     LlmCall.objects.bulk_create([
-        make_call(acme, trace="c1", at=at, user="u1", feature="chat", cost=Decimal("1")),
-        make_call(acme, trace="c1", at=at, user="u1", feature="search", model="gpt-4o-mini", cost=Decimal("2")),
-        make_call(acme, trace="c1", at=at, user="u1", cost=Decimal("4"), endpoint="/own"),
-        make_call(acme, trace="c2", at=at, user="u2", cost=Decimal("8"), endpoint="/own"),
+        make_call(acme, trace="c1", at=at, user="u1", feature="chat", cost=Decimal("1"), parent="00000000000000c1"),
+        make_call(acme, trace="c1", at=at, user="u1", feature="search", model="gpt-4o-mini", cost=Decimal("2"),
+                  parent="00000000000000c1"),
+        make_call(acme, trace="c1", at=at, user="u1", cost=Decimal("4"), endpoint="/own", parent="00000000000000c1"),
+        make_call(acme, trace="c2", at=at, user="u2", cost=Decimal("8"), endpoint="/own", parent="00000000000000c2"),
     ])
-    SpanAttribution.objects.bulk_create([make_root(acme, trace="c1", feature="search", route="/api/x"),
-                                         make_root(acme, trace="c2", name="GET /")])
+    SpanAttribution.objects.bulk_create([
+        make_root(acme, trace="c1", feature="search", route="/api/x", span="00000000000000c1"),
+        make_root(acme, trace="c2", name="GET /", span="00000000000000c2")])
     rebuild_project(acme.pk)
     period = period_of(acme, None, None)
     for dimension, key in [("feature", "search"), ("feature", "chat"), ("endpoint", "/api/x"), ("endpoint", "/own"),

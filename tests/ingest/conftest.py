@@ -64,6 +64,25 @@ class SpanRecorder:
     def mapped(self, **kwargs: Any) -> MappedExport:
         return map_export(parse_export(self.payload(), "application/x-protobuf"), **kwargs)
 
+    def resolved(self, project: Any) -> list[Any]:
+        """Through the front door: the real ingest service, then the rollup; the counted calls of
+        every recorded trace with their resolved attribution (``costwatch.usage.queries.RequestCall``)."""
+        from costwatch.usage.queries import request_calls
+        from costwatch.usage.rollups import recompute_dirty
+        from ingest.mapping import span_views
+        from ingest.services import ingest_export
+
+        request = self.request()
+        ingest_export(project, request)
+        recompute_dirty()
+        traces = sorted({view.trace_id for view in span_views(request)})
+        return [rc for trace in traces for rc in request_calls(project, trace) if rc.counted]
+
+    def only_resolved(self, project: Any) -> Any:
+        calls = self.resolved(project)
+        assert len(calls) == 1, calls
+        return calls[0]
+
     def only_call(self, **kwargs: Any) -> LlmCall:
         result = self.mapped(**kwargs)
         assert result.rejected == []

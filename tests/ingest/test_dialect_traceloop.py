@@ -93,7 +93,7 @@ def test_completion_and_embedding_request_types(recorder) -> None:
     assert sorted(c.operation for c in recorder.mapped().calls) == ["embeddings", "text_completion"]
 
 
-def test_workflow_spans_attribute_through_association_properties(recorder) -> None:
+def test_workflow_spans_attribute_through_association_properties(recorder, acme) -> None:
     association = {
         "traceloop.span.kind": "workflow",
         "traceloop.workflow.name": "answer_question",
@@ -107,7 +107,7 @@ def test_workflow_spans_attribute_through_association_properties(recorder) -> No
             {"llm.request.type": "chat", "gen_ai.system": "openai", "gen_ai.usage.input_tokens": 10},
             kind=SpanKind.CLIENT,
         )
-    call = recorder.only_call()
+    call = recorder.only_resolved(acme)
     assert (call.user, call.session, call.feature) == ("user-5", "chat-77", "qa")
     assert call.endpoint == "answer_question.workflow"
 

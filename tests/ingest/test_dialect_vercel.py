@@ -230,7 +230,7 @@ def test_v6_gemini_output_already_includes_reasoning(recorder) -> None:
     assert recorder.only_call().tokens == TokenCounts(input=100, output=420, reasoning=120)
 
 
-def test_generate_text_parent_and_do_generate_child_are_charged_once(recorder) -> None:
+def test_generate_text_parent_and_do_generate_child_are_charged_once(recorder, acme) -> None:
     parent = {
         "ai.operationId": "ai.generateText",
         "operation.name": "ai.generateText support-bot",
@@ -266,8 +266,10 @@ def test_generate_text_parent_and_do_generate_child_are_charged_once(recorder) -
         )
     calls = recorder.mapped().calls
     assert sorted(c.tokens.input for c in calls) == [500, 1000]
-    assert all(c.user == "user-99" and c.session == "conv-3" for c in calls)
-    assert all(c.endpoint == "ai.generateText" for c in calls)
+    resolved = recorder.resolved(acme)
+    assert sorted(c.call.input_tokens for c in resolved) == [500, 1000]
+    assert all(c.user == "user-99" and c.session == "conv-3" for c in resolved)
+    assert all(c.endpoint == "ai.generateText" for c in resolved)
 
 
 def test_embedding_and_stream_operations(recorder) -> None:

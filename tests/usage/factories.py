@@ -13,9 +13,11 @@ _counter = iter(range(1, 10**9))
 def make_call(project, *, trace: str, at: datetime, model: str = "gpt-4o", user: str = "", feature: str = "",  # noqa: ANN001
               response_id: str = "", cost: Decimal | None = Decimal("0.01"), tokens: int = 100,
               cache_read: int = 0, list_cost: Decimal | None = None, hit: bool = False, error: bool = False,
-              session: str = "", span: str | None = None, endpoint: str = "") -> LlmCall:
+              session: str = "", span: str | None = None, endpoint: str = "", parent: str = "",
+              usage_state: str = "reported") -> LlmCall:
     return LlmCall(
         project=project, trace_id=trace.ljust(32, "0")[:32], span_id=span or f"{next(_counter):016x}",
+        parent_span_id=parent, usage_state=usage_state,
         operation="chat", dialect="test", provider="openai", model=model, price_key=model if cost is not None else "",
         started_at=at, ended_at=at + timedelta(seconds=1), input_tokens=tokens, output_tokens=tokens // 2,
         cache_read_tokens=cache_read, user=user, feature=feature, session=session, response_id=response_id,
@@ -30,8 +32,14 @@ def make_root(project, *, trace: str, user: str = "", route: str = "", name: str
                            is_root=True, user=user, route=route, root_name=name, feature=feature)
 
 
+def root_span_id(trace: int) -> str:
+    """The span id the property tests give trace ``trace``'s root span (its calls' parent)."""
+    return f"f{trace:015x}"
+
+
 def reference_rollups(calls: list[LlmCall], roots: list[SpanAttribution]) -> dict[tuple[str, str, datetime], dict]:
-    """(dimension, key, hour) -> {cost, llm_calls, requests, savings} following the documented rules."""
+    """(dimension, key, hour) -> {cost, llm_calls, requests, savings} following the documented rules,
+    for calls whose parent is their trace's root span (stored in ``roots``, or never arrived)."""
     by_identity: dict[tuple[str, str], LlmCall] = {}
     for c in sorted(calls, key=lambda c: (-(c.input_tokens + c.cache_read_tokens + c.output_tokens), c.span_id)):
         by_identity.setdefault((c.trace_id, c.response_id or c.span_id), c)
@@ -50,7 +58,7 @@ def reference_rollups(calls: list[LlmCall], roots: list[SpanAttribution]) -> dic
             "total": "",
             "user": c.user or (a.user if a else "") or "",
             "feature": c.feature or (a.feature if a else "") or "",
-            "endpoint": (a.route if a and a.route else "") or c.endpoint or (a.root_name if a else "") or "",
+            "endpoint": ((a.route or a.root_name) if a else "") or "",
             "model": c.price_key or c.model or "(unknown)",
             "provider": c.provider or "(unknown)",
             "conversation": c.session,

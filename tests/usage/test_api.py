@@ -37,12 +37,12 @@ def acme_data(acme):  # noqa: ANN001, ANN201
     t = datetime(2026, 11, 10, 9, 30, tzinfo=timezone.utc)
     _store(acme, [
         make_call(acme, trace="a1", at=t, user="alice", feature="chat", cost=Decimal("0.30"), tokens=1000,
-                  cache_read=500),
-        make_call(acme, trace="a1", at=t, user="alice", feature="chat", cost=Decimal("0.20")),
+                  cache_read=500, parent="00000000000000a1"),
+        make_call(acme, trace="a1", at=t, user="alice", feature="chat", cost=Decimal("0.20"), parent="00000000000000a1"),
         make_call(acme, trace="b1", at=t, user="bob", feature="search", cost=Decimal("0.05"), model="gpt-4o-mini"),
         make_call(acme, trace="c1", at=t, user="=HYPERLINK(\"x\")", cost=Decimal("0.01")),
         make_call(acme, trace="d1", at=t, user="carol", model="homegrown-llm", cost=None),
-    ], [make_root(acme, trace="a1", route="/chat")])
+    ], [make_root(acme, trace="a1", route="/chat", span="00000000000000a1")])
     return acme
 
 
@@ -55,7 +55,8 @@ def test_costs_group_by_user_gives_exact_decimal_strings(acme_data, acme_read_ke
     assert rows["alice"]["llm_calls"] == 2 and rows["alice"]["requests"] == 1
     assert rows["alice"]["prompt_cache_hit_rate"] == round(500 / 1600, 4)
     assert rows["bob"]["cost_usd"] == "0.05"
-    assert rows["carol"]["cost_usd"] == "0" and rows["carol"]["unpriced_calls"] == 1
+    assert rows["carol"]["cost_usd"] is None and rows["carol"]["unpriced_calls"] == 1  # unknown, never $0
+    assert rows["carol"]["cost_complete"] is False and rows["alice"]["cost_complete"] is True
     assert [r["key"] for r in response.json()["results"]][0] == "alice"  # ordered by -cost_usd
     counts = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "llm_calls", "requests")
     assert all(type(rows["alice"][name]) is int for name in counts), rows["alice"]

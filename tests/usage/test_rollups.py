@@ -20,7 +20,7 @@ from costwatch.usage.models import (
 )
 from costwatch.usage.rollups import rebuild_project, recompute_bucket, recompute_dirty
 from costwatch.usage.services import mark_traces_dirty
-from tests.usage.factories import make_call, make_root, reference_rollups
+from tests.usage.factories import make_call, make_root, reference_rollups, root_span_id
 
 BASE = datetime(2026, 11, 2, 8, 0, tzinfo=timezone.utc)
 
@@ -66,13 +66,13 @@ def test_rollups_equal_the_sum_over_raw_calls_whatever_the_arrival_order(acme, s
             cost = None if model == "mystery-model" else Decimal(tokens) / Decimal(10**6)
             call = make_call(acme, trace=f"t{trace}", at=BASE + timedelta(minutes=minute), model=model, user=user,
                              response_id=rid, cost=cost, tokens=tokens, span=f"{i:016x}",
-                             list_cost=None if cost is None else cost * 2)
+                             list_cost=None if cost is None else cost * 2, parent=root_span_id(trace))
             calls.append(call)
-        root_rows = [make_root(acme, trace=f"t{t}", user=u, route=r, span=f"f{t:015x}") for t, u, r, _late in roots]
+        root_rows = [make_root(acme, trace=f"t{t}", user=u, route=r, span=root_span_id(t)) for t, u, r, _late in roots]
         early_roots = [r for r, spec in zip(root_rows, roots) if not spec[3]]
         late_roots = [r for r, spec in zip(root_rows, roots) if spec[3]]
         # First export: part of the calls and the early roots; second: the rest, resends and late roots.
-        resent = [make_call(acme, trace=f"t{s[0]}", at=c.started_at, span=c.span_id, cost=Decimal(7))
+        resent = [make_call(acme, trace=f"t{s[0]}", at=c.started_at, span=c.span_id, cost=Decimal(7), parent=c.parent_span_id)
                   for c, s in zip(calls, specs) if s[6]]
         _insert(acme, calls[:split], early_roots)
         recompute_dirty()
