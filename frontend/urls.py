@@ -18,6 +18,7 @@ urlpatterns = [
     path("p/<slug:slug>/requests/<str:trace_id>/", costs.request_detail, name="request"),
     path("p/<slug:slug>/pricing/", manage.pricing, name="pricing"),
     path("p/<slug:slug>/pricing/overrides/", manage.add_override, name="add-override"),
+    path("p/<slug:slug>/pricing/history/", manage.price_history, name="price-history"),
     path("p/<slug:slug>/reconciliation/", billing.reconciliation, name="reconciliation"),
     path("p/<slug:slug>/reconciliation/sources/", billing.add_source, name="billing-source-new"),
     path("p/<slug:slug>/reconciliation/sources/<int:source_id>/pull/", billing.pull_source, name="billing-pull"),

@@ -80,7 +80,7 @@ def _attribution_row(project: Project, a: TraceAttribution) -> SpanAttribution:
 
 
 def _call_row(project: Project, call: CanonicalCall, book: PriceBook) -> LlmCall:
-    priced = book.price_for_call(call.model, call.request_model, call.start)
+    priced = book.price_for_call(call.model, call.request_model, call.start, provider=call.provider)
     row = LlmCall(
         project=project,
         trace_id=call.trace_id,

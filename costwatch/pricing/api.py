@@ -33,7 +33,9 @@ from costwatch.projects.permissions import Action
 PROJECT_PARAM = OpenApiParameter("project", OpenApiTypes.STR, description="slug, for people in several projects")
 _PRICE_MONEY = (
     "input", "output", "cache_read", "cache_write", "cache_write_1h",
-    "long_input", "long_output", "long_cache_read", "long_cache_write", "batch_discount",
+    "long_input", "long_output", "long_cache_read", "long_cache_write", "long_cache_write_1h", "output_reasoning",
+    "input_audio", "input_image", "input_video", "cache_read_audio", "cache_read_image",
+    "output_audio", "output_image", "output_video", "batch_discount",
 )
 
 
@@ -53,6 +55,11 @@ def price_json(price: ModelPrice) -> dict[str, object]:
         "unit": f"{price.currency} per 1M tokens",
         "currency": price.currency,
         "long_context_threshold": price.long_context_threshold,
+        "service_tier": price.service_tier,
+        "daily_from_utc": price.daily_from.strftime("%H:%M") if price.daily_from else None,
+        "daily_until_utc": price.daily_until.strftime("%H:%M") if price.daily_until else None,
+        "other_prices": price.other_prices,
+        "retired": price.retired_at is not None,
         "effective_from": price.effective_from.isoformat(),
         "effective_until": price.effective_until.isoformat() if price.effective_until else None,
         "context_window": price.context_window,
@@ -68,6 +75,7 @@ def estimate_json(estimate: ModelEstimate) -> dict[str, object]:
     priced, cost = estimate.priced, estimate.cost
     return {
         "model": estimate.model,
+        "provider": priced.price.provider if priced else None,
         "priced": priced is not None,
         "price_key": priced.row.model if priced else None,
         "matched_by": priced.how if priced else None,
@@ -102,8 +110,19 @@ class EstimateRequest(serializers.Serializer):
         help_text="Chat messages [{role, content}] (content: string or list of text parts). Or send text.",
     )
     text = serializers.CharField(required=False, help_text="Plain prompt text, instead of messages.")
-    models = serializers.ListField(child=serializers.CharField(), help_text="One or more model names (max 20).")
+    models = serializers.ListField(
+        child=serializers.CharField(), required=False,
+        help_text="One or more model names (max 20). Optional with compare.",
+    )
     output_tokens = serializers.IntegerField(required=False, min_value=0, help_text="Expected output tokens.")
+    compare = serializers.JSONField(
+        required=False,
+        help_text=(
+            "true, or {providers: [ids], min_context_window: tokens, modality: text|audio|image|video, "
+            "include_free: bool, limit: 1-200 (default 50)}: also estimate every catalog model that fits the "
+            "prompt and the filters, cheapest first."
+        ),
+    )
 
 
 class EstimateView(APIView):
@@ -111,19 +130,21 @@ class EstimateView(APIView):
         summary="Pre-flight cost estimate",
         description=(
             "Token counts (tiktoken; `approximate` for non-OpenAI models), cost per model from the "
-            "catalog with the project's overrides, and the context-window check. Unknown models are "
+            "catalog with the project's overrides, and the context-window check; results cheapest first, "
+            "unpriced last. With `compare`, every catalog model that fits the prompt (and the filters) is "
+            "estimated too, so 'what would this cost on a smaller model' has an answer. Unknown models are "
             "listed as unpriced, not an error. Allowed for a read key."
         ),
         parameters=[PROJECT_PARAM], request=EstimateRequest, responses=OpenApiTypes.OBJECT,
     )
     def post(self, request: Request) -> Response:
         project = project_for(request)
-        data = json_object(request, ("messages", "text", "models", "output_tokens"))
+        data = json_object(request, ("messages", "text", "models", "output_tokens", "compare"))
         at = timezone.now()
         try:
             estimates = estimate_cost(
                 project, models=data.get("models"), output_tokens=data.get("output_tokens", 0),
-                messages=data.get("messages"), text=data.get("text"), at=at,
+                messages=data.get("messages"), text=data.get("text"), at=at, compare=data.get("compare"),
             )
         except EstimateError as exc:
             raise ValidationError({"detail": str(exc)}) from None
@@ -149,7 +170,20 @@ class PriceRequest(serializers.Serializer):
     long_output = serializers.CharField(required=False)
     long_cache_read = serializers.CharField(required=False)
     long_cache_write = serializers.CharField(required=False)
+    long_cache_write_1h = serializers.CharField(required=False)
+    output_reasoning = serializers.CharField(required=False)
+    input_audio = serializers.CharField(required=False)
+    input_image = serializers.CharField(required=False)
+    input_video = serializers.CharField(required=False)
+    cache_read_audio = serializers.CharField(required=False)
+    cache_read_image = serializers.CharField(required=False)
+    output_audio = serializers.CharField(required=False)
+    output_image = serializers.CharField(required=False)
+    output_video = serializers.CharField(required=False)
     batch_discount = serializers.CharField(required=False, help_text="fraction, e.g. \"0.5\"")
+    service_tier = serializers.ChoiceField(
+        choices=["standard", "flex", "batch", "priority", "fast"], required=False, default="standard"
+    )
     currency = serializers.CharField(required=False, default="USD")
     effective_from = serializers.DateField(required=False, help_text="default: since ever (2020-01-01)")
     effective_until = serializers.DateField(required=False, help_text="exclusive")
@@ -167,6 +201,9 @@ class PricesView(APIView):
             OpenApiParameter("scope", OpenApiTypes.STR, enum=["overrides", "catalog", "all"],
                              description="overrides (default): the project's own prices; catalog: global rows"),
             OpenApiParameter("model", OpenApiTypes.STR, description="only this catalog key"),
+            OpenApiParameter("provider", OpenApiTypes.STR, description="only this provider (e.g. openai, aws)"),
+            OpenApiParameter("service_tier", OpenApiTypes.STR, enum=["standard", "flex", "batch", "priority", "fast"],
+                             description="only rows of this service tier"),
         ],
         responses=OpenApiTypes.OBJECT,
     )
@@ -180,8 +217,9 @@ class PricesView(APIView):
             prices = prices | ModelPrice.objects.filter(project=project)
         if scope in ("catalog", "all"):
             prices = prices | ModelPrice.objects.filter(project__isnull=True)
-        if request.query_params.get("model"):
-            prices = prices.filter(model=request.query_params["model"])
+        for name in ("model", "provider", "service_tier"):
+            if request.query_params.get(name):
+                prices = prices.filter(**{name: request.query_params[name]})
         rows = prices.order_by("provider", "model", "effective_from", "project_id")
         return Response({"project": project.slug, "scope": scope, "results": [price_json(p) for p in rows]})
 

@@ -28,7 +28,7 @@ def _in_test_run() -> bool:
 def load_default_prices_after_migrate(
     *, plan: Any = None, apps: Any = None, verbosity: int = 1, using: str = DEFAULT_DB_ALIAS, **kwargs: Any
 ) -> None:
-    """Put the shipped price catalog into a database that has no global prices yet.
+    """Put the default price catalog (installed genai-prices data) into a database with no global prices.
 
     Runs after ``migrate`` only: ``flush`` sends post_migrate without a plan and must leave the
     table empty. Skipped when migrating backwards or to a state where the pricing tables are not
@@ -45,6 +45,9 @@ def load_default_prices_after_migrate(
         return
     if {f.column for f in migrated._meta.concrete_fields} != {f.column for f in ModelPrice._meta.concrete_fields}:
         return
-    result = load_default_catalog_if_empty()
+    result = load_default_catalog_if_empty(by="migrate")
     if result is not None and verbosity >= 1:
-        (kwargs.get("stdout") or sys.stdout).write(f"Loaded the default price catalog: {len(result.added)} prices.\n")
+        (kwargs.get("stdout") or sys.stdout).write(
+            f"Loaded the default price catalog ({result.source} {result.version}): {result.models} models of "
+            f"{result.providers} providers, {len(result.added)} prices in {result.seconds:.1f} s.\n"
+        )

@@ -239,3 +239,221 @@ def match_model(
         if any(regex.search(name) for name in candidates):
             return ModelMatch(key, "pattern")
     return None
+
+
+# --- The catalog's own match rules (genai-prices) -------------------------------------------------
+
+# OTel gen_ai.provider.name / gen_ai.system values (and common spellings) → catalog provider ids of
+# the genai-prices data, tried before the source's own provider_match clauses.
+SOURCE_PROVIDER_IDS: Mapping[str, str] = MappingProxyType(
+    {
+        "azure.ai.openai": "azure",
+        "az.ai.openai": "azure",
+        "azure_openai": "azure",
+        "azure.ai.inference": "azure",
+        "az.ai.inference": "azure",
+        "azure_ai": "azure",
+        "azure": "azure",
+        "aws.bedrock": "aws",
+        "bedrock": "aws",
+        "bedrock_converse": "aws",
+        "amazon_bedrock": "aws",
+        "gcp.vertex_ai": "google",
+        "gcp.gemini": "google",
+        "gcp.gen_ai": "google",
+        "vertex_ai": "google",
+        "gemini": "google",
+        "google_genai": "google",
+        "x_ai": "x-ai",
+        "xai": "x-ai",
+        "mistral_ai": "mistral",
+        "mistralai": "mistral",
+        "together_ai": "together",
+        "fireworks_ai": "fireworks",
+        "text-completion-openai": "openai",
+    }
+)
+
+
+def clause_matches(clause: Mapping[str, object] | None, text: str) -> bool:
+    """Whether a match clause in the genai-prices format matches ``text``.
+
+    Clauses: ``{"equals": s}``, ``{"starts_with": s}``, ``{"ends_with": s}``, ``{"contains": s}``
+    (all case-insensitive), ``{"regex": r}`` (``re.search``, case as written), ``{"or": [...]}``,
+    ``{"and": [...]}``. ``None`` matches nothing. An unknown clause raises ``ValueError``.
+    """
+    if clause is None:
+        return False
+    ((kind, value),) = clause.items()
+    if kind == "or":
+        return any(clause_matches(part, text) for part in value)  # type: ignore[union-attr]
+    if kind == "and":
+        return all(clause_matches(part, text) for part in value)  # type: ignore[union-attr]
+    folded = text.lower()
+    if kind == "equals":
+        return folded == str(value).lower()
+    if kind == "starts_with":
+        return folded.startswith(str(value).lower())
+    if kind == "ends_with":
+        return folded.endswith(str(value).lower())
+    if kind == "contains":
+        return str(value).lower() in folded
+    if kind == "regex":
+        return _compiled_exact(str(value)).search(text) is not None
+    raise ValueError(f"unknown match clause {kind!r}")
+
+
+@functools.lru_cache(maxsize=4096)
+def _compiled_exact(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern)
+
+
+@dataclass(frozen=True)
+class CatalogProviderRules:
+    id: str
+    provider_match: Mapping[str, object] | None = None
+    model_match: Mapping[str, object] | None = None
+    fallback_providers: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class CatalogMatch:
+    provider: str
+    key: str
+    how: str  # "exact" | "alias" | "rule" | "normalized" | "pattern"
+
+
+class CatalogMatcher:
+    """Finds the catalog model of a reported (provider, model) with the source's match rules.
+
+    ``providers``: the catalog's providers in the source's order. ``models``: per provider id,
+    its ``(model id, match clause)`` pairs in the source's order. Precedence, first hit wins
+    (each step tries the providers in ``provider_order``):
+
+    1. **exact** — the name as reported is a model id;
+    2. **alias** — the project's alias names a model id (the name as reported, then each of
+       ``candidate_names``);
+    3. **rule** — a model's match clause matches the name, then each candidate (so the clause of
+       ``ft:gpt-4o-mini`` catches ``ft:gpt-4o-mini-2024-07-18:org::id``, and the Bedrock profile
+       ``global.anthropic.claude-sonnet-4-5-20250929-v1:0`` its own row);
+    4. **normalized** — a candidate equals a model id, case-insensitively;
+    5. **pattern** — the ``(regex, model id)`` pairs in order.
+
+    Provider order: the reported provider (``SOURCE_PROVIDER_IDS``, then its id, then the
+    providers' ``provider_match``) followed by its fallback providers (Azure → OpenAI, ...), then
+    the providers whose ``model_match`` matches the name (``claude`` → Anthropic) with theirs.
+    A name no provider of that order knows is still found when exactly one provider of the whole
+    catalog has it as its model id (exact or normalized); an id that several providers price
+    differently stays unmatched rather than guessed.
+    """
+
+    def __init__(
+        self,
+        providers: Sequence[CatalogProviderRules],
+        models: Mapping[str, Sequence[tuple[str, Mapping[str, object] | None]]],
+        *,
+        patterns: Sequence[tuple[str, str]] = (),
+    ) -> None:
+        self._providers = {p.id: p for p in providers}
+        self._order = [p.id for p in providers]
+        self._models = {pid: list(entries) for pid, entries in models.items()}
+        self._ids = {pid: {model for model, _ in entries} for pid, entries in self._models.items()}
+        self._folded: dict[str, dict[str, str]] = {
+            pid: {model.lower(): model for model in sorted(ids, reverse=True)} for pid, ids in self._ids.items()
+        }
+        owners: dict[str, set[str]] = {}
+        for pid, ids in self._ids.items():
+            for model in ids:
+                owners.setdefault(model.lower(), set()).add(pid)
+        self._unique_owner = {name: next(iter(pids)) for name, pids in owners.items() if len(pids) == 1}
+        self._patterns = list(patterns)
+
+    def provider_of(self, reported: str | None) -> str | None:
+        """The catalog provider id of a reported provider name, or None."""
+        if not reported or not reported.strip():
+            return None
+        key = "_".join(reported.strip().lower().split())
+        if SOURCE_PROVIDER_IDS.get(key) in self._providers:
+            return SOURCE_PROVIDER_IDS[key]
+        if key in self._providers:
+            return key
+        dashed = key.replace("_", "-")
+        if dashed in self._providers:
+            return dashed
+        for pid in self._order:
+            if clause_matches(self._providers[pid].provider_match, key):
+                return pid
+        return None
+
+    def provider_order(self, reported: str | None, model: str) -> list[str]:
+        order: list[str] = []
+
+        def add(pid: str) -> None:
+            if pid in self._providers and pid not in order:
+                order.append(pid)
+                for fallback in self._providers[pid].fallback_providers:
+                    if fallback in self._providers and fallback not in order:
+                        order.append(fallback)
+
+        first = self.provider_of(reported)
+        if first:
+            add(first)
+        name = model.strip().lower()
+        for pid in self._order:
+            if clause_matches(self._providers[pid].model_match, name):
+                add(pid)
+        return order
+
+    def match(
+        self,
+        model: str,
+        *,
+        provider: str | None = None,
+        aliases: Mapping[str, str] = MappingProxyType({}),
+    ) -> CatalogMatch | None:
+        """The catalog model for ``model`` as reported by ``provider``; see the class docstring."""
+        if not model or not model.strip():
+            return None
+        order = self.provider_order(provider, model)
+        candidates = candidate_names(model)
+        for pid in order:
+            if model in self._ids.get(pid, ()):
+                return CatalogMatch(pid, model, "exact")
+        if aliases:
+            folded = {name.lower(): key for name, key in aliases.items()}
+            for target in [aliases.get(model)] + [folded.get(name) for name in candidates]:
+                if target is None:
+                    continue
+                found = self._find_id(target, order)
+                if found is not None:
+                    return CatalogMatch(found, target, "alias")
+        names = [model.strip().lower(), *candidates]
+        for pid in order:
+            for name in dict.fromkeys(names):
+                for key, clause in self._models.get(pid, ()):
+                    if clause_matches(clause, name):
+                        return CatalogMatch(pid, key, "rule")
+        for name in candidates:
+            for pid in order:
+                if name in self._folded.get(pid, {}):
+                    return CatalogMatch(pid, self._folded[pid][name], "normalized")
+        for name in candidates:
+            owner = self._unique_owner.get(name)
+            if owner is not None:
+                key = self._folded[owner][name]
+                return CatalogMatch(owner, key, "exact" if key == model else "normalized")
+        for pattern, key in self._patterns:
+            found = self._find_id(key, order)
+            if found is None:
+                continue
+            regex = _compiled(pattern)
+            if any(regex.search(name) for name in candidates):
+                return CatalogMatch(found, key, "pattern")
+        return None
+
+    def _find_id(self, key: str, order: Sequence[str]) -> str | None:
+        for pid in [*order, *self.provider_order(None, key)]:
+            if key in self._ids.get(pid, ()):
+                return pid
+        owner = self._unique_owner.get(key.lower())
+        return owner if owner is not None and key in self._ids[owner] else None

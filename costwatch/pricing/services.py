@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import dataclass, fields, replace
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
@@ -18,7 +18,9 @@ from django.db import transaction
 from django.db.models import BigIntegerField, CharField, DecimalField
 from django.utils import timezone
 
-from costwatch.pricing.cost import CallCost, PriceRow, TokenCounts, cost_of
+from costwatch.pricing.catalog import catalog_patterns
+from costwatch.pricing.cost import CallCost, PriceRow, TokenCounts, choose_price, cost_of, price_in_force
+from costwatch.pricing.matching import CatalogMatcher, CatalogProviderRules, match_model
 from costwatch.pricing.models import ModelAlias, ModelPrice, PriceOrigin
 
 _ROW_FIELDS = [f.name for f in fields(PriceRow)]
@@ -33,86 +35,211 @@ class CatalogSync:
 
 
 def row_of(price: ModelPrice) -> PriceRow:
+    """The pure ``PriceRow`` of a stored price."""
     return PriceRow(**{name: getattr(price, name) for name in _ROW_FIELDS})
+
+
+def db_values(row: PriceRow) -> dict[str, Any]:
+    """``row`` as ModelPrice column values (non-token prices as decimal strings in JSON)."""
+    values = {item.name: getattr(row, item.name) for item in fields(PriceRow)}
+    values["other_prices"] = {key: _plain(value) for key, value in sorted(row.other_prices.items())}
+    return values
 
 
 @transaction.atomic
 def sync_catalog(rows: Iterable[PriceRow], *, origin: str, project=None) -> CatalogSync:  # noqa: ANN001
-    """Insert or update catalog rows keyed by (project, provider, model, effective_from). Idempotent."""
+    """Insert or update rows keyed by (project, provider, model, tier, effective_from, daily_from). Idempotent."""
     added: list[str] = []
     changed: list[str] = []
     unchanged = 0
     for row in rows:
-        values = asdict(row)
-        key = {k: values.pop(k) for k in ("provider", "model", "effective_from")}
-        label = f"{key['provider']}/{key['model']} from {key['effective_from']}"
+        values = db_values(row)
+        key = {k: values.pop(k) for k in _IDENTITY}
+        label = _label(row)
         existing = ModelPrice.objects.select_for_update().filter(project=project, **key).first()
         if existing is None:
             ModelPrice.objects.create(project=project, origin=PriceOrigin(origin), **key, **values)
             added.append(label)
-        elif any(getattr(existing, k) != v for k, v in values.items()):
+        elif any(getattr(existing, k) != _as_stored(k, v) for k, v in values.items()):
             for k, v in values.items():
                 setattr(existing, k, v)
             existing.origin = PriceOrigin(origin)
+            existing.retired_at = None
             existing.save()
             changed.append(label)
         else:
             unchanged += 1
+    _forget_catalog()
     return CatalogSync(added, changed, unchanged)
+
+
+_IDENTITY = ("provider", "model", "service_tier", "effective_from", "daily_from")
 
 
 @dataclass(frozen=True)
 class PricedModel:
+    """The price of a call: the stored row (``price``), the row that prices it and how it was found.
+
+    ``row`` is ``row_of(price)`` except for a batch call priced from a standard row's batch
+    discount (then ``row`` is the derived batch row). ``approximate`` with ``note``: the call's
+    service tier has no price of its own and the standard price was used.
+    """
+
     price: ModelPrice
     row: PriceRow
-    how: str  # how the model name matched: exact | alias | normalized | pattern
+    how: str  # how the model name matched: exact | alias | rule | normalized | pattern
+    service_tier: str = "standard"
+    approximate: bool = False
+    note: str = ""
+
+
+@dataclass
+class _GlobalCatalog:
+    """The global catalog as the matcher and the price lookup need it; shared by a process."""
+
+    revision: tuple[object, ...]
+    rows: dict[tuple[str, str], list[tuple[ModelPrice, PriceRow]]]
+    matcher: CatalogMatcher
+
+
+_CATALOG: _GlobalCatalog | None = None
+
+
+def _forget_catalog() -> None:
+    global _CATALOG
+    _CATALOG = None
+
+
+def _revision() -> tuple[object, ...]:
+    from django.db.models import Count, Max
+
+    from costwatch.pricing.models import CatalogModel, CatalogProvider
+
+    prices = ModelPrice.objects.filter(project__isnull=True).aggregate(n=Count("id"), last=Max("id"), at=Max("updated_at"))
+    models = CatalogModel.objects.aggregate(n=Count("id"), last=Max("id"))
+    return (*prices.values(), *models.values(), CatalogProvider.objects.count())
+
+
+def global_catalog() -> _GlobalCatalog:
+    """The global catalog (rows, match rules), loaded once per change of the stored catalog."""
+    global _CATALOG
+    from costwatch.pricing.models import CatalogModel, CatalogProvider
+
+    revision = _revision()
+    cached = _CATALOG
+    if cached is not None and cached.revision == revision:
+        return cached
+    rows: dict[tuple[str, str], list[tuple[ModelPrice, PriceRow]]] = {}
+    for price in ModelPrice.objects.filter(project__isnull=True, retired_at__isnull=True).order_by(
+        "effective_from", "id"
+    ):
+        rows.setdefault((price.provider, price.model), []).append((price, row_of(price)))
+    providers = [
+        CatalogProviderRules(p.id, p.provider_match, p.model_match, tuple(p.fallback_providers))
+        for p in CatalogProvider.objects.order_by("position", "id")
+    ]
+    known = {p.id for p in providers}
+    models: dict[str, list[tuple[str, Any]]] = {}
+    listed: set[tuple[str, str]] = set()
+    for entry in CatalogModel.objects.order_by("provider", "position", "id"):
+        if (entry.provider, entry.model) in rows:
+            models.setdefault(entry.provider, []).append((entry.model, entry.match))
+            listed.add((entry.provider, entry.model))
+    for provider, model in sorted(set(rows) - listed):  # imported or entered rows: no rule of their own
+        models.setdefault(provider, []).append((model, None))
+        if provider not in known:
+            providers.append(CatalogProviderRules(provider))
+            known.add(provider)
+    matcher = CatalogMatcher(providers, models, patterns=catalog_patterns())
+    _CATALOG = _GlobalCatalog(revision, rows, matcher)
+    return _CATALOG
 
 
 class PriceBook:
     """A project's view of the catalog (its overrides and aliases first), loaded once per use.
 
-    Matching follows costwatch.pricing.matching: exact, alias, normalized, pattern. A project
-    override for a model beats the global row for the same key.
+    Matching (costwatch.pricing.matching): a project override matched exactly or through an
+    alias wins; else the global catalog is searched with its match rules (``CatalogMatcher``:
+    exact, alias, rule, normalized, pattern, guided by the reported provider); an override for
+    the model found that way beats the global row; last, an override matched by normalization.
+    The row in force and the service tier are chosen by ``cost.choose_price``.
     """
 
     def __init__(self, project) -> None:  # noqa: ANN001 - Project
-        from costwatch.pricing.catalog import catalog_patterns
-        from costwatch.pricing.models import ModelAlias
+        self._catalog = global_catalog()
+        self._overrides: dict[str, list[tuple[ModelPrice, PriceRow]]] = {}
+        if project is not None:
+            for price in ModelPrice.objects.filter(project=project).order_by("effective_from", "id"):
+                self._overrides.setdefault(price.model, []).append((price, row_of(price)))
+            self._aliases = dict(ModelAlias.objects.filter(project=project).values_list("alias", "model"))
+        else:
+            self._aliases = {}
+        self._matches: dict[tuple[str, str | None], tuple[str, list[tuple[ModelPrice, PriceRow]], str] | None] = {}
 
-        self._rows: dict[str, list[ModelPrice]] = {}
-        self._overrides: dict[str, list[ModelPrice]] = {}
-        for price in ModelPrice.objects.filter(project__isnull=True).order_by("effective_from"):
-            self._rows.setdefault(price.model, []).append(price)
-        for price in ModelPrice.objects.filter(project=project).order_by("effective_from"):
-            self._overrides.setdefault(price.model, []).append(price)
-        self._aliases = dict(ModelAlias.objects.filter(project=project).values_list("alias", "model"))
-        self._patterns = catalog_patterns()
-        self._known = set(self._rows) | set(self._overrides)
-        self._matches: dict[str, object] = {}
-        self._row_cache: dict[int, PriceRow] = {}
-
-    def price_for_call(self, model: str | None, request_model: str | None, at) -> PricedModel | None:  # noqa: ANN001
+    def price_for_call(
+        self,
+        model: str | None,
+        request_model: str | None,
+        at,  # noqa: ANN001 - datetime
+        *,
+        provider: str | None = None,
+        service_tier: str | None = None,
+    ) -> PricedModel | None:
         """The price of a stored call: by its response model, else by the model it asked for."""
-        return self.price_for(model, at) or (self.price_for(request_model, at) if request_model != model else None)
+        found = self.price_for(model, at, provider=provider, service_tier=service_tier)
+        if found is None and request_model != model:
+            found = self.price_for(request_model, at, provider=provider, service_tier=service_tier)
+        return found
 
-    def price_for(self, model: str | None, at) -> PricedModel | None:  # noqa: ANN001 - datetime
-        """The price row in force at ``at`` for this model name, or None (unpriced)."""
-        from costwatch.pricing.matching import match_model
+    def price_for(
+        self,
+        model: str | None,
+        at,  # noqa: ANN001 - datetime or date
+        *,
+        provider: str | None = None,
+        service_tier: str | None = None,
+    ) -> PricedModel | None:
+        """The price in force at ``at`` (UTC) for a model name as ``provider`` reported it, or None.
 
+        ``service_tier``: standard | flex | batch | priority | fast (None = standard); a tier the
+        catalog has no row for is priced at the standard row, ``approximate``. Unknown names and
+        models with no row in force at ``at`` → None (unpriced).
+        """
         if not model:
             return None
-        if model not in self._matches:
-            self._matches[model] = match_model(model, self._known, aliases=self._aliases, patterns=self._patterns)
-        match = self._matches[model]
-        if match is None:
+        key = (model, provider)
+        if key not in self._matches:
+            self._matches[key] = self._resolve(model, provider)
+        resolved = self._matches[key]
+        if resolved is None:
             return None
-        day = at.date() if hasattr(at, "date") else at
-        for candidates in (self._overrides.get(match.key, []), self._rows.get(match.key, [])):
-            for price in reversed(candidates):  # latest effective_from first
-                if price.effective_from <= day and (price.effective_until is None or day < price.effective_until):
-                    if price.pk not in self._row_cache:
-                        self._row_cache[price.pk] = row_of(price)
-                    return PricedModel(price, self._row_cache[price.pk], match.how)
+        how, versions, _ = resolved
+        choice = choose_price([row for _, row in versions], at, service_tier=service_tier)
+        if choice is None:
+            return None
+        stored = next(
+            (price for price, row in versions if row is choice.row),
+            None,
+        )
+        if stored is None:  # a batch row derived from the standard row's discount
+            standard = price_in_force([row for _, row in versions], at)
+            stored = next(price for price, row in versions if row is standard)
+        return PricedModel(stored, choice.row, how, choice.service_tier, choice.approximate, choice.note)
+
+    def _resolve(self, model: str, provider: str | None):  # noqa: ANN202
+        if self._overrides:
+            own = match_model(model, set(self._overrides), aliases=self._aliases)
+            if own is not None and own.how in ("exact", "alias"):
+                return own.how, self._overrides[own.key], own.key
+        else:
+            own = None
+        found = self._catalog.matcher.match(model, provider=provider, aliases=self._aliases)
+        if found is not None:
+            if found.key in self._overrides:
+                return found.how, self._overrides[found.key], found.key
+            return found.how, self._catalog.rows[(found.provider, found.key)], found.key
+        if own is not None:
+            return own.how, self._overrides[own.key], own.key
         return None
 
 
@@ -122,7 +249,9 @@ class PriceBook:
 # not part of it: a refresh that only restates a context window must not add a price version.
 PRICE_FIELDS = (
     "input", "output", "cache_read", "cache_write", "cache_write_1h", "long_context_threshold",
-    "long_input", "long_output", "long_cache_read", "long_cache_write", "batch_discount", "currency",
+    "long_input", "long_output", "long_cache_read", "long_cache_write", "long_cache_write_1h", "output_reasoning",
+    "input_audio", "input_image", "input_video", "cache_read_audio", "cache_read_image",
+    "output_audio", "output_image", "output_video", "batch_discount", "currency", "daily_until",
 )
 
 
@@ -134,7 +263,9 @@ class PriceChange:
 
 
 def _label(row: PriceRow | ModelPrice) -> str:
-    return f"{row.provider}/{row.model} from {row.effective_from}"
+    tier = f" ({row.service_tier})" if row.service_tier != "standard" else ""
+    hours = f" {row.daily_from:%H:%M}-{row.daily_until:%H:%M} UTC" if row.daily_from is not None else ""
+    return f"{row.provider}/{row.model}{tier}{hours} from {row.effective_from}"
 
 
 def _as_stored(name: str, value: object) -> object:
@@ -222,9 +353,9 @@ def _set_version(
     current = same_day or _in_force(versions, row.effective_from)
     if inherit and current is not None:
         row = _filled_from(row, current)
-    values = {name: _as_stored(name, value) for name, value in asdict(row).items()}
+    values = {name: _as_stored(name, value) for name, value in db_values(row).items()}
     if same_day is not None:
-        changes = _differences(same_day, row, [n for n in values if n not in ("provider", "model")])
+        changes = _differences(same_day, row, [n for n in values if n not in ("provider", "model", "other_prices")])
         if not changes:
             return PriceChange("unchanged", _label(row), same_day)
         for name, value in values.items():
@@ -251,7 +382,10 @@ def set_price(row: PriceRow, *, origin: str = PriceOrigin.MANUAL, project=None) 
     never rewritten: the calls they priced stay explainable.
     """
     versions = list(
-        ModelPrice.objects.select_for_update().filter(project=project, provider=row.provider, model=row.model)
+        ModelPrice.objects.select_for_update().filter(
+            project=project, provider=row.provider, model=row.model, service_tier=row.service_tier,
+            daily_from=row.daily_from,
+        )
     )
     return _set_version(row, versions, origin=origin, project=project)
 
@@ -307,7 +441,9 @@ def import_litellm(
         first = "; ".join(f"{name}: {reason}" for name, reason in parsed.skipped[:3])
         raise PriceFileError("no entry could be read as a LiteLLM per-token price" + (f" ({first})" if first else ""))
     versions: dict[tuple[str, str], list[ModelPrice]] = {}
-    for price in ModelPrice.objects.select_for_update().filter(project__isnull=True):
+    for price in ModelPrice.objects.select_for_update().filter(
+        project__isnull=True, service_tier="standard", daily_from__isnull=True
+    ):
         versions.setdefault((price.provider, price.model), []).append(price)
     added: list[str] = []
     changed: list[str] = []
@@ -335,13 +471,141 @@ def import_litellm_file(path: str | Path, *, effective_from: date, source_url: s
     return import_litellm(read_price_file(path), effective_from=effective_from, source_url=source_url)
 
 
-def load_default_catalog_if_empty() -> CatalogSync | None:
-    """Load the shipped catalog into a database that has no global prices yet (fresh install)."""
+@dataclass(frozen=True)
+class SourceSync:
+    """What a catalog sync from a source did (or, with ``dry_run``, would do)."""
+
+    source: str
+    version: str
+    providers: int
+    models: int
+    added: list[str]
+    changed: list[str]
+    unchanged: int
+    retired: list[str]
+    skipped: list[tuple[str, str]]
+    dry_run: bool
+    seconds: float
+
+
+_SOURCE_ORIGINS = (PriceOrigin.DEFAULT, PriceOrigin.GENAI_PRICES, PriceOrigin.HISTORY)
+_COMPARED = [f.name for f in fields(PriceRow) if f.name not in _IDENTITY]
+
+
+@transaction.atomic
+def sync_source(catalog, *, by: str, dry_run: bool = False) -> SourceSync:  # noqa: ANN001 - SourceCatalog
+    """Make the global catalog what ``catalog`` (a genai-prices ``SourceCatalog``) says. Idempotent.
+
+    Rows are keyed by (provider, model, service tier, effective_from, daily window): a new key is
+    added, a key whose prices differ is changed (listed old → new), an equal one is kept. Rows of
+    an earlier default or genai-prices catalog that the source no longer has are retired (kept
+    for the calls they priced, no longer used for new calls), never deleted. Stored calls keep
+    their costs: re-pricing stays an explicit ``reprice``. Providers and models (names and match
+    rules) are replaced by the source's. Writes a ``PriceSync`` record unless ``dry_run``, which
+    writes nothing at all. Rows are written in bulk: ~2,800 rows take about a second.
+    """
+    import time as _time
+
+    from costwatch.pricing.models import CatalogModel, CatalogProvider, PriceSync
+
+    started = _time.monotonic()
+    existing = {
+        tuple(getattr(price, name) for name in _IDENTITY): price
+        for price in ModelPrice.objects.select_for_update().filter(project__isnull=True)
+    }
+    seen: set[tuple[object, ...]] = set()
+    to_create: list[ModelPrice] = []
+    to_update: list[ModelPrice] = []
+    added: list[str] = []
+    changed: list[str] = []
+    unchanged = 0
+    skipped = list(catalog.skipped)
+    now = timezone.now()
+    for origin, rows in ((PriceOrigin.GENAI_PRICES, catalog.rows), (PriceOrigin.HISTORY, catalog.history)):
+        for row in rows:
+            problem = column_problem(row, exact=True)
+            if problem:
+                skipped.append((f"{row.provider}/{row.model}", problem))
+                continue
+            values = db_values(row)
+            identity = tuple(values[name] for name in _IDENTITY)
+            seen.add(identity)
+            price = existing.get(identity)
+            if price is None:
+                to_create.append(ModelPrice(project=None, origin=origin, created_at=now, updated_at=now, **values))
+                added.append(_label(row))
+                continue
+            differences = _differences(price, row, [n for n in _COMPARED if n != "other_prices"])
+            if price.other_prices != values["other_prices"]:
+                differences.append(f"other prices {price.other_prices} → {values['other_prices']}")
+            if not differences and price.origin == origin and price.retired_at is None:
+                unchanged += 1
+                continue
+            for name, value in values.items():
+                setattr(price, name, value)
+            price.origin, price.retired_at, price.updated_at = origin, None, now
+            to_update.append(price)
+            if differences:
+                changed.append(f"{_label(row)}: {', '.join(differences)}")
+            else:
+                unchanged += 1
+    retired = []
+    for identity, price in existing.items():
+        if identity not in seen and price.origin in _SOURCE_ORIGINS and price.retired_at is None:
+            price.retired_at, price.updated_at = now, now
+            to_update.append(price)
+            retired.append(_label(price))
+    result = SourceSync(
+        catalog.source, catalog.version, len(catalog.providers), len(catalog.models), added, changed, unchanged,
+        retired, skipped, dry_run, 0.0,
+    )
+    if dry_run:
+        return replace(result, seconds=_time.monotonic() - started)
+    ModelPrice.objects.bulk_create(to_create, batch_size=1000)
+    ModelPrice.objects.bulk_update(
+        to_update, [*_COMPARED, "origin", "retired_at", "updated_at"], batch_size=500
+    )
+    CatalogProvider.objects.bulk_create(
+        [
+            CatalogProvider(
+                id=p.id, name=p.name, position=p.position, pricing_urls=p.pricing_urls,
+                provider_match=p.provider_match, model_match=p.model_match,
+                fallback_providers=p.fallback_providers, origin=PriceOrigin.GENAI_PRICES,
+            )
+            for p in catalog.providers
+        ],
+        update_conflicts=True, unique_fields=["id"],
+        update_fields=["name", "position", "pricing_urls", "provider_match", "model_match", "fallback_providers", "origin"],
+    )
+    CatalogModel.objects.bulk_create(
+        [
+            CatalogModel(
+                provider=m.provider, model=m.model, name=m.name, position=m.position, match=m.match,
+                context_window=m.context_window, deprecated=m.deprecated, price_comments=m.price_comments,
+                origin=PriceOrigin.GENAI_PRICES,
+            )
+            for m in catalog.models
+        ],
+        batch_size=1000, update_conflicts=True, unique_fields=["provider", "model"],
+        update_fields=["name", "position", "match", "context_window", "deprecated", "price_comments", "origin"],
+    )
+    seconds = _time.monotonic() - started
+    PriceSync.objects.create(
+        source=catalog.source, version=catalog.version, by=by[:150], models_count=len(catalog.models),
+        providers_count=len(catalog.providers), added=len(added), changed=len(changed), unchanged=unchanged,
+        skipped=len(skipped), seconds=Decimal(f"{seconds:.3f}"),
+    )
+    _forget_catalog()
+    return replace(result, seconds=seconds)
+
+
+def load_default_catalog_if_empty(*, by: str = "migrate") -> SourceSync | None:
+    """Load the default catalog (the installed genai-prices data) into a catalog with no global prices."""
     from costwatch.pricing.catalog import load_default_catalog
 
     if ModelPrice.objects.filter(project__isnull=True).exists():
         return None
-    return sync_catalog(load_default_catalog(), origin=PriceOrigin.DEFAULT)
+    return sync_source(load_default_catalog(), by=by)
 
 
 # --- Validating prices and aliases sent by people (API) -----------------------------------------
@@ -352,12 +616,14 @@ class PriceInputError(ValueError):
 
 _MONEY_INPUT = (
     "input", "output", "cache_read", "cache_write", "cache_write_1h",
-    "long_input", "long_output", "long_cache_read", "long_cache_write", "batch_discount",
+    "long_input", "long_output", "long_cache_read", "long_cache_write", "long_cache_write_1h", "output_reasoning",
+    "input_audio", "input_image", "input_video", "cache_read_audio", "cache_read_image",
+    "output_audio", "output_image", "output_video", "batch_discount",
 )
 _INT_INPUT = ("long_context_threshold", "context_window", "max_output_tokens")
 _DATE_INPUT = ("effective_from", "effective_until", "checked_on")
-_TEXT_INPUT = {"provider": 64, "model": 200, "currency": 3, "source_url": 500}
-PRICE_INPUT_FIELDS = frozenset(f.name for f in fields(PriceRow))
+_TEXT_INPUT = {"provider": 64, "model": 200, "currency": 3, "source_url": 500, "service_tier": 16}
+PRICE_INPUT_FIELDS = frozenset(f.name for f in fields(PriceRow)) - {"other_prices", "daily_from", "daily_until"}
 
 
 def price_row_from_input(data: Any) -> PriceRow:
@@ -422,9 +688,6 @@ def price_row_from_input(data: Any) -> PriceRow:
 @transaction.atomic
 def set_alias(project, alias: str, model: str) -> tuple[ModelAlias, bool]:  # noqa: ANN001 - Project
     """Map the project's own model name to a catalog key. Returns (alias, created)."""
-    from costwatch.pricing.catalog import catalog_patterns
-    from costwatch.pricing.matching import match_model
-
     alias = (alias or "").strip() if isinstance(alias, str) else ""
     model = (model or "").strip() if isinstance(model, str) else ""
     if not alias or not model:
@@ -434,7 +697,7 @@ def set_alias(project, alias: str, model: str) -> tuple[ModelAlias, bool]:  # no
     known = set(ModelPrice.objects.filter(project__isnull=True).values_list("model", flat=True))
     known |= set(ModelPrice.objects.filter(project=project).values_list("model", flat=True))
     if model not in known:
-        guess = match_model(model, known, patterns=catalog_patterns())
+        guess = match_model(model, known) or global_catalog().matcher.match(model)
         hint = f"; did you mean {guess.key!r}?" if guess else "; add a price for it first (POST /api/v1/prices)"
         raise PriceInputError(f"{model!r} is not a catalog model{hint}")
     if alias == model:
@@ -527,22 +790,96 @@ def _limits_problems(model: str, prompt: int, output: int, row: PriceRow | None)
     return problems
 
 
+MAX_COMPARED = 200
+MODALITIES = ("text", "audio", "image", "video")
+
+
+@dataclass(frozen=True)
+class CompareFilters:
+    """Which catalog models an estimate compares: all that fit the prompt, narrowed by these."""
+
+    providers: tuple[str, ...] = ()
+    min_context_window: int | None = None
+    modality: str = "text"
+    include_free: bool = False
+    limit: int = 50
+
+
+def compare_filters(data: Any) -> CompareFilters:
+    """``CompareFilters`` from the estimate request's ``compare`` object; ``EstimateError`` if invalid."""
+    if data is True:
+        return CompareFilters()
+    if not isinstance(data, Mapping):
+        raise EstimateError("compare must be true or an object {providers, min_context_window, modality, limit}")
+    unknown = set(data) - {"providers", "min_context_window", "modality", "include_free", "limit"}
+    if unknown:
+        raise EstimateError(f"unknown compare field(s) {', '.join(sorted(unknown))}")
+    providers = data.get("providers", [])
+    if isinstance(providers, str):
+        providers = [providers]
+    if not isinstance(providers, list) or not all(isinstance(p, str) and p.strip() for p in providers):
+        raise EstimateError("compare.providers must be a list of provider ids (e.g. [\"openai\", \"anthropic\"])")
+    window = data.get("min_context_window")
+    if window is not None and (isinstance(window, bool) or not isinstance(window, int) or not 0 < window <= MAX_TOKENS):
+        raise EstimateError("compare.min_context_window must be a positive whole number of tokens")
+    modality = data.get("modality", "text")
+    if modality not in MODALITIES:
+        raise EstimateError(f"compare.modality must be one of {', '.join(MODALITIES)}")
+    include_free = data.get("include_free", False)
+    if not isinstance(include_free, bool):
+        raise EstimateError("compare.include_free must be true or false")
+    limit = data.get("limit", 50)
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_COMPARED:
+        raise EstimateError(f"compare.limit must be between 1 and {MAX_COMPARED}")
+    return CompareFilters(tuple(p.strip() for p in providers), window, modality, include_free, limit)
+
+
+def _compared_models(filters: CompareFilters, at: datetime, prompt_and_output: int) -> tuple[list[tuple[str, str]], int]:
+    """(provider, model) of every catalog model that fits the filters and the prompt; and how many."""
+    wanted = set(filters.providers)
+    chosen = []
+    for (provider, model), versions in global_catalog().rows.items():
+        if wanted and provider not in wanted:
+            continue
+        row = price_in_force([row for _, row in versions], at)
+        if row is None or row.context_window is None or row.context_window < prompt_and_output:
+            continue
+        if filters.min_context_window is not None and row.context_window < filters.min_context_window:
+            continue
+        if filters.modality != "text" and getattr(row, f"input_{filters.modality}") is None:
+            continue
+        if not filters.include_free and row.input == 0 and row.output == 0:
+            continue
+        chosen.append((provider, model))
+    return sorted(chosen), len(chosen)
+
+
+def _cheapest_first(estimate: ModelEstimate) -> tuple[int, Decimal, str]:
+    return (0, estimate.cost.total, estimate.model) if estimate.cost is not None else (1, Decimal(0), "")
+
+
 def estimate_cost(
     project,  # noqa: ANN001 - Project
     *,
-    models: Any,
+    models: Any = None,
     output_tokens: Any = 0,
     messages: Any = None,
     text: Any = None,
     at: datetime | None = None,
+    compare: Any = None,
 ) -> list[ModelEstimate]:
-    """Tokens, cost and context-window check of one prompt for each model, with the project's prices.
+    """Tokens, cost and context-window check of one prompt per model, cheapest first, with the project's prices.
 
     The prompt is ``messages`` (chat, counted with the chat framing) or ``text``. Token counts
     are exact for OpenAI models and ``approximate`` otherwise (see tokenizer.py). A model with no
-    price comes back with ``priced`` and ``cost`` None: unpriced, never $0.
+    price comes back with ``priced`` and ``cost`` None: unpriced, never $0, listed after the
+    priced ones (which are ordered by total cost, USD, ascending). ``compare`` (``True`` or a
+    ``CompareFilters``-shaped object) adds every catalog model whose standard price is in force,
+    whose context window is known and holds prompt plus output, and that passes the filters
+    (providers, min_context_window, modality: has a price for that input modality; free models
+    only with include_free); the cheapest ``limit`` of them are returned beside ``models``.
     """
-    from costwatch.pricing.tokenizer import count_messages, count_text
+    from costwatch.pricing.tokenizer import count_messages, count_text, encoding_name_for
 
     if (messages is None) == (text is None):
         raise EstimateError("send either messages (a chat) or text, not both and not neither")
@@ -550,20 +887,29 @@ def estimate_cost(
         messages = _check_messages(messages)
     elif not isinstance(text, str):
         raise EstimateError("text must be a string")
-    names = _check_models(models)
+    filters = compare_filters(compare) if compare not in (None, False) else None
+    names = _check_models(models) if (models is not None or filters is None) else []
     if isinstance(output_tokens, bool) or not isinstance(output_tokens, int):
         raise EstimateError("output_tokens must be a whole number")
     if not 0 <= output_tokens <= MAX_OUTPUT_TOKENS:
         raise EstimateError(f"output_tokens must be between 0 and {MAX_OUTPUT_TOKENS}")
     at = at or timezone.now()
     book = PriceBook(project)
-    estimates = []
-    for model in names:
-        counted = count_messages(model, messages) if messages is not None else count_text(model, text)
-        priced = book.price_for(model, at)
+    counts: dict[str, Any] = {}
+
+    def counted_for(model: str):  # noqa: ANN202 - one count per encoding, not per model
+        encoding, _ = encoding_name_for(model)
+        if encoding not in counts:
+            counts[encoding] = count_messages(model, messages) if messages is not None else count_text(model, text)
+        found = counts[encoding]
+        return replace(found, approximate=encoding_name_for(model)[1])
+
+    def estimate(model: str, provider: str | None = None) -> ModelEstimate:
+        counted = counted_for(model)
+        priced = book.price_for(model, at, provider=provider)
         row = priced.row if priced else None
         cost = cost_of(TokenCounts(input=counted.tokens, output=output_tokens), row) if row else None
-        estimates.append(ModelEstimate(
+        return ModelEstimate(
             model=model,
             input_tokens=counted.tokens,
             output_tokens=output_tokens,
@@ -574,5 +920,124 @@ def estimate_cost(
             context_window=row.context_window if row else None,
             max_output_tokens=row.max_output_tokens if row else None,
             problems=_limits_problems(model, counted.tokens, output_tokens, row),
-        ))
-    return estimates
+        )
+
+    estimates = [estimate(model) for model in names]
+    if filters is not None:
+        prompt = counted_for("gpt-4o").tokens
+        compared, _ = _compared_models(filters, at, prompt + output_tokens)
+        listed = {(e.priced.price.provider, e.priced.price.model) for e in estimates if e.priced}
+        extra = [estimate(model, provider) for provider, model in compared if (provider, model) not in listed]
+        extra = [e for e in extra if e.cost is not None and not e.problems]
+        estimates += sorted(extra, key=_cheapest_first)[: filters.limit]
+    return sorted(estimates, key=_cheapest_first)
+
+
+# --- Reading the catalog for people (pricing page) ----------------------------------------------
+
+@dataclass(frozen=True)
+class CatalogSummary:
+    """What the global catalog is: its source and version, size and last synchronisation."""
+
+    source: str | None
+    version: str | None
+    models: int
+    providers: int
+    prices: int
+    last_sync: Any  # PriceSync | None
+
+
+def catalog_summary() -> CatalogSummary:
+    """Source, version, model/provider/price counts and the last sync of the global catalog."""
+    from costwatch.pricing.models import PriceSync
+
+    last = PriceSync.objects.order_by("-at", "-id").first()
+    keys = ModelPrice.objects.filter(project__isnull=True, retired_at__isnull=True)
+    return CatalogSummary(
+        source=last.source if last else None,
+        version=last.version if last else None,
+        models=keys.values("provider", "model").distinct().count(),
+        providers=keys.values("provider").distinct().count(),
+        prices=keys.count(),
+        last_sync=last,
+    )
+
+
+@dataclass(frozen=True)
+class CatalogEntry:
+    """One catalog model for a listing: its standard price in force and the tiers it has."""
+
+    provider: str
+    model: str
+    name: str
+    price: ModelPrice | None  # the standard row in force at the listing's moment (None: none now)
+    tiers: list[str]
+    versions: int
+
+
+def search_catalog(query: str = "", *, at: datetime | None = None, limit: int = 100) -> tuple[list[CatalogEntry], int]:
+    """Catalog models whose provider, id or name contains ``query`` (case-insensitive), and how many match.
+
+    Ordered by provider, then model; at most ``limit`` entries. Each entry carries the standard
+    price in force at ``at`` (default now, UTC) and the service tiers the model has rows for.
+    """
+    from django.db.models import Q
+
+    from costwatch.pricing.models import CatalogModel
+
+    at = at or timezone.now()
+    rows = ModelPrice.objects.filter(project__isnull=True, retired_at__isnull=True)
+    names: dict[tuple[str, str], str] = {}
+    if query:
+        named = CatalogModel.objects.filter(name__icontains=query).values_list("provider", "model", "name")
+        names.update({(p, m): n for p, m, n in named[:limit]})
+        match = Q(model__icontains=query) | Q(provider__icontains=query)
+        for provider, model in names:
+            match |= Q(provider=provider, model=model)
+        rows = rows.filter(match)
+    keys = list(rows.values_list("provider", "model").distinct().order_by("provider", "model"))
+    shown = keys[:limit]
+    if not shown:
+        return [], len(keys)
+    wanted = Q()
+    for provider, model in shown:
+        wanted |= Q(provider=provider, model=model)
+    versions: dict[tuple[str, str], list[ModelPrice]] = {}
+    for price in rows.filter(wanted).order_by("effective_from", "id"):
+        versions.setdefault((price.provider, price.model), []).append(price)
+    for provider, model, name in CatalogModel.objects.filter(wanted).values_list("provider", "model", "name"):
+        names[(provider, model)] = name
+    entries = []
+    for key in shown:
+        prices = versions.get(key, [])
+        standard = [(p, row_of(p)) for p in prices if p.service_tier == "standard"]
+        chosen = price_in_force([row for _, row in standard], at)
+        current = next((p for p, row in standard if row is chosen), None)
+        tiers = sorted({p.service_tier for p in prices} - {"standard"})
+        entries.append(CatalogEntry(key[0], key[1], names.get(key, ""), current, tiers, len(prices)))
+    return entries, len(keys)
+
+
+@dataclass(frozen=True)
+class ModelHistory:
+    """Every stored price of one catalog model (all tiers, windows, periods) and its match rule."""
+
+    provider: str
+    model: str
+    name: str
+    match: Any
+    prices: list[ModelPrice]
+
+
+def model_history(provider: str, model: str) -> ModelHistory | None:
+    """The global catalog's rows of (provider, model), oldest first; None when it has none."""
+    from costwatch.pricing.models import CatalogModel
+
+    prices = list(
+        ModelPrice.objects.filter(project__isnull=True, provider=provider, model=model)
+        .order_by("service_tier", "effective_from", "daily_from", "id")
+    )
+    if not prices:
+        return None
+    entry = CatalogModel.objects.filter(provider=provider, model=model).first()
+    return ModelHistory(provider, model, entry.name if entry else "", entry.match if entry else None, prices)

@@ -296,7 +296,10 @@ class RepriceView(APIView):
                 raise ValidationError({"detail": f"{name} must be a non-empty string"})
         try:
             since = since_of(project, data["since"]) if data.get("since") else None
-            result = reprice_calls(project, since=since, model=(data.get("model") or "").strip() or None)
+            result = reprice_calls(
+                project, since=since, model=(data.get("model") or "").strip() or None,
+                by=request.user.get_username() if request.user.is_authenticated else "api",
+            )
         except RepriceError as exc:
             raise ValidationError({"detail": str(exc)}) from None
         return Response({
@@ -307,4 +310,7 @@ class RepriceView(APIView):
             "reported": result.reported,
             "unpriced": result.unpriced,
             "hours_marked": result.hours,
+            "total_before_usd": money(result.total_before),
+            "total_after_usd": money(result.total_after),
+            "unpriced_before": result.unpriced_before,
         })

@@ -25,7 +25,7 @@ BATCH_SIZE = 5000
 _MONEY_FIELDS = ("cost_input", "cost_cache_read", "cost_cache_write", "cost_output", "cost_total", "list_cost")
 COST_FIELDS = (*_MONEY_FIELDS, "cost_source", "price", "price_key")
 _READ_FIELDS = (
-    "id", "started_at", "model", "request_model", "input_tokens", "cache_read_tokens", "cache_write_tokens",
+    "id", "started_at", "provider", "model", "request_model", "input_tokens", "cache_read_tokens", "cache_write_tokens",
     "cache_write_1h_tokens", "output_tokens", "reasoning_tokens", "response_cache_hit", "reported_cost", "usage_state",
     *_MONEY_FIELDS, "cost_source", "price_id", "price_key",
 )
@@ -45,6 +45,10 @@ class RepriceResult:
     reported: int    # calls with no catalog price that keep the cost their span reported
     unpriced: int    # calls still unpriced (cost unknown)
     hours: int       # hours marked dirty for the rollups
+    total_before: Decimal = Decimal(0)  # USD, sum of the costs the calls in scope had
+    total_after: Decimal = Decimal(0)   # USD, sum of their costs now
+    unpriced_before: int = 0            # calls in scope that had no cost (not counted as $0)
+    record_id: int | None = None        # the pricing.Repricing row that records this run
 
 
 def since_of(project: Project, value: str) -> datetime:
@@ -101,12 +105,19 @@ def _write_costs(project: Project, calls: list[LlmCall]) -> None:
 
 
 def reprice_calls(
-    project: Project, *, since: datetime | None = None, model: str | None = None, batch_size: int = BATCH_SIZE
+    project: Project,
+    *,
+    since: datetime | None = None,
+    model: str | None = None,
+    batch_size: int = BATCH_SIZE,
+    by: str = "",
 ) -> RepriceResult:
     """Price the project's stored calls again with its current catalog, overrides and aliases.
 
     ``since`` keeps calls started at or after it; ``model`` keeps calls that reported, asked for
-    or were priced as that model (exact name). Calls of other projects are never read.
+    or were priced as that model (exact name). Calls of other projects are never read. Each run
+    is recorded (``pricing.Repricing``: ``by``, when, the range, totals before and after in USD
+    and the unpriced counts), shown on the pricing page.
     """
     if batch_size < 1:
         raise RepriceError("batch size must be at least 1")
@@ -117,7 +128,8 @@ def reprice_calls(
     if model:
         calls = calls.filter(Q(model=model) | Q(request_model=model) | Q(price_key=model))
     calls = calls.only(*_READ_FIELDS).order_by("started_at", "id")
-    checked = changed = priced = reported = unpriced = 0
+    checked = changed = priced = reported = unpriced = unpriced_before = 0
+    total_before = total_after = Decimal(0)
     hours: set[datetime] = set()
     after: tuple[datetime, int] | None = None
     while True:
@@ -131,11 +143,17 @@ def reprice_calls(
             touched = []
             for call in batch:
                 before = _cost_state(call)
-                apply_price(call, book.price_for_call(call.model, call.request_model, call.started_at))
+                if call.cost_total is None:
+                    unpriced_before += 1
+                else:
+                    total_before += call.cost_total
+                apply_price(call, book.price_for_call(call.model, call.request_model, call.started_at, provider=call.provider))
                 for name in _MONEY_FIELDS:
                     setattr(call, name, _as_stored(getattr(call, name)))
                 if _cost_state(call) != before:
                     touched.append(call)
+                if call.cost_total is not None:
+                    total_after += call.cost_total
                 if call.cost_source == "computed":
                     priced += 1
                 elif call.cost_total is None:
@@ -152,4 +170,14 @@ def reprice_calls(
         after = (batch[-1].started_at, batch[-1].id)
         if len(batch) < batch_size:
             break
-    return RepriceResult(project.slug, checked, changed, priced, reported, unpriced, len(hours))
+    from costwatch.pricing.models import Repricing
+
+    record = Repricing.objects.create(
+        project=project, by=(by or "unknown")[:150], since=since, model=model or "", checked=checked,
+        changed=changed, total_before=total_before, total_after=total_after, unpriced_before=unpriced_before,
+        unpriced_after=unpriced,
+    )
+    return RepriceResult(
+        project.slug, checked, changed, priced, reported, unpriced, len(hours), total_before, total_after,
+        unpriced_before, record.pk,
+    )

@@ -2,14 +2,13 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from costwatch.pricing.cost import PriceRow
-from costwatch.pricing.models import ModelPrice, PriceOrigin
-from costwatch.pricing.services import sync_catalog
+from costwatch.pricing.models import ModelPrice, PriceOrigin, Repricing
+from costwatch.pricing.services import catalog_summary, model_history, search_catalog, sync_catalog
 from costwatch.projects.models import ApiKey, Membership, Project
 from costwatch.projects.permissions import Action
 from costwatch.projects.services import LastAdminError, issue_key, remove_member, revoke_key, set_member
@@ -86,17 +85,29 @@ def pricing(request: HttpRequest, project: Project) -> HttpResponse:
     return _pricing_page(request, project, None)
 
 
+CATALOG_LISTED = 100
+
+
 def _pricing_page(request: HttpRequest, project: Project, form: PriceOverrideForm | None) -> HttpResponse:
-    query = request.GET.get("q", "").strip()
-    catalog = ModelPrice.objects.filter(project__isnull=True).order_by("provider", "model", "-effective_from")
-    if query:
-        catalog = catalog.filter(Q(model__icontains=query) | Q(provider__icontains=query))
+    query = request.GET.get("q", "").strip()[:200]
+    entries, matching = search_catalog(query, limit=CATALOG_LISTED)
     return render(request, "frontend/pricing.html", {
-        "catalog": catalog,
+        "summary": catalog_summary(),
+        "entries": entries,
+        "matching": matching,
         "query": query,
         "overrides": ModelPrice.objects.filter(project=project).order_by("provider", "model", "-effective_from"),
+        "repricings": Repricing.objects.filter(project=project).order_by("-at", "-id")[:20],
         "form": form or PriceOverrideForm(),
     }, status=400 if form is not None else 200)
+
+
+@project_view(Action.VIEW_COSTS)
+def price_history(request: HttpRequest, project: Project) -> HttpResponse:
+    history = model_history(request.GET.get("provider", ""), request.GET.get("model", ""))
+    if history is None:
+        raise Http404("no such catalog model")
+    return render(request, "frontend/price_history.html", {"history": history})
 
 
 @require_POST

@@ -136,15 +136,6 @@ def send_spans(ingest_key: str, spans: list[dict[str, Any]]) -> None:
         pass
 
 
-@pytest.fixture
-def default_catalog(db):  # noqa: ANN001, ANN201 - the shipped catalog, as loaddefaultprices stores it
-    from costwatch.pricing.catalog import load_default_catalog
-    from costwatch.pricing.models import PriceOrigin
-    from costwatch.pricing.services import sync_catalog
-
-    return sync_catalog(load_default_catalog(), origin=PriceOrigin.DEFAULT)
-
-
 OPENAI_BILL = """start_time_iso,amount_value,amount_currency,line_item,project_id
 2026-11-18T00:00:00+00:00,0.005,usd,"gpt-4o, input",proj_a
 2026-11-18T00:00:00+00:00,0.0065,usd,"gpt-4o, output",proj_a

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import re
 
+from decimal import Decimal
+
 import pytest
 
 pytestmark = pytest.mark.django_db
@@ -139,7 +141,7 @@ def test_admin_adds_a_price_override_for_the_project(people, acme, globex) -> No
     assert response.status_code == 200
     assert "Override openai/gpt-4o from 2025-01-01 added" in response.content.decode()
     override = ModelPrice.objects.get(project=acme)
-    assert str(override.input) == "2.0000000000" and override.origin == "manual"
+    assert override.input == Decimal("2.0") and override.origin == "manual"
     from datetime import date
 
     assert PriceBook(acme).price_for("gpt-4o", date(2025, 6, 1)).price == override
@@ -165,3 +167,43 @@ def test_finance_and_oncall_cannot_add_price_overrides(people, acme, who) -> Non
         "provider": "openai", "model": "gpt-4o", "input": "1", "output": "1", "effective_from": "2025-01-01"})
     assert response.status_code == 403
     assert not ModelPrice.objects.filter(project=acme).exists()
+
+
+def test_pricing_page_shows_the_catalog_source_version_count_and_last_sync(people, acme, default_catalog) -> None:  # noqa: ANN001
+    import genai_prices
+
+    body = people.client("finance").get("/p/acme/pricing/?q=claude-sonnet-4-5").content.decode()
+    assert f"genai-prices {genai_prices.__version__}" in body
+    assert f"{default_catalog.models:,} of {default_catalog.providers} providers" in body
+    assert "by test: " in body and "Last sync" in body
+    assert "claude-sonnet-4-5" in body and "$3" in body and "$15" in body and "above 200,000" in body
+    assert "gpt-4o-mini" not in body
+
+
+def test_pricing_search_finds_bedrock_ids_and_lists_at_most_a_hundred(people, acme, default_catalog) -> None:  # noqa: ANN001
+    bedrock = people.client("admin").get("/p/acme/pricing/?q=global.anthropic").content.decode()
+    assert "global.anthropic.claude-sonnet-4-5-20250929-v1:0" in bedrock
+    everything = people.client("admin").get("/p/acme/pricing/").content.decode()
+    assert "Showing 100 of" in everything
+
+
+def test_model_history_page_lists_every_price_of_the_model(people, acme, default_catalog) -> None:  # noqa: ANN001
+    client = people.client("oncall")
+    body = client.get("/p/acme/pricing/history/", {"provider": "openai", "model": "gpt-4o"}).content.decode()
+    assert "2024-05-13 – 2024-10-02" in body and "$5" in body and "$15" in body  # the launch price
+    assert "2024-10-02 –" in body and "$2.5" in body
+    assert "priority" in body and "batch" in body and "web_searches_kcount" in body
+    deepseek = client.get("/p/acme/pricing/history/", {"provider": "deepseek", "model": "deepseek-chat"})
+    assert "00:30–16:30" in deepseek.content.decode()
+    assert client.get("/p/acme/pricing/history/", {"provider": "openai", "model": "nope"}).status_code == 404
+
+
+def test_repricings_are_listed_on_the_pricing_page(people, acme, globex) -> None:  # noqa: ANN001
+    from costwatch.pricing.models import Repricing
+
+    Repricing.objects.create(project=acme, by="alice", model="gpt-4o", checked=10, changed=4,
+                             total_before=Decimal("1.5"), total_after=Decimal("2.25"), unpriced_before=3)
+    Repricing.objects.create(project=globex, by="mallory", checked=1, changed=1)
+    body = people.client("finance").get("/p/acme/pricing/").content.decode()
+    assert "alice" in body and "model gpt-4o" in body and "$1.5" in body and "$2.25" in body and "3 → 0" in body
+    assert "mallory" not in body

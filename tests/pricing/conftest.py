@@ -10,15 +10,6 @@ import pytest
 
 
 @pytest.fixture
-def default_catalog(db):  # noqa: ANN001, ANN201 - the shipped catalog, as loaddefaultprices stores it
-    from costwatch.pricing.catalog import load_default_catalog
-    from costwatch.pricing.models import PriceOrigin
-    from costwatch.pricing.services import sync_catalog
-
-    return sync_catalog(load_default_catalog(), origin=PriceOrigin.DEFAULT)
-
-
-@pytest.fixture
 def price_file(tmp_path: Path) -> Callable[[Any], Path]:
     """Write a JSON (or raw text) price file into tmp and return its path."""
     counter = iter(range(1000))

@@ -67,7 +67,8 @@ def test_estimate_of_text_flags_approximate_counts_for_claude(default_catalog, a
     text = "The quick brown fox jumps over the lazy dog. " * 20
     response = _estimate(_key_client(acme_read_key), {"text": text, "models": ["claude-sonnet-4-5", "gpt-4o"]})
     assert response.status_code == 200, response.content
-    claude, gpt = response.json()["results"]
+    gpt, claude = response.json()["results"]  # cheapest first: $2.50 before $3 per 1M input tokens
+    assert (gpt["model"], claude["model"]) == ("gpt-4o", "claude-sonnet-4-5")
     assert claude["approximate"] is True and gpt["approximate"] is False
     assert gpt["input_tokens"] == len(tiktoken.get_encoding("o200k_base").encode(text))
     assert claude["priced"] is True and claude["price_key"] == "claude-sonnet-4-5"
@@ -96,16 +97,65 @@ def test_estimate_says_when_the_prompt_does_not_fit(default_catalog, acme, acme_
     assert result["fits"] is False and long_text["too_long"] == ["tiny-llm"]
     assert f"prompt ({tokens} tokens) is longer than tiny-llm's context window (50 tokens)" in result["problems"][0]
     assert result["cost"] is not None  # still priced: the caller decides
-    too_much = _estimate(client, {"text": "hi", "models": ["tiny-llm", "gpt-4o"], "output_tokens": 200_000}).json()
-    tiny, gpt = too_much["results"]
+    too_much = _estimate(client, {"text": "hi", "models": ["gpt-4o", "tiny-llm"], "output_tokens": 200_000}).json()
+    tiny, gpt = too_much["results"]  # cheapest first
     assert "exceeds tiny-llm's maximum output (20 tokens)" in " ".join(tiny["problems"])
     assert "plus the expected output (200000 tokens) exceed gpt-4o's context window (128000 tokens)" in gpt["problems"][0]
 
 
+def test_estimate_returns_models_cheapest_first(default_catalog, acme_read_key) -> None:
+    models = ["claude-opus-4-1", "gpt-4o", "gpt-4o-mini", "mystery-9000", "claude-haiku-4-5"]
+    body = {"text": "hello " * 100, "models": models, "output_tokens": 1000}
+    results = _estimate(_key_client(acme_read_key), body).json()["results"]
+    assert [r["model"] for r in results] == ["gpt-4o-mini", "claude-haiku-4-5", "gpt-4o", "claude-opus-4-1", "mystery-9000"]
+    costs = [Decimal(r["cost"]) for r in results[:-1]]
+    assert costs == sorted(costs) and results[-1]["cost"] is None
+
+
+def test_estimate_compares_the_prompt_across_every_fitting_catalog_model(default_catalog, acme_read_key) -> None:
+    body = {"text": "hello " * 1000, "output_tokens": 500,
+            "compare": {"providers": ["openai", "anthropic"], "min_context_window": 200_000, "limit": 200}}
+    response = _estimate(_key_client(acme_read_key), body)
+    assert response.status_code == 200, response.content
+    results = response.json()["results"]
+    assert len(results) > 10
+    assert {r["provider"] for r in results} <= {"openai", "anthropic"}
+    assert all(r["context_window"] >= 200_000 and r["fits"] is True for r in results)
+    costs = [Decimal(r["cost"]) for r in results]
+    assert costs == sorted(costs) and costs[0] > 0
+    assert "claude-sonnet-4-5" in {r["price_key"] for r in results}
+    assert "gpt-4o" not in {r["price_key"] for r in results}  # 128k context window: filtered out
+
+
+def test_estimate_compare_by_modality_and_limit(default_catalog, acme_read_key) -> None:
+    body = {"text": "hi", "models": ["gpt-4o"], "compare": {"modality": "audio", "limit": 3}}
+    results = _estimate(_key_client(acme_read_key), body).json()["results"]
+    compared = [r for r in results if r["model"] != "gpt-4o"]
+    assert len(compared) == 3 and "gpt-4o" in [r["model"] for r in results]
+    for result in compared:
+        assert PriceBook(None).price_for(result["price_key"], datetime.now(timezone.utc),
+                                         provider=result["provider"]).row.input_audio is not None
+
+
+@pytest.mark.parametrize(
+    ("compare", "needle"),
+    [
+        ({"modality": "smell"}, "compare.modality must be one of"),
+        ({"limit": 0}, "compare.limit must be between 1 and 200"),
+        ({"providers": "openai", "min_context_window": -5}, "min_context_window must be a positive"),
+        ({"size": "small"}, "unknown compare field(s) size"),
+        ("yes", "compare must be true or an object"),
+    ],
+)
+def test_bad_compare_gets_400(acme_read_key, compare, needle: str) -> None:  # noqa: ANN001
+    response = _estimate(_key_client(acme_read_key), {"text": "hi", "compare": compare})
+    assert response.status_code == 400 and needle in response.json()["detail"]
+
+
 def test_unknown_model_is_listed_as_unpriced_not_an_error(default_catalog, acme_read_key) -> None:
-    response = _estimate(_key_client(acme_read_key), {"text": "hi", "models": ["gpt-4o", "mystery-9000"]})
+    response = _estimate(_key_client(acme_read_key), {"text": "hi", "models": ["mystery-9000", "gpt-4o"]})
     assert response.status_code == 200
-    mystery = response.json()["results"][1]
+    mystery = response.json()["results"][1]  # unpriced after the priced ones
     assert (mystery["priced"], mystery["cost"], mystery["fits"]) == (False, None, None)
     assert mystery["input_tokens"] == 1 and mystery["approximate"] is True
     assert response.json()["unpriced"] == ["mystery-9000"]
@@ -172,8 +222,15 @@ def test_override_is_not_applied_to_stored_calls_until_reprice(acme, person) -> 
     response = client.post("/api/v1/reprice?project=acme", {"model": "acme-llama"}, format="json")
     assert response.status_code == 200, response.content
     assert response.json() == {"project": "acme", "checked": 1, "changed": 1, "priced": 1, "reported": 0,
-                               "unpriced": 0, "hours_marked": 1}
+                               "unpriced": 0, "hours_marked": 1, "total_before_usd": "0",
+                               "total_after_usd": "0.0015", "unpriced_before": 1}
     assert LlmCall.objects.get().cost_total == Decimal("0.0015")
+    from costwatch.pricing.models import Repricing
+
+    record = Repricing.objects.get(project=acme)
+    assert (record.by, record.model, record.unpriced_before, record.total_after) == (
+        "admin-acme", "acme-llama", 1, Decimal("0.0015")
+    )
     assert DirtyBucket.objects.filter(project=acme).count() == 1
 
 
@@ -253,9 +310,13 @@ def test_bad_aliases_get_400(default_catalog, acme, person, body: dict, needle: 
 
 
 def test_prices_can_list_the_catalog_for_one_model(default_catalog, acme_read_key) -> None:
-    response = _key_client(acme_read_key).get("/api/v1/prices", {"scope": "catalog", "model": "gpt-4o"})
+    response = _key_client(acme_read_key).get(
+        "/api/v1/prices", {"scope": "catalog", "model": "gpt-4o", "provider": "openai", "service_tier": "standard"}
+    )
     rows = response.json()["results"]
     assert [(r["effective_from"], r["input"]) for r in rows] == [("2024-05-13", "5"), ("2024-10-02", "2.5")]
+    tiers = _key_client(acme_read_key).get("/api/v1/prices", {"scope": "catalog", "model": "gpt-4o", "provider": "openai"})
+    assert {r["service_tier"] for r in tiers.json()["results"]} == {"standard", "priority", "fast", "batch"}
     assert _key_client(acme_read_key).get("/api/v1/prices", {"scope": "everything"}).status_code == 400
 
 

@@ -85,7 +85,8 @@ def test_importprices_keeps_what_litellm_does_not_state(default_catalog, price_f
     # LiteLLM's entry has no batch price; the shipped row's 50% batch discount must survive.
     report = _run("importprices", str(price_file({"gpt-4o": LITELLM["gpt-4o"]})), "--effective-from", "2025-06-01")
     assert "0 added, 0 changed, 1 unchanged" in report
-    assert ModelPrice.objects.filter(model="gpt-4o").count() == 2  # the two shipped versions only
+    standard = ModelPrice.objects.filter(provider="openai", model="gpt-4o", service_tier="standard")
+    assert standard.count() == 2  # the two shipped versions only
 
 
 @pytest.mark.django_db
@@ -124,7 +125,7 @@ def test_importprices_missing_file_and_bad_date(tmp_path: Path) -> None:
 def test_loaddefaultprices_is_idempotent() -> None:
     first = _run("loaddefaultprices")
     assert "0 changed" in first and " 0 added" not in first
-    assert "default catalog: 0 added, 0 changed" in _run("loaddefaultprices")
+    assert "0.2.3): 0 added, 0 changed" in _run("loaddefaultprices")
 
 
 @pytest.mark.django_db
@@ -169,12 +170,75 @@ def test_migrate_loads_the_default_catalog_into_a_fresh_database(tmp_path: Path)
         migrate = [sys.executable, "manage.py", "migrate", "--noinput"]
         first = subprocess.run(migrate, cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
         assert first.returncode == 0, first.stderr
-        assert f"Loaded the default price catalog: {len(load_default_catalog())} prices." in first.stdout
+        catalog = load_default_catalog()
+        assert (
+            f"Loaded the default price catalog (genai-prices {catalog.version}): {len(catalog.models)} models of "
+            f"{len(catalog.providers)} providers, {len(catalog.rows) + len(catalog.history)} prices in"
+        ) in first.stdout
         second = subprocess.run(migrate, cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
         assert second.returncode == 0 and "default price catalog" not in second.stdout
         with psycopg.connect(**{**admin, "dbname": name}) as conn:
             count, = conn.execute("SELECT count(*) FROM pricing_modelprice WHERE project_id IS NULL").fetchone()
-        assert count == len(load_default_catalog())
+        assert count == len(catalog.rows) + len(catalog.history)
     finally:
         with psycopg.connect(**admin) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+# --- syncprices ---------------------------------------------------------------------------------
+
+@pytest.mark.django_db
+def test_syncprices_loads_the_installed_genai_prices_and_a_second_run_keeps_everything() -> None:
+    from costwatch.pricing.models import CatalogModel, CatalogProvider, PriceSync
+
+    catalog = load_default_catalog()
+    rows = len(catalog.rows) + len(catalog.history)
+    dry = _run("syncprices", "--dry-run")
+    assert dry.startswith(f"dry run, nothing written: genai-prices {catalog.version}: {len(catalog.providers)} providers")
+    assert f"prices {rows} added, 0 changed, 0 kept" in dry
+    assert not ModelPrice.objects.exists() and not PriceSync.objects.exists()
+
+    first = _run("syncprices")
+    assert f"{len(catalog.models)} models; prices {rows} added, 0 changed, 0 kept, 0 retired" in first
+    assert "skipped  openai/whisper-1: priced per audio_hours, input_audio_hours, not per token" in _run(
+        "syncprices", "-v", "2"
+    )
+    assert ModelPrice.objects.filter(project__isnull=True).count() == rows
+    assert CatalogModel.objects.count() == len(catalog.models) and CatalogProvider.objects.count() == len(catalog.providers)
+    assert f"prices 0 added, 0 changed, {rows} kept, 0 retired" in _run("syncprices", "--source", "genai-prices")
+    sync = PriceSync.objects.order_by("-at", "-id").first()
+    assert sync.version == catalog.version and sync.by.startswith("syncprices (") and sync.unchanged == rows
+
+
+@pytest.mark.django_db
+def test_syncprices_lists_a_changed_price_and_retires_what_the_source_dropped(acme) -> None:  # noqa: ANN001
+    _run("syncprices")
+    gpt = ModelPrice.objects.get(provider="openai", model="gpt-4o", service_tier="standard", effective_from="2024-10-02")
+    gpt.input = Decimal("9")
+    gpt.save()
+    stale = ModelPrice.objects.create(provider="openai", model="gpt-old", input=1, output=1,
+                                      effective_from="2024-01-01", origin=PriceOrigin.DEFAULT)
+    override = ModelPrice.objects.create(project=acme, provider="openai", model="gpt-4o", input=1, output=1,
+                                         effective_from="2024-01-01", origin=PriceOrigin.MANUAL)
+    report = _run("syncprices")
+    assert "1 changed" in report and "1 retired" in report
+    assert "changed  openai/gpt-4o from 2024-10-02: input 9 → 2.5" in report
+    assert "retired  openai/gpt-old from 2024-01-01" in report
+    assert "Stored calls keep their costs until you run `python manage.py reprice`." in report
+    stale.refresh_from_db()
+    override.refresh_from_db()
+    assert stale.retired_at is not None and override.retired_at is None
+    assert PriceBook(None).price_for("gpt-old", datetime(2025, 1, 1, tzinfo=timezone.utc)) is None
+    assert PriceBook(None).price_for("gpt-4o", datetime(2025, 1, 1, tzinfo=timezone.utc)).row.input == Decimal("2.5")
+
+
+@pytest.mark.django_db
+def test_syncprices_imports_a_litellm_file_and_refuses_two_sources(price_file) -> None:  # noqa: ANN001
+    report = _run("syncprices", "--litellm", str(price_file(LITELLM)), "--effective-from", "2025-06-01", "--dry-run")
+    assert report.startswith("dry run, nothing written: litellm prices from 2025-06-01: 2 added")
+    assert not ModelPrice.objects.exists()
+    assert "2 added" in _run("syncprices", "--litellm", str(price_file(LITELLM)), "--effective-from", "2025-06-01")
+    with pytest.raises(CommandError, match="not allowed with argument"):
+        _run("syncprices", "--litellm", "x.json", "--source", "genai-prices")
+    with pytest.raises(CommandError, match="cannot import prices: .*no such file"):
+        _run("syncprices", "--litellm", "/nonexistent/prices.json")

@@ -1,7 +1,8 @@
 from __future__ import annotations
 
 import decimal
-from datetime import date, datetime, timedelta, timezone
+from dataclasses import replace
+from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
 
 import pytest
@@ -10,6 +11,8 @@ from hypothesis import strategies as st
 
 from costwatch.pricing.cost import (
     CallCost,
+    batch_row,
+    choose_price,
     PriceRow,
     TokenCounts,
     cost_of,
@@ -358,3 +361,115 @@ def test_total_never_decreases_when_a_count_grows(
 @given(counts_strategy, price_rows())
 def test_batch_never_costs_more(counts: TokenCounts, price: PriceRow) -> None:
     assert cost_of(counts, price, batch=True).total <= cost_of(counts, price).total
+
+
+# --- Service tiers, daily windows, modality, cache lifetimes (the API ingest prices with) -------
+
+STANDARD_ROW = row(cache_read=D("1.25"), effective_from=date(2024, 10, 2))
+FLEX_ROW = row(input=D("1.25"), output=D("5"), service_tier="flex", effective_from=date(2026, 10, 12))
+
+
+def test_choose_price_takes_the_row_of_the_tier() -> None:
+    at = datetime(2026, 11, 1, tzinfo=timezone.utc)
+    choice = choose_price([STANDARD_ROW, FLEX_ROW], at, service_tier="flex")
+    assert choice is not None and choice.row is FLEX_ROW and not choice.approximate
+    assert choose_price([STANDARD_ROW, FLEX_ROW], at).row is STANDARD_ROW
+
+
+def test_choose_price_falls_back_to_standard_and_says_so() -> None:
+    before_flex = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    choice = choose_price([STANDARD_ROW, FLEX_ROW], before_flex, service_tier="flex")
+    assert choice.row is STANDARD_ROW and choice.approximate and "no flex price for gpt-4o" in choice.note
+    assert choose_price([STANDARD_ROW], before_flex, service_tier="priority").approximate
+
+
+def test_batch_without_a_batch_row_uses_the_discount_exactly() -> None:
+    discounted = row(batch_discount=D("0.5"), cache_read=D("1.25"))
+    choice = choose_price([discounted], date(2025, 1, 1), service_tier="batch")
+    assert not choice.approximate and choice.row.service_tier == "batch"
+    assert (choice.row.input, choice.row.output, choice.row.cache_read) == (D("1.25"), D(5), D("0.625"))
+    assert cost_of(TokenCounts(input=1_000_000), choice.row).total == D("1.25")
+    with pytest.raises(ValueError, match="no batch discount"):
+        batch_row(row())
+
+
+def test_no_standard_row_in_force_is_unpriced_whatever_the_tier() -> None:
+    assert choose_price([FLEX_ROW], date(2026, 1, 1), service_tier="flex") is None
+    assert choose_price([], date(2026, 1, 1)) is None
+
+
+def test_unknown_tier_is_an_error() -> None:
+    with pytest.raises(ValueError, match="service_tier must be one of"):
+        choose_price([STANDARD_ROW], date(2025, 1, 1), service_tier="turbo")
+    with pytest.raises(ValueError, match="service_tier must be one of"):
+        row(service_tier="turbo")
+
+
+def test_daily_window_row_beats_the_all_day_row_inside_its_hours() -> None:
+    all_day = row(input=D("0.135"), output=D("0.55"))
+    peak = row(input=D("0.27"), output=D("1.1"), daily_from=time(0, 30), daily_until=time(16, 30))
+    rows = [all_day, peak]
+    assert price_in_force(rows, datetime(2026, 1, 1, 0, 30, tzinfo=timezone.utc)) is peak
+    assert price_in_force(rows, datetime(2026, 1, 1, 16, 29, tzinfo=timezone.utc)) is peak
+    assert price_in_force(rows, datetime(2026, 1, 1, 16, 30, tzinfo=timezone.utc)) is all_day
+    # a window across midnight
+    night = row(input=D(1), output=D(1), daily_from=time(22), daily_until=time(2))
+    assert price_in_force([all_day, night], datetime(2026, 1, 1, 23, tzinfo=timezone.utc)) is night
+    assert price_in_force([all_day, night], datetime(2026, 1, 1, 1, tzinfo=timezone.utc)) is night
+    assert price_in_force([all_day, night], datetime(2026, 1, 1, 2, tzinfo=timezone.utc)) is all_day
+
+
+def test_daily_window_needs_both_ends() -> None:
+    with pytest.raises(ValueError, match="go together"):
+        row(daily_from=time(1))
+    with pytest.raises(TypeError, match="naive time"):
+        row(daily_from=time(1, tzinfo=timezone.utc), daily_until=time(2))
+
+
+def test_modality_tokens_are_priced_at_their_own_rate_inside_their_part() -> None:
+    realtime = row(input=D(5), output=D(20), cache_read=D("2.5"), input_audio=D(40), output_audio=D(80),
+                   cache_read_audio=D("2.5"), input_image=D(5))
+    counts = TokenCounts(input=1_000, input_audio=600, input_image=100, cache_read=500, cache_read_audio=500,
+                         output=300, output_audio=200)
+    cost = cost_of(counts, realtime)
+    # input: 300 text × 5 + 600 × 40 + 100 × 5; cache: 500 × 2.5; output: 100 × 20 + 200 × 80
+    assert cost.input == D("0.026") and cost.cache_read == D("0.00125") and cost.output == D("0.018")
+    assert not cost.approximate and cost.notes == ()
+
+
+def test_modality_without_a_price_is_priced_as_text_and_marked_approximate() -> None:
+    cost = cost_of(TokenCounts(input=1_000, input_video=400, output=10, output_image=10), row())
+    assert cost.total == D("0.0026")
+    assert cost.approximate and len(cost.notes) == 2
+    assert "no input video price" in cost.notes[0] and "400 input video tokens at the text rate" in cost.notes[0]
+
+
+def test_modality_counts_cannot_exceed_their_part() -> None:
+    with pytest.raises(ValueError, match="modality counts of input"):
+        cost_of(TokenCounts(input=10, input_audio=11), row())
+
+
+def test_one_hour_writes_without_their_price_are_approximate() -> None:
+    cost = cost_of(TokenCounts(cache_write_1h=1_000), row(cache_write=D("3.75")))
+    assert cost.cache_write == D("0.00375") and cost.approximate
+    assert "no 1-hour cache write price" in cost.notes[0]
+    exact = cost_of(TokenCounts(cache_write=1_000, cache_write_1h=1_000), SONNET)
+    assert exact.cache_write == D("0.00975") and not exact.approximate
+
+
+def test_long_context_one_hour_write_price() -> None:
+    long_row = replace(SONNET, long_cache_write_1h=D(12))
+    cost = cost_of(TokenCounts(input=200_000, cache_write_1h=1_000), long_row)
+    assert cost.long_context and cost.cache_write == D("0.012")
+
+
+def test_reasoning_price_applies_to_reasoning_tokens_only() -> None:
+    thinking = row(output_reasoning=D(40))
+    cost = cost_of(TokenCounts(output=1_000, reasoning=250), thinking)
+    assert cost.output == D("0.0175")  # 750 × 10 + 250 × 40
+
+
+def test_other_prices_are_kept_as_decimals_and_floats_refused() -> None:
+    assert row(other_prices={"web_searches_kcount": "10"}).other_prices == {"web_searches_kcount": D(10)}
+    with pytest.raises(TypeError):
+        row(other_prices={"web_searches_kcount": 10.0})

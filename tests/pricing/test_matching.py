@@ -5,7 +5,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from costwatch.pricing.matching import (
+    CatalogMatch,
+    CatalogMatcher,
+    CatalogProviderRules,
     ModelMatch,
+    clause_matches,
     candidate_names,
     match_model,
     normalize_provider,
@@ -239,3 +243,75 @@ def test_matching_arbitrary_text_never_crashes_and_is_deterministic(reported: st
     assert first is None or first.key in KNOWN
     names = candidate_names(reported)
     assert len(names) == len(set(names))
+
+
+# --- The source's match clauses and the provider-aware catalog matcher -----------------------------
+
+
+
+
+@pytest.mark.parametrize(
+    ("clause", "text", "expected"),
+    [
+        ({"equals": "GPT-4o"}, "gpt-4o", True),
+        ({"starts_with": "ft:gpt-4o-mini-2024-"}, "ft:gpt-4o-mini-2024-07-18:org::x", True),
+        ({"ends_with": "-v1:0"}, "amazon.nova-pro-v1:0", True),
+        ({"contains": "claude"}, "us.anthropic.claude-3", True),
+        ({"regex": "^o[134]"}, "o3-mini", True),
+        ({"regex": "^o[134]"}, "gpt-o3", False),
+        ({"or": [{"equals": "a"}, {"equals": "b"}]}, "b", True),
+        ({"and": [{"starts_with": "gemini"}, {"regex": "^(?!.*-tts)"}]}, "gemini-2.5-pro-tts", False),
+        (None, "anything", False),
+    ],
+)
+def test_clause_matches_like_the_source(clause, text: str, expected: bool) -> None:  # noqa: ANN001
+    assert clause_matches(clause, text) is expected
+
+
+def test_unknown_clause_is_an_error() -> None:
+    with pytest.raises(ValueError, match="unknown match clause"):
+        clause_matches({"fuzzy": "x"}, "x")
+
+
+MATCHER = CatalogMatcher(
+    [
+        CatalogProviderRules("anthropic", {"contains": "anthropic"}, {"contains": "claude"}),
+        CatalogProviderRules("azure", None, None, ("openai",)),
+        CatalogProviderRules("openai", {"contains": "openai"}, {"starts_with": "gpt-"}),
+        CatalogProviderRules("copilot", None, None),
+    ],
+    {
+        "anthropic": [("claude-sonnet-4-5", {"contains": "claude-sonnet-4-5"})],
+        "azure": [("gpt-4o-mini", {"equals": "gpt-4o-mini"})],
+        "openai": [("gpt-4o", {"or": [{"equals": "gpt-4o"}, {"equals": "gpt-4o-2024-08-06"}]}),
+                   ("ft:gpt-4o-mini", {"starts_with": "ft:gpt-4o-mini-2024-"}), ("gpt-4o-mini", None)],
+        "copilot": [("gpt-4o", {"equals": "gpt-4o"}), ("copilot-only", None)],
+    },
+    patterns=[(r"^my-gpt$", "gpt-4o")],
+)
+
+
+@pytest.mark.parametrize(
+    ("model", "provider", "expected"),
+    [
+        ("gpt-4o", None, CatalogMatch("openai", "gpt-4o", "exact")),
+        ("gpt-4o", "copilot", CatalogMatch("copilot", "gpt-4o", "exact")),
+        ("gpt-4o-mini", "az.ai.openai", CatalogMatch("azure", "gpt-4o-mini", "exact")),
+        ("gpt-4o", "az.ai.openai", CatalogMatch("openai", "gpt-4o", "exact")),  # Azure falls back to OpenAI
+        ("gpt-4o-2024-08-06", "openai", CatalogMatch("openai", "gpt-4o", "rule")),
+        ("ft:gpt-4o-mini-2024-07-18:org::abc", "openai", CatalogMatch("openai", "ft:gpt-4o-mini", "rule")),
+        ("claude-sonnet-4-5-20250929", "openai", CatalogMatch("anthropic", "claude-sonnet-4-5", "rule")),
+        ("openai/GPT-4o-mini", "openai", CatalogMatch("openai", "gpt-4o-mini", "normalized")),
+        ("copilot-only", None, CatalogMatch("copilot", "copilot-only", "exact")),  # unique in the catalog
+        ("my-gpt", None, CatalogMatch("openai", "gpt-4o", "pattern")),
+        ("llama-unknown", "openai", None),
+    ],
+)
+def test_catalog_matcher_precedence(model: str, provider: str | None, expected: CatalogMatch | None) -> None:
+    assert MATCHER.match(model, provider=provider) == expected
+
+
+def test_catalog_matcher_aliases_come_before_rules() -> None:
+    found = MATCHER.match("prod-deployment", provider="azure", aliases={"prod-deployment": "gpt-4o"})
+    assert found == CatalogMatch("openai", "gpt-4o", "alias")
+    assert MATCHER.match("gpt-4o", aliases={"gpt-4o": "claude-sonnet-4-5"}) == CatalogMatch("openai", "gpt-4o", "exact")

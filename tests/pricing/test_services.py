@@ -67,8 +67,9 @@ def test_price_in_force_follows_effective_dates(default_catalog, acme) -> None:
     assert book.price_for("gpt-4o", datetime(2019, 6, 1, tzinfo=timezone.utc)) is None
 
 
-def test_pattern_is_the_last_resort(default_catalog, acme) -> None:
-    assert PriceBook(acme).price_for("gpt-4-1106-preview", NOW).how == "pattern"
+def test_source_match_rule_finds_a_snapshot_and_unknown_stays_unpriced(default_catalog, acme) -> None:
+    priced = PriceBook(acme).price_for("gpt-4-1106-preview", NOW)
+    assert (priced.row.provider, priced.row.model, priced.how) == ("openai", "gpt-4-turbo", "rule")
     assert PriceBook(acme).price_for("totally-unknown-model", NOW) is None
 
 
@@ -128,7 +129,7 @@ def test_default_catalog_loads_only_into_an_empty_catalog(db) -> None:
           "effective_until": "2025-01-01"}, "must be after"),
         (["not", "an", "object"], "JSON object"),
         ({"provider": "x", "model": "m", "input": "1e12", "output": "1"}, "input 1000000000000 is too large"),
-        ({"provider": "x", "model": "m", "input": "0.00000000001", "output": "1"}, "more than 10 decimal places"),
+        ({"provider": "x", "model": "m", "input": "0.0000000000000000001", "output": "1"}, "more than 18 decimal places"),
         ({"provider": "x", "model": "m" * 201, "input": "1", "output": "1"}, "model is longer than 200"),
         ({"provider": "x", "model": "m", "input": "1", "output": "1", "context_window": 10**19}, "at most"),
         ({"provider": "x", "model": "m", "input": "1", "output": "1", "currency": "US"}, "three-letter code"),

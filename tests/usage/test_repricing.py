@@ -165,3 +165,24 @@ def test_since_is_read_in_the_project_time_zone(acme) -> None:
     assert since_of(acme, "2026-03-02T08:00:00Z") == datetime(2026, 3, 2, 8, tzinfo=timezone.utc)
     with pytest.raises(RepriceError, match="not a date"):
         since_of(acme, "2026-13-40")
+
+
+def test_each_repricing_is_recorded_with_who_when_range_and_totals(acme, globex) -> None:
+    from costwatch.pricing.models import Repricing
+
+    _store(acme, [_unpriced(acme, "acme-llama-70b", T0 + timedelta(minutes=i), tokens=1_000_000) for i in range(2)])
+    set_price(PriceRow(provider="self-hosted", model="acme-llama-70b", input="1", output="3"), project=acme)
+    first = reprice_calls(acme, since=T0, by="alice")
+    # 1M input at $1 + 500k output at $3 = $2.50 a call
+    assert (first.total_before, first.unpriced_before, first.total_after, first.unpriced) == (0, 2, 5, 0)
+    set_price(PriceRow(provider="self-hosted", model="acme-llama-70b", input="2", output="3"), project=acme)
+    second = reprice_calls(acme, model="acme-llama-70b", by="bob")
+    assert (second.total_before, second.total_after) == (5, 7)
+    records = list(Repricing.objects.filter(project=acme).order_by("at", "id"))
+    assert [(r.by, r.since, r.model, r.checked, r.changed) for r in records] == [
+        ("alice", T0, "", 2, 2), ("bob", None, "acme-llama-70b", 2, 2)
+    ]
+    assert [(r.total_before, r.total_after, r.unpriced_before, r.unpriced_after) for r in records] == [
+        (0, 5, 2, 0), (5, 7, 0, 0)
+    ]
+    assert not Repricing.objects.filter(project=globex).exists()

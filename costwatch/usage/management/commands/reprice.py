@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import getpass
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from costwatch.pricing.cost import money
 from costwatch.projects.models import Project
 from costwatch.usage.repricing import BATCH_SIZE, RepriceError, reprice_calls, since_of
 
@@ -31,11 +33,15 @@ class Command(BaseCommand):
         for project in projects:
             try:
                 since = since_of(project, options["since"]) if options["since"] else None
-                result = reprice_calls(project, since=since, model=options["model"], batch_size=options["batch_size"])
+                result = reprice_calls(
+                    project, since=since, model=options["model"], batch_size=options["batch_size"],
+                    by=f"manage.py reprice ({getpass.getuser()})",
+                )
             except RepriceError as exc:
                 raise CommandError(str(exc)) from None
             self.stdout.write(
                 f"{result.project}: {result.checked} calls checked, {result.changed} changed; "
                 f"{result.priced} priced, {result.reported} with a reported cost, {result.unpriced} still unpriced; "
-                f"{result.hours} hours marked for rollup"
+                f"{result.hours} hours marked for rollup; total ${money(result.total_before)} → "
+                f"${money(result.total_after)} (unpriced {result.unpriced_before} → {result.unpriced})"
             )
