@@ -16,7 +16,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 
 from costwatch.pricing.services import PriceBook
 from costwatch.projects.models import ApiKey, Project
-from costwatch.usage.costing import apply_price
+from costwatch.usage.costing import apply_price, catalog_tier
 from costwatch.usage.models import LlmCall, SpanAttribution
 from costwatch.usage.services import mark_traces_dirty
 from ingest.canonical import LlmCall as CanonicalCall
@@ -80,7 +80,8 @@ def _attribution_row(project: Project, a: TraceAttribution) -> SpanAttribution:
 
 
 def _call_row(project: Project, call: CanonicalCall, book: PriceBook) -> LlmCall:
-    priced = book.price_for_call(call.model, call.request_model, call.start, provider=call.provider)
+    priced = book.price_for_call(call.model, call.request_model, call.start, provider=call.provider,
+                                 service_tier=catalog_tier(call.service_tier))
     row = LlmCall(
         project=project,
         trace_id=call.trace_id,
@@ -103,6 +104,7 @@ def _call_row(project: Project, call: CanonicalCall, book: PriceBook) -> LlmCall
         usage_state=call.usage_state,
         count_basis=call.count_basis,
         service_tier=call.service_tier or "",
+        modality_tokens=call.tokens.modalities(),
         response_cache_hit=call.response_cache_hit,
         is_error=call.is_error,
         user=call.user or "",

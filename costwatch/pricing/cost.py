@@ -87,6 +87,10 @@ class TokenCounts:
     output_image: int = 0
     output_video: int = 0
 
+    def modalities(self) -> dict[str, int]:
+        """The non-zero modality parts (``input_audio`` ...), as stored on a call."""
+        return {name: getattr(self, name) for _, name, _ in MODALITY_PRICES if getattr(self, name)}
+
     @property
     def prompt_total(self) -> int:
         """Every prompt token: input plus cache reads and both kinds of cache writes."""

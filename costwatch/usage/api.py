@@ -63,6 +63,7 @@ def row_json(row: CostRow) -> dict[str, object]:
         "unknown_usage_calls": row.unknown_usage_calls,
         "estimated_calls": row.estimated_calls,
         "inferred_calls": row.inferred_calls,
+        "approximate_calls": row.approximate_calls,
         "requests": row.requests,
         "errors": row.errors,
         "avg_cost_per_request_usd": money(row.avg_cost_per_request_usd.quantize(Decimal("1e-9")))
@@ -76,7 +77,7 @@ def row_json(row: CostRow) -> dict[str, object]:
 CSV_COLUMNS = [
     "key", "cost_usd", "cost_complete", "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens",
     "llm_calls", "priced_calls", "unpriced_calls", "unknown_usage_calls", "estimated_calls", "inferred_calls",
-    "requests", "errors",
+    "approximate_calls", "requests", "errors",
     "prompt_cache_hit_rate", "response_cache_hit_rate", "savings_usd",
 ]
 # What a CSV cell says for money that is not known (no call of the row is priced).
@@ -111,6 +112,8 @@ class CostRowSerializer(serializers.Serializer):
     inferred_calls = serializers.IntegerField(help_text=(
         "calls where neither a total nor the reporter's documented rule said whether input includes the "
         "cache (or output the reasoning): decided from the sizes"))
+    approximate_calls = serializers.IntegerField(help_text=(
+        "priced calls with a part priced at a fallback rate (a service tier or modality without its own price)"))
     input_tokens = serializers.IntegerField()
     output_tokens = serializers.IntegerField()
     cache_read_tokens = serializers.IntegerField()
@@ -258,6 +261,8 @@ class RequestView(APIView):
                 "output_tokens": c.output_tokens, "reasoning_tokens": c.reasoning_tokens,
                 "usage_state": c.usage_state, "estimated": c.estimated, "count_basis": c.count_basis,
                 "service_tier": c.service_tier or None, "cache_write_1h_tokens": c.cache_write_1h_tokens,
+                "modality_tokens": c.modality_tokens or {}, "cost_approximate": c.cost_approximate,
+                "cost_note": c.cost_note or None,
                 "response_cache_hit": c.response_cache_hit, "is_error": c.is_error,
                 "cost_usd": money(c.cost_total),
                 "cost_source": c.cost_source or ("usage unknown" if c.usage_state == "unknown" else "unpriced"),

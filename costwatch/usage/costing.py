@@ -3,11 +3,17 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from costwatch.pricing.cost import TokenCounts, cost_of, list_price_of
+from costwatch.pricing.cost import SERVICE_TIERS, TokenCounts, cost_of, list_price_of
 from costwatch.pricing.services import PricedModel
 from costwatch.usage.models import LlmCall, UsageState
 
 ZERO = Decimal(0)
+
+
+def catalog_tier(service_tier: str | None) -> str | None:
+    """The tier to look a price up by: the call's tier when the catalog knows the name, else
+    standard (``None``; the call is then marked approximate by ``apply_price``)."""
+    return service_tier if service_tier in SERVICE_TIERS else None
 
 
 def apply_price(row: LlmCall, priced: PricedModel | None) -> None:
@@ -23,7 +29,9 @@ def apply_price(row: LlmCall, priced: PricedModel | None) -> None:
         cache_write_1h=row.cache_write_1h_tokens,
         output=row.output_tokens,
         reasoning=row.reasoning_tokens,
+        **(row.modality_tokens or {}),
     )
+    row.cost_approximate, row.cost_note = False, ""
     if priced is None:
         row.price = None
         row.price_key = ""
@@ -45,6 +53,11 @@ def apply_price(row: LlmCall, priced: PricedModel | None) -> None:
             row.cost_total, row.cost_source = None, ""
         return
     cost = cost_of(counts, priced.row)
+    notes = [note for note in (priced.note, *cost.notes) if note]
+    if row.service_tier and catalog_tier(row.service_tier) is None:
+        notes.insert(0, f"service tier {row.service_tier!r} has no catalog price; priced at the standard rate")
+    row.cost_approximate = bool(notes) or priced.approximate or cost.approximate
+    row.cost_note = "; ".join(notes)[:1000]
     row.list_cost = list_price_of(counts, priced.row)
     if row.response_cache_hit:
         # Answered from the app's own cache: nothing was spent; list_cost is what it saved.

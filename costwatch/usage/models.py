@@ -44,6 +44,14 @@ class LlmCall(models.Model):
     usage_state = models.CharField(max_length=16, choices=UsageState.choices, default=UsageState.REPORTED)
     service_tier = models.CharField(max_length=16, blank=True, help_text=(
         "The provider's service tier (standard, flex, batch, priority, ...); blank when the span says none."))
+    modality_tokens = models.JSONField(default=dict, blank=True, help_text=(
+        "Token counts by modality part, each inside its whole: input_audio, input_image, input_video "
+        "(of input), cache_read_audio, cache_read_image (of cache_read), output_audio, output_image, "
+        "output_video (of output). Empty: all text."))
+    cost_approximate = models.BooleanField(default=False, help_text=(
+        "Priced at a fallback rate the catalog does not state for a part of the call (a tier or modality "
+        "without its own price): see cost_note."))
+    cost_note = models.TextField(blank=True)
     count_basis = models.CharField(max_length=16, default="reported", help_text=(
         "How the counts were read: reported (the reporter's documented rule), from_total (the reported "
         "total settled whether input includes the cache / output the reasoning), inferred (from sizes)."))
@@ -162,6 +170,7 @@ class RollupMetrics(models.Model):
     estimated_calls = models.BigIntegerField(default=0, help_text="Token counts estimated from text.")
     priced_calls = models.BigIntegerField(default=0, help_text="Calls whose cost is known (in ``cost``).")
     inferred_calls = models.BigIntegerField(default=0, help_text="Whether counts include their parts was inferred.")
+    approximate_calls = models.BigIntegerField(default=0, help_text="Priced at a fallback rate (tier, modality).")
 
     class Meta:
         abstract = True

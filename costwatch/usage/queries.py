@@ -68,6 +68,7 @@ class CostRow:
     estimated_calls: int = 0
     priced_calls: int = 0
     inferred_calls: int = 0
+    approximate_calls: int = 0
     extra: dict[str, object] = field(default_factory=dict)
 
     @property
@@ -99,7 +100,7 @@ _METRICS = [
     "cost_usd", "cost_input_usd", "cost_cache_read_usd", "cost_cache_write_usd", "cost_output_usd", "savings_usd",
     "input_tokens", "cache_read_tokens", "cache_write_tokens", "output_tokens", "reasoning_tokens",
     "llm_calls", "requests", "errors", "response_cache_hits", "unpriced_calls", "unknown_usage_calls",
-    "estimated_calls", "priced_calls", "inferred_calls",
+    "estimated_calls", "priced_calls", "inferred_calls", "approximate_calls",
 ]
 _ROLLUP_SUMS = """COALESCE(sum(cost), 0) AS cost_usd, COALESCE(sum(cost_input), 0),
     COALESCE(sum(cost_cache_read), 0), COALESCE(sum(cost_cache_write), 0), COALESCE(sum(cost_output), 0),
@@ -110,7 +111,7 @@ _ROLLUP_SUMS = """COALESCE(sum(cost), 0) AS cost_usd, COALESCE(sum(cost_input), 
     COALESCE(sum(errors), 0)::bigint, COALESCE(sum(response_cache_hits), 0)::bigint,
     COALESCE(sum(unpriced_calls), 0)::bigint, COALESCE(sum(unknown_usage_calls), 0)::bigint,
     COALESCE(sum(estimated_calls), 0)::bigint, COALESCE(sum(priced_calls), 0)::bigint,
-    COALESCE(sum(inferred_calls), 0)::bigint"""
+    COALESCE(sum(inferred_calls), 0)::bigint, COALESCE(sum(approximate_calls), 0)::bigint"""
 _RAW_SUMS = """COALESCE(sum(cost_total), 0) AS cost_usd, COALESCE(sum(cost_input), 0),
     COALESCE(sum(cost_cache_read), 0), COALESCE(sum(cost_cache_write), 0), COALESCE(sum(cost_output), 0),
     COALESCE(sum(list_cost - cost_total) FILTER (WHERE list_cost IS NOT NULL), 0) AS savings_usd,

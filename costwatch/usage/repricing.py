@@ -17,17 +17,18 @@ from django.utils.dateparse import parse_date, parse_datetime
 
 from costwatch.pricing.services import PriceBook
 from costwatch.projects.models import Project
-from costwatch.usage.costing import apply_price
+from costwatch.usage.costing import apply_price, catalog_tier
 from costwatch.usage.models import MONEY, LlmCall
 from costwatch.usage.services import bucket_of, mark_dirty
 
 BATCH_SIZE = 5000
 _MONEY_FIELDS = ("cost_input", "cost_cache_read", "cost_cache_write", "cost_output", "cost_total", "list_cost")
-COST_FIELDS = (*_MONEY_FIELDS, "cost_source", "price", "price_key")
+COST_FIELDS = (*_MONEY_FIELDS, "cost_source", "price", "price_key", "cost_approximate", "cost_note")
 _READ_FIELDS = (
     "id", "started_at", "provider", "model", "request_model", "input_tokens", "cache_read_tokens", "cache_write_tokens",
     "cache_write_1h_tokens", "output_tokens", "reasoning_tokens", "response_cache_hit", "reported_cost", "usage_state",
-    *_MONEY_FIELDS, "cost_source", "price_id", "price_key",
+    "service_tier", "modality_tokens", *_MONEY_FIELDS, "cost_source", "price_id", "price_key", "cost_approximate",
+    "cost_note",
 )
 _STORED_STEP = Decimal(1).scaleb(-MONEY["decimal_places"])
 
@@ -74,11 +75,13 @@ def _as_stored(value: Decimal | None) -> Decimal | None:
 
 
 def _cost_state(call: LlmCall) -> tuple[object, ...]:
-    return (*(getattr(call, name) for name in _MONEY_FIELDS), call.cost_source, call.price_id, call.price_key)
+    return (*(getattr(call, name) for name in _MONEY_FIELDS), call.cost_source, call.price_id, call.price_key,
+            call.cost_approximate, call.cost_note)
 
 
 _COLUMN_TYPES = {
     **{name: "numeric" for name in _MONEY_FIELDS}, "cost_source": "text", "price": "bigint", "price_key": "text",
+    "cost_approximate": "boolean", "cost_note": "text",
 }
 
 
@@ -147,7 +150,9 @@ def reprice_calls(
                     unpriced_before += 1
                 else:
                     total_before += call.cost_total
-                apply_price(call, book.price_for_call(call.model, call.request_model, call.started_at, provider=call.provider))
+                apply_price(call, book.price_for_call(call.model, call.request_model, call.started_at,
+                                                      provider=call.provider,
+                                                      service_tier=catalog_tier(call.service_tier)))
                 for name in _MONEY_FIELDS:
                     setattr(call, name, _as_stored(getattr(call, name)))
                 if _cost_state(call) != before:

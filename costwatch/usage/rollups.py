@@ -194,14 +194,15 @@ _HOUR_WHERE = "c.started_at >= %(start)s AND c.started_at < %(end)s"
 # The call-state counts of a group of counted calls (see RollupMetrics for their meaning).
 CALL_STATE_SUMS = """count(*) FILTER (WHERE cost_total IS NULL AND usage_state <> 'unknown'),
         count(*) FILTER (WHERE usage_state = 'unknown'), count(*) FILTER (WHERE usage_state = 'estimated'),
-        count(*) FILTER (WHERE cost_total IS NOT NULL), count(*) FILTER (WHERE count_basis = 'inferred')"""
+        count(*) FILTER (WHERE cost_total IS NOT NULL), count(*) FILTER (WHERE count_basis = 'inferred'),
+        count(*) FILTER (WHERE cost_approximate)"""
 
 _HOUR_INSERT = _FROM_SCOPE_TABLE + f"""
 INSERT INTO usage_rolluphour (
     project_id, hour, dimension, key, cost, cost_input, cost_cache_read, cost_cache_write, cost_output,
     savings, input_tokens, cache_read_tokens, cache_write_tokens, output_tokens, reasoning_tokens,
     llm_calls, requests, errors, response_cache_hits, unpriced_calls, unknown_usage_calls, estimated_calls,
-    priced_calls, inferred_calls, users)
+    priced_calls, inferred_calls, approximate_calls, users)
 SELECT * FROM (
     SELECT %(project)s, %(start)s::timestamptz,
         CASE WHEN GROUPING(e_user) = 0 THEN 'user'
@@ -265,7 +266,7 @@ METRIC_COLUMNS = (
     "cost", "cost_input", "cost_cache_read", "cost_cache_write", "cost_output", "savings", "input_tokens",
     "cache_read_tokens", "cache_write_tokens", "output_tokens", "reasoning_tokens", "llm_calls", "requests",
     "errors", "response_cache_hits", "unpriced_calls", "unknown_usage_calls", "estimated_calls", "priced_calls",
-    "inferred_calls",
+    "inferred_calls", "approximate_calls",
 )
 _METRIC_COLUMNS = ", ".join(METRIC_COLUMNS)
 _METRIC_SUMS = ", ".join(f"sum({column})" for column in METRIC_COLUMNS)

@@ -1,6 +1,7 @@
 """What a dialect is, and the reading and normalizing helpers every dialect shares."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import re
@@ -368,6 +369,21 @@ def normalize_counts(usage: ReportedUsage, rule: CountRule = OTEL_RULE) -> tuple
         output=output if reasoning_in_output else output + reasoning,
         reasoning=reasoning,
     ), basis
+
+
+def with_modalities(span: SpanView, counts: TokenCounts, parts: Mapping[str, int | None]) -> TokenCounts:
+    """``counts`` with its modality parts (``input_audio`` ... see ``TokenCounts``); a part larger
+    than its whole cannot be priced and rejects the span."""
+    present = {name: value for name, value in parts.items() if value}
+    if not present:
+        return counts
+    counts = dataclasses.replace(counts, **present)
+    for name, value in present.items():
+        whole = name.split("_", 1)[0] if not name.startswith("cache_read") else "cache_read"
+        if value > getattr(counts, whole):
+            raise InvalidSpan(f"span {span.span_id}: {name} ({value}) is larger than its {whole} tokens "
+                              f"({getattr(counts, whole)})")
+    return counts
 
 
 def otel_rule_counts(usage: ReportedUsage) -> TokenCounts:

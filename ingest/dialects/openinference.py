@@ -17,6 +17,7 @@ from ingest.dialects.base import (
     service_tier_of,
     text_attr,
     usage_or_estimate,
+    with_modalities,
 )
 
 KINDS = {"LLM": "chat", "EMBEDDING": "embeddings"}
@@ -60,6 +61,13 @@ class OpenInferenceDialect:
         if provider and provider.startswith(BEDROCK_PROVIDERS):
             rule = CountRule(cache_in_input=None, reasoning_in_output=rule.reasoning_in_output)
         counts, basis = normalize_counts(usage, rule)
+        # OpenInference's detail counts: audio (and image) parts of the prompt and completion.
+        counts = with_modalities(span, counts, {
+            "input_audio": read_tokens(span, "llm.token_count.prompt_details.audio"),
+            "input_image": read_tokens(span, "llm.token_count.prompt_details.image"),
+            "output_audio": read_tokens(span, "llm.token_count.completion_details.audio"),
+            "output_image": read_tokens(span, "llm.token_count.completion_details.image"),
+        })
         tokens, usage_state = usage_or_estimate(span, usage, counts, model)
         return build_call(
             span,

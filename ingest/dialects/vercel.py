@@ -27,6 +27,7 @@ from ingest.dialects.base import (
     text_attr,
     token_count,
     usage_or_estimate,
+    with_modalities,
 )
 
 OPERATIONS = {".doGenerate": "chat", ".doStream": "chat", ".doEmbed": "embeddings"}
@@ -132,7 +133,24 @@ def _usage(span: SpanView, provider_id: str, metadata: Mapping[str, Any]) -> tup
         input=input_tokens, cache_read=read, cache_write=write - write_1h, cache_write_1h=write_1h,
         output=output_tokens, reasoning=reasoning or 0,
     )
-    return usage, tokens
+    return usage, with_modalities(span, tokens, _google_modalities(span, metadata))
+
+
+def _google_modalities(span: SpanView, metadata: Mapping[str, Any]) -> dict[str, int | None]:
+    """Gemini's per-modality counts (usageMetadata.promptTokensDetails / candidatesTokensDetails:
+    [{"modality": "AUDIO", "tokenCount": n}]) as TokenCounts parts."""
+    parts: dict[str, int | None] = {}
+    for vendor in ("google", "vertex"):
+        for field, prefix in (("promptTokensDetails", "input"), ("candidatesTokensDetails", "output")):
+            details = dig(metadata, vendor, "usageMetadata", field)
+            if not isinstance(details, list):
+                continue
+            for item in details:
+                modality = str(item.get("modality", "")).lower() if isinstance(item, Mapping) else ""
+                if modality in ("audio", "image", "video"):
+                    parts[f"{prefix}_{modality}"] = token_count(
+                        span, f"{METADATA}.{vendor}.usageMetadata.{field}", item.get("tokenCount"))
+    return parts
 
 
 def _input_includes_cache(
