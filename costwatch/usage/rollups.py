@@ -168,8 +168,11 @@ _FROM_SCOPE_TABLE = _EFFECTIVE_CALLS.format(scope="    SELECT * FROM rollup_scop
 
 
 def _fill_scope(cursor, where: str, params: dict[str, object]) -> None:  # noqa: ANN001 - DB cursor
-    cursor.execute("DROP TABLE IF EXISTS rollup_scope")
-    cursor.execute(f"CREATE TEMP TABLE rollup_scope ON COMMIT DROP AS {_SCOPE_SELECT.format(where=where)}", params)
+    # One temp table per transaction, emptied for each use: creating one per bucket took new locks
+    # each time, and a rebuild of weeks of buckets in one transaction ran out of lock space.
+    cursor.execute("CREATE TEMP TABLE IF NOT EXISTS rollup_scope (LIKE usage_llmcall) ON COMMIT DROP")
+    cursor.execute("TRUNCATE rollup_scope")
+    cursor.execute(f"INSERT INTO rollup_scope {_SCOPE_SELECT.format(where=where)}", params)
     cursor.execute("ANALYZE rollup_scope")
 
 
