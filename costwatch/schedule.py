@@ -9,6 +9,7 @@ PERIODIC_TASKS: dict[str, tuple[str, str]] = {
     "partitions": ("costwatch.usage.tasks.maintain_call_partitions", "COSTWATCH_PARTITION_INTERVAL_SECONDS"),
     "heartbeat": ("costwatch.ops.tasks.record_heartbeat", "COSTWATCH_HEARTBEAT_SECONDS"),
     "alerts": ("alerts.tasks.evaluate_alert_rules", "COSTWATCH_ALERT_INTERVAL_SECONDS"),
+    "broker-prune": ("costwatch.ops.tasks.prune_broker_messages", "COSTWATCH_PARTITION_INTERVAL_SECONDS"),
 }
 
 

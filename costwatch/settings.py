@@ -100,17 +100,27 @@ if DATABASE_URL:
 else:
     from costwatch.embedded import embedded_database_url
 
-    DATABASES = {"default": database_from_url(embedded_database_url(VAR_DIR))}
+    EMBEDDED_DATABASE_URL = embedded_database_url(VAR_DIR)
+    DATABASES = {"default": database_from_url(EMBEDDED_DATABASE_URL)}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# --- Celery: CELERY_BROKER_URL, else a filesystem broker under var/ ------------------------
-CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "").strip() or "filesystem://"
-if CELERY_BROKER_URL == "filesystem://":
+# --- Celery: CELERY_BROKER_URL, else kombu's SQLAlchemy transport on PostgreSQL -------------
+# No broker server is needed: the embedded run keeps its queue in a database of its own on the
+# embedded PostgreSQL, a DATABASE_URL run in kombu's tables of that database.
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "").strip()
+CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {}
+if not CELERY_BROKER_URL:
+    from costwatch.embedded import embedded_broker_url, sqlalchemy_broker_url
+
+    CELERY_BROKER_URL = sqlalchemy_broker_url(DATABASE_URL) if DATABASE_URL else embedded_broker_url(EMBEDDED_DATABASE_URL)
+if CELERY_BROKER_URL.startswith(("sqla+", "sqlalchemy+")):
+    # Passed to sqlalchemy.create_engine: a connection the database dropped (a restart) is
+    # replaced before use instead of failing the next publish.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"pool_pre_ping": True, "pool_recycle": 300}
+elif CELERY_BROKER_URL == "filesystem://":
     from costwatch.embedded import filesystem_broker_options
 
-    CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = filesystem_broker_options(VAR_DIR)
-else:
-    CELERY_BROKER_TRANSPORT_OPTIONS = {}
+    CELERY_BROKER_TRANSPORT_OPTIONS = filesystem_broker_options(VAR_DIR)
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ACKS_LATE = True
@@ -118,6 +128,7 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+CELERY_BEAT_SCHEDULER = "costwatch.beat:ReconnectingScheduler"
 CELERY_TASK_ALWAYS_EAGER = False
 
 # --- Auth, i18n, static ---------------------------------------------------------------------
@@ -159,8 +170,11 @@ SPECTACULAR_SETTINGS = {
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"forbidden_one_line": {"()": "costwatch.logfilters.ForbiddenWithoutTraceback"}},
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env_str("COSTWATCH_LOG_LEVEL", "INFO")},
+    # A 403 is one line ("Forbidden (Permission denied): /path"), not a traceback.
+    "loggers": {"django.request": {"filters": ["forbidden_one_line"]}},
 }
 
 # --- Costwatch options (README "Configuration") ---------------------------------------------
@@ -169,6 +183,9 @@ COSTWATCH_PORT = env_int("COSTWATCH_PORT", 8000, minimum=1)
 COSTWATCH_PUBLIC_URL = env_str("COSTWATCH_PUBLIC_URL", f"http://{COSTWATCH_HOST}:{COSTWATCH_PORT}")
 COSTWATCH_INGEST_MAX_BYTES = env_int("COSTWATCH_INGEST_MAX_BYTES", 16 * 1024 * 1024, minimum=1024)
 COSTWATCH_INGEST_RATE_PER_MINUTE = env_int("COSTWATCH_INGEST_RATE_PER_MINUTE", 6000, minimum=0)
+# Calls must start within this window around the moment of ingest (ingest/validation.py).
+COSTWATCH_INGEST_MAX_AGE_DAYS = env_int("COSTWATCH_INGEST_MAX_AGE_DAYS", 31, minimum=1)
+COSTWATCH_INGEST_MAX_FUTURE_SECONDS = env_int("COSTWATCH_INGEST_MAX_FUTURE_SECONDS", 3600, minimum=0)
 COSTWATCH_FEATURE_ATTRIBUTES = env_list("COSTWATCH_FEATURE_ATTRIBUTES", [])
 COSTWATCH_USER_ATTRIBUTES = env_list("COSTWATCH_USER_ATTRIBUTES", [])
 COSTWATCH_ROLLUP_INTERVAL_SECONDS = env_float("COSTWATCH_ROLLUP_INTERVAL_SECONDS", 5.0, minimum=0.5)
@@ -176,9 +193,14 @@ COSTWATCH_ALERT_INTERVAL_SECONDS = env_float("COSTWATCH_ALERT_INTERVAL_SECONDS",
 COSTWATCH_QUERY_TIMEOUT_MS = env_int("COSTWATCH_QUERY_TIMEOUT_MS", 20_000, minimum=100)
 COSTWATCH_PARTITION_INTERVAL_SECONDS = env_float("COSTWATCH_PARTITION_INTERVAL_SECONDS", 3600.0, minimum=60.0)
 COSTWATCH_RETENTION_DAYS = env_int("COSTWATCH_RETENTION_DAYS", 0, minimum=0)
+# gunicorn kills a sync worker whose request runs longer than this (`make run`, compose);
+# an export must give up before that and answer 503 (COSTWATCH_INGEST_TIMEOUT_MS).
+COSTWATCH_WEB_TIMEOUT_SECONDS = env_int("COSTWATCH_WEB_TIMEOUT_SECONDS", 30, minimum=5)
 COSTWATCH_WEB_WORKERS = env_int("COSTWATCH_WEB_WORKERS", 2, minimum=1)
 COSTWATCH_WORKER_CONCURRENCY = env_int("COSTWATCH_WORKER_CONCURRENCY", 2, minimum=1)
 COSTWATCH_HEARTBEAT_SECONDS = env_float("COSTWATCH_HEARTBEAT_SECONDS", 30.0, minimum=1.0)
+COSTWATCH_HEARTBEAT_STALE_SECONDS = env_float("COSTWATCH_HEARTBEAT_STALE_SECONDS", 3 * COSTWATCH_HEARTBEAT_SECONDS,
+                                              minimum=COSTWATCH_HEARTBEAT_SECONDS)
 # OTLP/gRPC receiver (`manage.py rungrpc`); COSTWATCH_GRPC_PORT=0 keeps `make run` from starting it.
 COSTWATCH_GRPC_HOST = env_str("COSTWATCH_GRPC_HOST", "127.0.0.1")
 COSTWATCH_GRPC_PORT = env_int("COSTWATCH_GRPC_PORT", 4317, minimum=0)

@@ -8,6 +8,16 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 _SHARED_TIKTOKEN = REPO.parent / "shared" / "tiktoken-cache"
+# Much test data carries fixed dates (recorded spans, the shared cases); the ingest time window
+# (ingest/validation.py, default 31 days) would reject them as they age. Tests of the window set
+# it themselves (tests/ingest/test_validation.py); subprocesses get it from the environment.
+WIDE_INGEST_WINDOW_DAYS = 36500
+os.environ.setdefault("COSTWATCH_INGEST_MAX_AGE_DAYS", str(WIDE_INGEST_WINDOW_DAYS))
+
+
+@pytest.fixture(autouse=True)
+def _wide_ingest_window(settings):  # noqa: ANN001, ANN202
+    settings.COSTWATCH_INGEST_MAX_AGE_DAYS = WIDE_INGEST_WINDOW_DAYS
 if "TIKTOKEN_CACHE_DIR" not in os.environ and _SHARED_TIKTOKEN.is_dir():
     os.environ["TIKTOKEN_CACHE_DIR"] = str(_SHARED_TIKTOKEN)
 
