@@ -38,7 +38,7 @@ def broker_check() -> Check:
     from costwatch.celery import app
 
     try:
-        with app.connection_for_write() as conn:
+        with app.connection_for_write(settings.CELERY_BROKER_URL) as conn:
             conn.ensure_connection(max_retries=1, timeout=BROKER_TIMEOUT_SECONDS)
             channel = conn.default_channel
             queue = app.conf.task_default_queue
