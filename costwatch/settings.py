@@ -227,6 +227,9 @@ if EMAIL_USE_TLS and EMAIL_USE_SSL:
 EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10, minimum=1)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Costwatch <costwatch@localhost>")
 COSTWATCH_PAGERDUTY_URL = env_str("COSTWATCH_PAGERDUTY_URL", "https://events.pagerduty.com/v2/enqueue")
+# Webhook, Slack and PagerDuty requests refuse loopback, private and link-local targets (after
+# DNS resolution) unless this is true: receivers on a private network, local test servers.
+COSTWATCH_ALLOW_PRIVATE_TARGETS = env_bool("COSTWATCH_ALLOW_PRIVATE_TARGETS", False)
 COSTWATCH_DELIVERY_TIMEOUT_SECONDS = env_float("COSTWATCH_DELIVERY_TIMEOUT_SECONDS", 10.0, minimum=0.1)
 COSTWATCH_DELIVERY_MAX_ATTEMPTS = env_int("COSTWATCH_DELIVERY_MAX_ATTEMPTS", 8, minimum=1)
 COSTWATCH_DELIVERY_BACKOFF_SECONDS = env_float("COSTWATCH_DELIVERY_BACKOFF_SECONDS", 10.0, minimum=0.0)

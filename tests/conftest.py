@@ -13,11 +13,15 @@ _SHARED_TIKTOKEN = REPO.parent / "shared" / "tiktoken-cache"
 # it themselves (tests/ingest/test_validation.py); subprocesses get it from the environment.
 WIDE_INGEST_WINDOW_DAYS = 36500
 os.environ.setdefault("COSTWATCH_INGEST_MAX_AGE_DAYS", str(WIDE_INGEST_WINDOW_DAYS))
+# Channel receivers in tests are local servers on 127.0.0.1; the SSRF guard's own tests
+# (tests/alerts/test_ssrf.py) switch it back on.
+os.environ.setdefault("COSTWATCH_ALLOW_PRIVATE_TARGETS", "true")
 
 
 @pytest.fixture(autouse=True)
-def _wide_ingest_window(settings):  # noqa: ANN001, ANN202
+def _test_defaults(settings):  # noqa: ANN001, ANN202
     settings.COSTWATCH_INGEST_MAX_AGE_DAYS = WIDE_INGEST_WINDOW_DAYS
+    settings.COSTWATCH_ALLOW_PRIVATE_TARGETS = True
 if "TIKTOKEN_CACHE_DIR" not in os.environ and _SHARED_TIKTOKEN.is_dir():
     os.environ["TIKTOKEN_CACHE_DIR"] = str(_SHARED_TIKTOKEN)
 
