@@ -148,9 +148,10 @@ def test_email_reaches_an_smtp_server(acme, email_to_sink) -> None:  # noqa: ANN
     [message] = email_to_sink.messages
     assert message["Subject"] == "[Costwatch] FIRING: Daily budget (project acme)"
     assert sorted(email_to_sink.envelopes[0].rcpt_tos) == ["finance@acme.test", "oncall@acme.test"]
-    body = message.get_payload(decode=True).decode()
-    assert "Budget reached: project acme spent $6.50 of $5.00" in body
-    assert f"/alerts/incidents/{Incident.objects.get().pk}/" in body
+    plain, html = (part.get_payload(decode=True).decode() for part in message.get_payload())
+    assert "Budget reached: project acme spent $6.50 of $5.00" in plain
+    assert f"/alerts/incidents/{Incident.objects.get().pk}/" in plain
+    assert "<bdi>Budget reached: project acme spent $6.50 of $5.00" in html
 
 
 def test_a_test_notification_goes_through_the_channel(acme, receiver) -> None:  # noqa: ANN001
