@@ -42,6 +42,25 @@ SECRET_KEY = _secret_key()
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
+# Behind a proxy that terminates TLS and sets X-Forwarded-Proto (README "Production"): requests
+# count as HTTPS when it says so, session and CSRF cookies are Secure, and HSTS is sent.
+COSTWATCH_TLS_PROXY = env_bool("COSTWATCH_TLS_PROXY", False)
+COSTWATCH_HSTS_SECONDS = env_int("COSTWATCH_HSTS_SECONDS", 31_536_000 if COSTWATCH_TLS_PROXY else 0, minimum=0)
+if COSTWATCH_TLS_PROXY:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+SECURE_HSTS_SECONDS = COSTWATCH_HSTS_SECONDS
+# Guessing passwords and keys (costwatch/projects/throttle.py).
+COSTWATCH_AUTH_THROTTLE_MINUTES = env_int("COSTWATCH_AUTH_THROTTLE_MINUTES", 15, minimum=1)
+COSTWATCH_LOGIN_FAILURES_PER_ACCOUNT = env_int("COSTWATCH_LOGIN_FAILURES_PER_ACCOUNT", 10, minimum=0)
+COSTWATCH_LOGIN_FAILURES_PER_ADDRESS = env_int("COSTWATCH_LOGIN_FAILURES_PER_ADDRESS", 50, minimum=0)
+COSTWATCH_BAD_KEYS_PER_ADDRESS = env_int("COSTWATCH_BAD_KEYS_PER_ADDRESS", 30, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = False
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",
@@ -63,6 +82,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "costwatch.security.ContentSecurityPolicyMiddleware",
     # Serves /static/ from gunicorn too (make run): no separate web server needed.
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

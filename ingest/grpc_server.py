@@ -29,6 +29,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
+from costwatch.projects import throttle
 from costwatch.projects.authentication import key_from_headers
 from costwatch.projects.models import KeyScope
 from costwatch.projects.services import authenticate_key
@@ -55,7 +56,7 @@ class ExportRefused(Exception):
         self.retry_after = retry_after
 
 
-def answer_export(payload: bytes, metadata: Mapping[str, str | bytes]) -> ExportTraceServiceResponse:
+def answer_export(payload: bytes, metadata: Mapping[str, str | bytes], peer: str = "") -> ExportTraceServiceResponse:
     """Authenticate, rate-limit, decode and ingest one serialized ExportTraceServiceRequest.
 
     Raises ``ExportRefused`` with the gRPC status the exporter must see; returns only after the
@@ -70,8 +71,13 @@ def answer_export(payload: bytes, metadata: Mapping[str, str | bytes]) -> Export
         if not secret:
             raise ExportRefused(grpc.StatusCode.UNAUTHENTICATED,
                                 "missing ingest key: send 'authorization: Bearer <key>' or 'x-costwatch-key: <key>' metadata")
+        guessing = throttle.check(throttle.KEY_ADDRESS, peer)
+        if not guessing.allowed:
+            raise ExportRefused(grpc.StatusCode.RESOURCE_EXHAUSTED, "too many invalid keys from this address",
+                                guessing.retry_after)
         key = authenticate_key(secret, KeyScope.INGEST)
         if key is None:
+            throttle.record_failure(throttle.KEY_ADDRESS, peer)
             raise ExportRefused(grpc.StatusCode.UNAUTHENTICATED,
                                 "invalid, revoked or read-only key: an ingest key is required")
         allowed, retry_after = allow_export(key)
@@ -100,6 +106,16 @@ def answer_export(payload: bytes, metadata: Mapping[str, str | bytes]) -> Export
     return response
 
 
+def _peer_address(peer: str) -> str:
+    """The IP of a gRPC peer string ("ipv4:1.2.3.4:5678", "ipv6:[::1]:5678")."""
+    kind, _, rest = peer.partition(":")
+    if kind == "ipv6" and rest.startswith("["):
+        return rest[1:rest.index("]")] if "]" in rest else rest
+    if kind == "ipv4":
+        return rest.rsplit(":", 1)[0]
+    return peer
+
+
 def refusal_trailers(refusal: ExportRefused) -> tuple[tuple[str, bytes], ...]:
     """google.rpc.Status (with RetryInfo in its details when retrying helps) as trailing metadata."""
     status = status_pb2.Status(code=refusal.code.value[0], message=refusal.message)
@@ -115,7 +131,7 @@ def export(payload: bytes, context: grpc.ServicerContext) -> ExportTraceServiceR
     """The Export RPC: a thread-pool worker, so Django's per-request connection hygiene is ours."""
     close_old_connections()
     try:
-        return answer_export(payload, dict(context.invocation_metadata()))
+        return answer_export(payload, dict(context.invocation_metadata()), _peer_address(context.peer()))
     except ExportRefused as refusal:
         context.set_trailing_metadata(refusal_trailers(refusal))
         context.abort(refusal.code, refusal.message)

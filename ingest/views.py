@@ -11,6 +11,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
+from costwatch.projects import throttle
 from costwatch.projects.authentication import key_from_headers
 from costwatch.projects.models import KeyScope
 from costwatch.projects.services import authenticate_key
@@ -57,8 +58,14 @@ def traces(request: HttpRequest) -> HttpResponse:
         secret = key_from_headers(request.headers)
         if not secret:
             return _error(401, "missing ingest key: send 'Authorization: Bearer <key>' or 'x-costwatch-key: <key>'", reply_type)
+        address = throttle.client_address(request)
+        guessing = throttle.check(throttle.KEY_ADDRESS, address)
+        if not guessing.allowed:
+            return _error(429, "too many invalid keys from this address; try again later", reply_type,
+                          retry_after=guessing.retry_after)
         key = authenticate_key(secret, KeyScope.INGEST)
         if key is None:
+            throttle.record_failure(throttle.KEY_ADDRESS, address)
             return _error(401, "invalid, revoked or read-only key: an ingest key is required", reply_type)
         if ctype not in ACCEPTED_TYPES:
             raise UnsupportedMediaType(f"unsupported content type {ctype or '(none)'!r}; use one of {', '.join(ACCEPTED_TYPES)}")
