@@ -48,6 +48,34 @@ def _error(status: int, message: str, content_type: str, retry_after: int | None
 
 @csrf_exempt
 def traces(request: HttpRequest) -> HttpResponse:
+    """The OTLP/HTTP receiver; whatever it answers, the client's body is read first (bounded).
+
+    A client such as Python's ``http.client`` sends the whole body before reading the answer: a
+    server that answers early (413, 401) and closes leaves it with a broken pipe instead of the
+    status. So the unread rest of the body is drained, up to ``DRAIN_LIMIT_BYTES``, before the
+    answer goes out.
+    """
+    response = _answer(request)
+    _drain(request)
+    return response
+
+
+DRAIN_LIMIT_BYTES = 64 * 1024 * 1024
+
+
+def _drain(request: HttpRequest) -> None:
+    remaining = DRAIN_LIMIT_BYTES
+    try:
+        while remaining > 0:
+            chunk = request.read(min(256 * 1024, remaining))
+            if not chunk:
+                return
+            remaining -= len(chunk)
+    except OSError:
+        return  # the client went away; nothing to answer
+
+
+def _answer(request: HttpRequest) -> HttpResponse:
     ctype = media_type(request.content_type)
     reply_type = ctype if ctype in ACCEPTED_TYPES else JSON_TYPE
     if request.method != "POST":

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
@@ -55,3 +55,18 @@ def test_retention_drops_old_raw_months_but_keeps_rollups(acme) -> None:
     assert "usage_llmcall_p2030_03" in report.dropped and "usage_llmcall_p2030_06" not in report.dropped
     assert list(LlmCall.objects.values_list("trace_id", flat=True)) == ["n1".ljust(32, "0")]
     assert sum(r.cost for r in RollupHour.objects.filter(project=acme, dimension="total")) == Decimal("7")
+
+
+def test_migrate_creates_this_month_and_the_next_two_before_beat_runs() -> None:
+    from django.core.management import call_command
+    from django.utils import timezone
+
+    from costwatch.usage.partitions import partition_name
+
+    call_command("migrate", verbosity=0)
+    today = timezone.now().date()
+    months = [today.replace(day=1)]
+    for _ in range(2):
+        months.append((months[-1].replace(day=28) + timedelta(days=4)).replace(day=1))
+    partitions = existing_partitions()
+    assert all(partition_name(month) in partitions for month in months), sorted(partitions)
