@@ -216,6 +216,11 @@ COSTWATCH_RETENTION_DAYS = env_int("COSTWATCH_RETENTION_DAYS", 0, minimum=0)
 # gunicorn kills a sync worker whose request runs longer than this (`make run`, compose);
 # an export must give up before that and answer 503 (COSTWATCH_INGEST_TIMEOUT_MS).
 COSTWATCH_WEB_TIMEOUT_SECONDS = env_int("COSTWATCH_WEB_TIMEOUT_SECONDS", 30, minimum=5)
+COSTWATCH_INGEST_TIMEOUT_MS = env_int("COSTWATCH_INGEST_TIMEOUT_MS", 20_000, minimum=100)
+if COSTWATCH_INGEST_TIMEOUT_MS >= COSTWATCH_WEB_TIMEOUT_SECONDS * 1000:
+    raise ImproperlyConfigured(
+        f"COSTWATCH_INGEST_TIMEOUT_MS={COSTWATCH_INGEST_TIMEOUT_MS} must be below COSTWATCH_WEB_TIMEOUT_SECONDS="
+        f"{COSTWATCH_WEB_TIMEOUT_SECONDS} s, so an export answers 503 before gunicorn kills the worker")
 COSTWATCH_WEB_WORKERS = env_int("COSTWATCH_WEB_WORKERS", 2, minimum=1)
 COSTWATCH_WORKER_CONCURRENCY = env_int("COSTWATCH_WORKER_CONCURRENCY", 2, minimum=1)
 COSTWATCH_HEARTBEAT_SECONDS = env_float("COSTWATCH_HEARTBEAT_SECONDS", 30.0, minimum=1.0)

@@ -17,6 +17,8 @@ import grpc
 from django.conf import settings
 from django.db import (
     DatabaseError,
+    DataError,
+    IntegrityError,
     InterfaceError,
     OperationalError,
     close_old_connections,
@@ -33,6 +35,7 @@ from costwatch.projects import throttle
 from costwatch.projects.authentication import key_from_headers
 from costwatch.projects.models import KeyScope
 from costwatch.projects.services import authenticate_key
+from ingest.deadline import ingest_deadline, is_timeout
 from ingest.otlp import PROTOBUF_TYPES, OtlpError, parse_export
 from ingest.services import allow_export, ingest_export
 
@@ -89,11 +92,27 @@ def answer_export(payload: bytes, metadata: Mapping[str, str | bytes], peer: str
             export = parse_export(payload, PROTOBUF_TYPES[0])
         except OtlpError as exc:
             raise ExportRefused(grpc.StatusCode.INVALID_ARGUMENT, exc.message) from exc
-        result = ingest_export(key.project, export)
-    except (OperationalError, InterfaceError) as exc:
+        with ingest_deadline(settings.COSTWATCH_INGEST_TIMEOUT_MS):
+            result = ingest_export(key.project, export)
+    except OperationalError as exc:
+        if is_timeout(exc):
+            log.warning("gRPC export not stored within %s ms: %s", settings.COSTWATCH_INGEST_TIMEOUT_MS, exc)
+            raise ExportRefused(grpc.StatusCode.UNAVAILABLE,
+                                f"the export could not be stored within {settings.COSTWATCH_INGEST_TIMEOUT_MS} ms "
+                                "(the database is busy); nothing was stored; retry later", DB_RETRY_DELAY_SECONDS) from exc
         log.warning("database unavailable during gRPC ingest: %s", exc)
         raise ExportRefused(grpc.StatusCode.UNAVAILABLE, "database unavailable, nothing was stored; retry later",
                             DB_RETRY_DELAY_SECONDS) from exc
+    except InterfaceError as exc:
+        log.warning("database unavailable during gRPC ingest: %s", exc)
+        raise ExportRefused(grpc.StatusCode.UNAVAILABLE, "database unavailable, nothing was stored; retry later",
+                            DB_RETRY_DELAY_SECONDS) from exc
+    except (DataError, IntegrityError) as exc:
+        # Retrying the same message cannot help: INVALID_ARGUMENT, which exporters do not retry.
+        log.warning("gRPC export refused by the database: %s", exc)
+        raise ExportRefused(grpc.StatusCode.INVALID_ARGUMENT,
+                            f"the export cannot be stored ({type(exc).__name__}: {str(exc).strip()[:200]}); "
+                            "nothing was stored") from exc
     except DatabaseError as exc:
         log.exception("database error during gRPC ingest")
         raise ExportRefused(grpc.StatusCode.UNAVAILABLE,

@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 
 from django.conf import settings
-from django.db import DatabaseError, InterfaceError, OperationalError
+from django.db import DatabaseError, DataError, IntegrityError, InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
@@ -27,6 +27,7 @@ from ingest.otlp import (
     media_type,
     parse_export,
 )
+from ingest.deadline import ingest_deadline, is_timeout
 from ingest.services import allow_export, ingest_export
 
 log = logging.getLogger(__name__)
@@ -111,13 +112,28 @@ def _answer(request: HttpRequest) -> HttpResponse:
             raise PayloadTooLarge(f"body exceeds the limit of {limit} bytes")
         payload = decode_body(raw, request.headers.get("Content-Encoding"), limit)
         export = parse_export(payload, ctype)
-        result = ingest_export(key.project, export)
+        with ingest_deadline(settings.COSTWATCH_INGEST_TIMEOUT_MS):
+            result = ingest_export(key.project, export)
     except OtlpError as exc:
         return _error(exc.status, exc.message, reply_type)
-    except (OperationalError, InterfaceError) as exc:
+    except OperationalError as exc:
+        if is_timeout(exc):
+            log.warning("export not stored within %s ms: %s", settings.COSTWATCH_INGEST_TIMEOUT_MS, exc)
+            return _error(503, f"the export could not be stored within {settings.COSTWATCH_INGEST_TIMEOUT_MS} ms "
+                               "(the database is busy); nothing was stored; retry later", reply_type,
+                          retry_after=DB_RETRY_AFTER_SECONDS)
         log.warning("database unavailable during ingest: %s", exc)
         return _error(503, "database unavailable, nothing was stored; retry later", reply_type,
                       retry_after=DB_RETRY_AFTER_SECONDS)
+    except InterfaceError as exc:
+        log.warning("database unavailable during ingest: %s", exc)
+        return _error(503, "database unavailable, nothing was stored; retry later", reply_type,
+                      retry_after=DB_RETRY_AFTER_SECONDS)
+    except (DataError, IntegrityError) as exc:
+        # Retrying the same bytes cannot help: refuse them (400) rather than have them retried forever.
+        log.warning("export refused by the database: %s", exc)
+        return _error(400, f"the export cannot be stored ({type(exc).__name__}: {str(exc).strip()[:200]}); "
+                           "nothing was stored", reply_type)
     except DatabaseError as exc:
         log.exception("database error during ingest")
         return _error(503, f"database error, nothing was stored; retry later ({type(exc).__name__})", reply_type,

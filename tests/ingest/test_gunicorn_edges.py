@@ -77,3 +77,39 @@ def test_an_oversized_body_from_http_client_gets_the_413_not_a_broken_pipe(gunic
     assert "exceeds the limit" in answer["message"]
     status, answer = _post(port, body, {"Content-Type": "application/json"})  # an early 401 is readable too
     assert status == 401
+
+
+def test_an_export_that_cannot_finish_in_time_answers_503_before_gunicorn_kills_the_worker(
+        gunicorn, acme, acme_ingest_key) -> None:
+    import psycopg
+
+    from costwatch.usage.models import DirtyBucket, LlmCall
+
+    port = gunicorn(COSTWATCH_INGEST_TIMEOUT_MS="2000", COSTWATCH_WEB_TIMEOUT_SECONDS="6", TIMEOUT="6")
+    start = str(int((time.time() - 60) * 1e9))
+    span = {"traceId": "ab" * 16, "spanId": "cd" * 8, "name": "chat", "kind": 3, "startTimeUnixNano": start,
+            "endTimeUnixNano": start, "attributes": [
+                {"key": "gen_ai.operation.name", "value": {"stringValue": "chat"}},
+                {"key": "gen_ai.request.model", "value": {"stringValue": "gpt-4o"}},
+                {"key": "gen_ai.usage.input_tokens", "value": {"intValue": "10"}}]}
+    body = json.dumps({"resourceSpans": [{"scopeSpans": [{"spans": [span]}]}]}).encode()
+    headers = {"Content-Type": "application/json", "x-costwatch-key": acme_ingest_key}
+    # Another session holds what the export must write (as a long rollup held the dirty-bucket row).
+    with psycopg.connect(_database_url()) as blocker:
+        blocker.execute(f"LOCK TABLE {DirtyBucket._meta.db_table} IN ACCESS EXCLUSIVE MODE")
+        began = time.monotonic()
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        conn.request("POST", "/v1/traces", body=body, headers=headers)
+        response = conn.getresponse()
+        took = time.monotonic() - began
+        answer = json.loads(response.read())
+        conn.close()
+        blocker.rollback()
+    assert response.status == 503, answer
+    assert response.getheader("Retry-After") == "5"
+    assert "could not be stored within 2000 ms" in answer["message"]
+    assert took < 6, took  # before gunicorn's 6 s timeout would have killed the worker
+    assert not LlmCall.objects.filter(project=acme).exists()  # nothing half-stored
+    status, _ = _post(port, body, headers)  # the retry succeeds once the lock is gone
+    assert status == 200
+    assert LlmCall.objects.filter(project=acme).count() == 1
