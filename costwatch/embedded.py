@@ -92,13 +92,16 @@ def stop_embedded_database(var: Path) -> None:
 
 
 def filesystem_broker_options(var: Path) -> dict[str, object]:
+    """Folders of kombu's ``filesystem://`` transport, still accepted when set explicitly."""
     queue = var / "broker" / "queue"
     processed = var / "broker" / "processed"
-    queue.mkdir(parents=True, exist_ok=True)
-    processed.mkdir(parents=True, exist_ok=True)
+    control = var / "broker" / "control"
+    for folder in (queue, processed, control):
+        folder.mkdir(parents=True, exist_ok=True)
     return {
         "data_folder_in": str(queue),
         "data_folder_out": str(queue),
         "processed_folder": str(processed),
+        "control_folder": str(control),
         "store_processed": False,
     }
