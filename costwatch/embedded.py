@@ -12,6 +12,9 @@ import logging
 from pathlib import Path
 
 DATABASE_NAME = "costwatch"
+# Set when this process started the embedded server (rather than joining a running one), so a
+# test session can stop exactly what it started.
+started_here: Path | None = None
 BROKER_DATABASE_NAME = "costwatch_broker"
 
 
@@ -33,9 +36,13 @@ def embedded_database_url(var: Path) -> str:
     """
     import psycopg
 
+    global started_here
     pgserver = _import_pgserver()
     logging.getLogger("pgserver").setLevel(logging.WARNING)
+    was_running = embedded_database_running(var) if (var / "pgdata" / "PG_VERSION").exists() else False
     server = pgserver.get_server(var / "pgdata", cleanup_mode=None)
+    if not was_running:
+        started_here = var
     with psycopg.connect(server.get_uri("postgres"), autocommit=True) as conn:
         for name in (DATABASE_NAME, BROKER_DATABASE_NAME):
             exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()

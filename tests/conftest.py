@@ -66,3 +66,11 @@ def globex_read_key(globex) -> str:  # noqa: ANN001
     from costwatch.projects.services import issue_key
 
     return issue_key(globex, "read").secret
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:  # noqa: ANN001
+    """`make test` on the embedded default: stop the embedded PostgreSQL this session started."""
+    from costwatch import embedded
+
+    if embedded.started_here is not None:
+        embedded.stop_embedded_database(embedded.started_here)
