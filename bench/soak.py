@@ -112,7 +112,8 @@ def main() -> int:
     port, grpc_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "CELERY_BROKER_URL"}}
     env.update(COSTWATCH_VAR_DIR=str(folder / "var"), COSTWATCH_PORT=str(port), COSTWATCH_GRPC_PORT=str(grpc_port),
-               COSTWATCH_HEARTBEAT_SECONDS="5", COSTWATCH_INGEST_RATE_PER_MINUTE="0")
+               COSTWATCH_HEARTBEAT_SECONDS="5", COSTWATCH_WORKER_WATCHDOG_SECONDS="30",
+               COSTWATCH_INGEST_RATE_PER_MINUTE="0")
     log_path = folder / "run.log"
     log = log_path.open("wb")
     launcher = subprocess.Popen([sys.executable, "-m", "costwatch.launcher"], cwd=REPO, env=env, stdout=log,

@@ -105,10 +105,10 @@ class Supervisor:
     """Keeps every service (and the embedded PostgreSQL) running until asked to stop."""
 
     def __init__(self, services: list[Service], embedded_var: Path | None,
-                 heartbeat_stale_seconds: float | None = None) -> None:
+                 watchdog_seconds: float | None = None) -> None:
         self.services = services
         self.embedded_var = embedded_var
-        self.heartbeat_stale_seconds = heartbeat_stale_seconds
+        self.watchdog_seconds = watchdog_seconds
         self._next_heartbeat_check = time.monotonic()
         self.stopping = threading.Event()
         self.stop_signal: int | None = None
@@ -136,10 +136,10 @@ class Supervisor:
         """Restart worker and beat when they run but the worker's heartbeat went stale.
 
         A live worker process is not a working worker: its pool processes may be gone, or beat
-        may have lost the broker. A worker and beat that have both been up longer than the stale
-        limit yet left the heartbeat stale are restarted.
+        may have lost the broker. A worker and beat that have both been up longer than
+        ``COSTWATCH_WORKER_WATCHDOG_SECONDS`` yet left the heartbeat older than that are restarted.
         """
-        limit = self.heartbeat_stale_seconds
+        limit = self.watchdog_seconds
         now = time.monotonic()
         if limit is None or now < self._next_heartbeat_check:
             return
@@ -150,7 +150,7 @@ class Supervisor:
         age = _heartbeat_age_seconds()
         if age is None or age <= limit:
             return
-        log(f"the worker's heartbeat is {age:.0f}s old (stale after {limit:.0f}s); restarting worker and beat")
+        log(f"the worker's heartbeat is {age:.0f}s old (watchdog limit {limit:.0f}s); restarting worker and beat")
         for service in pair:
             if service.process is not None and service.process.poll() is None:
                 service.process.send_signal(signal.SIGTERM)
@@ -268,7 +268,7 @@ def main() -> int:
         if early_stop.is_set():
             return 0
         supervisor = Supervisor(_services(settings), settings.VAR_DIR if embedded else None,  # type: ignore[attr-defined]
-                                settings.COSTWATCH_HEARTBEAT_STALE_SECONDS)  # type: ignore[attr-defined]
+                                settings.COSTWATCH_WORKER_WATCHDOG_SECONDS or None)  # type: ignore[attr-defined]
         supervisor.install_signal_handlers()
         supervisor.run()
         if supervisor.stop_signal is not None:

@@ -226,6 +226,10 @@ COSTWATCH_WORKER_CONCURRENCY = env_int("COSTWATCH_WORKER_CONCURRENCY", 2, minimu
 COSTWATCH_HEARTBEAT_SECONDS = env_float("COSTWATCH_HEARTBEAT_SECONDS", 30.0, minimum=1.0)
 COSTWATCH_HEARTBEAT_STALE_SECONDS = env_float("COSTWATCH_HEARTBEAT_STALE_SECONDS", 3 * COSTWATCH_HEARTBEAT_SECONDS,
                                               minimum=COSTWATCH_HEARTBEAT_SECONDS)
+# `make run` restarts worker and beat when the heartbeat is older than this while both run
+# (0 = never). Keep it above the longest task: with every pool process busy, the heartbeat waits.
+COSTWATCH_WORKER_WATCHDOG_SECONDS = env_float("COSTWATCH_WORKER_WATCHDOG_SECONDS", 2 * COSTWATCH_HEARTBEAT_STALE_SECONDS,
+                                              minimum=0)
 # OTLP/gRPC receiver (`manage.py rungrpc`); COSTWATCH_GRPC_PORT=0 keeps `make run` from starting it.
 COSTWATCH_GRPC_HOST = env_str("COSTWATCH_GRPC_HOST", "127.0.0.1")
 COSTWATCH_GRPC_PORT = env_int("COSTWATCH_GRPC_PORT", 4317, minimum=0)

@@ -84,7 +84,7 @@ class Launcher:
         self.log = tmp_path / "run.log"
         env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "CELERY_BROKER_URL"}}
         env.update(COSTWATCH_VAR_DIR=str(self.var), COSTWATCH_PORT=str(self.port), COSTWATCH_HEARTBEAT_SECONDS="1",
-                   COSTWATCH_HEARTBEAT_STALE_SECONDS="8", COSTWATCH_GRPC_PORT=str(self.grpc_port),
+                   COSTWATCH_HEARTBEAT_STALE_SECONDS="8", COSTWATCH_WORKER_WATCHDOG_SECONDS="20", COSTWATCH_GRPC_PORT=str(self.grpc_port),
                    COSTWATCH_WORKER_CONCURRENCY="1", COSTWATCH_WEB_WORKERS="2")
         self._out = self.log.open("wb")
 
