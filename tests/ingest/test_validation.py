@@ -270,3 +270,20 @@ def test_fuzz_the_ingest_view_answers_no_5xx(acme, acme_ingest_key, document: ob
     response = Client().post("/v1/traces", raw, content_type=content_type, HTTP_X_COSTWATCH_KEY=acme_ingest_key)
     # 415: the test client sends no Content-Type with an empty body.
     assert response.status_code in (200, 400, 415), (response.status_code, response.content[:300])
+
+
+def test_a_surrogate_encoded_in_protobuf_is_refused_over_both_transports(live_server, start_receiver,  # noqa: F811
+                                                                         acme, acme_ingest_key) -> None:
+    # Protobuf's counterpart of a lone surrogate escape: the UTF-8-style bytes of U+D800 (not UTF-8).
+    payload = _protobuf({"resourceSpans": [{"scopeSpans": [{"spans": [_good_span(user="XXX")]}]}]})
+    assert payload.count(b"XXX") == 1
+    poisoned = payload.replace(b"XXX", b"\xed\xa0\x80")
+    code, call, _response = _raw_export(start_receiver(), poisoned, acme_ingest_key)
+    assert code == grpc.StatusCode.INVALID_ARGUMENT
+    assert "invalid protobuf" in call.details()
+    request = urllib.request.Request(f"{live_server.url}/v1/traces", data=poisoned, method="POST",
+                                     headers={"Content-Type": "application/x-protobuf", "x-costwatch-key": acme_ingest_key})
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=10)
+    assert refused.value.code == 400
+    assert not LlmCall.objects.filter(project=acme).exists()
