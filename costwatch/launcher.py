@@ -96,6 +96,8 @@ def _prepare() -> object:
 
     django.setup()
     call_command("migrate", interactive=False, verbosity=0)
+    # Months ahead now, not at beat's first hourly run: no first hour in the default partition.
+    call_command("createpartitions", verbosity=0)
     call_command("loaddefaultprices", verbosity=0)
     call_command("bootstrap")
     return settings

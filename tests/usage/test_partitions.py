@@ -57,16 +57,34 @@ def test_retention_drops_old_raw_months_but_keeps_rollups(acme) -> None:
     assert sum(r.cost for r in RollupHour.objects.filter(project=acme, dimension="total")) == Decimal("7")
 
 
-def test_migrate_creates_this_month_and_the_next_two_before_beat_runs() -> None:
+def test_createpartitions_makes_this_month_and_the_next_two_before_beat_runs() -> None:
+    from io import StringIO
+
     from django.core.management import call_command
     from django.utils import timezone
 
     from costwatch.usage.partitions import partition_name
 
-    call_command("migrate", verbosity=0)
     today = timezone.now().date()
     months = [today.replace(day=1)]
     for _ in range(2):
         months.append((months[-1].replace(day=28) + timedelta(days=4)).replace(day=1))
+    out = StringIO()
+    call_command("createpartitions", stdout=out)
     partitions = existing_partitions()
     assert all(partition_name(month) in partitions for month in months), sorted(partitions)
+    again = StringIO()
+    call_command("createpartitions", stdout=again)
+    assert "none (all present)" in again.getvalue()
+
+
+def test_make_run_and_compose_create_partitions_right_after_migrate() -> None:
+    from pathlib import Path
+
+    import yaml
+
+    repo = Path(__file__).resolve().parents[2]
+    launcher = (repo / "costwatch" / "launcher.py").read_text()
+    assert launcher.index('"migrate"') < launcher.index('"createpartitions"')
+    command = " ".join(yaml.safe_load((repo / "docker-compose.yml").read_text())["services"]["migrate"]["command"])
+    assert command.index("migrate --noinput") < command.index("createpartitions")
