@@ -112,7 +112,7 @@ class ChannelListView(APIView):
 
     @extend_schema(request=ChannelSerializer, responses=ChannelSerializer)
     def post(self, request: Request) -> Response:
-        project = project_allowing(request, Action.MANAGE_ALERTS)
+        project = project_allowing(request, Action.MANAGE_CHANNELS)
         serializer = ChannelSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         channel = services.save_channel(project, serializer.validated_data)
@@ -128,7 +128,7 @@ class ChannelDetailView(APIView):
 
     @extend_schema(request=ChannelSerializer, responses=ChannelSerializer)
     def patch(self, request: Request, pk: int) -> Response:
-        project = project_allowing(request, Action.MANAGE_ALERTS)
+        project = project_allowing(request, Action.MANAGE_CHANNELS)
         channel = _channel(project, pk)
         serializer = ChannelSerializer(channel, data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
@@ -137,7 +137,7 @@ class ChannelDetailView(APIView):
 
     @extend_schema(responses={204: None})
     def delete(self, request: Request, pk: int) -> Response:
-        project = project_allowing(request, Action.MANAGE_ALERTS)
+        project = project_allowing(request, Action.MANAGE_CHANNELS)
         _channel(project, pk).delete()
         return Response(status=status.HTTP_204_NO_CONTENT)
 

@@ -12,6 +12,11 @@ app = Celery("costwatch")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
+# Idle periodic ticks (received / succeeded with nothing done / beat's "sending due task") at DEBUG.
+from costwatch.logfilters import install_celery_filters  # noqa: E402
+
+install_celery_filters()
+
 
 @app.on_after_finalize.connect
 def _schedule_periodic_work(sender: Celery, **_: object) -> None:

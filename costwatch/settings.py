@@ -42,6 +42,25 @@ SECRET_KEY = _secret_key()
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
+# Behind a proxy that terminates TLS and sets X-Forwarded-Proto (README "Production"): requests
+# count as HTTPS when it says so, session and CSRF cookies are Secure, and HSTS is sent.
+COSTWATCH_TLS_PROXY = env_bool("COSTWATCH_TLS_PROXY", False)
+COSTWATCH_HSTS_SECONDS = env_int("COSTWATCH_HSTS_SECONDS", 31_536_000 if COSTWATCH_TLS_PROXY else 0, minimum=0)
+if COSTWATCH_TLS_PROXY:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+SECURE_HSTS_SECONDS = COSTWATCH_HSTS_SECONDS
+# Guessing passwords and keys (costwatch/projects/throttle.py).
+COSTWATCH_AUTH_THROTTLE_MINUTES = env_int("COSTWATCH_AUTH_THROTTLE_MINUTES", 15, minimum=1)
+COSTWATCH_LOGIN_FAILURES_PER_ACCOUNT = env_int("COSTWATCH_LOGIN_FAILURES_PER_ACCOUNT", 10, minimum=0)
+COSTWATCH_LOGIN_FAILURES_PER_ADDRESS = env_int("COSTWATCH_LOGIN_FAILURES_PER_ADDRESS", 50, minimum=0)
+COSTWATCH_BAD_KEYS_PER_ADDRESS = env_int("COSTWATCH_BAD_KEYS_PER_ADDRESS", 30, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = False
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",
@@ -64,6 +83,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "costwatch.security.ContentSecurityPolicyMiddleware",
     # Serves /static/ from gunicorn too (make run): no separate web server needed.
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -101,17 +121,27 @@ if DATABASE_URL:
 else:
     from costwatch.embedded import embedded_database_url
 
-    DATABASES = {"default": database_from_url(embedded_database_url(VAR_DIR))}
+    EMBEDDED_DATABASE_URL = embedded_database_url(VAR_DIR)
+    DATABASES = {"default": database_from_url(EMBEDDED_DATABASE_URL)}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# --- Celery: CELERY_BROKER_URL, else a filesystem broker under var/ ------------------------
-CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "").strip() or "filesystem://"
-if CELERY_BROKER_URL == "filesystem://":
+# --- Celery: CELERY_BROKER_URL, else kombu's SQLAlchemy transport on PostgreSQL -------------
+# No broker server is needed: the embedded run keeps its queue in a database of its own on the
+# embedded PostgreSQL, a DATABASE_URL run in kombu's tables of that database.
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "").strip()
+CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {}
+if not CELERY_BROKER_URL:
+    from costwatch.embedded import embedded_broker_url, sqlalchemy_broker_url
+
+    CELERY_BROKER_URL = sqlalchemy_broker_url(DATABASE_URL) if DATABASE_URL else embedded_broker_url(EMBEDDED_DATABASE_URL)
+if CELERY_BROKER_URL.startswith(("sqla+", "sqlalchemy+")):
+    # Passed to sqlalchemy.create_engine: a connection the database dropped (a restart) is
+    # replaced before use instead of failing the next publish.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"pool_pre_ping": True, "pool_recycle": 300}
+elif CELERY_BROKER_URL == "filesystem://":
     from costwatch.embedded import filesystem_broker_options
 
-    CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = filesystem_broker_options(VAR_DIR)
-else:
-    CELERY_BROKER_TRANSPORT_OPTIONS = {}
+    CELERY_BROKER_TRANSPORT_OPTIONS = filesystem_broker_options(VAR_DIR)
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ACKS_LATE = True
@@ -119,6 +149,7 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+CELERY_BEAT_SCHEDULER = "costwatch.beat:ReconnectingScheduler"
 CELERY_TASK_ALWAYS_EAGER = False
 
 # --- Auth, i18n, static ---------------------------------------------------------------------
@@ -161,8 +192,11 @@ SPECTACULAR_SETTINGS = {
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"forbidden_one_line": {"()": "costwatch.logfilters.ForbiddenWithoutTraceback"}},
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env_str("COSTWATCH_LOG_LEVEL", "INFO")},
+    # A 403 is one line ("Forbidden (Permission denied): /path"), not a traceback.
+    "loggers": {"django.request": {"filters": ["forbidden_one_line"]}},
 }
 
 # --- Costwatch options (README "Configuration") ---------------------------------------------
@@ -171,6 +205,9 @@ COSTWATCH_PORT = env_int("COSTWATCH_PORT", 8000, minimum=1)
 COSTWATCH_PUBLIC_URL = env_str("COSTWATCH_PUBLIC_URL", f"http://{COSTWATCH_HOST}:{COSTWATCH_PORT}")
 COSTWATCH_INGEST_MAX_BYTES = env_int("COSTWATCH_INGEST_MAX_BYTES", 16 * 1024 * 1024, minimum=1024)
 COSTWATCH_INGEST_RATE_PER_MINUTE = env_int("COSTWATCH_INGEST_RATE_PER_MINUTE", 6000, minimum=0)
+# Calls must start within this window around the moment of ingest (ingest/validation.py).
+COSTWATCH_INGEST_MAX_AGE_DAYS = env_int("COSTWATCH_INGEST_MAX_AGE_DAYS", 31, minimum=1)
+COSTWATCH_INGEST_MAX_FUTURE_SECONDS = env_int("COSTWATCH_INGEST_MAX_FUTURE_SECONDS", 3600, minimum=0)
 COSTWATCH_FEATURE_ATTRIBUTES = env_list("COSTWATCH_FEATURE_ATTRIBUTES", [])
 COSTWATCH_USER_ATTRIBUTES = env_list("COSTWATCH_USER_ATTRIBUTES", [])
 COSTWATCH_ROLLUP_INTERVAL_SECONDS = env_float("COSTWATCH_ROLLUP_INTERVAL_SECONDS", 5.0, minimum=0.5)
@@ -178,9 +215,23 @@ COSTWATCH_ALERT_INTERVAL_SECONDS = env_float("COSTWATCH_ALERT_INTERVAL_SECONDS",
 COSTWATCH_QUERY_TIMEOUT_MS = env_int("COSTWATCH_QUERY_TIMEOUT_MS", 20_000, minimum=100)
 COSTWATCH_PARTITION_INTERVAL_SECONDS = env_float("COSTWATCH_PARTITION_INTERVAL_SECONDS", 3600.0, minimum=60.0)
 COSTWATCH_RETENTION_DAYS = env_int("COSTWATCH_RETENTION_DAYS", 0, minimum=0)
+# gunicorn kills a sync worker whose request runs longer than this (`make run`, compose);
+# an export must give up before that and answer 503 (COSTWATCH_INGEST_TIMEOUT_MS).
+COSTWATCH_WEB_TIMEOUT_SECONDS = env_int("COSTWATCH_WEB_TIMEOUT_SECONDS", 30, minimum=5)
+COSTWATCH_INGEST_TIMEOUT_MS = env_int("COSTWATCH_INGEST_TIMEOUT_MS", 20_000, minimum=100)
+if COSTWATCH_INGEST_TIMEOUT_MS >= COSTWATCH_WEB_TIMEOUT_SECONDS * 1000:
+    raise ImproperlyConfigured(
+        f"COSTWATCH_INGEST_TIMEOUT_MS={COSTWATCH_INGEST_TIMEOUT_MS} must be below COSTWATCH_WEB_TIMEOUT_SECONDS="
+        f"{COSTWATCH_WEB_TIMEOUT_SECONDS} s, so an export answers 503 before gunicorn kills the worker")
 COSTWATCH_WEB_WORKERS = env_int("COSTWATCH_WEB_WORKERS", 2, minimum=1)
 COSTWATCH_WORKER_CONCURRENCY = env_int("COSTWATCH_WORKER_CONCURRENCY", 2, minimum=1)
 COSTWATCH_HEARTBEAT_SECONDS = env_float("COSTWATCH_HEARTBEAT_SECONDS", 30.0, minimum=1.0)
+COSTWATCH_HEARTBEAT_STALE_SECONDS = env_float("COSTWATCH_HEARTBEAT_STALE_SECONDS", 3 * COSTWATCH_HEARTBEAT_SECONDS,
+                                              minimum=COSTWATCH_HEARTBEAT_SECONDS)
+# `make run` restarts worker and beat when the heartbeat is older than this while both run
+# (0 = never). Keep it above the longest task: with every pool process busy, the heartbeat waits.
+COSTWATCH_WORKER_WATCHDOG_SECONDS = env_float("COSTWATCH_WORKER_WATCHDOG_SECONDS", 2 * COSTWATCH_HEARTBEAT_STALE_SECONDS,
+                                              minimum=0)
 # OTLP/gRPC receiver (`manage.py rungrpc`); COSTWATCH_GRPC_PORT=0 keeps `make run` from starting it.
 COSTWATCH_GRPC_HOST = env_str("COSTWATCH_GRPC_HOST", "127.0.0.1")
 COSTWATCH_GRPC_PORT = env_int("COSTWATCH_GRPC_PORT", 4317, minimum=0)
@@ -207,6 +258,9 @@ if EMAIL_USE_TLS and EMAIL_USE_SSL:
 EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10, minimum=1)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Costwatch <costwatch@localhost>")
 COSTWATCH_PAGERDUTY_URL = env_str("COSTWATCH_PAGERDUTY_URL", "https://events.pagerduty.com/v2/enqueue")
+# Webhook, Slack and PagerDuty requests refuse loopback, private and link-local targets (after
+# DNS resolution) unless this is true: receivers on a private network, local test servers.
+COSTWATCH_ALLOW_PRIVATE_TARGETS = env_bool("COSTWATCH_ALLOW_PRIVATE_TARGETS", False)
 COSTWATCH_DELIVERY_TIMEOUT_SECONDS = env_float("COSTWATCH_DELIVERY_TIMEOUT_SECONDS", 10.0, minimum=0.1)
 COSTWATCH_DELIVERY_MAX_ATTEMPTS = env_int("COSTWATCH_DELIVERY_MAX_ATTEMPTS", 8, minimum=1)
 COSTWATCH_DELIVERY_BACKOFF_SECONDS = env_float("COSTWATCH_DELIVERY_BACKOFF_SECONDS", 10.0, minimum=0.0)

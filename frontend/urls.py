@@ -1,13 +1,12 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from frontend.views import alerts, billing, costs, home, manage
+from frontend.views import alerts, billing, costs, home, manage, signin
 
 app_name = "frontend"
 
 urlpatterns = [
-    path("login/", auth_views.LoginView.as_view(template_name="frontend/login.html", redirect_authenticated_user=True),
-         name="login"),
+    path("login/", signin.SignInView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(next_page="frontend:login"), name="logout"),
     path("", home.home, name="home"),
     path("switch/", home.switch, name="switch"),

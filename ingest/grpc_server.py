@@ -17,6 +17,8 @@ import grpc
 from django.conf import settings
 from django.db import (
     DatabaseError,
+    DataError,
+    IntegrityError,
     InterfaceError,
     OperationalError,
     close_old_connections,
@@ -29,9 +31,11 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
+from costwatch.projects import throttle
 from costwatch.projects.authentication import key_from_headers
 from costwatch.projects.models import KeyScope
 from costwatch.projects.services import authenticate_key
+from ingest.deadline import ingest_deadline, is_timeout
 from ingest.otlp import PROTOBUF_TYPES, OtlpError, parse_export
 from ingest.services import allow_export, ingest_export
 
@@ -55,7 +59,7 @@ class ExportRefused(Exception):
         self.retry_after = retry_after
 
 
-def answer_export(payload: bytes, metadata: Mapping[str, str | bytes]) -> ExportTraceServiceResponse:
+def answer_export(payload: bytes, metadata: Mapping[str, str | bytes], peer: str = "") -> ExportTraceServiceResponse:
     """Authenticate, rate-limit, decode and ingest one serialized ExportTraceServiceRequest.
 
     Raises ``ExportRefused`` with the gRPC status the exporter must see; returns only after the
@@ -70,8 +74,13 @@ def answer_export(payload: bytes, metadata: Mapping[str, str | bytes]) -> Export
         if not secret:
             raise ExportRefused(grpc.StatusCode.UNAUTHENTICATED,
                                 "missing ingest key: send 'authorization: Bearer <key>' or 'x-costwatch-key: <key>' metadata")
+        guessing = throttle.check(throttle.KEY_ADDRESS, peer)
+        if not guessing.allowed:
+            raise ExportRefused(grpc.StatusCode.RESOURCE_EXHAUSTED, "too many invalid keys from this address",
+                                guessing.retry_after)
         key = authenticate_key(secret, KeyScope.INGEST)
         if key is None:
+            throttle.record_failure(throttle.KEY_ADDRESS, peer)
             raise ExportRefused(grpc.StatusCode.UNAUTHENTICATED,
                                 "invalid, revoked or read-only key: an ingest key is required")
         allowed, retry_after = allow_export(key)
@@ -83,11 +92,27 @@ def answer_export(payload: bytes, metadata: Mapping[str, str | bytes]) -> Export
             export = parse_export(payload, PROTOBUF_TYPES[0])
         except OtlpError as exc:
             raise ExportRefused(grpc.StatusCode.INVALID_ARGUMENT, exc.message) from exc
-        result = ingest_export(key.project, export)
-    except (OperationalError, InterfaceError) as exc:
+        with ingest_deadline(settings.COSTWATCH_INGEST_TIMEOUT_MS):
+            result = ingest_export(key.project, export)
+    except OperationalError as exc:
+        if is_timeout(exc):
+            log.warning("gRPC export not stored within %s ms: %s", settings.COSTWATCH_INGEST_TIMEOUT_MS, exc)
+            raise ExportRefused(grpc.StatusCode.UNAVAILABLE,
+                                f"the export could not be stored within {settings.COSTWATCH_INGEST_TIMEOUT_MS} ms "
+                                "(the database is busy); nothing was stored; retry later", DB_RETRY_DELAY_SECONDS) from exc
         log.warning("database unavailable during gRPC ingest: %s", exc)
         raise ExportRefused(grpc.StatusCode.UNAVAILABLE, "database unavailable, nothing was stored; retry later",
                             DB_RETRY_DELAY_SECONDS) from exc
+    except InterfaceError as exc:
+        log.warning("database unavailable during gRPC ingest: %s", exc)
+        raise ExportRefused(grpc.StatusCode.UNAVAILABLE, "database unavailable, nothing was stored; retry later",
+                            DB_RETRY_DELAY_SECONDS) from exc
+    except (DataError, IntegrityError) as exc:
+        # Retrying the same message cannot help: INVALID_ARGUMENT, which exporters do not retry.
+        log.warning("gRPC export refused by the database: %s", exc)
+        raise ExportRefused(grpc.StatusCode.INVALID_ARGUMENT,
+                            f"the export cannot be stored ({type(exc).__name__}: {str(exc).strip()[:200]}); "
+                            "nothing was stored") from exc
     except DatabaseError as exc:
         log.exception("database error during gRPC ingest")
         raise ExportRefused(grpc.StatusCode.UNAVAILABLE,
@@ -98,6 +123,16 @@ def answer_export(payload: bytes, metadata: Mapping[str, str | bytes]) -> Export
         response.partial_success.rejected_spans = result.rejected_spans
         response.partial_success.error_message = result.error_message
     return response
+
+
+def _peer_address(peer: str) -> str:
+    """The IP of a gRPC peer string ("ipv4:1.2.3.4:5678", "ipv6:[::1]:5678")."""
+    kind, _, rest = peer.partition(":")
+    if kind == "ipv6" and rest.startswith("["):
+        return rest[1:rest.index("]")] if "]" in rest else rest
+    if kind == "ipv4":
+        return rest.rsplit(":", 1)[0]
+    return peer
 
 
 def refusal_trailers(refusal: ExportRefused) -> tuple[tuple[str, bytes], ...]:
@@ -115,7 +150,7 @@ def export(payload: bytes, context: grpc.ServicerContext) -> ExportTraceServiceR
     """The Export RPC: a thread-pool worker, so Django's per-request connection hygiene is ours."""
     close_old_connections()
     try:
-        return answer_export(payload, dict(context.invocation_metadata()))
+        return answer_export(payload, dict(context.invocation_metadata()), _peer_address(context.peer()))
     except ExportRefused as refusal:
         context.set_trailing_metadata(refusal_trailers(refusal))
         context.abort(refusal.code, refusal.message)

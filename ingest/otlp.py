@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 import zlib
 from typing import Any
 
@@ -126,8 +127,8 @@ def parse_export(payload: bytes, content_type: str | None) -> ExportTraceService
         return _parse_json(payload)
     try:
         request.ParseFromString(payload)
-    except (DecodeError, RecursionError) as exc:
-        raise MalformedExport(f"invalid protobuf: {exc}") from exc
+    except (DecodeError, RecursionError, SystemError, ValueError) as exc:
+        raise MalformedExport(f"invalid protobuf: {exc or type(exc).__name__}") from exc
     return request
 
 
@@ -140,13 +141,38 @@ def _parse_json(payload: bytes) -> ExportTraceServiceRequest:
         raise MalformedExport(f"invalid JSON: {exc}") from exc
     if not isinstance(document, dict):
         raise MalformedExport("invalid JSON at $: the export must be a JSON object")
+    if _SURROGATE_ESCAPE.search(payload):
+        _reject_lone_surrogates(document, "$")
     _hex_ids_to_base64(document)
     request = ExportTraceServiceRequest()
     try:
         json_format.ParseDict(document, request, ignore_unknown_fields=True)
     except (json_format.ParseError, RecursionError, ValueError, TypeError) as exc:
         raise MalformedExport(f"invalid OTLP JSON: {exc}") from exc
+    except (SystemError, UnicodeError) as exc:
+        # The protobuf runtime raises SystemError on text it cannot hold (seen with lone surrogates).
+        raise MalformedExport(f"invalid OTLP JSON: text the protobuf runtime cannot hold ({type(exc).__name__})") from exc
     return request
+
+
+# JSON may spell UTF-16 surrogates as escapes; a pair decodes to one character, a lone one
+# stays a surrogate, which is not Unicode text (no UTF-8 encoding, no protobuf string).
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _reject_lone_surrogates(value: Any, path: str) -> None:
+    if isinstance(value, str):
+        if _SURROGATE.search(value):
+            raise MalformedExport(f"invalid JSON at {path}: lone UTF-16 surrogate escape in a string (not valid Unicode)")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if _SURROGATE.search(key):
+                raise MalformedExport(f"invalid JSON at {path}: lone UTF-16 surrogate escape in a key (not valid Unicode)")
+            _reject_lone_surrogates(item, f"{path}.{key}")
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _reject_lone_surrogates(item, f"{path}[{i}]")
 
 
 _ID_LENGTHS = {"traceId": 32, "trace_id": 32, "spanId": 16, "span_id": 16, "parentSpanId": 16, "parent_span_id": 16}

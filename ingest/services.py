@@ -23,6 +23,7 @@ from ingest.canonical import LlmCall as CanonicalCall
 from ingest.canonical import MappedExport, TraceAttribution
 from ingest.mapping import map_export
 from ingest.models import RateWindow
+from ingest.validation import configured_window, reject_invalid_spans
 
 MAX_REASONS_IN_MESSAGE = 5
 
@@ -41,6 +42,7 @@ def ingest_export(project: Project, request: ExportTraceServiceRequest) -> Inges
         feature_keys=("costwatch.feature", "app.feature", *settings.COSTWATCH_FEATURE_ATTRIBUTES),
         user_keys=tuple(settings.COSTWATCH_USER_ATTRIBUTES),
     )
+    mapped = reject_invalid_spans(mapped, configured_window(), timezone.now())
     book = PriceBook(project)
     rows = [_call_row(project, call, book) for call in mapped.calls]
     attributions = [_attribution_row(project, a) for a in mapped.attributions]

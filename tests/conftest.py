@@ -8,6 +8,20 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 _SHARED_TIKTOKEN = REPO.parent / "shared" / "tiktoken-cache"
+# Much test data carries fixed dates (recorded spans, the shared cases); the ingest time window
+# (ingest/validation.py, default 31 days) would reject them as they age. Tests of the window set
+# it themselves (tests/ingest/test_validation.py); subprocesses get it from the environment.
+WIDE_INGEST_WINDOW_DAYS = 36500
+os.environ.setdefault("COSTWATCH_INGEST_MAX_AGE_DAYS", str(WIDE_INGEST_WINDOW_DAYS))
+# Channel receivers in tests are local servers on 127.0.0.1; the SSRF guard's own tests
+# (tests/alerts/test_ssrf.py) switch it back on.
+os.environ.setdefault("COSTWATCH_ALLOW_PRIVATE_TARGETS", "true")
+
+
+@pytest.fixture(autouse=True)
+def _test_defaults(settings):  # noqa: ANN001, ANN202
+    settings.COSTWATCH_INGEST_MAX_AGE_DAYS = WIDE_INGEST_WINDOW_DAYS
+    settings.COSTWATCH_ALLOW_PRIVATE_TARGETS = True
 if "TIKTOKEN_CACHE_DIR" not in os.environ and _SHARED_TIKTOKEN.is_dir():
     os.environ["TIKTOKEN_CACHE_DIR"] = str(_SHARED_TIKTOKEN)
 
@@ -60,3 +74,11 @@ def default_catalog(db):  # noqa: ANN001, ANN201 - the default catalog (genai-pr
     from costwatch.pricing.services import sync_source
 
     return sync_source(load_default_catalog(), by="test")
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:  # noqa: ANN001
+    """`make test` on the embedded default: stop the embedded PostgreSQL this session started."""
+    from costwatch import embedded
+
+    if embedded.started_here is not None:
+        embedded.stop_embedded_database(embedded.started_here)

@@ -7,10 +7,12 @@ from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.mail import EmailMessage
+from django.core.mail import EmailMultiAlternatives
+from django.utils.html import escape
 from django.core.validators import validate_email
 
 from alerts.notifications import Notification
+from costwatch.display import one_line, visible_controls
 from alerts.transports import ConfigError, Sent, TransportError
 
 if TYPE_CHECKING:
@@ -33,14 +35,37 @@ def validate_config(config: Mapping[str, Any]) -> dict[str, Any]:
     return {"to": to}
 
 
+def text_of(notification: Notification) -> str:
+    """The plain-text body: one line per fact, controls inside any value shown (no forged lines)."""
+    lines = [visible_controls(notification.summary()), ""]
+    lines += [f"{label}: {visible_controls(value)}" for label, value in notification.facts()]
+    if notification.link:
+        lines += ["", f"Open the incident: {notification.link}"]
+    return "\n".join(lines)
+
+
+def html_of(notification: Notification) -> str:
+    """The HTML part: every value escaped, attacker text isolated (``<bdi>``) with controls shown."""
+    def text(value: str) -> str:
+        return f"<bdi>{escape(visible_controls(value))}</bdi>"
+
+    rows = "".join(f"<tr><th align=\"left\">{escape(label)}</th><td>{text(value)}</td></tr>"
+                   for label, value in notification.facts())
+    link = (f'<p><a href="{escape(notification.link)}">Open the incident</a></p>'
+            if notification.link.startswith(("https://", "http://")) else "")
+    return f"<p>{text(notification.summary())}</p><table>{rows}</table>{link}"
+
+
 def send(channel: Channel, notification: Notification, *, delivery_id: int | None = None) -> Sent:
-    message = EmailMessage(
-        subject=notification.title(),
-        body=notification.text(),
+    message = EmailMultiAlternatives(
+        # A header: one line, controls shown (a newline in a user id would otherwise be refused).
+        subject=one_line(notification.title()),
+        body=text_of(notification),
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=list(channel.config["to"]),
         headers={"X-Costwatch-Event": notification.event, "X-Costwatch-Delivery": str(delivery_id or "")},
     )
+    message.attach_alternative(html_of(notification), "text/html")
     try:
         message.send(fail_silently=False)
     except smtplib.SMTPRecipientsRefused as exc:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from django.conf import settings
 
 from alerts.notifications import Notification
+from costwatch.display import one_line
 from alerts.transports import ConfigError, Sent
 from alerts.transports.http import post
 
@@ -36,14 +37,15 @@ def event_of(channel: Channel, notification: Notification) -> dict[str, Any]:
         "event_action": "trigger",
         "client": "Costwatch",
         "payload": {
-            "summary": notification.summary()[:1024],
+            # Plain text, one line each: a newline or bidi override in a user id is shown, not obeyed.
+            "summary": one_line(notification.summary())[:1024],
             "source": f"costwatch/{p.get('project', '')}",
             "severity": "critical" if notification.severity == "critical" else "warning",
-            "component": notification.group_label,
-            "group": (p.get("rule") or {}).get("name", ""),
+            "component": one_line(notification.group_label),
+            "group": one_line((p.get("rule") or {}).get("name", "")),
             "class": (p.get("rule") or {}).get("kind", ""),
             "timestamp": p.get("at"),
-            "custom_details": {label: value for label, value in notification.facts()},
+            "custom_details": {label: one_line(value) for label, value in notification.facts()},
         },
     }
     if notification.link:

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from alerts.notifications import Notification
+from costwatch.display import one_line, slack_mrkdwn
 from alerts.transports import Sent
 from alerts.transports.http import checked_url, post
 
@@ -20,21 +21,23 @@ def validate_config(config: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def message_of(notification: Notification) -> dict[str, Any]:
+    """Block Kit message; every text from the payload (user ids, rule names) escaped for mrkdwn."""
     emoji = EMOJI.get(notification.event, "")
     if notification.event == "firing" and notification.severity == "warning":
         emoji = ":warning:"
+    summary = slack_mrkdwn(notification.summary())
     blocks: list[dict[str, Any]] = [
-        {"type": "header", "text": {"type": "plain_text", "text": notification.title()[:150], "emoji": True}},
-        {"type": "section", "text": {"type": "mrkdwn", "text": f"{emoji} {notification.summary()}"[:3000]}},
+        {"type": "header", "text": {"type": "plain_text", "text": one_line(notification.title())[:150], "emoji": False}},
+        {"type": "section", "text": {"type": "mrkdwn", "text": f"{emoji} {summary}"[:3000]}},
         {"type": "section", "fields": [
-            {"type": "mrkdwn", "text": f"*{label}*\n{value}"[:2000]} for label, value in notification.facts()
+            {"type": "mrkdwn", "text": f"*{label}*\n{slack_mrkdwn(value)}"[:2000]} for label, value in notification.facts()
         ]},
     ]
     if notification.link:
         blocks.append({"type": "actions", "elements": [
             {"type": "button", "text": {"type": "plain_text", "text": "Open incident"}, "url": notification.link},
         ]})
-    return {"text": f"{emoji} {notification.summary()}", "blocks": blocks}
+    return {"text": f"{emoji} {summary}", "blocks": blocks}
 
 
 def send(channel: Channel, notification: Notification, *, delivery_id: int | None = None) -> Sent:

@@ -4,6 +4,7 @@ from __future__ import annotations
 from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
+from costwatch.projects import throttle
 from costwatch.projects.models import ApiKey, KeyScope
 from costwatch.projects.services import authenticate_key
 
@@ -38,8 +39,13 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         secret = key_from_headers(request.headers)
         if secret is None:
             return None
+        address = throttle.client_address(request._request)
+        guessing = throttle.check(throttle.KEY_ADDRESS, address)
+        if not guessing.allowed:
+            raise exceptions.Throttled(wait=guessing.retry_after, detail="Too many invalid keys from this address.")
         key = authenticate_key(secret, self.scope)
         if key is None:
+            throttle.record_failure(throttle.KEY_ADDRESS, address)
             raise exceptions.AuthenticationFailed("Invalid, revoked or wrong-scope API key (a read key is needed).")
         return KeyPrincipal(key), key
 

@@ -27,6 +27,7 @@ class LocalSetup:
     read_key: str
     admin_username: str
     admin_password: str | None  # None when the admin existed and its password is not ours to show
+    admin_created: bool = False  # the password is printed only in the run that created the admin
 
 
 def _read_env_file(path: Path) -> dict[str, str]:
@@ -63,6 +64,7 @@ def ensure_local_setup(var: Path) -> LocalSetup:
     password_file = var / "admin-password"
     admin = users.objects.filter(username=username).first()
     password: str | None = None
+    created = admin is None
     if admin is None:
         password = os.environ.get("COSTWATCH_ADMIN_PASSWORD") or secrets.token_urlsafe(12)
         admin = users.objects.create_superuser(username=username, email="", password=password)
@@ -70,4 +72,4 @@ def ensure_local_setup(var: Path) -> LocalSetup:
     elif password_file.exists() and admin.check_password(password_file.read_text().strip()):
         password = password_file.read_text().strip()
     set_member(project, admin, Role.ADMIN)
-    return LocalSetup(project, ingest, read, username, password)
+    return LocalSetup(project, ingest, read, username, password, created)

@@ -80,3 +80,21 @@ class ApiKey(models.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+
+class AuthFailureWindow(models.Model):
+    """Failed sign-ins and bad API keys counted per subject per window (``projects.throttle``).
+
+    ``scope`` is what is counted ("login-account", "login-address", "key-address"), ``subject``
+    whom (a lower-cased user name or an IP address); shared by every web process.
+    """
+
+    scope = models.CharField(max_length=32)
+    subject = models.CharField(max_length=255)
+    window_start = models.DateTimeField()
+    count = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["scope", "subject", "window_start"],
+                                               name="authfailurewindow_identity")]
+        indexes = [models.Index(fields=["window_start"], name="authfailure_window_idx")]

@@ -14,7 +14,9 @@ class Action(StrEnum):
     EXPORT_COSTS = "export_costs"
     VIEW_ALERTS = "view_alerts"
     WORK_INCIDENTS = "work_incidents"   # acknowledge, silence
-    MANAGE_ALERTS = "manage_alerts"     # rules and channels
+    MANAGE_ALERTS = "manage_alerts"     # rules; test sends to existing channels
+    # Channels choose where Costwatch sends HTTP requests and what it sends: admins only.
+    MANAGE_CHANNELS = "manage_channels"
     MANAGE_PRICES = "manage_prices"     # overrides, aliases, re-pricing
     MANAGE_KEYS = "manage_keys"         # API keys, and billing sources' admin keys
     IMPORT_BILLS = "import_bills"       # provider cost CSVs (reconciliation)

@@ -14,6 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from costwatch.display import csv_cell
 from costwatch.pricing.cost import money
 from costwatch.projects.api import json_object, project_for, writable_project
 from costwatch.projects.permissions import Action
@@ -85,14 +86,13 @@ CSV_UNKNOWN = "unpriced"
 
 
 def csv_response(rows: list[dict[str, object]], filename: str) -> HttpResponse:
+    """CSV of cost rows: every cell quoted and neutralized (``costwatch.display.csv_cell``)."""
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, extrasaction="ignore", lineterminator="\n")
-    writer.writeheader()
+    writer = csv.writer(buffer, quoting=csv.QUOTE_ALL, lineterminator="\r\n")
+    writer.writerow(CSV_COLUMNS)
     for row in rows:
-        # Neutralise spreadsheet formulas in user-controlled keys (CSV injection).
-        key = str(row["key"])
-        cells = {name: (CSV_UNKNOWN if value is None and name.endswith("_usd") else value) for name, value in row.items()}
-        writer.writerow({**cells, "key": "'" + key if key[:1] in ("=", "+", "-", "@") else key})
+        writer.writerow([csv_cell(CSV_UNKNOWN if row.get(column) is None and column.endswith("_usd") else row.get(column))
+                         for column in CSV_COLUMNS])
     response = HttpResponse(buffer.getvalue(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response

@@ -4,10 +4,17 @@ from __future__ import annotations
 from decimal import Decimal
 from urllib.parse import urlencode
 
+import re
+
 from django import template
 from django.http import QueryDict
+from django.utils.html import escape
+from django.utils.safestring import mark_safe
+
+from costwatch.display import visible_controls
 
 register = template.Library()
+_CONTROL_MARK = re.compile(r"&lt;U\+[0-9A-F]{4,6}&gt;")
 
 
 @register.filter
@@ -61,9 +68,29 @@ def count(value: int | None) -> str:
     return "—" if value is None else f"{value:,}"
 
 
+UNTRUSTED_DISPLAY_CHARS = 120
+
+
+@register.filter
+def untrusted(value: object) -> str:
+    """Text from spans (user ids, models, routes) as HTML that cannot rearrange the page.
+
+    Isolated in ``<bdi>`` (a right-to-left override inside stays inside), control and bidi
+    characters shown as visible ``<U+202E>`` marks, wrapped anywhere, and cut after
+    ``UNTRUSTED_DISPLAY_CHARS`` with the full value (controls shown) on hover.
+    """
+    text = "" if value is None else str(value)
+    shown = visible_controls(text)
+    full = shown
+    if len(shown) > UNTRUSTED_DISPLAY_CHARS:
+        shown = shown[:UNTRUSTED_DISPLAY_CHARS - 1] + "…"
+    marked = _CONTROL_MARK.sub(lambda m: f'<span class="ctrl">{m.group()}</span>', escape(shown))
+    return mark_safe(f'<bdi class="untrusted" title="{escape(full)}">{marked}</bdi>')  # noqa: S308 - built from escaped parts
+
+
 @register.filter
 def key_label(value: str) -> str:
-    return value if value else "(none)"
+    return untrusted(value) if value else "(none)"
 
 
 @register.simple_tag(takes_context=True)

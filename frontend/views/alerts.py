@@ -198,7 +198,7 @@ def _channel(project: Project, channel_id: int | None) -> Channel | None:
     return channel
 
 
-@project_view(Action.MANAGE_ALERTS)
+@project_view(Action.MANAGE_CHANNELS)
 def channel_edit(request: HttpRequest, project: Project, channel_id: int | None = None) -> HttpResponse:
     channel = _channel(project, channel_id)
     if request.method != "POST":

@@ -40,10 +40,12 @@ def _breach(project) -> Incident:  # noqa: ANN001
     return Incident.objects.get(project=project)
 
 
-def test_oncall_creates_a_channel_and_a_rule(people, receiver) -> None:  # noqa: ANN001
+def test_an_admin_creates_a_channel_and_oncall_a_rule(people, receiver) -> None:  # noqa: ANN001
     oncall = people["oncall"]
-    response = oncall.post("/api/v1/alerts/channels", {"kind": "webhook", "name": "ops hook",
-                                                         "config": {"url": receiver.url}}, format="json")
+    payload = {"kind": "webhook", "name": "ops hook", "config": {"url": receiver.url}}
+    # A channel decides where Costwatch sends requests: admins only (SSRF).
+    assert oncall.post("/api/v1/alerts/channels", payload, format="json").status_code == 403
+    response = people["admin"].post("/api/v1/alerts/channels", payload, format="json")
     assert response.status_code == 201, response.content
     channel = response.json()
     assert channel["config"] == {"url": receiver.url} and len(channel["secret"]) > 30

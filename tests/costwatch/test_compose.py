@@ -66,3 +66,8 @@ def test_dockerfile_copies_what_exists() -> None:
     for source in re.findall(r"^COPY (.+) \S+$", dockerfile, re.M):
         for path in source.split():
             assert (REPO / path).exists(), f"Dockerfile copies missing {path}"
+
+
+def test_the_web_health_check_asks_readyz(compose: dict) -> None:
+    test = " ".join(compose["services"]["web"]["healthcheck"]["test"])
+    assert "/readyz" in test

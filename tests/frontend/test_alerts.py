@@ -158,15 +158,16 @@ def test_finance_is_refused_on_a_rule_edit(people, acme) -> None:  # noqa: ANN00
     assert (rule.name, rule.amount, rule.enabled) == ("Daily spend", Decimal("0.1"), True)
 
 
-def test_oncall_adds_a_channel_and_sends_a_test(people, acme) -> None:  # noqa: ANN001
+def test_an_admin_adds_a_channel_and_oncall_sends_a_test(people, acme) -> None:  # noqa: ANN001
     from alerts.models import Channel, Delivery
 
-    client = people.client("oncall")
-    response = client.post("/p/acme/alerts/channels/new/", {"name": "Team email", "kind": "email",
+    assert people.client("oncall").get("/p/acme/alerts/channels/new/").status_code == 403
+    response = people.client("admin").post("/p/acme/alerts/channels/new/", {"name": "Team email", "kind": "email",
                                                             "to": "ops@example.com, cfo@example.com", "enabled": "on"})
     assert response.status_code == 302
     channel = Channel.objects.get(project=acme)
     assert channel.config == {"to": ["ops@example.com", "cfo@example.com"]}
+    client = people.client("oncall")
     response = client.post(f"/p/acme/alerts/channels/{channel.pk}/test/", follow=True)
     assert "Test notification" in response.content.decode()
     assert Delivery.objects.get(channel=channel).event == "test"
@@ -176,7 +177,7 @@ def test_oncall_adds_a_channel_and_sends_a_test(people, acme) -> None:  # noqa: 
 def test_a_bad_channel_config_is_refused_with_the_transports_reason(people, acme) -> None:  # noqa: ANN001
     from alerts.models import Channel
 
-    response = people.client("oncall").post("/p/acme/alerts/channels/new/", {
+    response = people.client("admin").post("/p/acme/alerts/channels/new/", {
         "name": "PD", "kind": "pagerduty", "routing_key": "short", "enabled": "on"})
     assert response.status_code == 400
     assert "routing_key must be the integration key" in response.content.decode()

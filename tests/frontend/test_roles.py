@@ -37,8 +37,9 @@ PAGES = {
     "/p/acme/alerts/rules/new/": {"admin", "oncall"},
     "/p/acme/alerts/rules/{rule}/": {"admin", "oncall"},
     "/p/acme/alerts/channels/": ALL,
-    "/p/acme/alerts/channels/new/": {"admin", "oncall"},
-    "/p/acme/alerts/channels/{channel}/": {"admin", "oncall"},
+    # A channel chooses where Costwatch sends requests (SSRF): admins only.
+    "/p/acme/alerts/channels/new/": {"admin"},
+    "/p/acme/alerts/channels/{channel}/": {"admin"},
 }
 ACTIONS = {  # POSTs -> roles allowed
     "/p/acme/alerts/incidents/{incident}/acknowledge/": {"admin", "oncall"},

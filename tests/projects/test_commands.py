@@ -50,3 +50,15 @@ def test_bootstrap_prints_the_same_working_keys_on_every_start(settings, tmp_pat
     from django.contrib.auth import get_user_model
 
     assert get_user_model().objects.get(username="admin").check_password(password)
+
+
+@pytest.mark.django_db
+def test_bootstrap_prints_the_admin_password_only_when_it_creates_the_admin(settings, tmp_path) -> None:
+    settings.VAR_DIR = tmp_path
+    first, second = StringIO(), StringIO()
+    call_command("bootstrap", stdout=first)
+    call_command("bootstrap", stdout=second)
+    password = re.search(r"Admin login:\s+admin / (\S+)", first.getvalue()).group(1)
+    assert password not in second.getvalue()
+    assert "password not shown" in second.getvalue()
+    assert f"OTLP/gRPC:       {settings.COSTWATCH_GRPC_HOST}:{settings.COSTWATCH_GRPC_PORT}" in first.getvalue()

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
@@ -55,3 +55,36 @@ def test_retention_drops_old_raw_months_but_keeps_rollups(acme) -> None:
     assert "usage_llmcall_p2030_03" in report.dropped and "usage_llmcall_p2030_06" not in report.dropped
     assert list(LlmCall.objects.values_list("trace_id", flat=True)) == ["n1".ljust(32, "0")]
     assert sum(r.cost for r in RollupHour.objects.filter(project=acme, dimension="total")) == Decimal("7")
+
+
+def test_createpartitions_makes_this_month_and_the_next_two_before_beat_runs() -> None:
+    from io import StringIO
+
+    from django.core.management import call_command
+    from django.utils import timezone
+
+    from costwatch.usage.partitions import partition_name
+
+    today = timezone.now().date()
+    months = [today.replace(day=1)]
+    for _ in range(2):
+        months.append((months[-1].replace(day=28) + timedelta(days=4)).replace(day=1))
+    out = StringIO()
+    call_command("createpartitions", stdout=out)
+    partitions = existing_partitions()
+    assert all(partition_name(month) in partitions for month in months), sorted(partitions)
+    again = StringIO()
+    call_command("createpartitions", stdout=again)
+    assert "none (all present)" in again.getvalue()
+
+
+def test_make_run_and_compose_create_partitions_right_after_migrate() -> None:
+    from pathlib import Path
+
+    import yaml
+
+    repo = Path(__file__).resolve().parents[2]
+    launcher = (repo / "costwatch" / "launcher.py").read_text()
+    assert launcher.index('"migrate"') < launcher.index('"createpartitions"')
+    command = " ".join(yaml.safe_load((repo / "docker-compose.yml").read_text())["services"]["migrate"]["command"])
+    assert command.index("migrate --noinput") < command.index("createpartitions")

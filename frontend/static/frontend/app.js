@@ -46,6 +46,10 @@
         button.textContent = "Copied";
       });
     });
+    root.querySelectorAll("[data-bar]").forEach(function (bar) {
+      // Set through the DOM, not a style attribute: the Content-Security-Policy allows no inline styles.
+      bar.style.width = Math.max(0, Math.min(100, parseFloat(bar.dataset.bar) || 0)) + "%";
+    });
     root.querySelectorAll("form[data-confirm]").forEach(function (form) {
       form.addEventListener("submit", function (event) {
         if (!window.confirm(form.dataset.confirm)) event.preventDefault();
@@ -54,5 +58,14 @@
   }
 
   document.addEventListener("DOMContentLoaded", function () { enhance(document); });
+  document.addEventListener("htmx:afterRequest", function (event) {
+    var element = event.detail.elt;
+    if (!element || !element.dataset || element.dataset.splitFailure === undefined) return;
+    element.removeAttribute("aria-busy");
+    if (!event.detail.successful) {
+      var note = element.querySelector("p");
+      if (note) note.textContent = element.dataset.splitFailure;
+    }
+  });
   document.addEventListener("htmx:afterSettle", function (event) { enhance(event.target); });
 })();

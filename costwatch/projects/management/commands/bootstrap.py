@@ -14,9 +14,14 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         setup = ensure_local_setup(settings.VAR_DIR)
         url = settings.COSTWATCH_PUBLIC_URL.rstrip("/")
-        password = setup.admin_password or "(unchanged; set it with: python manage.py changepassword " + setup.admin_username + ")"
+        if setup.admin_created:
+            password = f"{setup.admin_password}   (created now; also kept in var/admin-password, mode 0600)"
+        else:
+            password = f"(password not shown; see var/admin-password or run: python manage.py changepassword {setup.admin_username})"
         self.stdout.write(f"Costwatch web:   {url}/")
-        self.stdout.write(f"OTLP endpoint:   {url}/v1/traces")
+        self.stdout.write(f"OTLP/HTTP:       {url}/v1/traces")
+        if settings.COSTWATCH_GRPC_PORT:
+            self.stdout.write(f"OTLP/gRPC:       {settings.COSTWATCH_GRPC_HOST}:{settings.COSTWATCH_GRPC_PORT} (plaintext)")
         self.stdout.write(f"Admin login:     {setup.admin_username} / {password}")
         self.stdout.write(f"Project:         {setup.project.slug}")
         self.stdout.write(f"COSTWATCH_INGEST_KEY={setup.ingest_key}")
