@@ -14,7 +14,6 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
-from rest_framework.permissions import SAFE_METHODS
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -33,8 +32,7 @@ from alerts.models import (
 )
 from alerts.transports import ConfigError, validate_config
 from costwatch.pricing.cost import money
-from costwatch.projects.api import project_for
-from costwatch.projects.authentication import KeyPrincipal
+from costwatch.projects.api import request_project
 from costwatch.projects.models import Project
 from costwatch.projects.permissions import Action, can
 
@@ -43,18 +41,12 @@ MONEY_FIELD = {"max_digits": 24, "decimal_places": 12, "min_value": Decimal(0)}
 
 
 def project_allowing(request: Request, action: Action) -> Project:
-    project = project_for(request)
-    if isinstance(request.user, KeyPrincipal):
-        if request.method not in SAFE_METHODS:
-            raise PermissionDenied("read keys may only read alerts; sign in to change them")
-        return project
-    if not can(request.user, project, action):
-        raise PermissionDenied(f"your role in project {project.slug!r} does not allow {action.value}")
-    return project
+    """The request's project once the caller may do ``action`` there (the shared gate; keys only read)."""
+    return request_project(request, action)
 
 
 def may_manage(request: Request, project: Project) -> bool:
-    return not isinstance(request.user, KeyPrincipal) and can(request.user, project, Action.MANAGE_ALERTS)
+    return can(request.user, project, Action.MANAGE_ALERTS)
 
 
 class MoneyField(serializers.DecimalField):

@@ -16,15 +16,21 @@ class KeyForm(forms.Form):
 
 
 class MemberForm(forms.Form):
-    username = forms.CharField(max_length=150, help_text="An existing account's user name.")
-    role = forms.ChoiceField(choices=Role.choices)
+    """Add a person with a role: an existing account by user name, or a new one (then an e-mail is needed)."""
 
-    def clean_username(self) -> object:
-        username = self.cleaned_data["username"].strip()
-        user = get_user_model().objects.filter(username=username).first()
-        if user is None:
-            raise forms.ValidationError(f"There is no account named {username!r}; create it first (Django admin).")
-        return user
+    username = forms.CharField(max_length=150, label="User name",
+                               help_text="An existing account, or a new one: it is created and you get a one-time "
+                                         "link for the person to choose a password.")
+    email = forms.EmailField(required=False, label="E-mail", help_text="Needed to create a new account.")
+    # No default: a role is a decision, never a pre-selected value.
+    role = forms.ChoiceField(choices=[("", "Choose a role…"), *Role.choices])
+
+    def clean(self) -> dict[str, object]:
+        cleaned = super().clean()
+        username = (cleaned.get("username") or "").strip()
+        if username and not cleaned.get("email") and not get_user_model().objects.filter(username=username).exists():
+            self.add_error("email", f"There is no account named {username!r}: give an e-mail address to create it.")
+        return cleaned
 
 
 class PriceOverrideForm(forms.Form):

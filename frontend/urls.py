@@ -8,6 +8,8 @@ app_name = "frontend"
 urlpatterns = [
     path("login/", auth_views.LoginView.as_view(template_name="frontend/login.html", redirect_authenticated_user=True),
          name="login"),
+    # The one-time link a new account gets (Settings → Members, `manage.py addmember --create`).
+    path("reset/<uidb64>/<token>/", manage.SetPasswordView.as_view(), name="set-password"),
     path("logout/", auth_views.LogoutView.as_view(next_page="frontend:login"), name="logout"),
     path("", home.home, name="home"),
     path("switch/", home.switch, name="switch"),

@@ -26,7 +26,7 @@ from costwatch.pricing.services import (
     set_alias,
     set_price,
 )
-from costwatch.projects.api import json_object, project_for, writable_project
+from costwatch.projects.api import json_object, request_project, writable_project
 from costwatch.projects.models import Project
 from costwatch.projects.permissions import Action
 
@@ -117,7 +117,7 @@ class EstimateView(APIView):
         parameters=[PROJECT_PARAM], request=EstimateRequest, responses=OpenApiTypes.OBJECT,
     )
     def post(self, request: Request) -> Response:
-        project = project_for(request)
+        project = request_project(request)
         data = json_object(request, ("messages", "text", "models", "output_tokens"))
         at = timezone.now()
         try:
@@ -171,7 +171,7 @@ class PricesView(APIView):
         responses=OpenApiTypes.OBJECT,
     )
     def get(self, request: Request) -> Response:
-        project = project_for(request)
+        project = request_project(request)
         scope = request.query_params.get("scope", "overrides")
         if scope not in ("overrides", "catalog", "all"):
             raise ValidationError({"detail": "scope must be overrides, catalog or all"})
@@ -216,7 +216,7 @@ class AliasRequest(serializers.Serializer):
 class AliasesView(APIView):
     @extend_schema(summary="The project's model aliases", parameters=[PROJECT_PARAM], responses=OpenApiTypes.OBJECT)
     def get(self, request: Request) -> Response:
-        project = project_for(request)
+        project = request_project(request)
         aliases = ModelAlias.objects.filter(project=project).order_by("alias")
         return Response({"project": project.slug, "results": [{"alias": a.alias, "model": a.model} for a in aliases]})
 

@@ -15,7 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from costwatch.pricing.cost import money
-from costwatch.projects.api import json_object, project_for, writable_project
+from costwatch.projects.api import json_object, request_project, writable_project
 from costwatch.projects.permissions import Action
 from costwatch.usage.models import LlmCall, RequestRollup
 from costwatch.usage.queries import (
@@ -118,7 +118,7 @@ class CostsView(APIView):
     )
     def get(self, request: Request) -> Response | HttpResponse:
         params = request.query_params
-        project = project_for(request, Action.EXPORT_COSTS if params.get("format") == "csv" else Action.VIEW_COSTS)
+        project = request_project(request, Action.EXPORT_COSTS if params.get("format") == "csv" else Action.VIEW_COSTS)
         group_by = params.get("group_by", "")
         ordering = params.get("ordering", "key" if group_by in {"day", "hour"} else "-cost_usd")
         csv_export = params.get("format") == "csv"
@@ -147,7 +147,7 @@ class CostsView(APIView):
 class SummaryView(APIView):
     @extend_schema(parameters=[OpenApiParameter("project", OpenApiTypes.STR)], responses=OpenApiTypes.OBJECT)
     def get(self, request: Request) -> Response:
-        project = project_for(request)
+        project = request_project(request)
         s = summary_of(project)
         return Response({
             "project": project.slug, "timezone": project.timezone,
@@ -173,7 +173,7 @@ class UserView(APIView):
     @extend_schema(parameters=[OpenApiParameter("start", OpenApiTypes.STR), OpenApiParameter("end", OpenApiTypes.STR),
                                OpenApiParameter("project", OpenApiTypes.STR)], responses=OpenApiTypes.OBJECT)
     def get(self, request: Request, user_id: str) -> Response:
-        project = project_for(request)
+        project = request_project(request)
         try:
             period = period_of(project, request.query_params.get("start"), request.query_params.get("end"))
             by_day = order_rows(cost_rows(project, "day", period, {"user": user_id}), "key")
@@ -194,7 +194,7 @@ class UserView(APIView):
 class RequestView(APIView):
     @extend_schema(parameters=[OpenApiParameter("project", OpenApiTypes.STR)], responses=OpenApiTypes.OBJECT)
     def get(self, request: Request, trace_id: str) -> Response:
-        project = project_for(request)
+        project = request_project(request)
         trace_id = trace_id.lower()
         calls = list(LlmCall.objects.filter(project=project, trace_id=trace_id).select_related("price")
                      .order_by("started_at", "span_id"))
