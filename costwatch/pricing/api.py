@@ -7,12 +7,11 @@ from __future__ import annotations
 
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from costwatch.pricing.cost import money
 from costwatch.pricing.models import ModelAlias, ModelPrice
@@ -26,11 +25,18 @@ from costwatch.pricing.services import (
     set_alias,
     set_price,
 )
-from costwatch.projects.api import json_object, request_project, writable_project
+from costwatch.projects.api import ProjectAPIView, json_object, request_project, writable_project
 from costwatch.projects.models import Project
 from costwatch.projects.permissions import Action
+from costwatch.projects.schema import PROJECT_PARAM, errors
+from costwatch.pricing.serializers import (
+    AliasChangeSerializer,
+    AliasListSerializer,
+    EstimateResultSerializer,
+    PriceChangeSerializer,
+    PriceListSerializer,
+)
 
-PROJECT_PARAM = OpenApiParameter("project", OpenApiTypes.STR, description="slug, for people in several projects")
 _PRICE_MONEY = (
     "input", "output", "cache_read", "cache_write", "cache_write_1h",
     "long_input", "long_output", "long_cache_read", "long_cache_write", "batch_discount",
@@ -106,7 +112,7 @@ class EstimateRequest(serializers.Serializer):
     output_tokens = serializers.IntegerField(required=False, min_value=0, help_text="Expected output tokens.")
 
 
-class EstimateView(APIView):
+class EstimateView(ProjectAPIView):
     @extend_schema(
         summary="Pre-flight cost estimate",
         description=(
@@ -114,7 +120,7 @@ class EstimateView(APIView):
             "catalog with the project's overrides, and the context-window check. Unknown models are "
             "listed as unpriced, not an error. Allowed for a read key."
         ),
-        parameters=[PROJECT_PARAM], request=EstimateRequest, responses=OpenApiTypes.OBJECT,
+        parameters=[PROJECT_PARAM], request=EstimateRequest, responses={200: EstimateResultSerializer, **errors(400)},
     )
     def post(self, request: Request) -> Response:
         project = request_project(request)
@@ -127,13 +133,13 @@ class EstimateView(APIView):
             )
         except EstimateError as exc:
             raise ValidationError({"detail": str(exc)}) from None
-        return Response({
+        return Response(EstimateResultSerializer({
             "project": project.slug,
             "at": at.isoformat(),
             "results": [estimate_json(e) for e in estimates],
             "unpriced": [e.model for e in estimates if e.priced is None],
             "too_long": [e.model for e in estimates if e.problems],
-        })
+        }).data)
 
 
 class PriceRequest(serializers.Serializer):
@@ -159,7 +165,7 @@ class PriceRequest(serializers.Serializer):
     checked_on = serializers.DateField(required=False)
 
 
-class PricesView(APIView):
+class PricesView(ProjectAPIView):
     @extend_schema(
         summary="Project price overrides (and the catalog)",
         parameters=[
@@ -168,7 +174,7 @@ class PricesView(APIView):
                              description="overrides (default): the project's own prices; catalog: global rows"),
             OpenApiParameter("model", OpenApiTypes.STR, description="only this catalog key"),
         ],
-        responses=OpenApiTypes.OBJECT,
+        responses={200: PriceListSerializer, **errors(400)},
     )
     def get(self, request: Request) -> Response:
         project = request_project(request)
@@ -183,7 +189,8 @@ class PricesView(APIView):
         if request.query_params.get("model"):
             prices = prices.filter(model=request.query_params["model"])
         rows = prices.order_by("provider", "model", "effective_from", "project_id")
-        return Response({"project": project.slug, "scope": scope, "results": [price_json(p) for p in rows]})
+        return Response(PriceListSerializer({"project": project.slug, "scope": scope,
+                                             "results": [price_json(p) for p in rows]}).data)
 
     @extend_schema(
         summary="Add or correct a project price override",
@@ -192,7 +199,11 @@ class PricesView(APIView):
             "per 1M tokens, as decimal strings; JSON floats are refused. A new dated version is added "
             "when the price in force that day differs. Stored calls are not re-priced automatically."
         ),
-        parameters=[PROJECT_PARAM], request=PriceRequest, responses=OpenApiTypes.OBJECT,
+        parameters=[PROJECT_PARAM], request=PriceRequest,
+        responses={201: OpenApiResponse(PriceChangeSerializer, description="A new price version was added"),
+                   200: OpenApiResponse(PriceChangeSerializer, description="Unchanged, or an existing version "
+                                                                            "was corrected"),
+                   **errors(400)},
     )
     def post(self, request: Request) -> Response:
         project = writable_project(request, Action.MANAGE_PRICES)
@@ -202,8 +213,8 @@ class PricesView(APIView):
             raise ValidationError({"detail": str(exc)}) from None
         change = set_price(row, project=project)
         return Response(
-            {"status": change.status, "detail": change.label, "price": price_json(change.price),
-             "reprice": _reprice_hint(project, row.model)},
+            PriceChangeSerializer({"status": change.status, "detail": change.label, "price": price_json(change.price),
+                                   "reprice": _reprice_hint(project, row.model)}).data,
             status=status.HTTP_201_CREATED if change.status == "added" else status.HTTP_200_OK,
         )
 
@@ -213,15 +224,18 @@ class AliasRequest(serializers.Serializer):
     model = serializers.CharField(help_text="The catalog key it stands for")
 
 
-class AliasesView(APIView):
-    @extend_schema(summary="The project's model aliases", parameters=[PROJECT_PARAM], responses=OpenApiTypes.OBJECT)
+class AliasesView(ProjectAPIView):
+    @extend_schema(summary="The project's model aliases", parameters=[PROJECT_PARAM],
+                   responses={200: AliasListSerializer, **errors()})
     def get(self, request: Request) -> Response:
         project = request_project(request)
         aliases = ModelAlias.objects.filter(project=project).order_by("alias")
-        return Response({"project": project.slug, "results": [{"alias": a.alias, "model": a.model} for a in aliases]})
+        return Response(AliasListSerializer({"project": project.slug, "results": aliases}).data)
 
     @extend_schema(summary="Add or change a model alias", parameters=[PROJECT_PARAM], request=AliasRequest,
-                   responses=OpenApiTypes.OBJECT)
+                   responses={201: OpenApiResponse(AliasChangeSerializer, description="Added"),
+                              200: OpenApiResponse(AliasChangeSerializer, description="Changed or unchanged"),
+                              **errors(400)})
     def post(self, request: Request) -> Response:
         project = writable_project(request, Action.MANAGE_PRICES)
         data = json_object(request, ("alias", "model"))
@@ -230,15 +244,15 @@ class AliasesView(APIView):
         except PriceInputError as exc:
             raise ValidationError({"detail": str(exc)}) from None
         return Response(
-            {"alias": alias.alias, "model": alias.model, "created": created,
-             "reprice": _reprice_hint(project, alias.alias)},
+            AliasChangeSerializer({"alias": alias.alias, "model": alias.model, "created": created,
+                                   "reprice": _reprice_hint(project, alias.alias)}).data,
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
         )
 
     @extend_schema(
         summary="Remove a model alias",
         parameters=[PROJECT_PARAM, OpenApiParameter("alias", OpenApiTypes.STR, description="or in the JSON body")],
-        request=None, responses={204: None},
+        request=None, responses={204: None, **errors(400, 404)},
     )
     def delete(self, request: Request) -> Response:
         project = writable_project(request, Action.MANAGE_PRICES)

@@ -7,16 +7,16 @@ from decimal import Decimal
 
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from costwatch.pricing.cost import money
-from costwatch.projects.api import json_object, request_project, writable_project
+from costwatch.projects.api import ProjectAPIView, json_object, request_project, writable_project
 from costwatch.projects.permissions import Action
+from costwatch.projects.schema import PROJECT_PARAM, errors
 from costwatch.usage.models import LlmCall, RequestRollup
 from costwatch.usage.queries import (
     GROUPS,
@@ -29,9 +29,15 @@ from costwatch.usage.queries import (
     summary_of,
 )
 from costwatch.usage.repricing import RepriceError, reprice_calls, since_of
+from costwatch.usage.serializers import (
+    CostPageSerializer,
+    RepriceResultSerializer,
+    RequestDetailSerializer,
+    SummarySerializer,
+    UserSpendSerializer,
+)
 
 MAX_PAGE_SIZE = 1000
-PROJECT_PARAM = OpenApiParameter("project", OpenApiTypes.STR, description="slug, for people in several projects")
 
 
 def row_json(row: CostRow) -> dict[str, object]:
@@ -78,20 +84,6 @@ def csv_response(rows: list[dict[str, object]], filename: str) -> HttpResponse:
     return response
 
 
-class CostRowSerializer(serializers.Serializer):
-    key = serializers.CharField()
-    cost_usd = serializers.CharField(help_text="Exact decimal string, USD")
-    input_tokens = serializers.IntegerField()
-    output_tokens = serializers.IntegerField()
-    cache_read_tokens = serializers.IntegerField()
-    cache_write_tokens = serializers.IntegerField()
-    llm_calls = serializers.IntegerField()
-    requests = serializers.IntegerField()
-    prompt_cache_hit_rate = serializers.FloatField(allow_null=True)
-    response_cache_hit_rate = serializers.FloatField(allow_null=True)
-    savings_usd = serializers.CharField()
-
-
 def _int_param(request: Request, name: str, default: int, *, lo: int, hi: int) -> int:
     raw = request.query_params.get(name)
     if raw is None:
@@ -101,7 +93,7 @@ def _int_param(request: Request, name: str, default: int, *, lo: int, hi: int) -
     return int(raw)
 
 
-class CostsView(APIView):
+class CostsView(ProjectAPIView):
     @extend_schema(
         parameters=[
             OpenApiParameter("group_by", OpenApiTypes.STR, enum=list(GROUPS), required=True),
@@ -111,10 +103,16 @@ class CostsView(APIView):
             OpenApiParameter("ordering", OpenApiTypes.STR, description="e.g. -cost_usd (default), key, requests"),
             OpenApiParameter("page", OpenApiTypes.INT),
             OpenApiParameter("page_size", OpenApiTypes.INT),
-            OpenApiParameter("format", OpenApiTypes.STR, enum=["json", "csv"]),
-            OpenApiParameter("project", OpenApiTypes.STR, description="slug, for people in several projects"),
+            OpenApiParameter("format", OpenApiTypes.STR, enum=["json", "csv"],
+                             description="csv: every row (no paging) as a CSV download; needs export_costs"),
+            PROJECT_PARAM,
         ],
-        responses=CostRowSerializer(many=True),
+        responses={
+            (200, "application/json"): CostPageSerializer,
+            (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="The same rows as CSV, all pages"),
+            **errors(400, 503),
+        },
+        description="Cost per group over a period, from the rollups, one page of rows at a time.",
     )
     def get(self, request: Request) -> Response | HttpResponse:
         params = request.query_params
@@ -134,22 +132,24 @@ class CostsView(APIView):
         data = [row_json(r) for r in result.rows]
         if csv_export:
             return csv_response(data, f"costwatch-{project.slug}-{group_by}-{period.start:%Y%m%d}.csv")
-        return Response({
+        return Response(CostPageSerializer({
             "project": project.slug, "group_by": group_by,
             "start": period.start.isoformat(), "end": period.end.isoformat(),
             "count": result.total, "page": page, "page_size": size,
             "next": page + 1 if page * size < result.total else None,
             "previous": page - 1 if page > 1 else None,
             "results": data,
-        })
+        }).data)
 
 
-class SummaryView(APIView):
-    @extend_schema(parameters=[OpenApiParameter("project", OpenApiTypes.STR)], responses=OpenApiTypes.OBJECT)
+class SummaryView(ProjectAPIView):
+    @extend_schema(parameters=[PROJECT_PARAM], responses={200: SummarySerializer, **errors(503)},
+                   description="Today, yesterday, month to date and the month-end forecast, in the project's "
+                               "time zone.")
     def get(self, request: Request) -> Response:
         project = request_project(request)
         s = summary_of(project)
-        return Response({
+        return Response(SummarySerializer({
             "project": project.slug, "timezone": project.timezone,
             "today_usd": money(s.today), "yesterday_usd": money(s.yesterday),
             "month_to_date_usd": money(s.month_to_date),
@@ -158,7 +158,7 @@ class SummaryView(APIView):
             "forecast_month_end_usd": money(s.forecast_month_end),
             "savings_month_to_date_usd": money(s.savings_month_to_date),
             "unpriced_calls_this_month": s.unpriced_calls_this_month,
-        })
+        }).data)
 
 
 def request_json(r: RequestRollup) -> dict[str, object]:
@@ -169,9 +169,12 @@ def request_json(r: RequestRollup) -> dict[str, object]:
     }
 
 
-class UserView(APIView):
+class UserView(ProjectAPIView):
     @extend_schema(parameters=[OpenApiParameter("start", OpenApiTypes.STR), OpenApiParameter("end", OpenApiTypes.STR),
-                               OpenApiParameter("project", OpenApiTypes.STR)], responses=OpenApiTypes.OBJECT)
+                               PROJECT_PARAM],
+                   responses={200: UserSpendSerializer, **errors(400, 404, 503)},
+                   description="A user's spend by day, feature and model, and recent requests. 404 when the user "
+                               "has no call in the period.")
     def get(self, request: Request, user_id: str) -> Response:
         project = request_project(request)
         try:
@@ -181,18 +184,22 @@ class UserView(APIView):
             by_model = order_rows(cost_rows(project, "model", period, {"user": user_id}), "-cost_usd")
         except QueryError as exc:
             raise ValidationError({"detail": str(exc)}) from None
+        if not by_day:
+            raise NotFound(f"no spend recorded for user {user_id!r} in project {project.slug} between "
+                           f"{period.start:%Y-%m-%d} and {period.end:%Y-%m-%d}")
         recent = RequestRollup.objects.filter(project=project, user=user_id).order_by("-first_at")[:50]
         total = sum((r.cost_usd for r in by_day), Decimal(0))
-        return Response({
+        return Response(UserSpendSerializer({
             "project": project.slug, "user": user_id, "start": period.start.isoformat(), "end": period.end.isoformat(),
             "cost_usd": money(total), "llm_calls": sum(r.llm_calls for r in by_day),
             "by_day": [row_json(r) for r in by_day], "by_feature": [row_json(r) for r in by_feature],
             "by_model": [row_json(r) for r in by_model], "recent_requests": [request_json(r) for r in recent],
-        })
+        }).data)
 
 
-class RequestView(APIView):
-    @extend_schema(parameters=[OpenApiParameter("project", OpenApiTypes.STR)], responses=OpenApiTypes.OBJECT)
+class RequestView(ProjectAPIView):
+    @extend_schema(parameters=[PROJECT_PARAM], responses={200: RequestDetailSerializer, **errors(404)},
+                   description="A request (trace): each LLM call with its tokens, cost and the price row used.")
     def get(self, request: Request, trace_id: str) -> Response:
         project = request_project(request)
         trace_id = trace_id.lower()
@@ -201,7 +208,7 @@ class RequestView(APIView):
         if not calls:
             raise NotFound(f"no request {trace_id} in project {project.slug}")
         rollup = RequestRollup.objects.filter(project=project, trace_id=trace_id).first()
-        return Response({
+        return Response(RequestDetailSerializer({
             "project": project.slug, "trace_id": trace_id,
             "summary": request_json(rollup) if rollup else None,
             "calls": [{
@@ -221,7 +228,7 @@ class RequestView(APIView):
                     "override": c.price.project_id is not None,
                 },
             } for c in calls],
-        })
+        }).data)
 
 
 class RepriceRequest(serializers.Serializer):
@@ -229,7 +236,7 @@ class RepriceRequest(serializers.Serializer):
     model = serializers.CharField(required=False, help_text="only calls that reported, asked for or were priced as it")
 
 
-class RepriceView(APIView):
+class RepriceView(ProjectAPIView):
     @extend_schema(
         summary="Re-price stored calls",
         description=(
@@ -237,7 +244,7 @@ class RepriceView(APIView):
             "and marks the changed rollup hours dirty. Needs a logged-in person who may manage prices "
             "(API keys are read-only)."
         ),
-        parameters=[PROJECT_PARAM], request=RepriceRequest, responses=OpenApiTypes.OBJECT,
+        parameters=[PROJECT_PARAM], request=RepriceRequest, responses={200: RepriceResultSerializer, **errors(400)},
     )
     def post(self, request: Request) -> Response:
         project = writable_project(request, Action.MANAGE_PRICES)
@@ -250,7 +257,7 @@ class RepriceView(APIView):
             result = reprice_calls(project, since=since, model=(data.get("model") or "").strip() or None)
         except RepriceError as exc:
             raise ValidationError({"detail": str(exc)}) from None
-        return Response({
+        return Response(RepriceResultSerializer({
             "project": project.slug,
             "checked": result.checked,
             "changed": result.changed,
@@ -258,4 +265,4 @@ class RepriceView(APIView):
             "reported": result.reported,
             "unpriced": result.unpriced,
             "hours_marked": result.hours,
-        })
+        }).data)
