@@ -13,6 +13,7 @@ from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from costwatch.money import UNPRICED
 from costwatch.pricing.cost import money
 from costwatch.projects.api import ProjectAPIView, json_object, request_project, writable_project
 from costwatch.projects.permissions import Action
@@ -65,20 +66,34 @@ def row_json(row: CostRow) -> dict[str, object]:
     }
 
 
+# The CSV is for spreadsheets: exact decimal strings (never rounded), the cost breakdown and every
+# token count. Output cost includes reasoning (reasoning tokens are billed as output tokens).
 CSV_COLUMNS = [
-    "key", "cost_usd", "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "llm_calls",
-    "requests", "errors", "unpriced_calls", "prompt_cache_hit_rate", "response_cache_hit_rate", "savings_usd",
+    "key", "cost_usd", "cost_input_usd", "cost_cache_read_usd", "cost_cache_write_usd", "cost_output_usd",
+    "unpriced_calls", "unknown_usage_calls", "cost_complete",
+    "prompt_tokens", "input_tokens", "cache_read_tokens", "cache_write_tokens", "output_tokens", "reasoning_tokens",
+    "llm_calls", "requests", "errors", "avg_cost_per_request_usd",
+    "prompt_cache_hit_rate", "response_cache_hit_rate", "savings_usd",
 ]
+CSV_MONEY = {name for name in CSV_COLUMNS if name.endswith("_usd")}
 
 
 def csv_response(rows: list[dict[str, object]], filename: str) -> HttpResponse:
+    """Rows of ``row_json`` as a CSV download. An unknown amount reads "unpriced", never 0 or blank."""
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     for row in rows:
+        out = dict(row)
+        out["prompt_tokens"] = sum(int(row.get(n) or 0) for n in ("input_tokens", "cache_read_tokens",
+                                                                  "cache_write_tokens"))
+        for name in CSV_MONEY:
+            if out.get(name) is None and not (name == "avg_cost_per_request_usd" and not row.get("requests")):
+                out[name] = UNPRICED
         # Neutralise spreadsheet formulas in user-controlled keys (CSV injection).
         key = str(row["key"])
-        writer.writerow({**row, "key": "'" + key if key[:1] in ("=", "+", "-", "@") else key})
+        out["key"] = "'" + key if key[:1] in ("=", "+", "-", "@") else key
+        writer.writerow(out)
     response = HttpResponse(buffer.getvalue(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response

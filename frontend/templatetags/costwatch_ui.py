@@ -7,31 +7,41 @@ from urllib.parse import urlencode
 from django import template
 from django.http import QueryDict
 
+from costwatch.money import column_decimals as money_column_decimals
+from costwatch.money import format_usd, format_usd_exact
+
 register = template.Library()
 
 
 @register.filter
-def usd(value: Decimal | None) -> str:
-    """$1,234.56; amounts under a cent keep four significant digits ($0.004213) so they don't read as zero."""
-    if value is None:
-        return "—"
-    value = Decimal(value)
-    if value == 0:
-        return "$0.00"
-    sign = "-" if value < 0 else ""
-    magnitude = abs(value)
-    if magnitude >= Decimal("0.01"):
-        return f"{sign}${magnitude.quantize(Decimal('0.01')):,}"
-    return f"{sign}${format(Decimal(f'{magnitude:.4g}'), 'f')}"
+def usd(value: Decimal | None, decimals: int | None = None) -> str:
+    """$1,234.56 with ``decimals`` places (a column's, from ``column_decimals``); None → "unpriced".
+
+    Without ``decimals``: as many as the value needs to keep two significant digits (at least 2).
+    The rule lives in ``costwatch.money``.
+    """
+    return format_usd(value, decimals)
 
 
 @register.filter
 def usd_exact(value: Decimal | None) -> str:
-    """The exact stored amount (a call's cost), without rounding or trailing zeros."""
-    if value is None:
-        return "unpriced"
-    text = format(Decimal(value).normalize(), "f")
-    return "$0" if text in {"0", "-0"} else f"${text}"
+    """The exact stored amount, without rounding or trailing zeros: hover titles and a call's cost."""
+    return format_usd_exact(value)
+
+
+@register.simple_tag
+def column_decimals(rows: object, attr: str, *extra: object) -> int:
+    """Decimals of one money column: ``attr`` of every row (and of ``extra`` rows, e.g. the totals)."""
+    items = [*(rows or []), *(e for e in extra if e is not None)]
+    return money_column_decimals(getattr(item, attr, None) if not isinstance(item, dict) else item.get(attr)
+                                 for item in items)
+
+
+@register.filter
+def prompt_tokens(row: object) -> int:
+    """All prompt tokens of a row: read fresh, read from the cache and written to it."""
+    return (getattr(row, "input_tokens", 0) or 0) + (getattr(row, "cache_read_tokens", 0) or 0) \
+        + (getattr(row, "cache_write_tokens", 0) or 0)
 
 
 @register.filter
