@@ -1,11 +1,16 @@
 """Display filters: money, rates and counts as people read them. Formatting only, no arithmetic on costs."""
 from __future__ import annotations
 
+from datetime import datetime
+from datetime import timezone as dt_timezone
 from decimal import Decimal
 from urllib.parse import urlencode
 
 from django import template
 from django.http import QueryDict
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.timesince import timesince, timeuntil
 
 from costwatch.money import column_decimals as money_column_decimals
 from costwatch.money import format_usd, format_usd_exact
@@ -42,6 +47,25 @@ def prompt_tokens(row: object) -> int:
     """All prompt tokens of a row: read fresh, read from the cache and written to it."""
     return (getattr(row, "input_tokens", 0) or 0) + (getattr(row, "cache_read_tokens", 0) or 0) \
         + (getattr(row, "cache_write_tokens", 0) or 0)
+
+
+@register.filter
+def when(value: datetime | None) -> str:
+    """A moment as people read it, in the page's time zone (the project's): "Mon 30 Nov 2026, 14:05 CET · 3 hours ago".
+
+    The ``<time>`` element carries the exact UTC instant, its title the local time to the second.
+    """
+    if value is None:
+        return "—"
+    local = timezone.localtime(value)
+    now = timezone.now()
+    ago = f"in {timeuntil(value, now)}" if value > now else f"{timesince(value, now).split(',')[0]} ago"
+    if abs((now - value).total_seconds()) < 60:
+        ago = "just now"
+    year = "" if local.year == timezone.localtime(now).year else f" {local.year}"
+    return format_html('<time datetime="{}" title="{}">{} · {}</time>',
+                       value.astimezone(dt_timezone.utc).isoformat(), local.strftime("%Y-%m-%d %H:%M:%S %Z (UTC%z)"),
+                       local.strftime(f"%a %-d %b{year}, %H:%M %Z"), ago)
 
 
 @register.filter
