@@ -47,4 +47,7 @@ def load_default_prices_after_migrate(
         return
     result = load_default_catalog_if_empty()
     if result is not None and verbosity >= 1:
-        (kwargs.get("stdout") or sys.stdout).write(f"Loaded the default price catalog: {len(result.added)} prices.\n")
+        from costwatch.pricing.catalog import describe_catalog_load
+
+        (kwargs.get("stdout") or sys.stdout).write(
+            describe_catalog_load(result.added, result.changed, result.unchanged) + "\n")

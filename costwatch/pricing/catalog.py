@@ -111,3 +111,21 @@ def load_default_catalog() -> list[PriceRow]:
 
 def catalog_patterns() -> list[tuple[str, str]]:
     return [(entry["pattern"], entry["model"]) for entry in _default_catalog().get("patterns", ())]
+
+
+def describe_catalog_load(added: list[str], changed: list[str], unchanged: int) -> str:
+    """One line saying what a load of the shipped catalog did: price versions, models and providers.
+
+    ``added`` and ``changed`` are ``sync_catalog`` labels ("provider/model from date").
+    """
+    rows = load_default_catalog()
+    models = {(r.provider, r.model) for r in rows}
+    providers = sorted({r.provider for r in rows})
+    newest = max((str(r.checked_on) for r in rows if getattr(r, "checked_on", None)), default="unknown")
+    source = "costwatch/pricing/data/" + DEFAULT_CATALOG.name
+    what = (f"{len(rows)} price versions of {len(models)} models from {len(providers)} providers "
+            f"({', '.join(providers)}), USD per 1M tokens, checked up to {newest}")
+    if not changed and not unchanged:
+        return f"Loaded the default price catalog ({source}): {what}; {len(added)} added, 0 changed."
+    return (f"Default price catalog ({source}, {what}): {len(added)} added, {len(changed)} changed, "
+            f"{unchanged} already up to date.")

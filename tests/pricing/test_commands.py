@@ -124,7 +124,8 @@ def test_importprices_missing_file_and_bad_date(tmp_path: Path) -> None:
 def test_loaddefaultprices_is_idempotent() -> None:
     first = _run("loaddefaultprices")
     assert "0 changed" in first and " 0 added" not in first
-    assert "default catalog: 0 added, 0 changed" in _run("loaddefaultprices")
+    out = _run("loaddefaultprices")
+    assert "Default price catalog (costwatch/pricing/data/default_catalog.json" in out and "0 added, 0 changed" in out
 
 
 @pytest.mark.django_db
@@ -169,7 +170,8 @@ def test_migrate_loads_the_default_catalog_into_a_fresh_database(tmp_path: Path)
         migrate = [sys.executable, "manage.py", "migrate", "--noinput"]
         first = subprocess.run(migrate, cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
         assert first.returncode == 0, first.stderr
-        assert f"Loaded the default price catalog: {len(load_default_catalog())} prices." in first.stdout
+        assert (f"Loaded the default price catalog (costwatch/pricing/data/default_catalog.json): "
+                f"{len(load_default_catalog())} price versions of ") in first.stdout
         second = subprocess.run(migrate, cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
         assert second.returncode == 0 and "default price catalog" not in second.stdout
         with psycopg.connect(**{**admin, "dbname": name}) as conn:

@@ -4,7 +4,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from costwatch.pricing.catalog import load_default_catalog
+from costwatch.pricing.catalog import describe_catalog_load, load_default_catalog
 from costwatch.pricing.models import PriceOrigin
 from costwatch.pricing.services import sync_catalog
 
@@ -14,6 +14,4 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         result = sync_catalog(load_default_catalog(), origin=PriceOrigin.DEFAULT)
-        self.stdout.write(
-            f"default catalog: {len(result.added)} added, {len(result.changed)} changed, {result.unchanged} unchanged"
-        )
+        self.stdout.write(describe_catalog_load(result.added, result.changed, result.unchanged))
