@@ -13,12 +13,11 @@ from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
-from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from alerts import services
-from alerts.queries import incidents_with_delivery_failures
 from alerts.models import (
     BudgetPeriod,
     Channel,
@@ -30,12 +29,7 @@ from alerts.models import (
     RuleKind,
     Scope,
 )
-from alerts.transports import ConfigError, validate_config
-from costwatch.pricing.cost import money
-from costwatch.projects.api import ProjectAPIView, request_project
-from costwatch.projects.models import Project
-from costwatch.projects.permissions import Action, can
-from costwatch.projects.schema import PROJECT_PARAM, errors
+from alerts.queries import incidents_with_delivery_failures
 from alerts.serializers import (
     BudgetStatusSerializer,
     ChannelListSerializer,
@@ -48,6 +42,12 @@ from alerts.serializers import (
     RuleListSerializer,
     RuleOutSerializer,
 )
+from alerts.transports import ConfigError, validate_config
+from costwatch.pricing.cost import money
+from costwatch.projects.api import ProjectAPIView, request_project
+from costwatch.projects.models import Project
+from costwatch.projects.permissions import Action, can
+from costwatch.projects.schema import PROJECT_PARAM, errors
 
 MAX_LIST = 500
 MONEY_FIELD = {"max_digits": 24, "decimal_places": 12, "min_value": Decimal(0)}

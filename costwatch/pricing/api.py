@@ -15,6 +15,13 @@ from rest_framework.response import Response
 
 from costwatch.pricing.cost import money
 from costwatch.pricing.models import ModelAlias, ModelPrice
+from costwatch.pricing.serializers import (
+    AliasChangeSerializer,
+    AliasListSerializer,
+    EstimateResultSerializer,
+    PriceChangeSerializer,
+    PriceListSerializer,
+)
 from costwatch.pricing.services import (
     EstimateError,
     ModelEstimate,
@@ -29,13 +36,6 @@ from costwatch.projects.api import ProjectAPIView, json_object, request_project,
 from costwatch.projects.models import Project
 from costwatch.projects.permissions import Action
 from costwatch.projects.schema import PROJECT_PARAM, errors
-from costwatch.pricing.serializers import (
-    AliasChangeSerializer,
-    AliasListSerializer,
-    EstimateResultSerializer,
-    PriceChangeSerializer,
-    PriceListSerializer,
-)
 
 _PRICE_MONEY = (
     "input", "output", "cache_read", "cache_write", "cache_write_1h",
