@@ -23,6 +23,8 @@ urlpatterns = [
     path("p/<slug:slug>/settings/keys/", manage.keys, name="keys"),
     path("p/<slug:slug>/settings/keys/<int:key_id>/revoke/", manage.revoke, name="revoke-key"),
     path("p/<slug:slug>/settings/members/", manage.members, name="members"),
+    path("p/<slug:slug>/settings/members/<int:membership_id>/password-link/", manage.new_password_link,
+         name="member-password-link"),
     path("p/<slug:slug>/settings/members/<int:membership_id>/remove/", manage.remove_member_view,
          name="remove-member"),
     path("p/<slug:slug>/alerts/", alerts.incidents, name="alerts"),

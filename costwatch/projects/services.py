@@ -112,7 +112,7 @@ class PersonError(ValueError):
 class AddedMember:
     membership: Membership
     created_account: bool
-    set_password_path: str | None  # for a new account: the one-time link path to choose a password
+    set_password_path: str | None  # an account without a password: the one-time link path to choose one
 
 
 def set_password_path(user: AbstractBaseUser) -> str:
@@ -162,7 +162,9 @@ def add_member(project: Project, username: str, role: str, *, create: bool = Fal
         user.save()
         created = True
     membership = set_member(project, user, role)
-    return AddedMember(membership, created, set_password_path(user) if created else None)
+    # A person who has not chosen a password yet gets a fresh link: the old one may have expired.
+    needs_link = created or not user.has_usable_password()
+    return AddedMember(membership, created, set_password_path(user) if needs_link else None)
 
 
 def role_of(user: AbstractBaseUser, project: Project) -> str | None:

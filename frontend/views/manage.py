@@ -22,6 +22,7 @@ from costwatch.projects.services import (
     issue_key,
     remove_member,
     revoke_key,
+    set_password_path,
 )
 from frontend.access import project_view
 from frontend.forms import KeyForm, MemberForm, PriceOverrideForm
@@ -99,6 +100,7 @@ def members(request: HttpRequest, project: Project) -> HttpResponse:
                 request.session[NEW_ACCOUNT_SESSION] = {
                     "project": project.slug, "username": membership.user.get_username(),
                     "link": request.build_absolute_uri(added.set_password_path),
+                    "renewed": not added.created_account,
                 }
             return redirect("frontend:members", slug=project.slug)
     new_account = request.session.get(NEW_ACCOUNT_SESSION) if request.method != "POST" else None
@@ -110,6 +112,23 @@ def members(request: HttpRequest, project: Project) -> HttpResponse:
     if new_account:
         response["Cache-Control"] = "no-store"
     return response
+
+
+@require_POST
+@project_view(Action.MANAGE_MEMBERS)
+def new_password_link(request: HttpRequest, project: Project, membership_id: int) -> HttpResponse:
+    """A fresh one-time link for a member who has not chosen a password yet (the old one expired or got lost)."""
+    membership = Membership.objects.filter(project=project, pk=membership_id).select_related("user").first()
+    if membership is None:
+        raise Http404("No such member in this project.")
+    if membership.user.has_usable_password():
+        messages.info(request, f"{membership.user} has set a password already; they can sign in.")
+        return redirect("frontend:members", slug=project.slug)
+    request.session[NEW_ACCOUNT_SESSION] = {
+        "project": project.slug, "username": membership.user.get_username(),
+        "link": request.build_absolute_uri(set_password_path(membership.user)), "renewed": True,
+    }
+    return redirect("frontend:members", slug=project.slug)
 
 
 @require_POST

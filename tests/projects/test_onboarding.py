@@ -163,3 +163,25 @@ def test_settings_page_does_not_create_an_account_without_an_email(acme) -> None
     assert response.status_code == 400
     assert "give an e-mail address to create it" in response.content.decode()
     assert not get_user_model().objects.filter(username="typo").exists()
+
+
+def test_an_admin_renews_the_link_of_a_member_without_a_password(acme) -> None:  # noqa: ANN001
+    from costwatch.projects.services import add_member, set_member
+
+    ada = get_user_model().objects.create_user("ada")
+    set_member(acme, ada, "admin")
+    nina = add_member(acme, "nina", "finance", create=True, email="nina@example.com").membership
+    client = signed_in(ada)
+    assert "no password yet" in client.get("/p/acme/settings/members/").content.decode()
+    response = client.post(f"/p/acme/settings/members/{nina.pk}/password-link/")
+    assert response.status_code == 302
+    page = client.get("/p/acme/settings/members/").content.decode()
+    assert "A new link for nina" in page
+    link = re.search(r'value="http://testserver(/reset/[^"]+)"', page).group(1)
+    browser = Client()
+    done = browser.post(browser.get(link, follow=True).request["PATH_INFO"],
+                        {"new_password1": "a long new password 7", "new_password2": "a long new password 7"})
+    assert done.status_code == 302
+    out = StringIO()
+    call_command("addmember", "acme", "nina", "--role", "oncall", stdout=out)
+    assert "/reset/" not in out.getvalue()  # she has a password now: no link

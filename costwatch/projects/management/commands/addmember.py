@@ -32,5 +32,6 @@ class Command(BaseCommand):
         user = added.membership.user
         self.stdout.write(f"{user.get_username()} is now {added.membership.get_role_display()} of {project.slug}")
         if added.set_password_path:
-            self.stdout.write(f"Account created. Send {user.get_username()} this one-time link to choose a password: "
+            done = "Account created" if added.created_account else "No password chosen yet"
+            self.stdout.write(f"{done}. Send {user.get_username()} this one-time link to choose a password: "
                               f"{settings.COSTWATCH_PUBLIC_URL.rstrip('/')}{added.set_password_path}")
