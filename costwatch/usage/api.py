@@ -147,14 +147,17 @@ class CostsView(ProjectAPIView):
         data = [row_json(r) for r in result.rows]
         if csv_export:
             return csv_response(data, f"costwatch-{project.slug}-{group_by}-{period.start:%Y%m%d}.csv")
-        return Response(CostPageSerializer({
+        # The rows are already in CostRowSerializer's shape (row_json; test_api_contract checks the
+        # two agree): rendering up to 1,000 rows through DRF fields again costs ~80 ms for nothing.
+        envelope = CostPageSerializer({
             "project": project.slug, "group_by": group_by,
             "start": period.start.isoformat(), "end": period.end.isoformat(),
             "count": result.total, "page": page, "page_size": size,
             "next": page + 1 if page * size < result.total else None,
             "previous": page - 1 if page > 1 else None,
-            "results": data,
-        }).data)
+            "results": [],
+        }).data
+        return Response({**envelope, "results": data})
 
 
 class SummaryView(ProjectAPIView):
