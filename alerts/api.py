@@ -11,13 +11,11 @@ from typing import Any
 
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
-from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
-from rest_framework.permissions import SAFE_METHODS
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from alerts import services
 from alerts.models import (
@@ -31,30 +29,37 @@ from alerts.models import (
     RuleKind,
     Scope,
 )
+from alerts.queries import incidents_with_delivery_failures
+from alerts.serializers import (
+    BudgetStatusSerializer,
+    ChannelListSerializer,
+    ChannelOutSerializer,
+    DeliveryListSerializer,
+    DeliverySerializer,
+    IncidentDetailSerializer,
+    IncidentListSerializer,
+    IncidentSerializer,
+    RuleListSerializer,
+    RuleOutSerializer,
+)
 from alerts.transports import ConfigError, validate_config
 from costwatch.pricing.cost import money
-from costwatch.projects.api import project_for
-from costwatch.projects.authentication import KeyPrincipal
+from costwatch.projects.api import ProjectAPIView, request_project
 from costwatch.projects.models import Project
 from costwatch.projects.permissions import Action, can
+from costwatch.projects.schema import PROJECT_PARAM, errors
 
 MAX_LIST = 500
 MONEY_FIELD = {"max_digits": 24, "decimal_places": 12, "min_value": Decimal(0)}
 
 
 def project_allowing(request: Request, action: Action) -> Project:
-    project = project_for(request)
-    if isinstance(request.user, KeyPrincipal):
-        if request.method not in SAFE_METHODS:
-            raise PermissionDenied("read keys may only read alerts; sign in to change them")
-        return project
-    if not can(request.user, project, action):
-        raise PermissionDenied(f"your role in project {project.slug!r} does not allow {action.value}")
-    return project
+    """The request's project once the caller may do ``action`` there (the shared gate; keys only read)."""
+    return request_project(request, action)
 
 
 def may_manage(request: Request, project: Project) -> bool:
-    return not isinstance(request.user, KeyPrincipal) and can(request.user, project, Action.MANAGE_ALERTS)
+    return can(request.user, project, Action.MANAGE_ALERTS)
 
 
 class MoneyField(serializers.DecimalField):
@@ -87,12 +92,13 @@ class ChannelSerializer(serializers.Serializer):
                 raise ValidationError({"config": str(exc)}) from None
         return attrs
 
-    def to_representation(self, instance: Channel) -> dict[str, Any]:
-        data = super().to_representation(instance)
-        if not self.context.get("manager"):
-            data.pop("config")
-            data.pop("secret")
-        return data
+def channel_out(channel: Channel, *, manager: bool) -> dict[str, Any]:
+    """A channel as the API shows it: its config and signing secret only to people who manage alerts."""
+    data = dict(ChannelOutSerializer(channel).data)
+    if not manager:
+        data.pop("config")
+        data.pop("secret")
+    return data
 
 
 def _channel(project: Project, pk: int) -> Channel:
@@ -102,40 +108,42 @@ def _channel(project: Project, pk: int) -> Channel:
     return channel
 
 
-class ChannelListView(APIView):
-    @extend_schema(operation_id="alerts_channels_list", responses=ChannelSerializer(many=True))
+class ChannelListView(ProjectAPIView):
+    @extend_schema(operation_id="alerts_channels_list", parameters=[PROJECT_PARAM],
+                   responses={200: ChannelListSerializer, **errors()})
     def get(self, request: Request) -> Response:
         project = project_allowing(request, Action.VIEW_ALERTS)
-        channels = Channel.objects.filter(project=project)
-        ctx = {"manager": may_manage(request, project)}
-        return Response({"project": project.slug, "results": ChannelSerializer(channels, many=True, context=ctx).data})
+        manager = may_manage(request, project)
+        channels = [channel_out(c, manager=manager) for c in Channel.objects.filter(project=project)]
+        return Response(ChannelListSerializer({"project": project.slug, "results": channels}).data)
 
-    @extend_schema(request=ChannelSerializer, responses=ChannelSerializer)
+    @extend_schema(parameters=[PROJECT_PARAM], request=ChannelSerializer,
+                   responses={201: ChannelOutSerializer, **errors(400)})
     def post(self, request: Request) -> Response:
         project = project_allowing(request, Action.MANAGE_CHANNELS)
         serializer = ChannelSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         channel = services.save_channel(project, serializer.validated_data)
-        return Response(ChannelSerializer(channel, context={"manager": True}).data, status=status.HTTP_201_CREATED)
+        return Response(channel_out(channel, manager=True), status=status.HTTP_201_CREATED)
 
 
-class ChannelDetailView(APIView):
-    @extend_schema(responses=ChannelSerializer)
+class ChannelDetailView(ProjectAPIView):
+    @extend_schema(parameters=[PROJECT_PARAM], responses={200: ChannelOutSerializer, **errors(404)})
     def get(self, request: Request, pk: int) -> Response:
         project = project_allowing(request, Action.VIEW_ALERTS)
-        ctx = {"manager": may_manage(request, project)}
-        return Response(ChannelSerializer(_channel(project, pk), context=ctx).data)
+        return Response(channel_out(_channel(project, pk), manager=may_manage(request, project)))
 
-    @extend_schema(request=ChannelSerializer, responses=ChannelSerializer)
+    @extend_schema(parameters=[PROJECT_PARAM], request=ChannelSerializer,
+                   responses={200: ChannelOutSerializer, **errors(400, 404)})
     def patch(self, request: Request, pk: int) -> Response:
         project = project_allowing(request, Action.MANAGE_CHANNELS)
         channel = _channel(project, pk)
         serializer = ChannelSerializer(channel, data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
         channel = services.save_channel(project, serializer.validated_data, channel)
-        return Response(ChannelSerializer(channel, context={"manager": True}).data)
+        return Response(channel_out(channel, manager=True))
 
-    @extend_schema(responses={204: None})
+    @extend_schema(parameters=[PROJECT_PARAM], responses={204: None, **errors(404)})
     def delete(self, request: Request, pk: int) -> Response:
         project = project_allowing(request, Action.MANAGE_CHANNELS)
         _channel(project, pk).delete()
@@ -143,7 +151,7 @@ class ChannelDetailView(APIView):
 
 
 def delivery_json(d: Delivery) -> dict[str, Any]:
-    return {
+    return DeliverySerializer({
         "id": d.pk, "channel": d.channel_id, "incident": d.incident_id, "event": d.event, "sequence": d.sequence,
         "status": d.status, "attempts": d.attempts, "next_attempt_at": d.next_attempt_at.isoformat(),
         "last_error": d.last_error, "created_at": d.created_at.isoformat(),
@@ -153,27 +161,40 @@ def delivery_json(d: Delivery) -> dict[str, Any]:
              "status_code": a.status_code, "duration_ms": a.duration_ms, "detail": a.detail}
             for a in d.attempt_log.all()
         ],
-    }
+    }).data
 
 
-class ChannelTestView(APIView):
-    @extend_schema(request=None, responses={202: OpenApiTypes.OBJECT})
+class ChannelTestView(ProjectAPIView):
+    @extend_schema(parameters=[PROJECT_PARAM], request=None,
+                   responses={202: OpenApiResponse(DeliverySerializer, description="Queued; poll the channel's "
+                                                                                   "deliveries for the result"),
+                              **errors(404)})
     def post(self, request: Request, pk: int) -> Response:
         project = project_allowing(request, Action.MANAGE_ALERTS)
         delivery = services.send_test_notification(_channel(project, pk))
         return Response(delivery_json(delivery), status=status.HTTP_202_ACCEPTED)
 
 
-class ChannelDeliveriesView(APIView):
-    @extend_schema(responses=OpenApiTypes.OBJECT)
+class ChannelDeliveriesView(ProjectAPIView):
+    @extend_schema(parameters=[PROJECT_PARAM], responses={200: DeliveryListSerializer, **errors(404)})
     def get(self, request: Request, pk: int) -> Response:
         project = project_allowing(request, Action.VIEW_ALERTS)
         channel = _channel(project, pk)
         deliveries = Delivery.objects.filter(project=project, channel=channel).prefetch_related("attempt_log")[:100]
-        return Response({"channel": channel.pk, "results": [delivery_json(d) for d in deliveries]})
+        return Response(DeliveryListSerializer({"channel": channel.pk,
+                                                "results": [delivery_json(d) for d in deliveries]}).data)
 
 
 # --- Rules ----------------------------------------------------------------------------------------
+
+def rule_warnings(channels: list[Channel]) -> list[str]:
+    """What a person should fix about a rule's notifications (shared by the API and the rule form)."""
+    if not channels:
+        return ["This rule has no channel: it can fire, but it notifies nobody."]
+    if not any(c.enabled for c in channels):
+        return ["Every channel of this rule is disabled: it can fire, but it notifies nobody."]
+    return []
+
 
 class RuleSerializer(serializers.Serializer):
     id = serializers.IntegerField(read_only=True)
@@ -209,7 +230,9 @@ class RuleSerializer(serializers.Serializer):
     updated_at = serializers.DateTimeField(read_only=True)
 
     def to_representation(self, rule: Rule) -> dict[str, Any]:
-        return {
+        channels = list(rule.channels.all())
+        notifies_nobody = not any(c.enabled for c in channels)
+        return RuleOutSerializer({
             "id": rule.pk, "name": rule.name, "kind": rule.kind, "scope": rule.scope,
             "scope_value": rule.scope_value or None, "period": rule.period, "amount_usd": money(rule.amount),
             "warn_percents": list(rule.warn_percents or []), "forecast": rule.forecast,
@@ -220,9 +243,10 @@ class RuleSerializer(serializers.Serializer):
             "drift_usd": money(rule.drift_usd) if rule.drift_usd is not None else None,
             "drift_days": rule.drift_days, "drift_provider": rule.drift_provider or None,
             "repeat_interval_minutes": int(rule.repeat_interval.total_seconds() // 60),
-            "enabled": rule.enabled, "channels": sorted(c.pk for c in rule.channels.all()),
+            "enabled": rule.enabled, "channels": sorted(c.pk for c in channels),
+            "notifies_nobody": notifies_nobody, "warnings": rule_warnings(channels),
             "created_at": rule.created_at.isoformat(), "updated_at": rule.updated_at.isoformat(),
-        }
+        }).data
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         rule: Rule | None = self.instance
@@ -279,35 +303,39 @@ def _save(serializer: RuleSerializer, project: Project, rule: Rule | None = None
     return services.save_rule(project, fields, channels, rule)
 
 
-class RuleListView(APIView):
-    @extend_schema(operation_id="alerts_rules_list", parameters=[OpenApiParameter("project", OpenApiTypes.STR)],
-                   responses=RuleSerializer(many=True))
+class RuleListView(ProjectAPIView):
+    @extend_schema(operation_id="alerts_rules_list", parameters=[PROJECT_PARAM],
+                   responses={200: RuleListSerializer, **errors()})
     def get(self, request: Request) -> Response:
         project = project_allowing(request, Action.VIEW_ALERTS)
         rules = Rule.objects.filter(project=project).prefetch_related("channels")
-        return Response({"project": project.slug, "results": RuleSerializer(rules, many=True).data})
+        return Response(RuleListSerializer({"project": project.slug,
+                                            "results": RuleSerializer(rules, many=True).data}).data)
 
-    @extend_schema(request=RuleSerializer, responses=RuleSerializer)
+    @extend_schema(parameters=[PROJECT_PARAM], request=RuleSerializer,
+                   responses={201: RuleOutSerializer, **errors(400)},
+                   description="A rule with no (enabled) channel is saved, and says so: notifies_nobody, warnings.")
     def post(self, request: Request) -> Response:
         project = project_allowing(request, Action.MANAGE_ALERTS)
         rule = _save(RuleSerializer(data=request.data, context={"project": project}), project)
         return Response(RuleSerializer(rule).data, status=status.HTTP_201_CREATED)
 
 
-class RuleDetailView(APIView):
-    @extend_schema(responses=RuleSerializer)
+class RuleDetailView(ProjectAPIView):
+    @extend_schema(parameters=[PROJECT_PARAM], responses={200: RuleOutSerializer, **errors(404)})
     def get(self, request: Request, pk: int) -> Response:
         project = project_allowing(request, Action.VIEW_ALERTS)
         return Response(RuleSerializer(_rule(project, pk)).data)
 
-    @extend_schema(request=RuleSerializer, responses=RuleSerializer)
+    @extend_schema(parameters=[PROJECT_PARAM], request=RuleSerializer,
+                   responses={200: RuleOutSerializer, **errors(400, 404)})
     def patch(self, request: Request, pk: int) -> Response:
         project = project_allowing(request, Action.MANAGE_ALERTS)
         rule = _rule(project, pk)
         rule = _save(RuleSerializer(rule, data=request.data, partial=True, context={"project": project}), project, rule)
         return Response(RuleSerializer(_rule(project, rule.pk)).data)
 
-    @extend_schema(responses={204: None})
+    @extend_schema(parameters=[PROJECT_PARAM], responses={204: None, **errors(404)})
     def delete(self, request: Request, pk: int) -> Response:
         project = project_allowing(request, Action.MANAGE_ALERTS)
         _rule(project, pk).delete()
@@ -331,6 +359,7 @@ def incident_json(i: Incident, *, history: bool = False) -> dict[str, Any]:
         "silence_reason": i.silence_reason,
         "last_notified_at": i.last_notified_at.isoformat() if i.last_notified_at else None,
         "reminders_sent": i.reminders_sent, "link": services.incident_link(i.pk),
+        "failed_deliveries": i.failed_deliveries, "last_delivery_error": i.last_delivery_error,
     }
     if history:
         data["history"] = [
@@ -339,24 +368,31 @@ def incident_json(i: Incident, *, history: bool = False) -> dict[str, Any]:
             for e in i.events.select_related("actor")
         ]
         data["deliveries"] = [delivery_json(d) for d in i.deliveries.prefetch_related("attempt_log").order_by("id")]
-    return data
+        return IncidentDetailSerializer(data).data
+    return IncidentSerializer(data).data
+
+
+def _incidents(project: Project):  # -> QuerySet[Incident]
+    """The project's incidents with their failed deliveries counted and the newest failure's error."""
+    return incidents_with_delivery_failures(
+        Incident.objects.filter(project=project).select_related("rule", "acknowledged_by"))
 
 
 def _incident(project: Project, pk: int) -> Incident:
-    incident = Incident.objects.filter(project=project, pk=pk).select_related("rule", "acknowledged_by").first()
+    incident = _incidents(project).filter(pk=pk).first()
     if incident is None:
         raise NotFound(f"no incident {pk} in project {project.slug}")
     return incident
 
 
-class IncidentListView(APIView):
+class IncidentListView(ProjectAPIView):
     @extend_schema(operation_id="alerts_incidents_list",
                    parameters=[OpenApiParameter("state", OpenApiTypes.STR, enum=list(IncidentState.values)),
-                               OpenApiParameter("rule", OpenApiTypes.INT),
-                               OpenApiParameter("project", OpenApiTypes.STR)], responses=OpenApiTypes.OBJECT)
+                               OpenApiParameter("rule", OpenApiTypes.INT), PROJECT_PARAM],
+                   responses={200: IncidentListSerializer, **errors(400)})
     def get(self, request: Request) -> Response:
         project = project_allowing(request, Action.VIEW_ALERTS)
-        incidents = Incident.objects.filter(project=project).select_related("rule", "acknowledged_by")
+        incidents = _incidents(project)
         state = request.query_params.get("state")
         if state:
             if state not in IncidentState.values:
@@ -367,11 +403,12 @@ class IncidentListView(APIView):
             if not rule.isdigit():
                 raise ValidationError({"rule": "must be a rule id"})
             incidents = incidents.filter(rule_id=int(rule))
-        return Response({"project": project.slug, "results": [incident_json(i) for i in incidents[:MAX_LIST]]})
+        return Response(IncidentListSerializer({"project": project.slug,
+                                                "results": [incident_json(i) for i in incidents[:MAX_LIST]]}).data)
 
 
-class IncidentDetailView(APIView):
-    @extend_schema(responses=OpenApiTypes.OBJECT)
+class IncidentDetailView(ProjectAPIView):
+    @extend_schema(parameters=[PROJECT_PARAM], responses={200: IncidentDetailSerializer, **errors(404)})
     def get(self, request: Request, pk: int) -> Response:
         project = project_allowing(request, Action.VIEW_ALERTS)
         return Response(incident_json(_incident(project, pk), history=True))
@@ -388,10 +425,11 @@ class SilenceSerializer(serializers.Serializer):
         return attrs
 
 
-class IncidentActionView(APIView):
+class IncidentActionView(ProjectAPIView):
     incident_action = ""
 
-    @extend_schema(request=SilenceSerializer, responses=OpenApiTypes.OBJECT)
+    @extend_schema(parameters=[PROJECT_PARAM], request=SilenceSerializer,
+                   responses={200: IncidentSerializer, **errors(400, 404, 409)})
     def post(self, request: Request, pk: int) -> Response:
         project = project_allowing(request, Action.WORK_INCIDENTS)
         incident = _incident(project, pk)
@@ -411,16 +449,44 @@ class IncidentActionView(APIView):
         return Response(incident_json(_incident(project, pk)))
 
 
+class IncidentAckView(IncidentActionView):
+    incident_action = "ack"
+
+    @extend_schema(parameters=[PROJECT_PARAM], request=None, responses={200: IncidentSerializer, **errors(404, 409)},
+                   summary="Acknowledge a firing incident")
+    def post(self, request: Request, pk: int) -> Response:
+        return super().post(request, pk)
+
+
+class IncidentSilenceView(IncidentActionView):
+    incident_action = "silence"
+
+    @extend_schema(parameters=[PROJECT_PARAM], request=SilenceSerializer,
+                   responses={200: IncidentSerializer, **errors(400, 404, 409)},
+                   summary="Silence an incident until a time, or for some minutes, with a reason")
+    def post(self, request: Request, pk: int) -> Response:
+        return super().post(request, pk)
+
+
+class IncidentUnsilenceView(IncidentActionView):
+    incident_action = "unsilence"
+
+    @extend_schema(parameters=[PROJECT_PARAM], request=None, responses={200: IncidentSerializer, **errors(404, 409)},
+                   summary="End an incident's silence")
+    def post(self, request: Request, pk: int) -> Response:
+        return super().post(request, pk)
+
+
 # --- Budget status for apps -----------------------------------------------------------------------
 
 BUDGET_DIMENSIONS = ("user", "feature", "endpoint", "model")
 
 
-class BudgetStatusView(APIView):
+class BudgetStatusView(ProjectAPIView):
     @extend_schema(
         parameters=[*[OpenApiParameter(d, OpenApiTypes.STR) for d in BUDGET_DIMENSIONS],
-                    OpenApiParameter("project", OpenApiTypes.STR)],
-        responses=OpenApiTypes.OBJECT,
+                    PROJECT_PARAM],
+        responses={200: BudgetStatusSerializer, **errors()},
         description="Spend, limit and what remains for every enabled budget rule that applies to the given "
                     "user (and/or feature, endpoint, model) and to the whole project. Spend comes from rollups, "
                     "a few seconds behind ingest.",
@@ -430,7 +496,7 @@ class BudgetStatusView(APIView):
         groups = {d: request.query_params[d] for d in BUDGET_DIMENSIONS if request.query_params.get(d)}
         now = timezone.now()
         statuses = services.budget_status(project, groups, now)
-        return Response({
+        return Response(BudgetStatusSerializer({
             "project": project.slug, "at": now.isoformat(), **groups,
             "exceeded": any(s.exceeded for s in statuses),
             "budgets": [{
@@ -439,5 +505,5 @@ class BudgetStatusView(APIView):
                 "period_end": s.window.end.isoformat(), "spend_usd": money(s.spend), "limit_usd": money(s.limit),
                 "remaining_usd": money(s.remaining), "exceeded": s.exceeded,
             } for s in statuses],
-        })
+        }).data)
 

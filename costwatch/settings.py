@@ -171,7 +171,14 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    # JSON first (the default for clients that accept anything); HTML is the browsable API for people
+    # signed in with a browser.
+    "DEFAULT_RENDERER_CLASSES": [
+        "rest_framework.renderers.JSONRenderer",
+        "rest_framework.renderers.BrowsableAPIRenderer",
+    ],
+    # The API takes JSON bodies only (money as decimal strings; form encodings cannot say null or a list).
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "UNAUTHENTICATED_USER": None,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     # ?format=csv is ours (CSV export), not DRF's renderer switch.
@@ -186,7 +193,13 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
-    "ENUM_NAME_OVERRIDES": {"BillProviderEnum": "costwatch.billing.api.PROVIDER_CHOICES"},
+    "ENUM_NAME_OVERRIDES": {
+        "BillProviderEnum": "costwatch.billing.api.PROVIDER_CHOICES",
+        "ChannelKindEnum": "alerts.models.ChannelKind",
+        "RuleKindEnum": "alerts.models.RuleKind",
+        "RuleScopeEnum": "alerts.models.Scope",
+        "PriceListScopeEnum": ["overrides", "catalog", "all"],
+    },
 }
 
 LOGGING = {

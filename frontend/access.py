@@ -2,7 +2,8 @@
 
 Every page URL carries the project slug; a person who is not a member of that project gets a
 404 (the page does not reveal whether the project exists), a member whose role does not allow
-the page's action gets a 403. The role table is ``costwatch.projects.permissions``.
+the page's action gets a 403. The decision is ``costwatch.projects.permissions.project_for``,
+the same gate the API uses.
 """
 from __future__ import annotations
 
@@ -11,22 +12,21 @@ from functools import wraps
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.utils import timezone
 
-from costwatch.projects.models import Project
-from costwatch.projects.permissions import Action, can
-from costwatch.projects.services import projects_of
+from costwatch.projects.permissions import (
+    Action,
+    ActionNotAllowed,
+    ProjectNotVisible,
+    can,
+    project_for,
+    visible_projects,
+)
+
+__all__ = ["project_view", "require", "visible_projects"]
 
 View = Callable[..., HttpResponse]
-
-
-def visible_projects(user) -> QuerySet[Project]:  # noqa: ANN001 - a Django user
-    """The projects a person can open: their memberships (a superuser sees every project)."""
-    if getattr(user, "is_superuser", False):
-        return Project.objects.all()
-    return projects_of(user).order_by("slug")
 
 
 def project_view(action: Action) -> Callable[[View], View]:
@@ -36,11 +36,12 @@ def project_view(action: Action) -> Callable[[View], View]:
         @login_required
         @wraps(view)
         def wrapper(request: HttpRequest, slug: str, *args: object, **kwargs: object) -> HttpResponse:
-            project = visible_projects(request.user).filter(slug=slug).first()
-            if project is None:
-                raise Http404("No such project, or you are not a member of it.")
-            if not can(request.user, project, action):
-                raise PermissionDenied(f"Your role in {project.name} does not allow this ({action.value}).")
+            try:
+                project = project_for(request.user, slug, action)
+            except ProjectNotVisible:
+                raise Http404("No such project, or you are not a member of it.") from None
+            except ActionNotAllowed:
+                raise PermissionDenied(f"Your role in this project does not allow this ({action.value}).") from None
             request.project = project  # type: ignore[attr-defined]
             # Pages show times in the project's time zone, the one its "today" and budgets use.
             with timezone.override(project.tz):

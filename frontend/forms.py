@@ -16,15 +16,21 @@ class KeyForm(forms.Form):
 
 
 class MemberForm(forms.Form):
-    username = forms.CharField(max_length=150, help_text="An existing account's user name.")
-    role = forms.ChoiceField(choices=Role.choices)
+    """Add a person with a role: an existing account by user name, or a new one (then an e-mail is needed)."""
 
-    def clean_username(self) -> object:
-        username = self.cleaned_data["username"].strip()
-        user = get_user_model().objects.filter(username=username).first()
-        if user is None:
-            raise forms.ValidationError(f"There is no account named {username!r}; create it first (Django admin).")
-        return user
+    username = forms.CharField(max_length=150, label="User name",
+                               help_text="An existing account, or a new one: it is created and you get a one-time "
+                                         "link for the person to choose a password.")
+    email = forms.EmailField(required=False, label="E-mail", help_text="Needed to create a new account.")
+    # No default: a role is a decision, never a pre-selected value.
+    role = forms.ChoiceField(choices=[("", "Choose a role…"), *Role.choices])
+
+    def clean(self) -> dict[str, object]:
+        cleaned = super().clean()
+        username = (cleaned.get("username") or "").strip()
+        if username and not cleaned.get("email") and not get_user_model().objects.filter(username=username).exists():
+            self.add_error("email", f"There is no account named {username!r}: give an e-mail address to create it.")
+        return cleaned
 
 
 class PriceOverrideForm(forms.Form):
@@ -52,6 +58,21 @@ class SilenceForm(forms.Form):
 
 
 class RuleForm(forms.Form):
+    """A rule's fields, grouped: those of every rule, then those of one kind (``KIND_FIELDS``).
+
+    The page shows only the chosen kind's group (``frontend/rule_form.js``; without JavaScript
+    both groups show under their headings) and marks what that kind requires (``REQUIRED_FOR``).
+    Whether a rule is valid stays the alerts app's decision (``RuleSerializer``), not this form's.
+    """
+
+    COMMON_FIELDS = ("name", "kind", "scope", "scope_value")
+    KIND_FIELDS = {
+        "budget": ("period", "amount_usd", "warn_percents", "forecast"),
+        "anomaly": ("anomaly_factor", "anomaly_days", "min_baseline_usd", "min_spend_usd", "same_weekday"),
+    }
+    REQUIRED_FOR = {"budget": ("period", "amount_usd"), "anomaly": ("anomaly_factor", "anomaly_days")}
+    NOTIFY_FIELDS = ("repeat_interval_minutes", "enabled", "channels")
+
     name = forms.CharField(max_length=200)
     kind = forms.ChoiceField(choices=[("budget", "Budget: spend over a period above an amount"),
                                       ("anomaly", "Anomaly: a day's spend above N× its recent average"),
@@ -96,6 +117,12 @@ class RuleForm(forms.Form):
         self.fields["scope"].choices = Scope.choices
         self.fields["period"].choices = BudgetPeriod.choices
         self.fields["channels"].choices = [(str(pk), name) for pk, name in channels]
+
+    def kind_groups(self) -> list[tuple[str, str, list[tuple[forms.BoundField, bool]]]]:
+        """(kind, heading, [(field, required for that kind)]) for the template."""
+        headings = {"budget": "Budget rule", "anomaly": "Anomaly rule"}
+        return [(kind, headings[kind], [(self[name], name in self.REQUIRED_FOR[kind]) for name in names])
+                for kind, names in self.KIND_FIELDS.items()]
 
     def clean_warn_percents(self) -> list[int]:
         raw = self.cleaned_data["warn_percents"].replace(" ", "")

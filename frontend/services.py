@@ -47,7 +47,7 @@ COLUMNS = [  # (ordering field, heading); headings are sortable when the field i
     ("cost_usd", "Spend"),
     ("requests", "Requests"),
     ("llm_calls", "LLM calls"),
-    ("input_tokens", "Input tokens"),
+    ("input_tokens", "Prompt tokens"),
     ("output_tokens", "Output tokens"),
     ("savings_usd", "Saved by caching"),
 ]

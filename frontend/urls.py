@@ -7,6 +7,8 @@ app_name = "frontend"
 
 urlpatterns = [
     path("login/", signin.SignInView.as_view(), name="login"),
+    # The one-time link a new account gets (Settings → Members, `manage.py addmember --create`).
+    path("reset/<uidb64>/<token>/", manage.SetPasswordView.as_view(), name="set-password"),
     path("logout/", auth_views.LogoutView.as_view(next_page="frontend:login"), name="logout"),
     path("", home.home, name="home"),
     path("switch/", home.switch, name="switch"),
@@ -27,6 +29,8 @@ urlpatterns = [
     path("p/<slug:slug>/settings/keys/", manage.keys, name="keys"),
     path("p/<slug:slug>/settings/keys/<int:key_id>/revoke/", manage.revoke, name="revoke-key"),
     path("p/<slug:slug>/settings/members/", manage.members, name="members"),
+    path("p/<slug:slug>/settings/members/<int:membership_id>/password-link/", manage.new_password_link,
+         name="member-password-link"),
     path("p/<slug:slug>/settings/members/<int:membership_id>/remove/", manage.remove_member_view,
          name="remove-member"),
     path("p/<slug:slug>/alerts/", alerts.incidents, name="alerts"),

@@ -22,7 +22,7 @@ from costwatch.billing.services import BillingError, ImportResult, Reconciliatio
 from costwatch.billing.sources import SOURCES, SourceError
 from costwatch.billing.tasks import queue_due_pulls
 from costwatch.pricing.cost import money
-from costwatch.projects.api import project_for, writable_project
+from costwatch.projects.api import request_project, writable_project
 from costwatch.projects.permissions import Action
 
 DEFAULT_DAYS = 30
@@ -121,7 +121,7 @@ class ReconciliationView(APIView):
         responses={200: ReconciliationSerializer, **ERRORS},
     )
     def get(self, request: Request) -> Response:
-        project = project_for(request)
+        project = request_project(request)
         today = timezone.now().date()
         end = _day(request, "end", today)
         start = _day(request, "start", end - timedelta(days=DEFAULT_DAYS - 1))

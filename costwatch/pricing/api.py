@@ -7,15 +7,21 @@ from __future__ import annotations
 
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from costwatch.pricing.cost import money
 from costwatch.pricing.models import ModelAlias, ModelPrice
+from costwatch.pricing.serializers import (
+    AliasChangeSerializer,
+    AliasListSerializer,
+    EstimateResultSerializer,
+    PriceChangeSerializer,
+    PriceListSerializer,
+)
 from costwatch.pricing.services import (
     EstimateError,
     ModelEstimate,
@@ -26,11 +32,11 @@ from costwatch.pricing.services import (
     set_alias,
     set_price,
 )
-from costwatch.projects.api import json_object, project_for, writable_project
+from costwatch.projects.api import ProjectAPIView, json_object, request_project, writable_project
 from costwatch.projects.models import Project
 from costwatch.projects.permissions import Action
+from costwatch.projects.schema import PROJECT_PARAM, errors
 
-PROJECT_PARAM = OpenApiParameter("project", OpenApiTypes.STR, description="slug, for people in several projects")
 _PRICE_MONEY = (
     "input", "output", "cache_read", "cache_write", "cache_write_1h",
     "long_input", "long_output", "long_cache_read", "long_cache_write", "long_cache_write_1h", "output_reasoning",
@@ -125,7 +131,7 @@ class EstimateRequest(serializers.Serializer):
     )
 
 
-class EstimateView(APIView):
+class EstimateView(ProjectAPIView):
     @extend_schema(
         summary="Pre-flight cost estimate",
         description=(
@@ -135,10 +141,10 @@ class EstimateView(APIView):
             "estimated too, so 'what would this cost on a smaller model' has an answer. Unknown models are "
             "listed as unpriced, not an error. Allowed for a read key."
         ),
-        parameters=[PROJECT_PARAM], request=EstimateRequest, responses=OpenApiTypes.OBJECT,
+        parameters=[PROJECT_PARAM], request=EstimateRequest, responses={200: EstimateResultSerializer, **errors(400)},
     )
     def post(self, request: Request) -> Response:
-        project = project_for(request)
+        project = request_project(request)
         data = json_object(request, ("messages", "text", "models", "output_tokens", "compare"))
         at = timezone.now()
         try:
@@ -148,13 +154,13 @@ class EstimateView(APIView):
             )
         except EstimateError as exc:
             raise ValidationError({"detail": str(exc)}) from None
-        return Response({
+        return Response(EstimateResultSerializer({
             "project": project.slug,
             "at": at.isoformat(),
             "results": [estimate_json(e) for e in estimates],
             "unpriced": [e.model for e in estimates if e.priced is None],
             "too_long": [e.model for e in estimates if e.problems],
-        })
+        }).data)
 
 
 class PriceRequest(serializers.Serializer):
@@ -193,7 +199,7 @@ class PriceRequest(serializers.Serializer):
     checked_on = serializers.DateField(required=False)
 
 
-class PricesView(APIView):
+class PricesView(ProjectAPIView):
     @extend_schema(
         summary="Project price overrides (and the catalog)",
         parameters=[
@@ -205,10 +211,10 @@ class PricesView(APIView):
             OpenApiParameter("service_tier", OpenApiTypes.STR, enum=["standard", "flex", "batch", "priority", "fast"],
                              description="only rows of this service tier"),
         ],
-        responses=OpenApiTypes.OBJECT,
+        responses={200: PriceListSerializer, **errors(400)},
     )
     def get(self, request: Request) -> Response:
-        project = project_for(request)
+        project = request_project(request)
         scope = request.query_params.get("scope", "overrides")
         if scope not in ("overrides", "catalog", "all"):
             raise ValidationError({"detail": "scope must be overrides, catalog or all"})
@@ -221,7 +227,8 @@ class PricesView(APIView):
             if request.query_params.get(name):
                 prices = prices.filter(**{name: request.query_params[name]})
         rows = prices.order_by("provider", "model", "effective_from", "project_id")
-        return Response({"project": project.slug, "scope": scope, "results": [price_json(p) for p in rows]})
+        return Response(PriceListSerializer({"project": project.slug, "scope": scope,
+                                             "results": [price_json(p) for p in rows]}).data)
 
     @extend_schema(
         summary="Add or correct a project price override",
@@ -230,7 +237,11 @@ class PricesView(APIView):
             "per 1M tokens, as decimal strings; JSON floats are refused. A new dated version is added "
             "when the price in force that day differs. Stored calls are not re-priced automatically."
         ),
-        parameters=[PROJECT_PARAM], request=PriceRequest, responses=OpenApiTypes.OBJECT,
+        parameters=[PROJECT_PARAM], request=PriceRequest,
+        responses={201: OpenApiResponse(PriceChangeSerializer, description="A new price version was added"),
+                   200: OpenApiResponse(PriceChangeSerializer, description="Unchanged, or an existing version "
+                                                                            "was corrected"),
+                   **errors(400)},
     )
     def post(self, request: Request) -> Response:
         project = writable_project(request, Action.MANAGE_PRICES)
@@ -240,8 +251,8 @@ class PricesView(APIView):
             raise ValidationError({"detail": str(exc)}) from None
         change = set_price(row, project=project)
         return Response(
-            {"status": change.status, "detail": change.label, "price": price_json(change.price),
-             "reprice": _reprice_hint(project, row.model)},
+            PriceChangeSerializer({"status": change.status, "detail": change.label, "price": price_json(change.price),
+                                   "reprice": _reprice_hint(project, row.model)}).data,
             status=status.HTTP_201_CREATED if change.status == "added" else status.HTTP_200_OK,
         )
 
@@ -251,15 +262,18 @@ class AliasRequest(serializers.Serializer):
     model = serializers.CharField(help_text="The catalog key it stands for")
 
 
-class AliasesView(APIView):
-    @extend_schema(summary="The project's model aliases", parameters=[PROJECT_PARAM], responses=OpenApiTypes.OBJECT)
+class AliasesView(ProjectAPIView):
+    @extend_schema(summary="The project's model aliases", parameters=[PROJECT_PARAM],
+                   responses={200: AliasListSerializer, **errors()})
     def get(self, request: Request) -> Response:
-        project = project_for(request)
+        project = request_project(request)
         aliases = ModelAlias.objects.filter(project=project).order_by("alias")
-        return Response({"project": project.slug, "results": [{"alias": a.alias, "model": a.model} for a in aliases]})
+        return Response(AliasListSerializer({"project": project.slug, "results": aliases}).data)
 
     @extend_schema(summary="Add or change a model alias", parameters=[PROJECT_PARAM], request=AliasRequest,
-                   responses=OpenApiTypes.OBJECT)
+                   responses={201: OpenApiResponse(AliasChangeSerializer, description="Added"),
+                              200: OpenApiResponse(AliasChangeSerializer, description="Changed or unchanged"),
+                              **errors(400)})
     def post(self, request: Request) -> Response:
         project = writable_project(request, Action.MANAGE_PRICES)
         data = json_object(request, ("alias", "model"))
@@ -268,15 +282,15 @@ class AliasesView(APIView):
         except PriceInputError as exc:
             raise ValidationError({"detail": str(exc)}) from None
         return Response(
-            {"alias": alias.alias, "model": alias.model, "created": created,
-             "reprice": _reprice_hint(project, alias.alias)},
+            AliasChangeSerializer({"alias": alias.alias, "model": alias.model, "created": created,
+                                   "reprice": _reprice_hint(project, alias.alias)}).data,
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
         )
 
     @extend_schema(
         summary="Remove a model alias",
         parameters=[PROJECT_PARAM, OpenApiParameter("alias", OpenApiTypes.STR, description="or in the JSON body")],
-        request=None, responses={204: None},
+        request=None, responses={204: None, **errors(400, 404)},
     )
     def delete(self, request: Request) -> Response:
         project = writable_project(request, Action.MANAGE_PRICES)

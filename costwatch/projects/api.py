@@ -4,31 +4,58 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.request import Request
+from rest_framework.views import APIView
 
 from costwatch.projects.authentication import KeyPrincipal
 from costwatch.projects.models import Project
-from costwatch.projects.permissions import Action, can
-from costwatch.projects.services import projects_of
+from costwatch.projects.permissions import (
+    Action,
+    ActionNotAllowed,
+    ProjectNotVisible,
+    project_for,
+    visible_projects,
+)
 
 
-def project_for(request: Request, action: Action = Action.VIEW_COSTS) -> Project:
-    """The project a request may use: the key's own, or one where the person's role allows ``action``."""
-    user = request.user
-    if isinstance(user, KeyPrincipal):
-        slug = request.query_params.get("project")
-        if slug and slug != user.project.slug:
-            raise PermissionDenied("this key belongs to another project")
-        return user.project
-    allowed = projects_of(user)
-    slug = request.query_params.get("project")
-    project = allowed.filter(slug=slug).first() if slug else allowed.first()
-    if project is None:
-        raise PermissionDenied(f"you are not a member of project {slug!r}" if slug else "you are not a member of any project")
-    if not can(user, project, action):
-        raise PermissionDenied(f"your role in {project.slug!r} does not allow {action.value}")
-    return project
+def _has_nul(value: object) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
+class ProjectAPIView(APIView):
+    """The base of every /api/v1 view.
+
+    Refuses NUL characters in the path, the query and a JSON body with a 400 before any view code
+    runs: PostgreSQL cannot store or compare them, so they would otherwise surface as a 500.
+    """
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)
+        if _has_nul(kwargs) or any(_has_nul(k) or _has_nul(v) for k, v in request.query_params.lists()):
+            raise ValidationError({"detail": "the URL contains a NUL character"})
+        if request.method not in ("GET", "HEAD", "OPTIONS", "DELETE") and _has_nul(request.data):
+            raise ValidationError({"detail": "the body contains a NUL character"})
+
+
+def request_project(request: Request, action: Action = Action.VIEW_COSTS) -> Project:
+    """The project an API request may use for ``action`` (``?project=<slug>``, else the caller's own or first).
+
+    The decision is ``costwatch.projects.permissions.project_for``, the same gate the pages use;
+    both refusals answer 403 with ``{"detail": ...}``.
+    """
+    try:
+        return project_for(request.user, request.query_params.get("project") or None, action)
+    except (ProjectNotVisible, ActionNotAllowed) as exc:
+        raise PermissionDenied(str(exc)) from None
 
 
 def json_object(request: Request, allowed: Iterable[str]) -> dict[str, Any]:
@@ -44,12 +71,18 @@ def json_object(request: Request, allowed: Iterable[str]) -> dict[str, Any]:
 
 
 def writable_project(request: Request, action: Action) -> Project:
-    """The project a write targets: only a logged-in person whose role allows ``action``."""
+    """The project a write targets: only a logged-in person whose role allows ``action``.
+
+    A person who can see several projects must name it (``?project=<slug>``): a write never guesses.
+    """
     if isinstance(request.user, KeyPrincipal):
         raise PermissionDenied("API keys are read-only; log in as a project member allowed to make this change")
-    if not request.query_params.get("project") and projects_of(request.user).count() > 1:
+    if not request.query_params.get("project") and visible_projects(request.user).count() > 1:
         raise ValidationError({"detail": "you belong to several projects; say which with ?project=<slug>"})
-    project = project_for(request, action)
-    if not can(request.user, project, action):
-        raise PermissionDenied(f"your role in project {project.slug!r} does not allow {action.value}")
-    return project
+    return request_project(request, action)
+
+
+@csrf_exempt  # nothing happens here; a POST with a stale cookie still gets the JSON 404, not the CSRF page
+def api_not_found(request: HttpRequest) -> JsonResponse:
+    """Any /api/v1/ URL that names no endpoint: a JSON 404 like the endpoints' own, not the web app's page."""
+    return JsonResponse({"detail": f"no API endpoint at {request.path}; see /api/docs/"}, status=404)

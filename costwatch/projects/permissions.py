@@ -1,12 +1,25 @@
-"""Who may do what in a project: one table, used by pages and the API alike."""
+"""Who may do what in a project: one table and one gate, used by pages and the API alike.
+
+``project_for(principal, slug, action)`` is the only place that decides whether a caller may use a
+project: the API (``costwatch.projects.api``) and the pages (``frontend.access``) both call it and
+only translate its two refusals into their own answers (API: 403 with a JSON body; pages: 404 for
+a project the person cannot see, 403 for an action their role does not allow).
+
+The rule, in one place:
+- a superuser may do anything in every project, member or not;
+- a member may do what their role allows (``ALLOWED``);
+- a project read key may read its own project (``KEY_ACTIONS``) and nothing else;
+- everyone else sees no project at all.
+"""
 from __future__ import annotations
 
 from enum import StrEnum
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import QuerySet
 
 from costwatch.projects.models import Project, Role
-from costwatch.projects.services import role_of
+from costwatch.projects.services import projects_of, role_of
 
 
 class Action(StrEnum):
@@ -28,13 +41,70 @@ ALLOWED: dict[str, frozenset[Action]] = {
     Role.FINANCE: frozenset({Action.VIEW_COSTS, Action.EXPORT_COSTS, Action.VIEW_ALERTS, Action.IMPORT_BILLS}),
     Role.ONCALL: frozenset({Action.VIEW_COSTS, Action.VIEW_ALERTS, Action.WORK_INCIDENTS, Action.MANAGE_ALERTS}),
 }
+# What a project read key may do in its own project: read, never change.
+KEY_ACTIONS: frozenset[Action] = frozenset({Action.VIEW_COSTS, Action.EXPORT_COSTS, Action.VIEW_ALERTS})
 
 
-def can(user: AbstractBaseUser, project: Project, action: Action) -> bool:
-    """True when the user's role in this project allows the action. Superusers may do anything."""
-    if not user.is_authenticated:
+class ProjectNotVisible(LookupError):
+    """The caller cannot see this project (it does not exist, or they are not a member)."""
+
+
+class ActionNotAllowed(PermissionError):
+    """The caller sees the project, but their role (or key) does not allow the action."""
+
+
+def _key_project(principal: object) -> Project | None:
+    # A KeyPrincipal (costwatch.projects.authentication) carries the key's project; people do not.
+    project = getattr(principal, "project", None)
+    return project if isinstance(project, Project) else None
+
+
+def is_superuser(principal: object) -> bool:
+    return bool(getattr(principal, "is_authenticated", False) and getattr(principal, "is_superuser", False))
+
+
+def visible_projects(principal: object) -> QuerySet[Project]:
+    """The projects a caller can open, ordered by slug: a key's own, a person's memberships, or all for a superuser."""
+    key_project = _key_project(principal)
+    if key_project is not None:
+        return Project.objects.filter(pk=key_project.pk)
+    if not getattr(principal, "is_authenticated", False):
+        return Project.objects.none()
+    if is_superuser(principal):
+        return Project.objects.order_by("slug")
+    return projects_of(principal).order_by("slug")  # type: ignore[arg-type]
+
+
+def can(principal: AbstractBaseUser | object, project: Project, action: Action) -> bool:
+    """True when the caller may do ``action`` in ``project`` (see the module docstring for the rule)."""
+    key_project = _key_project(principal)
+    if key_project is not None:
+        return key_project.pk == project.pk and action in KEY_ACTIONS
+    if not getattr(principal, "is_authenticated", False):
         return False
-    if getattr(user, "is_superuser", False):
+    if is_superuser(principal):
         return True
-    role = role_of(user, project)
+    role = role_of(principal, project)  # type: ignore[arg-type]
     return role is not None and action in ALLOWED[role]
+
+
+def project_for(principal: AbstractBaseUser | object, slug: str | None, action: Action) -> Project:
+    """The project ``slug`` names, once the caller may do ``action`` there.
+
+    Without a slug: a key's own project, else the caller's first visible project by slug.
+    Raises ``ProjectNotVisible`` (unknown project, not a member, another project's key, or no
+    project at all) and ``ActionNotAllowed`` (visible, but the role or key does not allow it).
+    """
+    key_project = _key_project(principal)
+    if key_project is not None and slug and slug != key_project.slug:
+        raise ProjectNotVisible("this key belongs to another project")
+    visible = visible_projects(principal)
+    project = visible.filter(slug=slug).first() if slug else visible.first()
+    if project is None:
+        raise ProjectNotVisible(f"you are not a member of project {slug!r}" if slug
+                                else "you are not a member of any project")
+    if not can(principal, project, action):
+        who = "API keys are read-only" if key_project is not None else f"your role in {project.slug!r}"
+        raise ActionNotAllowed(f"{who} does not allow {action.value}" if key_project is None
+                               else f"{who}; sign in as a member allowed to {action.value}")
+    return project

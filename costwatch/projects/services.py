@@ -104,6 +104,69 @@ def remove_member(project: Project, user: AbstractBaseUser) -> bool:
     return bool(deleted)
 
 
+class PersonError(ValueError):
+    """A person cannot be added as asked (no such account, a bad user name or e-mail); the message says why."""
+
+
+@dataclass(frozen=True)
+class AddedMember:
+    membership: Membership
+    created_account: bool
+    set_password_path: str | None  # an account without a password: the one-time link path to choose one
+
+
+def set_password_path(user: AbstractBaseUser) -> str:
+    """The path of a one-time link where ``user`` chooses a password (Django's password-reset token).
+
+    The link stops working once the password is set (the token hashes the password) and after
+    ``PASSWORD_RESET_TIMEOUT`` seconds (Django's default: 3 days).
+    """
+    from django.contrib.auth.tokens import default_token_generator
+    from django.utils.encoding import force_bytes
+    from django.utils.http import urlsafe_base64_encode
+
+    uid = urlsafe_base64_encode(force_bytes(user.pk))
+    return f"/reset/{uid}/{default_token_generator.make_token(user)}/"
+
+
+@transaction.atomic
+def add_member(project: Project, username: str, role: str, *, create: bool = False, email: str = "") -> AddedMember:
+    """Give the account ``username`` ``role`` in ``project``; with ``create``, make the account when it is missing.
+
+    A new account gets no usable password: the caller hands the person ``set_password_path`` (shown
+    once). Raises ``PersonError`` for a missing account (without ``create``) or an invalid user name
+    or e-mail, ``LastAdminError`` when the change would leave the project without an admin, and
+    ``ValueError`` for an unknown role.
+    """
+    from django.contrib.auth import get_user_model
+    from django.core.exceptions import ValidationError
+    from django.core.validators import validate_email
+
+    role = Role(role)
+    users = get_user_model()
+    username = username.strip()
+    user = users.objects.filter(**{users.USERNAME_FIELD: username}).first()
+    created = False
+    if user is None:
+        if not create:
+            raise PersonError(f"there is no account named {username!r}; create it (addmember --create, "
+                              "or Settings → Members) first")
+        user = users(**{users.USERNAME_FIELD: username}, email=email.strip())
+        user.set_unusable_password()
+        try:
+            if email.strip():
+                validate_email(email.strip())
+            user.full_clean()
+        except ValidationError as exc:
+            raise PersonError("; ".join(exc.messages)) from None
+        user.save()
+        created = True
+    membership = set_member(project, user, role)
+    # A person who has not chosen a password yet gets a fresh link: the old one may have expired.
+    needs_link = created or not user.has_usable_password()
+    return AddedMember(membership, created, set_password_path(user) if needs_link else None)
+
+
 def role_of(user: AbstractBaseUser, project: Project) -> str | None:
     if not user.is_authenticated:
         return None

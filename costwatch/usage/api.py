@@ -7,17 +7,18 @@ from decimal import Decimal
 
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from costwatch.display import csv_cell
+from costwatch.money import UNPRICED
 from costwatch.pricing.cost import money
-from costwatch.projects.api import json_object, project_for, writable_project
+from costwatch.projects.api import ProjectAPIView, json_object, request_project, writable_project
 from costwatch.projects.permissions import Action
+from costwatch.projects.schema import PROJECT_PARAM, errors
 from costwatch.usage.models import LlmCall, RequestRollup
 from costwatch.usage.queries import (
     GROUPS,
@@ -32,9 +33,15 @@ from costwatch.usage.queries import (
     summary_of,
 )
 from costwatch.usage.repricing import RepriceError, reprice_calls, since_of
+from costwatch.usage.serializers import (
+    CostPageSerializer,
+    RepriceResultSerializer,
+    RequestDetailSerializer,
+    SummarySerializer,
+    UserSpendSerializer,
+)
 
 MAX_PAGE_SIZE = 1000
-PROJECT_PARAM = OpenApiParameter("project", OpenApiTypes.STR, description="slug, for people in several projects")
 
 
 def row_json(row: CostRow) -> dict[str, object]:
@@ -75,54 +82,36 @@ def row_json(row: CostRow) -> dict[str, object]:
     }
 
 
+# The CSV is for spreadsheets: exact decimal strings (never rounded), the cost breakdown and every
+# token count. Output cost includes reasoning (reasoning tokens are billed as output tokens).
 CSV_COLUMNS = [
-    "key", "cost_usd", "cost_complete", "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens",
-    "llm_calls", "priced_calls", "unpriced_calls", "unknown_usage_calls", "estimated_calls", "inferred_calls",
-    "approximate_calls", "requests", "errors",
+    "key", "cost_usd", "cost_input_usd", "cost_cache_read_usd", "cost_cache_write_usd", "cost_output_usd",
+    "cost_complete", "priced_calls", "unpriced_calls", "unknown_usage_calls", "estimated_calls", "inferred_calls",
+    "approximate_calls",
+    "prompt_tokens", "input_tokens", "cache_read_tokens", "cache_write_tokens", "output_tokens", "reasoning_tokens",
+    "llm_calls", "requests", "errors", "avg_cost_per_request_usd",
     "prompt_cache_hit_rate", "response_cache_hit_rate", "savings_usd",
 ]
-# What a CSV cell says for money that is not known (no call of the row is priced).
-CSV_UNKNOWN = "unpriced"
+CSV_MONEY = {name for name in CSV_COLUMNS if name.endswith("_usd")}
 
 
 def csv_response(rows: list[dict[str, object]], filename: str) -> HttpResponse:
-    """CSV of cost rows: every cell quoted and neutralized (``costwatch.display.csv_cell``)."""
+    """Rows of ``row_json`` as a CSV download: every cell quoted and neutralized
+    (``costwatch.display.csv_cell``); an unknown amount reads "unpriced", never 0 or blank."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, quoting=csv.QUOTE_ALL, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
     for row in rows:
-        writer.writerow([csv_cell(CSV_UNKNOWN if row.get(column) is None and column.endswith("_usd") else row.get(column))
-                         for column in CSV_COLUMNS])
+        out = dict(row)
+        out["prompt_tokens"] = sum(int(row.get(n) or 0) for n in ("input_tokens", "cache_read_tokens",
+                                                                  "cache_write_tokens"))
+        for name in CSV_MONEY:
+            if out.get(name) is None and not (name == "avg_cost_per_request_usd" and not row.get("requests")):
+                out[name] = UNPRICED
+        writer.writerow([csv_cell(out.get(column)) for column in CSV_COLUMNS])
     response = HttpResponse(buffer.getvalue(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
-
-
-class CostRowSerializer(serializers.Serializer):
-    key = serializers.CharField()
-    cost_usd = serializers.CharField(allow_null=True, help_text=(
-        "Exact decimal string, USD: the cost of the priced calls. null when no call of the group is priced "
-        "(unknown, never $0)."))
-    cost_complete = serializers.BooleanField(help_text="false while any call is unpriced or has unknown usage")
-    priced_calls = serializers.IntegerField()
-    unpriced_calls = serializers.IntegerField(help_text="calls of a model without a price: cost not included")
-    unknown_usage_calls = serializers.IntegerField(
-        help_text="calls whose token usage was neither reported nor countable: cost not included")
-    estimated_calls = serializers.IntegerField(help_text="calls whose tokens were estimated from text (tiktoken)")
-    inferred_calls = serializers.IntegerField(help_text=(
-        "calls where neither a total nor the reporter's documented rule said whether input includes the "
-        "cache (or output the reasoning): decided from the sizes"))
-    approximate_calls = serializers.IntegerField(help_text=(
-        "priced calls with a part priced at a fallback rate (a service tier or modality without its own price)"))
-    input_tokens = serializers.IntegerField()
-    output_tokens = serializers.IntegerField()
-    cache_read_tokens = serializers.IntegerField()
-    cache_write_tokens = serializers.IntegerField()
-    llm_calls = serializers.IntegerField()
-    requests = serializers.IntegerField()
-    prompt_cache_hit_rate = serializers.FloatField(allow_null=True)
-    response_cache_hit_rate = serializers.FloatField(allow_null=True)
-    savings_usd = serializers.CharField()
 
 
 def _int_param(request: Request, name: str, default: int, *, lo: int, hi: int) -> int:
@@ -134,7 +123,7 @@ def _int_param(request: Request, name: str, default: int, *, lo: int, hi: int) -
     return int(raw)
 
 
-class CostsView(APIView):
+class CostsView(ProjectAPIView):
     @extend_schema(
         parameters=[
             OpenApiParameter("group_by", OpenApiTypes.STR, enum=list(GROUPS), required=True),
@@ -144,14 +133,20 @@ class CostsView(APIView):
             OpenApiParameter("ordering", OpenApiTypes.STR, description="e.g. -cost_usd (default), key, requests"),
             OpenApiParameter("page", OpenApiTypes.INT),
             OpenApiParameter("page_size", OpenApiTypes.INT),
-            OpenApiParameter("format", OpenApiTypes.STR, enum=["json", "csv"]),
-            OpenApiParameter("project", OpenApiTypes.STR, description="slug, for people in several projects"),
+            OpenApiParameter("format", OpenApiTypes.STR, enum=["json", "csv"],
+                             description="csv: every row (no paging) as a CSV download; needs export_costs"),
+            PROJECT_PARAM,
         ],
-        responses=CostRowSerializer(many=True),
+        responses={
+            (200, "application/json"): CostPageSerializer,
+            (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="The same rows as CSV, all pages"),
+            **errors(400, 503),
+        },
+        description="Cost per group over a period, from the rollups, one page of rows at a time.",
     )
     def get(self, request: Request) -> Response | HttpResponse:
         params = request.query_params
-        project = project_for(request, Action.EXPORT_COSTS if params.get("format") == "csv" else Action.VIEW_COSTS)
+        project = request_project(request, Action.EXPORT_COSTS if params.get("format") == "csv" else Action.VIEW_COSTS)
         group_by = params.get("group_by", "")
         ordering = params.get("ordering", "key" if group_by in {"day", "hour"} else "-cost_usd")
         csv_export = params.get("format") == "csv"
@@ -167,22 +162,27 @@ class CostsView(APIView):
         data = [row_json(r) for r in result.rows]
         if csv_export:
             return csv_response(data, f"costwatch-{project.slug}-{group_by}-{period.start:%Y%m%d}.csv")
-        return Response({
+        # The rows are already in CostRowSerializer's shape (row_json; test_api_contract checks the
+        # two agree): rendering up to 1,000 rows through DRF fields again costs ~80 ms for nothing.
+        envelope = CostPageSerializer({
             "project": project.slug, "group_by": group_by,
             "start": period.start.isoformat(), "end": period.end.isoformat(),
             "count": result.total, "page": page, "page_size": size,
             "next": page + 1 if page * size < result.total else None,
             "previous": page - 1 if page > 1 else None,
-            "results": data,
-        })
+            "results": [],
+        }).data
+        return Response({**envelope, "results": data})
 
 
-class SummaryView(APIView):
-    @extend_schema(parameters=[OpenApiParameter("project", OpenApiTypes.STR)], responses=OpenApiTypes.OBJECT)
+class SummaryView(ProjectAPIView):
+    @extend_schema(parameters=[PROJECT_PARAM], responses={200: SummarySerializer, **errors(503)},
+                   description="Today, yesterday, month to date and the month-end forecast, in the project's "
+                               "time zone.")
     def get(self, request: Request) -> Response:
-        project = project_for(request)
+        project = request_project(request)
         s = summary_of(project)
-        return Response({
+        return Response(SummarySerializer({
             "project": project.slug, "timezone": project.timezone,
             "today_usd": money(s.today), "yesterday_usd": money(s.yesterday),
             "month_to_date_usd": money(s.month_to_date),
@@ -197,7 +197,7 @@ class SummaryView(APIView):
                 "priced_calls": row.priced_calls, "unpriced_calls": row.unpriced_calls,
                 "unknown_usage_calls": row.unknown_usage_calls,
             } for name, row in s.periods.items()},
-        })
+        }).data)
 
 
 def request_json(r: RequestRollup) -> dict[str, object]:
@@ -214,11 +214,14 @@ def request_json(r: RequestRollup) -> dict[str, object]:
     }
 
 
-class UserView(APIView):
+class UserView(ProjectAPIView):
     @extend_schema(parameters=[OpenApiParameter("start", OpenApiTypes.STR), OpenApiParameter("end", OpenApiTypes.STR),
-                               OpenApiParameter("project", OpenApiTypes.STR)], responses=OpenApiTypes.OBJECT)
+                               PROJECT_PARAM],
+                   responses={200: UserSpendSerializer, **errors(400, 404, 503)},
+                   description="A user's spend by day, feature and model, and recent requests. 404 when the user "
+                               "has no call in the period.")
     def get(self, request: Request, user_id: str) -> Response:
-        project = project_for(request)
+        project = request_project(request)
         try:
             period = period_of(project, request.query_params.get("start"), request.query_params.get("end"))
             by_day = order_rows(cost_rows(project, "day", period, {"user": user_id}), "key")
@@ -226,28 +229,32 @@ class UserView(APIView):
             by_model = order_rows(cost_rows(project, "model", period, {"user": user_id}), "-cost_usd")
         except QueryError as exc:
             raise ValidationError({"detail": str(exc)}) from None
+        if not by_day:
+            raise NotFound(f"no spend recorded for user {user_id!r} in project {project.slug} between "
+                           f"{period.start:%Y-%m-%d} and {period.end:%Y-%m-%d}")
         recent = RequestRollup.objects.filter(project=project, user=user_id).order_by("-first_at")[:50]
         total = sum_rows(by_day, user_id)
-        return Response({
+        return Response(UserSpendSerializer({
             "project": project.slug, "user": user_id, "start": period.start.isoformat(), "end": period.end.isoformat(),
             **{name: row_json(total)[name] for name in ("cost_usd", "cost_complete", "priced_calls", "unpriced_calls",
                                                         "unknown_usage_calls", "estimated_calls")},
             "llm_calls": total.llm_calls,
             "by_day": [row_json(r) for r in by_day], "by_feature": [row_json(r) for r in by_feature],
             "by_model": [row_json(r) for r in by_model], "recent_requests": [request_json(r) for r in recent],
-        })
+        }).data)
 
 
-class RequestView(APIView):
-    @extend_schema(parameters=[OpenApiParameter("project", OpenApiTypes.STR)], responses=OpenApiTypes.OBJECT)
+class RequestView(ProjectAPIView):
+    @extend_schema(parameters=[PROJECT_PARAM], responses={200: RequestDetailSerializer, **errors(404)},
+                   description="A request (trace): each LLM call with its tokens, cost and the price row used.")
     def get(self, request: Request, trace_id: str) -> Response:
-        project = project_for(request)
+        project = request_project(request)
         trace_id = trace_id.lower()
         calls = request_calls(project, trace_id)
         if not calls:
             raise NotFound(f"no request {trace_id} in project {project.slug}")
         rollup = RequestRollup.objects.filter(project=project, trace_id=trace_id).first()
-        return Response({
+        return Response(RequestDetailSerializer({
             "project": project.slug, "trace_id": trace_id,
             "summary": request_json(rollup) if rollup else None,
             "calls": [{
@@ -275,7 +282,7 @@ class RequestView(APIView):
                     "override": c.price.project_id is not None,
                 },
             } for rc in calls for c in [rc.call]],
-        })
+        }).data)
 
 
 class RepriceRequest(serializers.Serializer):
@@ -283,7 +290,7 @@ class RepriceRequest(serializers.Serializer):
     model = serializers.CharField(required=False, help_text="only calls that reported, asked for or were priced as it")
 
 
-class RepriceView(APIView):
+class RepriceView(ProjectAPIView):
     @extend_schema(
         summary="Re-price stored calls",
         description=(
@@ -291,7 +298,7 @@ class RepriceView(APIView):
             "and marks the changed rollup hours dirty. Needs a logged-in person who may manage prices "
             "(API keys are read-only)."
         ),
-        parameters=[PROJECT_PARAM], request=RepriceRequest, responses=OpenApiTypes.OBJECT,
+        parameters=[PROJECT_PARAM], request=RepriceRequest, responses={200: RepriceResultSerializer, **errors(400)},
     )
     def post(self, request: Request) -> Response:
         project = writable_project(request, Action.MANAGE_PRICES)
@@ -307,7 +314,7 @@ class RepriceView(APIView):
             )
         except RepriceError as exc:
             raise ValidationError({"detail": str(exc)}) from None
-        return Response({
+        return Response(RepriceResultSerializer({
             "project": project.slug,
             "checked": result.checked,
             "changed": result.changed,
@@ -318,4 +325,4 @@ class RepriceView(APIView):
             "total_before_usd": money(result.total_before),
             "total_after_usd": money(result.total_after),
             "unpriced_before": result.unpriced_before,
-        })
+        }).data)

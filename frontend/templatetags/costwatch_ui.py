@@ -1,6 +1,8 @@
 """Display filters: money, rates and counts as people read them. Formatting only, no arithmetic on costs."""
 from __future__ import annotations
 
+from datetime import datetime
+from datetime import timezone as dt_timezone
 from decimal import Decimal
 from urllib.parse import urlencode
 
@@ -8,54 +10,85 @@ import re
 
 from django import template
 from django.http import QueryDict
-from django.utils.html import escape
+from django.utils import timezone
+from django.utils.html import escape, format_html
 from django.utils.safestring import mark_safe
+from django.utils.timesince import timesince, timeuntil
 
 from costwatch.display import visible_controls
+from costwatch.money import column_decimals as money_column_decimals
+from costwatch.money import format_usd, format_usd_exact
 
 register = template.Library()
 _CONTROL_MARK = re.compile(r"&lt;U\+[0-9A-F]{4,6}&gt;")
 
 
 @register.filter
-def usd(value: Decimal | None) -> str:
-    """$1,234.56; amounts under a cent keep four significant digits ($0.004213) so they don't read as zero."""
-    if value is None:
-        return "—"
-    value = Decimal(value)
-    if value == 0:
-        return "$0.00"
-    sign = "-" if value < 0 else ""
-    magnitude = abs(value)
-    if magnitude >= Decimal("0.01"):
-        return f"{sign}${magnitude.quantize(Decimal('0.01')):,}"
-    return f"{sign}${format(Decimal(f'{magnitude:.4g}'), 'f')}"
+def usd(value: Decimal | None, decimals: int | None = None) -> str:
+    """$1,234.56 with ``decimals`` places (a column's, from ``column_decimals``); None → "unpriced".
+
+    Without ``decimals``: as many as the value needs to keep two significant digits (at least 2).
+    The rule lives in ``costwatch.money``.
+    """
+    return format_usd(value, decimals)
 
 
 @register.filter
 def usd_known(value: Decimal | None) -> str:
     """Money that may be unknown (no call priced): "unpriced", never a silent $0.00."""
-    return "unpriced" if value is None else usd(value)
+    return usd(value)
 
 
 @register.filter
-def row_cost(row: object) -> str:
-    """A cost row's money: its priced calls' cost, "unpriced" when none is priced, and a visible
-    "+ n not priced" when some calls (unpriced model or unknown usage) are not in it."""
+def row_cost(row: object, decimals: int | None = None) -> str:
+    """A cost row's money (``decimals`` places, a column's): its priced calls' cost, "unpriced" when
+    none is priced, and a visible "+ n not priced" when some calls (unpriced model or unknown usage)
+    are not in it."""
     known = getattr(row, "known_cost_usd", None)
-    if known is None:
-        return "unpriced"
     missing = getattr(row, "llm_calls", 0) - getattr(row, "priced_calls", 0)
-    return usd(known) + (f" + {missing:,} not priced" if missing > 0 else "")
+    if known is None:
+        return usd(None)
+    return usd(known, decimals) + (f" + {missing:,} not priced" if missing > 0 else "")
 
 
 @register.filter
 def usd_exact(value: Decimal | None) -> str:
-    """The exact stored amount (a call's cost), without rounding or trailing zeros."""
+    """The exact stored amount, without rounding or trailing zeros: hover titles and a call's cost."""
+    return format_usd_exact(value)
+
+
+@register.simple_tag
+def column_decimals(rows: object, attr: str, *extra: object) -> int:
+    """Decimals of one money column: ``attr`` of every row (and of ``extra`` rows, e.g. the totals)."""
+    items = [*(rows or []), *(e for e in extra if e is not None)]
+    return money_column_decimals(getattr(item, attr, None) if not isinstance(item, dict) else item.get(attr)
+                                 for item in items)
+
+
+@register.filter
+def prompt_tokens(row: object) -> int:
+    """All prompt tokens of a row: read fresh, read from the cache and written to it."""
+    return (getattr(row, "input_tokens", 0) or 0) + (getattr(row, "cache_read_tokens", 0) or 0) \
+        + (getattr(row, "cache_write_tokens", 0) or 0)
+
+
+@register.filter
+def when(value: datetime | None) -> str:
+    """A moment as people read it, in the page's time zone (the project's): "Mon 30 Nov 2026, 14:05 CET · 3 hours ago".
+
+    The ``<time>`` element carries the exact UTC instant, its title the local time to the second.
+    """
     if value is None:
-        return "unpriced"
-    text = format(Decimal(value).normalize(), "f")
-    return "$0" if text in {"0", "-0"} else f"${text}"
+        return "—"
+    local = timezone.localtime(value)
+    now = timezone.now()
+    ago = f"in {timeuntil(value, now)}" if value > now else f"{timesince(value, now).split(',')[0]} ago"
+    if abs((now - value).total_seconds()) < 60:
+        ago = "just now"
+    year = "" if local.year == timezone.localtime(now).year else f" {local.year}"
+    return format_html('<time datetime="{}" title="{}">{} · {}</time>',
+                       value.astimezone(dt_timezone.utc).isoformat(), local.strftime("%Y-%m-%d %H:%M:%S %Z (UTC%z)"),
+                       local.strftime(f"%a %-d %b{year}, %H:%M %Z"), ago)
 
 
 @register.filter

@@ -16,7 +16,8 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from alerts import services as alert_services
-from alerts.api import RuleSerializer
+from alerts.api import RuleSerializer, rule_warnings
+from alerts.queries import incidents_with_delivery_failures
 from alerts.models import (
     Channel,
     Delivery,
@@ -42,8 +43,9 @@ def _incident(project: Project, incident_id: int) -> Incident:
 
 @project_view(Action.VIEW_ALERTS)
 def incidents(request: HttpRequest, project: Project) -> HttpResponse:
-    firing = (Incident.objects.filter(project=project, state=IncidentState.FIRING)
-              .select_related("rule", "acknowledged_by").order_by("-opened_at"))
+    firing = incidents_with_delivery_failures(
+        Incident.objects.filter(project=project, state=IncidentState.FIRING)
+        .select_related("rule", "acknowledged_by").order_by("-opened_at"))
     return render(request, "frontend/alerts/incidents.html", {
         "firing": firing, "silence_form": SilenceForm(), "now": timezone.now(),
     })
@@ -158,6 +160,8 @@ def rule_edit(request: HttpRequest, project: Project, rule_id: int | None = None
             channels = fields.pop("channels", None)
             saved = alert_services.save_rule(project, fields, channels, rule)
             messages.success(request, f"Rule “{saved.name}” saved.")
+            for warning in rule_warnings(list(saved.channels.all())):
+                messages.warning(request, f"“{saved.name}”: {warning} Add a channel under Notify these channels.")
             return redirect("frontend:rules", slug=project.slug)
         for name, errors in serializer.errors.items():
             field = {"amount": "amount_usd"}.get(name, name)

@@ -1,6 +1,7 @@
 """Cost pages: overview, the users/features/endpoints/models tables and their group pages, a request."""
 from __future__ import annotations
 
+from decimal import Decimal
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -71,17 +72,19 @@ def group_list(request: HttpRequest, project: Project, dimension: str) -> HttpRe
     if asked.search:
         rows = services.searched(cost_rows(project, name, dates.period), asked)
         total = len(rows)
+        totals = sum_rows(rows, "total")
     else:
         # Sorted and cut to one page in SQL: a month of a big project has tens of thousands of users.
         page = cost_page(project, name, dates.period, ordering=asked.sort,
                          limit=None if export else services.PAGE_SIZE, offset=0 if export else asked.offset)
         rows, total = page.rows, page.total
+        totals = None if export else total_of(project, dates.period)
     if export:
         return csv_response([row_json(row) for row in rows],
                             f"costwatch-{project.slug}-{dimension}-{dates.start:%Y%m%d}-{dates.end:%Y%m%d}.csv")
     context = {
         "dates": dates, "dimension": dimension, "singular": singular, "plural": plural,
-        "table": services.table_of(rows, total, asked),
+        "table": services.table_of(rows, total, asked), "totals": totals,
     }
     if request.headers.get("HX-Request") and request.headers.get("HX-Target") == "group-table":
         return render(request, "frontend/_group_table.html", context)
@@ -96,6 +99,11 @@ def group_detail(request: HttpRequest, project: Project, dimension: str) -> Http
     key = request.GET["key"]
     dates = services.date_range_of(project, request.GET)
     days = daily_rows_of(project, name, key, dates.period)
+    if not any(day.llm_calls for day in days):
+        return render(request, "frontend/no_spend.html", {
+            "dates": dates, "dimension": dimension, "singular": singular, "plural": plural, "key": key,
+        }, status=404)
+    recent = recent_requests(project, name, key, dates.period)
     base = reverse("frontend:group-breakdown", args=[project.slug, dimension])
     breakdowns = [
         (services.DIMENSIONS[other + "s"][1], other + "s",
@@ -107,7 +115,8 @@ def group_detail(request: HttpRequest, project: Project, dimension: str) -> Http
         "total": sum_rows(days, key),
         "chart": services.daily_chart(days, dates.start, dates.end),
         "breakdowns": breakdowns,
-        "recent": recent_requests(project, name, key, dates.period),
+        "recent": recent,
+        "recent_total": {"cost": sum((r.cost for r in recent), Decimal(0)), "llm_calls": sum(r.llm_calls for r in recent)},
         "budgets": budget_status_of(project, name, key),
     })
 
@@ -123,7 +132,7 @@ def group_breakdown(request: HttpRequest, project: Project, dimension: str) -> H
     rows = order_rows(breakdown_of(project, name, key, other, dates.period), "-cost_usd")
     return render(request, "frontend/_breakdown.html", {
         "dates": dates, "heading": services.DIMENSIONS[other + "s"][1], "slug": other + "s",
-        "rows": rows[:10], "more": len(rows) if len(rows) > 10 else 0,
+        "rows": rows[:10], "more": len(rows) if len(rows) > 10 else 0, "totals": sum_rows(rows, "total"),
     })
 
 
@@ -136,7 +145,16 @@ def request_detail(request: HttpRequest, project: Project, trace_id: str) -> Htt
         calls.append(resolved.call)
     if not calls:
         raise Http404(f"No request {trace_id} in this project.")
+    priced = [c.cost_total for c in calls if c.cost_total is not None]
+    totals = {
+        # None when no call is priced: the total is unknown, not $0.
+        "cost_total": sum(priced, Decimal(0)) if priced else None,
+        "unpriced_calls": len(calls) - len(priced),
+        **{name: sum(getattr(c, name) for c in calls)
+           for name in ("input_tokens", "cache_read_tokens", "output_tokens")},
+        "cache_write_tokens": sum(c.cache_write_tokens + c.cache_write_1h_tokens for c in calls),
+    }
     return render(request, "frontend/request.html", {
-        "trace_id": trace_id, "calls": calls,
+        "trace_id": trace_id, "calls": calls, "totals": totals,
         "summary": RequestRollup.objects.filter(project=project, trace_id=trace_id).first(),
     })

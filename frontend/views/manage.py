@@ -1,9 +1,13 @@
 """Settings (API keys, members and roles) and pricing (catalog, project overrides)."""
 from __future__ import annotations
 
+from django import forms
 from django.contrib import messages
+from django.contrib.auth import views as auth_views
+from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse_lazy
 from django.views.decorators.http import require_POST
 
 from costwatch.pricing.cost import PriceRow
@@ -11,29 +15,60 @@ from costwatch.pricing.models import ModelPrice, PriceOrigin, Repricing
 from costwatch.pricing.services import catalog_summary, model_history, search_catalog, sync_catalog
 from costwatch.projects.models import ApiKey, Membership, Project
 from costwatch.projects.permissions import Action
-from costwatch.projects.services import LastAdminError, issue_key, remove_member, revoke_key, set_member
+from costwatch.projects.services import (
+    LastAdminError,
+    PersonError,
+    add_member,
+    issue_key,
+    remove_member,
+    revoke_key,
+    set_password_path,
+)
 from frontend.access import project_view
 from frontend.forms import KeyForm, MemberForm, PriceOverrideForm
 
 
-def _keys_page(request: HttpRequest, project: Project, form: KeyForm, issued: object = None) -> HttpResponse:
+# The secret of a new key reaches the next page through the session, read once and removed, so the
+# create is a POST answered by a redirect (reloading the page never creates another key) and the
+# secret is never stored beyond that one read.
+ISSUED_KEY_SESSION = "costwatch.issued_key"
+NEW_ACCOUNT_SESSION = "costwatch.new_account"
+
+
+def _keys_page(request: HttpRequest, project: Project, form: KeyForm, issued: dict | None = None) -> HttpResponse:
     keys = ApiKey.objects.filter(project=project).select_related("created_by")
-    return render(request, "frontend/keys.html", {"form": form, "keys": keys, "issued": issued},
-                  status=400 if form.is_bound and not form.is_valid() else 200)
+    response = render(request, "frontend/keys.html", {"form": form, "keys": keys, "issued": issued},
+                      status=400 if form.is_bound and not form.is_valid() else 200)
+    if issued:
+        response["Cache-Control"] = "no-store"
+    return response
+
+
+class SetPasswordView(auth_views.PasswordResetConfirmView):
+    """A new person chooses their password from the one-time link, then signs in."""
+
+    template_name = "frontend/set_password.html"
+    success_url = reverse_lazy("frontend:login")
+
+    def form_valid(self, form: forms.Form) -> HttpResponse:
+        messages.success(self.request, "Your password is set. Sign in with it.")
+        return super().form_valid(form)
 
 
 @project_view(Action.MANAGE_KEYS)
 def keys(request: HttpRequest, project: Project) -> HttpResponse:
     if request.method != "POST":
-        return _keys_page(request, project, KeyForm())
+        issued = request.session.get(ISSUED_KEY_SESSION)
+        issued = request.session.pop(ISSUED_KEY_SESSION) if issued and issued.get("project") == project.slug else None
+        return _keys_page(request, project, KeyForm(), issued)
     form = KeyForm(request.POST)
     if not form.is_valid():
         return _keys_page(request, project, form)
     issued = issue_key(project, form.cleaned_data["scope"], name=form.cleaned_data["name"], created_by=request.user)
-    # Rendered, not redirected: the secret exists only in this response and is never stored.
-    response = _keys_page(request, project, KeyForm(), issued)
-    response["Cache-Control"] = "no-store"
-    return response
+    request.session[ISSUED_KEY_SESSION] = {
+        "project": project.slug, "secret": issued.secret, "scope": issued.key.get_scope_display(),
+    }
+    return redirect("frontend:keys", slug=project.slug)
 
 
 @require_POST
@@ -53,16 +88,47 @@ def revoke(request: HttpRequest, project: Project, key_id: int) -> HttpResponse:
 def members(request: HttpRequest, project: Project) -> HttpResponse:
     form = MemberForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
         try:
-            membership = set_member(project, form.cleaned_data["username"], form.cleaned_data["role"])
-        except LastAdminError as exc:
+            added = add_member(project, data["username"], data["role"], create=True, email=data["email"])
+        except (LastAdminError, PersonError) as exc:
             form.add_error(None, str(exc))
         else:
+            membership = added.membership
             messages.success(request, f"{membership.user} is now {membership.get_role_display()} of {project.name}.")
+            if added.set_password_path:
+                request.session[NEW_ACCOUNT_SESSION] = {
+                    "project": project.slug, "username": membership.user.get_username(),
+                    "link": request.build_absolute_uri(added.set_password_path),
+                    "renewed": not added.created_account,
+                }
             return redirect("frontend:members", slug=project.slug)
+    new_account = request.session.get(NEW_ACCOUNT_SESSION) if request.method != "POST" else None
+    new_account = request.session.pop(NEW_ACCOUNT_SESSION) if new_account and new_account.get("project") == project.slug else None
     memberships = Membership.objects.filter(project=project).select_related("user").order_by("user__username")
-    return render(request, "frontend/members.html", {"form": form, "memberships": memberships},
-                  status=400 if form.is_bound else 200)
+    response = render(request, "frontend/members.html",
+                      {"form": form, "memberships": memberships, "new_account": new_account},
+                      status=400 if form.is_bound else 200)
+    if new_account:
+        response["Cache-Control"] = "no-store"
+    return response
+
+
+@require_POST
+@project_view(Action.MANAGE_MEMBERS)
+def new_password_link(request: HttpRequest, project: Project, membership_id: int) -> HttpResponse:
+    """A fresh one-time link for a member who has not chosen a password yet (the old one expired or got lost)."""
+    membership = Membership.objects.filter(project=project, pk=membership_id).select_related("user").first()
+    if membership is None:
+        raise Http404("No such member in this project.")
+    if membership.user.has_usable_password():
+        messages.info(request, f"{membership.user} has set a password already; they can sign in.")
+        return redirect("frontend:members", slug=project.slug)
+    request.session[NEW_ACCOUNT_SESSION] = {
+        "project": project.slug, "username": membership.user.get_username(),
+        "link": request.build_absolute_uri(set_password_path(membership.user)), "renewed": True,
+    }
+    return redirect("frontend:members", slug=project.slug)
 
 
 @require_POST

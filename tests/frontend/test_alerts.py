@@ -1,6 +1,7 @@
 """Alert pages: firing incidents worked by on-call, history, rules and channels, budget status on cost pages."""
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
 import pytest
@@ -207,3 +208,52 @@ def test_user_page_shows_the_users_budget_status(people, acme_data) -> None:  # 
     assert "over budget" in alice.content.decode()
     [bob] = people.client("finance").get("/p/acme/users/detail/?key=bob").context["budgets"]
     assert bob.state == "ok"
+
+
+def test_a_failed_notification_is_flagged_on_the_firing_list_and_in_the_api(people, firing) -> None:  # noqa: ANN001
+    from django.utils import timezone
+
+    from alerts.models import Delivery
+    from alerts.services import save_channel
+
+    channel = save_channel(firing.project, {"kind": "webhook", "name": "hook", "config": {"url": "http://127.0.0.1:9/"}})
+    for sequence, (error, age) in enumerate((("connection refused", 60), ("HTTP 502 from 127.0.0.1", 0)), start=1):
+        Delivery.objects.create(project=firing.project, incident=firing, channel=channel, event="reminder",
+                                sequence=sequence, payload={},
+                                status="failed", attempts=8, next_attempt_at=timezone.now(), last_error=error,
+                                created_at=timezone.now() - timezone.timedelta(seconds=age))
+    body = people.client("oncall").get("/p/acme/alerts/").content.decode()
+    assert "notification failed" in body and "2 notifications could not be delivered" in body
+    assert "HTTP 502 from 127.0.0.1" in body
+    data = people.client("oncall").get(f"/api/v1/alerts/incidents/{firing.pk}?project=acme").json()
+    assert data["failed_deliveries"] == 2 and data["last_delivery_error"] == "HTTP 502 from 127.0.0.1"
+
+
+def test_alert_times_read_in_the_projects_time_zone(people, firing) -> None:  # noqa: ANN001
+    from datetime import UTC
+
+    from django.utils import timezone
+
+    body = people.client("oncall").get(f"/p/acme/alerts/incidents/{firing.pk}/").content.decode()
+    local = timezone.localtime(firing.opened_at, firing.project.tz)
+    assert f"{local:%H:%M} {local:%Z}" in body  # Europe/Berlin: CET or CEST, not UTC
+    assert f'datetime="{firing.opened_at.astimezone(UTC).isoformat()}"' in body
+
+
+def test_saving_a_rule_without_a_channel_warns_that_it_notifies_nobody(people, acme) -> None:  # noqa: ANN001
+    response = people.client("oncall").post("/p/acme/alerts/rules/new/", {
+        "name": "Spike", "kind": "anomaly", "scope": "project", "anomaly_factor": "2", "anomaly_days": "7",
+        "min_baseline_usd": "1", "min_spend_usd": "5", "repeat_interval_minutes": "60", "enabled": "on",
+    }, follow=True)
+    body = response.content.decode()
+    assert "message warning" in body and "it notifies nobody" in body
+    assert "no channel: notifies nobody" in body
+
+
+def test_the_rule_form_groups_fields_by_kind_and_marks_required_ones(people, acme) -> None:  # noqa: ANN001
+    body = people.client("oncall").get("/p/acme/alerts/rules/new/").content.decode()
+    budget = body[body.index('data-kind="budget"'):body.index('data-kind="anomaly"')]
+    assert 'id="id_amount_usd"' in budget and 'id="id_anomaly_factor"' not in budget
+    amount_label = re.search(r'<label for="id_amount_usd">.*?</label>', budget, re.S).group(0)
+    assert "(required)" in amount_label
+    assert "/static/frontend/rule_form.js" in body

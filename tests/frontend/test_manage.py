@@ -16,13 +16,36 @@ def test_admin_creates_a_key_that_is_shown_once_and_works(people, acme) -> None:
 
     client = people.client("admin")
     response = client.post("/p/acme/settings/keys/", {"name": "checkout", "scope": "ingest"})
-    assert response.status_code == 200
-    assert response["Cache-Control"] == "no-store"
-    secret = re.search(r'value="(cw_ingest_[^"]+)"', response.content.decode()).group(1)
+    assert response.status_code == 302 and response["Location"] == "/p/acme/settings/keys/"
+    shown = client.get("/p/acme/settings/keys/")
+    assert shown.status_code == 200
+    assert shown["Cache-Control"] == "no-store"
+    secret = re.search(r'value="(cw_ingest_[^"]+)"', shown.content.decode()).group(1)
     key = authenticate_key(secret, "ingest")
     assert key is not None and key.project == acme and key.name == "checkout" and key.created_by == people.admin
     assert secret not in ApiKey.objects.get().key_hash
     assert secret not in client.get("/p/acme/settings/keys/").content.decode()
+
+
+def test_reloading_after_creating_a_key_creates_no_other_key(people, acme) -> None:  # noqa: ANN001
+    from costwatch.projects.models import ApiKey
+
+    client = people.client("admin")
+    response = client.post("/p/acme/settings/keys/", {"name": "checkout", "scope": "read"}, follow=True)
+    assert response.redirect_chain == [("/p/acme/settings/keys/", 302)]
+    # A reload repeats the last request: the GET of the redirect target, never the POST.
+    for _ in range(3):
+        assert client.get(response.request["PATH_INFO"]).status_code == 200
+    assert ApiKey.objects.filter(project=acme, revoked_at__isnull=True).count() == 1
+
+
+def test_a_new_secret_is_not_shown_on_another_projects_page(people, acme, globex) -> None:  # noqa: ANN001
+    from costwatch.projects.services import set_member
+
+    set_member(globex, people.admin, "admin")
+    client = people.client("admin")
+    client.post("/p/acme/settings/keys/", {"scope": "read"})
+    assert "cw_read_" not in client.get("/p/globex/settings/keys/").content.decode()
 
 
 def test_admin_revokes_a_key(people, acme) -> None:  # noqa: ANN001
@@ -207,3 +230,19 @@ def test_repricings_are_listed_on_the_pricing_page(people, acme, globex) -> None
     body = people.client("finance").get("/p/acme/pricing/").content.decode()
     assert "alice" in body and "model gpt-4o" in body and "$1.5" in body and "$2.25" in body and "3 → 0" in body
     assert "mallory" not in body
+
+
+@pytest.mark.parametrize(("path", "data"), [
+    ("/p/acme/settings/keys/", {"name": "ci", "scope": "read"}),
+    ("/p/acme/settings/members/", {"username": "gus", "role": "finance"}),
+    ("/p/acme/pricing/overrides/", {"provider": "vllm", "model": "llama-x", "input": "0.2", "output": "0.6",
+                                    "effective_from": "2025-01-01"}),
+    ("/p/acme/alerts/channels/new/", {"name": "hook", "kind": "webhook", "url": "http://127.0.0.1:9/x",
+                                      "enabled": "on"}),
+    ("/p/acme/alerts/rules/new/", {"name": "cap", "kind": "budget", "scope": "project", "period": "day",
+                                   "amount_usd": "10", "repeat_interval_minutes": "60", "enabled": "on"}),
+])
+def test_every_form_that_creates_something_answers_with_a_redirect(people, acme, path, data) -> None:  # noqa: ANN001
+    """Post/redirect/get: a reload after a create repeats a GET, never the POST."""
+    response = people.client("admin").post(path, data)
+    assert response.status_code == 302, response.content.decode()[:2000]

@@ -9,6 +9,17 @@
     return "$" + value.toLocaleString(undefined, { minimumFractionDigits: 2, maximumFractionDigits: 2 });
   }
 
+  // Axis labels: ticks are multiples of one "nice" step (1, 2, 2.5 or 5 × 10^n), so showing the
+  // step's own decimals (at least 2 below a dollar) makes every label unique and exact.
+  function axisMoney(value, index, ticks) {
+    var step = ticks.length > 1 ? Math.abs(ticks[1].value - ticks[0].value) : Math.abs(value);
+    var text = step.toFixed(10).replace(/0+$/, "");
+    var decimals = text.indexOf(".") >= 0 ? text.length - text.indexOf(".") - 1 : 0;
+    if (step < 1 && decimals < 2) decimals = 2;
+    var sign = value < 0 ? "-" : "";
+    return sign + "$" + Math.abs(value).toLocaleString("en-US", { minimumFractionDigits: decimals, maximumFractionDigits: decimals });
+  }
+
   function drawCharts(root) {
     if (!window.Chart) return;
     root.querySelectorAll("canvas[data-chart]").forEach(function (canvas) {
@@ -29,7 +40,7 @@
           },
           scales: {
             x: { stacked: stacked, grid: { display: false }, ticks: { maxRotation: 0, autoSkipPadding: 12 } },
-            y: { stacked: stacked, beginAtZero: true, ticks: { callback: function (v) { return money(v); } } }
+            y: { stacked: stacked, beginAtZero: true, ticks: { callback: axisMoney } }
           }
         }
       }));
