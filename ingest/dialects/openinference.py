@@ -1,4 +1,20 @@
-"""OpenInference (Arize) instrumentations: ``openinference.span.kind`` LLM or EMBEDDING."""
+"""OpenInference (Arize) instrumentations: ``openinference.span.kind`` LLM or EMBEDDING.
+
+Emitted by ``openinference-instrumentation-*`` (OpenAI, Anthropic, Bedrock, LangChain, LlamaIndex,
+OpenAI Agents, CrewAI, Strands ...; Python 0.1.x, JS 1.x/2.x) and Arize Phoenix.
+
+Reads: provider ``llm.provider`` | ``llm.system``; model ``llm.model_name`` (the requested one only
+inside ``llm.invocation_parameters`` JSON, with its ``service_tier``); usage
+``llm.token_count.prompt``, ``completion``, ``total``, ``prompt_details.cache_read`` | ``cached``,
+``prompt_details.cache_write``, ``completion_details.reasoning``, and the modality details
+``prompt_details.audio`` / ``image`` and ``completion_details.audio`` / ``image``; cost
+``llm.cost.total``; user ``user.id``, session ``session.id``.
+
+Cannot know: Bedrock and some LangChain / Strands spans put the provider's raw prompt (without
+cache) in ``llm.token_count.prompt``; without ``llm.token_count.total`` that is decided from sizes
+and the call is marked ``inferred``. Framework LLM spans wrapping the SDK's are counted once
+(``costwatch.usage.rollups``).
+"""
 from __future__ import annotations
 
 from ingest.canonical import LlmCall, SpanView

@@ -1,7 +1,25 @@
 """The OpenTelemetry GenAI semantic conventions, current and deprecated attribute names.
 
-Emitted by the official ``opentelemetry-instrumentation-openai-v2``, ``-google-genai`` and
-friends, the anthropic SDK's own tracing, and any framework that follows the conventions.
+Emitted by the official ``opentelemetry-instrumentation-openai-v2`` (2.x), ``-google-genai`` and
+friends, the anthropic SDK's own tracing (2.x), Pydantic AI / Logfire, and any framework that
+follows the conventions (semantic-conventions v1.27 to v1.41, ``model/gen-ai/``).
+
+Reads (first present wins):
+- call: ``gen_ai.operation.name`` chat / text_completion / generate_content / embeddings; before
+  that attribute existed, a provider plus usage.
+- provider ``gen_ai.provider.name`` | ``gen_ai.system``; model ``gen_ai.response.model`` |
+  ``gen_ai.request.model``; ``gen_ai.response.id``.
+- usage ``gen_ai.usage.input_tokens`` | ``prompt_tokens``, ``output_tokens`` | ``completion_tokens``,
+  ``cache_read.input_tokens`` | ``cache_read_input_tokens``, ``cache_creation.input_tokens`` |
+  ``cache_creation_input_tokens`` | ``cache_write.input_tokens`` (the anthropic SDK),
+  ``reasoning.output_tokens`` | ``reasoning_tokens``, ``total_tokens``; cost ``gen_ai.usage.cost``.
+- service tier ``openai.response.service_tier`` | ``openai.request.service_tier`` (and the
+  deprecated ``gen_ai.openai.*`` names).
+- Counts follow the conventions (input includes cache, output includes reasoning) unless the total
+  says otherwise; Gemini-family output is settled by the total or marked inferred.
+
+Cannot know: openai-v2 records no cached-token count (cached tokens are then priced as input) and,
+with content capture off (its default), a stream without ``include_usage`` has unknown usage.
 """
 from __future__ import annotations
 

@@ -1,7 +1,19 @@
 """OpenLLMetry (Traceloop) instrumentations: ``llm.request.type`` marks their LLM spans.
 
 They emit the OTel usage names (older releases the ``gen_ai.usage.prompt_tokens`` /
-``llm.usage.*`` forms) plus Traceloop association properties for attribution.
+``llm.usage.*`` forms) plus Traceloop association properties for attribution
+(``opentelemetry-instrumentation-openai`` / ``-anthropic`` / ``-bedrock`` 0.3x to 0.6x).
+
+Reads: ``llm.request.type`` chat / completion / embedding; provider ``gen_ai.system`` (display
+names, lower-cased); model, response id and usage as the OTel dialect, plus
+``llm.usage.cache_read_input_tokens`` and ``gen_ai.usage.total_tokens``; service tier as the OTel
+dialect; user ``gen_ai.user`` (the request's ``user=``) and
+``traceloop.association.properties.user_id``, session ``...session_id``, feature ``...feature``.
+Input includes cache tokens in every OpenLLMetry instrumentation (the Anthropic one adds them
+back); the total, when present, still decides.
+
+Cannot know: the Anthropic instrumentation over-counts streamed output by one token (kept as
+reported); 1-hour cache writes are not split from 5-minute ones (priced at the 5-minute rate).
 """
 from __future__ import annotations
 

@@ -2,7 +2,20 @@
 
 Only the provider-call spans (``ai.operationId`` ending in .doGenerate, .doStream,
 .doEmbed) are charged; their ``ai.generateText`` / ``ai.streamText`` parents repeat the
-same usage summed over steps.
+same usage summed over steps. AI SDK v4 to v7 (the version is read from
+``ai.request.headers.user-agent`` ``ai/<major>``).
+
+Reads: provider ``ai.model.provider`` (before the first dot); model ``ai.response.model`` |
+``ai.model.id``; usage ``ai.usage.inputTokens`` | ``promptTokens``, ``outputTokens`` |
+``completionTokens``, ``inputTokenDetails.*`` (v6+, exact), ``cachedInputTokens``,
+``reasoningTokens``, ``totalTokens``; ``ai.response.providerMetadata`` JSON: Anthropic cache reads
+and writes with the 1-hour split (``cache_creation.ephemeral_1h_input_tokens``) and
+``service_tier``, Bedrock cache counts, OpenAI ``serviceTier``, Gemini thoughts and per-modality
+counts (``promptTokensDetails`` / ``candidatesTokensDetails``), gateway / OpenRouter cost; user
+``ai.telemetry.metadata.userId``, session ``...sessionId``, feature ``...feature``.
+
+Cannot know: v4/v5 Anthropic input excludes the cache and v6+ includes it; without a version in
+the user agent the attribute names decide.
 """
 from __future__ import annotations
 
