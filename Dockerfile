@@ -14,4 +14,4 @@ RUN pip install --no-cache-dir .
 RUN DATABASE_URL=postgres://build@localhost/build SECRET_KEY=build python manage.py collectstatic --noinput
 USER costwatch
 EXPOSE 8000 4317
-CMD ["gunicorn", "costwatch.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "4", "--access-logfile", "-"]
+CMD ["gunicorn", "costwatch.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "4", "--access-logfile", "-", "--limit-request-line", "0"]

@@ -78,7 +78,10 @@ def _services(settings: object) -> list[Service]:
         Service("web", [py, "-m", "gunicorn", "costwatch.wsgi:application", "--bind", f"{host}:{port}",
                         "--workers", str(settings.COSTWATCH_WEB_WORKERS), "--access-logfile", "-",  # type: ignore[attr-defined]
                         "--timeout", str(settings.COSTWATCH_WEB_TIMEOUT_SECONDS),  # type: ignore[attr-defined]
-                        "--graceful-timeout", "10"]),
+                        "--graceful-timeout", "10",
+                        # Attribution ids are kept whole up to 4,096 characters (costwatch.usage.limits),
+                        # so /api/v1/users/<id> may be ~50 KB URL-encoded: past gunicorn's 4 KB line.
+                        "--limit-request-line", "0"]),
         Service("worker", [py, "-m", "celery", "-A", "costwatch", "worker", "--loglevel", "INFO",
                            "--concurrency", str(settings.COSTWATCH_WORKER_CONCURRENCY)]),  # type: ignore[attr-defined]
         Service("beat", [py, "-m", "celery", "-A", "costwatch", "beat", "--loglevel", "INFO",

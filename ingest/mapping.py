@@ -112,7 +112,8 @@ def _attribution_problem(own: TraceAttribution) -> str | None:
         if value is not None and len(value) > MAX_ATTRIBUTION_CHARS:
             label = {"root_name": "root span name", "route": "http.route"}.get(name, name)
             return (f"span {own.span_id}: {label} is {len(value)} characters; "
-                    f"Costwatch keeps attribution keys whole up to {MAX_ATTRIBUTION_CHARS}")
+                    f"Costwatch keeps attribution keys whole up to {MAX_ATTRIBUTION_CHARS} "
+                    "(the span is not stored: no call of its trace inherits its attribution)")
     return None
 
 

@@ -16,12 +16,14 @@ says (its parent and its own attributes), so the result never depends on how spa
    time range encloses the call, then the trace's root span;
 4. the endpoint falls back to the root span's name; anything else stays blank.
 
-**De-duplication rule**: two calls of one trace are the same provider call, counted once, when
-they share a ``gen_ai.response.id``, or when one is an ancestor of the other (an agent framework's
+**De-duplication rule**: two stored calls of one trace are the same provider call, counted once,
+when they are the same span (same span id) sent again with another start time, when they share a
+``gen_ai.response.id``, or when one is an ancestor of the other (an agent framework's
 LLM span wrapping the SDK's) with the same model (price key) and the same prompt and output token
 counts, or with the same model where one of them has unknown usage. The most complete one is
 counted (reported usage over estimated over unknown, then more non-zero token kinds, a response id,
-more tokens, then the smallest span id); the others stay stored and are shown as duplicates.
+more tokens, then the smallest span id, then the first stored); the others stay stored and are shown
+as duplicates.
 """
 from __future__ import annotations
 
@@ -44,7 +46,7 @@ WITH RECURSIVE scope_calls AS MATERIALIZED (
 ),
 scope_traces AS MATERIALIZED (SELECT DISTINCT trace_id FROM scope_calls),
 trace_calls AS MATERIALIZED (
-    SELECT t.trace_id, t.span_id, t.parent_span_id, t.started_at, t.ended_at, t.response_id, t.usage_state,
+    SELECT t.id, t.trace_id, t.span_id, t.parent_span_id, t.started_at, t.ended_at, t.response_id, t.usage_state,
         COALESCE(NULLIF(t.price_key, ''), NULLIF(t.model, ''), '(unknown)') AS model_key,
         t.input_tokens + t.cache_read_tokens + t.cache_write_tokens + t.cache_write_1h_tokens AS prompt_tokens,
         t.output_tokens,
@@ -106,9 +108,11 @@ enclosing AS (
     GROUP BY b.trace_id, b.span_id
 ),
 recordings AS (
-    -- Pairs of calls of one trace that record the same provider call: nested (one is an ancestor
-    -- of the other) with the same model and counts (or one without usage), or the same response id.
-    SELECT x.trace_id, x.span_id AS a_span, x.completeness AS a_rank, y.span_id AS b_span, y.completeness AS b_rank
+    -- Pairs of stored calls of one trace that record the same provider call: nested (one is an
+    -- ancestor of the other) with the same model and counts (or one without usage), the same
+    -- response id, or the same span sent again with another start time.
+    SELECT x.id AS a_id, x.span_id AS a_span, x.completeness AS a_rank,
+           y.id AS b_id, y.span_id AS b_span, y.completeness AS b_rank
     FROM chain ch
     JOIN trace_calls x ON x.trace_id = ch.trace_id AND x.span_id = ch.call_span
     JOIN trace_calls y ON y.trace_id = ch.trace_id AND y.span_id = ch.anc
@@ -116,14 +120,15 @@ recordings AS (
       AND ((x.prompt_tokens = y.prompt_tokens AND x.output_tokens = y.output_tokens)
            OR x.usage_state = 'unknown' OR y.usage_state = 'unknown')
     UNION ALL
-    SELECT x.trace_id, x.span_id, x.completeness, y.span_id, y.completeness
+    SELECT x.id, x.span_id, x.completeness, y.id, y.span_id, y.completeness
     FROM trace_calls x JOIN trace_calls y
-        ON y.trace_id = x.trace_id AND y.response_id = x.response_id AND y.span_id < x.span_id
-    WHERE x.response_id <> ''
+        ON y.trace_id = x.trace_id AND y.id < x.id
+       AND ((x.response_id <> '' AND y.response_id = x.response_id) OR y.span_id = x.span_id)
 ),
 same_call AS (
-    -- Of each pair the less complete one (ties: the larger span id) is not counted.
-    SELECT trace_id, CASE WHEN (b_rank, a_span) > (a_rank, b_span) THEN a_span ELSE b_span END AS loser
+    -- Of each pair the less complete one is not counted (ties: the larger span id, then the
+    -- later stored row: a span's identity is (trace id, span id), whatever its start time).
+    SELECT CASE WHEN (b_rank, a_span, a_id) > (a_rank, b_span, b_id) THEN a_id ELSE b_id END AS loser
     FROM recordings
 ),
 firsts AS (
@@ -131,7 +136,7 @@ firsts AS (
 ),
 eff AS (
     SELECT c.*,
-        NOT EXISTS (SELECT 1 FROM same_call d WHERE d.trace_id = c.trace_id AND d.loser = c.span_id) AS counted,
+        NOT EXISTS (SELECT 1 FROM same_call d WHERE d.loser = c.id) AS counted,
         COALESCE(NULLIF(c."user", ''), an.a_user, CASE WHEN b.span_id IS NOT NULL THEN COALESCE(en.x_user, r.r_user) END, '') AS e_user,
         COALESCE(NULLIF(c.feature, ''), an.a_feature,
                  CASE WHEN b.span_id IS NOT NULL THEN COALESCE(en.x_feature, r.r_feature) END, '') AS e_feature,

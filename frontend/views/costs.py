@@ -116,9 +116,18 @@ def group_detail(request: HttpRequest, project: Project, dimension: str) -> Http
         "chart": services.daily_chart(days, dates.start, dates.end),
         "breakdowns": breakdowns,
         "recent": recent,
-        "recent_total": {"cost": sum((r.cost for r in recent), Decimal(0)), "llm_calls": sum(r.llm_calls for r in recent)},
+        "recent_total": _requests_total(recent),
         "budgets": budget_status_of(project, name, key),
     })
+
+
+def _requests_total(requests: list) -> dict[str, object]:
+    """The total of a list of requests: the priced calls' cost (None when none is priced: unknown,
+    not $0), the counted calls and how many of them have no known cost."""
+    priced = sum(r.priced_calls for r in requests)
+    calls = sum(r.llm_calls for r in requests)
+    return {"cost": sum((r.cost for r in requests), Decimal(0)) if priced or not calls else None,
+            "llm_calls": calls, "not_priced": calls - priced}
 
 
 @project_view(Action.VIEW_COSTS)
@@ -145,14 +154,17 @@ def request_detail(request: HttpRequest, project: Project, trace_id: str) -> Htt
         calls.append(resolved.call)
     if not calls:
         raise Http404(f"No request {trace_id} in this project.")
-    priced = [c.cost_total for c in calls if c.cost_total is not None]
+    counted = [c for c in calls if c.counted]  # a duplicate recording is shown but never added
+    priced = [c.cost_total for c in counted if c.cost_total is not None]
     totals = {
         # None when no call is priced: the total is unknown, not $0.
         "cost_total": sum(priced, Decimal(0)) if priced else None,
-        "unpriced_calls": len(calls) - len(priced),
-        **{name: sum(getattr(c, name) for c in calls)
+        "calls": len(counted),
+        "duplicates": len(calls) - len(counted),
+        "unpriced_calls": len(counted) - len(priced),
+        **{name: sum(getattr(c, name) for c in counted)
            for name in ("input_tokens", "cache_read_tokens", "output_tokens")},
-        "cache_write_tokens": sum(c.cache_write_tokens + c.cache_write_1h_tokens for c in calls),
+        "cache_write_tokens": sum(c.cache_write_tokens + c.cache_write_1h_tokens for c in counted),
     }
     return render(request, "frontend/request.html", {
         "trace_id": trace_id, "calls": calls, "totals": totals,

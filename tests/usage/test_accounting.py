@@ -358,3 +358,21 @@ def test_a_raised_budget_moves_the_breach_to_the_level_that_holds_and_says_so(ac
     resolved = receiver.wait_for(4, timeout=5)[3].json()
     assert resolved["event"] == "resolved"
     assert resolved["summary"].startswith("Resolved: project acme is below the 90% warning level")
+
+
+@pytest.mark.django_db
+def test_a_span_sent_again_with_another_start_time_counts_once(acme_ingest_key, acme_read_key, prices) -> None:
+    """A span's identity is (project, trace id, span id), whatever its start time (the calls table is
+    partitioned by start time, so both rows are stored; the rollup counts the first)."""
+    at = datetime.now(UTC) - timedelta(hours=3)
+    for moment in (at, at + timedelta(microseconds=1), at - timedelta(days=1)):
+        _post(acme_ingest_key, _body([_chat_span("e" * 32, "9" * 16, moment, input_tokens=400_000, user="twice")]))
+    recompute_dirty()
+    page = _get(acme_read_key, f"/api/v1/requests/{'e' * 32}")
+    assert (page["summary"]["cost_usd"], page["summary"]["llm_calls"], page["summary"]["duplicate_calls"]) == \
+        ("1", 1, 2)
+    [counted] = [c for c in page["calls"] if c["counted"]]
+    assert datetime.fromisoformat(counted["started_at"].replace("Z", "+00:00")) == at  # the first one stored
+    rows = _get(acme_read_key, "/api/v1/costs", group_by="user", start=(at - timedelta(days=2)).date().isoformat(),
+                end=(at + timedelta(days=1)).date().isoformat())["results"]
+    assert [(r["key"], r["cost_usd"], r["llm_calls"]) for r in rows] == [("twice", "1", 1)]
