@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "costwatch.pricing",
     "costwatch.usage",
     "costwatch.billing",
+    "costwatch.savings",
     "ingest",
     "alerts",
     "frontend",

@@ -12,6 +12,7 @@ urlpatterns = [
     path("api/v1/", include("alerts.urls")),
     path("api/v1/", include("costwatch.pricing.urls")),
     path("api/v1/", include("costwatch.billing.urls")),
+    path("api/v1/", include("costwatch.savings.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("", include("frontend.urls")),  # the web app; last, after the API, ingest and admin
