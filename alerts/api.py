@@ -27,10 +27,12 @@ from alerts.models import (
     Delivery,
     Incident,
     IncidentState,
+    RequestMetric,
     Rule,
     RuleKind,
     Scope,
 )
+from alerts.evaluation import REQUEST_BUDGET
 from alerts.transports import ConfigError, validate_config
 from costwatch.pricing.cost import money
 from costwatch.projects.api import project_for
@@ -202,6 +204,11 @@ class RuleSerializer(serializers.Serializer):
     drift_provider = serializers.ChoiceField(choices=[("anthropic", "anthropic"), ("openai", "openai")],
                                              required=False, allow_blank=True,
                                              help_text="drift rules: only this provider's bill; empty = each")
+    request_metric = serializers.ChoiceField(choices=RequestMetric.choices, required=False, allow_blank=True,
+                                             help_text="request_budget rules: what one request may use")
+    request_limit = serializers.DecimalField(max_digits=24, decimal_places=12, min_value=Decimal("0"),
+                                             required=False, allow_null=True, coerce_to_string=True,
+                                             help_text="request_budget rules: tokens, or USD for cost (as a string)")
     repeat_interval_minutes = serializers.IntegerField(min_value=1, max_value=7 * 24 * 60, required=False)
     enabled = serializers.BooleanField(required=False)
     channels = serializers.ListField(child=serializers.IntegerField(), required=False)
@@ -219,6 +226,8 @@ class RuleSerializer(serializers.Serializer):
             "drift_percent": money(rule.drift_percent) if rule.drift_percent is not None else None,
             "drift_usd": money(rule.drift_usd) if rule.drift_usd is not None else None,
             "drift_days": rule.drift_days, "drift_provider": rule.drift_provider or None,
+            "request_metric": rule.request_metric or None,
+            "request_limit": money(rule.request_limit) if rule.request_limit is not None else None,
             "repeat_interval_minutes": int(rule.repeat_interval.total_seconds() // 60),
             "enabled": rule.enabled, "channels": sorted(c.pk for c in rule.channels.all()),
             "created_at": rule.created_at.isoformat(), "updated_at": rule.updated_at.isoformat(),
@@ -253,6 +262,20 @@ class RuleSerializer(serializers.Serializer):
             raise ValidationError({"kind": "drift_percent, drift_usd and drift_provider apply to drift rules only"})
         if "drift_provider" in attrs:
             attrs["drift_provider"] = attrs["drift_provider"] or ""
+        if kind == RuleKind.REQUEST_BUDGET:
+            if value("scope") not in (Scope.FEATURE, Scope.ENDPOINT):
+                raise ValidationError({"scope": "a per-request budget applies to each request of a feature or endpoint"})
+            if not value("request_metric"):
+                raise ValidationError({"request_metric": "a per-request budget needs request_metric"})
+            limit = value("request_limit")
+            if limit is None or limit <= 0:
+                raise ValidationError({"request_limit": "a per-request budget needs a limit above 0"})
+            if value("request_metric") != RequestMetric.COST and limit != limit.to_integral_value():
+                raise ValidationError({"request_limit": "a token limit is a whole number"})
+        elif attrs.get("request_metric") or attrs.get("request_limit") is not None:
+            raise ValidationError({"kind": "request_metric and request_limit apply to request_budget rules only"})
+        if "request_metric" in attrs:
+            attrs["request_metric"] = attrs["request_metric"] or ""
         if "warn_percents" in attrs:
             attrs["warn_percents"] = sorted(set(attrs["warn_percents"]))
         if "channels" in attrs:
@@ -332,6 +355,11 @@ def incident_json(i: Incident, *, history: bool = False) -> dict[str, Any]:
         "last_notified_at": i.last_notified_at.isoformat() if i.last_notified_at else None,
         "reminders_sent": i.reminders_sent, "link": services.incident_link(i.pk),
     }
+    if i.level == REQUEST_BUDGET:  # the value is a count of requests, the threshold tokens or USD
+        cost_limit = i.rule.request_metric == RequestMetric.COST
+        data.update(value_usd=None, threshold_usd=money(i.threshold) if cost_limit else None,
+                    offending_requests=int(i.value), request_metric=i.rule.request_metric,
+                    request_limit=money(i.threshold), evidence=i.evidence)
     if history:
         data["history"] = [
             {"kind": e.kind, "at": e.at.isoformat(), "actor": e.actor.get_username() if e.actor else None,
