@@ -213,3 +213,56 @@ class AlternativeView(APIView):
         if not remove_alternative(project, alternative_id):
             raise NotFound("no such approved alternative in this project")
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class DigestSerializer(serializers.Serializer):
+    id = serializers.IntegerField(read_only=True)
+    channel = serializers.IntegerField(help_text="an alert channel of the project (webhook, Slack or email)")
+    weekday = serializers.IntegerField(min_value=0, max_value=6, default=0, help_text="0 = Monday, project time zone")
+    top = serializers.IntegerField(min_value=1, max_value=20, default=5)
+    last_week = serializers.CharField(read_only=True, help_text="ISO week of the last digest sent")
+
+
+def digest_json(d) -> dict[str, object]:  # noqa: ANN001 - SavingsDigest
+    return {"id": d.pk, "channel": d.channel_id, "weekday": d.weekday, "top": d.top, "last_week": d.last_week or None}
+
+
+class DigestsView(APIView):
+    @extend_schema(summary="Weekly savings digests of the project", parameters=[PROJECT_PARAM],
+                   responses=DigestSerializer(many=True))
+    def get(self, request: Request) -> Response:
+        from costwatch.savings.models import SavingsDigest
+
+        project = project_for(request)
+        return Response([digest_json(d) for d in SavingsDigest.objects.filter(project=project).order_by("id")])
+
+    @extend_schema(summary="Send the weekly savings digest to a channel", parameters=[PROJECT_PARAM],
+                   request=DigestSerializer, responses=DigestSerializer)
+    def post(self, request: Request) -> Response:
+        from alerts.models import Channel
+        from costwatch.savings.digest import save_digest
+
+        project = writable_project(request, Action.MANAGE_ALERTS)
+        json_object(request, ["channel", "weekday", "top"])
+        serializer = DigestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        channel = Channel.objects.filter(project=project, pk=data["channel"]).first()
+        if channel is None:
+            raise ValidationError({"channel": f"no channel {data['channel']} in project {project.slug}"})
+        try:
+            digest = save_digest(project, channel, weekday=data["weekday"], top=data["top"])
+        except SavingsError as exc:
+            raise ValidationError({"detail": str(exc)}) from None
+        return Response(digest_json(digest), status=status.HTTP_201_CREATED)
+
+
+class DigestView(APIView):
+    @extend_schema(summary="Stop a weekly savings digest", parameters=[PROJECT_PARAM], responses={204: None})
+    def delete(self, request: Request, digest_id: int) -> Response:
+        from costwatch.savings.models import SavingsDigest
+
+        project = writable_project(request, Action.MANAGE_ALERTS)
+        if not SavingsDigest.objects.filter(project=project, pk=digest_id).delete()[0]:
+            raise NotFound("no such digest in this project")
+        return Response(status=status.HTTP_204_NO_CONTENT)
