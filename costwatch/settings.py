@@ -156,7 +156,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
-    "ENUM_NAME_OVERRIDES": {"BillProviderEnum": "costwatch.billing.api.PROVIDER_CHOICES"},
+    "ENUM_NAME_OVERRIDES": {"BillProviderEnum": "costwatch.billing.api.PROVIDER_CHOICES",
+                            "SavingsScopeEnum": "costwatch.savings.services.SCOPES"},
 }
 
 LOGGING = {

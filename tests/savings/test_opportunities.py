@@ -276,3 +276,21 @@ def test_thresholds_are_per_project_and_checked(shop, base, globex) -> None:  # 
     # Another project keeps the defaults.
     globex_read = issue_key(globex, "read").secret
     assert _get(globex_read)["thresholds"]["min_monthly_saving"] == "0"
+
+
+def test_response_cache_hits_show_what_they_save_already(shop, base) -> None:  # noqa: ANN001
+    project, ingest, read = shop
+    spans = []
+    shape = [(600 + 50 * i, 30, i % 3 == 0) for i in range(12)]  # 4 of 12 answered from the app's cache
+    for i, (inp, out, hit) in enumerate(shape):
+        spans += request_spans(base + timedelta(minutes=7 * i), feature="faq", model="gpt-4o-mini",
+                               input_tokens=inp, output_tokens=out, cache_hit=hit)
+    send(ingest, spans)
+    recompute_dirty()
+    results = _get(read)["results"]
+    assert [(r["kind"], r["status"]) for r in results] == [("response_cache", "realized")]
+    found = results[0]
+    assert found["evidence"]["hits"] == 4 and found["evidence"]["hit_rate"] == "0.3333"
+    saved = sum(cost(MINI, i, o) for i, o, hit in shape if hit)
+    assert D(found["saving_per_month_usd"]) == saved.quantize(SIX)
+    assert any("prompt hash" in note for note in found["notes"])
