@@ -20,7 +20,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--project", default="bench")
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--samples", default="500,2000", help="sample_requests values to time")
+    parser.add_argument("--samples", default="500,1000,2000", help="sample_requests values to time")
     args = parser.parse_args()
     setup()
     from django.conf import settings
@@ -54,15 +54,20 @@ def main() -> None:
                   lambda scope=scope, thresholds=thresholds: (
                       lambda r: f"{r.groups} groups, {len(r.opportunities)} findings")(
                       savings_report(project, period=period, scope=scope, thresholds=thresholds)))
+    from costwatch.projects.models import ApiKey
+    from costwatch.projects.services import issue_key
+
+    key = issue_key(project, "read")
     user = get_user_model().objects.create_superuser("bench-savings", password="x")
     try:
+        api = Client(HTTP_AUTHORIZATION=f"Bearer {key.secret}")
+        timed("GET /api/v1/savings (default thresholds)", lambda: api.get("/api/v1/savings").status_code)
         client = Client()
         client.force_login(user)
-        for label, url in [("GET /api/v1/savings (default thresholds)", f"/api/v1/savings?project={project.slug}"),
-                           ("Savings page", f"/p/{project.slug}/savings/")]:
-            timed(label, lambda url=url: client.get(url).status_code)
+        timed("Savings page", lambda: client.get(f"/p/{project.slug}/savings/").status_code)
     finally:
         user.delete()
+        ApiKey.objects.filter(pk=key.key.pk).delete()
 
 
 if __name__ == "__main__":

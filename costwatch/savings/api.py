@@ -72,6 +72,10 @@ class SavingsSerializer(serializers.Serializer):
     period = serializers.DictField(help_text="start, end (UTC, end exclusive), days, timezone")
     scope = serializers.ChoiceField(choices=list(SCOPES))
     groups_examined = serializers.IntegerField()
+    groups_without_sample = serializers.ListField(
+        child=serializers.CharField(allow_blank=True),
+        help_text="groups with spend but no request of their own in the period (requests are sampled by the "
+                  "feature/endpoint of their first call): not estimated")
     total_per_month_usd = serializers.CharField(help_text="sum of the counted estimates only")
     thresholds = serializers.DictField()
     results = OpportunitySerializer(many=True)
@@ -95,7 +99,7 @@ def report_json(project, report: SavingsReport) -> dict[str, object]:  # noqa: A
         "project": project.slug,
         "period": {"start": report.period.start.isoformat(), "end": report.period.end.isoformat(),
                    "days": report.period_days, "timezone": project.timezone},
-        "scope": report.scope, "groups_examined": report.groups,
+        "scope": report.scope, "groups_examined": report.groups, "groups_without_sample": report.unsampled,
         "total_per_month_usd": str(report.total_per_month), "thresholds": report.thresholds.as_json(),
         "results": [opportunity_json(o) for o in report.opportunities],
     }

@@ -65,7 +65,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 
 from costwatch.pricing.cost import PriceRow, TokenCounts
 
-from costwatch.savings.prices import ModelOption, call_cost, mix_cost
+from costwatch.savings.prices import ModelOption, TokenMix, call_cost, is_batch_tier, mix_cost
 
 KINDS = ("model_whatif", "prompt_caching", "output_caps", "conversation_context", "batch", "outliers",
          "response_cache")
@@ -77,7 +77,7 @@ DAYS_PER_MONTH = Decimal(30)
 class Thresholds:
     """When an opportunity is raised and how it is estimated. Shares and ratios are plain numbers."""
 
-    sample_requests: int = 2000
+    sample_requests: int = 1000
     max_groups: int = 50
     min_monthly_saving: Decimal = Decimal("0")
     whatif_min_share: Decimal = Decimal("0.3")
@@ -272,7 +272,7 @@ def model_whatif(group: GroupInput, options: Sequence[ModelOption], scale: Scale
     priced = _priced(group.calls)
     if not priced or scale.cost_factor is None:
         return None
-    mix = [c.counts for c in priced]
+    mix = TokenMix([c.counts for c in priced])
     current = sum((c.cost for c in priced), Decimal(0))
     if current <= 0:
         return None
@@ -327,7 +327,7 @@ def model_whatif(group: GroupInput, options: Sequence[ModelOption], scale: Scale
                   "approved_alternative": f"{best_approved['provider']}/{best_approved['model']}" if best_approved
                   else None,
                   "models_compared": len(table), "models_with_unknown_context_window": unknown_window,
-                  "mix": asdict(_summed(mix))},
+                  "mix": asdict(mix.total())},
         chart={"type": "bar", "title": "Cost of this feature's sampled token mix per model (USD)",
                "labels": [f"{r['provider']}/{r['model']}" for r in shown],
                "values": [_money(r["cost"]) for r in shown],  # type: ignore[arg-type]
@@ -340,13 +340,6 @@ def model_whatif(group: GroupInput, options: Sequence[ModelOption], scale: Scale
         opportunity.notes.append(f"{unknown_window} catalog models have no context window in the catalog: "
                                  "not compared (fit unknown)")
     return opportunity
-
-
-def _summed(counts: Sequence[TokenCounts]) -> TokenCounts:
-    return TokenCounts(input=sum(c.input for c in counts), cache_read=sum(c.cache_read for c in counts),
-                       cache_write=sum(c.cache_write for c in counts),
-                       cache_write_1h=sum(c.cache_write_1h for c in counts),
-                       output=sum(c.output for c in counts), reasoning=sum(c.reasoning for c in counts))
 
 
 # --- 2. Prompt caching -------------------------------------------------------------------------------
@@ -504,7 +497,8 @@ def conversation_context(group: GroupInput, scale: Scale, t: Thresholds) -> Oppo
 
 def batch(group: GroupInput, scale: Scale, t: Thresholds, batch_cost: BatchCost) -> Opportunity | None:
     known = [c for c in group.calls if c.usage_known]
-    background = [c for c in _priced(known) if c.background and not c.response_cache_hit]
+    background = [c for c in _priced(known)
+                  if c.background and not c.response_cache_hit and not is_batch_tier(c.row)]  # type: ignore[arg-type]
     if not known or not background or Decimal(len(background)) < t.batch_min_share * len(known):
         return None
     saving = Decimal(0)

@@ -15,7 +15,6 @@ from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
 
-from costwatch.pricing import cost as pricing_cost
 from costwatch.pricing.cost import PriceRow, TokenCounts, cost_of, price_in_force
 
 STANDARD_TIER = "standard"
@@ -56,16 +55,17 @@ def catalog_options(project, at: date) -> list[ModelOption]:  # noqa: ANN001 - P
         queryset = queryset.filter(retired_at__isnull=True)
     if "service_tier" in fields:
         queryset = queryset.filter(service_tier=STANDARD_TIER)
-    for price in queryset.filter(project__isnull=True):
-        rows.setdefault((price.provider, price.model), []).append(row_of(price))
-    for price in queryset.filter(project=project):
-        overrides.setdefault((price.provider, price.model), []).append(row_of(price))
+    for target, scope in ((rows, queryset.filter(project__isnull=True)), (overrides, queryset.filter(project=project))):
+        for price in scope:
+            row = row_of(price)
+            if getattr(row, "daily_from", None) is None:  # off-peak rows price part of a day only
+                target.setdefault((price.provider, price.model), []).append(row)
     options = []
     for key in sorted(set(rows) | set(overrides)):
         row = price_in_force(overrides.get(key, []), at) if key in overrides else None
         own = row is not None
         row = row or price_in_force(rows.get(key, []), at)
-        if row is not None and (getattr(row, "daily_from", None) is None):
+        if row is not None:
             options.append(ModelOption(key[0], key[1], row, own))
     return options
 
@@ -89,43 +89,80 @@ class MixCost:
     long_context_calls: int  # calls priced at the row's long-context prices
 
 
-def mix_cost(calls: Sequence[TokenCounts], row: PriceRow) -> MixCost:
-    """Exact USD cost of many calls on ``row``, priced as two sums (calls at or below the row's
-    long-context threshold at its normal prices, calls above it at its long prices), which equals
-    the sum of ``cost_of`` over every call without pricing each one."""
+_COUNT_FIELDS = ("input", "cache_read", "cache_write", "cache_write_1h", "output", "reasoning")
+
+
+class TokenMix:
+    """Many calls' counts, sorted by prompt size with running sums, so a mix can be priced on each of
+    thousands of catalog rows in O(log n): the calls at or below a row's long-context threshold and
+    the calls above it are two sums."""
+
+    def __init__(self, calls: Sequence[TokenCounts]) -> None:
+        ordered = sorted(calls, key=lambda c: c.prompt_total)
+        self.prompts = [c.prompt_total for c in ordered]
+        self._running: list[tuple[int, ...]] = [(0,) * len(_COUNT_FIELDS)]
+        for c in ordered:
+            last = self._running[-1]
+            self._running.append(tuple(last[i] + getattr(c, name) for i, name in enumerate(_COUNT_FIELDS)))
+
+    def __len__(self) -> int:
+        return len(self.prompts)
+
+    def sums(self, start: int, end: int) -> TokenCounts:
+        """Summed counts of the calls ``start``..``end`` (0-based, end exclusive) in prompt order."""
+        high, low = self._running[end], self._running[start]
+        return TokenCounts(**{name: high[i] - low[i] for i, name in enumerate(_COUNT_FIELDS)})
+
+    def total(self) -> TokenCounts:
+        return self.sums(0, len(self))
+
+
+def mix_cost(mix: TokenMix | Sequence[TokenCounts], row: PriceRow) -> MixCost:
+    """Exact USD cost of many calls on ``row``: the calls at or below the row's long-context threshold
+    at its normal prices, the calls above it at its long prices. Equals the sum of ``cost_of`` over
+    every call (cost is linear in the counts within a tier)."""
+    from bisect import bisect_right
+
+    mix = mix if isinstance(mix, TokenMix) else TokenMix(mix)
     threshold = row.long_context_threshold
-    if threshold is None:
-        return MixCost(cost_of(_sum(calls), replace(row, long_context_threshold=None)).total, 0)
-    below = [c for c in calls if c.prompt_total <= threshold]
-    above = [c for c in calls if c.prompt_total > threshold]
-    total = cost_of(_sum(below), replace(row, long_context_threshold=None)).total
-    if above:
-        total += cost_of(_sum(above), replace(row, long_context_threshold=0)).total
-    return MixCost(total, len(above))
+    split = len(mix) if threshold is None else bisect_right(mix.prompts, threshold)
+    total = cost_of(mix.sums(0, split), replace(row, long_context_threshold=None)).total
+    if split < len(mix):
+        total += cost_of(mix.sums(split, len(mix)), replace(row, long_context_threshold=0)).total
+    return MixCost(total, len(mix) - split)
 
 
-def _sum(calls: Sequence[TokenCounts]) -> TokenCounts:
-    return TokenCounts(
-        input=sum(c.input for c in calls), cache_read=sum(c.cache_read for c in calls),
-        cache_write=sum(c.cache_write for c in calls), cache_write_1h=sum(c.cache_write_1h for c in calls),
-        output=sum(c.output for c in calls), reasoning=sum(c.reasoning for c in calls),
-    )
+def is_batch_tier(row: PriceRow) -> bool:
+    """True when the row already prices the batch tier (the call was sent through a batch API)."""
+    return getattr(row, "service_tier", STANDARD_TIER) == "batch"
+
+
+class BatchPricer:
+    """``batch_cost`` with the catalog's batch rows looked up once per (provider, model, day): one
+    instance per report."""
+
+    def __init__(self) -> None:
+        self._rows: dict[tuple[str, str, date], PriceRow | None] = {}
+
+    def __call__(self, counts: TokenCounts, row: PriceRow, at: date) -> Decimal | None:
+        key = (row.provider, row.model, at)
+        if key not in self._rows:
+            self._rows[key] = _batch_row_of(row, at)
+        batch_row = self._rows[key]
+        if batch_row is not None:
+            return cost_of(counts, batch_row).total
+        if row.batch_discount is None:
+            return None
+        return cost_of(counts, row, batch=True).total
 
 
 def batch_cost(counts: TokenCounts, row: PriceRow, at: date) -> Decimal | None:
-    """USD cost of the call at the provider's batch price, or None when the catalog states none.
+    """USD cost of the call at the provider's batch price on ``at``, or None when the catalog states none.
 
-    With the ``genai-prices`` catalog (``choose_price``) a ``batch`` row of the same model wins, else
-    a standard row's ``batch_discount`` (exact); on the hand-kept catalog only ``batch_discount``.
+    With the ``genai-prices`` catalog a stored ``batch`` row of the same model wins, else the row's
+    ``batch_discount`` (exact); on the hand-kept catalog only ``batch_discount``.
     """
-    choose = getattr(pricing_cost, "choose_price", None)
-    if choose is not None and getattr(row, "service_tier", STANDARD_TIER) == STANDARD_TIER:
-        batch_row = _batch_row_of(row, at)
-        if batch_row is not None:
-            return cost_of(counts, batch_row).total
-    if row.batch_discount is None:
-        return None
-    return cost_of(counts, row, batch=True).total
+    return BatchPricer()(counts, row, at)
 
 
 def _batch_row_of(row: PriceRow, at: date) -> PriceRow | None:

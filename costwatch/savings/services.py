@@ -7,7 +7,7 @@ scans all raw calls of the period.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from datetime import timezone as dt_timezone
 from decimal import Decimal
@@ -36,6 +36,7 @@ from costwatch.usage.rollups import effective_calls_sql
 SCOPES = ("feature", "endpoint")
 PERIODS = {"7d": 7, "14d": 14, "30d": 30, "90d": 90}
 DEFAULT_PERIOD = "30d"
+TRACES_PER_QUERY = 250
 
 
 class SavingsError(ValueError):
@@ -50,6 +51,7 @@ class SavingsReport:
     thresholds: Thresholds
     opportunities: list[Opportunity]
     groups: int  # groups examined
+    unsampled: list[str] = field(default_factory=list)  # groups none of whose requests is theirs (see README)
 
     @property
     def total_per_month(self) -> Decimal:
@@ -111,8 +113,9 @@ CROSS JOIN LATERAL (
     SELECT trace_id, first_at, cost, priced_calls, llm_calls, input_tokens, cache_read_tokens, cache_write_tokens,
            output_tokens
     FROM usage_requestrollup
-    WHERE project_id = %(project)s AND {column} = g.key AND first_at >= %(start)s AND first_at < %(end)s
-    ORDER BY first_at DESC, trace_id
+    WHERE project_id = %(project)s AND md5({column}) = md5(g.key) AND {column} = g.key
+      AND first_at >= %(start)s AND first_at < %(end)s
+    ORDER BY md5({column}) DESC, first_at DESC
     LIMIT %(limit)s
 ) AS r
 """
@@ -144,9 +147,14 @@ def _samples(project: Project, scope: str, keys: list[str], period: Period, limi
         if not traces:
             return calls, requests
         where = "c.trace_id = ANY(%(traces)s) AND c.started_at >= %(start)s AND c.started_at < %(end)s"
-        cursor.execute(effective_calls_sql(where) + _SAMPLE_CALLS.format(column=f"e_{scope}"),
-                       {**params, "traces": traces})
-        rows = cursor.fetchall()
+        sql = effective_calls_sql(where) + _SAMPLE_CALLS.format(column=f"e_{scope}")
+        rows = []
+        # In slices: the planner cannot see how many traces the CTE chain holds and joins each call to
+        # the traces' first-call times in a nested loop, whose cost grows with calls × traces per query.
+        for start in range(0, len(traces), TRACES_PER_QUERY):
+            cursor.execute(sql, {**params, "traces": traces[start:start + TRACES_PER_QUERY]})
+            rows += cursor.fetchall()
+        rows.sort(key=lambda row: (row[3], row[2]))
     price_rows = prices.rows_by_price_id(row[17] for row in rows if row[17] is not None)
     for (key, trace, span, started, model, provider, session, inp, cread, cwrite, cwrite1h, out, reasoning,
          cost, list_cost, state, hit, price_id, background) in rows:
@@ -183,13 +191,15 @@ def savings_report(project: Project, *, period: Period, scope: str = "feature", 
         for alt in ApprovedAlternative.objects.filter(project=project):
             approved.setdefault(alt.feature, []).append((alt.provider, alt.model))
     found: list[Opportunity] = []
+    batch_pricer = prices.BatchPricer()
     for row in rows:
         totals = GroupTotals(scope, row.key, row.cost_usd, row.llm_calls, row.priced_calls, row.unpriced_calls,
                              row.unknown_usage_calls, row.estimated_calls, row.requests, row.response_cache_hits)
         group = GroupInput(totals, calls[row.key], requests[row.key], tuple(approved.get(row.key, ())))
         found += opportunities_of(group, period_days=Decimal(days), options=options, thresholds=thresholds,
-                                  batch_cost=prices.batch_cost, kinds=kinds)
-    return SavingsReport(period, days, scope, thresholds, ranked(found), len(rows))
+                                  batch_cost=batch_pricer, kinds=kinds)
+    unsampled = sorted(row.key for row in rows if not calls[row.key])
+    return SavingsReport(period, days, scope, thresholds, ranked(found), len(rows), unsampled)
 
 
 @transaction.atomic

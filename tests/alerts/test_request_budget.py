@@ -142,3 +142,24 @@ def test_the_api_creates_a_request_budget_and_refuses_bad_ones(shop) -> None:  #
     wrong_kind = client.post(url, {"name": "b", "kind": "budget", "amount_usd": "5", "request_metric": "cost"},
                              format="json")
     assert wrong_kind.status_code == 400 and "request_budget rules only" in str(wrong_kind.json())
+
+
+def test_the_rules_page_creates_and_lists_a_request_budget(shop) -> None:  # noqa: ANN001
+    from django.test import Client
+
+    from alerts.models import Rule
+
+    project, _ = shop
+    admin = get_user_model().objects.create_user("lead", password="pw")
+    set_member(project, admin, Role.ADMIN)
+    client = Client()
+    client.force_login(admin)
+    response = client.post(f"/p/{project.slug}/alerts/rules/new/", {
+        "name": "small summaries", "kind": "request_budget", "scope": "feature", "scope_value": "summarize",
+        "request_metric": "input_tokens", "request_limit": "20000", "repeat_interval_minutes": "60",
+        "enabled": "on"})
+    assert response.status_code == 302, response.content.decode()[:2000]
+    rule = Rule.objects.get(project=project, name="small summaries")
+    assert (rule.kind, rule.request_metric, rule.request_limit) == ("request_budget", "input_tokens", 20000)
+    listing = client.get(f"/p/{project.slug}/alerts/rules/").content.decode()
+    assert "each request at most 20000 prompt tokens" in listing

@@ -294,3 +294,21 @@ def test_response_cache_hits_show_what_they_save_already(shop, base) -> None:  #
     saved = sum(cost(MINI, i, o) for i, o, hit in shape if hit)
     assert D(found["saving_per_month_usd"]) == saved.quantize(SIX)
     assert any("prompt hash" in note for note in found["notes"])
+
+
+def test_a_bounded_sample_is_scaled_to_the_period_by_cost(shop, base) -> None:  # noqa: ANN001
+    from costwatch.savings.services import period_for, save_thresholds, savings_report
+
+    project, ingest, read = shop
+    spans, shape = _nightly(base)
+    send(ingest, spans)
+    recompute_dirty()
+    save_thresholds(project, {"sample_requests": 6})
+    report = savings_report(project, period=period_for(project, "30d"))
+    [batch] = report.opportunities
+    assert batch.sampled_calls == 6 and batch.evidence["background_calls"] == 6
+    # The six most recent requests are the six largest prompts; the batch saving is half of any cost,
+    # so scaled by period cost / sample cost it is half of the whole period's cost.
+    sample = sum(cost(MINI, i, o) for i, o in shape[-6:]) / 2
+    assert D(batch.evidence["sample_saving"]) == sample.quantize(SIX)
+    assert batch.saving_per_month == (sum(cost(MINI, i, o) for i, o in shape) / 2).quantize(SIX)
