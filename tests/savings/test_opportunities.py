@@ -273,9 +273,23 @@ def test_thresholds_are_per_project_and_checked(shop, base, globex) -> None:  # 
     ok = client.put("/api/v1/savings/settings?project=shop", {"min_monthly_saving": "1000"}, format="json")
     assert ok.status_code == 200 and ok.json()["overrides"] == {"min_monthly_saving": "1000"}
     assert _get(read)["results"] == []  # every saving is below $1000 a month now
-    # Another project keeps the defaults.
+    # Another project keeps the defaults and sees none of shop's traffic; its key cannot ask for shop.
     globex_read = issue_key(globex, "read").secret
-    assert _get(globex_read)["thresholds"]["min_monthly_saving"] == "0"
+    other = _get(globex_read)
+    assert other["thresholds"]["min_monthly_saving"] == "0" and other["groups_examined"] == 0
+    client_g = APIClient()
+    client_g.credentials(HTTP_AUTHORIZATION=f"Bearer {globex_read}")
+    assert client_g.get("/api/v1/savings", {"project": "shop"}).status_code == 403
+    # Finance may read savings but not change thresholds; keys are read-only.
+    finance = get_user_model().objects.create_user("fin", password="pw")
+    set_member(project, finance, Role.FINANCE)
+    fin = APIClient()
+    fin.force_authenticate(finance)
+    assert fin.get("/api/v1/savings").status_code == 200
+    assert fin.put("/api/v1/savings/settings", {}, format="json").status_code == 403
+    keyed = APIClient()
+    keyed.credentials(HTTP_AUTHORIZATION=f"Bearer {read}")
+    assert keyed.put("/api/v1/savings/settings", {}, format="json").status_code == 403
 
 
 def test_response_cache_hits_show_what_they_save_already(shop, base) -> None:  # noqa: ANN001
