@@ -25,10 +25,12 @@ from alerts.models import (
     Delivery,
     Incident,
     IncidentState,
+    RequestMetric,
     Rule,
     RuleKind,
     Scope,
 )
+from alerts.evaluation import REQUEST_BUDGET
 from alerts.queries import incidents_with_delivery_failures
 from alerts.serializers import (
     BudgetStatusSerializer,
@@ -223,6 +225,11 @@ class RuleSerializer(serializers.Serializer):
     drift_provider = serializers.ChoiceField(choices=[("anthropic", "anthropic"), ("openai", "openai")],
                                              required=False, allow_blank=True,
                                              help_text="drift rules: only this provider's bill; empty = each")
+    request_metric = serializers.ChoiceField(choices=RequestMetric.choices, required=False, allow_blank=True,
+                                             help_text="request_budget rules: what one request may use")
+    request_limit = serializers.DecimalField(max_digits=24, decimal_places=12, min_value=Decimal("0"),
+                                             required=False, allow_null=True, coerce_to_string=True,
+                                             help_text="request_budget rules: tokens, or USD for cost (as a string)")
     repeat_interval_minutes = serializers.IntegerField(min_value=1, max_value=7 * 24 * 60, required=False)
     enabled = serializers.BooleanField(required=False)
     channels = serializers.ListField(child=serializers.IntegerField(), required=False)
@@ -242,6 +249,8 @@ class RuleSerializer(serializers.Serializer):
             "drift_percent": money(rule.drift_percent) if rule.drift_percent is not None else None,
             "drift_usd": money(rule.drift_usd) if rule.drift_usd is not None else None,
             "drift_days": rule.drift_days, "drift_provider": rule.drift_provider or None,
+            "request_metric": rule.request_metric or None,
+            "request_limit": money(rule.request_limit) if rule.request_limit is not None else None,
             "repeat_interval_minutes": int(rule.repeat_interval.total_seconds() // 60),
             "enabled": rule.enabled, "channels": sorted(c.pk for c in channels),
             "notifies_nobody": notifies_nobody, "warnings": rule_warnings(channels),
@@ -277,6 +286,20 @@ class RuleSerializer(serializers.Serializer):
             raise ValidationError({"kind": "drift_percent, drift_usd and drift_provider apply to drift rules only"})
         if "drift_provider" in attrs:
             attrs["drift_provider"] = attrs["drift_provider"] or ""
+        if kind == RuleKind.REQUEST_BUDGET:
+            if value("scope") not in (Scope.FEATURE, Scope.ENDPOINT):
+                raise ValidationError({"scope": "a per-request budget applies to each request of a feature or endpoint"})
+            if not value("request_metric"):
+                raise ValidationError({"request_metric": "a per-request budget needs request_metric"})
+            limit = value("request_limit")
+            if limit is None or limit <= 0:
+                raise ValidationError({"request_limit": "a per-request budget needs a limit above 0"})
+            if value("request_metric") != RequestMetric.COST and limit != limit.to_integral_value():
+                raise ValidationError({"request_limit": "a token limit is a whole number"})
+        elif attrs.get("request_metric") or attrs.get("request_limit") is not None:
+            raise ValidationError({"kind": "request_metric and request_limit apply to request_budget rules only"})
+        if "request_metric" in attrs:
+            attrs["request_metric"] = attrs["request_metric"] or ""
         if "warn_percents" in attrs:
             attrs["warn_percents"] = sorted(set(attrs["warn_percents"]))
         if "channels" in attrs:
@@ -361,6 +384,11 @@ def incident_json(i: Incident, *, history: bool = False) -> dict[str, Any]:
         "reminders_sent": i.reminders_sent, "link": services.incident_link(i.pk),
         "failed_deliveries": i.failed_deliveries, "last_delivery_error": i.last_delivery_error,
     }
+    if i.level == REQUEST_BUDGET:  # the value is a count of requests, the threshold tokens or USD
+        cost_limit = i.rule.request_metric == RequestMetric.COST
+        data.update(value_usd=None, threshold_usd=money(i.threshold) if cost_limit else None,
+                    offending_requests=int(i.value), request_metric=i.rule.request_metric,
+                    request_limit=money(i.threshold), evidence=i.evidence)
     if history:
         data["history"] = [
             {"kind": e.kind, "at": e.at.isoformat(), "actor": e.actor.get_username() if e.actor else None,

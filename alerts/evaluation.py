@@ -14,6 +14,7 @@ BREACH = "breach"
 FORECAST = "forecast"
 ANOMALY = "anomaly"
 DRIFT = "drift"
+REQUEST_BUDGET = "request_budget"
 WARN_PREFIX = "warn:"
 
 # Extrapolating a period's spend is noise until part of it has elapsed (1 min into a month is 1/43200).
@@ -80,6 +81,7 @@ class Decision:
     value: Decimal
     threshold: Decimal | None = None
     detail: str = ""
+    evidence: Mapping[str, object] | None = None
 
 
 @dataclass(frozen=True)
@@ -176,3 +178,29 @@ def evaluate_drift(spec: DriftSpec, billed: Decimal, estimated: Decimal) -> Deci
     if difference > 0 and difference >= threshold:
         return Decision(DRIFT, difference, threshold, detail)
     return Decision(None, difference, threshold, detail)
+
+
+@dataclass(frozen=True)
+class RequestUsage:
+    """One request's value of the budgeted metric (tokens, or USD of its priced calls)."""
+
+    trace_id: str
+    value: Decimal
+
+
+def evaluate_request_budget(limit: Decimal, metric: str, requests: int, offending: Sequence[RequestUsage],
+                            unknown_cost: int = 0, worst: int = 5) -> Decision:
+    """One decision per (group, day): fires when at least one request of the day went over ``limit``.
+
+    ``value`` is the number of offending requests (a count, never money), ``threshold`` the limit;
+    the evidence names the ``worst`` requests. ``unknown_cost``: requests whose cost is not known
+    (no priced call) for a cost budget; they are counted in the evidence, never as within budget.
+    """
+    ranked = sorted(offending, key=lambda r: (-r.value, r.trace_id))
+    evidence = {"metric": metric, "limit": str(limit), "requests": requests, "offending": len(ranked),
+                "unknown_cost_requests": unknown_cost,
+                "worst": [{"trace_id": r.trace_id, "value": str(r.value)} for r in ranked[:worst]]}
+    if not ranked:
+        return Decision(None, Decimal(0), limit, "no request over the limit", evidence)
+    return Decision(REQUEST_BUDGET, Decimal(len(ranked)), limit,
+                    f"{len(ranked)} of {requests} requests over {limit.normalize():f} {metric}", evidence)

@@ -48,6 +48,16 @@ class RuleKind(models.TextChoices):
     BUDGET = "budget", "Budget"
     ANOMALY = "anomaly", "Anomaly"
     DRIFT = "drift", "Bill drift"
+    REQUEST_BUDGET = "request_budget", "Per-request budget"
+
+
+class RequestMetric(models.TextChoices):
+    """What a per-request budget limits, summed over the request's counted calls."""
+
+    INPUT_TOKENS = "input_tokens", "Prompt tokens (input + cache reads + cache writes)"
+    OUTPUT_TOKENS = "output_tokens", "Output tokens"
+    TOTAL_TOKENS = "total_tokens", "Prompt + output tokens"
+    COST = "cost", "Cost (USD, priced calls)"
 
 
 class Scope(models.TextChoices):
@@ -87,6 +97,9 @@ class Rule(models.Model):
     drift_usd = models.DecimalField(null=True, blank=True, help_text="... and/or this many dollars.", **MONEY)
     drift_days = models.PositiveSmallIntegerField(default=3, help_text="Complete UTC days watched after they end.")
     drift_provider = models.CharField(max_length=16, blank=True, help_text="Only this provider's bill; blank = each.")
+    # Per-request budget (costwatch.usage RequestRollup): each request of a feature/endpoint, per local day
+    request_metric = models.CharField(max_length=16, choices=RequestMetric.choices, blank=True)
+    request_limit = models.DecimalField(null=True, blank=True, help_text="Tokens, or USD for cost.", **MONEY)
     # Notifications
     repeat_interval = models.DurationField(default=timedelta(hours=1))
     enabled = models.BooleanField(default=True)
@@ -130,6 +143,7 @@ class Incident(models.Model):
     silenced_until = models.DateTimeField(null=True, blank=True)
     silence_reason = models.CharField(max_length=500, blank=True)
     last_notified_at = models.DateTimeField(null=True, blank=True)
+    evidence = models.JSONField(default=dict, blank=True, help_text="Per-request budgets: counts and worst requests.")
     reminders_sent = models.PositiveIntegerField(default=0)
 
     class Meta:
@@ -176,6 +190,7 @@ class DeliveryEvent(models.TextChoices):
     RESOLVED = "resolved", "Resolved"
     REMINDER = "reminder", "Reminder"
     TEST = "test", "Test"
+    DIGEST = "digest", "Weekly savings digest"
 
 
 class DeliveryStatus(models.TextChoices):

@@ -28,6 +28,7 @@ from alerts.evaluation import (
     ANOMALY,
     BREACH,
     DRIFT,
+    REQUEST_BUDGET,
     FORECAST,
     WARN_PREFIX,
     AnomalySpec,
@@ -55,6 +56,7 @@ from alerts.models import (
     IncidentEvent,
     IncidentEventKind,
     IncidentState,
+    RequestMetric,
     Rule,
     RuleKind,
     Scope,
@@ -155,6 +157,10 @@ def decide(rule: Rule, now: datetime) -> tuple[Window, dict[str, Decision]]:
     project = rule.project
     if rule.kind == RuleKind.DRIFT:
         return drift_decisions(rule, now)
+    if rule.kind == RuleKind.REQUEST_BUDGET:
+        from alerts.request_budget import request_budget_decisions
+
+        return request_budget_decisions(rule, now)
     if rule.kind == RuleKind.BUDGET:
         window = budget_window(rule.period, now, project.tz)
         if rule.amount is None or rule.amount <= 0:  # not a usable budget (the API refuses these)
@@ -184,6 +190,8 @@ def _belongs_to_rule(incident: Incident, rule: Rule) -> bool:
         return incident.level == ANOMALY
     if rule.kind == RuleKind.DRIFT:
         return incident.level == DRIFT
+    if rule.kind == RuleKind.REQUEST_BUDGET:
+        return incident.level == REQUEST_BUDGET
     return incident.level in (BREACH, FORECAST) or incident.level.startswith(WARN_PREFIX)
 
 
@@ -254,9 +262,11 @@ def evaluate_rule(rule_id: int, now: datetime, result: EvaluationResult | None =
                 # raised budget: breach -> warn:90), with one notification of the change.
                 _resolve(incident, now, f"moved to {decision.level}", result, notify=False)
                 _fire(rule, group, window, decision, now, result, previous_level=incident.level)
-            elif incident.value != decision.value or incident.threshold != decision.threshold:
+            elif (incident.value != decision.value or incident.threshold != decision.threshold
+                  or (decision.evidence is not None and incident.evidence != decision.evidence)):
                 Incident.objects.filter(pk=incident.pk, state=IncidentState.FIRING).update(
-                    value=decision.value, threshold=decision.threshold)
+                    value=decision.value, threshold=decision.threshold,
+                    evidence=dict(decision.evidence) if decision.evidence is not None else incident.evidence)
         for incident in current.values():
             _resolve(incident, now, "back to normal", result)
         _end_silences(rule, now)
@@ -277,7 +287,7 @@ def _fire(rule: Rule, group: str, window: Window, decision: Decision, now: datet
         defaults={
             "project_id": rule.project_id, "period_start": window.start, "period_end": window.end,
             "severity": severity_of(decision.level), "value": decision.value, "threshold": decision.threshold,
-            "opened_at": now, "last_notified_at": now,
+            "opened_at": now, "last_notified_at": now, "evidence": dict(decision.evidence or {}),
         },
     )
     note = f"{decision.detail} (was {previous_level})" if previous_level else decision.detail
@@ -286,6 +296,7 @@ def _fire(rule: Rule, group: str, window: Window, decision: Decision, now: datet
     else:
         reopened = Incident.objects.filter(pk=incident.pk, state=IncidentState.RESOLVED).update(
             state=IncidentState.FIRING, episode=F("episode") + 1, resolved_at=None, value=decision.value,
+            evidence=dict(decision.evidence or {}),
             threshold=decision.threshold, acknowledged_at=None, acknowledged_by=None, last_notified_at=now,
         )
         if not reopened:
@@ -409,7 +420,9 @@ def _summary(incident: Incident, rule: Rule, event: str, who: str, previous_leve
     value, threshold = incident.value, incident.threshold
     if event == DeliveryEvent.RESOLVED:
         return f"Resolved: {_resolution(incident, rule, who)} [{rule.name}]"
-    if incident.level == DRIFT:
+    if incident.level == REQUEST_BUDGET:
+        text = _request_budget_text(incident, rule)
+    elif incident.level == DRIFT:
         provider, _, day = incident.group_key.partition(" ")
         text = (f"Bill drift: {provider}'s bill for {day} (UTC) and Costwatch's estimate differ by "
                 f"{_dollars(value)} (threshold {_dollars(threshold)})")
@@ -429,17 +442,45 @@ def _summary(incident: Incident, rule: Rule, event: str, who: str, previous_leve
     return f"{prefix}{text} [{rule.name}]"
 
 
+def request_link(project: Project, trace_id: str) -> str:
+    return f"{settings.COSTWATCH_PUBLIC_URL.rstrip('/')}/p/{project.slug}/requests/{trace_id}/"
+
+
+def _request_links(incident: Incident) -> dict[str, Any]:
+    evidence = incident.evidence or {}
+    return {**{k: v for k, v in evidence.items() if k != "worst"},
+            "worst": [{**w, "link": request_link(incident.rule.project, w["trace_id"])}
+                      for w in evidence.get("worst", [])]}
+
+
+def _request_budget_text(incident: Incident, rule: Rule) -> str:
+    """Never one page per request: the day's count, the limit and the worst requests."""
+    evidence = incident.evidence or {}
+    metric = RequestMetric(rule.request_metric).label.lower() if rule.request_metric else "usage"
+    limit = (_dollars(incident.threshold) if rule.request_metric == RequestMetric.COST
+             else f"{incident.threshold.normalize():,f}")
+    worst = ", ".join(f"{w['trace_id']} ({w['value']})" for w in evidence.get("worst", []))
+    text = (f"Per-request budget: {incident.value.normalize():f} of {evidence.get('requests', '?')} requests of "
+            f"{rule.scope} {incident.group_key} on {incident.period_key} used more than {limit} {metric}")
+    if evidence.get("unknown_cost_requests"):
+        text += f"; {evidence['unknown_cost_requests']} requests have no known cost"
+    return text + (f"; worst: {worst}" if worst else "")
+
+
 def _level_name(level: str) -> str:
     if level.startswith(WARN_PREFIX):
         return f"{level[len(WARN_PREFIX):]}% warning"
     return {BREACH: "budget reached", FORECAST: "forecast over budget", ANOMALY: "anomaly",
-            DRIFT: "bill drift"}.get(level, level)
+            DRIFT: "bill drift", REQUEST_BUDGET: "per-request budget"}.get(level, level)
 
 
 def _resolution(incident: Incident, rule: Rule, who: str) -> str:
     """What a resolve says: why it ended, with the value it ended on; never the firing condition."""
     last = incident.events.filter(kind__in=[IncidentEventKind.RESOLVED, IncidentEventKind.SUPERSEDED]).last()
     reason = last.note if last is not None else "back to normal"
+    if incident.level == REQUEST_BUDGET:
+        return (f"the day {incident.period_key} ended for {rule.scope} {incident.group_key}: "
+                f"{incident.value.normalize():f} requests went over the limit ({reason})")
     if incident.level == DRIFT:
         provider, _, day = incident.group_key.partition(" ")
         return (f"{provider}'s bill for {day} (UTC) and Costwatch's estimate are within the threshold "
@@ -485,6 +526,7 @@ def notification_payload(incident: Incident, event: str, now: datetime,
             "resolved_at": incident.resolved_at.isoformat() if incident.resolved_at else None,
         },
         "summary": _summary(incident, rule, event, who, previous_level),
+        **({"requests": _request_links(incident)} if incident.level == REQUEST_BUDGET else {}),
         "link": incident_link(incident.pk),
         "dedup_key": dedup_key(incident),
     }

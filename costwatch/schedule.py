@@ -11,6 +11,7 @@ PERIODIC_TASKS: dict[str, tuple[str, str]] = {
     "alerts": ("alerts.tasks.evaluate_alert_rules", "COSTWATCH_ALERT_INTERVAL_SECONDS"),
     "billing": ("costwatch.billing.tasks.pull_due_bills", "COSTWATCH_BILLING_CHECK_INTERVAL_SECONDS"),
     "broker-prune": ("costwatch.ops.tasks.prune_broker_messages", "COSTWATCH_PARTITION_INTERVAL_SECONDS"),
+    "savings-digest": ("costwatch.savings.tasks.send_weekly_digests", "COSTWATCH_SAVINGS_DIGEST_CHECK_SECONDS"),
 }
 
 

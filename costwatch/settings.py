@@ -76,6 +76,7 @@ INSTALLED_APPS = [
     "costwatch.pricing",
     "costwatch.usage",
     "costwatch.billing",
+    "costwatch.savings",
     "ingest",
     "alerts",
     "frontend",
@@ -199,6 +200,7 @@ SPECTACULAR_SETTINGS = {
         "RuleKindEnum": "alerts.models.RuleKind",
         "RuleScopeEnum": "alerts.models.Scope",
         "PriceListScopeEnum": ["overrides", "catalog", "all"],
+        "SavingsScopeEnum": "costwatch.savings.services.SCOPES",
     },
 }
 
@@ -291,3 +293,6 @@ COSTWATCH_BILLING_TIMEOUT_SECONDS = env_float("COSTWATCH_BILLING_TIMEOUT_SECONDS
 COSTWATCH_BILLING_MAX_ATTEMPTS = env_int("COSTWATCH_BILLING_MAX_ATTEMPTS", 5, minimum=1)
 COSTWATCH_BILLING_BACKOFF_SECONDS = env_float("COSTWATCH_BILLING_BACKOFF_SECONDS", 2.0, minimum=0.0)
 COSTWATCH_BILLING_MAX_RETRY_WAIT_SECONDS = env_float("COSTWATCH_BILLING_MAX_RETRY_WAIT_SECONDS", 60.0, minimum=0.0)
+
+# --- Savings advisor (costwatch/savings/, README "Savings advisor") -----------------------------------
+COSTWATCH_SAVINGS_DIGEST_CHECK_SECONDS = env_float("COSTWATCH_SAVINGS_DIGEST_CHECK_SECONDS", 3600.0, minimum=1.0)

@@ -14,6 +14,7 @@ urlpatterns = [
     path("api/v1/", include("alerts.urls")),
     path("api/v1/", include("costwatch.pricing.urls")),
     path("api/v1/", include("costwatch.billing.urls")),
+    path("api/v1/", include("costwatch.savings.urls")),
     # Any other /api/ URL (e.g. /api/v1/alerts/rules/abc) answers a JSON 404, never the web app's HTML page.
     re_path(r"^api/v1/", api_not_found),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -76,7 +76,9 @@ class RuleForm(forms.Form):
     name = forms.CharField(max_length=200)
     kind = forms.ChoiceField(choices=[("budget", "Budget: spend over a period above an amount"),
                                       ("anomaly", "Anomaly: a day's spend above N× its recent average"),
-                                      ("drift", "Bill drift: a provider's bill and Costwatch's estimate differ")])
+                                      ("drift", "Bill drift: a provider's bill and Costwatch's estimate differ"),
+                                      ("request_budget", "Per-request budget: each request of a feature or endpoint "
+                                                         "within a token or dollar limit")])
     scope = forms.ChoiceField(choices=[], label="Applies to")
     scope_value = forms.CharField(max_length=512, required=False, label="Only this one",
                                   help_text="A user id, feature, endpoint or model; empty = each one separately.")
@@ -104,6 +106,10 @@ class RuleForm(forms.Form):
                                     help_text="Bill drift rules: complete UTC days checked after they end.")
     drift_provider = forms.ChoiceField(choices=[("", "each provider"), ("anthropic", "anthropic"),
                                                 ("openai", "openai")], required=False, label="Provider")
+    request_metric = forms.ChoiceField(choices=[], required=False, label="Each request may use at most",
+                                       help_text="Per-request budget rules: one incident per feature or endpoint and day.")
+    request_limit = forms.DecimalField(min_value=0, max_digits=24, decimal_places=12, required=False,
+                                       label="Limit (tokens, or USD for cost)")
     repeat_interval_minutes = forms.IntegerField(min_value=1, max_value=7 * 24 * 60, initial=60,
                                                  label="Remind every (minutes)")
     enabled = forms.BooleanField(required=False, initial=True)
@@ -111,11 +117,12 @@ class RuleForm(forms.Form):
                                          label="Notify these channels")
 
     def __init__(self, *args: object, channels: list[tuple[int, str]] = (), **kwargs: object) -> None:
-        from alerts.models import BudgetPeriod, Scope
+        from alerts.models import BudgetPeriod, RequestMetric, Scope
 
         super().__init__(*args, **kwargs)
         self.fields["scope"].choices = Scope.choices
         self.fields["period"].choices = BudgetPeriod.choices
+        self.fields["request_metric"].choices = [("", "—"), *RequestMetric.choices]
         self.fields["channels"].choices = [(str(pk), name) for pk, name in channels]
 
     def kind_groups(self) -> list[tuple[str, str, list[tuple[forms.BoundField, bool]]]]:

@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from frontend.views import alerts, billing, costs, home, manage, signin
+from frontend.views import alerts, billing, costs, home, manage, savings, signin
 
 app_name = "frontend"
 
@@ -26,6 +26,10 @@ urlpatterns = [
     path("p/<slug:slug>/reconciliation/sources/<int:source_id>/revoke/", billing.revoke_source,
          name="billing-revoke"),
     path("p/<slug:slug>/reconciliation/imports/", billing.import_bill, name="billing-import"),
+    path("p/<slug:slug>/savings/", savings.savings, name="savings"),
+    path("p/<slug:slug>/savings/alternatives/", savings.add_alternative, name="savings-alternative-new"),
+    path("p/<slug:slug>/savings/alternatives/<int:alternative_id>/delete/", savings.delete_alternative,
+         name="savings-alternative-delete"),
     path("p/<slug:slug>/settings/keys/", manage.keys, name="keys"),
     path("p/<slug:slug>/settings/keys/<int:key_id>/revoke/", manage.revoke, name="revoke-key"),
     path("p/<slug:slug>/settings/members/", manage.members, name="members"),

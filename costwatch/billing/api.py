@@ -14,7 +14,6 @@ from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from costwatch.billing import services
 from costwatch.billing.models import BillingSource
@@ -22,7 +21,7 @@ from costwatch.billing.services import BillingError, ImportResult, Reconciliatio
 from costwatch.billing.sources import SOURCES, SourceError
 from costwatch.billing.tasks import queue_due_pulls
 from costwatch.pricing.cost import money
-from costwatch.projects.api import request_project, writable_project
+from costwatch.projects.api import ProjectAPIView, request_project, writable_project
 from costwatch.projects.permissions import Action
 
 DEFAULT_DAYS = 30
@@ -108,7 +107,7 @@ def _day(request: Request, name: str, default: date) -> date:
         raise ValidationError({name: f"{raw!r} is not a date (YYYY-MM-DD, UTC)"}) from None
 
 
-class ReconciliationView(APIView):
+class ReconciliationView(ProjectAPIView):
     @extend_schema(
         operation_id="reconciliation",
         parameters=[
@@ -165,7 +164,7 @@ def _source(request: Request, pk: int) -> tuple[Any, BillingSource]:
     return project, source
 
 
-class SourceListView(APIView):
+class SourceListView(ProjectAPIView):
     @extend_schema(operation_id="billing_sources_list", responses={200: SourceSerializer(many=True), **ERRORS})
     def get(self, request: Request) -> Response:
         project = writable_project(request, Action.MANAGE_KEYS)
@@ -186,7 +185,7 @@ class SourceListView(APIView):
         return Response(SourceSerializer(source).data, status=status.HTTP_201_CREATED)
 
 
-class SourceDetailView(APIView):
+class SourceDetailView(ProjectAPIView):
     @extend_schema(responses={204: None, 404: OpenApiResponse(description="no such source"), **ERRORS},
                    description="Revoke: the stored key is erased and pulls stop; pulled bills stay.")
     def delete(self, request: Request, pk: int) -> Response:
@@ -195,7 +194,7 @@ class SourceDetailView(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class SourcePullView(APIView):
+class SourcePullView(ProjectAPIView):
     @extend_schema(request=None, responses={202: SourceSerializer, 409: OpenApiResponse(description="revoked"),
                                             404: OpenApiResponse(description="no such source"), **ERRORS},
                    description="Pull now: the worker pulls the last COSTWATCH_BILLING_PULL_DAYS days within "
@@ -226,7 +225,7 @@ def import_json(result: ImportResult) -> dict[str, Any]:
             "total_by_currency": {c: money(v) for c, v in sorted(result.total_by_currency.items())}}
 
 
-class ImportView(APIView):
+class ImportView(ProjectAPIView):
     parser_classes = [MultiPartParser, FormParser, JSONParser]
 
     @extend_schema(request={"multipart/form-data": ImportSerializer},

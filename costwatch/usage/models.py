@@ -254,6 +254,9 @@ class RequestRollup(models.Model):
         indexes = [
             models.Index(fields=["project", "first_at"]),
             models.Index(F("project"), MD5("user"), F("first_at"), name="requestrollup_user_md5_idx"),
+            # The savings advisor's bounded samples: a feature's / endpoint's most recent requests.
+            models.Index(F("project"), MD5("feature"), F("first_at"), name="requestrollup_feature_md5_idx"),
+            models.Index(F("project"), MD5("endpoint"), F("first_at"), name="requestrollup_endpoint_md5_idx"),
         ]
 
     @property

@@ -154,3 +154,24 @@ def aria_sort(current: str, field: str) -> str:
     if current == f"-{field}":
         return "descending"
     return "none"
+
+
+@register.filter
+def incident_value(incident: object) -> str:
+    """An incident's value: money, or for a per-request budget the number of offending requests."""
+    value = getattr(incident, "value", None)
+    if getattr(incident, "level", "") == "request_budget":
+        return "—" if value is None else f"{int(value):,} requests"
+    return usd(value)
+
+
+@register.filter
+def incident_threshold(incident: object) -> str:
+    """An incident's threshold: money, or a per-request budget's limit in tokens (or USD)."""
+    threshold = getattr(incident, "threshold", None)
+    if getattr(incident, "level", "") == "request_budget":
+        rule = getattr(incident, "rule", None)
+        if threshold is None or getattr(rule, "request_metric", "") == "cost":
+            return usd(threshold) + " per request"
+        return f"{int(threshold):,} {getattr(rule, 'request_metric', '').replace('_', ' ')} per request"
+    return usd(threshold)

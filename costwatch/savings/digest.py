@@ -1,0 +1,132 @@
+"""The weekly savings digest: the top opportunities and what changed since last week, sent to a
+chosen channel through the alert transports (a delivery row written before sending, every attempt
+logged; ``alerts.services.attempt_delivery`` sends it).
+
+A digest is due once per ISO week of the project's calendar, on or after its weekday. The week is
+claimed with a conditional update of ``SavingsDigest.last_week`` inside the transaction that writes
+the delivery row, so concurrent workers or a re-run never send a week twice.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from alerts.models import Channel, ChannelKind, Delivery, DeliveryEvent
+from alerts.services import queue_deliveries
+from costwatch.projects.models import Project
+from costwatch.savings.models import SavingsDigest
+from costwatch.savings.opportunities import Opportunity
+from costwatch.savings.services import SavingsError, period_for, savings_report
+
+DIGEST_PERIOD = "7d"
+
+
+def week_key(moment: datetime, project: Project) -> str:
+    year, week, _ = moment.astimezone(project.tz).date().isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+def save_digest(project: Project, channel: Channel, *, weekday: int = 0, top: int = 5) -> SavingsDigest:
+    """Send the digest of ``project`` to ``channel`` every week on ``weekday`` (0 = Monday).
+
+    Raises ``SavingsError`` for a channel of another project, a PagerDuty channel (a digest is not
+    an incident) or a weekday/top out of range.
+    """
+    if channel.project_id != project.pk:
+        raise SavingsError("the channel belongs to another project")
+    if channel.kind == ChannelKind.PAGERDUTY:
+        raise SavingsError("a digest is not an incident: choose a webhook, Slack or email channel")
+    if not 0 <= weekday <= 6:
+        raise SavingsError("weekday is 0 (Monday) to 6 (Sunday)")
+    if not 1 <= top <= 20:
+        raise SavingsError("top is 1 to 20")
+    digest, _ = SavingsDigest.objects.update_or_create(project=project, channel=channel,
+                                                       defaults={"weekday": weekday, "top": top, "enabled": True})
+    return digest
+
+
+def _key(o: Opportunity) -> str:
+    return f"{o.kind}:{o.scope}:{o.key}"
+
+
+def _amount(o: Opportunity) -> Decimal | None:
+    return o.saving_per_month if o.status == "estimate" else None
+
+
+def digest_payload(digest: SavingsDigest, opportunities: list[Opportunity], now: datetime
+                   ) -> tuple[dict[str, Any], dict[str, str | None]]:
+    """The notification and the snapshot to compare with next week (``{id: USD per month or None}``)."""
+    project = digest.project
+    counted = [o for o in opportunities if o.status in ("estimate", "what_if")]
+    snapshot = {_key(o): (str(_amount(o)) if _amount(o) is not None else None) for o in counted}
+    previous: dict[str, str | None] = digest.last_snapshot or {}
+    top = counted[: digest.top]
+    lines = []
+    for n, o in enumerate(top, 1):
+        amount = (f"${_amount(o).quantize(Decimal('0.01')):,}/month" if _amount(o) is not None  # type: ignore[union-attr]
+                  else f"what-if, up to ${o.potential_per_month.quantize(Decimal('0.01')):,}/month, not approved"
+                  if o.potential_per_month is not None else "amount unknown")
+        mark = "" if _key(o) in previous else " (new)"
+        partial = f" [partial: {o.excluded_calls} calls without a known cost]" if o.partial else ""
+        lines.append(f"{n}. {o.title}: {amount}{mark}{partial}")
+    changes = {
+        "new": sorted(k for k in snapshot if k not in previous),
+        "gone": sorted(k for k in previous if k not in snapshot),
+        "changed": sorted(
+            ({"id": k, "before": previous[k], "now": snapshot[k]} for k in snapshot
+             if k in previous and previous[k] != snapshot[k]), key=lambda c: c["id"]),
+    }
+    total = sum((_amount(o) or Decimal(0) for o in counted), Decimal(0))
+    if not lines:
+        lines.append("No savings opportunity found this week.")
+    summary = (f"Savings digest for {project.slug} (last 7 days): ${total.quantize(Decimal('0.01')):,}/month in "
+               f"counted savings.\n" + "\n".join(lines))
+    if changes["gone"]:
+        summary += "\nNo longer found since last week: " + ", ".join(changes["gone"])
+    link = f"{settings.COSTWATCH_PUBLIC_URL.rstrip('/')}/p/{project.slug}/savings/"
+    payload = {
+        "event": DeliveryEvent.DIGEST, "at": now.isoformat(), "project": project.slug,
+        "rule": {"id": None, "name": "Weekly savings digest", "kind": "digest"},
+        "scope": {"dimension": "project", "value": None}, "group": None, "level": "digest", "severity": "warning",
+        "value": str(total), "threshold": None, "currency": "USD",
+        "period": {"kind": "week", "key": week_key(now, project), "start": None, "end": None,
+                   "timezone": project.timezone},
+        "incident": None, "summary": summary, "link": link, "dedup_key": f"costwatch-digest-{digest.pk}",
+        "opportunities": [{"id": _key(o), "kind": o.kind, "key": o.key, "status": o.status, "title": o.title,
+                           "saving_per_month_usd": str(o.saving_per_month) if o.saving_per_month is not None else None,
+                           "potential_per_month_usd": str(o.potential_per_month)
+                           if o.potential_per_month is not None else None,
+                           "partial": o.partial} for o in top],
+        "changes": changes,
+    }
+    return payload, snapshot
+
+
+def send_due_digests(now: datetime | None = None) -> list[int]:
+    """Write (and queue) the delivery of every digest due this week; returns the delivery ids."""
+    now = now or timezone.now()
+    sent: list[int] = []
+    for digest in SavingsDigest.objects.filter(enabled=True, channel__enabled=True).select_related("project", "channel"):
+        project = digest.project
+        if now.astimezone(project.tz).weekday() < digest.weekday:
+            continue
+        week = week_key(now, project)
+        if digest.last_week == week:
+            continue
+        report = savings_report(project, period=period_for(project, DIGEST_PERIOD, now=now))
+        payload, snapshot = digest_payload(digest, report.opportunities, now)
+        with transaction.atomic():
+            claimed = SavingsDigest.objects.filter(pk=digest.pk, last_week=digest.last_week).update(
+                last_week=week, last_snapshot=snapshot)
+            if not claimed:
+                continue  # another worker sent this week's digest
+            delivery = Delivery.objects.create(project=project, channel=digest.channel, event=DeliveryEvent.DIGEST,
+                                               payload=payload, next_attempt_at=now, created_at=now)
+            queue_deliveries([delivery.pk])
+        sent.append(delivery.pk)
+    return sent
