@@ -73,6 +73,13 @@ class RuleOutSerializer(serializers.Serializer):
     min_baseline_usd = NullableMoneyString()
     min_spend_usd = NullableMoneyString()
     same_weekday = serializers.BooleanField()
+    drift_percent = NullableDecimalString(help_text="Drift rules: fire when |billed - estimated| / billed is at least this")
+    drift_usd = NullableMoneyString(help_text="Drift rules: fire when |billed - estimated| is at least this")
+    drift_days = serializers.IntegerField(help_text="Drift rules: complete UTC days checked")
+    drift_provider = serializers.CharField(allow_null=True, help_text="Drift rules: null = each provider")
+    request_metric = serializers.CharField(allow_null=True, help_text=(
+        "Per-request budget rules: the metric limited per request (cost, input_tokens, ...)"))
+    request_limit = NullableDecimalString(help_text="Per-request budget rules: the limit per request")
     repeat_interval_minutes = serializers.IntegerField()
     enabled = serializers.BooleanField()
     channels = serializers.ListField(child=serializers.IntegerField())
