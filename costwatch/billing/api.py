@@ -23,13 +23,12 @@ from costwatch.billing.tasks import queue_due_pulls
 from costwatch.pricing.cost import money
 from costwatch.projects.api import ProjectAPIView, request_project, writable_project
 from costwatch.projects.permissions import Action
+from costwatch.projects.schema import ErrorSerializer, errors
 
 DEFAULT_DAYS = 30
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 PROVIDER_CHOICES = [(p, p) for p in sorted(SOURCES)]
-ERRORS = {400: OpenApiResponse(description="bad parameter; `detail` says which"),
-          401: OpenApiResponse(description="no or unknown key"),
-          403: OpenApiResponse(description="the role or key does not allow this")}
+ERRORS = errors()
 
 
 class EstimateSerializer(serializers.Serializer):
@@ -164,8 +163,13 @@ def _source(request: Request, pk: int) -> tuple[Any, BillingSource]:
     return project, source
 
 
+class SourceListSerializer(serializers.Serializer):
+    project = serializers.CharField()
+    results = SourceSerializer(many=True)
+
+
 class SourceListView(ProjectAPIView):
-    @extend_schema(operation_id="billing_sources_list", responses={200: SourceSerializer(many=True), **ERRORS})
+    @extend_schema(operation_id="billing_sources_list", responses={200: SourceListSerializer, **ERRORS})
     def get(self, request: Request) -> Response:
         project = writable_project(request, Action.MANAGE_KEYS)
         return Response({"project": project.slug,
@@ -186,7 +190,7 @@ class SourceListView(ProjectAPIView):
 
 
 class SourceDetailView(ProjectAPIView):
-    @extend_schema(responses={204: None, 404: OpenApiResponse(description="no such source"), **ERRORS},
+    @extend_schema(responses={204: None, **errors(404)},
                    description="Revoke: the stored key is erased and pulls stop; pulled bills stay.")
     def delete(self, request: Request, pk: int) -> Response:
         _, source = _source(request, pk)
@@ -195,8 +199,7 @@ class SourceDetailView(ProjectAPIView):
 
 
 class SourcePullView(ProjectAPIView):
-    @extend_schema(request=None, responses={202: SourceSerializer, 409: OpenApiResponse(description="revoked"),
-                                            404: OpenApiResponse(description="no such source"), **ERRORS},
+    @extend_schema(request=None, responses={202: SourceSerializer, **errors(404, 409)},
                    description="Pull now: the worker pulls the last COSTWATCH_BILLING_PULL_DAYS days within "
                                "COSTWATCH_BILLING_CHECK_INTERVAL_SECONDS; see last_pull_* for the outcome.")
     def post(self, request: Request, pk: int) -> Response:
@@ -229,7 +232,7 @@ class ImportView(ProjectAPIView):
     parser_classes = [MultiPartParser, FormParser, JSONParser]
 
     @extend_schema(request={"multipart/form-data": ImportSerializer},
-                   responses={201: ImportResultSerializer, 413: OpenApiResponse(description="file over 20 MB"),
+                   responses={201: ImportResultSerializer, 413: OpenApiResponse(response=ErrorSerializer, description="file over 20 MB"),
                               **ERRORS},
                    description="Import a provider's cost CSV; the UTC days it covers are replaced. A file with "
                                "a bad row is refused whole (400 naming the row) and changes nothing.")

@@ -12,6 +12,7 @@ from rest_framework.response import Response
 
 from costwatch.projects.api import ProjectAPIView, json_object, request_project, writable_project
 from costwatch.projects.permissions import Action
+from costwatch.projects.schema import errors
 from costwatch.savings.models import ApprovedAlternative
 from costwatch.savings.opportunities import KINDS, Opportunity, Thresholds
 from costwatch.savings.services import (
@@ -132,7 +133,7 @@ class SavingsView(ProjectAPIView):
             OpenApiParameter("kind", OpenApiTypes.STR, enum=list(KINDS), many=True,
                              description="repeat or comma-separate"),
         ],
-        responses=SavingsSerializer,
+        responses={200: SavingsSerializer, **errors()},
     )
     def get(self, request: Request) -> Response:
         project = request_project(request)
@@ -150,7 +151,7 @@ class ThresholdsSerializer(serializers.Serializer):
 
 class SavingsSettingsView(ProjectAPIView):
     @extend_schema(summary="Savings thresholds of the project", parameters=[PROJECT_PARAM],
-                   responses=ThresholdsSerializer)
+                   responses={200: ThresholdsSerializer, **errors()})
     def get(self, request: Request) -> Response:
         project = request_project(request)
         return Response(_thresholds_json(project))
@@ -158,7 +159,7 @@ class SavingsSettingsView(ProjectAPIView):
     @extend_schema(summary="Replace the project's savings threshold overrides",
                    description="A JSON object of threshold names (see GET) to values; shares and ratios as "
                                "decimal strings. An empty object restores the defaults.",
-                   parameters=[PROJECT_PARAM], request=OpenApiTypes.OBJECT, responses=ThresholdsSerializer)
+                   parameters=[PROJECT_PARAM], request=OpenApiTypes.OBJECT, responses={200: ThresholdsSerializer, **errors()})
     def put(self, request: Request) -> Response:
         project = writable_project(request, Action.MANAGE_ALERTS)
         data = json_object(request, [f for f in Thresholds().as_json()])
@@ -188,15 +189,21 @@ def alternative_json(a: ApprovedAlternative) -> dict[str, object]:
     return {"id": a.pk, "feature": a.feature, "provider": a.provider, "model": a.model, "note": a.note}
 
 
+class AlternativeListSerializer(serializers.Serializer):
+    project = serializers.CharField()
+    results = AlternativeSerializer(many=True)
+
+
 class AlternativesView(ProjectAPIView):
     @extend_schema(summary="Approved alternative models per feature", parameters=[PROJECT_PARAM],
-                   responses=AlternativeSerializer(many=True))
+                   responses={200: AlternativeListSerializer, **errors()})
     def get(self, request: Request) -> Response:
         project = request_project(request)
-        return Response([alternative_json(a) for a in ApprovedAlternative.objects.filter(project=project)])
+        return Response({"project": project.slug,
+                         "results": [alternative_json(a) for a in ApprovedAlternative.objects.filter(project=project)]})
 
     @extend_schema(summary="Approve a model for a feature (its what-if saving then counts)",
-                   parameters=[PROJECT_PARAM], request=AlternativeSerializer, responses=AlternativeSerializer)
+                   parameters=[PROJECT_PARAM], request=AlternativeSerializer, responses={201: AlternativeSerializer, **errors()})
     def post(self, request: Request) -> Response:
         project = writable_project(request, Action.MANAGE_ALERTS)
         json_object(request, ["feature", "provider", "model", "note"])
@@ -210,7 +217,7 @@ class AlternativesView(ProjectAPIView):
 
 
 class AlternativeView(ProjectAPIView):
-    @extend_schema(summary="Withdraw an approved alternative", parameters=[PROJECT_PARAM], responses={204: None})
+    @extend_schema(summary="Withdraw an approved alternative", parameters=[PROJECT_PARAM], responses={204: None, **errors(404)})
     def delete(self, request: Request, alternative_id: int) -> Response:
         project = writable_project(request, Action.MANAGE_ALERTS)
         if not remove_alternative(project, alternative_id):
@@ -230,17 +237,23 @@ def digest_json(d) -> dict[str, object]:  # noqa: ANN001 - SavingsDigest
     return {"id": d.pk, "channel": d.channel_id, "weekday": d.weekday, "top": d.top, "last_week": d.last_week or None}
 
 
+class DigestListSerializer(serializers.Serializer):
+    project = serializers.CharField()
+    results = DigestSerializer(many=True)
+
+
 class DigestsView(ProjectAPIView):
     @extend_schema(summary="Weekly savings digests of the project", parameters=[PROJECT_PARAM],
-                   responses=DigestSerializer(many=True))
+                   responses={200: DigestListSerializer, **errors()})
     def get(self, request: Request) -> Response:
         from costwatch.savings.models import SavingsDigest
 
         project = request_project(request)
-        return Response([digest_json(d) for d in SavingsDigest.objects.filter(project=project).order_by("id")])
+        return Response({"project": project.slug,
+                         "results": [digest_json(d) for d in SavingsDigest.objects.filter(project=project).order_by("id")]})
 
     @extend_schema(summary="Send the weekly savings digest to a channel", parameters=[PROJECT_PARAM],
-                   request=DigestSerializer, responses=DigestSerializer)
+                   request=DigestSerializer, responses={201: DigestSerializer, **errors()})
     def post(self, request: Request) -> Response:
         from alerts.models import Channel
         from costwatch.savings.digest import save_digest
@@ -261,7 +274,7 @@ class DigestsView(ProjectAPIView):
 
 
 class DigestView(ProjectAPIView):
-    @extend_schema(summary="Stop a weekly savings digest", parameters=[PROJECT_PARAM], responses={204: None})
+    @extend_schema(summary="Stop a weekly savings digest", parameters=[PROJECT_PARAM], responses={204: None, **errors(404)})
     def delete(self, request: Request, digest_id: int) -> Response:
         from costwatch.savings.models import SavingsDigest
 
