@@ -59,3 +59,16 @@ def test_a_mixed_cache_write_keeps_both_lifetimes(recorder) -> None:  # noqa: AN
         "ai.response.providerMetadata": json.dumps(metadata), "ai.request.headers.user-agent": "ai/5.0.60"})
     call = recorder.only_call()
     assert (call.tokens.cache_write, call.tokens.cache_write_1h, call.service_tier) == (1000, 2000, "priority")
+
+
+def test_calls_without_usage_or_text_have_unknown_usage_in_every_dialect(recorder) -> None:  # noqa: ANN001
+    """Other shapes of "missing usage is not zero usage" than the handed openai-v2 stream."""
+    recorder.record("ChatCompletion", {"openinference.span.kind": "LLM", "llm.system": "openai",
+                                       "llm.model_name": "gpt-4o-mini"})
+    recorder.record("ai.streamText.doStream", {"ai.operationId": "ai.streamText.doStream",
+                                               "ai.model.provider": "openai.chat", "ai.model.id": "gpt-4o-mini"})
+    recorder.record("openai.chat", {"llm.request.type": "chat", "gen_ai.system": "OpenAI",
+                                    "gen_ai.request.model": "gpt-4o-mini"}, kind=SpanKind.CLIENT)
+    calls = recorder.mapped().calls
+    assert sorted(c.dialect for c in calls) == ["openinference", "traceloop", "vercel"]
+    assert all(c.usage_state == "unknown" for c in calls), [(c.dialect, c.usage_state) for c in calls]
