@@ -69,8 +69,11 @@ class RuleForm(forms.Form):
     KIND_FIELDS = {
         "budget": ("period", "amount_usd", "warn_percents", "forecast"),
         "anomaly": ("anomaly_factor", "anomaly_days", "min_baseline_usd", "min_spend_usd", "same_weekday"),
+        "drift": ("drift_percent", "drift_usd", "drift_days", "drift_provider"),
+        "request_budget": ("request_metric", "request_limit"),
     }
-    REQUIRED_FOR = {"budget": ("period", "amount_usd"), "anomaly": ("anomaly_factor", "anomaly_days")}
+    REQUIRED_FOR = {"budget": ("period", "amount_usd"), "anomaly": ("anomaly_factor", "anomaly_days"),
+                    "drift": ("drift_days",), "request_budget": ("request_metric", "request_limit")}
     NOTIFY_FIELDS = ("repeat_interval_minutes", "enabled", "channels")
 
     name = forms.CharField(max_length=200)
@@ -127,7 +130,8 @@ class RuleForm(forms.Form):
 
     def kind_groups(self) -> list[tuple[str, str, list[tuple[forms.BoundField, bool]]]]:
         """(kind, heading, [(field, required for that kind)]) for the template."""
-        headings = {"budget": "Budget rule", "anomaly": "Anomaly rule"}
+        headings = {"budget": "Budget rule", "anomaly": "Anomaly rule", "drift": "Bill drift rule",
+                    "request_budget": "Per-request budget rule"}
         return [(kind, headings[kind], [(self[name], name in self.REQUIRED_FOR[kind]) for name in names])
                 for kind, names in self.KIND_FIELDS.items()]
 
