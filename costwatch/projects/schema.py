@@ -66,14 +66,15 @@ _DESCRIPTIONS = {
     403: "The caller may not do this in this project (or it is another project's key, or read keys only read).",
     404: "No such object in this project.",
     409: "The object is not in a state that allows this action.",
+    429: "Too many invalid keys from this address (COSTWATCH_BAD_KEYS_PER_ADDRESS); retry after Retry-After.",
     503: "A cost query ran past COSTWATCH_QUERY_TIMEOUT_MS; retry after the Retry-After seconds.",
 }
 
 
 def errors(*codes: int) -> dict[int, OpenApiResponse]:
-    """Documented error responses: 400, 401 and 403 always, plus ``codes`` (404, 409, 503)."""
+    """Documented error responses: 400, 401, 403 and 429 always, plus ``codes`` (404, 409, 503)."""
     out: dict[int, OpenApiResponse] = {}
-    for code in sorted({400, 401, 403, *codes}):
+    for code in sorted({400, 401, 403, 429, *codes}):
         body = _VALIDATION_ERROR if code == 400 else ErrorSerializer
         out[code] = OpenApiResponse(response=body, description=_DESCRIPTIONS[code])
     return out
