@@ -48,7 +48,10 @@ def row_cost(row: object, decimals: int | None = None) -> str:
     missing = getattr(row, "llm_calls", 0) - getattr(row, "priced_calls", 0)
     if known is None:
         return usd(None)
-    return usd(known, decimals) + (f" + {missing:,} not priced" if missing > 0 else "")
+    if missing <= 0:
+        return usd(known, decimals)
+    return format_html('{} <span class="split not-priced">+ {} not priced</span>', usd(known, decimals),
+                       f"{missing:,}")
 
 
 @register.filter
