@@ -147,9 +147,9 @@ class SourceSerializer(serializers.Serializer):
     scope_ids = serializers.ListField(child=serializers.CharField(max_length=200), required=False, max_length=100,
                                       help_text="OpenAI project ids / Anthropic workspace ids; empty = organization")
     base_url = serializers.URLField(required=False, allow_blank=True, help_text="empty = the provider's default")
-    revoked_at = serializers.DateTimeField(read_only=True)
-    next_pull_at = serializers.DateTimeField(read_only=True)
-    last_pull_at = serializers.DateTimeField(read_only=True)
+    revoked_at = serializers.DateTimeField(read_only=True, allow_null=True)
+    next_pull_at = serializers.DateTimeField(read_only=True, allow_null=True)
+    last_pull_at = serializers.DateTimeField(read_only=True, allow_null=True)
     last_pull_ok = serializers.BooleanField(read_only=True, allow_null=True)
     last_error = serializers.CharField(read_only=True)
     created_at = serializers.DateTimeField(read_only=True)
