@@ -22,12 +22,11 @@ from decimal import Decimal
 import httpx
 from django.conf import settings
 
-from costwatch.billing.sources.base import BilledLine, ParsedBill, SourceError, decimal_of, get_json
+from costwatch.billing.sources.base import BilledLine, ParsedBill, SourceError, decimal_of, fetch_pages
 
 PROVIDER = "anthropic"
 COSTWATCH_PROVIDERS = ("anthropic",)
 PAGE_LIMIT = 31
-MAX_PAGES = 1000
 API_VERSION = "2023-06-01"
 CENTS = Decimal(100)
 CSV_COLUMNS = ("usage_date_utc | date | starting_at", "cost_usd | amount (+ currency)", "description", "model",
@@ -82,16 +81,8 @@ def fetch_costs(client: httpx.Client, key: str, base_url: str, first_day: date, 
         ("limit", str(PAGE_LIMIT)),
     ]
     headers = {"x-api-key": key, "anthropic-version": API_VERSION, "Accept": "application/json"}
-    lines: list[BilledLine] = []
-    page: str | None = None
-    for _ in range(MAX_PAGES):
-        body = get_json(client, url, params=params + ([("page", page)] if page else []), headers=headers,
-                        provider=PROVIDER)
-        lines += lines_of_page(body, scope_ids)
-        page = body.get("next_page")
-        if not body.get("has_more") or not page:
-            return [line for line in lines if first_day <= line.day <= last_day]
-    raise SourceError(f"anthropic: more than {MAX_PAGES} pages; pull fewer days")
+    return fetch_pages(client, url, params, headers, provider=PROVIDER, first_day=first_day, last_day=last_day,
+                       lines_of_page=lambda body: lines_of_page(body, scope_ids))
 
 
 def parse_csv(text: str) -> ParsedBill:

@@ -128,3 +128,24 @@ def decimal_of(value: object, what: str) -> Decimal:
 
 def http_client() -> httpx.Client:
     return httpx.Client(timeout=settings.COSTWATCH_BILLING_TIMEOUT_SECONDS, follow_redirects=False)
+
+
+MAX_PAGES = 1000
+
+
+def fetch_pages(client: httpx.Client, url: str, params: list[tuple[str, str]], headers: Mapping[str, str], *,
+                provider: str, first_day: date, last_day: date,
+                lines_of_page: Callable[[Mapping[str, Any]], list[BilledLine]]) -> list[BilledLine]:
+    """Every bill line of the UTC days first_day..last_day (inclusive) of a paged cost endpoint that
+    answers ``has_more`` / ``next_page`` (the OpenAI Costs API and the Anthropic cost report both do).
+    Raises SourceError past ``MAX_PAGES`` pages (and what ``get_json`` raises)."""
+    lines: list[BilledLine] = []
+    page: str | None = None
+    for _ in range(MAX_PAGES):
+        body = get_json(client, url, params=params + ([("page", page)] if page else []), headers=headers,
+                        provider=provider)
+        lines += lines_of_page(body)
+        page = body.get("next_page")
+        if not body.get("has_more") or not page:
+            return [line for line in lines if first_day <= line.day <= last_day]
+    raise SourceError(f"{provider}: more than {MAX_PAGES} pages; pull fewer days")

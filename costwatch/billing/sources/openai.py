@@ -18,12 +18,11 @@ from datetime import date, datetime, time, timedelta, timezone
 import httpx
 from django.conf import settings
 
-from costwatch.billing.sources.base import BilledLine, ParsedBill, SourceError, decimal_of, get_json
+from costwatch.billing.sources.base import BilledLine, ParsedBill, SourceError, decimal_of, fetch_pages
 
 PROVIDER = "openai"
 COSTWATCH_PROVIDERS = ("openai",)
 PAGE_LIMIT = 180
-MAX_PAGES = 1000
 # Columns read from the dashboard's cost export (Usage → Export → Costs).
 CSV_COLUMNS = ("start_time_iso | start_time", "amount_value", "amount_currency", "line_item", "project_id")
 
@@ -84,16 +83,8 @@ def fetch_costs(client: httpx.Client, key: str, base_url: str, first_day: date, 
     ]
     params += [("project_ids", p) for p in scope_ids]
     headers = {"Authorization": f"Bearer {key}", "Accept": "application/json"}
-    lines: list[BilledLine] = []
-    page: str | None = None
-    for _ in range(MAX_PAGES):
-        body = get_json(client, url, params=params + ([("page", page)] if page else []), headers=headers,
-                        provider=PROVIDER)
-        lines += lines_of_page(body, scope_ids)
-        page = body.get("next_page")
-        if not body.get("has_more") or not page:
-            return [line for line in lines if first_day <= line.day <= last_day]
-    raise SourceError(f"openai: more than {MAX_PAGES} pages; pull fewer days")
+    return fetch_pages(client, url, params, headers, provider=PROVIDER, first_day=first_day, last_day=last_day,
+                       lines_of_page=lambda body: lines_of_page(body, scope_ids))
 
 
 def parse_csv(text: str) -> ParsedBill:
