@@ -7,6 +7,7 @@ from typing import Any
 PERIODIC_TASKS: dict[str, tuple[str, str]] = {
     "rollups": ("costwatch.usage.tasks.recompute_dirty_buckets", "COSTWATCH_ROLLUP_INTERVAL_SECONDS"),
     "partitions": ("costwatch.usage.tasks.maintain_call_partitions", "COSTWATCH_PARTITION_INTERVAL_SECONDS"),
+    "span-attributes": ("costwatch.usage.tasks.purge_span_attributes_task", "COSTWATCH_PARTITION_INTERVAL_SECONDS"),
     "heartbeat": ("costwatch.ops.tasks.record_heartbeat", "COSTWATCH_HEARTBEAT_SECONDS"),
     "alerts": ("alerts.tasks.evaluate_alert_rules", "COSTWATCH_ALERT_INTERVAL_SECONDS"),
     "billing": ("costwatch.billing.tasks.pull_due_bills", "COSTWATCH_BILLING_CHECK_INTERVAL_SECONDS"),

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -79,6 +79,18 @@ class TraceAttribution:
     parent_span_id: str | None = None
     start: datetime | None = None
     end: datetime | None = None
+    # The project's custom dimensions this span itself carries: {dimension id: value}.
+    dimensions: Mapping[str, str] = field(default_factory=dict)
+    # Short scalar attributes kept for backfilling dimensions: {"span": {...}, "resource": {...}}.
+    attributes: Mapping[str, Mapping[str, str]] | None = None
+
+
+@dataclass(frozen=True)
+class DimensionSpec:
+    """A custom dimension as ingest reads it: its id and attribute keys (first match wins)."""
+
+    id: str
+    keys: tuple[str, ...]
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
 from ingest.canonical import (
     SPAN_KIND_SERVER,
+    DimensionSpec,
     LlmCall,
     MappedExport,
     RejectedSpan,
@@ -48,6 +49,8 @@ def map_export(
     *,
     feature_keys: Sequence[str] = DEFAULT_FEATURE_KEYS,
     user_keys: Sequence[str] = (),
+    dimensions: Sequence[DimensionSpec] = (),
+    keep_attributes: bool = True,
 ) -> MappedExport:
     """Map every span: inference spans become calls, and the spans the rollup needs to resolve
     attribution become attribution rows (see ``needs_storing``).
@@ -56,6 +59,10 @@ def map_export(
     rollup resolves a call's user, feature, endpoint and session through its ancestors and counts
     duplicate recordings of one provider call once, so the result never depends on how the
     exporter batched the trace. An invalid span is rejected alone, with a message.
+
+    ``dimensions`` are the project's custom dimensions: each stored span keeps its own values of
+    them, and (with ``keep_attributes``) its short scalar attributes, so a dimension added later
+    can be backfilled (``costwatch.usage.dimensions``).
     """
     views: list[SpanView] = []
     rejected: list[RejectedSpan] = []
@@ -70,7 +77,7 @@ def map_export(
     calls: list[LlmCall] = []
     attributions: list[TraceAttribution] = []
     for view in views:
-        own = attribution_of(view, feature_keys, user_keys)
+        own = attribution_of(view, feature_keys, user_keys, dimensions)
         problem = _attribution_problem(own)
         if problem:
             rejected.append(RejectedSpan(view.trace_id, view.span_id, problem))
@@ -87,6 +94,8 @@ def map_export(
                 continue
             calls.append(dataclasses.replace(call, user=own.user, feature=own.feature, session=own.session))
         if call is not None or needs_storing(view, own):
+            if keep_attributes:
+                own = dataclasses.replace(own, attributes=kept_attributes(view))
             attributions.append(own)
     return MappedExport(calls=calls, attributions=attributions, rejected=rejected)
 
@@ -107,8 +116,9 @@ def needs_storing(span: SpanView, own: TraceAttribution) -> bool:
 
 
 def _attribution_problem(own: TraceAttribution) -> str | None:
-    for name in ("user", "feature", "session", "route", "root_name"):
-        value = getattr(own, name)
+    values = [(name, getattr(own, name)) for name in ("user", "feature", "session", "route", "root_name")]
+    values += [("a custom dimension's value", value) for value in own.dimensions.values()]
+    for name, value in values:
         if value is not None and len(value) > MAX_ATTRIBUTION_CHARS:
             label = {"root_name": "root span name", "route": "http.route"}.get(name, name)
             return (f"span {own.span_id}: {label} is {len(value)} characters; "
@@ -117,8 +127,15 @@ def _attribution_problem(own: TraceAttribution) -> str | None:
     return None
 
 
-def attribution_of(span: SpanView, feature_keys: Sequence[str], user_keys: Sequence[str]) -> TraceAttribution:
-    """What this span says about itself: user, feature, session, SERVER route, root name, parent."""
+def attribution_of(span: SpanView, feature_keys: Sequence[str], user_keys: Sequence[str],
+                   dimensions: Sequence[DimensionSpec] = ()) -> TraceAttribution:
+    """What this span says about itself: user, feature, session, SERVER route, root name, parent,
+    and its values of the project's custom dimensions (span attributes first, then the resource's)."""
+    own_dimensions = {}
+    for spec in dimensions:
+        value = _first_value(span, spec.keys)
+        if value is not None:
+            own_dimensions[spec.id] = value
     route = span.attributes.get("http.route")
     return TraceAttribution(
         trace_id=span.trace_id,
@@ -132,7 +149,39 @@ def attribution_of(span: SpanView, feature_keys: Sequence[str], user_keys: Seque
         parent_span_id=span.parent_span_id,
         start=span.start,
         end=span.end,
+        dimensions=own_dimensions,
     )
+
+
+# Attributes kept for backfilling dimensions: strings and integers (what ``_first_value`` reads) of
+# at most this many characters, at most this many keys per span and per resource, and never the
+# message content conventions (prompts and completions are not what a dimension reads).
+KEPT_ATTRIBUTE_CHARS = 1024
+KEPT_ATTRIBUTE_KEYS = 128
+CONTENT_ATTRIBUTE_PREFIXES = (
+    "gen_ai.prompt", "gen_ai.completion", "gen_ai.input.messages", "gen_ai.output.messages",
+    "gen_ai.system_instructions", "llm.input_messages", "llm.output_messages", "llm.prompts", "input.value",
+    "output.value", "ai.prompt", "ai.response", "traceloop.entity.input", "traceloop.entity.output",
+)
+
+
+def kept_attributes(span: SpanView) -> dict[str, dict[str, str]]:
+    """The span's and its resource's short scalar attributes, as strings (see KEPT_ATTRIBUTE_*)."""
+    return {"span": _kept(span.attributes), "resource": _kept(span.resource)}
+
+
+def _kept(source: Mapping[str, Any]) -> dict[str, str]:
+    kept: dict[str, str] = {}
+    for key, value in source.items():
+        if len(kept) >= KEPT_ATTRIBUTE_KEYS:
+            break
+        if isinstance(value, bool) or key.startswith(CONTENT_ATTRIBUTE_PREFIXES):
+            continue
+        if isinstance(value, int):
+            value = str(value)
+        if isinstance(value, str) and value.strip() and len(value) <= KEPT_ATTRIBUTE_CHARS:
+            kept[key] = value.strip()
+    return kept
 
 
 def _first_value(span: SpanView, keys: Iterable[str]) -> str | None:
@@ -151,7 +200,8 @@ def _first_value(span: SpanView, keys: Iterable[str]) -> str | None:
 
 def _contributes(attribution: TraceAttribution) -> bool:
     return any(
-        (attribution.user, attribution.feature, attribution.session, attribution.route, attribution.root_name)
+        (attribution.user, attribution.feature, attribution.session, attribution.route, attribution.root_name,
+         attribution.dimensions)
     )
 
 

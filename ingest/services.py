@@ -17,6 +17,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from costwatch.pricing.services import PriceBook
 from costwatch.projects.models import ApiKey, Project
 from costwatch.usage.costing import apply_price, catalog_tier
+from costwatch.usage.dimensions import dimension_specs
 from costwatch.usage.models import LlmCall, SpanAttribution
 from costwatch.usage.services import mark_traces_dirty
 from ingest.canonical import LlmCall as CanonicalCall
@@ -41,6 +42,8 @@ def ingest_export(project: Project, request: ExportTraceServiceRequest) -> Inges
         request,
         feature_keys=("costwatch.feature", "app.feature", *settings.COSTWATCH_FEATURE_ATTRIBUTES),
         user_keys=tuple(settings.COSTWATCH_USER_ATTRIBUTES),
+        dimensions=dimension_specs(project),
+        keep_attributes=settings.COSTWATCH_SPAN_ATTRIBUTES_DAYS > 0,
     )
     mapped = reject_invalid_spans(mapped, configured_window(), timezone.now())
     book = PriceBook(project)
@@ -78,6 +81,8 @@ def _attribution_row(project: Project, a: TraceAttribution) -> SpanAttribution:
         session=a.session or "",
         route=a.route or "",
         root_name=a.root_name or "",
+        dimensions=dict(a.dimensions) or None,
+        attributes=a.attributes,
     )
 
 

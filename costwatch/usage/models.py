@@ -115,12 +115,71 @@ class SpanAttribution(models.Model):
     session = models.TextField(blank=True)
     route = models.TextField(blank=True, help_text="http.route of a SERVER span.")
     root_name = models.TextField(blank=True, help_text="The span name, for a root span.")
+    dimensions = models.JSONField(null=True, blank=True, help_text=(
+        "This span's own values of the project's custom dimensions: {dimension id: value}. Kept for "
+        "good; the rollup resolves them through the trace like the user (costwatch.usage.dimensions)."))
+    attributes = models.JSONField(null=True, blank=True, help_text=(
+        "The span's short scalar attributes as strings, {\"span\": {...}, \"resource\": {...}}, kept "
+        "COSTWATCH_SPAN_ATTRIBUTES_DAYS after the span so a dimension added later can be backfilled."))
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["project", "trace_id", "span_id"], name="spanattribution_identity")
         ]
         indexes = [models.Index(F("project"), MD5("user"), name="spanattribution_user_md5_idx")]
+
+
+class CustomDimension(models.Model):
+    """A business dimension of a project (tenant, plan, A/B variant, environment, ...): a name and
+    the span or resource attribute keys it reads, first match wins (span attributes before the
+    resource's), resolved through the trace like the user. Rolled up as ``dim:<id>``.
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    name = models.CharField(max_length=32, help_text="Lower-case letters, digits and _; used as group_by=<name>.")
+    attribute_keys = models.JSONField(default=list, help_text="Span or resource attribute keys, first match wins.")
+    max_values_per_day = models.PositiveIntegerField(help_text=(
+        "Distinct values kept per local day; the values seen after that are grouped under (other)."))
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    backfill_requested_at = models.DateTimeField(null=True, blank=True)
+    backfilled_at = models.DateTimeField(null=True, blank=True, help_text=(
+        "When stored spans last got this dimension's values; their hours are then recomputed."))
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["project", "name"], name="customdimension_identity")]
+        ordering = ["name"]
+
+    @property
+    def rollup_dimension(self) -> str:
+        """The ``dimension`` of this dimension's rollup rows."""
+        return f"dim:{self.pk}"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class DimensionValue(models.Model):
+    """A value of a custom dimension admitted on one local day (at most ``max_values_per_day``)."""
+
+    dimension = models.ForeignKey(CustomDimension, on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    value = models.TextField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(F("dimension"), F("day"), MD5("value"), name="dimensionvalue_identity")
+        ]
+
+
+class DimensionOverflow(models.Model):
+    """A local day on which a custom dimension saw more distinct values than it keeps."""
+
+    dimension = models.ForeignKey(CustomDimension, on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["dimension", "day"], name="dimensionoverflow_identity")]
 
 
 class DirtyBucket(models.Model):

@@ -93,9 +93,11 @@ roots AS (
     FROM spans WHERE is_root GROUP BY trace_id
 ),
 broken AS (
-    SELECT t.trace_id, t.span_id, t.started_at, t.ended_at
+    -- One row per span (a span re-sent with another start time is stored twice).
+    SELECT DISTINCT ON (t.trace_id, t.span_id) t.trace_id, t.span_id, t.started_at, t.ended_at
     FROM trace_calls t LEFT JOIN ancestry an ON an.trace_id = t.trace_id AND an.call_span = t.span_id
     WHERE t.parent_span_id <> '' AND NOT COALESCE(an.reached_root, false)
+    ORDER BY t.trace_id, t.span_id, t.id
 ),
 enclosing AS (
     SELECT b.trace_id, b.span_id AS call_span,
@@ -157,13 +159,59 @@ eff AS (
 """
 
 
-def effective_calls_sql(where: str) -> str:
+# Custom dimensions (costwatch.usage.dimensions), resolved by the attribution rule above: the call
+# span's own value, its nearest ancestor's, and when the walk broke the innermost enclosing span's,
+# then the root's. ``eff_dims`` has one row per call of ``eff`` and dimension id in %(dims)s.
+_DIMENSION_CTES = """,
+dim_names AS (SELECT DISTINCT unnest(%(dims)s::text[]) AS dim),
+own_dims AS MATERIALIZED (
+    SELECT a.trace_id, a.span_id, kv.key AS dim, kv.value
+    FROM usage_spanattribution a CROSS JOIN LATERAL jsonb_each_text(a.dimensions) AS kv
+    WHERE a.project_id = %(project)s AND a.trace_id IN (SELECT trace_id FROM scope_traces)
+      AND a.dimensions IS NOT NULL AND kv.key = ANY(%(dims)s::text[]) AND kv.value <> ''
+),
+anc_dims AS (
+    SELECT DISTINCT ON (ch.trace_id, ch.call_span, o.dim) ch.trace_id, ch.call_span, o.dim, o.value
+    FROM chain ch JOIN own_dims o ON o.trace_id = ch.trace_id AND o.span_id = ch.anc
+    ORDER BY ch.trace_id, ch.call_span, o.dim, ch.depth
+),
+root_dims AS (
+    SELECT DISTINCT ON (o.trace_id, o.dim) o.trace_id, o.dim, o.value
+    FROM own_dims o JOIN spans s ON s.trace_id = o.trace_id AND s.span_id = o.span_id
+    WHERE s.is_root ORDER BY o.trace_id, o.dim, o.span_id
+),
+enclosing_dims AS (
+    SELECT DISTINCT ON (b.trace_id, b.span_id, o.dim) b.trace_id, b.span_id AS call_span, o.dim, o.value
+    FROM broken b JOIN spans s ON s.trace_id = b.trace_id AND s.span_id <> b.span_id
+        AND s.started_at <= b.started_at AND s.ended_at >= b.ended_at
+    JOIN own_dims o ON o.trace_id = s.trace_id AND o.span_id = s.span_id
+    ORDER BY b.trace_id, b.span_id, o.dim, s.started_at DESC, s.span_id
+),
+eff_dims AS (
+    SELECT e.id, n.dim,
+        COALESCE(od.value, ad.value, CASE WHEN b.span_id IS NOT NULL THEN COALESCE(xd.value, rd.value) END,
+                 '') AS value
+    FROM eff e CROSS JOIN dim_names n
+    LEFT JOIN own_dims od ON od.trace_id = e.trace_id AND od.span_id = e.span_id AND od.dim = n.dim
+    LEFT JOIN anc_dims ad ON ad.trace_id = e.trace_id AND ad.call_span = e.span_id AND ad.dim = n.dim
+    LEFT JOIN broken b ON b.trace_id = e.trace_id AND b.span_id = e.span_id
+    LEFT JOIN enclosing_dims xd ON xd.trace_id = e.trace_id AND xd.call_span = e.span_id AND xd.dim = n.dim
+    LEFT JOIN root_dims rd ON rd.trace_id = e.trace_id AND rd.dim = n.dim
+)
+"""
+
+
+def effective_calls_sql(where: str, *, dimensions: bool = False) -> str:
     """The CTE chain ending in ``eff``: every call matching ``where`` (alias ``c``) with its
     attribution resolved (``e_user``, ``e_feature``, ``e_endpoint``, ``e_session``, ``e_model``,
     ``e_provider``), its trace's ``first_at`` and ``counted`` (False for a duplicate). Totals must
     filter on ``counted``. Parameters: ``%(project)s`` and whatever ``where`` uses.
+
+    With ``dimensions``, the chain continues to ``eff_dims`` (``id`` of the call in ``eff``, ``dim``
+    the custom dimension's id as text, ``value`` its resolved value, '' when none), for the ids in
+    ``%(dims)s`` (a list of strings).
     """
-    return _EFFECTIVE_CALLS.format(scope=_SCOPE_SELECT.format(where=where))
+    return _EFFECTIVE_CALLS.format(scope=_SCOPE_SELECT.format(where=where)) + (_DIMENSION_CTES if dimensions else "")
 
 
 # Recomputes first copy their calls into an analysed temp table: the newest hour is always past
@@ -235,6 +283,48 @@ SELECT * FROM (
     HAVING count(*) > 0
 ) AS grouped
 WHERE NOT (grouped.dimension = 'conversation' AND grouped.key = '')
+"""
+
+# Custom dimensions of an hour: each counted call's resolved values, kept in a temp table for the
+# cardinality guard (dimensions.admit_values) and the dimension rollups below.
+_DIM_CALL_COLUMNS = """id bigint, trace_id text, started_at timestamptz, first_at timestamptz, e_user text,
+    dim text, value text, cost_total numeric, cost_input numeric, cost_cache_read numeric,
+    cost_cache_write numeric, cost_output numeric, list_cost numeric, input_tokens bigint,
+    cache_read_tokens bigint, cache_write_tokens bigint, cache_write_1h_tokens bigint, output_tokens bigint,
+    reasoning_tokens bigint, is_error boolean, response_cache_hit boolean, usage_state text, count_basis text,
+    cost_approximate boolean"""
+_DIM_CALL_FILL = _FROM_SCOPE_TABLE + _DIMENSION_CTES + """
+INSERT INTO rollup_dim_calls
+SELECT e.id, e.trace_id, e.started_at, e.first_at, e.e_user, d.dim, d.value, e.cost_total, e.cost_input,
+    e.cost_cache_read, e.cost_cache_write, e.cost_output, e.list_cost, e.input_tokens, e.cache_read_tokens,
+    e.cache_write_tokens, e.cache_write_1h_tokens, e.output_tokens, e.reasoning_tokens, e.is_error,
+    e.response_cache_hit, e.usage_state, e.count_basis, e.cost_approximate
+FROM eff e JOIN eff_dims d ON d.id = e.id
+WHERE e.counted
+"""
+_DIM_HOUR_INSERT = f"""
+INSERT INTO usage_rolluphour (
+    project_id, hour, dimension, key, cost, cost_input, cost_cache_read, cost_cache_write, cost_output,
+    savings, input_tokens, cache_read_tokens, cache_write_tokens, output_tokens, reasoning_tokens,
+    llm_calls, requests, errors, response_cache_hits, unpriced_calls, unknown_usage_calls, estimated_calls,
+    priced_calls, inferred_calls, approximate_calls, users)
+SELECT %(project)s, %(start)s::timestamptz, 'dim:' || dim, key,
+    COALESCE(sum(cost_total), 0), COALESCE(sum(cost_input), 0), COALESCE(sum(cost_cache_read), 0),
+    COALESCE(sum(cost_cache_write), 0), COALESCE(sum(cost_output), 0),
+    COALESCE(sum(list_cost - cost_total) FILTER (WHERE list_cost IS NOT NULL), 0),
+    sum(input_tokens), sum(cache_read_tokens), sum(cache_write_tokens + cache_write_1h_tokens),
+    sum(output_tokens), sum(reasoning_tokens),
+    count(*), count(DISTINCT trace_id) FILTER (WHERE first_at >= %(start)s),
+    count(*) FILTER (WHERE is_error), count(*) FILTER (WHERE response_cache_hit),
+    {CALL_STATE_SUMS}, count(DISTINCT NULLIF(e_user, ''))
+FROM (
+    SELECT d.*, CASE WHEN d.value = '' OR EXISTS (
+                    SELECT 1 FROM usage_dimensionvalue v WHERE v.dimension_id = d.dim::bigint AND v.day = %(day)s
+                      AND md5(v.value) = md5(d.value) AND v.value = d.value)
+                THEN d.value ELSE '(other)' END AS key
+    FROM rollup_dim_calls d
+) AS keyed
+GROUP BY dim, key
 """
 
 _REQUEST_WHERE = "c.trace_id = ANY(%(traces)s)"
@@ -355,6 +445,7 @@ def recompute_bucket(project_id: int, hour: datetime) -> None:
         cursor.execute("DELETE FROM usage_rolluphour WHERE project_id = %s AND hour = %s", [project_id, hour])
         _fill_scope(cursor, _HOUR_WHERE, params)
         cursor.execute(_HOUR_INSERT, params)
+        _insert_dimension_rollups(cursor, project_id, local_day, params)
         cursor.execute(
             "SELECT DISTINCT trace_id FROM usage_llmcall WHERE project_id = %(project)s"
             " AND started_at >= %(start)s AND started_at < %(end)s",
@@ -366,6 +457,20 @@ def recompute_bucket(project_id: int, hour: datetime) -> None:
             request_params = {"project": project_id, "traces": traces}
             _fill_scope(cursor, _REQUEST_WHERE, request_params)
             cursor.execute(_REQUEST_INSERT, request_params)
+
+
+def _insert_dimension_rollups(cursor, project_id: int, local_day: date, params: dict) -> None:  # noqa: ANN001
+    from costwatch.usage.dimensions import admit_values
+    from costwatch.usage.models import CustomDimension
+
+    dims = [str(pk) for pk in CustomDimension.objects.filter(project_id=project_id).values_list("pk", flat=True)]
+    if not dims:
+        return
+    cursor.execute(f"CREATE TEMP TABLE IF NOT EXISTS rollup_dim_calls ({_DIM_CALL_COLUMNS}) ON COMMIT DROP")
+    cursor.execute("TRUNCATE rollup_dim_calls")
+    cursor.execute(_DIM_CALL_FILL, {**params, "dims": dims})
+    admit_values(cursor, project_id, local_day, "rollup_dim_calls")
+    cursor.execute(_DIM_HOUR_INSERT, {**params, "day": local_day})
 
 
 def recompute_dirty(max_buckets: int = 1000) -> int:
