@@ -34,6 +34,7 @@ class Action(StrEnum):
     MANAGE_KEYS = "manage_keys"         # API keys, and billing sources' admin keys
     IMPORT_BILLS = "import_bills"       # provider cost CSVs (reconciliation)
     MANAGE_MEMBERS = "manage_members"
+    MANAGE_DIMENSIONS = "manage_dimensions"  # custom dimensions (what spans are grouped by)
 
 
 ALLOWED: dict[str, frozenset[Action]] = {

@@ -13,7 +13,8 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
 from costwatch.projects.models import Project
-from costwatch.usage.models import LlmCall
+from costwatch.usage.dimensions import OTHER
+from costwatch.usage.models import CustomDimension, LlmCall
 from costwatch.usage.rollups import CALL_STATE_SUMS, METRIC_COLUMNS, effective_calls_sql
 from costwatch.usage.services import BUCKET_SQL, bucket_minutes
 
@@ -164,9 +165,12 @@ def _day_aligned(project: Project, period: Period) -> tuple[date, date] | None:
     return None
 
 
-def _rollup_query(project: Project, group_by: str, period: Period) -> tuple[str, dict[str, object]]:
+def _rollup_query(project: Project, group_by: str, period: Period,
+                  custom: dict[str, CustomDimension] | None = None) -> tuple[str, dict[str, object]]:
+    custom = custom or {}
+    dimension = custom[group_by].rollup_dimension if group_by in custom else group_by
     params: dict[str, object] = {"project": project.pk, "tz": project.timezone,
-                                 "dimension": "total" if group_by in {"day", "hour"} else group_by}
+                                 "dimension": "total" if group_by in {"day", "hour"} else dimension}
     days = _day_aligned(project, period) if group_by != "hour" else None
     if days is not None and group_by == "day":
         params.update(first_day=days[0], end_day=days[1])
@@ -229,17 +233,19 @@ def cost_page(project: Project, group_by: str, period: Period, filters: dict[str
     Plain group-bys read the rollups (day rollups when the period is whole local days); a
     filter reads raw calls, since rollups have one dimension each.
     """
-    if group_by not in GROUPS:
-        raise QueryError(f"group_by={group_by!r} is not one of {', '.join(GROUPS)}")
+    custom = custom_dimensions(project)
+    if group_by not in GROUPS and group_by not in custom:
+        raise QueryError(f"group_by={group_by!r} is not one of {', '.join([*GROUPS, *custom])}")
     filters = {k: v for k, v in (filters or {}).items() if v is not None}
-    unknown = set(filters) - set(FILTERS)
+    unknown = set(filters) - set(FILTERS) - set(custom)
     if unknown:
-        raise QueryError(f"unknown filter(s) {', '.join(sorted(unknown))}; allowed: {', '.join(FILTERS)}")
+        raise QueryError(f"unknown filter(s) {', '.join(sorted(unknown))}; allowed: {', '.join([*FILTERS, *custom])}")
     name = ordering.lstrip("-")
     if name not in _SQL_ORDER:
         raise QueryError(f"ordering={ordering!r}; use one of {', '.join(ORDERINGS)} (prefix - for descending)")
     direction = "DESC" if ordering.startswith("-") else "ASC"
-    sql, params = _raw_query(project, group_by, period, filters) if filters else _rollup_query(project, group_by, period)
+    sql, params = (_raw_query(project, group_by, period, filters, custom) if filters
+                   else _rollup_query(project, group_by, period, custom))
     params.update(limit=limit, offset=offset)
     paged = (f"SELECT *, count(*) OVER () AS total FROM ({sql}) AS groups "
              f"ORDER BY {_SQL_ORDER[name]} {direction}, k {direction} LIMIT %(limit)s OFFSET %(offset)s")
@@ -268,8 +274,33 @@ def cost_rows(project: Project, group_by: str, period: Period, filters: dict[str
     return cost_page(project, group_by, period, filters, ordering="key").rows
 
 
-def _raw_query(project: Project, group_by: str, period: Period, filters: dict[str, str]) -> tuple[str, dict]:
+def custom_dimensions(project: Project) -> dict[str, CustomDimension]:
+    """The project's custom dimensions by name: each is a group_by and a filter of the cost queries."""
+    return {d.name: d for d in CustomDimension.objects.filter(project=project)}
+
+
+def _dimension_key_sql(dimension: CustomDimension, alias: str) -> str:
+    """A call's key for a custom dimension: its resolved value, or (other) on a local day the
+    dimension overflowed when the value is not among the day's admitted ones (as in the rollups)."""
+    pk = int(dimension.pk)
+    day = "(eff.started_at AT TIME ZONE %(tz)s)::date"
+    return f"""CASE WHEN {alias}.value <> ''
+                 AND EXISTS (SELECT 1 FROM usage_dimensionoverflow o WHERE o.dimension_id = {pk} AND o.day = {day})
+                 AND NOT EXISTS (SELECT 1 FROM usage_dimensionvalue v WHERE v.dimension_id = {pk} AND v.day = {day}
+                                   AND md5(v.value) = md5({alias}.value) AND v.value = {alias}.value)
+               THEN '{OTHER}' ELSE {alias}.value END"""
+
+
+def _raw_query(project: Project, group_by: str, period: Period, filters: dict[str, str],
+               custom: dict[str, CustomDimension] | None = None) -> tuple[str, dict]:
+    custom = custom or {}
     params: dict[str, object] = {"project": project.pk, "start": period.start, "end": period.end, "tz": project.timezone}
+    used = [custom[name] for name in sorted({group_by, *filters}) if name in custom]
+    joins = "".join(f" LEFT JOIN eff_dims dim{d.pk} ON dim{d.pk}.id = eff.id AND dim{d.pk}.dim = '{int(d.pk)}'"
+                    for d in used)
+    columns = {d.name: _dimension_key_sql(d, f"dim{d.pk}") for d in used}
+    if used:
+        params["dims"] = [str(d.pk) for d in used]
     if group_by == "day":
         key_sql = "to_char(started_at AT TIME ZONE %(tz)s, 'YYYY-MM-DD')"
     elif group_by == "hour":
@@ -277,7 +308,7 @@ def _raw_query(project: Project, group_by: str, period: Period, filters: dict[st
         key_sql = (f"to_char({BUCKET_SQL.format(column='started_at')} AT TIME ZONE 'UTC',"
                    " 'YYYY-MM-DD\"T\"HH24:MI:00\"Z\"')")
     else:
-        key_sql = _EFFECTIVE_COLUMN[group_by]
+        key_sql = columns.get(group_by) or _EFFECTIVE_COLUMN[group_by]
     conditions = []
     for i, (name, value) in enumerate(sorted(filters.items())):
         params[f"f{i}"] = value
@@ -288,7 +319,7 @@ def _raw_query(project: Project, group_by: str, period: Period, filters: dict[st
             conditions.append(f"(e_model = %(f{i})s OR e_model = %(f{i}key)s OR model = %(f{i})s"
                               f" OR request_model = %(f{i})s)")
         else:
-            conditions.append(f"{_EFFECTIVE_COLUMN[name]} = %(f{i})s")
+            conditions.append(f"{columns.get(name) or _EFFECTIVE_COLUMN[name]} = %(f{i})s")
     where = " AND ".join(conditions) or "TRUE"
     scope = "c.started_at >= %(start)s AND c.started_at < %(end)s"
     if "user" in filters:
@@ -297,8 +328,8 @@ def _raw_query(project: Project, group_by: str, period: Period, filters: dict[st
         scope += """ AND (c."user" = %(user_filter)s OR (c."user" = '' AND c.trace_id IN (
             SELECT trace_id FROM usage_spanattribution
             WHERE project_id = %(project)s AND "user" = %(user_filter)s)))"""
-    sql = effective_calls_sql(scope) + f"""
-        SELECT {key_sql} AS k, {_RAW_SUMS} FROM eff WHERE counted AND {where} GROUP BY k"""
+    sql = effective_calls_sql(scope, dimensions=bool(used)) + f"""
+        SELECT {key_sql} AS k, {_RAW_SUMS} FROM eff{joins} WHERE counted AND {where} GROUP BY k"""
     return sql, params
 
 
@@ -424,3 +455,44 @@ def summary_of(project: Project, *, now: datetime | None = None) -> Summary:
         savings_month_to_date=mtd.savings_usd,
         periods=periods,
     )
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Two values of one custom dimension side by side over a period, optionally within one feature:
+    the A/B question. Each side is the values' summed row (zero when the value has no call)."""
+
+    dimension: str
+    feature: str | None
+    a: CostRow
+    b: CostRow
+
+    @staticmethod
+    def per_request(row: CostRow) -> dict[str, object]:
+        """Per-request figures of one side: cost (USD, only when every call is priced), tokens, cache
+        hit rates and the share of calls that failed; None where the side has no request / call."""
+        tokens = row.input_tokens + row.cache_read_tokens + row.cache_write_tokens + row.output_tokens
+        return {
+            "cost_per_request_usd": row.avg_cost_per_request_usd,
+            "tokens_per_request": round(tokens / row.requests, 1) if row.requests else None,
+            "input_tokens_per_request": round((row.input_tokens + row.cache_read_tokens + row.cache_write_tokens)
+                                              / row.requests, 1) if row.requests else None,
+            "output_tokens_per_request": round(row.output_tokens / row.requests, 1) if row.requests else None,
+            "calls_per_request": round(row.llm_calls / row.requests, 3) if row.requests else None,
+            "prompt_cache_hit_rate": row.prompt_cache_hit_rate,
+            "response_cache_hit_rate": row.response_cache_hit_rate,
+            "error_rate": round(row.errors / row.llm_calls, 4) if row.llm_calls else None,
+        }
+
+
+def compare(project: Project, dimension: str, a: str, b: str, period: Period, *, feature: str | None = None) -> Comparison:
+    """Values ``a`` and ``b`` of the custom dimension ``dimension`` over ``period``, within
+    ``feature`` when given (read from raw calls then, as every filtered query). Raises QueryError
+    for a dimension the project does not have."""
+    if dimension not in custom_dimensions(project):
+        raise QueryError(f"dimension={dimension!r} is not a custom dimension of this project")
+    if a == b:
+        raise QueryError("a and b must be two different values")
+    filters = {"feature": feature} if feature is not None else {}
+    rows = {row.key: row for row in cost_rows(project, dimension, period, filters)}
+    return Comparison(dimension, feature, rows.get(a) or CostRow(a), rows.get(b) or CostRow(b))

@@ -59,6 +59,9 @@ class CostPageSerializer(serializers.Serializer):
     page_size = serializers.IntegerField()
     next = serializers.IntegerField(allow_null=True, help_text="Next page number, null on the last page")
     previous = serializers.IntegerField(allow_null=True)
+    warnings = serializers.ListField(child=serializers.CharField(), help_text=(
+        "Why rows may read (other): a custom dimension used here saw more distinct values on some days "
+        "than it keeps. Empty when none."))
     results = CostRowSerializer(many=True)
 
 
