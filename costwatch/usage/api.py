@@ -117,6 +117,11 @@ def csv_response(rows: list[dict[str, object]], filename: str) -> HttpResponse:
     return response
 
 
+def dimension_names(project) -> dict[str, str]:  # noqa: ANN001 - Project
+    """Custom dimension ids (as text, the keys of stored values) -> names."""
+    return {str(d.pk): name for name, d in custom_dimensions(project).items()}
+
+
 def dimension_warnings(project, period, dimensions) -> list[str]:  # noqa: ANN001
     """Why some rows of a custom dimension read (other): the days it saw more values than it keeps."""
     if not dimensions:
@@ -226,11 +231,14 @@ class SummaryView(ProjectAPIView):
         }).data)
 
 
-def request_json(r: RequestRollup) -> dict[str, object]:
-    """A request (trace): its counted calls' cost (null when none is priced), counts and attribution."""
+def request_json(r: RequestRollup, dimension_names: dict[str, str] | None = None) -> dict[str, object]:
+    """A request (trace): its counted calls' cost (null when none is priced), counts and attribution.
+    ``dimension_names`` maps custom dimension ids (as text) to names."""
+    names = dimension_names or {}
     return {
         "trace_id": r.trace_id, "first_at": r.first_at.isoformat(), "user": r.user, "feature": r.feature,
         "endpoint": r.endpoint, "conversation": r.session,
+        "dimensions": {names[k]: v for k, v in sorted((r.dimensions or {}).items()) if k in names},
         "cost_usd": money(r.cost) if r.priced_calls or not r.llm_calls else None,
         "cost_complete": r.priced_calls == r.llm_calls,
         "llm_calls": r.llm_calls, "priced_calls": r.priced_calls, "unpriced_calls": r.unpriced_calls,
@@ -266,7 +274,8 @@ class UserView(ProjectAPIView):
                                                         "unknown_usage_calls", "estimated_calls")},
             "llm_calls": total.llm_calls,
             "by_day": [row_json(r) for r in by_day], "by_feature": [row_json(r) for r in by_feature],
-            "by_model": [row_json(r) for r in by_model], "recent_requests": [request_json(r) for r in recent],
+            "by_model": [row_json(r) for r in by_model],
+            "recent_requests": [request_json(r, dimension_names(project)) for r in recent],
         }).data)
 
 
@@ -282,13 +291,14 @@ class RequestView(ProjectAPIView):
         rollup = RequestRollup.objects.filter(project=project, trace_id=trace_id).first()
         return Response(RequestDetailSerializer({
             "project": project.slug, "trace_id": trace_id,
-            "summary": request_json(rollup) if rollup else None,
+            "summary": request_json(rollup, dimension_names(project)) if rollup else None,
             "calls": [{
                 "span_id": c.span_id, "parent_span_id": c.parent_span_id or None,
                 "started_at": c.started_at.isoformat(), "provider": c.provider,
                 "model": c.model, "price_key": c.price_key, "operation": c.operation,
                 "counted": rc.counted, "duplicate": not rc.counted,
                 "user": rc.user, "feature": rc.feature, "endpoint": rc.endpoint, "conversation": rc.session,
+                "dimensions": rc.dimensions,
                 "input_tokens": c.input_tokens, "cache_read_tokens": c.cache_read_tokens,
                 "cache_write_tokens": c.cache_write_tokens + c.cache_write_1h_tokens,
                 "output_tokens": c.output_tokens, "reasoning_tokens": c.reasoning_tokens,

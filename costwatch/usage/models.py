@@ -307,6 +307,8 @@ class RequestRollup(models.Model):
     estimated_calls = models.BigIntegerField(default=0)
     priced_calls = models.BigIntegerField(default=0)
     duplicate_calls = models.BigIntegerField(default=0, help_text="Spans recording a call counted elsewhere.")
+    dimensions = models.JSONField(null=True, blank=True, help_text=(
+        "The first counted call's custom dimension values, {dimension id: value} (none: not set)."))
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["project", "trace_id"], name="requestrollup_identity")]

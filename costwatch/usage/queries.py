@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import calendar
+import json
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -374,15 +375,23 @@ class RequestCall:
     feature: str
     endpoint: str
     session: str
+    dimensions: dict[str, str] = field(default_factory=dict)  # custom dimension name -> value ('' = not set)
 
 
 def request_calls(project: Project, trace_id: str) -> list[RequestCall]:
-    """Every stored call of one trace, in start order, resolved by the rollup's own rules."""
-    sql = effective_calls_sql("c.trace_id = %(trace)s") + """
-        SELECT id, counted, e_user, e_feature, e_endpoint, e_session FROM eff"""
+    """Every stored call of one trace, in start order, resolved by the rollup's own rules
+    (custom dimensions included)."""
+    custom = custom_dimensions(project)
+    names = {str(d.pk): name for name, d in custom.items()}
+    sql = effective_calls_sql("c.trace_id = %(trace)s", dimensions=bool(custom)) + """
+        SELECT id, counted, e_user, e_feature, e_endpoint, e_session, {dims} FROM eff""".format(
+        dims="(SELECT jsonb_object_agg(d.dim, d.value) FROM eff_dims d WHERE d.id = eff.id)" if custom else "NULL")
     with connection.cursor() as cursor:
-        cursor.execute(sql, {"project": project.pk, "trace": trace_id})
-        resolved = {row[0]: row[1:] for row in cursor.fetchall()}
+        cursor.execute(sql, {"project": project.pk, "trace": trace_id, "dims": list(names)})
+        resolved = {}
+        for row in cursor.fetchall():
+            values = row[6] if isinstance(row[6], dict) else json.loads(row[6]) if row[6] else {}
+            resolved[row[0]] = (*row[1:6], {names[k]: v for k, v in sorted(values.items(), key=lambda kv: names[kv[0]])})
     calls = (LlmCall.objects.filter(project=project, trace_id=trace_id, id__in=list(resolved))
              .select_related("price").order_by("started_at", "span_id"))
     return [RequestCall(call, *resolved[call.id]) for call in calls]

@@ -328,11 +328,11 @@ GROUP BY dim, key
 """
 
 _REQUEST_WHERE = "c.trace_id = ANY(%(traces)s)"
-_REQUEST_INSERT = _FROM_SCOPE_TABLE + f"""
+_REQUEST_INSERT = """
 INSERT INTO usage_requestrollup (
     project_id, trace_id, first_at, last_at, "user", feature, endpoint, session, cost,
     input_tokens, cache_read_tokens, cache_write_tokens, output_tokens, llm_calls, unpriced_calls,
-    unknown_usage_calls, estimated_calls, priced_calls, duplicate_calls)
+    unknown_usage_calls, estimated_calls, priced_calls, duplicate_calls, dimensions)
 SELECT %(project)s, trace_id, min(started_at), max(ended_at),
     (array_agg(e_user ORDER BY started_at, span_id) FILTER (WHERE counted))[1],
     (array_agg(e_feature ORDER BY started_at, span_id) FILTER (WHERE counted))[1],
@@ -345,8 +345,9 @@ SELECT %(project)s, trace_id, min(started_at), max(ended_at),
     count(*) FILTER (WHERE counted AND cost_total IS NULL AND usage_state <> 'unknown'),
     count(*) FILTER (WHERE counted AND usage_state = 'unknown'),
     count(*) FILTER (WHERE counted AND usage_state = 'estimated'),
-    count(*) FILTER (WHERE counted AND cost_total IS NOT NULL), count(*) FILTER (WHERE NOT counted)
-FROM eff
+    count(*) FILTER (WHERE counted AND cost_total IS NOT NULL), count(*) FILTER (WHERE NOT counted),
+    {dimensions}
+FROM eff{dimension_join}
 GROUP BY trace_id
 ORDER BY trace_id
 ON CONFLICT (project_id, trace_id) DO UPDATE SET
@@ -356,8 +357,17 @@ ON CONFLICT (project_id, trace_id) DO UPDATE SET
     cache_write_tokens = EXCLUDED.cache_write_tokens, output_tokens = EXCLUDED.output_tokens,
     llm_calls = EXCLUDED.llm_calls, unpriced_calls = EXCLUDED.unpriced_calls,
     unknown_usage_calls = EXCLUDED.unknown_usage_calls, estimated_calls = EXCLUDED.estimated_calls,
-    priced_calls = EXCLUDED.priced_calls, duplicate_calls = EXCLUDED.duplicate_calls
+    priced_calls = EXCLUDED.priced_calls, duplicate_calls = EXCLUDED.duplicate_calls,
+    dimensions = EXCLUDED.dimensions
 """
+_REQUEST_INSERT_PLAIN = _FROM_SCOPE_TABLE + _REQUEST_INSERT.format(dimensions="NULL::jsonb", dimension_join="")
+# With custom dimensions: the request takes its first counted call's values (as for the user).
+_REQUEST_INSERT_DIMS = _FROM_SCOPE_TABLE + _DIMENSION_CTES + """,
+call_dims AS (
+    SELECT id, jsonb_object_agg(dim, value) FILTER (WHERE value <> '') AS dims FROM eff_dims GROUP BY id
+)""" + _REQUEST_INSERT.format(
+    dimensions="(array_agg(cd.dims ORDER BY started_at, span_id) FILTER (WHERE counted))[1]",
+    dimension_join=" LEFT JOIN call_dims cd ON cd.id = eff.id")
 
 
 METRIC_COLUMNS = (
@@ -445,7 +455,7 @@ def recompute_bucket(project_id: int, hour: datetime) -> None:
         cursor.execute("DELETE FROM usage_rolluphour WHERE project_id = %s AND hour = %s", [project_id, hour])
         _fill_scope(cursor, _HOUR_WHERE, params)
         cursor.execute(_HOUR_INSERT, params)
-        _insert_dimension_rollups(cursor, project_id, local_day, params)
+        dims = _insert_dimension_rollups(cursor, project_id, local_day, params)
         cursor.execute(
             "SELECT DISTINCT trace_id FROM usage_llmcall WHERE project_id = %(project)s"
             " AND started_at >= %(start)s AND started_at < %(end)s",
@@ -456,21 +466,26 @@ def recompute_bucket(project_id: int, hour: datetime) -> None:
             # Upsert, not delete+insert: a trace spanning two hours may be recomputed by two workers at once.
             request_params = {"project": project_id, "traces": traces}
             _fill_scope(cursor, _REQUEST_WHERE, request_params)
-            cursor.execute(_REQUEST_INSERT, request_params)
+            if dims:
+                cursor.execute(_REQUEST_INSERT_DIMS, {**request_params, "dims": dims})
+            else:
+                cursor.execute(_REQUEST_INSERT_PLAIN, request_params)
 
 
-def _insert_dimension_rollups(cursor, project_id: int, local_day: date, params: dict) -> None:  # noqa: ANN001
+def _insert_dimension_rollups(cursor, project_id: int, local_day: date, params: dict) -> list[str]:  # noqa: ANN001
+    """The hour's rollup rows of each custom dimension; returns the dimension ids (as text)."""
     from costwatch.usage.dimensions import admit_values
     from costwatch.usage.models import CustomDimension
 
     dims = [str(pk) for pk in CustomDimension.objects.filter(project_id=project_id).values_list("pk", flat=True)]
     if not dims:
-        return
+        return dims
     cursor.execute(f"CREATE TEMP TABLE IF NOT EXISTS rollup_dim_calls ({_DIM_CALL_COLUMNS}) ON COMMIT DROP")
     cursor.execute("TRUNCATE rollup_dim_calls")
     cursor.execute(_DIM_CALL_FILL, {**params, "dims": dims})
     admit_values(cursor, project_id, local_day, "rollup_dim_calls")
     cursor.execute(_DIM_HOUR_INSERT, {**params, "day": local_day})
+    return dims
 
 
 def recompute_dirty(max_buckets: int = 1000) -> int:

@@ -97,6 +97,9 @@ class RequestSummarySerializer(serializers.Serializer):
     feature = serializers.CharField(allow_blank=True)
     endpoint = serializers.CharField(allow_blank=True)
     conversation = serializers.CharField(allow_blank=True)
+    dimensions = serializers.DictField(child=serializers.CharField(), help_text=(
+        "Custom dimension name -> value, of the request's first counted call; a dimension without a value "
+        "is left out"))
     cost_usd = NullableMoneyString(help_text="The counted calls' cost; null when none is priced")
     cost_complete = serializers.BooleanField()
     llm_calls = serializers.IntegerField(help_text="Counted calls (duplicate recordings excluded)")
@@ -150,6 +153,8 @@ class CallSerializer(serializers.Serializer):
     feature = serializers.CharField(allow_blank=True)
     endpoint = serializers.CharField(allow_blank=True)
     conversation = serializers.CharField(allow_blank=True)
+    dimensions = serializers.DictField(child=serializers.CharField(allow_blank=True), help_text=(
+        "Custom dimension name -> resolved value ('' = not set), by the same rule as the user"))
     provider = serializers.CharField(allow_blank=True)
     model = serializers.CharField(allow_blank=True)
     price_key = serializers.CharField(allow_blank=True)

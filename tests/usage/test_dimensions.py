@@ -328,3 +328,21 @@ def test_bad_dimensions_get_clear_errors_and_change_nothing() -> None:
     assert admin.delete(f"/api/v1/dimensions/nope?project={project.slug}").status_code == 404
     assert admin.delete(f"/api/v1/dimensions/tenant?project={project.slug}").status_code == 204
     assert not CustomDimension.objects.filter(project=project).exists()
+
+
+def test_a_request_shows_its_dimensions_and_each_call_its_resolved_values() -> None:
+    project, ingest, read = _project("reqdims")
+    admin = _admin_client(project)
+    _add_dimension(admin, project, "tenant", ["app.tenant"])
+    _add_dimension(admin, project, "env", ["deployment.environment"])
+    at = datetime(2026, 11, 24, 12, tzinfo=UTC)
+    trace, root = "ab" * 16, "0a" * 8
+    # The tenant on the root span (sent last, in its own export), the environment on the resource.
+    _post(ingest, _export([({"deployment.environment": "prod"},
+                            [_span(trace, "0b" * 8, at, parent=root, chat=(100, 10)),
+                             _span(trace, "0c" * 8, at, parent="0d" * 8, chat=(200, 20))])]))
+    _post(ingest, _export([({}, [_span(trace, root, at, attrs={"app.tenant": "acme"}, kind=2, name="GET /")])]))
+    _rolled_up()
+    body = _get(read, f"/api/v1/requests/{trace}", project=project.slug)
+    assert body["summary"]["dimensions"] == {"env": "prod", "tenant": "acme"}
+    assert [c["dimensions"] for c in body["calls"]] == [{"env": "prod", "tenant": "acme"}] * 2
