@@ -51,6 +51,7 @@ OTHER = "(other)"
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 MAX_KEYS = 10
 MAX_KEY_CHARS = 256
+MAX_VALUES_PER_DAY = 1_000_000
 # Names that are built-in groups or query parameters of the cost API and the pages.
 RESERVED_NAMES = frozenset({
     "user", "feature", "endpoint", "model", "provider", "conversation", "day", "hour", "total", "session",
@@ -88,7 +89,7 @@ def validate_dimension(project: Project, *, name: str, attribute_keys: Sequence[
 
     ``name``: 1-32 of a-z, 0-9 and _, starting with a letter, not a built-in group or query
     parameter, unique in the project. ``attribute_keys``: 1-10 non-blank keys of at most 256
-    characters. ``max_values_per_day``: 1 or more (default ``COSTWATCH_DIMENSION_MAX_VALUES_PER_DAY``).
+    characters. ``max_values_per_day``: 1 to 1,000,000 (default ``COSTWATCH_DIMENSION_MAX_VALUES_PER_DAY``).
     """
     errors: dict[str, str] = {}
     name = (name or "").strip()
@@ -111,8 +112,9 @@ def validate_dimension(project: Project, *, name: str, attribute_keys: Sequence[
         errors["attribute_keys"] = "a key is listed twice"
     if max_values_per_day is None:
         max_values_per_day = instance.max_values_per_day if instance else settings.COSTWATCH_DIMENSION_MAX_VALUES_PER_DAY
-    if isinstance(max_values_per_day, bool) or not isinstance(max_values_per_day, int) or max_values_per_day < 1:
-        errors["max_values_per_day"] = "a whole number of 1 or more"
+    if (isinstance(max_values_per_day, bool) or not isinstance(max_values_per_day, int)
+            or not 1 <= max_values_per_day <= MAX_VALUES_PER_DAY):
+        errors["max_values_per_day"] = f"a whole number from 1 to {MAX_VALUES_PER_DAY:,}"
     if instance is None and CustomDimension.objects.filter(project=project).count() >= settings.COSTWATCH_MAX_DIMENSIONS:
         errors["name"] = (f"a project has at most {settings.COSTWATCH_MAX_DIMENSIONS} dimensions "
                           "(COSTWATCH_MAX_DIMENSIONS)")

@@ -36,7 +36,7 @@ class DimensionSerializer(serializers.Serializer):
     attribute_keys = serializers.ListField(child=serializers.CharField(), help_text=(
         "Span or resource attribute keys read in this order, the span's attributes before the resource's; "
         "the first with a value wins"))
-    max_values_per_day = serializers.IntegerField(required=False, min_value=1, help_text=(
+    max_values_per_day = serializers.IntegerField(required=False, min_value=1, max_value=1_000_000, help_text=(
         "Distinct values kept per local day; later ones are grouped under (other). Default: "
         "COSTWATCH_DIMENSION_MAX_VALUES_PER_DAY"))
     group_by = serializers.CharField(read_only=True)

@@ -311,6 +311,9 @@ def test_bad_dimensions_get_clear_errors_and_change_nothing() -> None:
         ({"name": "plan", "attribute_keys": "app.plan"}, "attribute_keys"),
         ({"name": "plan", "attribute_keys": ["a", "a"]}, "attribute_keys"),
         ({"name": "plan", "attribute_keys": ["a"], "max_values_per_day": 0}, "max_values_per_day"),
+        ({"name": "plan", "attribute_keys": ["a"], "max_values_per_day": 10**12}, "max_values_per_day"),
+        ({"name": "plan", "attribute_keys": ["a" * 257]}, "attribute_keys"),
+        ({"name": "x" * 33, "attribute_keys": ["a"]}, "name"),
         ({"name": "plan", "attribute_keys": ["a"], "colour": "red"}, "detail"),
         ({"attribute_keys": ["a"]}, "name"),
     ]
@@ -346,3 +349,16 @@ def test_a_request_shows_its_dimensions_and_each_call_its_resolved_values() -> N
     body = _get(read, f"/api/v1/requests/{trace}", project=project.slug)
     assert body["summary"]["dimensions"] == {"env": "prod", "tenant": "acme"}
     assert [c["dimensions"] for c in body["calls"]] == [{"env": "prod", "tenant": "acme"}] * 2
+
+
+def test_a_dimension_value_too_long_to_keep_whole_rejects_its_span_with_a_message() -> None:
+    project, ingest, read = _project("longdim")
+    _add_dimension(_admin_client(project), project, "tenant", ["app.tenant"])
+    at = datetime(2026, 11, 24, 12, tzinfo=UTC)
+    body = _post(ingest, _export([({}, [_span("cd" * 16, "01" * 8, at, chat=(100, 10), attrs={"app.tenant": "t" * 5000}),
+                                        _span("cd" * 16, "02" * 8, at, chat=(100, 10), attrs={"app.tenant": "ok"})])]))
+    assert body["partialSuccess"]["rejectedSpans"] == "1"
+    assert "custom dimension" in body["partialSuccess"]["errorMessage"]
+    _rolled_up()
+    assert {k: r["llm_calls"] for k, r in _by_key(read, project, "tenant", start="2026-11-24", end="2026-11-24").items()} \
+        == {"ok": 1}
