@@ -32,6 +32,7 @@ from alerts.models import (
 )
 from alerts.evaluation import REQUEST_BUDGET
 from alerts.queries import incidents_with_delivery_failures
+from alerts.scopes import SCOPE_HELP, ScopeError, check_scope, parse_scope, rule_warnings_now, scope_name, scope_names
 from alerts.serializers import (
     BudgetStatusSerializer,
     ChannelListSerializer,
@@ -202,9 +203,10 @@ class RuleSerializer(serializers.Serializer):
     id = serializers.IntegerField(read_only=True)
     name = serializers.CharField(max_length=200)
     kind = serializers.ChoiceField(choices=RuleKind.choices)
-    scope = serializers.ChoiceField(choices=Scope.choices, default=Scope.PROJECT)
+    scope = serializers.CharField(max_length=64, default=Scope.PROJECT, help_text=SCOPE_HELP)
     scope_value = serializers.CharField(max_length=512, required=False, allow_blank=True, allow_null=True,
-                                        help_text="Only this user/feature/endpoint/model; empty = each one.")
+                                        help_text="Only this user/feature/endpoint/model/<dimension> value; "
+                                                  "empty = each one.")
     period = serializers.ChoiceField(choices=BudgetPeriod.choices, required=False, help_text="budget rules")
     amount_usd = MoneyField(source="amount", required=False, allow_null=True, help_text="budget rules")
     warn_percents = serializers.ListField(child=serializers.IntegerField(min_value=1, max_value=99), required=False,
@@ -240,7 +242,8 @@ class RuleSerializer(serializers.Serializer):
         channels = list(rule.channels.all())
         notifies_nobody = not any(c.enabled for c in channels)
         return RuleOutSerializer({
-            "id": rule.pk, "name": rule.name, "kind": rule.kind, "scope": rule.scope,
+            "id": rule.pk, "name": rule.name, "kind": rule.kind,
+            "scope": scope_name(rule, self.context.get("scope_names")),
             "scope_value": rule.scope_value or None, "period": rule.period, "amount_usd": money(rule.amount),
             "warn_percents": list(rule.warn_percents or []), "forecast": rule.forecast,
             "anomaly_factor": money(rule.anomaly_factor), "anomaly_days": rule.anomaly_days,
@@ -253,7 +256,8 @@ class RuleSerializer(serializers.Serializer):
             "request_limit": money(rule.request_limit) if rule.request_limit is not None else None,
             "repeat_interval_minutes": int(rule.repeat_interval.total_seconds() // 60),
             "enabled": rule.enabled, "channels": sorted(c.pk for c in channels),
-            "notifies_nobody": notifies_nobody, "warnings": rule_warnings(channels),
+            "notifies_nobody": notifies_nobody,
+            "warnings": [*rule_warnings(channels), *rule_warnings_now(rule, timezone.now())],
             "created_at": rule.created_at.isoformat(), "updated_at": rule.updated_at.isoformat(),
         }).data
 
@@ -266,11 +270,21 @@ class RuleSerializer(serializers.Serializer):
 
         if "repeat_interval_minutes" in attrs:
             attrs["repeat_interval"] = timedelta(minutes=attrs.pop("repeat_interval_minutes"))
+        if "scope" in attrs:
+            try:
+                attrs["scope"] = parse_scope(project, attrs["scope"])
+            except ScopeError as exc:
+                raise ValidationError({"scope": str(exc)}) from None
         if "scope_value" in attrs:
             attrs["scope_value"] = (attrs["scope_value"] or "").strip()
         if value("scope") == Scope.PROJECT and value("scope_value"):
             raise ValidationError({"scope_value": "a project-wide rule has no scope value"})
         kind = value("kind")
+        try:
+            check_scope(project, kind=kind, scope=value("scope"), scope_value=value("scope_value") or "")
+        except ScopeError as exc:
+            field = "scope_value" if value("scope_value") and kind != RuleKind.REQUEST_BUDGET else "scope"
+            raise ValidationError({field: str(exc)}) from None
         if kind == RuleKind.BUDGET:
             amount = value("amount")
             if amount is None or amount <= 0:
@@ -323,7 +337,10 @@ def _save(serializer: RuleSerializer, project: Project, rule: Rule | None = None
     serializer.is_valid(raise_exception=True)
     fields = dict(serializer.validated_data)
     channels = fields.pop("channels", None)
-    return services.save_rule(project, fields, channels, rule)
+    try:
+        return services.save_rule(project, fields, channels, rule)
+    except ScopeError as exc:  # its dimension was deleted since it was validated
+        raise ValidationError({"scope": str(exc)}) from None
 
 
 class RuleListView(ProjectAPIView):
@@ -331,9 +348,9 @@ class RuleListView(ProjectAPIView):
                    responses={200: RuleListSerializer, **errors()})
     def get(self, request: Request) -> Response:
         project = project_allowing(request, Action.VIEW_ALERTS)
-        rules = Rule.objects.filter(project=project).prefetch_related("channels")
-        return Response(RuleListSerializer({"project": project.slug,
-                                            "results": RuleSerializer(rules, many=True).data}).data)
+        rules = Rule.objects.filter(project=project).select_related("project").prefetch_related("channels")
+        results = RuleSerializer(rules, many=True, context={"scope_names": scope_names(project)}).data
+        return Response(RuleListSerializer({"project": project.slug, "results": results}).data)
 
     @extend_schema(parameters=[PROJECT_PARAM], request=RuleSerializer,
                    responses={201: RuleOutSerializer, **errors(400)},
@@ -367,10 +384,12 @@ class RuleDetailView(ProjectAPIView):
 
 # --- Incidents ------------------------------------------------------------------------------------
 
-def incident_json(i: Incident, *, history: bool = False) -> dict[str, Any]:
+def incident_json(i: Incident, *, history: bool = False, names: dict[str, str] | None = None) -> dict[str, Any]:
+    """An incident as the API shows it; ``names``: ``scope_names(project)`` when listing many."""
     now = timezone.now()
     data: dict[str, Any] = {
-        "id": i.pk, "rule": {"id": i.rule_id, "name": i.rule.name, "kind": i.rule.kind, "scope": i.rule.scope},
+        "id": i.pk, "rule": {"id": i.rule_id, "name": i.rule.name, "kind": i.rule.kind,
+                             "scope": scope_name(i.rule, names)},
         "group": i.group_key or None, "period_key": i.period_key, "period_start": i.period_start.isoformat(),
         "period_end": i.period_end.isoformat(), "level": i.level, "severity": i.severity, "state": i.state,
         "episode": i.episode, "value_usd": money(i.value), "threshold_usd": money(i.threshold),
@@ -421,6 +440,7 @@ class IncidentListView(ProjectAPIView):
     def get(self, request: Request) -> Response:
         project = project_allowing(request, Action.VIEW_ALERTS)
         incidents = _incidents(project)
+        names = scope_names(project)
         state = request.query_params.get("state")
         if state:
             if state not in IncidentState.values:
@@ -432,7 +452,8 @@ class IncidentListView(ProjectAPIView):
                 raise ValidationError({"rule": "must be a rule id"})
             incidents = incidents.filter(rule_id=int(rule))
         return Response(IncidentListSerializer({"project": project.slug,
-                                                "results": [incident_json(i) for i in incidents[:MAX_LIST]]}).data)
+                                                "results": [incident_json(i, names=names)
+                                                            for i in incidents[:MAX_LIST]]}).data)
 
 
 class IncidentDetailView(ProjectAPIView):

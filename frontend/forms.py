@@ -82,9 +82,13 @@ class RuleForm(forms.Form):
                                       ("drift", "Bill drift: a provider's bill and Costwatch's estimate differ"),
                                       ("request_budget", "Per-request budget: each request of a feature or endpoint "
                                                          "within a token or dollar limit")])
-    scope = forms.ChoiceField(choices=[], label="Applies to")
+    # A Select, not a ChoiceField: which scopes a rule may have is the alerts app's decision
+    # (alerts.scopes, through RuleSerializer), with its reason, not this form's.
+    scope = forms.CharField(max_length=64, widget=forms.Select, label="Applies to",
+                            help_text="A custom dimension (e.g. tenant) is listed by its name.")
     scope_value = forms.CharField(max_length=512, required=False, label="Only this one",
-                                  help_text="A user id, feature, endpoint or model; empty = each one separately.")
+                                  help_text="A user id, feature, endpoint, model or dimension value; "
+                                            "empty = each one separately.")
     period = forms.ChoiceField(choices=[], required=False, help_text="Budget rules; in the project's time zone.")
     amount_usd = forms.DecimalField(min_value=0, max_digits=24, decimal_places=12, required=False,
                                     label="Budget amount (USD)")
@@ -119,11 +123,14 @@ class RuleForm(forms.Form):
     channels = forms.MultipleChoiceField(required=False, widget=forms.CheckboxSelectMultiple,
                                          label="Notify these channels")
 
-    def __init__(self, *args: object, channels: list[tuple[int, str]] = (), **kwargs: object) -> None:
-        from alerts.models import BudgetPeriod, RequestMetric, Scope
+    def __init__(self, *args: object, channels: list[tuple[int, str]] = (), scopes: list[tuple[str, str]] = (),
+                 **kwargs: object) -> None:
+        """``scopes``: (value, label) of what the project's rules may be scoped by
+        (``alerts.scopes.scope_choices``)."""
+        from alerts.models import BudgetPeriod, RequestMetric
 
         super().__init__(*args, **kwargs)
-        self.fields["scope"].choices = Scope.choices
+        self.fields["scope"].widget.choices = list(scopes)
         self.fields["period"].choices = BudgetPeriod.choices
         self.fields["request_metric"].choices = [("", "—"), *RequestMetric.choices]
         self.fields["channels"].choices = [(str(pk), name) for pk, name in channels]
