@@ -51,6 +51,7 @@ from costwatch.projects.api import ProjectAPIView, request_project
 from costwatch.projects.models import Project
 from costwatch.projects.permissions import Action, can
 from costwatch.projects.schema import PROJECT_PARAM, errors
+from costwatch.usage.models import CustomDimension
 
 MAX_LIST = 500
 MONEY_FIELD = {"max_digits": 24, "decimal_places": 12, "min_value": Decimal(0)}
@@ -537,19 +538,25 @@ class BudgetStatusView(ProjectAPIView):
                     PROJECT_PARAM],
         responses={200: BudgetStatusSerializer, **errors()},
         description="Spend, limit and what remains for every enabled budget rule that applies to the given "
-                    "user (and/or feature, endpoint, model) and to the whole project. Spend comes from rollups, "
-                    "a few seconds behind ingest.",
+                    "user (and/or feature, endpoint, model, or a custom dimension by its name, e.g. tenant=acme) "
+                    "and to the whole project. Spend comes from rollups, a few seconds behind ingest.",
     )
     def get(self, request: Request) -> Response:
         project = project_allowing(request, Action.VIEW_ALERTS)
         groups = {d: request.query_params[d] for d in BUDGET_DIMENSIONS if request.query_params.get(d)}
+        dimensions = {d.name: d for d in CustomDimension.objects.filter(project=project)}
+        asked = {name: request.query_params[name] for name in dimensions if request.query_params.get(name)}
+        groups.update({dimensions[name].rollup_dimension: value for name, value in asked.items()})
         now = timezone.now()
         statuses = services.budget_status(project, groups, now)
+        names = scope_names(project)
         return Response(BudgetStatusSerializer({
-            "project": project.slug, "at": now.isoformat(), **groups,
+            "project": project.slug, "at": now.isoformat(),
+            **{d: v for d, v in groups.items() if d in BUDGET_DIMENSIONS}, "dimensions": asked,
             "exceeded": any(s.exceeded for s in statuses),
             "budgets": [{
-                "rule": {"id": s.rule.pk, "name": s.rule.name}, "scope": s.rule.scope, "group": s.group or None,
+                "rule": {"id": s.rule.pk, "name": s.rule.name}, "scope": scope_name(s.rule, names),
+                "group": s.group or None,
                 "period": s.rule.period, "period_key": s.window.key, "period_start": s.window.start.isoformat(),
                 "period_end": s.window.end.isoformat(), "spend_usd": money(s.spend), "limit_usd": money(s.limit),
                 "remaining_usd": money(s.remaining), "exceeded": s.exceeded,

@@ -180,5 +180,7 @@ class BudgetStatusSerializer(serializers.Serializer):
     feature = serializers.CharField(required=False)
     endpoint = serializers.CharField(required=False)
     model = serializers.CharField(required=False)
+    dimensions = serializers.DictField(child=serializers.CharField(), help_text=(
+        "The custom dimension values asked about (name -> value)"))
     exceeded = serializers.BooleanField(help_text="True when any applicable budget is exceeded")
     budgets = BudgetSerializer(many=True)

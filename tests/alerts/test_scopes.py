@@ -232,3 +232,28 @@ def test_a_dimension_in_use_by_a_rule_cannot_be_deleted() -> None:
                        format="json").status_code == 200
     assert admin.delete(f"/api/v1/dimensions/tenant?project={project.slug}").status_code == 204
     assert not CustomDimension.objects.filter(project=project).exists()
+
+
+def test_apps_ask_for_a_tenants_budget_status_by_the_dimension_name() -> None:
+    project, admin, requests = _tenant_project("shop")
+    at = _today_anchor()
+    spent = requests.send(at, 200_000, "acme") + requests.send(at, 100_000, "acme", on_resource=True)
+    requests.send(at, 900_000, "globex")
+    _rolled_up()
+    rule = _rule(admin, project, name="Per-tenant daily", kind="budget", scope="tenant", period="day",
+                 amount_usd="1.00")
+    reader = APIClient()
+    reader.credentials(HTTP_AUTHORIZATION=f"Bearer {_read_key(project)}")
+    body = reader.get("/api/v1/budgets/status", {"tenant": "acme", "project": project.slug}).json()
+    assert body["dimensions"] == {"tenant": "acme"}
+    [budget] = body["budgets"]
+    assert (budget["rule"]["id"], budget["scope"], budget["group"]) == (rule["id"], "tenant", "acme")
+    assert (D(budget["spend_usd"]), budget["exceeded"]) == (spent, False)
+    globex = reader.get("/api/v1/budgets/status", {"tenant": "globex", "project": project.slug}).json()
+    assert globex["exceeded"] is True and globex["budgets"][0]["group"] == "globex"
+
+
+def _read_key(project) -> str:  # noqa: ANN001
+    from costwatch.projects.services import issue_key
+
+    return issue_key(project, "read").secret
