@@ -8,7 +8,6 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import reverse
 
 from costwatch.display import visible_controls
 from costwatch.projects.models import Project
@@ -157,8 +156,15 @@ def _group_detail(request: HttpRequest, project: Project, group: services.GroupK
         "breakdowns": breakdowns,
         "recent": recent,
         "recent_total": _requests_total(recent),
-        "budgets": budget_status_of(project, group.rollup_dimension, key),
+        "budgets": _budgets(project, group, key),
     })
+
+
+def _budgets(project: Project, group: services.GroupKind, key: str) -> list | None:
+    """The budget lines of one group; for a custom dimension only when a rule is scoped by it
+    (None hides the card and its "create one" link, which would lead to a form without that scope)."""
+    lines = budget_status_of(project, group.rollup_dimension, key)
+    return lines if lines or not group.custom else None
 
 
 def _requests_total(requests: list) -> dict[str, object]:
@@ -247,6 +253,9 @@ def compare_values(request: HttpRequest, project: Project) -> HttpResponse:
             errors.append("Choose two values to compare.")
         context["errors"] = errors
         return render(request, "frontend/compare.html", context, status=400 if errors else 200)
+    if a == b:
+        context["errors"] = [*errors, "A and B are the same value: pick two different ones."]
+        return render(request, "frontend/compare.html", context, status=400)
     try:
         result = compare(project, dimension.name, a, b, dates.period, feature=feature)
     except QueryError as exc:

@@ -401,7 +401,7 @@ def test_the_comparison_defaults_explains_bad_picks_and_needs_a_dimension(people
     default = client.get("/p/acme/compare/?start=2026-11-23&end=2026-11-23")
     assert default.status_code == 200 and (default.context["a"], default.context["b"]) == ("A", "B")
     same = client.get("/p/acme/compare/?dimension=variant&a=A&b=A&start=2026-11-23&end=2026-11-23")
-    assert same.status_code == 400 and "two different values" in text(same) and "result" not in same.context
+    assert same.status_code == 400 and "pick two different ones" in text(same) and "result" not in same.context
     one = client.get("/p/acme/compare/?dimension=variant&a=A")
     assert one.status_code == 400 and "Choose two values" in text(one)
     unknown = client.get("/p/acme/compare/?dimension=plan&start=2026-11-23&end=2026-11-23")
