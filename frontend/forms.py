@@ -33,6 +33,37 @@ class MemberForm(forms.Form):
         return cleaned
 
 
+class DimensionForm(forms.Form):
+    """A custom dimension as typed. Only parsing happens here (keys split into a list, the limit
+    read as a number); whether the fields make a valid dimension is decided by
+    ``costwatch.usage.dimensions.validate_dimension``, whose errors the view puts on these fields."""
+
+    name = forms.CharField(required=False, strip=True, help_text=(
+        "Lower-case letters, digits and _, starting with a letter (e.g. tenant, ab_variant). It names the "
+        "dimension's page and is group_by=<name> in the cost API; it cannot be changed later."))
+    attribute_keys = forms.CharField(required=False, label="Attribute keys", widget=forms.Textarea(attrs={"rows": 3}),
+                                     help_text=("Span or resource attribute keys, one per line (or comma-separated), "
+                                                "e.g. app.tenant_id. The first with a value wins; a span's attributes "
+                                                "before its resource's."))
+    max_values_per_day = forms.IntegerField(required=False, label="Daily limit (distinct values)")
+
+    def __init__(self, *args: object, editing: bool = False, default_limit: int | None = None,
+                 **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        if editing:
+            del self.fields["name"]
+            self.fields["max_values_per_day"].help_text = (
+                "Values seen on a day after this many are grouped under (other). A new limit applies to the "
+                "days rolled up after the change; empty keeps the current one.")
+        else:
+            self.fields["max_values_per_day"].help_text = (
+                f"Values seen on a day after this many are grouped under (other). Empty = {default_limit:,}.")
+
+    def clean_attribute_keys(self) -> list[str]:
+        raw = self.cleaned_data["attribute_keys"]
+        return [key.strip() for line in raw.splitlines() for key in line.split(",") if key.strip()]
+
+
 class PriceOverrideForm(forms.Form):
     provider = forms.CharField(max_length=64)
     model = forms.CharField(max_length=200, help_text="The catalog key it overrides, e.g. gpt-4o.")
