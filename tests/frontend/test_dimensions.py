@@ -126,7 +126,7 @@ def test_admin_changes_the_keys_and_the_limit(people, acme) -> None:  # noqa: AN
     ({"name": "", "attribute_keys": "app.plan"}, "name", "lower-case letters"),
     ({"name": "plan", "attribute_keys": " \n , "}, "attribute_keys", "at least one"),
     ({"name": "plan", "attribute_keys": "app.plan\napp.plan"}, "attribute_keys", "listed twice"),
-    ({"name": "plan", "attribute_keys": "app.plan", "max_values_per_day": "0"}, "max_values_per_day", "1 or more"),
+    ({"name": "plan", "attribute_keys": "app.plan", "max_values_per_day": "0"}, "max_values_per_day", "from 1 to 1,000,000"),
     ({"name": "plan", "attribute_keys": "app.plan", "max_values_per_day": "many"}, "max_values_per_day",
      "whole number"),
 ])
