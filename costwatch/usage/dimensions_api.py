@@ -11,7 +11,7 @@ from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from costwatch.pricing.cost import money
+from costwatch.money import decimal_json
 from costwatch.projects.api import ProjectAPIView, json_object, request_project, writable_project
 from costwatch.projects.permissions import Action
 from costwatch.projects.schema import PROJECT_PARAM, errors
@@ -175,7 +175,7 @@ class ComparisonSerializer(serializers.Serializer):
 
 def side_json(row, per_request: dict[str, object]) -> dict[str, object]:  # noqa: ANN001 - CostRow
     cost = per_request["cost_per_request_usd"]
-    return {"value": row.key, **per_request, "cost_per_request_usd": money(cost) if cost is not None else None,
+    return {"value": row.key, **per_request, "cost_per_request_usd": decimal_json(cost) if cost is not None else None,
             "totals": row_json(row)}
 
 

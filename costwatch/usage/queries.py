@@ -337,7 +337,7 @@ def _raw_query(project: Project, group_by: str, period: Period, filters: dict[st
 def model_key_of(project: Project, name: str) -> str:
     """The catalog key a model name resolves to for this project (its overrides and aliases
     first), or the name itself when no price matches it."""
-    from costwatch.pricing.services import PriceBook
+    from costwatch.pricing.pricebook import PriceBook
 
     priced = PriceBook(project).price_for(name, timezone.now())
     return priced.row.model if priced is not None else name

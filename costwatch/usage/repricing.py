@@ -15,7 +15,7 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils.dateparse import parse_date, parse_datetime
 
-from costwatch.pricing.services import PriceBook
+from costwatch.pricing.pricebook import PriceBook
 from costwatch.projects.models import Project
 from costwatch.usage.costing import apply_price, catalog_tier
 from costwatch.usage.models import MONEY, LlmCall
