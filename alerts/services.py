@@ -64,6 +64,7 @@ from alerts.models import (
 from alerts.notifications import Notification
 from alerts.transports import TransportError, transport_for
 from costwatch.billing.services import reconcile
+from costwatch.money import decimal_json, format_usd
 from costwatch.projects.models import Project
 from costwatch.usage.models import RollupHour
 
@@ -71,7 +72,6 @@ log = logging.getLogger(__name__)
 
 # A due delivery nobody claimed for this long is presumed lost with the broker and queued again.
 REQUEUE_AFTER = timedelta(seconds=60)
-DISPLAY_CENTS = Decimal("0.01")
 
 
 class IncidentStateError(ValueError):
@@ -405,17 +405,6 @@ def dedup_key(incident: Incident) -> str:
     return "costwatch-" + hashlib.sha256(raw.encode()).hexdigest()[:40]
 
 
-def _amount(value: Decimal | None) -> str | None:
-    if value is None:
-        return None
-    text = format(value.normalize(), "f")
-    return "0" if text in ("-0", "0") else text
-
-
-def _dollars(value: Decimal) -> str:
-    return f"${value.quantize(DISPLAY_CENTS):,}"
-
-
 def _summary(incident: Incident, rule: Rule, event: str, who: str, previous_level: str | None = None) -> str:
     value, threshold = incident.value, incident.threshold
     if event == DeliveryEvent.RESOLVED:
@@ -425,17 +414,17 @@ def _summary(incident: Incident, rule: Rule, event: str, who: str, previous_leve
     elif incident.level == DRIFT:
         provider, _, day = incident.group_key.partition(" ")
         text = (f"Bill drift: {provider}'s bill for {day} (UTC) and Costwatch's estimate differ by "
-                f"{_dollars(value)} (threshold {_dollars(threshold)})")
+                f"{format_usd(value, 2)} (threshold {format_usd(threshold, 2)})")
     elif incident.level == ANOMALY:
-        text = (f"Spend anomaly: {who} spent {_dollars(value)} today, above {rule.anomaly_factor.normalize()}x "
-                f"its daily average (threshold {_dollars(threshold)})")
+        text = (f"Spend anomaly: {who} spent {format_usd(value, 2)} today, above {rule.anomaly_factor.normalize()}x "
+                f"its daily average (threshold {format_usd(threshold, 2)})")
     elif incident.level == FORECAST:
-        text = f"Forecast over budget: {who} is on course for {_dollars(value)} against {_dollars(threshold)} this {rule.period}"
+        text = f"Forecast over budget: {who} is on course for {format_usd(value, 2)} against {format_usd(threshold, 2)} this {rule.period}"
     elif incident.level.startswith(WARN_PREFIX):
         percent = incident.level[len(WARN_PREFIX):]
-        text = f"{percent}% of budget: {who} spent {_dollars(value)} of {_dollars(rule.amount or threshold)} this {rule.period}"
+        text = f"{percent}% of budget: {who} spent {format_usd(value, 2)} of {format_usd(rule.amount or threshold, 2)} this {rule.period}"
     else:
-        text = f"Budget reached: {who} spent {_dollars(value)} of {_dollars(threshold)} this {rule.period}"
+        text = f"Budget reached: {who} spent {format_usd(value, 2)} of {format_usd(threshold, 2)} this {rule.period}"
     prefix = {"reminder": "Still firing: "}.get(event, "")
     if previous_level and event == DeliveryEvent.FIRING:
         prefix = f"Changed from {_level_name(previous_level)}: "
@@ -457,7 +446,7 @@ def _request_budget_text(incident: Incident, rule: Rule) -> str:
     """Never one page per request: the day's count, the limit and the worst requests."""
     evidence = incident.evidence or {}
     metric = RequestMetric(rule.request_metric).label.lower() if rule.request_metric else "usage"
-    limit = (_dollars(incident.threshold) if rule.request_metric == RequestMetric.COST
+    limit = (format_usd(incident.threshold, 2) if rule.request_metric == RequestMetric.COST
              else f"{incident.threshold.normalize():,f}")
     worst = ", ".join(f"{w['trace_id']} ({w['value']})" for w in evidence.get("worst", []))
     text = (f"Per-request budget: {incident.value.normalize():f} of {evidence.get('requests', '?')} requests of "
@@ -484,14 +473,14 @@ def _resolution(incident: Incident, rule: Rule, who: str) -> str:
     if incident.level == DRIFT:
         provider, _, day = incident.group_key.partition(" ")
         return (f"{provider}'s bill for {day} (UTC) and Costwatch's estimate are within the threshold "
-                f"(difference {_dollars(incident.value)}; {reason})")
+                f"(difference {format_usd(incident.value, 2)}; {reason})")
     if incident.level == ANOMALY:
-        return (f"{who} spend {_dollars(incident.value)} today is no longer an anomaly "
-                f"(threshold {_dollars(incident.threshold)}; {reason})")
+        return (f"{who} spend {format_usd(incident.value, 2)} today is no longer an anomaly "
+                f"(threshold {format_usd(incident.threshold, 2)}; {reason})")
     if reason == "period ended":
         return f"the {rule.period} {incident.period_key} ended for {who}"
-    return (f"{who} is below the {_level_name(incident.level)} level: {_dollars(incident.value)} "
-            f"against {_dollars(incident.threshold)} this {rule.period} ({reason})")
+    return (f"{who} is below the {_level_name(incident.level)} level: {format_usd(incident.value, 2)} "
+            f"against {format_usd(incident.threshold, 2)} this {rule.period} ({reason})")
 
 
 def notification_payload(incident: Incident, event: str, now: datetime,
@@ -511,8 +500,8 @@ def notification_payload(incident: Incident, event: str, now: datetime,
         "level": incident.level,
         "previous_level": previous_level,
         "severity": incident.severity,
-        "value": _amount(incident.value),
-        "threshold": _amount(incident.threshold),
+        "value": decimal_json(incident.value),
+        "threshold": decimal_json(incident.threshold),
         "currency": "USD",
         "period": {
             "kind": rule.period if rule.kind == RuleKind.BUDGET else "day",
