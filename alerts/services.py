@@ -13,7 +13,6 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from datetime import timezone as dt_timezone
 from decimal import Decimal
 from typing import Any
 
@@ -35,11 +34,8 @@ from alerts.evaluation import (
     BudgetSpec,
     Decision,
     DriftSpec,
-    Window,
     baseline_days,
     baseline_of,
-    budget_window,
-    day_window,
     evaluate_anomaly,
     evaluate_budget,
     evaluate_drift,
@@ -65,6 +61,7 @@ from alerts.notifications import Notification
 from alerts.transports import TransportError, transport_for
 from costwatch.billing.services import reconcile
 from costwatch.money import decimal_json, format_usd
+from costwatch.projects.calendar import UTC_CALENDAR, ProjectCalendar, Window
 from costwatch.projects.models import Project
 from costwatch.usage.models import RollupHour
 
@@ -119,7 +116,8 @@ def first_spend_days(rule: Rule, keys: list[str], project: Project) -> dict[str,
                 FROM unnest(%s::text[]) AS k""",
             [project.pk, dimension, keys],
         )
-        return {k: (first.astimezone(project.tz).date() if first else None) for k, first in cursor.fetchall()}
+        calendar = ProjectCalendar.of(project)
+        return {k: (calendar.date_of(first) if first else None) for k, first in cursor.fetchall()}
 
 
 # --- Deciding ------------------------------------------------------------------------------------
@@ -138,10 +136,9 @@ DRIFT_WINDOW_KEY = "bill-drift"
 def drift_decisions(rule: Rule, now: datetime) -> tuple[Window, dict[str, Decision]]:
     """A decision per provider-day (group ``"<provider> <UTC day>"``) of the last ``drift_days``
     complete UTC days that has a USD bill and a known estimate (costwatch.billing.reconcile)."""
-    today = now.astimezone(dt_timezone.utc).date()
+    today = UTC_CALENDAR.date_of(now)
     first = today - timedelta(days=rule.drift_days)
-    window = Window(DRIFT_WINDOW_KEY, datetime.combine(first, datetime.min.time(), tzinfo=dt_timezone.utc),
-                    datetime.combine(today, datetime.min.time(), tzinfo=dt_timezone.utc))
+    window = Window(DRIFT_WINDOW_KEY, UTC_CALENDAR.midnight(first), UTC_CALENDAR.midnight(today))
     spec = DriftSpec(rule.drift_percent, rule.drift_usd)
     providers = [rule.drift_provider] if rule.drift_provider else None
     decisions = {}
@@ -162,21 +159,22 @@ def decide(rule: Rule, now: datetime) -> tuple[Window, dict[str, Decision]]:
 
         return request_budget_decisions(rule, now)
     if rule.kind == RuleKind.BUDGET:
-        window = budget_window(rule.period, now, project.tz)
+        window = ProjectCalendar.of(project).window(rule.period, now)
         if rule.amount is None or rule.amount <= 0:  # not a usable budget (the API refuses these)
             return window, {}
         spec = budget_spec(rule)
         elapsed = window.elapsed_fraction(now)
         return window, {k: evaluate_budget(spec, s, elapsed) for k, s in spend_by_group(rule, window).items()}
     spec = anomaly_spec(rule)
-    today = now.astimezone(project.tz).date()
-    window = day_window(today, project.tz)
+    calendar = ProjectCalendar.of(project)
+    today = calendar.date_of(now)
+    window = calendar.day(today)
     spend_today = spend_by_group(rule, window)
     # Only groups that could possibly alert get their history read: cheap with thousands of groups.
     candidates = sorted(k for k, s in spend_today.items() if s >= spec.min_spend and s > spec.factor * spec.min_baseline)
     if not candidates:
         return window, {}
-    history = daily_spend(rule, [day_window(d, project.tz) for d in baseline_days(spec, today)], candidates, project)
+    history = daily_spend(rule, [calendar.day(d) for d in baseline_days(spec, today)], candidates, project)
     firsts = first_spend_days(rule, candidates, project)
     decisions = {
         k: evaluate_anomaly(spec, spend_today[k], baseline_of(spec, today, history[k], firsts[k] or today))
@@ -546,7 +544,7 @@ def send_test_notification(channel: Channel, now: datetime | None = None) -> Del
         "rule": {"id": None, "name": "Test notification", "kind": "test"},
         "scope": {"dimension": "project", "value": None}, "group": None, "level": "test", "severity": "warning",
         "value": "0", "threshold": "0", "currency": "USD",
-        "period": {"kind": "day", "key": now.astimezone(project.tz).date().isoformat(), "start": None, "end": None,
+        "period": {"kind": "day", "key": ProjectCalendar.of(project).date_of(now).isoformat(), "start": None, "end": None,
                    "timezone": project.timezone},
         "incident": None,
         "summary": f"Test notification from Costwatch for channel {channel.name!r} of project {project.slug}",
@@ -678,7 +676,7 @@ def budget_status(project: Project, groups: Mapping[str, str], now: datetime | N
     out = []
     for rule in rules:
         group = "" if rule.scope == Scope.PROJECT else groups[rule.scope]
-        window = budget_window(rule.period, now, project.tz)
+        window = ProjectCalendar.of(project).window(rule.period, now)
         spend = spend_by_group(rule, window, keys=[group]).get(group, Decimal(0))
         out.append(BudgetStatus(rule, group, window, spend, rule.amount))
     return out

@@ -19,17 +19,13 @@ from django.utils import timezone
 from alerts.models import Channel, ChannelKind, Delivery, DeliveryEvent
 from alerts.services import queue_deliveries
 from costwatch.money import decimal_text, format_usd
+from costwatch.projects.calendar import ProjectCalendar, week_key
 from costwatch.projects.models import Project
 from costwatch.savings.models import SavingsDigest
 from costwatch.savings.opportunities import Opportunity
 from costwatch.savings.services import SavingsError, period_for, savings_report
 
 DIGEST_PERIOD = "7d"
-
-
-def week_key(moment: datetime, project: Project) -> str:
-    year, week, _ = moment.astimezone(project.tz).date().isocalendar()
-    return f"{year}-W{week:02d}"
 
 
 def save_digest(project: Project, channel: Channel, *, weekday: int = 0, top: int = 5) -> SavingsDigest:
@@ -95,7 +91,7 @@ def digest_payload(digest: SavingsDigest, opportunities: list[Opportunity], now:
         "rule": {"id": None, "name": "Weekly savings digest", "kind": "digest"},
         "scope": {"dimension": "project", "value": None}, "group": None, "level": "digest", "severity": "warning",
         "value": decimal_text(total), "threshold": None, "currency": "USD",
-        "period": {"kind": "week", "key": week_key(now, project), "start": None, "end": None,
+        "period": {"kind": "week", "key": week_key(ProjectCalendar.of(project).date_of(now)), "start": None, "end": None,
                    "timezone": project.timezone},
         "incident": None, "summary": summary, "link": link, "dedup_key": f"costwatch-digest-{digest.pk}",
         "opportunities": [{"id": _key(o), "kind": o.kind, "key": o.key, "status": o.status, "title": o.title,
@@ -113,9 +109,10 @@ def send_due_digests(now: datetime | None = None) -> list[int]:
     sent: list[int] = []
     for digest in SavingsDigest.objects.filter(enabled=True, channel__enabled=True).select_related("project", "channel"):
         project = digest.project
-        if now.astimezone(project.tz).weekday() < digest.weekday:
+        today = ProjectCalendar.of(project).date_of(now)
+        if today.weekday() < digest.weekday:
             continue
-        week = week_key(now, project)
+        week = week_key(today)
         if digest.last_week == week:
             continue
         report = savings_report(project, period=period_for(project, DIGEST_PERIOD, now=now))

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import timedelta
 from decimal import Decimal
 
 from django.http import HttpResponse
@@ -17,10 +16,11 @@ from rest_framework.response import Response
 from costwatch.display import csv_cell
 from costwatch.money import UNPRICED, decimal_json
 from costwatch.projects.api import ProjectAPIView, json_object, request_project, writable_project
+from costwatch.projects.calendar import ProjectCalendar
 from costwatch.projects.permissions import Action
 from costwatch.projects.schema import PROJECT_PARAM, errors
 from costwatch.usage.dimensions import overflows_of
-from costwatch.usage.models import LlmCall, RequestRollup
+from costwatch.usage.models import RequestRollup
 from costwatch.usage.queries import (
     GROUPS,
     CostRow,
@@ -125,8 +125,7 @@ def dimension_warnings(project, period, dimensions) -> list[str]:  # noqa: ANN00
     """Why some rows of a custom dimension read (other): the days it saw more values than it keeps."""
     if not dimensions:
         return []
-    first = period.start.astimezone(project.tz).date()
-    last = (period.end - timedelta(microseconds=1)).astimezone(project.tz).date()
+    first, last = ProjectCalendar.of(project).days_of(period.start, period.end)
     return [overflow.message for overflow in overflows_of(project, dimensions, first, last)]
 
 
