@@ -202,8 +202,9 @@ class PriceBook:
         if choice is None:
             return None
         stored = next((price for price, row in versions if row is choice.row), None)
-        if stored is None:  # a batch row derived from the standard row's discount
+        if stored is None:  # a batch row derived from the standard row's discount: that standard row
             stored = price_in_force([price for price, _ in versions], at)
+            assert stored is not None, "choose_price derives a batch row only from a standard row in force"
         return PricedModel(stored, choice.row, how, choice.service_tier, choice.approximate, choice.note)
 
     def _resolve(self, model: str, provider: str | None) -> tuple[str, Versions, str] | None:

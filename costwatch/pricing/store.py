@@ -60,12 +60,12 @@ def plain(value: object) -> str:
     return "none" if value is None else str(value)
 
 
-def as_stored(name: str, value: object) -> object:
+def as_stored(name: str, value: Any) -> Any:
     """The value as the column keeps it: a price with more decimals than the column is rounded
     the way PostgreSQL rounds NUMERIC (half away from zero), so comparing stays idempotent."""
-    field = ModelPrice._meta.get_field(name)
-    if isinstance(value, Decimal) and getattr(field, "decimal_places", None) is not None:
-        return value.quantize(Decimal(1).scaleb(-field.decimal_places), rounding=ROUND_HALF_UP)
+    places = getattr(ModelPrice._meta.get_field(name), "decimal_places", None)
+    if isinstance(value, Decimal) and places is not None:
+        return value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
     return value
 
 
@@ -94,7 +94,7 @@ def column_problem(row: PriceRow, *, exact: bool = False) -> str | None:
                 return f"{field.name} {plain(value)} is too large (at most {digits} digits before the point)"
             if exact and as_stored(field.name, value) != value:
                 return f"{field.name} {plain(value)} has more than {field.decimal_places} decimal places"
-        elif isinstance(field, CharField) and len(value) > field.max_length:
+        elif isinstance(field, CharField) and field.max_length is not None and len(value) > field.max_length:
             return f"{field.name} is longer than {field.max_length} characters"
         elif isinstance(field, BigIntegerField) and value > MAX_TOKENS:
             return f"{field.name} {value} is too large"
