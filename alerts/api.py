@@ -32,6 +32,7 @@ from alerts.models import (
 )
 from alerts.evaluation import REQUEST_BUDGET
 from alerts.queries import incidents_with_delivery_failures
+from alerts.scopes import SCOPE_HELP, ScopeError, check_scope, parse_scope, rule_warnings_now, scope_name, scope_names
 from alerts.serializers import (
     BudgetStatusSerializer,
     ChannelListSerializer,
@@ -50,6 +51,7 @@ from costwatch.projects.api import ProjectAPIView, request_project
 from costwatch.projects.models import Project
 from costwatch.projects.permissions import Action, can
 from costwatch.projects.schema import PROJECT_PARAM, errors
+from costwatch.usage.models import CustomDimension
 
 MAX_LIST = 500
 MONEY_FIELD = {"max_digits": 24, "decimal_places": 12, "min_value": Decimal(0)}
@@ -202,9 +204,10 @@ class RuleSerializer(serializers.Serializer):
     id = serializers.IntegerField(read_only=True)
     name = serializers.CharField(max_length=200)
     kind = serializers.ChoiceField(choices=RuleKind.choices)
-    scope = serializers.ChoiceField(choices=Scope.choices, default=Scope.PROJECT)
+    scope = serializers.CharField(max_length=64, default=Scope.PROJECT, help_text=SCOPE_HELP)
     scope_value = serializers.CharField(max_length=512, required=False, allow_blank=True, allow_null=True,
-                                        help_text="Only this user/feature/endpoint/model; empty = each one.")
+                                        help_text="Only this user/feature/endpoint/model/<dimension> value; "
+                                                  "empty = each one.")
     period = serializers.ChoiceField(choices=BudgetPeriod.choices, required=False, help_text="budget rules")
     amount_usd = MoneyField(source="amount", required=False, allow_null=True, help_text="budget rules")
     warn_percents = serializers.ListField(child=serializers.IntegerField(min_value=1, max_value=99), required=False,
@@ -240,7 +243,8 @@ class RuleSerializer(serializers.Serializer):
         channels = list(rule.channels.all())
         notifies_nobody = not any(c.enabled for c in channels)
         return RuleOutSerializer({
-            "id": rule.pk, "name": rule.name, "kind": rule.kind, "scope": rule.scope,
+            "id": rule.pk, "name": rule.name, "kind": rule.kind,
+            "scope": scope_name(rule, self.context.get("scope_names")),
             "scope_value": rule.scope_value or None, "period": rule.period, "amount_usd": decimal_json(rule.amount),
             "warn_percents": list(rule.warn_percents or []), "forecast": rule.forecast,
             "anomaly_factor": decimal_json(rule.anomaly_factor), "anomaly_days": rule.anomaly_days,
@@ -253,7 +257,8 @@ class RuleSerializer(serializers.Serializer):
             "request_limit": decimal_json(rule.request_limit) if rule.request_limit is not None else None,
             "repeat_interval_minutes": int(rule.repeat_interval.total_seconds() // 60),
             "enabled": rule.enabled, "channels": sorted(c.pk for c in channels),
-            "notifies_nobody": notifies_nobody, "warnings": rule_warnings(channels),
+            "notifies_nobody": notifies_nobody,
+            "warnings": [*rule_warnings(channels), *rule_warnings_now(rule, timezone.now())],
             "created_at": rule.created_at.isoformat(), "updated_at": rule.updated_at.isoformat(),
         }).data
 
@@ -266,11 +271,21 @@ class RuleSerializer(serializers.Serializer):
 
         if "repeat_interval_minutes" in attrs:
             attrs["repeat_interval"] = timedelta(minutes=attrs.pop("repeat_interval_minutes"))
+        if "scope" in attrs:
+            try:
+                attrs["scope"] = parse_scope(project, attrs["scope"])
+            except ScopeError as exc:
+                raise ValidationError({"scope": str(exc)}) from None
         if "scope_value" in attrs:
             attrs["scope_value"] = (attrs["scope_value"] or "").strip()
         if value("scope") == Scope.PROJECT and value("scope_value"):
             raise ValidationError({"scope_value": "a project-wide rule has no scope value"})
         kind = value("kind")
+        try:
+            check_scope(project, kind=kind, scope=value("scope"), scope_value=value("scope_value") or "")
+        except ScopeError as exc:
+            field = "scope_value" if value("scope_value") and kind != RuleKind.REQUEST_BUDGET else "scope"
+            raise ValidationError({field: str(exc)}) from None
         if kind == RuleKind.BUDGET:
             amount = value("amount")
             if amount is None or amount <= 0:
@@ -323,7 +338,10 @@ def _save(serializer: RuleSerializer, project: Project, rule: Rule | None = None
     serializer.is_valid(raise_exception=True)
     fields = dict(serializer.validated_data)
     channels = fields.pop("channels", None)
-    return services.save_rule(project, fields, channels, rule)
+    try:
+        return services.save_rule(project, fields, channels, rule)
+    except ScopeError as exc:  # its dimension was deleted since it was validated
+        raise ValidationError({"scope": str(exc)}) from None
 
 
 class RuleListView(ProjectAPIView):
@@ -331,9 +349,9 @@ class RuleListView(ProjectAPIView):
                    responses={200: RuleListSerializer, **errors()})
     def get(self, request: Request) -> Response:
         project = project_allowing(request, Action.VIEW_ALERTS)
-        rules = Rule.objects.filter(project=project).prefetch_related("channels")
-        return Response(RuleListSerializer({"project": project.slug,
-                                            "results": RuleSerializer(rules, many=True).data}).data)
+        rules = Rule.objects.filter(project=project).select_related("project").prefetch_related("channels")
+        results = RuleSerializer(rules, many=True, context={"scope_names": scope_names(project)}).data
+        return Response(RuleListSerializer({"project": project.slug, "results": results}).data)
 
     @extend_schema(parameters=[PROJECT_PARAM], request=RuleSerializer,
                    responses={201: RuleOutSerializer, **errors(400)},
@@ -367,10 +385,12 @@ class RuleDetailView(ProjectAPIView):
 
 # --- Incidents ------------------------------------------------------------------------------------
 
-def incident_json(i: Incident, *, history: bool = False) -> dict[str, Any]:
+def incident_json(i: Incident, *, history: bool = False, names: dict[str, str] | None = None) -> dict[str, Any]:
+    """An incident as the API shows it; ``names``: ``scope_names(project)`` when listing many."""
     now = timezone.now()
     data: dict[str, Any] = {
-        "id": i.pk, "rule": {"id": i.rule_id, "name": i.rule.name, "kind": i.rule.kind, "scope": i.rule.scope},
+        "id": i.pk, "rule": {"id": i.rule_id, "name": i.rule.name, "kind": i.rule.kind,
+                             "scope": scope_name(i.rule, names)},
         "group": i.group_key or None, "period_key": i.period_key, "period_start": i.period_start.isoformat(),
         "period_end": i.period_end.isoformat(), "level": i.level, "severity": i.severity, "state": i.state,
         "episode": i.episode, "value_usd": decimal_json(i.value), "threshold_usd": decimal_json(i.threshold),
@@ -421,6 +441,7 @@ class IncidentListView(ProjectAPIView):
     def get(self, request: Request) -> Response:
         project = project_allowing(request, Action.VIEW_ALERTS)
         incidents = _incidents(project)
+        names = scope_names(project)
         state = request.query_params.get("state")
         if state:
             if state not in IncidentState.values:
@@ -432,7 +453,8 @@ class IncidentListView(ProjectAPIView):
                 raise ValidationError({"rule": "must be a rule id"})
             incidents = incidents.filter(rule_id=int(rule))
         return Response(IncidentListSerializer({"project": project.slug,
-                                                "results": [incident_json(i) for i in incidents[:MAX_LIST]]}).data)
+                                                "results": [incident_json(i, names=names)
+                                                            for i in incidents[:MAX_LIST]]}).data)
 
 
 class IncidentDetailView(ProjectAPIView):
@@ -516,19 +538,25 @@ class BudgetStatusView(ProjectAPIView):
                     PROJECT_PARAM],
         responses={200: BudgetStatusSerializer, **errors()},
         description="Spend, limit and what remains for every enabled budget rule that applies to the given "
-                    "user (and/or feature, endpoint, model) and to the whole project. Spend comes from rollups, "
-                    "a few seconds behind ingest.",
+                    "user (and/or feature, endpoint, model, or a custom dimension by its name, e.g. tenant=acme) "
+                    "and to the whole project. Spend comes from rollups, a few seconds behind ingest.",
     )
     def get(self, request: Request) -> Response:
         project = project_allowing(request, Action.VIEW_ALERTS)
         groups = {d: request.query_params[d] for d in BUDGET_DIMENSIONS if request.query_params.get(d)}
+        dimensions = {d.name: d for d in CustomDimension.objects.filter(project=project)}
+        asked = {name: request.query_params[name] for name in dimensions if request.query_params.get(name)}
+        groups.update({dimensions[name].rollup_dimension: value for name, value in asked.items()})
         now = timezone.now()
         statuses = services.budget_status(project, groups, now)
+        names = scope_names(project)
         return Response(BudgetStatusSerializer({
-            "project": project.slug, "at": now.isoformat(), **groups,
+            "project": project.slug, "at": now.isoformat(),
+            **{d: v for d, v in groups.items() if d in BUDGET_DIMENSIONS}, "dimensions": asked,
             "exceeded": any(s.exceeded for s in statuses),
             "budgets": [{
-                "rule": {"id": s.rule.pk, "name": s.rule.name}, "scope": s.rule.scope, "group": s.group or None,
+                "rule": {"id": s.rule.pk, "name": s.rule.name}, "scope": scope_name(s.rule, names),
+                "group": s.group or None,
                 "period": s.rule.period, "period_key": s.window.key, "period_start": s.window.start.isoformat(),
                 "period_end": s.window.end.isoformat(), "spend_usd": decimal_json(s.spend), "limit_usd": decimal_json(s.limit),
                 "remaining_usd": decimal_json(s.remaining), "exceeded": s.exceeded,

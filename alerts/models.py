@@ -78,8 +78,10 @@ class Rule(models.Model):
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
     name = models.CharField(max_length=200)
     kind = models.CharField(max_length=16, choices=RuleKind.choices)
-    scope = models.CharField(max_length=16, choices=Scope.choices, default=Scope.PROJECT)
-    scope_value = models.TextField(blank=True, help_text="Only this user/feature/...; blank = each.")
+    # No choices: a custom dimension is stored as its rollup dimension, dim:<id> (alerts.scopes).
+    scope = models.CharField(max_length=16, default=Scope.PROJECT, help_text=(
+        "project, user, feature, endpoint, model, or dim:<id> of a custom dimension (alerts.scopes)."))
+    scope_value = models.TextField(blank=True, help_text="Only this user/feature/tenant/...; blank = each.")
     # Budget
     period = models.CharField(max_length=8, choices=BudgetPeriod.choices, default=BudgetPeriod.MONTH)
     amount = models.DecimalField(null=True, blank=True, **MONEY)

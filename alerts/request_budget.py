@@ -3,6 +3,7 @@
 Read from the request rollups (``RequestRollup``: one row per trace, its counted calls summed and its
 feature/endpoint resolved by ``costwatch.usage.rollups``) of the project's current local day: one
 incident per (rule, feature or endpoint, day) counting the offending requests, never one per request.
+Only those two scopes: a rule scoped by a custom dimension is refused (``alerts.scopes.check_scope``).
 """
 from __future__ import annotations
 

@@ -11,6 +11,10 @@ from alerts.models import ChannelKind, DeliveryEvent, DeliveryStatus, IncidentSt
 from costwatch.projects.schema import MoneyString, NullableDecimalString, NullableMoneyString
 
 
+SCOPE_OUT_HELP = ("project, user, feature, endpoint, model, or the name of one of the project's custom "
+                  "dimensions (e.g. tenant)")
+
+
 class ChannelOutSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     kind = serializers.ChoiceField(choices=ChannelKind.choices)
@@ -62,8 +66,8 @@ class RuleOutSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     name = serializers.CharField()
     kind = serializers.ChoiceField(choices=RuleKind.choices)
-    scope = serializers.ChoiceField(choices=Scope.choices)
-    scope_value = serializers.CharField(allow_null=True, help_text="null = each user/feature/... separately")
+    scope = serializers.CharField(help_text=SCOPE_OUT_HELP)
+    scope_value = serializers.CharField(allow_null=True, help_text="null = each user/feature/tenant/... separately")
     period = serializers.CharField(help_text="day, week or month (budget rules)")
     amount_usd = NullableMoneyString(help_text="Budget rules: the amount; null for anomaly rules")
     warn_percents = serializers.ListField(child=serializers.IntegerField())
@@ -85,7 +89,10 @@ class RuleOutSerializer(serializers.Serializer):
     channels = serializers.ListField(child=serializers.IntegerField())
     notifies_nobody = serializers.BooleanField(help_text="True when no enabled channel is attached: the rule "
                                                          "fires, but nobody is told")
-    warnings = serializers.ListField(child=serializers.CharField(), help_text="Problems worth fixing, for people")
+    warnings = serializers.ListField(child=serializers.CharField(), help_text=(
+        "Problems worth knowing, for people: no (enabled) channel; for a rule scoped by a custom dimension, "
+        "days it reads on which the dimension grouped values past its daily limit under (other), which the "
+        "rule does not check value by value"))
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
 
@@ -99,7 +106,7 @@ class RuleRefSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     name = serializers.CharField()
     kind = serializers.ChoiceField(choices=RuleKind.choices)
-    scope = serializers.ChoiceField(choices=Scope.choices)
+    scope = serializers.CharField(help_text=SCOPE_OUT_HELP)
 
 
 class IncidentEventSerializer(serializers.Serializer):
@@ -173,5 +180,7 @@ class BudgetStatusSerializer(serializers.Serializer):
     feature = serializers.CharField(required=False)
     endpoint = serializers.CharField(required=False)
     model = serializers.CharField(required=False)
+    dimensions = serializers.DictField(child=serializers.CharField(), help_text=(
+        "The custom dimension values asked about (name -> value)"))
     exceeded = serializers.BooleanField(help_text="True when any applicable budget is exceeded")
     budgets = BudgetSerializer(many=True)

@@ -58,12 +58,14 @@ from alerts.models import (
     Scope,
 )
 from alerts.notifications import Notification
+from alerts.scopes import ScopeError, dimension_pk, incident_warnings, is_custom, scope_name
 from alerts.transports import TransportError, transport_for
 from costwatch.billing.services import reconcile
 from costwatch.money import decimal_json, format_usd
 from costwatch.projects.calendar import UTC_CALENDAR, ProjectCalendar, Window
 from costwatch.projects.models import Project
-from costwatch.usage.models import RollupHour
+from costwatch.usage.dimensions import OTHER
+from costwatch.usage.models import CustomDimension, RollupHour
 
 log = logging.getLogger(__name__)
 
@@ -78,9 +80,13 @@ class IncidentStateError(ValueError):
 # --- Reading spend from rollups ----------------------------------------------------------------
 
 def _rollups_of(rule: Rule):  # -> QuerySet[RollupHour]
+    """The rule's hourly rollup rows: the project total, or one row per group of its scope, never the
+    group of calls without a value ('') nor a custom dimension's (other) (many values summed)."""
     if rule.scope == Scope.PROJECT:
         return RollupHour.objects.filter(project_id=rule.project_id, dimension="total", key="")
     rows = RollupHour.objects.filter(project_id=rule.project_id, dimension=rule.scope).exclude(key="")
+    if is_custom(rule.scope):
+        rows = rows.exclude(key=OTHER)
     return rows.filter(key=rule.scope_value) if rule.scope_value else rows
 
 
@@ -487,13 +493,18 @@ def notification_payload(incident: Incident, event: str, now: datetime,
     firing notification announces a change of level (e.g. ``breach`` to ``warn:90``)."""
     rule = incident.rule
     project = rule.project
-    who = f"project {project.slug}" if rule.scope == Scope.PROJECT else f"{rule.scope} {incident.group_key}"
+    dimension = scope_name(rule)
+    who = f"project {project.slug}" if rule.scope == Scope.PROJECT else f"{dimension} {incident.group_key}"
+    # A rule scoped by a custom dimension: the days of the period whose values past the dimension's
+    # daily limit went to (other), which the rule does not check one by one.
+    warnings = incident_warnings(incident)
+    summary = _summary(incident, rule, event, who, previous_level)
     return {
         "event": event,
         "at": now.isoformat(),
         "project": project.slug,
         "rule": {"id": rule.pk, "name": rule.name, "kind": rule.kind},
-        "scope": {"dimension": rule.scope, "value": rule.scope_value or None},
+        "scope": {"dimension": dimension, "value": rule.scope_value or None},
         "group": incident.group_key or None,
         "level": incident.level,
         "previous_level": previous_level,
@@ -512,8 +523,9 @@ def notification_payload(incident: Incident, event: str, now: datetime,
             "id": incident.pk, "state": incident.state, "opened_at": incident.opened_at.isoformat(),
             "resolved_at": incident.resolved_at.isoformat() if incident.resolved_at else None,
         },
-        "summary": _summary(incident, rule, event, who, previous_level),
+        "summary": " ".join([summary, *warnings]),
         **({"requests": _request_links(incident)} if incident.level == REQUEST_BUDGET else {}),
+        **({"warnings": warnings} if warnings else {}),
         "link": incident_link(incident.pk),
         "dedup_key": dedup_key(incident),
     }
@@ -686,11 +698,19 @@ def budget_status(project: Project, groups: Mapping[str, str], now: datetime | N
 
 def save_rule(project: Project, fields: Mapping[str, Any], channels: list[Channel] | None,
               rule: Rule | None = None) -> Rule:
-    """Create or update a rule; ``channels`` None leaves them as they are."""
+    """Create or update a rule; ``channels`` None leaves them as they are.
+
+    A rule scoped by a custom dimension holds the dimension's row locked until it commits, so a
+    concurrent ``delete_dimension`` either sees the rule (and refuses) or has deleted the
+    dimension first (and this raises ``ScopeError``).
+    """
     with transaction.atomic():
         rule = rule or Rule(project=project)
         for name, value in fields.items():
             setattr(rule, name, value)
+        if is_custom(rule.scope) and not CustomDimension.objects.select_for_update().filter(
+                project=project, pk=dimension_pk(rule.scope)).exists():
+            raise ScopeError(f"the custom dimension of scope {rule.scope} no longer exists in project {project.slug}")
         rule.save()
         if channels is not None:
             if any(c.project_id != project.pk for c in channels):

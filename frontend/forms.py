@@ -33,6 +33,37 @@ class MemberForm(forms.Form):
         return cleaned
 
 
+class DimensionForm(forms.Form):
+    """A custom dimension as typed. Only parsing happens here (keys split into a list, the limit
+    read as a number); whether the fields make a valid dimension is decided by
+    ``costwatch.usage.dimensions.validate_dimension``, whose errors the view puts on these fields."""
+
+    name = forms.CharField(required=False, strip=True, help_text=(
+        "Lower-case letters, digits and _, starting with a letter (e.g. tenant, ab_variant). It names the "
+        "dimension's page and is group_by=<name> in the cost API; it cannot be changed later."))
+    attribute_keys = forms.CharField(required=False, label="Attribute keys", widget=forms.Textarea(attrs={"rows": 3}),
+                                     help_text=("Span or resource attribute keys, one per line (or comma-separated), "
+                                                "e.g. app.tenant_id. The first with a value wins; a span's attributes "
+                                                "before its resource's."))
+    max_values_per_day = forms.IntegerField(required=False, label="Daily limit (distinct values)")
+
+    def __init__(self, *args: object, editing: bool = False, default_limit: int | None = None,
+                 **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        if editing:
+            del self.fields["name"]
+            self.fields["max_values_per_day"].help_text = (
+                "Values seen on a day after this many are grouped under (other). A new limit applies to the "
+                "days rolled up after the change; empty keeps the current one.")
+        else:
+            self.fields["max_values_per_day"].help_text = (
+                f"Values seen on a day after this many are grouped under (other). Empty = {default_limit:,}.")
+
+    def clean_attribute_keys(self) -> list[str]:
+        raw = self.cleaned_data["attribute_keys"]
+        return [key.strip() for line in raw.splitlines() for key in line.split(",") if key.strip()]
+
+
 class PriceOverrideForm(forms.Form):
     provider = forms.CharField(max_length=64)
     model = forms.CharField(max_length=200, help_text="The catalog key it overrides, e.g. gpt-4o.")
@@ -82,9 +113,13 @@ class RuleForm(forms.Form):
                                       ("drift", "Bill drift: a provider's bill and Costwatch's estimate differ"),
                                       ("request_budget", "Per-request budget: each request of a feature or endpoint "
                                                          "within a token or dollar limit")])
-    scope = forms.ChoiceField(choices=[], label="Applies to")
+    # A Select, not a ChoiceField: which scopes a rule may have is the alerts app's decision
+    # (alerts.scopes, through RuleSerializer), with its reason, not this form's.
+    scope = forms.CharField(max_length=64, widget=forms.Select, label="Applies to",
+                            help_text="A custom dimension (e.g. tenant) is listed by its name.")
     scope_value = forms.CharField(max_length=512, required=False, label="Only this one",
-                                  help_text="A user id, feature, endpoint or model; empty = each one separately.")
+                                  help_text="A user id, feature, endpoint, model or dimension value; "
+                                            "empty = each one separately.")
     period = forms.ChoiceField(choices=[], required=False, help_text="Budget rules; in the project's time zone.")
     amount_usd = forms.DecimalField(min_value=0, max_digits=24, decimal_places=12, required=False,
                                     label="Budget amount (USD)")
@@ -119,11 +154,14 @@ class RuleForm(forms.Form):
     channels = forms.MultipleChoiceField(required=False, widget=forms.CheckboxSelectMultiple,
                                          label="Notify these channels")
 
-    def __init__(self, *args: object, channels: list[tuple[int, str]] = (), **kwargs: object) -> None:
-        from alerts.models import BudgetPeriod, RequestMetric, Scope
+    def __init__(self, *args: object, channels: list[tuple[int, str]] = (), scopes: list[tuple[str, str]] = (),
+                 **kwargs: object) -> None:
+        """``scopes``: (value, label) of what the project's rules may be scoped by
+        (``alerts.scopes.scope_choices``)."""
+        from alerts.models import BudgetPeriod, RequestMetric
 
         super().__init__(*args, **kwargs)
-        self.fields["scope"].choices = Scope.choices
+        self.fields["scope"].widget.choices = list(scopes)
         self.fields["period"].choices = BudgetPeriod.choices
         self.fields["request_metric"].choices = [("", "—"), *RequestMetric.choices]
         self.fields["channels"].choices = [(str(pk), name) for pk, name in channels]

@@ -160,12 +160,17 @@ def rules_using(dimension: CustomDimension) -> list[str]:
 
 
 def delete_dimension(dimension: CustomDimension) -> None:
-    """Delete a dimension and its rollups. Raises ``DimensionError`` while alert rules use it."""
-    rules = rules_using(dimension)
-    if rules:
-        raise DimensionError({"name": f"alert rule(s) {', '.join(sorted(rules))} are scoped by {dimension.name}; "
-                                      "change or delete them first"})
+    """Delete a dimension and its rollups. Raises ``DimensionError`` while alert rules use it.
+
+    The dimension's row is locked before the rules are looked up: ``alerts.services.save_rule``
+    locks it too while it saves a rule scoped by it, so no rule can slip in between."""
     with transaction.atomic():
+        if not CustomDimension.objects.select_for_update().filter(pk=dimension.pk).exists():
+            return
+        rules = rules_using(dimension)
+        if rules:
+            raise DimensionError({"name": f"alert rule(s) {', '.join(sorted(rules))} are scoped by {dimension.name}; "
+                                          "change or delete them first"})
         for model in (RollupHour, RollupDay, RollupMonth):
             model.objects.filter(project_id=dimension.project_id, dimension=dimension.rollup_dimension).delete()
         dimension.delete()

@@ -89,7 +89,7 @@ def _body(request: Request, *, partial: bool) -> dict[str, object]:
 
 
 class DimensionsView(ProjectAPIView):
-    @extend_schema(summary="The project's custom dimensions", parameters=[PROJECT_PARAM],
+    @extend_schema(operation_id="v1_dimensions_list", summary="The project's custom dimensions", parameters=[PROJECT_PARAM],
                    responses={200: DimensionListSerializer, **errors()})
     def get(self, request: Request) -> Response:
         project = request_project(request)

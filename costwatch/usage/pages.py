@@ -5,6 +5,7 @@ attribution-resolved) raw calls when a breakdown cuts across dimensions. Every q
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -13,9 +14,10 @@ from django.db import connection
 from django.db.models import Q
 
 from costwatch.projects.models import Project
-from costwatch.usage.models import Dimension, LlmCall, RequestRollup
+from costwatch.usage.models import CustomDimension, Dimension, LlmCall, RequestRollup, RollupHour
 from costwatch.usage.queries import (
     _EFFECTIVE_COLUMN,  # the effective column per dimension: one definition, shared with cost_rows
+    _dimension_key_sql,  # a call's key for a custom dimension, (other) included: as cost_rows reads it
     _METRICS,
     _RAW_SUMS,
     _ROLLUP_SUMS,
@@ -28,6 +30,7 @@ from costwatch.usage.queries import (
 from costwatch.usage.rollups import effective_calls_sql
 
 DRILL_DIMENSIONS = ("user", "feature", "endpoint", "model")
+CUSTOM_ROLLUP = re.compile(r"^dim:[0-9]+$")  # CustomDimension.rollup_dimension
 # Dimensions whose requests RequestRollup records, so a drill-down can start from that request's traces.
 _REQUEST_COLUMN = {"user": '"user"', "feature": "feature", "endpoint": "endpoint"}
 # The calls that may have this effective value (a superset; the exact test on eff follows). They
@@ -69,8 +72,10 @@ def daily_cost_by(project: Project, dimension: str, period: Period) -> list[DayC
 
 
 def daily_rows_of(project: Project, dimension: str, key: str, period: Period) -> list[CostRow]:
-    """One row per local day (key ``YYYY-MM-DD``) for one group, e.g. one user's spend per day."""
-    if dimension != Dimension.TOTAL:
+    """One row per local day (key ``YYYY-MM-DD``) for one group, e.g. one user's spend per day.
+
+    ``dimension`` is a rollup dimension: a built-in one, or a custom dimension's ``dim:<id>``."""
+    if dimension != Dimension.TOTAL and not CUSTOM_ROLLUP.match(dimension):
         _check_dimension(dimension)
     with connection.cursor() as cursor:
         cursor.execute(
@@ -121,6 +126,37 @@ def recent_requests(project: Project, dimension: str, key: str, period: Period, 
             traces.append(trace)
         if len(traces) == limit:
             break
+    return list(RequestRollup.objects.filter(project=project, trace_id__in=traces).order_by("-first_at"))
+
+
+def recent_requests_with_value(project: Project, dimension: CustomDimension, key: str, period: Period,
+                               limit: int = 25) -> list[RequestRollup]:
+    """The latest requests (by first call, newest first) with a counted call whose value of a custom
+    dimension is ``key`` ('' = not set, ``(other)`` = past the daily limit), as ``cost_rows`` keys it.
+
+    The hour rollups say which latest hours hold ``limit`` of that value's requests; only the calls
+    from there to the period's end are resolved, not the whole period's."""
+    hours = (RollupHour.objects.filter(project=project, dimension=dimension.rollup_dimension, key=key,
+                                       hour__gte=period.start, hour__lt=period.end)
+             .order_by("-hour").values_list("hour", "requests"))
+    since, seen = None, 0
+    for hour, requests in hours.iterator():
+        since, seen = hour, seen + requests
+        if seen >= limit:
+            break
+    if since is None:
+        return []
+    pk = int(dimension.pk)
+    params = {"project": project.pk, "start": since, "end": period.end, "tz": project.timezone,
+              "dims": [str(pk)], "key": key, "limit": limit}
+    sql = effective_calls_sql("c.started_at >= %(start)s AND c.started_at < %(end)s", dimensions=True) + f"""
+        SELECT eff.trace_id FROM eff
+        LEFT JOIN eff_dims dim{pk} ON dim{pk}.id = eff.id AND dim{pk}.dim = '{pk}'
+        WHERE counted AND {_dimension_key_sql(dimension, f"dim{pk}")} = %(key)s
+        GROUP BY eff.trace_id ORDER BY min(eff.first_at) DESC, eff.trace_id LIMIT %(limit)s"""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        traces = [row[0] for row in cursor.fetchall()]
     return list(RequestRollup.objects.filter(project=project, trace_id__in=traces).order_by("-first_at"))
 
 

@@ -125,8 +125,10 @@ def untrusted(value: object) -> str:
 
 
 @register.filter
-def key_label(value: str) -> str:
-    return untrusted(value) if value else "(none)"
+def key_label(value: str, empty: str = "") -> str:
+    """A group's key as untrusted text; the empty key reads ``empty`` ("(not set)" for a custom
+    dimension), "(none)" by default."""
+    return untrusted(value) if value else (empty or "(none)")
 
 
 @register.simple_tag(takes_context=True)

@@ -18,6 +18,16 @@ from django.views.decorators.http import require_POST
 from alerts import services as alert_services
 from alerts.api import RuleSerializer, rule_warnings
 from alerts.queries import incidents_with_delivery_failures
+from alerts.scopes import (
+    ScopeError,
+    incident_warnings,
+    is_custom,
+    rule_warnings_now,
+    scope_choices,
+    scope_label,
+    scope_name,
+    scope_names,
+)
 from alerts.models import (
     Channel,
     Delivery,
@@ -65,6 +75,9 @@ def incident_detail(request: HttpRequest, project: Project, incident_id: int) ->
     incident = _incident(project, incident_id)
     return render(request, "frontend/alerts/incident.html", {
         "incident": incident,
+        # "tenant acme": a custom dimension's value is named with it (a user id reads as itself).
+        "dimension": scope_name(incident.rule) if is_custom(incident.rule.scope) else None,
+        "warnings": incident_warnings(incident),
         "events": incident.events.select_related("actor"),
         "deliveries": incident.deliveries.select_related("channel").order_by("id"),
         "silence_form": SilenceForm(), "now": timezone.now(),
@@ -123,8 +136,11 @@ def unsilence(request: HttpRequest, project: Project, incident_id: int) -> HttpR
 
 @project_view(Action.VIEW_ALERTS)
 def rules(request: HttpRequest, project: Project) -> HttpResponse:
+    names = scope_names(project)
+    now = timezone.now()
+    listed = Rule.objects.filter(project=project).select_related("project").prefetch_related("channels")
     return render(request, "frontend/alerts/rules.html", {
-        "rules": Rule.objects.filter(project=project).prefetch_related("channels"),
+        "rules": [(rule, scope_label(rule, names), rule_warnings_now(rule, now)) for rule in listed],
     })
 
 
@@ -148,20 +164,27 @@ def _initial_of(rule: Rule) -> dict[str, object]:
 @project_view(Action.MANAGE_ALERTS)
 def rule_edit(request: HttpRequest, project: Project, rule_id: int | None = None) -> HttpResponse:
     rule = _rule(project, rule_id)
-    channel_choices = list(Channel.objects.filter(project=project).values_list("pk", "name"))
+    choices = {"channels": list(Channel.objects.filter(project=project).values_list("pk", "name")),
+               "scopes": scope_choices(project)}
     if request.method != "POST":
-        form = RuleForm(initial=_initial_of(rule) if rule else None, channels=channel_choices)
+        form = RuleForm(initial=_initial_of(rule) if rule else None, **choices)
         return render(request, "frontend/alerts/rule_form.html", {"form": form, "rule": rule})
-    form = RuleForm(request.POST, channels=channel_choices)
+    form = RuleForm(request.POST, **choices)
     if form.is_valid():
         serializer = RuleSerializer(rule, data=form.api_data(), context={"project": project})
         if serializer.is_valid():
             fields = dict(serializer.validated_data)
             channels = fields.pop("channels", None)
-            saved = alert_services.save_rule(project, fields, channels, rule)
+            try:
+                saved = alert_services.save_rule(project, fields, channels, rule)
+            except ScopeError as exc:  # its dimension was deleted since it was validated
+                form.add_error("scope", str(exc))
+                return render(request, "frontend/alerts/rule_form.html", {"form": form, "rule": rule}, status=400)
             messages.success(request, f"Rule “{saved.name}” saved.")
             for warning in rule_warnings(list(saved.channels.all())):
                 messages.warning(request, f"“{saved.name}”: {warning} Add a channel under Notify these channels.")
+            for warning in rule_warnings_now(saved, timezone.now()):
+                messages.warning(request, f"“{saved.name}”: {warning}")
             return redirect("frontend:rules", slug=project.slug)
         for name, errors in serializer.errors.items():
             field = {"amount": "amount_usd"}.get(name, name)

@@ -1,7 +1,8 @@
-"""Settings (API keys, members and roles) and pricing (catalog, project overrides)."""
+"""Settings (API keys, members and roles, custom dimensions) and pricing (catalog, project overrides)."""
 from __future__ import annotations
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.db.models import Q
@@ -15,7 +16,7 @@ from costwatch.pricing.listing import catalog_summary, model_history, search_cat
 from costwatch.pricing.models import ModelPrice, Repricing
 from costwatch.pricing.overrides import set_override
 from costwatch.projects.models import ApiKey, Membership, Project
-from costwatch.projects.permissions import Action
+from costwatch.projects.permissions import Action, can
 from costwatch.projects.services import (
     LastAdminError,
     PersonError,
@@ -25,8 +26,18 @@ from costwatch.projects.services import (
     revoke_key,
     set_password_path,
 )
-from frontend.access import project_view
-from frontend.forms import KeyForm, MemberForm, PriceOverrideForm
+from costwatch.usage.dimensions import (
+    DimensionError,
+    delete_dimension,
+    dimension_named,
+    dimensions_of,
+    rules_using,
+    save_dimension,
+)
+from costwatch.usage.dimensions_api import dimension_json
+from costwatch.usage.models import CustomDimension
+from frontend.access import project_view, require
+from frontend.forms import DimensionForm, KeyForm, MemberForm, PriceOverrideForm
 
 
 # The secret of a new key reaches the next page through the session, read once and removed, so the
@@ -193,3 +204,103 @@ def add_override(request: HttpRequest, project: Project) -> HttpResponse:
                                       "Calls already stored keep their cost until re-priced (manage.py reprice).")
             return redirect("frontend:pricing", slug=project.slug)
     return _pricing_page(request, project, form)
+
+
+# --- Custom dimensions ----------------------------------------------------------------------------
+# The rules of a valid dimension are costwatch.usage.dimensions'; these views parse the form, call
+# save_dimension / delete_dimension and show their DimensionError next to the fields it names.
+
+def _dimension_errors(form: DimensionForm, error: DimensionError) -> None:
+    for field, message in error.errors.items():
+        form.add_error(field if field in form.fields else None, message[:1].upper() + message[1:] + ".")
+
+
+def _dimensions_page(request: HttpRequest, project: Project, form: DimensionForm | None = None,
+                     status: int = 200) -> HttpResponse:
+    dimensions = []
+    for dimension in dimensions_of(project):
+        dimensions.append({**dimension_json(dimension), "rules": sorted(rules_using(dimension))})
+    return render(request, "frontend/dimensions.html", {
+        "dimensions": dimensions,
+        "form": form or DimensionForm(default_limit=settings.COSTWATCH_DIMENSION_MAX_VALUES_PER_DAY),
+        "can_manage": can(request.user, project, Action.MANAGE_DIMENSIONS),
+        "span_days": settings.COSTWATCH_SPAN_ATTRIBUTES_DAYS,
+        "max_dimensions": settings.COSTWATCH_MAX_DIMENSIONS,
+    }, status=status)
+
+
+@project_view(Action.VIEW_COSTS)
+def dimensions(request: HttpRequest, project: Project) -> HttpResponse:
+    """Settings → Dimensions: everyone who reads costs sees the list; admins add dimensions (POST)."""
+    if request.method != "POST":
+        return _dimensions_page(request, project)
+    require(request, Action.MANAGE_DIMENSIONS)
+    form = DimensionForm(request.POST, default_limit=settings.COSTWATCH_DIMENSION_MAX_VALUES_PER_DAY)
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            dimension = save_dimension(project, name=data["name"], attribute_keys=data["attribute_keys"],
+                                       max_values_per_day=data["max_values_per_day"])
+        except DimensionError as exc:
+            _dimension_errors(form, exc)
+        else:
+            messages.success(request, (
+                f"Dimension {dimension.name} added. Costwatch now reads it from the spans it receives and "
+                f"backfills the spans of the last {settings.COSTWATCH_SPAN_ATTRIBUTES_DAYS} days in the "
+                "background; its page fills in when that is done."))
+            return redirect("frontend:dimensions", slug=project.slug)
+    return _dimensions_page(request, project, form, status=400)
+
+
+def _named(project: Project, name: str) -> CustomDimension:
+    dimension = dimension_named(project, name)
+    if dimension is None:
+        raise Http404(f"This project has no dimension named {name!r}.")
+    return dimension
+
+
+@project_view(Action.MANAGE_DIMENSIONS)
+def dimension_edit(request: HttpRequest, project: Project, name: str) -> HttpResponse:
+    """Change a dimension's attribute keys (they are backfilled again) or its daily limit."""
+    dimension = _named(project, name)
+    if request.method != "POST":
+        form = DimensionForm(editing=True, initial={"attribute_keys": "\n".join(dimension.attribute_keys),
+                                                    "max_values_per_day": dimension.max_values_per_day})
+        return render(request, "frontend/dimension_edit.html", {"dimension": dimension, "form": form})
+    form = DimensionForm(request.POST, editing=True)
+    if form.is_valid():
+        data = form.cleaned_data
+        keys_before, limit_before = list(dimension.attribute_keys), dimension.max_values_per_day
+        try:
+            saved = save_dimension(project, instance=dimension, name=dimension.name,
+                                   attribute_keys=data["attribute_keys"],
+                                   max_values_per_day=data["max_values_per_day"])
+        except DimensionError as exc:
+            _dimension_errors(form, exc)
+        else:
+            changes = []
+            if saved.attribute_keys != keys_before:
+                changes.append(f"its new keys are backfilled from the spans of the last "
+                               f"{settings.COSTWATCH_SPAN_ATTRIBUTES_DAYS} days in the background")
+            if saved.max_values_per_day != limit_before:
+                changes.append(f"the limit of {saved.max_values_per_day:,} values a day applies to the days "
+                               "rolled up from now on")
+            messages.success(request, f"Dimension {saved.name} saved" + (": " + "; ".join(changes) if changes
+                                                                           else " (nothing changed)") + ".")
+            return redirect("frontend:dimensions", slug=project.slug)
+    dimension.refresh_from_db()
+    return render(request, "frontend/dimension_edit.html", {"dimension": dimension, "form": form}, status=400)
+
+
+@require_POST
+@project_view(Action.MANAGE_DIMENSIONS)
+def dimension_delete(request: HttpRequest, project: Project, name: str) -> HttpResponse:
+    dimension = _named(project, name)
+    try:
+        delete_dimension(dimension)
+    except DimensionError as exc:
+        messages.error(request, f"{dimension.name} is not deleted: " + "; ".join(exc.errors.values()) + ".")
+        return _dimensions_page(request, project, status=400)
+    messages.success(request, f"Dimension {name} and its rollups are deleted. Adding it again reads the kept span "
+                              "attributes once more.")
+    return redirect("frontend:dimensions", slug=project.slug)

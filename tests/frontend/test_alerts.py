@@ -118,6 +118,44 @@ def test_oncall_creates_a_budget_rule_with_a_channel(people, acme) -> None:  # n
     assert rule.repeat_interval.total_seconds() == 900
 
 
+def test_oncall_creates_a_rule_for_each_tenant_of_a_custom_dimension(people, acme) -> None:  # noqa: ANN001
+    from alerts.models import Rule
+    from costwatch.usage.dimensions import save_dimension
+
+    tenant = save_dimension(acme, name="tenant", attribute_keys=["app.tenant"])
+    client = people.client("oncall")
+    form = client.get("/p/acme/alerts/rules/new/").content.decode()
+    assert '<option value="tenant">Each tenant (custom dimension)</option>' in form
+    response = client.post("/p/acme/alerts/rules/new/", {
+        "name": "Per-tenant daily", "kind": "budget", "scope": "tenant", "scope_value": "", "period": "day",
+        "amount_usd": "20", "repeat_interval_minutes": "60", "enabled": "on"})
+    assert response.status_code == 302, response.content.decode()
+    rule = Rule.objects.get(project=acme)
+    assert (rule.scope, rule.scope_value, rule.amount) == (f"dim:{tenant.pk}", "", Decimal(20))
+    assert "Each tenant (custom dimension)" in client.get("/p/acme/alerts/rules/").content.decode()
+    edit = client.get(f"/p/acme/alerts/rules/{rule.pk}/").content.decode()
+    assert '<option value="tenant" selected>Each tenant (custom dimension)</option>' in edit
+
+
+@pytest.mark.parametrize(("fields", "reason"), [
+    ({"kind": "budget", "scope": "plan", "amount_usd": "1"},
+     "&#x27;plan&#x27; is not a scope of project acme: use project, user, feature, endpoint, model or one of its "
+     "custom dimensions (tenant)"),
+    ({"kind": "request_budget", "scope": "tenant", "request_metric": "cost", "request_limit": "1"},
+     "custom dimensions such as tenant are not supported for it"),
+])
+def test_a_bad_scope_on_the_form_gets_the_alerts_apps_reason(people, acme, fields, reason) -> None:  # noqa: ANN001
+    from alerts.models import Rule
+    from costwatch.usage.dimensions import save_dimension
+
+    save_dimension(acme, name="tenant", attribute_keys=["app.tenant"])
+    response = people.client("oncall").post("/p/acme/alerts/rules/new/", {
+        "name": "x", "period": "day", "repeat_interval_minutes": "60", **fields})
+    assert response.status_code == 400
+    assert reason in response.content.decode()
+    assert not Rule.objects.exists()
+
+
 def test_a_budget_rule_without_an_amount_is_refused_with_the_alerts_apps_reason(people, acme) -> None:  # noqa: ANN001
     from alerts.models import Rule
 
