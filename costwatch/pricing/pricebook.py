@@ -6,8 +6,7 @@ aliases' version) is read in one statement, and the global catalog (rows and mat
 each project's overrides and aliases are loaded again only when their version differs from the
 one cached in this process. A version is counts, highest ids and last ``updated_at`` of the rows
 (and a digest of the aliases), so a row added, deleted or saved is seen; a queryset ``update()``
-that does not set ``updated_at`` is not, which is why the catalog writers also call
-``forget_catalog``.
+that leaves ``updated_at`` alone is not (``forget_catalog`` drops the cache; ``sync_source`` calls it).
 """
 from __future__ import annotations
 
