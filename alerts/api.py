@@ -46,7 +46,7 @@ from alerts.serializers import (
     RuleOutSerializer,
 )
 from alerts.transports import ConfigError, validate_config
-from costwatch.pricing.cost import money
+from costwatch.money import decimal_json
 from costwatch.projects.api import ProjectAPIView, request_project
 from costwatch.projects.models import Project
 from costwatch.projects.permissions import Action, can
@@ -71,7 +71,7 @@ class MoneyField(serializers.DecimalField):
         super().__init__(**MONEY_FIELD, **kwargs)
 
     def to_representation(self, value: Decimal | None) -> str | None:
-        return money(Decimal(value)) if value is not None else None
+        return decimal_json(Decimal(value)) if value is not None else None
 
 
 # --- Channels -------------------------------------------------------------------------------------
@@ -245,16 +245,16 @@ class RuleSerializer(serializers.Serializer):
         return RuleOutSerializer({
             "id": rule.pk, "name": rule.name, "kind": rule.kind,
             "scope": scope_name(rule, self.context.get("scope_names")),
-            "scope_value": rule.scope_value or None, "period": rule.period, "amount_usd": money(rule.amount),
+            "scope_value": rule.scope_value or None, "period": rule.period, "amount_usd": decimal_json(rule.amount),
             "warn_percents": list(rule.warn_percents or []), "forecast": rule.forecast,
-            "anomaly_factor": money(rule.anomaly_factor), "anomaly_days": rule.anomaly_days,
-            "min_baseline_usd": money(rule.min_baseline), "min_spend_usd": money(rule.min_spend),
+            "anomaly_factor": decimal_json(rule.anomaly_factor), "anomaly_days": rule.anomaly_days,
+            "min_baseline_usd": decimal_json(rule.min_baseline), "min_spend_usd": decimal_json(rule.min_spend),
             "same_weekday": rule.same_weekday,
-            "drift_percent": money(rule.drift_percent) if rule.drift_percent is not None else None,
-            "drift_usd": money(rule.drift_usd) if rule.drift_usd is not None else None,
+            "drift_percent": decimal_json(rule.drift_percent) if rule.drift_percent is not None else None,
+            "drift_usd": decimal_json(rule.drift_usd) if rule.drift_usd is not None else None,
             "drift_days": rule.drift_days, "drift_provider": rule.drift_provider or None,
             "request_metric": rule.request_metric or None,
-            "request_limit": money(rule.request_limit) if rule.request_limit is not None else None,
+            "request_limit": decimal_json(rule.request_limit) if rule.request_limit is not None else None,
             "repeat_interval_minutes": int(rule.repeat_interval.total_seconds() // 60),
             "enabled": rule.enabled, "channels": sorted(c.pk for c in channels),
             "notifies_nobody": notifies_nobody,
@@ -393,7 +393,7 @@ def incident_json(i: Incident, *, history: bool = False, names: dict[str, str] |
                              "scope": scope_name(i.rule, names)},
         "group": i.group_key or None, "period_key": i.period_key, "period_start": i.period_start.isoformat(),
         "period_end": i.period_end.isoformat(), "level": i.level, "severity": i.severity, "state": i.state,
-        "episode": i.episode, "value_usd": money(i.value), "threshold_usd": money(i.threshold),
+        "episode": i.episode, "value_usd": decimal_json(i.value), "threshold_usd": decimal_json(i.threshold),
         "opened_at": i.opened_at.isoformat(), "resolved_at": i.resolved_at.isoformat() if i.resolved_at else None,
         "acknowledged_by": i.acknowledged_by.get_username() if i.acknowledged_by else None,
         "acknowledged_at": i.acknowledged_at.isoformat() if i.acknowledged_at else None,
@@ -406,13 +406,13 @@ def incident_json(i: Incident, *, history: bool = False, names: dict[str, str] |
     }
     if i.level == REQUEST_BUDGET:  # the value is a count of requests, the threshold tokens or USD
         cost_limit = i.rule.request_metric == RequestMetric.COST
-        data.update(value_usd=None, threshold_usd=money(i.threshold) if cost_limit else None,
+        data.update(value_usd=None, threshold_usd=decimal_json(i.threshold) if cost_limit else None,
                     offending_requests=int(i.value), request_metric=i.rule.request_metric,
-                    request_limit=money(i.threshold), evidence=i.evidence)
+                    request_limit=decimal_json(i.threshold), evidence=i.evidence)
     if history:
         data["history"] = [
             {"kind": e.kind, "at": e.at.isoformat(), "actor": e.actor.get_username() if e.actor else None,
-             "value_usd": money(e.value), "note": e.note}
+             "value_usd": decimal_json(e.value), "note": e.note}
             for e in i.events.select_related("actor")
         ]
         data["deliveries"] = [delivery_json(d) for d in i.deliveries.prefetch_related("attempt_log").order_by("id")]
@@ -558,8 +558,8 @@ class BudgetStatusView(ProjectAPIView):
                 "rule": {"id": s.rule.pk, "name": s.rule.name}, "scope": scope_name(s.rule, names),
                 "group": s.group or None,
                 "period": s.rule.period, "period_key": s.window.key, "period_start": s.window.start.isoformat(),
-                "period_end": s.window.end.isoformat(), "spend_usd": money(s.spend), "limit_usd": money(s.limit),
-                "remaining_usd": money(s.remaining), "exceeded": s.exceeded,
+                "period_end": s.window.end.isoformat(), "spend_usd": decimal_json(s.spend), "limit_usd": decimal_json(s.limit),
+                "remaining_usd": decimal_json(s.remaining), "exceeded": s.exceeded,
             } for s in statuses],
         }).data)
 

@@ -1,14 +1,17 @@
-"""Pure rule evaluation: periods in a time zone, and numbers + a rule spec in, a decision out.
+"""Pure rule evaluation: numbers + a rule spec in, a decision out.
 
-Nothing here touches the database, so every edge (DST, first spend, tiny baselines) is tested fast.
+Nothing here touches the database, so every edge (first spend, tiny baselines) is tested fast. The
+periods rules are evaluated over (days, weeks, months in the project's time zone) are the
+project's calendar's (costwatch.projects.calendar).
 """
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, timedelta
 from decimal import Decimal
-from zoneinfo import ZoneInfo
+
+from costwatch.usage.forecast import forecast
 
 BREACH = "breach"
 FORECAST = "forecast"
@@ -20,44 +23,6 @@ WARN_PREFIX = "warn:"
 # Extrapolating a period's spend is noise until part of it has elapsed (1 min into a month is 1/43200).
 FORECAST_MIN_ELAPSED = Decimal("0.1")
 THRESHOLD_PLACES = Decimal("0.000001")
-
-
-@dataclass(frozen=True)
-class Window:
-    """A calendar period in the project's time zone; start/end are UTC (end exclusive)."""
-
-    key: str
-    start: datetime
-    end: datetime
-
-    def elapsed_fraction(self, now: datetime) -> Decimal:
-        total = (self.end - self.start).total_seconds()
-        done = min(max((now - self.start).total_seconds(), 0.0), total)
-        return Decimal(str(done)) / Decimal(str(total))
-
-
-def _midnight(day: date, tz: ZoneInfo) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=tz).astimezone(timezone.utc)
-
-
-def day_window(day: date, tz: ZoneInfo) -> Window:
-    return Window(day.isoformat(), _midnight(day, tz), _midnight(day + timedelta(days=1), tz))
-
-
-def budget_window(period: str, now: datetime, tz: ZoneInfo) -> Window:
-    """The day, ISO week (Monday first) or month containing ``now`` in ``tz``."""
-    today = now.astimezone(tz).date()
-    if period == "day":
-        return day_window(today, tz)
-    if period == "week":
-        monday = today - timedelta(days=today.weekday())
-        year, week, _ = monday.isocalendar()
-        return Window(f"{year}-W{week:02d}", _midnight(monday, tz), _midnight(monday + timedelta(days=7), tz))
-    if period == "month":
-        first = today.replace(day=1)
-        following = (first + timedelta(days=32)).replace(day=1)
-        return Window(f"{first:%Y-%m}", _midnight(first, tz), _midnight(following, tz))
-    raise ValueError(f"unknown budget period {period!r}")
 
 
 def level_rank(level: str) -> int:
@@ -100,7 +65,7 @@ def evaluate_budget(spec: BudgetSpec, spend: Decimal, elapsed: Decimal) -> Decis
         if spend >= threshold:
             return Decision(f"{WARN_PREFIX}{percent}", spend, threshold, f"{percent}% of budget reached")
     if spec.forecast and elapsed >= FORECAST_MIN_ELAPSED:
-        projected = (spend / elapsed).quantize(THRESHOLD_PLACES)
+        projected = forecast(spend, elapsed)
         if projected >= spec.amount:
             return Decision(FORECAST, projected, spec.amount, "period-end forecast exceeds the budget")
     return Decision(None, spend)

@@ -3,7 +3,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
+
+from costwatch.money import format_usd_exact
 
 EVENT_TITLES = {"firing": "FIRING", "resolved": "RESOLVED", "reminder": "STILL FIRING", "test": "TEST"}
 
@@ -54,8 +57,8 @@ class Notification:
             ("Rule", f"{rule.get('name', '')} ({rule.get('kind', '')})"),
             ("Scope", self.group_label),
             ("Level", f"{p.get('level', '')} ({self.severity})"),
-            ("Value", f"${p.get('value')}" if p.get("value") is not None else "-"),
-            ("Threshold", f"${p.get('threshold')}" if p.get("threshold") is not None else "-"),
+            ("Value", format_usd_exact(Decimal(p["value"])) if p.get("value") is not None else "-"),
+            ("Threshold", format_usd_exact(Decimal(p["threshold"])) if p.get("threshold") is not None else "-"),
             ("Period", f"{period.get('kind', '')} {period.get('key', '')}".strip()),
         ]
         return facts

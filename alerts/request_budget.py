@@ -12,8 +12,9 @@ from decimal import Decimal
 
 from django.db import connection
 
-from alerts.evaluation import Decision, RequestUsage, Window, day_window, evaluate_request_budget
+from alerts.evaluation import Decision, RequestUsage, evaluate_request_budget
 from alerts.models import RequestMetric, Rule, Scope
+from costwatch.projects.calendar import ProjectCalendar, Window
 from costwatch.usage.models import RequestRollup
 
 WORST = 5
@@ -33,7 +34,8 @@ def request_budget_decisions(rule: Rule, now: datetime) -> tuple[Window, dict[st
     some of its calls are unpriced: the true cost is at least that. Requests without any priced call
     are reported as ``unknown_cost_requests``.
     """
-    window = day_window(now.astimezone(rule.project.tz).date(), rule.project.tz)
+    calendar = ProjectCalendar.of(rule.project)
+    window = calendar.day(calendar.date_of(now))
     if rule.scope not in (Scope.FEATURE, Scope.ENDPOINT) or rule.request_limit is None or not rule.request_metric:
         return window, {}
     column = rule.scope  # the RequestRollup column: feature | endpoint

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from alerts.models import Incident, Rule, RuleKind, Scope
+from costwatch.projects.calendar import ProjectCalendar
 from costwatch.projects.models import Project
 from costwatch.usage.dimensions import OTHER, dimension_named, dimensions_of, overflows_of
 from costwatch.usage.models import CustomDimension, DimensionValue
@@ -135,12 +136,10 @@ class WatchedDays:
 def watched_days(rule: Rule, now: datetime) -> WatchedDays:
     """The local days whose spend the rule reads now: a budget's period so far, or an anomaly rule's
     baseline days and today."""
-    from alerts.evaluation import budget_window
-
-    tz = rule.project.tz
-    today = now.astimezone(tz).date()
+    calendar = ProjectCalendar.of(rule.project)
+    today = calendar.date_of(now)
     if rule.kind == RuleKind.BUDGET:
-        return WatchedDays(budget_window(rule.period, now, tz).start.astimezone(tz).date(), today)
+        return WatchedDays(calendar.date_of(calendar.window(rule.period, now).start), today)
     step = 7 if rule.same_weekday else 1
     return WatchedDays(today - timedelta(days=step * rule.anomaly_days), today)
 
@@ -158,9 +157,7 @@ def incident_warnings(incident: Incident) -> list[str]:
     rule = incident.rule
     if not is_custom(rule.scope):
         return []
-    tz = rule.project.tz
-    first = incident.period_start.astimezone(tz).date()
-    last = (incident.period_end - timedelta(microseconds=1)).astimezone(tz).date()
+    first, last = ProjectCalendar.of(rule.project).days_of(incident.period_start, incident.period_end)
     return overflow_warnings(rule, first, last)
 
 

@@ -13,7 +13,6 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from datetime import timezone as dt_timezone
 from decimal import Decimal
 from typing import Any
 
@@ -35,11 +34,8 @@ from alerts.evaluation import (
     BudgetSpec,
     Decision,
     DriftSpec,
-    Window,
     baseline_days,
     baseline_of,
-    budget_window,
-    day_window,
     evaluate_anomaly,
     evaluate_budget,
     evaluate_drift,
@@ -65,6 +61,8 @@ from alerts.notifications import Notification
 from alerts.scopes import ScopeError, dimension_pk, incident_warnings, is_custom, scope_name
 from alerts.transports import TransportError, transport_for
 from costwatch.billing.services import reconcile
+from costwatch.money import decimal_json, format_usd
+from costwatch.projects.calendar import UTC_CALENDAR, ProjectCalendar, Window
 from costwatch.projects.models import Project
 from costwatch.usage.dimensions import OTHER
 from costwatch.usage.models import CustomDimension, RollupHour
@@ -73,7 +71,6 @@ log = logging.getLogger(__name__)
 
 # A due delivery nobody claimed for this long is presumed lost with the broker and queued again.
 REQUEUE_AFTER = timedelta(seconds=60)
-DISPLAY_CENTS = Decimal("0.01")
 
 
 class IncidentStateError(ValueError):
@@ -125,7 +122,8 @@ def first_spend_days(rule: Rule, keys: list[str], project: Project) -> dict[str,
                 FROM unnest(%s::text[]) AS k""",
             [project.pk, dimension, keys],
         )
-        return {k: (first.astimezone(project.tz).date() if first else None) for k, first in cursor.fetchall()}
+        calendar = ProjectCalendar.of(project)
+        return {k: (calendar.date_of(first) if first else None) for k, first in cursor.fetchall()}
 
 
 # --- Deciding ------------------------------------------------------------------------------------
@@ -144,10 +142,9 @@ DRIFT_WINDOW_KEY = "bill-drift"
 def drift_decisions(rule: Rule, now: datetime) -> tuple[Window, dict[str, Decision]]:
     """A decision per provider-day (group ``"<provider> <UTC day>"``) of the last ``drift_days``
     complete UTC days that has a USD bill and a known estimate (costwatch.billing.reconcile)."""
-    today = now.astimezone(dt_timezone.utc).date()
+    today = UTC_CALENDAR.date_of(now)
     first = today - timedelta(days=rule.drift_days)
-    window = Window(DRIFT_WINDOW_KEY, datetime.combine(first, datetime.min.time(), tzinfo=dt_timezone.utc),
-                    datetime.combine(today, datetime.min.time(), tzinfo=dt_timezone.utc))
+    window = Window(DRIFT_WINDOW_KEY, UTC_CALENDAR.midnight(first), UTC_CALENDAR.midnight(today))
     spec = DriftSpec(rule.drift_percent, rule.drift_usd)
     providers = [rule.drift_provider] if rule.drift_provider else None
     decisions = {}
@@ -168,21 +165,22 @@ def decide(rule: Rule, now: datetime) -> tuple[Window, dict[str, Decision]]:
 
         return request_budget_decisions(rule, now)
     if rule.kind == RuleKind.BUDGET:
-        window = budget_window(rule.period, now, project.tz)
+        window = ProjectCalendar.of(project).window(rule.period, now)
         if rule.amount is None or rule.amount <= 0:  # not a usable budget (the API refuses these)
             return window, {}
         spec = budget_spec(rule)
         elapsed = window.elapsed_fraction(now)
         return window, {k: evaluate_budget(spec, s, elapsed) for k, s in spend_by_group(rule, window).items()}
     spec = anomaly_spec(rule)
-    today = now.astimezone(project.tz).date()
-    window = day_window(today, project.tz)
+    calendar = ProjectCalendar.of(project)
+    today = calendar.date_of(now)
+    window = calendar.day(today)
     spend_today = spend_by_group(rule, window)
     # Only groups that could possibly alert get their history read: cheap with thousands of groups.
     candidates = sorted(k for k, s in spend_today.items() if s >= spec.min_spend and s > spec.factor * spec.min_baseline)
     if not candidates:
         return window, {}
-    history = daily_spend(rule, [day_window(d, project.tz) for d in baseline_days(spec, today)], candidates, project)
+    history = daily_spend(rule, [calendar.day(d) for d in baseline_days(spec, today)], candidates, project)
     firsts = first_spend_days(rule, candidates, project)
     decisions = {
         k: evaluate_anomaly(spec, spend_today[k], baseline_of(spec, today, history[k], firsts[k] or today))
@@ -411,17 +409,6 @@ def dedup_key(incident: Incident) -> str:
     return "costwatch-" + hashlib.sha256(raw.encode()).hexdigest()[:40]
 
 
-def _amount(value: Decimal | None) -> str | None:
-    if value is None:
-        return None
-    text = format(value.normalize(), "f")
-    return "0" if text in ("-0", "0") else text
-
-
-def _dollars(value: Decimal) -> str:
-    return f"${value.quantize(DISPLAY_CENTS):,}"
-
-
 def _summary(incident: Incident, rule: Rule, event: str, who: str, previous_level: str | None = None) -> str:
     value, threshold = incident.value, incident.threshold
     if event == DeliveryEvent.RESOLVED:
@@ -431,17 +418,17 @@ def _summary(incident: Incident, rule: Rule, event: str, who: str, previous_leve
     elif incident.level == DRIFT:
         provider, _, day = incident.group_key.partition(" ")
         text = (f"Bill drift: {provider}'s bill for {day} (UTC) and Costwatch's estimate differ by "
-                f"{_dollars(value)} (threshold {_dollars(threshold)})")
+                f"{format_usd(value, 2)} (threshold {format_usd(threshold, 2)})")
     elif incident.level == ANOMALY:
-        text = (f"Spend anomaly: {who} spent {_dollars(value)} today, above {rule.anomaly_factor.normalize()}x "
-                f"its daily average (threshold {_dollars(threshold)})")
+        text = (f"Spend anomaly: {who} spent {format_usd(value, 2)} today, above {rule.anomaly_factor.normalize()}x "
+                f"its daily average (threshold {format_usd(threshold, 2)})")
     elif incident.level == FORECAST:
-        text = f"Forecast over budget: {who} is on course for {_dollars(value)} against {_dollars(threshold)} this {rule.period}"
+        text = f"Forecast over budget: {who} is on course for {format_usd(value, 2)} against {format_usd(threshold, 2)} this {rule.period}"
     elif incident.level.startswith(WARN_PREFIX):
         percent = incident.level[len(WARN_PREFIX):]
-        text = f"{percent}% of budget: {who} spent {_dollars(value)} of {_dollars(rule.amount or threshold)} this {rule.period}"
+        text = f"{percent}% of budget: {who} spent {format_usd(value, 2)} of {format_usd(rule.amount or threshold, 2)} this {rule.period}"
     else:
-        text = f"Budget reached: {who} spent {_dollars(value)} of {_dollars(threshold)} this {rule.period}"
+        text = f"Budget reached: {who} spent {format_usd(value, 2)} of {format_usd(threshold, 2)} this {rule.period}"
     prefix = {"reminder": "Still firing: "}.get(event, "")
     if previous_level and event == DeliveryEvent.FIRING:
         prefix = f"Changed from {_level_name(previous_level)}: "
@@ -463,7 +450,7 @@ def _request_budget_text(incident: Incident, rule: Rule) -> str:
     """Never one page per request: the day's count, the limit and the worst requests."""
     evidence = incident.evidence or {}
     metric = RequestMetric(rule.request_metric).label.lower() if rule.request_metric else "usage"
-    limit = (_dollars(incident.threshold) if rule.request_metric == RequestMetric.COST
+    limit = (format_usd(incident.threshold, 2) if rule.request_metric == RequestMetric.COST
              else f"{incident.threshold.normalize():,f}")
     worst = ", ".join(f"{w['trace_id']} ({w['value']})" for w in evidence.get("worst", []))
     text = (f"Per-request budget: {incident.value.normalize():f} of {evidence.get('requests', '?')} requests of "
@@ -490,14 +477,14 @@ def _resolution(incident: Incident, rule: Rule, who: str) -> str:
     if incident.level == DRIFT:
         provider, _, day = incident.group_key.partition(" ")
         return (f"{provider}'s bill for {day} (UTC) and Costwatch's estimate are within the threshold "
-                f"(difference {_dollars(incident.value)}; {reason})")
+                f"(difference {format_usd(incident.value, 2)}; {reason})")
     if incident.level == ANOMALY:
-        return (f"{who} spend {_dollars(incident.value)} today is no longer an anomaly "
-                f"(threshold {_dollars(incident.threshold)}; {reason})")
+        return (f"{who} spend {format_usd(incident.value, 2)} today is no longer an anomaly "
+                f"(threshold {format_usd(incident.threshold, 2)}; {reason})")
     if reason == "period ended":
         return f"the {rule.period} {incident.period_key} ended for {who}"
-    return (f"{who} is below the {_level_name(incident.level)} level: {_dollars(incident.value)} "
-            f"against {_dollars(incident.threshold)} this {rule.period} ({reason})")
+    return (f"{who} is below the {_level_name(incident.level)} level: {format_usd(incident.value, 2)} "
+            f"against {format_usd(incident.threshold, 2)} this {rule.period} ({reason})")
 
 
 def notification_payload(incident: Incident, event: str, now: datetime,
@@ -522,8 +509,8 @@ def notification_payload(incident: Incident, event: str, now: datetime,
         "level": incident.level,
         "previous_level": previous_level,
         "severity": incident.severity,
-        "value": _amount(incident.value),
-        "threshold": _amount(incident.threshold),
+        "value": decimal_json(incident.value),
+        "threshold": decimal_json(incident.threshold),
         "currency": "USD",
         "period": {
             "kind": rule.period if rule.kind == RuleKind.BUDGET else "day",
@@ -569,7 +556,7 @@ def send_test_notification(channel: Channel, now: datetime | None = None) -> Del
         "rule": {"id": None, "name": "Test notification", "kind": "test"},
         "scope": {"dimension": "project", "value": None}, "group": None, "level": "test", "severity": "warning",
         "value": "0", "threshold": "0", "currency": "USD",
-        "period": {"kind": "day", "key": now.astimezone(project.tz).date().isoformat(), "start": None, "end": None,
+        "period": {"kind": "day", "key": ProjectCalendar.of(project).date_of(now).isoformat(), "start": None, "end": None,
                    "timezone": project.timezone},
         "incident": None,
         "summary": f"Test notification from Costwatch for channel {channel.name!r} of project {project.slug}",
@@ -701,7 +688,7 @@ def budget_status(project: Project, groups: Mapping[str, str], now: datetime | N
     out = []
     for rule in rules:
         group = "" if rule.scope == Scope.PROJECT else groups[rule.scope]
-        window = budget_window(rule.period, now, project.tz)
+        window = ProjectCalendar.of(project).window(rule.period, now)
         spend = spend_by_group(rule, window, keys=[group]).get(group, Decimal(0))
         out.append(BudgetStatus(rule, group, window, spend, rule.amount))
     return out

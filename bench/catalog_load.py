@@ -30,8 +30,9 @@ def main() -> None:
     setup()
     from django.db import transaction
 
-    from costwatch.pricing import services
+    from costwatch.pricing.imports import sync_source
     from costwatch.pricing.models import ModelPrice
+    from costwatch.pricing.pricebook import PriceBook, forget_catalog
     from costwatch.pricing.sources.genai_prices import read_catalog
 
     started = time.perf_counter()
@@ -46,25 +47,25 @@ def main() -> None:
         if not LlmCall.objects.exists():
             ModelPrice.objects.filter(project__isnull=True).delete()
             started = time.perf_counter()
-            result = services.sync_source(catalog, by="bench")
+            result = sync_source(catalog, by="bench")
             print(f"store into an empty catalog: {len(result.added)} rows in {time.perf_counter() - started:.2f} s")
         transaction.savepoint_rollback(sid)
         transaction.set_rollback(True)
 
     started = time.perf_counter()
-    result = services.sync_source(catalog, by="bench", dry_run=True)
+    result = sync_source(catalog, by="bench", dry_run=True)
     print(f"sync that changes nothing (dry run): {result.unchanged} kept in {time.perf_counter() - started:.2f} s")
 
-    services._forget_catalog()
+    forget_catalog()
     started = time.perf_counter()
-    book = services.PriceBook(None)
+    book = PriceBook(None)
     print(f"catalog index, cold: {(time.perf_counter() - started) * 1000:.0f} ms")
     timings = []
     for _ in range(20):
         started = time.perf_counter()
-        services.PriceBook(None)
+        PriceBook(None)
         timings.append(time.perf_counter() - started)
-    print(f"catalog index, warm (revision check only): median {statistics.median(timings) * 1000:.1f} ms")
+    print(f"catalog index, warm (version check only): median {statistics.median(timings) * 1000:.1f} ms")
 
     at = datetime.now(UTC)
     started = time.perf_counter()

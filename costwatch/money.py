@@ -1,9 +1,15 @@
-"""Money as people read it: the one place that turns exact USD decimals into display text.
+"""Money as text: the one place that turns exact decimals into strings for people and machines.
 
-Pages, charts and the CSV all format through here. Amounts stay exact ``Decimal`` values until this
-last step; rounding happens only for display, and the exact value is always available beside it
-(``usd_exact``: a cell's hover title and the CSV). A cost that is unknown because nothing that made
-it was priced is ``None`` and reads "unpriced", never "$0.00".
+Pages, charts, the CSV, the API, notifications and commands all format through here. Amounts stay
+exact ``Decimal`` values until this last step; rounding happens only for display, and the exact
+value is always available beside it (``format_usd_exact``: a cell's hover title and the CSV). A cost
+that is unknown because nothing that made it was priced is ``None`` and reads "unpriced", never
+"$0.00".
+
+For people: ``format_usd`` ("$1,234.56", rounded half up, never "-$0.00") and ``format_usd_exact``
+("$0.003458"). For machines: ``decimal_json`` (API fields and payloads: "0.003458", None when
+unknown), ``decimal_string`` (CSV cells: "" when unknown) and ``decimal_text`` (an amount already
+rounded to its own places, kept as it is: "12.345600").
 
 A column of amounts shows one number of decimals on every row (``column_decimals``): at least two,
 and enough for the smallest non-zero amount in it to keep two significant digits
@@ -48,17 +54,38 @@ def format_usd(value: Decimal | None, decimals: int | None = None) -> str:
     return f"{sign}${abs(rounded):,.{places}f}"
 
 
+def _exact(value: Decimal) -> str:
+    """Every digit of ``value`` and no trailing zeros, never in exponent form; zero is "0"."""
+    text = format(Decimal(value).normalize(), "f")
+    return "0" if text in {"0", "-0"} else text
+
+
 def format_usd_exact(value: Decimal | None) -> str:
     """The exact stored amount, without rounding or trailing zeros ("$0.003458"); None → "unpriced"."""
     if value is None:
         return UNPRICED
-    text = format(Decimal(value).normalize(), "f")
-    return "$0" if text in {"0", "-0"} else (f"-${text[1:]}" if text.startswith("-") else f"${text}")
+    text = _exact(value)
+    return f"-${text[1:]}" if text.startswith("-") else f"${text}"
+
+
+def decimal_json(value: Decimal | None) -> str | None:
+    """The exact amount for JSON (API fields, notification payloads): "0.003458"; None when unknown.
+
+    Not only USD: per-million-token prices, a bill in its own currency and percentages are
+    written the same way.
+    """
+    return None if value is None else _exact(value)
 
 
 def decimal_string(value: Decimal | None) -> str:
-    """The exact amount for machines (CSV, JSON): "0.003458", "" when unknown."""
-    if value is None:
-        return ""
-    text = format(Decimal(value).normalize(), "f")
-    return "0" if text in {"0", "-0"} else text
+    """The exact amount for a CSV cell: "0.003458", "" when unknown."""
+    return "" if value is None else _exact(value)
+
+
+def decimal_text(value: Decimal | None) -> str | None:
+    """An amount already rounded to its places, as it is ("12.345600", "0"); None when unknown.
+
+    For estimates that are rounded to a fixed number of places before they are shown (the savings
+    advisor's), so every figure of a report carries the same places.
+    """
+    return None if value is None else format(value, "f")

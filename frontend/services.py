@@ -13,6 +13,7 @@ from django.http import Http404, QueryDict
 from django.urls import reverse
 from django.utils import timezone
 
+from costwatch.projects.calendar import ProjectCalendar, month_start, previous_month
 from costwatch.projects.models import Project
 from costwatch.projects.permissions import Action, can
 from costwatch.usage.dimensions import OTHER, dimension_named, dimensions_of
@@ -156,14 +157,14 @@ def _preset_dates(preset: str, today: date) -> tuple[date, date]:
     if preset == "30d":
         return today - timedelta(days=29), today
     if preset == "last_month":
-        last = today.replace(day=1) - timedelta(days=1)
-        return last.replace(day=1), last
-    return today.replace(day=1), today
+        return previous_month(today), month_start(today) - timedelta(days=1)
+    return month_start(today), today
 
 
 def date_range_of(project: Project, params: QueryDict, *, now: datetime | None = None) -> DateRange:
     """The period asked for by ?preset= or ?start=&end= (local dates, end inclusive); this month by default."""
-    today = (now or timezone.now()).astimezone(project.tz).date()
+    calendar = ProjectCalendar.of(project)
+    today = calendar.date_of(now or timezone.now())
     preset = params.get("preset", "")
     start, end = params.get("start") or None, params.get("end") or None
     if preset or not (start or end):
@@ -178,8 +179,7 @@ def date_range_of(project: Project, params: QueryDict, *, now: datetime | None =
         first, last = _preset_dates("mtd", today)
         preset, start, end = "mtd", first.isoformat(), last.isoformat()
         period = period_of(project, start, end, now=now)
-    local_start = period.start.astimezone(project.tz).date()
-    local_end = (period.end.astimezone(project.tz) - timedelta(microseconds=1)).date()
+    local_start, local_end = calendar.days_of(period.start, period.end)
     matching = [value for value, _ in PRESETS if _preset_dates(value, today) == (local_start, local_end)]
     return DateRange(period, local_start, local_end, matching[0] if matching else "", error)
 

@@ -14,7 +14,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
 )
 
-from costwatch.pricing.services import PriceBook
+from costwatch.pricing.pricebook import PriceBook
 from costwatch.projects.models import ApiKey, Project
 from costwatch.usage.costing import apply_price, catalog_tier
 from costwatch.usage.dimensions import dimension_specs

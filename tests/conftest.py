@@ -71,7 +71,7 @@ def globex_read_key(globex) -> str:  # noqa: ANN001
 @pytest.fixture
 def default_catalog(db):  # noqa: ANN001, ANN201 - the default catalog (genai-prices), as migrate stores it
     from costwatch.pricing.catalog import load_default_catalog
-    from costwatch.pricing.services import sync_source
+    from costwatch.pricing.imports import sync_source
 
     return sync_source(load_default_catalog(), by="test")
 

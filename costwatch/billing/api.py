@@ -20,7 +20,7 @@ from costwatch.billing.models import BillingSource
 from costwatch.billing.services import BillingError, ImportResult, ReconciliationRow
 from costwatch.billing.sources import SOURCES, SourceError
 from costwatch.billing.tasks import queue_due_pulls
-from costwatch.pricing.cost import money
+from costwatch.money import decimal_json
 from costwatch.projects.api import ProjectAPIView, request_project, writable_project
 from costwatch.projects.permissions import Action
 from costwatch.projects.schema import ErrorSerializer, errors
@@ -74,23 +74,23 @@ def _estimate_json(estimate: Any) -> dict[str, Any]:  # noqa: ANN401
     if estimate is None:
         return {"estimated_usd": None, "estimate_complete": False, "llm_calls": 0, "unpriced_calls": 0,
                 "unknown_usage_calls": None}
-    return {"estimated_usd": money(estimate.cost_usd), "estimate_complete": estimate.complete,
+    return {"estimated_usd": decimal_json(estimate.cost_usd), "estimate_complete": estimate.complete,
             "llm_calls": estimate.llm_calls, "unpriced_calls": estimate.unpriced_calls,
             "unknown_usage_calls": estimate.unknown_usage_calls}
 
 
 def row_json(row: ReconciliationRow) -> dict[str, Any]:
     data: dict[str, Any] = {
-        "day": row.day.isoformat(), "provider": row.provider, "billed": money(row.billed), "currency": row.currency,
+        "day": row.day.isoformat(), "provider": row.provider, "billed": decimal_json(row.billed), "currency": row.currency,
         **_estimate_json(row.estimate),
-        "difference_usd": money(row.difference), "drift_percent": money(row.drift_percent), "status": row.status,
+        "difference_usd": decimal_json(row.difference), "drift_percent": decimal_json(row.drift_percent), "status": row.status,
         "complete_day": row.complete_day, "bill_origin": row.origin,
         "bill_imported_at": row.imported_at.isoformat() if row.imported_at else None,
     }
     if row.models is not None:
         data["models"] = [
-            {"model": m.model, "billed": money(m.billed), "currency": m.currency, **_estimate_json(m.estimate),
-             "difference_usd": money(m.difference), "line_items": m.line_items}
+            {"model": m.model, "billed": decimal_json(m.billed), "currency": m.currency, **_estimate_json(m.estimate),
+             "difference_usd": decimal_json(m.difference), "line_items": m.line_items}
             for m in row.models
         ]
     return data
@@ -225,7 +225,7 @@ class ImportSerializer(serializers.Serializer):
 
 def import_json(result: ImportResult) -> dict[str, Any]:
     return {"provider": result.provider, "days": [d.isoformat() for d in result.days], "lines": result.lines,
-            "total_by_currency": {c: money(v) for c, v in sorted(result.total_by_currency.items())}}
+            "total_by_currency": {c: decimal_json(v) for c, v in sorted(result.total_by_currency.items())}}
 
 
 class ImportView(ProjectAPIView):

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date
 from decimal import Decimal
 
 from django.db import connection
 
+from costwatch.projects.calendar import UTC_CALENDAR
 from costwatch.projects.models import Project
 from costwatch.usage.models import RollupHour
 from costwatch.usage.rollups import effective_calls_sql
@@ -42,10 +43,6 @@ class Estimate:
 NO_CALLS = Estimate(Decimal(0), 0, 0, 0)
 
 
-def _utc_midnight(day: date) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=timezone.utc)
-
-
 def _estimate(cost: Decimal | None, calls: int, priced: int, unpriced: int, unknown: int) -> Estimate:
     return Estimate(cost if priced > 0 else (Decimal(0) if calls == 0 else None), calls, unpriced, unknown)
 
@@ -66,7 +63,7 @@ def estimates_by_utc_day(project: Project, providers: Sequence[str], first_day: 
                 WHERE project_id = %s AND dimension = 'provider' AND key = ANY(%s)
                   AND hour >= %s AND hour < %s
                 GROUP BY day""",
-            [project.pk, list(providers), _utc_midnight(first_day), _utc_midnight(last_day + timedelta(days=1))],
+            [project.pk, list(providers), *UTC_CALENDAR.span(first_day, last_day)],
         )
         return {day: _estimate(cost, calls, priced, unpriced, unknown)
                 for day, cost, calls, priced, unpriced, unknown in cursor}
@@ -85,8 +82,8 @@ def estimates_by_model(project: Project, providers: Sequence[str], first_day: da
                      count(*) FILTER (WHERE cost_total IS NULL AND usage_state <> 'unknown'),
                      count(*) FILTER (WHERE usage_state = 'unknown')
               FROM eff WHERE counted GROUP BY day, m"""
-    params = {"project": project.pk, "providers": list(providers), "start": _utc_midnight(first_day),
-              "end": _utc_midnight(last_day + timedelta(days=1))}
+    start, end = UTC_CALENDAR.span(first_day, last_day)
+    params = {"project": project.pk, "providers": list(providers), "start": start, "end": end}
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return {(day, model): _estimate(cost, calls, priced, unpriced, unknown)

@@ -11,7 +11,6 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from datetime import timezone as dt_timezone
 from decimal import Decimal
 
 from django.conf import settings
@@ -23,6 +22,7 @@ from costwatch.billing.estimate import NO_CALLS, Estimate, estimates_by_model, e
 from costwatch.billing.models import BILL_PLACES, BilledCost, BilledDay, BillImport, BillingSource, BillOrigin, Provider
 from costwatch.billing.sources import SOURCES, BilledLine, SourceError, source_for
 from costwatch.billing.sources.base import http_client
+from costwatch.projects.calendar import UTC_CALENDAR
 from costwatch.projects.models import Project
 
 log = logging.getLogger(__name__)
@@ -124,7 +124,7 @@ def pull_source(source_id: int, days: int | None = None, *, now: datetime | None
     if source is None or not source.active:
         return None
     days = days or settings.COSTWATCH_BILLING_PULL_DAYS
-    last_day = now.astimezone(dt_timezone.utc).date()
+    last_day = UTC_CALENDAR.date_of(now)
     first_day = last_day - timedelta(days=days - 1)
     module = source_for(source.provider)
     days_covered = [first_day + timedelta(days=i) for i in range(days)]
@@ -274,7 +274,7 @@ def reconcile(project: Project, first_day: date, last_day: date, *, providers: S
     providers = list(providers or sorted(SOURCES))
     for provider in providers:
         source_for(provider)
-    today = (now or timezone.now()).astimezone(dt_timezone.utc).date()
+    today = UTC_CALENDAR.date_of(now or timezone.now())
     bills = (BilledDay.objects.filter(project=project, provider__in=providers, day__gte=first_day, day__lte=last_day)
              .prefetch_related("lines"))
     bill_of = {(b.provider, b.day): b for b in bills}

@@ -1,6 +1,6 @@
 """Pricing API (/api/v1): pre-flight estimate, re-pricing, project price overrides and aliases.
 
-Thin views over costwatch.pricing.services and costwatch.usage.repricing. Reads accept a project
+Thin views over costwatch.pricing.estimate, costwatch.pricing.overrides and costwatch.usage.repricing. Reads accept a project
 read key or a member's session; writes need a logged-in person whose role may manage prices.
 """
 from __future__ import annotations
@@ -13,24 +13,16 @@ from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from costwatch.pricing.cost import money
+from costwatch.money import decimal_json
+from costwatch.pricing.estimate import EstimateError, ModelEstimate, estimate_cost
 from costwatch.pricing.models import ModelAlias, ModelPrice
+from costwatch.pricing.overrides import PriceInputError, price_row_from_input, remove_alias, set_alias, set_override
 from costwatch.pricing.serializers import (
     AliasChangeSerializer,
     AliasListSerializer,
     EstimateResultSerializer,
     PriceChangeSerializer,
     PriceListSerializer,
-)
-from costwatch.pricing.services import (
-    EstimateError,
-    ModelEstimate,
-    PriceInputError,
-    estimate_cost,
-    price_row_from_input,
-    remove_alias,
-    set_alias,
-    set_price,
 )
 from costwatch.projects.api import ProjectAPIView, json_object, request_project, writable_project
 from costwatch.projects.models import Project
@@ -56,7 +48,7 @@ def _reprice_hint(project: Project, model: str | None = None) -> str:
 
 def price_json(price: ModelPrice) -> dict[str, object]:
     data: dict[str, object] = {"id": price.pk, "provider": price.provider, "model": price.model}
-    data.update({name: money(getattr(price, name)) for name in _PRICE_MONEY})
+    data.update({name: decimal_json(getattr(price, name)) for name in _PRICE_MONEY})
     data.update({
         "unit": f"{price.currency} per 1M tokens",
         "currency": price.currency,
@@ -90,16 +82,16 @@ def estimate_json(estimate: ModelEstimate) -> dict[str, object]:
         "encoding": estimate.encoding,
         "approximate": estimate.approximate,
         "currency": priced.row.currency if priced else None,
-        "cost": money(cost.total) if cost else None,
-        "cost_input": money(cost.input) if cost else None,
-        "cost_output": money(cost.output) if cost else None,
+        "cost": decimal_json(cost.total) if cost else None,
+        "cost_input": decimal_json(cost.input) if cost else None,
+        "cost_output": decimal_json(cost.output) if cost else None,
         "long_context": cost.long_context if cost else False,
         "price": None if priced is None else {
             "id": priced.price.pk,
             "provider": priced.price.provider,
             "model": priced.price.model,
-            "input": money(priced.row.input),
-            "output": money(priced.row.output),
+            "input": decimal_json(priced.row.input),
+            "output": decimal_json(priced.row.output),
             "effective_from": priced.row.effective_from.isoformat(),
             "override": priced.price.project_id is not None,
         },
@@ -249,7 +241,7 @@ class PricesView(ProjectAPIView):
             row = price_row_from_input(request.data)
         except PriceInputError as exc:
             raise ValidationError({"detail": str(exc)}) from None
-        change = set_price(row, project=project)
+        change = set_override(project, row)
         return Response(
             PriceChangeSerializer({"status": change.status, "detail": change.label, "price": price_json(change.price),
                                    "reprice": _reprice_hint(project, row.model)}).data,

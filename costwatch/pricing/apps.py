@@ -36,8 +36,8 @@ def load_default_prices_after_migrate(
     """
     if plan is None or using != DEFAULT_DB_ALIAS or any(backwards for _, backwards in plan) or _in_test_run():
         return
+    from costwatch.pricing.imports import load_default_catalog_if_empty
     from costwatch.pricing.models import ModelPrice
-    from costwatch.pricing.services import load_default_catalog_if_empty
 
     try:
         migrated = apps.get_model("pricing", "ModelPrice") if apps is not None else ModelPrice

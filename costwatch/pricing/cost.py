@@ -30,6 +30,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from datetime import date, datetime, time, timezone
 from decimal import Decimal
+from typing import Protocol, TypeVar
 
 _PER_MILLION = Decimal(1_000_000)
 # Modality prices: (price field, the token count it prices, the count it is part of).
@@ -216,18 +217,6 @@ class PriceRow:
             raise ValueError("daily_from and daily_until must differ")
         object.__setattr__(self, "other_prices", {k: _to_decimal(k, v) for k, v in dict(self.other_prices).items()})
 
-    def in_force(self, at: date) -> bool:
-        """True when ``at`` (a date) lies in [effective_from, effective_until)."""
-        return self.effective_from <= at and (self.effective_until is None or at < self.effective_until)
-
-    def in_hours(self, moment: time) -> bool:
-        """True when the UTC time of day lies in the row's daily window (always, without one)."""
-        if self.daily_from is None or self.daily_until is None:
-            return True
-        if self.daily_from < self.daily_until:
-            return self.daily_from <= moment < self.daily_until
-        return moment >= self.daily_from or moment < self.daily_until
-
 
 @dataclass(frozen=True)
 class CallCost:
@@ -399,23 +388,58 @@ def list_price_of(counts: TokenCounts, price: PriceRow) -> Decimal:
         return (counts.prompt_total * rates.input + counts.output * rates.output) / _PER_MILLION
 
 
-def price_in_force(rows: Iterable[PriceRow], at: date, *, service_tier: str = STANDARD) -> PriceRow | None:
+class Dated(Protocol):
+    """What ``price_in_force`` reads of a price: a ``PriceRow``, or a stored row with the same fields."""
+
+    @property
+    def service_tier(self) -> str: ...
+    @property
+    def effective_from(self) -> date: ...
+    @property
+    def effective_until(self) -> date | None: ...
+    @property
+    def daily_from(self) -> time | None: ...
+    @property
+    def daily_until(self) -> time | None: ...
+
+
+DatedT = TypeVar("DatedT", bound=Dated)
+
+
+def _in_force(row: Dated, day: date) -> bool:
+    """True when ``day`` lies in [effective_from, effective_until)."""
+    return row.effective_from <= day and (row.effective_until is None or day < row.effective_until)
+
+
+def _in_hours(row: Dated, clock: time) -> bool:
+    """True when the UTC time of day lies in the row's daily window (always, without one)."""
+    if row.daily_from is None or row.daily_until is None:
+        return True
+    if row.daily_from < row.daily_until:
+        return row.daily_from <= clock < row.daily_until
+    return clock >= row.daily_from or clock < row.daily_until
+
+
+def price_in_force(rows: Iterable[DatedT], at: date, *, service_tier: str = STANDARD) -> DatedT | None:
     """The row of ``service_tier`` with ``effective_from <= at < effective_until`` (until is exclusive).
 
-    The caller passes the rows of one (provider, model). If several rows are in force, a row
-    whose daily window (``daily_from``/``daily_until``) contains the time of day beats a row
-    without one; then the one with the latest ``effective_from`` wins, and among equals the
-    last one given, so that an override listed after the defaults takes precedence. An aware
-    ``datetime`` is taken in UTC; a naive one as UTC; a ``date`` as its midnight.
+    The one rule for "the price in force": every lookup (price book, catalog listing, versions
+    of a price, the savings advisor) asks it. ``rows`` are ``PriceRow`` values or stored rows
+    with the same fields (``Dated``); the one chosen is returned as given. The caller passes the
+    rows of one (provider, model). If several rows are in force, a row whose daily window
+    (``daily_from``/``daily_until``) contains the time of day beats a row without one; then the
+    one with the latest ``effective_from`` wins, and among equals the last one given, so that an
+    override listed after the defaults takes precedence. An aware ``datetime`` is taken in UTC;
+    a naive one as UTC; a ``date`` as its midnight.
     """
     if isinstance(at, datetime):
         moment = at.astimezone(timezone.utc) if at.tzinfo is not None else at
         day, clock = moment.date(), moment.time().replace(tzinfo=None)
     else:
         day, clock = at, time(0)
-    chosen: PriceRow | None = None
+    chosen: DatedT | None = None
     for row in rows:
-        if row.service_tier != service_tier or not row.in_force(day) or not row.in_hours(clock):
+        if row.service_tier != service_tier or not _in_force(row, day) or not _in_hours(row, clock):
             continue
         if chosen is None or (row.daily_from is not None, row.effective_from) >= (
             chosen.daily_from is not None,
@@ -475,10 +499,3 @@ def batch_row(row: PriceRow) -> PriceRow:
         }
     return replace(row, **prices, batch_discount=None, service_tier="batch")
 
-
-def money(value: Decimal | None) -> str | None:
-    """Exact decimal string without float rounding or trailing zeros."""
-    if value is None:
-        return None
-    text = format(value.normalize(), "f")
-    return "0" if text in {"-0", "0"} else text

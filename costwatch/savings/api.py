@@ -1,8 +1,6 @@
 """The savings API (/api/v1/savings): thin views over costwatch.savings.services."""
 from __future__ import annotations
 
-from decimal import Decimal
-
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
@@ -10,6 +8,7 @@ from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from costwatch.money import decimal_text
 from costwatch.projects.api import ProjectAPIView, json_object, request_project, writable_project
 from costwatch.projects.permissions import Action
 from costwatch.projects.schema import errors
@@ -30,10 +29,6 @@ from costwatch.savings.services import (
 
 PROJECT_PARAM = OpenApiParameter("project", OpenApiTypes.STR, description="slug, for people in several projects")
 STATUSES = ("estimate", "what_if", "realized", "unavailable")
-
-
-def usd(value: Decimal | None) -> str | None:
-    return None if value is None else str(value)
 
 
 class ChartSerializer(serializers.Serializer):
@@ -88,7 +83,8 @@ def opportunity_id(o: Opportunity) -> str:
 def opportunity_json(o: Opportunity) -> dict[str, object]:
     return {
         "id": opportunity_id(o), "kind": o.kind, "scope": o.scope, "key": o.key, "status": o.status, "title": o.title,
-        "saving_per_month_usd": usd(o.saving_per_month), "potential_per_month_usd": usd(o.potential_per_month),
+        "saving_per_month_usd": decimal_text(o.saving_per_month),
+        "potential_per_month_usd": decimal_text(o.potential_per_month),
         "partial": o.partial, "excluded_calls": o.excluded_calls, "sampled_calls": o.sampled_calls,
         "formula": o.formula, "evidence": o.evidence, "notes": o.notes, "chart": o.chart,
     }
@@ -100,7 +96,7 @@ def report_json(project, report: SavingsReport) -> dict[str, object]:  # noqa: A
         "period": {"start": report.period.start.isoformat(), "end": report.period.end.isoformat(),
                    "days": report.period_days, "timezone": project.timezone},
         "scope": report.scope, "groups_examined": report.groups, "groups_without_sample": report.unsampled,
-        "total_per_month_usd": str(report.total_per_month), "thresholds": report.thresholds.as_json(),
+        "total_per_month_usd": decimal_text(report.total_per_month), "thresholds": report.thresholds.as_json(),
         "results": [opportunity_json(o) for o in report.opportunities],
     }
 

@@ -18,17 +18,14 @@ from django.utils import timezone
 
 from alerts.models import Channel, ChannelKind, Delivery, DeliveryEvent
 from alerts.services import queue_deliveries
+from costwatch.money import decimal_text, format_usd
+from costwatch.projects.calendar import ProjectCalendar, week_key
 from costwatch.projects.models import Project
 from costwatch.savings.models import SavingsDigest
 from costwatch.savings.opportunities import Opportunity
 from costwatch.savings.services import SavingsError, period_for, savings_report
 
 DIGEST_PERIOD = "7d"
-
-
-def week_key(moment: datetime, project: Project) -> str:
-    year, week, _ = moment.astimezone(project.tz).date().isocalendar()
-    return f"{year}-W{week:02d}"
 
 
 def save_digest(project: Project, channel: Channel, *, weekday: int = 0, top: int = 5) -> SavingsDigest:
@@ -63,13 +60,13 @@ def digest_payload(digest: SavingsDigest, opportunities: list[Opportunity], now:
     """The notification and the snapshot to compare with next week (``{id: USD per month or None}``)."""
     project = digest.project
     counted = [o for o in opportunities if o.status in ("estimate", "what_if")]
-    snapshot = {_key(o): (str(_amount(o)) if _amount(o) is not None else None) for o in counted}
+    snapshot = {_key(o): decimal_text(_amount(o)) for o in counted}
     previous: dict[str, str | None] = digest.last_snapshot or {}
     top = counted[: digest.top]
     lines = []
     for n, o in enumerate(top, 1):
-        amount = (f"${_amount(o).quantize(Decimal('0.01')):,}/month" if _amount(o) is not None  # type: ignore[union-attr]
-                  else f"what-if, up to ${o.potential_per_month.quantize(Decimal('0.01')):,}/month, not approved"
+        amount = (f"{format_usd(_amount(o), 2)}/month" if _amount(o) is not None
+                  else f"what-if, up to {format_usd(o.potential_per_month, 2)}/month, not approved"
                   if o.potential_per_month is not None else "amount unknown")
         mark = "" if _key(o) in previous else " (new)"
         partial = f" [partial: {o.excluded_calls} calls without a known cost]" if o.partial else ""
@@ -84,7 +81,7 @@ def digest_payload(digest: SavingsDigest, opportunities: list[Opportunity], now:
     total = sum((_amount(o) or Decimal(0) for o in counted), Decimal(0))
     if not lines:
         lines.append("No savings opportunity found this week.")
-    summary = (f"Savings digest for {project.slug} (last 7 days): ${total.quantize(Decimal('0.01')):,}/month in "
+    summary = (f"Savings digest for {project.slug} (last 7 days): {format_usd(total, 2)}/month in "
                f"counted savings.\n" + "\n".join(lines))
     if changes["gone"]:
         summary += "\nNo longer found since last week: " + ", ".join(changes["gone"])
@@ -93,14 +90,13 @@ def digest_payload(digest: SavingsDigest, opportunities: list[Opportunity], now:
         "event": DeliveryEvent.DIGEST, "at": now.isoformat(), "project": project.slug,
         "rule": {"id": None, "name": "Weekly savings digest", "kind": "digest"},
         "scope": {"dimension": "project", "value": None}, "group": None, "level": "digest", "severity": "warning",
-        "value": str(total), "threshold": None, "currency": "USD",
-        "period": {"kind": "week", "key": week_key(now, project), "start": None, "end": None,
+        "value": decimal_text(total), "threshold": None, "currency": "USD",
+        "period": {"kind": "week", "key": week_key(ProjectCalendar.of(project).date_of(now)), "start": None, "end": None,
                    "timezone": project.timezone},
         "incident": None, "summary": summary, "link": link, "dedup_key": f"costwatch-digest-{digest.pk}",
         "opportunities": [{"id": _key(o), "kind": o.kind, "key": o.key, "status": o.status, "title": o.title,
-                           "saving_per_month_usd": str(o.saving_per_month) if o.saving_per_month is not None else None,
-                           "potential_per_month_usd": str(o.potential_per_month)
-                           if o.potential_per_month is not None else None,
+                           "saving_per_month_usd": decimal_text(o.saving_per_month),
+                           "potential_per_month_usd": decimal_text(o.potential_per_month),
                            "partial": o.partial} for o in top],
         "changes": changes,
     }
@@ -113,9 +109,10 @@ def send_due_digests(now: datetime | None = None) -> list[int]:
     sent: list[int] = []
     for digest in SavingsDigest.objects.filter(enabled=True, channel__enabled=True).select_related("project", "channel"):
         project = digest.project
-        if now.astimezone(project.tz).weekday() < digest.weekday:
+        today = ProjectCalendar.of(project).date_of(now)
+        if today.weekday() < digest.weekday:
             continue
-        week = week_key(now, project)
+        week = week_key(today)
         if digest.last_week == week:
             continue
         report = savings_report(project, period=period_for(project, DIGEST_PERIOD, now=now))

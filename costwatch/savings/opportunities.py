@@ -63,14 +63,19 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import date, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 
+from costwatch.money import decimal_text
 from costwatch.pricing.cost import PriceRow, TokenCounts
-
 from costwatch.savings.prices import ModelOption, TokenMix, call_cost, is_batch_tier, mix_cost
 
 KINDS = ("model_whatif", "prompt_caching", "output_caps", "conversation_context", "batch", "outliers",
          "response_cache")
 ESTIMATE_PLACES = Decimal("0.000001")
 DAYS_PER_MONTH = Decimal(30)
+
+
+def rounded(estimate: Decimal) -> Decimal:
+    """An estimate in USD at ``ESTIMATE_PLACES`` (half to even): every figure of a report has those places."""
+    return estimate.quantize(ESTIMATE_PLACES, ROUND_HALF_EVEN)
 
 
 @dataclass(frozen=True)
@@ -218,7 +223,7 @@ class Scale:
         factor = self.cost_factor if factor is None else factor
         if factor is None:
             return None
-        return (sample_amount * factor * DAYS_PER_MONTH / self.period_days).quantize(ESTIMATE_PLACES, ROUND_HALF_EVEN)
+        return rounded(sample_amount * factor * DAYS_PER_MONTH / self.period_days)
 
 
 BatchCost = Callable[[TokenCounts, PriceRow, date], "Decimal | None"]
@@ -263,7 +268,8 @@ def _base(group: GroupInput, kind: str, **values: object) -> Opportunity:
 
 
 def _money(value: Decimal) -> str:
-    return str(value.quantize(ESTIMATE_PLACES, ROUND_HALF_EVEN))
+    """An amount of the evidence, rounded as estimates are ("0.013050")."""
+    return decimal_text(rounded(value))
 
 
 # --- 1. Model what-if --------------------------------------------------------------------------------

@@ -1,10 +1,9 @@
 """The savings advisor's one door to prices: everything it prices goes through this module.
 
-It reads ``costwatch.pricing``'s public API only (``PriceRow``, ``cost_of``, ``row_of``, the stored
-``ModelPrice`` rows) and tolerates both shapes of the catalog: the hand-kept catalog of main and the
-``genai-prices`` catalog (issue 13: rows per service tier, retired rows, ``choose_price``). A field the
-catalog in use does not have (a context window, a batch price, a cache-read price) makes the estimate
-that needs it *unavailable*; it is never guessed.
+It reads ``costwatch.pricing``'s public API only (``PriceRow``, ``cost_of``, ``price_in_force``,
+``row_of``, the stored ``ModelPrice`` rows). A field the catalog does not have for a model (a context
+window, a batch price, a cache-read price) makes the estimate that needs it *unavailable*; it is never
+guessed.
 
 Prices are USD per million tokens (``PriceRow``); costs returned here are exact ``Decimal`` USD.
 """
@@ -16,6 +15,8 @@ from datetime import date
 from decimal import Decimal
 
 from costwatch.pricing.cost import PriceRow, TokenCounts, cost_of, price_in_force
+from costwatch.pricing.models import ModelPrice
+from costwatch.pricing.store import row_of
 
 STANDARD_TIER = "standard"
 
@@ -35,31 +36,16 @@ class ModelOption:
         return getattr(self.row, "context_window", None)
 
 
-def _price_fields() -> set[str]:
-    from costwatch.pricing.models import ModelPrice
-
-    return {f.name for f in ModelPrice._meta.get_fields()}
-
-
 def catalog_options(project, at: date) -> list[ModelOption]:  # noqa: ANN001 - Project
     """Every catalog model with a standard price in force on ``at`` (project overrides replace the
-    global row of the same provider and model), sorted by provider and model."""
-    from costwatch.pricing.models import ModelPrice
-    from costwatch.pricing.services import row_of
-
-    fields = _price_fields()
+    global row of the same provider and model), sorted by provider and model. Rows priced for part
+    of a day only (off-peak hours) are left out: a feature's traffic is priced for whole days."""
     rows: dict[tuple[str, str], list[PriceRow]] = {}
     overrides: dict[tuple[str, str], list[PriceRow]] = {}
-    queryset = ModelPrice.objects.filter(effective_from__lte=at)
-    if "retired_at" in fields:
-        queryset = queryset.filter(retired_at__isnull=True)
-    if "service_tier" in fields:
-        queryset = queryset.filter(service_tier=STANDARD_TIER)
+    queryset = ModelPrice.objects.filter(retired_at__isnull=True, service_tier=STANDARD_TIER, daily_from__isnull=True)
     for target, scope in ((rows, queryset.filter(project__isnull=True)), (overrides, queryset.filter(project=project))):
         for price in scope:
-            row = row_of(price)
-            if getattr(row, "daily_from", None) is None:  # off-peak rows price part of a day only
-                target.setdefault((price.provider, price.model), []).append(row)
+            target.setdefault((price.provider, price.model), []).append(row_of(price))
     options = []
     for key in sorted(set(rows) | set(overrides)):
         row = price_in_force(overrides.get(key, []), at) if key in overrides else None
@@ -72,9 +58,6 @@ def catalog_options(project, at: date) -> list[ModelOption]:  # noqa: ANN001 - P
 
 def rows_by_price_id(ids: Iterable[int]) -> dict[int, PriceRow]:
     """The price rows that priced stored calls (``LlmCall.price_id``), by id."""
-    from costwatch.pricing.models import ModelPrice
-    from costwatch.pricing.services import row_of
-
     return {price.pk: row_of(price) for price in ModelPrice.objects.filter(pk__in=set(ids))}
 
 
@@ -159,20 +142,13 @@ class BatchPricer:
 def batch_cost(counts: TokenCounts, row: PriceRow, at: date) -> Decimal | None:
     """USD cost of the call at the provider's batch price on ``at``, or None when the catalog states none.
 
-    With the ``genai-prices`` catalog a stored ``batch`` row of the same model wins, else the row's
-    ``batch_discount`` (exact); on the hand-kept catalog only ``batch_discount``.
+    A stored ``batch`` row of the same model wins, else the row's ``batch_discount`` (exact).
     """
     return BatchPricer()(counts, row, at)
 
 
 def _batch_row_of(row: PriceRow, at: date) -> PriceRow | None:
-    """The stored ``batch`` tier row of the same model in force (genai-prices catalog only)."""
-    fields = _price_fields()
-    if "service_tier" not in fields:
-        return None
-    from costwatch.pricing.models import ModelPrice
-    from costwatch.pricing.services import row_of
-
+    """The stored ``batch`` tier row of the same model in force."""
     candidates = [row_of(p) for p in ModelPrice.objects.filter(
         provider=row.provider, model=row.model, service_tier="batch", project__isnull=True)]
     return price_in_force(candidates, at) if candidates else None

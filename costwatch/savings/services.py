@@ -8,14 +8,14 @@ scans all raw calls of the period.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta
-from datetime import timezone as dt_timezone
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.db import connection, transaction
 from django.utils import timezone
 
 from costwatch.pricing.cost import TokenCounts
+from costwatch.projects.calendar import ProjectCalendar
 from costwatch.projects.models import Project
 from costwatch.savings import prices
 from costwatch.savings.models import ApprovedAlternative, SavingsSettings
@@ -93,15 +93,12 @@ def period_for(project: Project, period: str | None = None, *, now: datetime | N
     name = period or DEFAULT_PERIOD
     if name not in PERIODS:
         raise SavingsError(f"period must be one of {', '.join(PERIODS)}")
-    tz = project.tz
-    today = (now or timezone.now()).astimezone(tz).date()
-    start = datetime.combine(today - timedelta(days=PERIODS[name] - 1), time.min, tzinfo=tz)
-    end = datetime.combine(today + timedelta(days=1), time.min, tzinfo=tz)
-    return Period(start.astimezone(dt_timezone.utc), end.astimezone(dt_timezone.utc))
+    return Period(*ProjectCalendar.of(project).last_days(PERIODS[name], now or timezone.now()))
 
 
 def _days(project: Project, period: Period) -> int:
-    start, end = period.start.astimezone(project.tz).date(), period.end.astimezone(project.tz).date()
+    calendar = ProjectCalendar.of(project)
+    start, end = calendar.date_of(period.start), calendar.date_of(period.end)
     return max(1, (end - start).days)
 
 
@@ -185,7 +182,7 @@ def savings_report(project: Project, *, period: Period, scope: str = "feature", 
     if not rows:
         return SavingsReport(period, days, scope, thresholds, [], 0)
     calls, requests = _samples(project, scope, [r.key for r in rows], period, thresholds.sample_requests)
-    options = prices.catalog_options(project, period.end.astimezone(project.tz).date() - timedelta(days=1))
+    options = prices.catalog_options(project, ProjectCalendar.of(project).date_of(period.end) - timedelta(days=1))
     approved: dict[str, list[tuple[str, str]]] = {}
     if scope == "feature":
         for alt in ApprovedAlternative.objects.filter(project=project):

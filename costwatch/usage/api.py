@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import timedelta
 from decimal import Decimal
 
 from django.http import HttpResponse
@@ -15,13 +14,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from costwatch.display import csv_cell
-from costwatch.money import UNPRICED
-from costwatch.pricing.cost import money
+from costwatch.money import UNPRICED, decimal_json
 from costwatch.projects.api import ProjectAPIView, json_object, request_project, writable_project
+from costwatch.projects.calendar import ProjectCalendar
 from costwatch.projects.permissions import Action
 from costwatch.projects.schema import PROJECT_PARAM, errors
 from costwatch.usage.dimensions import overflows_of
-from costwatch.usage.models import LlmCall, RequestRollup
+from costwatch.usage.models import RequestRollup
 from costwatch.usage.queries import (
     GROUPS,
     CostRow,
@@ -53,7 +52,7 @@ def row_json(row: CostRow) -> dict[str, object]:
     known = row.known_cost_usd is not None
 
     def part(value: Decimal) -> str | None:
-        return money(value) if known else None
+        return decimal_json(value) if known else None
 
     return {
         "key": row.key,
@@ -77,11 +76,11 @@ def row_json(row: CostRow) -> dict[str, object]:
         "approximate_calls": row.approximate_calls,
         "requests": row.requests,
         "errors": row.errors,
-        "avg_cost_per_request_usd": money(row.avg_cost_per_request_usd.quantize(Decimal("1e-9")))
+        "avg_cost_per_request_usd": decimal_json(row.avg_cost_per_request_usd.quantize(Decimal("1e-9")))
         if row.avg_cost_per_request_usd is not None else None,
         "prompt_cache_hit_rate": row.prompt_cache_hit_rate,
         "response_cache_hit_rate": row.response_cache_hit_rate,
-        "savings_usd": money(row.savings_usd),
+        "savings_usd": decimal_json(row.savings_usd),
     }
 
 
@@ -126,8 +125,7 @@ def dimension_warnings(project, period, dimensions) -> list[str]:  # noqa: ANN00
     """Why some rows of a custom dimension read (other): the days it saw more values than it keeps."""
     if not dimensions:
         return []
-    first = period.start.astimezone(project.tz).date()
-    last = (period.end - timedelta(microseconds=1)).astimezone(project.tz).date()
+    first, last = ProjectCalendar.of(project).days_of(period.start, period.end)
     return [overflow.message for overflow in overflows_of(project, dimensions, first, last)]
 
 
@@ -215,16 +213,16 @@ class SummaryView(ProjectAPIView):
         s = summary_of(project)
         return Response(SummarySerializer({
             "project": project.slug, "timezone": project.timezone,
-            "today_usd": money(s.today), "yesterday_usd": money(s.yesterday),
-            "month_to_date_usd": money(s.month_to_date),
-            "previous_month_to_date_usd": money(s.previous_month_to_date),
-            "previous_month_usd": money(s.previous_month),
-            "forecast_month_end_usd": money(s.forecast_month_end),
-            "savings_month_to_date_usd": money(s.savings_month_to_date),
+            "today_usd": decimal_json(s.today), "yesterday_usd": decimal_json(s.yesterday),
+            "month_to_date_usd": decimal_json(s.month_to_date),
+            "previous_month_to_date_usd": decimal_json(s.previous_month_to_date),
+            "previous_month_usd": decimal_json(s.previous_month),
+            "forecast_month_end_usd": decimal_json(s.forecast_month_end),
+            "savings_month_to_date_usd": decimal_json(s.savings_month_to_date),
             "unpriced_calls_this_month": s.unpriced_calls_this_month,
             "unknown_usage_calls_this_month": s.unknown_usage_calls_this_month,
             "periods": {name: {
-                "cost_usd": money(row.known_cost_usd), "cost_complete": row.cost_complete, "llm_calls": row.llm_calls,
+                "cost_usd": decimal_json(row.known_cost_usd), "cost_complete": row.cost_complete, "llm_calls": row.llm_calls,
                 "priced_calls": row.priced_calls, "unpriced_calls": row.unpriced_calls,
                 "unknown_usage_calls": row.unknown_usage_calls,
             } for name, row in s.periods.items()},
@@ -239,7 +237,7 @@ def request_json(r: RequestRollup, dimension_names: dict[str, str] | None = None
         "trace_id": r.trace_id, "first_at": r.first_at.isoformat(), "user": r.user, "feature": r.feature,
         "endpoint": r.endpoint, "conversation": r.session,
         "dimensions": {names[k]: v for k, v in sorted((r.dimensions or {}).items()) if k in names},
-        "cost_usd": money(r.cost) if r.priced_calls or not r.llm_calls else None,
+        "cost_usd": decimal_json(r.cost) if r.priced_calls or not r.llm_calls else None,
         "cost_complete": r.priced_calls == r.llm_calls,
         "llm_calls": r.llm_calls, "priced_calls": r.priced_calls, "unpriced_calls": r.unpriced_calls,
         "unknown_usage_calls": r.unknown_usage_calls, "estimated_calls": r.estimated_calls,
@@ -307,13 +305,13 @@ class RequestView(ProjectAPIView):
                 "modality_tokens": c.modality_tokens or {}, "cost_approximate": c.cost_approximate,
                 "cost_note": c.cost_note or None,
                 "response_cache_hit": c.response_cache_hit, "is_error": c.is_error,
-                "cost_usd": money(c.cost_total),
+                "cost_usd": decimal_json(c.cost_total),
                 "cost_source": c.cost_source or ("usage unknown" if c.usage_state == "unknown" else "unpriced"),
-                "reported_cost_usd": money(c.reported_cost), "response_id": c.response_id,
+                "reported_cost_usd": decimal_json(c.reported_cost), "response_id": c.response_id,
                 "price": None if c.price is None else {
                     "id": c.price.pk, "provider": c.price.provider, "model": c.price.model,
-                    "input_per_mtok": money(c.price.input), "output_per_mtok": money(c.price.output),
-                    "cache_read_per_mtok": money(c.price.cache_read), "cache_write_per_mtok": money(c.price.cache_write),
+                    "input_per_mtok": decimal_json(c.price.input), "output_per_mtok": decimal_json(c.price.output),
+                    "cache_read_per_mtok": decimal_json(c.price.cache_read), "cache_write_per_mtok": decimal_json(c.price.cache_write),
                     "effective_from": c.price.effective_from.isoformat(), "source_url": c.price.source_url,
                     "override": c.price.project_id is not None,
                 },
@@ -358,7 +356,7 @@ class RepriceView(ProjectAPIView):
             "reported": result.reported,
             "unpriced": result.unpriced,
             "hours_marked": result.hours,
-            "total_before_usd": money(result.total_before),
-            "total_after_usd": money(result.total_after),
+            "total_before_usd": decimal_json(result.total_before),
+            "total_after_usd": decimal_json(result.total_after),
             "unpriced_before": result.unpriced_before,
         }).data)

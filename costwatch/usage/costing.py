@@ -4,7 +4,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from costwatch.pricing.cost import SERVICE_TIERS, TokenCounts, cost_of, list_price_of
-from costwatch.pricing.services import PricedModel
+from costwatch.pricing.pricebook import PricedModel
 from costwatch.usage.models import LlmCall, UsageState
 
 ZERO = Decimal(0)

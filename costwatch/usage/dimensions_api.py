@@ -11,8 +11,9 @@ from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from costwatch.pricing.cost import money
+from costwatch.money import decimal_json
 from costwatch.projects.api import ProjectAPIView, json_object, request_project, writable_project
+from costwatch.projects.calendar import ProjectCalendar
 from costwatch.projects.permissions import Action
 from costwatch.projects.schema import PROJECT_PARAM, errors
 from costwatch.usage.api import dimension_warnings, row_json
@@ -57,7 +58,7 @@ class DimensionListSerializer(serializers.Serializer):
 
 def dimension_json(dimension: CustomDimension) -> dict[str, object]:
     project = dimension.project
-    today = timezone.now().astimezone(project.tz).date()
+    today = ProjectCalendar.of(project).date_of(timezone.now())
     overflow = overflows_of(project, [dimension], today - timedelta(days=29), today)
     pending = dimension.backfill_requested_at is not None and (
         dimension.backfilled_at is None or dimension.backfilled_at < dimension.backfill_requested_at)
@@ -175,7 +176,7 @@ class ComparisonSerializer(serializers.Serializer):
 
 def side_json(row, per_request: dict[str, object]) -> dict[str, object]:  # noqa: ANN001 - CostRow
     cost = per_request["cost_per_request_usd"]
-    return {"value": row.key, **per_request, "cost_per_request_usd": money(cost) if cost is not None else None,
+    return {"value": row.key, **per_request, "cost_per_request_usd": decimal_json(cost) if cost is not None else None,
             "totals": row_json(row)}
 
 

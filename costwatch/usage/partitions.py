@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 
 from django.db import connection, transaction
+
+from costwatch.projects.calendar import UTC_CALENDAR, month_start, next_month
 
 PARENT = "usage_llmcall"
 DEFAULT = "usage_llmcall_default"
@@ -14,14 +16,6 @@ DEFAULT = "usage_llmcall_default"
 class PartitionReport:
     created: list[str]
     dropped: list[str]
-
-
-def _month_start(day: date) -> date:
-    return day.replace(day=1)
-
-
-def _next_month(day: date) -> date:
-    return (day.replace(day=28) + timedelta(days=4)).replace(day=1)
 
 
 def partition_name(month: date) -> str:
@@ -53,8 +47,7 @@ def _parse_bound(bound: str) -> tuple[datetime, datetime]:
 def create_month(month: date) -> bool:
     """Create the partition for one month; rows already in the default partition move into it."""
     name = partition_name(month)
-    start = datetime.combine(month, datetime.min.time(), tzinfo=timezone.utc)
-    end = datetime.combine(_next_month(month), datetime.min.time(), tzinfo=timezone.utc)
+    start, end = UTC_CALENDAR.midnight(month), UTC_CALENDAR.midnight(next_month(month))
     if name in existing_partitions():
         return False
     with transaction.atomic(), connection.cursor() as cursor:
@@ -76,14 +69,14 @@ def maintain_partitions(*, today: date, months_ahead: int = 2, retention_days: i
     Rollups are kept when raw partitions are dropped: they are the long-term record.
     """
     created = []
-    month = _month_start(today)
+    month = month_start(today)
     for _ in range(months_ahead + 1):
         if create_month(month):
             created.append(partition_name(month))
-        month = _next_month(month)
+        month = next_month(month)
     dropped = []
     if retention_days > 0:
-        cutoff = datetime.combine(today - timedelta(days=retention_days), datetime.min.time(), tzinfo=timezone.utc)
+        cutoff = UTC_CALENDAR.midnight(today - timedelta(days=retention_days))
         for name, bounds in sorted(existing_partitions().items()):
             if bounds is not None and bounds[1] <= cutoff:
                 with connection.cursor() as cursor:

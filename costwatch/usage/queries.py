@@ -1,7 +1,6 @@
 """Reading costs: rollups for plain group-bys, raw calls when a filter cuts across dimensions."""
 from __future__ import annotations
 
-import calendar
 import json
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -13,8 +12,10 @@ from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
+from costwatch.projects.calendar import ProjectCalendar, previous_month
 from costwatch.projects.models import Project
 from costwatch.usage.dimensions import OTHER
+from costwatch.usage.forecast import forecast
 from costwatch.usage.models import CustomDimension, LlmCall
 from costwatch.usage.rollups import CALL_STATE_SUMS, METRIC_COLUMNS, effective_calls_sql
 from costwatch.usage.services import BUCKET_SQL, bucket_minutes
@@ -142,9 +143,10 @@ def _moment(value: str, tz: ZoneInfo, *, end: bool) -> datetime:
 def period_of(project: Project, start: str | None, end: str | None, *, now: datetime | None = None) -> Period:
     """The asked period in UTC; by default this month so far in the project's time zone."""
     tz = project.tz
-    local_now = (now or timezone.now()).astimezone(tz)
-    begin = _moment(start, tz, end=False) if start else datetime.combine(local_now.date().replace(day=1), time.min, tzinfo=tz)
-    finish = _moment(end, tz, end=True) if end else datetime.combine(local_now.date() + timedelta(days=1), time.min, tzinfo=tz)
+    calendar = ProjectCalendar(tz)
+    today = calendar.date_of(now or timezone.now())
+    begin = _moment(start, tz, end=False) if start else calendar.month(today).start
+    finish = _moment(end, tz, end=True) if end else calendar.day(today).end
     if finish <= begin:
         raise QueryError("end must be after start")
     if finish - begin > timedelta(days=800):
@@ -158,21 +160,13 @@ class CostPage:
     total: int  # groups in the whole result, before limit/offset
 
 
-def _day_aligned(project: Project, period: Period) -> tuple[date, date] | None:
-    """The local days covered when the period starts and ends at local midnight, else None."""
-    start, end = period.start.astimezone(project.tz), period.end.astimezone(project.tz)
-    if start.timetz().replace(tzinfo=None) == time.min and end.timetz().replace(tzinfo=None) == time.min:
-        return start.date(), end.date()
-    return None
-
-
 def _rollup_query(project: Project, group_by: str, period: Period,
                   custom: dict[str, CustomDimension] | None = None) -> tuple[str, dict[str, object]]:
     custom = custom or {}
     dimension = custom[group_by].rollup_dimension if group_by in custom else group_by
     params: dict[str, object] = {"project": project.pk, "tz": project.timezone,
                                  "dimension": "total" if group_by in {"day", "hour"} else dimension}
-    days = _day_aligned(project, period) if group_by != "hour" else None
+    days = ProjectCalendar.of(project).whole_days(period.start, period.end) if group_by != "hour" else None
     if days is not None and group_by == "day":
         params.update(first_day=days[0], end_day=days[1])
         return (f"""SELECT to_char(day, 'YYYY-MM-DD') AS k, {_ROLLUP_SUMS} FROM usage_rollupday
@@ -337,7 +331,7 @@ def _raw_query(project: Project, group_by: str, period: Period, filters: dict[st
 def model_key_of(project: Project, name: str) -> str:
     """The catalog key a model name resolves to for this project (its overrides and aliases
     first), or the name itself when no price matches it."""
-    from costwatch.pricing.services import PriceBook
+    from costwatch.pricing.pricebook import PriceBook
 
     priced = PriceBook(project).price_for(name, timezone.now())
     return priced.row.model if priced is not None else name
@@ -414,51 +408,38 @@ class Summary:
     periods: dict[str, CostRow] = field(default_factory=dict)
 
 
-def _month_start(day: date) -> date:
-    return day.replace(day=1)
-
-
 def summary_of(project: Project, *, now: datetime | None = None) -> Summary:
     """Today, month to date and a month-end forecast at this month's pace, against the previous period.
 
-    The forecast extrapolates the month-to-date spend linearly over the elapsed share of the month.
+    The forecast extrapolates the month-to-date spend linearly over the elapsed share of the month
+    (``costwatch.usage.forecast``); "previous month to date" is the same share of the previous month.
     """
-    tz = project.tz
-    now = (now or timezone.now()).astimezone(tz)
-    today = now.date()
-
-    def at(day: date) -> datetime:
-        return datetime.combine(day, time.min, tzinfo=tz)
+    calendar = ProjectCalendar.of(project)
+    now = now or timezone.now()
+    today = calendar.date_of(now)
 
     def spend(start: datetime, end: datetime) -> CostRow:
         return total_of(project, Period(start.astimezone(ZoneInfo("UTC")), end.astimezone(ZoneInfo("UTC"))))
 
-    month_start = _month_start(today)
-    days_in_month = calendar.monthrange(today.year, today.month)[1]
-    next_month = month_start + timedelta(days=days_in_month)
-    prev_start = _month_start(month_start - timedelta(days=1))
-    prev_days = calendar.monthrange(prev_start.year, prev_start.month)[1]
-    elapsed = now - at(month_start)
-    month_length = at(next_month) - at(month_start)
-    prev_same_point = at(prev_start) + timedelta(seconds=elapsed.total_seconds() * prev_days / days_in_month)
+    day, yesterday = calendar.day(today), calendar.day(today - timedelta(days=1))
+    month, previous = calendar.month(today), calendar.month(previous_month(today))
+    share = (now - month.start) / (month.end - month.start)
     periods = {
-        "today": spend(at(today), at(today + timedelta(days=1))),
-        "yesterday": spend(at(today - timedelta(days=1)), at(today)),
-        "month_to_date": spend(at(month_start), now),
-        "previous_month_to_date": spend(at(prev_start), prev_same_point),
-        "previous_month": spend(at(prev_start), at(month_start)),
+        "today": spend(day.start, day.end),
+        "yesterday": spend(yesterday.start, yesterday.end),
+        "month_to_date": spend(month.start, now),
+        "previous_month_to_date": spend(previous.start, previous.start + (previous.end - previous.start) * share),
+        "previous_month": spend(previous.start, previous.end),
     }
     mtd = periods["month_to_date"]
-    fraction = Decimal(elapsed.total_seconds()) / Decimal(month_length.total_seconds())
     known = mtd.known_cost_usd
-    forecast = None if known is None else ((known / fraction) if fraction > 0 else known).quantize(Decimal("0.000001"))
     return Summary(
         today=periods["today"].known_cost_usd,
         yesterday=periods["yesterday"].known_cost_usd,
         month_to_date=known,
         previous_month_to_date=periods["previous_month_to_date"].known_cost_usd,
         previous_month=periods["previous_month"].known_cost_usd,
-        forecast_month_end=forecast,
+        forecast_month_end=None if known is None else forecast(known, month.elapsed_fraction(now)),
         unpriced_calls_this_month=mtd.unpriced_calls,
         unknown_usage_calls_this_month=mtd.unknown_usage_calls,
         savings_month_to_date=mtd.savings_usd,

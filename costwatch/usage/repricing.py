@@ -8,14 +8,15 @@ rollups follow. Running it twice changes nothing the second time.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, time
+from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.db import connection, transaction
 from django.db.models import Q
 from django.utils.dateparse import parse_date, parse_datetime
 
-from costwatch.pricing.services import PriceBook
+from costwatch.pricing.pricebook import PriceBook
+from costwatch.projects.calendar import ProjectCalendar
 from costwatch.projects.models import Project
 from costwatch.usage.costing import apply_price, catalog_tier
 from costwatch.usage.models import MONEY, LlmCall
@@ -65,7 +66,7 @@ def since_of(project: Project, value: str) -> datetime:
         day = None
     if day is None:
         raise RepriceError(f"since={value!r} is not a date (YYYY-MM-DD) or an ISO 8601 datetime")
-    return datetime.combine(day, time.min, tzinfo=project.tz)
+    return ProjectCalendar.of(project).midnight(day)
 
 
 def _as_stored(value: Decimal | None) -> Decimal | None:

@@ -28,11 +28,12 @@ as duplicates.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from django.db import OperationalError, connection, transaction
 
+from costwatch.projects.calendar import ProjectCalendar, month_start, next_month
 from costwatch.usage.services import BUCKET_SQL, bucket_minutes
 
 CLAIM_BATCH = 1  # one bucket per transaction: short locks, no lock-order cycles
@@ -409,14 +410,6 @@ GROUP BY dimension, key
 """
 
 
-def month_of(day: date) -> date:
-    return day.replace(day=1)
-
-
-def next_month(month: date) -> date:
-    return (month.replace(day=28) + timedelta(days=4)).replace(day=1)
-
-
 def _lock_month(cursor, project_id: int, month: date) -> None:  # noqa: ANN001 - DB cursor
     # Serialises a day's recompute with the month cache refresh that reads it.
     cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [project_id, month.toordinal()])
@@ -427,14 +420,12 @@ def recompute_day(project_id: int, day: date, zone: ZoneInfo | None = None) -> N
 
     A month cache that already includes this day is dropped; ``refresh_months`` rebuilds it.
     """
-    zone = zone or _project_zone(project_id)
-    start = datetime.combine(day, time.min, tzinfo=zone)
-    end = datetime.combine(day + timedelta(days=1), time.min, tzinfo=zone)
+    start, end = ProjectCalendar(zone or _project_zone(project_id)).span(day, day)
     with transaction.atomic(), connection.cursor() as cursor:
-        _lock_month(cursor, project_id, month_of(day))
+        _lock_month(cursor, project_id, month_start(day))
         cursor.execute(
             "DELETE FROM usage_rollupmonth WHERE project_id = %s AND month = %s AND through > %s",
-            [project_id, month_of(day), day],
+            [project_id, month_start(day), day],
         )
         cursor.execute("DELETE FROM usage_rollupday WHERE project_id = %s AND day = %s", [project_id, day])
         cursor.execute(_DAY_INSERT, {"project": project_id, "day": day, "start": start, "end": end})
@@ -446,7 +437,7 @@ def recompute_bucket(project_id: int, hour: datetime) -> None:
     The project day holding the hour is marked for re-summing (``recompute_dirty`` does it).
     """
     params = {"project": project_id, "start": hour, "end": hour + timedelta(hours=1)}
-    local_day = hour.astimezone(_project_zone(project_id)).date()
+    local_day = ProjectCalendar(_project_zone(project_id)).date_of(hour)
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
             "INSERT INTO usage_dirtyday (project_id, day) VALUES (%s, %s) ON CONFLICT DO NOTHING",
@@ -533,7 +524,7 @@ def refresh_months(today: datetime | None = None) -> int:
         months = cursor.fetchall()
     zones = dict(Project.objects.values_list("pk", "timezone"))
     for project_id, month, through in months:
-        local_today = now.astimezone(ZoneInfo(zones[project_id])).date()
+        local_today = ProjectCalendar(ZoneInfo(zones[project_id])).date_of(now)
         target = min(next_month(month), local_today)
         if target <= month or through == target:
             continue

@@ -14,7 +14,7 @@ from costwatch.billing.models import BillingSource
 from costwatch.billing.services import BillingError, ReconciliationRow
 from costwatch.billing.sources import SOURCES, SourceError
 from costwatch.billing.tasks import queue_due_pulls
-from costwatch.pricing.cost import money
+from costwatch.money import decimal_json
 from costwatch.projects.models import Project
 from costwatch.projects.permissions import Action, can
 from frontend.access import project_view, require
@@ -146,7 +146,7 @@ def import_bill(request: HttpRequest, project: Project) -> HttpResponse:
         except SourceError as exc:
             form.add_error("file", f"{exc}. Nothing was imported.")
         else:
-            totals = ", ".join(f"{money(v)} {c}" for c, v in sorted(result.total_by_currency.items()))
+            totals = ", ".join(f"{decimal_json(v)} {c}" for c, v in sorted(result.total_by_currency.items()))
             messages.success(request, f"Imported {result.lines} lines for {len(result.days)} UTC days "
                                       f"({totals or 'nothing billed'}).")
             return redirect("frontend:reconciliation", slug=project.slug)

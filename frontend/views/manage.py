@@ -12,8 +12,9 @@ from django.urls import reverse_lazy
 from django.views.decorators.http import require_POST
 
 from costwatch.pricing.cost import PriceRow
-from costwatch.pricing.models import ModelPrice, PriceOrigin, Repricing
-from costwatch.pricing.services import catalog_summary, model_history, search_catalog, sync_catalog
+from costwatch.pricing.listing import catalog_summary, model_history, search_catalog
+from costwatch.pricing.models import ModelPrice, Repricing
+from costwatch.pricing.overrides import set_override
 from costwatch.projects.models import ApiKey, Membership, Project
 from costwatch.projects.permissions import Action, can
 from costwatch.projects.services import (
@@ -194,11 +195,11 @@ def add_override(request: HttpRequest, project: Project) -> HttpResponse:
     if form.is_valid():
         try:
             row = PriceRow(**form.cleaned_data)
+            change = set_override(project, row)
         except (TypeError, ValueError) as exc:
             form.add_error(None, str(exc))
         else:
-            result = sync_catalog([row], origin=PriceOrigin.MANUAL, project=project)
-            changed = "added" if result.added else "updated" if result.changed else "unchanged"
+            changed = {"added": "added", "changed": "updated"}.get(change.status, "unchanged")
             messages.success(request, f"Override {row.provider}/{row.model} from {row.effective_from} {changed}. "
                                       "Calls already stored keep their cost until re-priced (manage.py reprice).")
             return redirect("frontend:pricing", slug=project.slug)

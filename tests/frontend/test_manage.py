@@ -155,7 +155,7 @@ def test_everyone_in_the_project_reads_the_price_catalog(people, acme, who) -> N
 
 def test_admin_adds_a_price_override_for_the_project(people, acme, globex) -> None:  # noqa: ANN001
     from costwatch.pricing.models import ModelPrice
-    from costwatch.pricing.services import PriceBook
+    from costwatch.pricing.pricebook import PriceBook
 
     ModelPrice.objects.create(provider="openai", model="gpt-4o", input="2.5", output="10", effective_from="2024-08-06")
     response = people.client("admin").post("/p/acme/pricing/overrides/", {

@@ -8,9 +8,11 @@ import pytest
 import tiktoken
 from rest_framework.test import APIClient
 
-from costwatch.pricing.cost import PriceRow, TokenCounts, cost_of, money
+from costwatch.money import decimal_json
+from costwatch.pricing.cost import PriceRow, TokenCounts, cost_of
 from costwatch.pricing.models import ModelAlias, ModelPrice
-from costwatch.pricing.services import PriceBook, set_price
+from costwatch.pricing.pricebook import PriceBook
+from costwatch.pricing.store import set_price
 from costwatch.usage.models import DirtyBucket, LlmCall
 from tests.usage.factories import make_call
 
@@ -57,7 +59,7 @@ def test_estimate_counts_match_tiktoken_and_cost_matches_the_row_in_force(defaul
     for model, result in results.items():
         priced = PriceBook(acme).price_for(model, datetime.now(timezone.utc))
         expected = cost_of(TokenCounts(input=result["input_tokens"], output=400), priced.row)
-        assert result["cost"] == money(expected.total)
+        assert result["cost"] == decimal_json(expected.total)
         assert result["price"]["id"] == priced.price.pk and result["price"]["override"] is False
         assert result["fits"] is True and result["problems"] == []
     assert response.json()["unpriced"] == []

@@ -16,7 +16,7 @@ from django.core.management import CommandError, call_command
 
 from costwatch.pricing.catalog import load_default_catalog
 from costwatch.pricing.models import ModelPrice, PriceOrigin
-from costwatch.pricing.services import PriceBook
+from costwatch.pricing.pricebook import PriceBook
 from costwatch.usage.models import LlmCall
 from tests.usage.factories import make_call
 

@@ -7,7 +7,8 @@ import pytest
 from opentelemetry.trace import SpanKind
 
 from costwatch.pricing.cost import PriceRow, TokenCounts, cost_of
-from costwatch.pricing.services import remove_alias, row_of, set_alias, set_price
+from costwatch.pricing.overrides import remove_alias, set_alias
+from costwatch.pricing.store import row_of, set_price
 from costwatch.usage.models import DirtyBucket, LlmCall, RollupHour
 from costwatch.usage.repricing import RepriceError, reprice_calls, since_of
 from costwatch.usage.rollups import recompute_dirty

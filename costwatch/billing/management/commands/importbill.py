@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from costwatch.billing.services import import_csv
 from costwatch.billing.sources import SOURCES, SourceError
-from costwatch.pricing.cost import money
+from costwatch.money import decimal_json
 from costwatch.projects.models import Project
 
 
@@ -33,6 +33,6 @@ class Command(BaseCommand):
             result = import_csv(project, options["provider"], text, filename=path.name)
         except SourceError as exc:
             raise CommandError(f"{path.name}: {exc} (nothing was imported)") from None
-        totals = ", ".join(f"{money(v)} {c}" for c, v in sorted(result.total_by_currency.items())) or "nothing billed"
+        totals = ", ".join(f"{decimal_json(v)} {c}" for c, v in sorted(result.total_by_currency.items())) or "nothing billed"
         span = f"{result.days[0]} .. {result.days[-1]}" if result.days else "no days"
         self.stdout.write(f"imported {result.lines} lines for {len(result.days)} UTC days ({span}): {totals}")

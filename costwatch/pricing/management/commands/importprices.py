@@ -7,7 +7,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 from django.utils import timezone
 
-from costwatch.pricing.services import PriceFileError, import_litellm_file
+from costwatch.pricing.imports import PriceFileError, import_litellm_file
 
 LISTED_SKIPS = 20
 

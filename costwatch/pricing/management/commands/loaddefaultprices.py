@@ -5,7 +5,7 @@ from typing import Any
 from django.core.management.base import BaseCommand
 
 from costwatch.pricing.catalog import load_default_catalog
-from costwatch.pricing.services import sync_source
+from costwatch.pricing.imports import sync_source
 
 
 class Command(BaseCommand):

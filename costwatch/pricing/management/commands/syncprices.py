@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 from django.utils import timezone
 
-from costwatch.pricing.services import PriceFileError, import_litellm_file, sync_source
+from costwatch.pricing.imports import PriceFileError, import_litellm_file, sync_source
 from costwatch.pricing.sources.genai_prices import SourceError, read_catalog
 
 LISTED = 20

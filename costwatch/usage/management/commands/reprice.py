@@ -5,7 +5,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from costwatch.pricing.cost import money
+from costwatch.money import format_usd_exact
 from costwatch.projects.models import Project
 from costwatch.usage.repricing import BATCH_SIZE, RepriceError, reprice_calls, since_of
 
@@ -42,6 +42,6 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"{result.project}: {result.checked} calls checked, {result.changed} changed; "
                 f"{result.priced} priced, {result.reported} with a reported cost, {result.unpriced} still unpriced; "
-                f"{result.hours} hours marked for rollup; total ${money(result.total_before)} → "
-                f"${money(result.total_after)} (unpriced {result.unpriced_before} → {result.unpriced})"
+                f"{result.hours} hours marked for rollup; total {format_usd_exact(result.total_before)} → "
+                f"{format_usd_exact(result.total_after)} (unpriced {result.unpriced_before} → {result.unpriced})"
             )
