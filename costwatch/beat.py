@@ -19,10 +19,11 @@ log = logging.getLogger("celery.beat")
 
 
 class ReconnectingScheduler(PersistentScheduler):
-    def _open_schedule(self) -> Any:  # noqa: ANN401 - celery's shelve
+    def __init__(self, *args: Any, **kwargs: Any) -> None:  # noqa: ANN401 - celery's arguments
         # The schedule file's folder (var/ by default) may not exist: settings create nothing.
-        Path(self.schedule_filename).parent.mkdir(parents=True, exist_ok=True)
-        return super()._open_schedule()
+        if kwargs.get("schedule_filename"):
+            Path(kwargs["schedule_filename"]).parent.mkdir(parents=True, exist_ok=True)
+        super().__init__(*args, **kwargs)
 
     def apply_entry(self, entry: Any, producer: Any = None) -> None:  # noqa: ANN401 - celery's types
         log.info("Scheduler: Sending due task %s (%s)", entry.name, entry.task)

@@ -15,7 +15,7 @@ import logging
 from collections.abc import Callable
 
 from django.conf import settings
-from django.db import DatabaseError, DataError, IntegrityError, InterfaceError, OperationalError
+from django.db import DatabaseError, DataError, Error, IntegrityError, InterfaceError, OperationalError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
@@ -138,7 +138,7 @@ def _authenticate(secret: str | None, address: str) -> ApiKey:
     return key
 
 
-def _database_unavailable(exc: DatabaseError) -> ExportRefused:
+def _database_unavailable(exc: Error) -> ExportRefused:
     log.warning("database unavailable during ingest: %s", exc)
     return ExportRefused(Refusal.UNAVAILABLE, "database unavailable, nothing was stored; retry later",
                          DB_RETRY_AFTER_SECONDS)

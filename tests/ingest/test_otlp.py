@@ -78,7 +78,7 @@ def test_identity_body_is_returned_unchanged() -> None:
 
 
 def test_identity_body_over_the_limit_is_too_large() -> None:
-    with pytest.raises(PayloadTooLarge) as caught:
+    with pytest.raises(PayloadTooLarge):
         decode_body(b"x" * 11, None, 10)
 
 
