@@ -10,7 +10,7 @@ COPY ingest ./ingest
 COPY alerts ./alerts
 COPY frontend ./frontend
 RUN pip install --no-cache-dir .
-# A placeholder URL keeps settings from starting the embedded database; collectstatic never connects.
+# A placeholder URL keeps manage.py from starting the embedded database; collectstatic never connects.
 RUN DATABASE_URL=postgres://build@localhost/build SECRET_KEY=build python manage.py collectstatic --noinput
 USER costwatch
 EXPOSE 8000 4317

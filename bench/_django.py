@@ -11,6 +11,9 @@ REPO = Path(__file__).resolve().parent.parent
 def setup() -> None:
     sys.path.insert(0, str(REPO))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "costwatch.settings")
+    from costwatch.embedded import use_local_defaults
+
+    use_local_defaults()  # without DATABASE_URL: the embedded PostgreSQL, as manage.py does
     import django
 
     django.setup()

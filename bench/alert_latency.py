@@ -121,6 +121,9 @@ def main() -> None:
 
     import django
 
+    from costwatch.embedded import use_local_defaults
+
+    use_local_defaults()  # without DATABASE_URL: the embedded PostgreSQL, as manage.py does
     django.setup()
     from decimal import Decimal
 

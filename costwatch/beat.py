@@ -2,11 +2,13 @@
 
 Stock beat builds its producer once; after a broker restart that producer's channel is closed
 and every later send fails with "channel disconnected" until beat is restarted. This scheduler
-drops the broken connection on a connection error, so the next tick connects afresh.
+drops the broken connection on a connection error, so the next tick connects afresh. What it
+sends is ``CELERY_BEAT_SCHEDULE`` (``costwatch/settings.py``).
 """
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 from celery.beat import PersistentScheduler, SchedulingError
@@ -17,6 +19,12 @@ log = logging.getLogger("celery.beat")
 
 
 class ReconnectingScheduler(PersistentScheduler):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:  # noqa: ANN401 - celery's arguments
+        # The schedule file's folder (var/ by default) may not exist: settings create nothing.
+        if kwargs.get("schedule_filename"):
+            Path(kwargs["schedule_filename"]).parent.mkdir(parents=True, exist_ok=True)
+        super().__init__(*args, **kwargs)
+
     def apply_entry(self, entry: Any, producer: Any = None) -> None:  # noqa: ANN401 - celery's types
         log.info("Scheduler: Sending due task %s (%s)", entry.name, entry.task)
         try:

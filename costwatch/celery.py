@@ -17,22 +17,25 @@ from costwatch.logfilters import install_celery_filters  # noqa: E402
 
 install_celery_filters()
 
+# Work that should follow another task at once rather than wait for its own beat: new rollups
+# are evaluated against the alert rules as soon as they exist. (task -> task it triggers)
+FOLLOW_UPS: dict[str, str] = {
+    "costwatch.usage.tasks.recompute_dirty_buckets": "alerts.tasks.evaluate_alert_rules",
+}
 
-@app.on_after_finalize.connect
-def _schedule_periodic_work(sender: Celery, **_: object) -> None:
-    from django.conf import settings
 
-    from costwatch.schedule import periodic_tasks
+@app.on_after_configure.connect
+def _create_broker_folders(sender: Celery, **_: object) -> None:
+    """kombu's ``filesystem://`` transport needs the folders settings name; they are made here, on first use."""
+    if sender.conf.broker_url == "filesystem://":
+        from costwatch.embedded import create_filesystem_broker_folders
 
-    for name, (task, seconds) in periodic_tasks(settings).items():
-        sender.add_periodic_task(seconds, sender.signature(task), name=name, expires=seconds * 2)
+        create_filesystem_broker_folders(sender.conf.broker_transport_options)
 
 
 @task_success.connect
 def _run_follow_up(sender: object = None, result: object = None, **_: object) -> None:
     """A rollup run that changed buckets triggers alert evaluation now, not at the next beat."""
-    from costwatch.schedule import FOLLOW_UPS
-
     follow_up = FOLLOW_UPS.get(getattr(sender, "name", ""))
     if follow_up and result:
         app.send_task(follow_up, expires=60)

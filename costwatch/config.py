@@ -1,4 +1,4 @@
-"""Reading settings from the environment, failing loudly on bad values."""
+"""Reading settings from the environment, failing loudly on bad values. Nothing here writes."""
 from __future__ import annotations
 
 import os
@@ -91,7 +91,11 @@ def database_from_url(url: str) -> dict[str, object]:
 
 
 def var_dir() -> Path:
-    """Where the embedded database, broker folders and local secrets live."""
-    path = Path(os.environ.get("COSTWATCH_VAR_DIR", Path.cwd() / "var")).resolve()
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    """Where the embedded database, broker folders and local secrets live (``COSTWATCH_VAR_DIR``,
+    else ``./var``); ``costwatch.embedded.use_local_defaults`` creates it."""
+    return Path(env_str("COSTWATCH_VAR_DIR", str(Path.cwd() / "var"))).resolve()
+
+
+def static_root() -> Path:
+    """Where ``collectstatic`` puts static files (``COSTWATCH_STATIC_ROOT``, else ``var/static``)."""
+    return Path(env_str("COSTWATCH_STATIC_ROOT", str(var_dir() / "static")))

@@ -1,5 +1,9 @@
 """`make run`: migrate, load defaults, bootstrap, then supervise web, gRPC, worker and beat.
 
+Before Django settings load, ``use_local_defaults`` starts the embedded PostgreSQL unless
+``DATABASE_URL`` is set, and puts its URL (and the broker's) in the environment the children
+inherit.
+
 The launcher is a small supervisor. A child that exits (a crash, ``kill -9``, an OOM kill) is
 logged and started again after a backoff that doubles from ``RESTART_BACKOFF_SECONDS`` up to
 ``RESTART_BACKOFF_MAX_SECONDS`` and resets once the child has run ``STABLE_AFTER_SECONDS``; one
@@ -261,18 +265,22 @@ def _describe(returncode: int) -> str:
 
 
 def main() -> int:
+    from costwatch.config import var_dir
+    from costwatch.embedded import stop_embedded_database, use_local_defaults, uses_embedded_database
+
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "costwatch.settings")
-    embedded = not os.environ.get("DATABASE_URL")
+    embedded_var = var_dir() if uses_embedded_database() else None
     supervisor: Supervisor | None = None
     # Handlers first: a stop requested while migrating still stops the embedded database.
     early_stop = threading.Event()
     for sig in STOP_SIGNALS:
         signal.signal(sig, lambda *_: early_stop.set())
     try:
+        use_local_defaults()
         settings = _prepare()
         if early_stop.is_set():
             return 0
-        supervisor = Supervisor(_services(settings), settings.VAR_DIR if embedded else None,  # type: ignore[attr-defined]
+        supervisor = Supervisor(_services(settings), embedded_var,
                                 settings.COSTWATCH_WORKER_WATCHDOG_SECONDS or None)  # type: ignore[attr-defined]
         supervisor.install_signal_handlers()
         supervisor.run()
@@ -281,11 +289,8 @@ def main() -> int:
     finally:
         if supervisor is not None:
             supervisor.stop()
-        if embedded:
-            from costwatch.config import var_dir
-            from costwatch.embedded import stop_embedded_database
-
-            stop_embedded_database(var_dir())
+        if embedded_var is not None:
+            stop_embedded_database(embedded_var)
         log("stopped")
     return 0
 

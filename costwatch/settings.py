@@ -1,7 +1,11 @@
-"""Costwatch settings: everything comes from the environment (see README "Configuration")."""
+"""Costwatch settings: everything comes from the environment (see README "Configuration").
+
+Loading them only reads: the environment through ``costwatch.config``, and the local secret key
+under var/. Nothing is started or written; a run without ``DATABASE_URL`` gets one from
+``costwatch.embedded.use_local_defaults``, which ``manage.py`` and ``make run`` call first.
+"""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -13,29 +17,33 @@ from costwatch.config import (
     env_int,
     env_list,
     env_str,
+    static_root,
     var_dir,
 )
+from costwatch.embedded import SECRET_KEY_FILE, filesystem_broker_options, sqlalchemy_broker_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = var_dir()
 
 DEBUG = env_bool("DEBUG", False)
+# Production (compose) sets it: no SECRET_KEY is then an error, not the local key under var/.
+COSTWATCH_REQUIRE_SECRET_KEY = env_bool("COSTWATCH_REQUIRE_SECRET_KEY", False)
 
 
 def _secret_key() -> str:
-    key = os.environ.get("SECRET_KEY")
+    key = env_str("SECRET_KEY", "")
     if key:
         return key
-    if not DEBUG and os.environ.get("COSTWATCH_REQUIRE_SECRET_KEY"):
+    if not DEBUG and COSTWATCH_REQUIRE_SECRET_KEY:
         raise ImproperlyConfigured("SECRET_KEY must be set in production")
-    # Local runs get a random key kept under var/, so sessions survive restarts.
-    path = VAR_DIR / "secret_key"
-    if not path.exists():
-        import secrets
-
-        path.write_text(secrets.token_urlsafe(50))
-        path.chmod(0o600)
-    return path.read_text().strip()
+    # Local runs use a random key kept under var/ (made by use_local_defaults), so sessions survive restarts.
+    path = VAR_DIR / SECRET_KEY_FILE
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        raise ImproperlyConfigured(
+            f"SECRET_KEY is not set and {path} does not exist: set SECRET_KEY, or run `python manage.py check` "
+            "once to create the local key") from None
 
 
 SECRET_KEY = _secret_key()
@@ -115,33 +123,26 @@ TEMPLATES = [
     },
 ]
 
-# --- Database: DATABASE_URL, else the embedded PostgreSQL under var/ -----------------------
-DATABASE_URL = os.environ.get("DATABASE_URL", "").strip()
-if DATABASE_URL:
-    DATABASES = {"default": database_from_url(DATABASE_URL)}
-else:
-    from costwatch.embedded import embedded_database_url
-
-    EMBEDDED_DATABASE_URL = embedded_database_url(VAR_DIR)
-    DATABASES = {"default": database_from_url(EMBEDDED_DATABASE_URL)}
+# --- Database: DATABASE_URL (`make run` and manage.py set it to the embedded PostgreSQL) ------
+DATABASE_URL = env_str("DATABASE_URL", "").strip()
+if not DATABASE_URL:
+    raise ImproperlyConfigured(
+        "DATABASE_URL is not set: `make run` and `python manage.py` start the embedded PostgreSQL under "
+        "var/ and set it; set it yourself for other commands (gunicorn, celery)")
+DATABASES = {"default": database_from_url(DATABASE_URL)}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Celery: CELERY_BROKER_URL, else kombu's SQLAlchemy transport on PostgreSQL -------------
 # No broker server is needed: the embedded run keeps its queue in a database of its own on the
-# embedded PostgreSQL, a DATABASE_URL run in kombu's tables of that database.
-CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "").strip()
+# embedded PostgreSQL (use_local_defaults sets CELERY_BROKER_URL to it), a DATABASE_URL run in
+# kombu's tables of that database.
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "").strip() or sqlalchemy_broker_url(DATABASE_URL)
 CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {}
-if not CELERY_BROKER_URL:
-    from costwatch.embedded import embedded_broker_url, sqlalchemy_broker_url
-
-    CELERY_BROKER_URL = sqlalchemy_broker_url(DATABASE_URL) if DATABASE_URL else embedded_broker_url(EMBEDDED_DATABASE_URL)
 if CELERY_BROKER_URL.startswith(("sqla+", "sqlalchemy+")):
     # Passed to sqlalchemy.create_engine: a connection the database dropped (a restart) is
     # replaced before use instead of failing the next publish.
     CELERY_BROKER_TRANSPORT_OPTIONS = {"pool_pre_ping": True, "pool_recycle": 300}
 elif CELERY_BROKER_URL == "filesystem://":
-    from costwatch.embedded import filesystem_broker_options
-
     CELERY_BROKER_TRANSPORT_OPTIONS = filesystem_broker_options(VAR_DIR)
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_RESULT_BACKEND = None
@@ -164,7 +165,7 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 STATIC_URL = "static/"
-STATIC_ROOT = Path(env_str("COSTWATCH_STATIC_ROOT", str(VAR_DIR / "static")))
+STATIC_ROOT = static_root()
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -262,7 +263,6 @@ COSTWATCH_GRPC_WORKERS = env_int("COSTWATCH_GRPC_WORKERS", 8, minimum=1)
 # WhiteNoise serves the app's static files straight from the installed apps, so `make run`
 # needs no collectstatic step; a collected STATIC_ROOT (the Docker image) is served as well.
 WHITENOISE_USE_FINDERS = True
-STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # WhiteNoise warns about a missing root
 TEMPLATES[0]["OPTIONS"]["context_processors"].append("frontend.context.navigation")
 
 # --- Alerts (alerts/): email, PagerDuty, delivery retries (README "Alerts") -------------------
@@ -301,3 +301,24 @@ COSTWATCH_BILLING_MAX_RETRY_WAIT_SECONDS = env_float("COSTWATCH_BILLING_MAX_RETR
 
 # --- Savings advisor (costwatch/savings/, README "Savings advisor") -----------------------------------
 COSTWATCH_SAVINGS_DIGEST_CHECK_SECONDS = env_float("COSTWATCH_SAVINGS_DIGEST_CHECK_SECONDS", 3600.0, minimum=1.0)
+
+# --- Periodic work: what Celery beat sends, and how often ------------------------------------
+# Each entry expires after two of its intervals: a beat that outran a stopped worker does not
+# leave a pile of stale runs. A rollup run that changed buckets also triggers alert evaluation at
+# once (costwatch/celery.py FOLLOW_UPS).
+
+
+def _every(seconds: float, task: str) -> dict[str, object]:
+    return {"task": task, "schedule": seconds, "options": {"expires": seconds * 2}}
+
+
+CELERY_BEAT_SCHEDULE = {
+    "rollups": _every(COSTWATCH_ROLLUP_INTERVAL_SECONDS, "costwatch.usage.tasks.recompute_dirty_buckets"),
+    "partitions": _every(COSTWATCH_PARTITION_INTERVAL_SECONDS, "costwatch.usage.tasks.maintain_call_partitions"),
+    "span-attributes": _every(COSTWATCH_PARTITION_INTERVAL_SECONDS, "costwatch.usage.tasks.purge_span_attributes_task"),
+    "heartbeat": _every(COSTWATCH_HEARTBEAT_SECONDS, "costwatch.ops.tasks.record_heartbeat"),
+    "alerts": _every(COSTWATCH_ALERT_INTERVAL_SECONDS, "alerts.tasks.evaluate_alert_rules"),
+    "billing": _every(COSTWATCH_BILLING_CHECK_INTERVAL_SECONDS, "costwatch.billing.tasks.pull_due_bills"),
+    "broker-prune": _every(COSTWATCH_PARTITION_INTERVAL_SECONDS, "costwatch.ops.tasks.prune_broker_messages"),
+    "savings-digest": _every(COSTWATCH_SAVINGS_DIGEST_CHECK_SECONDS, "costwatch.savings.tasks.send_weekly_digests"),
+}

@@ -23,6 +23,8 @@ from ingest.canonical import (
 )
 from costwatch.usage.limits import MAX_ATTRIBUTION_CHARS
 from ingest.dialects import DIALECTS, Dialect, InvalidSpan
+from ingest.dialects.base import USAGE_ESTIMATED, USAGE_UNKNOWN
+from ingest.messages import TokenEstimator, estimate_with_tiktoken, read_messages
 
 DEFAULT_FEATURE_KEYS: tuple[str, ...] = ("costwatch.feature", "app.feature")
 STANDARD_USER_KEYS = ("enduser.id", "user.id")
@@ -51,9 +53,13 @@ def map_export(
     user_keys: Sequence[str] = (),
     dimensions: Sequence[DimensionSpec] = (),
     keep_attributes: bool = True,
+    estimate_tokens: TokenEstimator = estimate_with_tiktoken,
 ) -> MappedExport:
     """Map every span: inference spans become calls, and the spans the rollup needs to resolve
     attribution become attribution rows (see ``needs_storing``).
+
+    A call whose span reports no usage gets its tokens from ``estimate_tokens`` over the span's
+    message text (read as its dialect says), marked estimated; without text it stays unknown.
 
     Each call and row holds only what its own span says (its attributes and its parent): the
     rollup resolves a call's user, feature, endpoint and session through its ancestors and counts
@@ -85,14 +91,18 @@ def map_export(
         dialect = _claiming_dialect(view)
         call = None
         if dialect is not None:
+            # A call without a start time is rejected for that, whatever else is wrong with it.
+            missing_start = f"span {view.span_id}: start time is missing" if view.start == _EPOCH else None
             try:
-                if view.start == _EPOCH:
-                    raise InvalidSpan(f"span {view.span_id}: start time is missing")
                 call = dialect.to_call(view)
+                if call is not None and missing_start:
+                    raise InvalidSpan(missing_start)
             except InvalidSpan as exc:
-                rejected.append(RejectedSpan(view.trace_id, view.span_id, str(exc)))
+                rejected.append(RejectedSpan(view.trace_id, view.span_id, missing_start or str(exc)))
                 continue
-            calls.append(dataclasses.replace(call, user=own.user, feature=own.feature, session=own.session))
+            if call is not None:
+                call = _estimated(call, view, dialect, estimate_tokens)
+                calls.append(dataclasses.replace(call, user=own.user, feature=own.feature, session=own.session))
         if call is not None or needs_storing(view, own):
             if keep_attributes:
                 own = dataclasses.replace(own, attributes=kept_attributes(view))
@@ -207,6 +217,16 @@ def _contributes(attribution: TraceAttribution) -> bool:
 
 def _claiming_dialect(span: SpanView) -> Dialect | None:
     return next((dialect for dialect in DIALECTS if dialect.claims(span)), None)
+
+
+def _estimated(call: LlmCall, span: SpanView, dialect: Dialect, estimate_tokens: TokenEstimator) -> LlmCall:
+    """``call`` with tokens counted from its message text when the span reported no usage."""
+    if call.usage_state != USAGE_UNKNOWN:
+        return call
+    text = read_messages(span, dialect.message_formats)
+    if not text.prompt and not text.completion:
+        return call
+    return dataclasses.replace(call, tokens=estimate_tokens(call.model, text), usage_state=USAGE_ESTIMATED)
 
 
 def _flatten(request: ExportTraceServiceRequest) -> Iterator[SpanView | RejectedSpan]:

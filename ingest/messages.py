@@ -1,16 +1,22 @@
 """Prompt and completion text carried by a span, for token estimation when usage is missing.
 
-Reads every format the supported instrumentations use; the first format found wins for
-each side so the same text is never counted twice.
+Here are the shapes every instrumentation shares (``content_text``, JSON message lists,
+attributes indexed ``prefix.N.field``) and the formats of the OpenTelemetry GenAI conventions,
+which spans of any dialect may carry. Each dialect lists the formats its spans use, in order, as
+``message_formats`` (``ingest/dialects/``); ``read_messages`` takes the first format that has a
+prompt and the first that has a completion, so the same text is never counted twice.
+``ingest.mapping`` counts the text with a ``TokenEstimator`` (tiktoken unless a caller passes
+another).
 """
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
+from costwatch.pricing.cost import TokenCounts
 from ingest.canonical import SpanView
 
 _PROMPT_EVENTS = {
@@ -23,22 +29,49 @@ _PROMPT_EVENTS = {
 
 @dataclass(frozen=True)
 class MessageText:
+    """The prompt as chat messages (``{"role", "content"}``) and the completion as plain text."""
+
     prompt: list[dict[str, str]] = field(default_factory=list)
     completion: str = ""
 
 
-def extract_messages(span: SpanView) -> MessageText:
+@dataclass(frozen=True)
+class MessageFormat:
+    """One way of carrying message text: a reader for the prompt and one for the completion,
+    each returning an empty list / string when the span does not use this format."""
+
+    prompt: Callable[[SpanView], list[dict[str, str]]]
+    completion: Callable[[SpanView], str]
+
+
+def read_messages(span: SpanView, formats: Sequence[MessageFormat]) -> MessageText:
+    """The span's prompt and completion, each from the first of ``formats`` that has it."""
     prompt: list[dict[str, str]] = []
-    for reader in _PROMPT_READERS:
-        prompt = reader(span)
+    for message_format in formats:
+        prompt = message_format.prompt(span)
         if prompt:
             break
     completion = ""
-    for completion_reader in _COMPLETION_READERS:
-        completion = completion_reader(span)
+    for message_format in formats:
+        completion = message_format.completion(span)
         if completion:
             break
     return MessageText(prompt=prompt, completion=completion)
+
+
+class TokenEstimator(Protocol):
+    """Counts a call's tokens from its message text: input from the prompt, output from the completion."""
+
+    def __call__(self, model: str | None, text: MessageText) -> TokenCounts: ...
+
+
+def estimate_with_tiktoken(model: str | None, text: MessageText) -> TokenCounts:
+    """Tokens counted with tiktoken (``costwatch.pricing.tokenizer``), chat framing included."""
+    from costwatch.pricing.tokenizer import count_messages, count_text
+
+    input_tokens = count_messages(model or "", text.prompt).tokens if text.prompt else 0
+    output_tokens = count_text(model or "", text.completion).tokens if text.completion else 0
+    return TokenCounts(input=input_tokens, output=output_tokens)
 
 
 def content_text(value: Any) -> str:
@@ -67,14 +100,16 @@ def content_text(value: Any) -> str:
     return ""
 
 
-def _message(role: Any, content: Any) -> dict[str, str] | None:
+def chat_message(role: Any, content: Any) -> dict[str, str] | None:
+    """``{"role", "content"}`` with the content as plain text (role "user" when missing); None without text."""
     text = content_text(content)
     if not text:
         return None
     return {"role": role if isinstance(role, str) and role else "user", "content": text}
 
 
-def _messages_from_json(value: Any) -> list[dict[str, str]]:
+def messages_from_json(value: Any) -> list[dict[str, str]]:
+    """Chat messages from a JSON list (or one object) of ``{role, parts | content | text}``."""
     if isinstance(value, str):
         try:
             value = json.loads(value)
@@ -88,13 +123,13 @@ def _messages_from_json(value: Any) -> list[dict[str, str]]:
     for item in value:
         if isinstance(item, Mapping):
             content = item.get("parts", item.get("content", item.get("text")))
-            message = _message(item.get("role"), content)
+            message = chat_message(item.get("role"), content)
             if message:
                 out.append(message)
     return out
 
 
-def _indexed(span: SpanView, prefix: str) -> dict[int, dict[str, Any]]:
+def indexed(span: SpanView, prefix: str) -> dict[int, dict[str, Any]]:
     """Attributes flattened as ``prefix.N.rest`` grouped by N."""
     pattern = re.compile(re.escape(prefix) + r"\.(\d+)\.(.+)$")
     groups: dict[int, dict[str, Any]] = {}
@@ -105,70 +140,51 @@ def _indexed(span: SpanView, prefix: str) -> dict[int, dict[str, Any]]:
     return dict(sorted(groups.items()))
 
 
+def from_indexed(groups: Mapping[int, Mapping[str, Any]], role_key: str, content_key: str) -> list[dict[str, str]]:
+    """Chat messages from ``indexed`` groups, reading each group's role and content fields."""
+    out = []
+    for fields in groups.values():
+        message = chat_message(fields.get(role_key), fields.get(content_key))
+        if message:
+            out.append(message)
+    return out
+
+
+def join_texts(texts: Iterable[str]) -> str:
+    return "\n".join(t for t in texts if t)
+
+
+# --- The OpenTelemetry GenAI conventions' formats -------------------------------------------
+
 def _otel_prompt(span: SpanView) -> list[dict[str, str]]:
-    system = _messages_from_json(span.attributes.get("gen_ai.system_instructions"))
-    messages = _messages_from_json(span.attributes.get("gen_ai.input.messages"))
+    system = messages_from_json(span.attributes.get("gen_ai.system_instructions"))
+    messages = messages_from_json(span.attributes.get("gen_ai.input.messages"))
     if system and messages:
         system = [{"role": "system", "content": "\n".join(m["content"] for m in system)}]
     return system + messages if messages else []
 
 
 def _otel_completion(span: SpanView) -> str:
-    return _join(m["content"] for m in _messages_from_json(span.attributes.get("gen_ai.output.messages")))
+    return join_texts(m["content"] for m in messages_from_json(span.attributes.get("gen_ai.output.messages")))
 
 
-def _traceloop_prompt(span: SpanView) -> list[dict[str, str]]:
-    return _from_indexed(_indexed(span, "gen_ai.prompt"), "role", "content")
+def _indexed_prompt(span: SpanView) -> list[dict[str, str]]:
+    return from_indexed(indexed(span, "gen_ai.prompt"), "role", "content")
 
 
-def _traceloop_completion(span: SpanView) -> str:
-    return _join(m["content"] for m in _from_indexed(_indexed(span, "gen_ai.completion"), "role", "content"))
-
-
-def _openinference_messages(span: SpanView, prefix: str) -> list[dict[str, str]]:
-    out = []
-    for fields in _indexed(span, prefix).values():
-        content = fields.get("message.content")
-        if content is None:
-            parts = {k: v for k, v in fields.items() if k.startswith("message.contents.") and k.endswith(".text")}
-            content = [parts[k] for k in sorted(parts, key=_part_index)]
-        message = _message(fields.get("message.role"), content)
-        if message:
-            out.append(message)
-    return out
-
-
-def _part_index(key: str) -> int:
-    match = re.search(r"contents\.(\d+)\.", key)
-    return int(match.group(1)) if match else 0
-
-
-def _openinference_prompt(span: SpanView) -> list[dict[str, str]]:
-    return _openinference_messages(span, "llm.input_messages")
-
-
-def _openinference_completion(span: SpanView) -> str:
-    return _join(m["content"] for m in _openinference_messages(span, "llm.output_messages"))
-
-
-def _vercel_prompt(span: SpanView) -> list[dict[str, str]]:
-    return _messages_from_json(span.attributes.get("ai.prompt.messages"))
-
-
-def _vercel_completion(span: SpanView) -> str:
-    value = span.attributes.get("ai.response.text")
-    return value if isinstance(value, str) else ""
+def _indexed_completion(span: SpanView) -> str:
+    return join_texts(m["content"] for m in from_indexed(indexed(span, "gen_ai.completion"), "role", "content"))
 
 
 def _event_prompt(span: SpanView) -> list[dict[str, str]]:
     out = []
     for name, attrs in span.events:
         if name in _PROMPT_EVENTS:
-            message = _message(attrs.get("role") or _PROMPT_EVENTS[name], attrs.get("content"))
+            message = chat_message(attrs.get("role") or _PROMPT_EVENTS[name], attrs.get("content"))
             if message:
                 out.append(message)
         elif name == "gen_ai.content.prompt":
-            out.extend(_messages_from_json(attrs.get("gen_ai.prompt")))
+            out.extend(messages_from_json(attrs.get("gen_ai.prompt")))
     return out
 
 
@@ -187,34 +203,15 @@ def _event_completion(span: SpanView) -> str:
             else:
                 texts.append(content_text(attrs.get("content", message)))
         elif name == "gen_ai.content.completion":
-            texts.extend(m["content"] for m in _messages_from_json(attrs.get("gen_ai.completion")))
-    return _join(texts)
+            texts.extend(m["content"] for m in messages_from_json(attrs.get("gen_ai.completion")))
+    return join_texts(texts)
 
 
-def _from_indexed(groups: Mapping[int, Mapping[str, Any]], role_key: str, content_key: str) -> list[dict[str, str]]:
-    out = []
-    for fields in groups.values():
-        message = _message(fields.get(role_key), fields.get(content_key))
-        if message:
-            out.append(message)
-    return out
-
-
-def _join(texts: Iterable[str]) -> str:
-    return "\n".join(t for t in texts if t)
-
-
-_PROMPT_READERS: tuple[Callable[[SpanView], list[dict[str, str]]], ...] = (
-    _otel_prompt,
-    _traceloop_prompt,
-    _openinference_prompt,
-    _vercel_prompt,
-    _event_prompt,
-)
-_COMPLETION_READERS: tuple[Callable[[SpanView], str], ...] = (
-    _otel_completion,
-    _traceloop_completion,
-    _openinference_completion,
-    _vercel_completion,
-    _event_completion,
-)
+# ``gen_ai.system_instructions`` + ``gen_ai.input.messages`` / ``gen_ai.output.messages`` (JSON).
+GEN_AI_MESSAGES = MessageFormat(_otel_prompt, _otel_completion)
+# ``gen_ai.prompt.N.role`` / ``.content`` and ``gen_ai.completion.N.*``: the form before the
+# conventions had message attributes, still written by OpenLLMetry and others.
+GEN_AI_INDEXED = MessageFormat(_indexed_prompt, _indexed_completion)
+# Span events: ``gen_ai.{system,user,assistant,tool}.message``, ``gen_ai.choice``, and the older
+# ``gen_ai.content.prompt`` / ``gen_ai.content.completion``.
+GEN_AI_EVENTS = MessageFormat(_event_prompt, _event_completion)

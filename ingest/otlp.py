@@ -1,6 +1,6 @@
-"""OTLP/HTTP trace export decoding and response encoding: bytes in, protobuf messages out.
+"""OTLP trace export decoding and response encoding: bytes in, protobuf messages out.
 
-Errors are ``OtlpError`` subclasses carrying the HTTP status the view answers with.
+Errors are ``OtlpError`` subclasses, one per kind of refusal (``ingest.accept`` maps them).
 """
 from __future__ import annotations
 
@@ -13,15 +13,11 @@ from typing import Any
 
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError
+from google.rpc.status_pb2 import Status as RpcStatus
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
 )
-
-try:
-    from google.rpc.status_pb2 import Status as _RpcStatus
-except ImportError:  # googleapis-common-protos is optional: opentelemetry-proto does not ship google.rpc
-    _RpcStatus = None
 
 PROTOBUF_TYPES = ("application/x-protobuf", "application/protobuf")
 JSON_TYPE = "application/json"
@@ -32,23 +28,21 @@ _CHUNK = 64 * 1024
 
 
 class OtlpError(Exception):
-    status: int = 400
-
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
 
 
 class MalformedExport(OtlpError):
-    status = 400
+    """Not a decodable export: invalid protobuf, JSON, gzip or deflate."""
 
 
 class UnsupportedMediaType(OtlpError):
-    status = 415
+    """A content type or content encoding that OTLP does not use."""
 
 
 class PayloadTooLarge(OtlpError):
-    status = 413
+    """The body is over the limit, also after decompression."""
 
 
 def decode_body(body: bytes, content_encoding: str | None, max_bytes: int) -> bytes:
@@ -237,29 +231,4 @@ def encode_status(code: int, message: str, content_type: str) -> tuple[bytes, st
     kind = _response_type(content_type)
     if kind == JSON_TYPE:
         return json.dumps({"code": code, "message": message}).encode("utf-8"), JSON_TYPE
-    if _RpcStatus is not None:
-        return _RpcStatus(code=code, message=message).SerializeToString(), kind
-    return _status_wire_bytes(code, message), kind
-
-
-def _status_wire_bytes(code: int, message: str) -> bytes:
-    """google.rpc.Status by hand: field 1 int32 code (varint), field 2 string message."""
-    out = bytearray()
-    if code:
-        out += b"\x08" + _varint(code & 0xFFFFFFFFFFFFFFFF if code < 0 else code)
-    if message:
-        encoded = message.encode("utf-8")
-        out += b"\x12" + _varint(len(encoded)) + encoded
-    return bytes(out)
-
-
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte = value & 0x7F
-        value >>= 7
-        if value:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return bytes(out)
+    return RpcStatus(code=code, message=message).SerializeToString(), kind

@@ -1,6 +1,6 @@
 """The ingest service: one export in, priced calls committed in one transaction, a result out.
 
-Shared by every transport (OTLP/HTTP now); nothing here knows about HTTP.
+Both transports reach it through ``ingest.accept``; nothing here knows about HTTP or gRPC.
 """
 from __future__ import annotations
 

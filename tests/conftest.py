@@ -1,7 +1,15 @@
-"""Shared test base: two named tenants, so every test can check isolation."""
+"""Shared test base: two named tenants, so every test can check isolation.
+
+The session prepares the environment as ``manage.py`` does (``costwatch.embedded.use_local_defaults``:
+without ``DATABASE_URL``, the embedded PostgreSQL) and then loads Django's settings, so
+``DJANGO_SETTINGS_MODULE`` is set here rather than in pyproject.toml (pytest-django would load the
+settings before this file). Processes the tests start inherit the environment, a session secret
+key included.
+"""
 from __future__ import annotations
 
 import os
+import secrets
 from pathlib import Path
 
 import pytest
@@ -16,6 +24,26 @@ os.environ.setdefault("COSTWATCH_INGEST_MAX_AGE_DAYS", str(WIDE_INGEST_WINDOW_DA
 # Channel receivers in tests are local servers on 127.0.0.1; the SSRF guard's own tests
 # (tests/alerts/test_ssrf.py) switch it back on.
 os.environ.setdefault("COSTWATCH_ALLOW_PRIVATE_TARGETS", "true")
+os.environ.setdefault("SECRET_KEY", f"tests-only-{secrets.token_urlsafe(40)}")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if config.option.help or config.option.version:
+        return
+    from costwatch.embedded import use_local_defaults
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "costwatch.settings")
+    use_local_defaults()
+    import django
+
+    django.setup()  # pytest-django's own pytest_configure (trylast) takes it from here
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that takes the ``browser`` fixture (tests/frontend/test_browser.py) is a browser test."""
+    for item in items:
+        if "browser" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.browser)
 
 
 @pytest.fixture(autouse=True)

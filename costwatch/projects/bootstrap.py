@@ -1,7 +1,6 @@
 """What `make run` makes sure of on every start: a demo project with keys and an admin user."""
 from __future__ import annotations
 
-import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
@@ -9,6 +8,7 @@ from pathlib import Path
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
+from costwatch.config import env_str
 from costwatch.projects.models import KeyScope, Project, Role
 from costwatch.projects.services import (
     authenticate_key,
@@ -47,7 +47,7 @@ def ensure_local_setup(var: Path) -> LocalSetup:
     """The demo project's keys are kept in var/demo-keys.env (a local, 0600 file) so that they
     can be printed again on the next start; the database only ever holds their hashes."""
     project = Project.objects.filter(slug=DEMO_SLUG).first() or create_project(
-        DEMO_SLUG, name="Demo project", timezone_name=os.environ.get("COSTWATCH_DEMO_TIMEZONE", "UTC")
+        DEMO_SLUG, name="Demo project", timezone_name=env_str("COSTWATCH_DEMO_TIMEZONE", "UTC")
     )
     keys_file = var / "demo-keys.env"
     saved = _read_env_file(keys_file)
@@ -59,14 +59,14 @@ def ensure_local_setup(var: Path) -> LocalSetup:
         read = issue_key(project, KeyScope.READ, name="make run").secret
     _write_secret_file(keys_file, f"COSTWATCH_INGEST_KEY={ingest}\nCOSTWATCH_API_KEY={read}\n")
 
-    username = os.environ.get("COSTWATCH_ADMIN_USER", "admin")
+    username = env_str("COSTWATCH_ADMIN_USER", "admin")
     users = get_user_model()
     password_file = var / "admin-password"
     admin = users.objects.filter(username=username).first()
     password: str | None = None
     created = admin is None
     if admin is None:
-        password = os.environ.get("COSTWATCH_ADMIN_PASSWORD") or secrets.token_urlsafe(12)
+        password = env_str("COSTWATCH_ADMIN_PASSWORD", "") or secrets.token_urlsafe(12)
         admin = users.objects.create_superuser(username=username, email="", password=password)
         _write_secret_file(password_file, password + "\n")
     elif password_file.exists() and admin.check_password(password_file.read_text().strip()):

@@ -1,7 +1,13 @@
 """Dialect adapters: one module per instrumentation family, registered here in precedence order.
 
-The first dialect that claims a span maps it, so the most specific come first: Vercel and
-OpenInference spans also carry gen_ai.* attributes, and Traceloop spans use the OTel names.
+Mapping asks the dialects in this order and the first whose ``claims`` accepts a span decides it:
+a call (``to_call``), or no call for a span of its family that is not one. That order is the only
+precedence: a family whose spans also carry another family's attributes comes before it (Vercel
+and OpenInference spans carry gen_ai.* attributes, Traceloop spans the OTel usage names), so the
+OTel GenAI conventions come last. No dialect refers to another.
+
+Adding a dialect: one module in this package implementing ``Dialect`` (``base.py``), one line in
+``DIALECTS`` at its place in the order, and one test file ``tests/ingest/test_dialect_<name>.py``.
 """
 from __future__ import annotations
 

@@ -12,11 +12,26 @@ from typing import Any, Protocol
 
 from costwatch.pricing.cost import TokenCounts
 from ingest.canonical import LlmCall, SpanView
-from ingest.messages import extract_messages
+from ingest.messages import MessageFormat
 
 MAX_TOKENS = 10**9
 MAX_COST = Decimal(10**6)
 _DIGITS = re.compile(r"\+?\d+")
+
+# Usage attributes of the OTel GenAI conventions, current names first, then the deprecated ones and
+# OpenLLMetry's llm.usage.* forerunners: more than one instrumentation family writes them.
+GEN_AI_INPUT = ("gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens")
+GEN_AI_OUTPUT = ("gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens")
+GEN_AI_CACHE_READ = ("gen_ai.usage.cache_read.input_tokens", "gen_ai.usage.cache_read_input_tokens")
+# The anthropic SDK's own tracing says cache_write where the conventions say cache_creation.
+GEN_AI_CACHE_WRITE = (
+    "gen_ai.usage.cache_creation.input_tokens",
+    "gen_ai.usage.cache_creation_input_tokens",
+    "gen_ai.usage.cache_write.input_tokens",
+)
+GEN_AI_REASONING = ("gen_ai.usage.reasoning.output_tokens", "gen_ai.usage.reasoning_tokens", "llm.usage.reasoning_tokens")
+GEN_AI_TOTAL = ("gen_ai.usage.total_tokens", "llm.usage.total_tokens")
+GEN_AI_COST = ("gen_ai.usage.cost", "llm.usage.total_cost")
 
 
 class InvalidSpan(Exception):
@@ -24,15 +39,26 @@ class InvalidSpan(Exception):
 
 
 class Dialect(Protocol):
+    """One instrumentation family: which spans are its own and how they map to calls."""
+
     name: str
     # Attribution keys this dialect's instrumentations put on their spans (LLM or not).
     user_keys: tuple[str, ...]
     feature_keys: tuple[str, ...]
     session_keys: tuple[str, ...]
+    # Where its spans carry prompt and completion text, first found wins (``ingest.messages``):
+    # read only for a call without usage, to estimate its tokens.
+    message_formats: tuple[MessageFormat, ...]
 
-    def claims(self, span: SpanView) -> bool: ...
+    def claims(self, span: SpanView) -> bool:
+        """Whether the span is this dialect's to decide; the registry asks the dialects in order."""
+        ...
 
-    def to_call(self, span: SpanView) -> LlmCall: ...
+    def to_call(self, span: SpanView) -> LlmCall | None:
+        """The call a claimed span records, or None for a span of the family that is no call
+        (a parent or tool span). Usage the span does not report is ``USAGE_UNKNOWN``, for
+        mapping to estimate. Raises ``InvalidSpan`` when the span's data cannot be trusted."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -206,18 +232,6 @@ def lower_or_none(value: str | None) -> str | None:
     return value.lower() if value else None
 
 
-def estimate_tokens(model: str | None, span: SpanView) -> TokenCounts | None:
-    """Tokens counted with tiktoken from the span's message text, or None without any text."""
-    text = extract_messages(span)
-    if not text.prompt and not text.completion:
-        return None
-    from costwatch.pricing.tokenizer import count_messages, count_text
-
-    input_tokens = count_messages(model or "", text.prompt).tokens if text.prompt else 0
-    output_tokens = count_text(model or "", text.completion).tokens if text.completion else 0
-    return TokenCounts(input=input_tokens, output=output_tokens)
-
-
 def build_call(
     span: SpanView,
     *,
@@ -271,19 +285,11 @@ USAGE_ESTIMATED = "estimated"
 USAGE_UNKNOWN = "unknown"
 
 
-def usage_or_estimate(
-    span: SpanView, usage: ReportedUsage, normalized: TokenCounts, model: str | None
-) -> tuple[TokenCounts, str]:
-    """The counts and their usage state: ``reported`` (the span's usage, normalized), else
-    ``estimated`` (tiktoken over the span's message text), else ``unknown`` (zero counts that
-    must never be priced as $0: a stream without ``include_usage``, or content capture off).
-    """
-    if usage.any:
-        return normalized, USAGE_REPORTED
-    estimate = estimate_tokens(model, span)
-    if estimate is None:
-        return normalized, USAGE_UNKNOWN
-    return estimate, USAGE_ESTIMATED
+def usage_state(usage: ReportedUsage) -> str:
+    """``reported`` when the span reports usage, else ``unknown``: zero counts that must never be
+    priced as $0 (a stream without ``include_usage``, or content capture off). Mapping turns
+    ``unknown`` into ``estimated`` when the span carries message text (``ingest.mapping``)."""
+    return USAGE_REPORTED if usage.any else USAGE_UNKNOWN
 
 
 # How a call's counts were read (stored as the call's ``count_basis``).

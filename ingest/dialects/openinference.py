@@ -1,4 +1,4 @@
-"""OpenInference (Arize) instrumentations: ``openinference.span.kind`` LLM or EMBEDDING.
+"""OpenInference (Arize) instrumentations: spans with ``openinference.span.kind``; LLM and EMBEDDING are calls.
 
 Emitted by ``openinference-instrumentation-*`` (OpenAI, Anthropic, Bedrock, LangChain, LlamaIndex,
 OpenAI Agents, CrewAI, Strands ...; Python 0.1.x, JS 1.x/2.x) and Arize Phoenix.
@@ -8,7 +8,9 @@ inside ``llm.invocation_parameters`` JSON, with its ``service_tier``); usage
 ``llm.token_count.prompt``, ``completion``, ``total``, ``prompt_details.cache_read`` | ``cached``,
 ``prompt_details.cache_write``, ``completion_details.reasoning``, and the modality details
 ``prompt_details.audio`` / ``image`` and ``completion_details.audio`` / ``image``; cost
-``llm.cost.total``; user ``user.id``, session ``session.id``.
+``llm.cost.total``; user ``user.id``, session ``session.id``; message text (for a call without
+usage) ``llm.input_messages.N.message.content`` (or its ``message.contents.M.*.text`` parts) and
+``llm.output_messages.N.*``, after the OTel forms.
 
 Cannot know: Bedrock and some LangChain / Strands spans put the provider's raw prompt (without
 cache) in ``llm.token_count.prompt``; without ``llm.token_count.total`` that is decided from sizes
@@ -16,6 +18,8 @@ and the call is marked ``inferred``. Framework LLM spans wrapping the SDK's are 
 (``costwatch.usage.rollups``).
 """
 from __future__ import annotations
+
+import re
 
 from ingest.canonical import LlmCall, SpanView
 from ingest.dialects.base import (
@@ -32,11 +36,48 @@ from ingest.dialects.base import (
     read_tokens,
     service_tier_of,
     text_attr,
-    usage_or_estimate,
+    usage_state,
     with_modalities,
+)
+from ingest.messages import (
+    GEN_AI_EVENTS,
+    GEN_AI_MESSAGES,
+    MessageFormat,
+    chat_message,
+    indexed,
+    join_texts,
 )
 
 KINDS = {"LLM": "chat", "EMBEDDING": "embeddings"}
+
+
+def _messages(span: SpanView, prefix: str) -> list[dict[str, str]]:
+    out = []
+    for fields in indexed(span, prefix).values():
+        content = fields.get("message.content")
+        if content is None:
+            parts = {k: v for k, v in fields.items() if k.startswith("message.contents.") and k.endswith(".text")}
+            content = [parts[k] for k in sorted(parts, key=_part_index)]
+        message = chat_message(fields.get("message.role"), content)
+        if message:
+            out.append(message)
+    return out
+
+
+def _part_index(key: str) -> int:
+    match = re.search(r"contents\.(\d+)\.", key)
+    return int(match.group(1)) if match else 0
+
+
+def _prompt(span: SpanView) -> list[dict[str, str]]:
+    return _messages(span, "llm.input_messages")
+
+
+def _completion(span: SpanView) -> str:
+    return join_texts(m["content"] for m in _messages(span, "llm.output_messages"))
+
+
+MESSAGES = MessageFormat(_prompt, _completion)
 
 
 class OpenInferenceDialect:
@@ -44,12 +85,15 @@ class OpenInferenceDialect:
     user_keys: tuple[str, ...] = ()
     feature_keys: tuple[str, ...] = ()
     session_keys: tuple[str, ...] = ()
+    message_formats: tuple[MessageFormat, ...] = (GEN_AI_MESSAGES, MESSAGES, GEN_AI_EVENTS)
 
     def claims(self, span: SpanView) -> bool:
-        kind = span.attributes.get("openinference.span.kind")
-        return isinstance(kind, str) and kind.upper() in KINDS
+        return isinstance(span.attributes.get("openinference.span.kind"), str)
 
-    def to_call(self, span: SpanView) -> LlmCall:
+    def to_call(self, span: SpanView) -> LlmCall | None:
+        operation = KINDS.get(str(span.attributes["openinference.span.kind"]).upper())
+        if operation is None:
+            return None  # a CHAIN, AGENT, TOOL ... span: it may carry gen_ai.* usage, but is no call
         # llm.token_count.prompt includes cache reads and writes by the OpenInference spec
         # (prompt_details are a breakdown of it): OpenAI reports it that way and the Anthropic
         # instrumentations add cache tokens back. Bedrock (Converse) and some LangChain /
@@ -84,7 +128,6 @@ class OpenInferenceDialect:
             "output_audio": read_tokens(span, "llm.token_count.completion_details.audio"),
             "output_image": read_tokens(span, "llm.token_count.completion_details.image"),
         })
-        tokens, usage_state = usage_or_estimate(span, usage, counts, model)
         return build_call(
             span,
             dialect=self.name,
@@ -93,9 +136,9 @@ class OpenInferenceDialect:
             service_tier=service_tier_of(span, dig(parameters, "service_tier")),
             model=model,
             request_model=request_model,
-            operation=KINDS[str(span.attributes["openinference.span.kind"]).upper()],
-            tokens=tokens,
-            usage_state=usage_state,
+            operation=operation,
+            tokens=counts,
+            usage_state=usage_state(usage),
             response_id=text_attr(span, "gen_ai.response.id"),
             reported_cost=read_cost(span, ("llm.cost.total",)),
         )

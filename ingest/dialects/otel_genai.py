@@ -15,6 +15,9 @@ Reads (first present wins):
   ``reasoning.output_tokens`` | ``reasoning_tokens``, ``total_tokens``; cost ``gen_ai.usage.cost``.
 - service tier ``openai.response.service_tier`` | ``openai.request.service_tier`` (and the
   deprecated ``gen_ai.openai.*`` names).
+- message text (for a call without usage): ``gen_ai.system_instructions`` +
+  ``gen_ai.input.messages`` / ``gen_ai.output.messages``, then the indexed ``gen_ai.prompt.N.*`` /
+  ``gen_ai.completion.N.*``, then the ``gen_ai.*`` message events.
 - Counts follow the conventions (input includes cache, output includes reasoning) unless the total
   says otherwise; Gemini-family output is settled by the total or marked inferred.
 
@@ -25,6 +28,13 @@ from __future__ import annotations
 
 from ingest.canonical import LlmCall, SpanView
 from ingest.dialects.base import (
+    GEN_AI_CACHE_READ,
+    GEN_AI_CACHE_WRITE,
+    GEN_AI_COST,
+    GEN_AI_INPUT,
+    GEN_AI_OUTPUT,
+    GEN_AI_REASONING,
+    GEN_AI_TOTAL,
     ReportedUsage,
     build_call,
     lower_or_none,
@@ -33,33 +43,21 @@ from ingest.dialects.base import (
     read_cost,
     read_tokens,
     text_attr,
-    usage_or_estimate,
+    usage_state,
 )
+from ingest.messages import GEN_AI_EVENTS, GEN_AI_INDEXED, GEN_AI_MESSAGES, MessageFormat
 
 CHARGED_OPERATIONS = frozenset({"chat", "text_completion", "generate_content", "embeddings"})
-
-INPUT = ("gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens")
-OUTPUT = ("gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens")
-CACHE_READ = ("gen_ai.usage.cache_read.input_tokens", "gen_ai.usage.cache_read_input_tokens")
-# The anthropic SDK's own tracing says cache_write where the conventions say cache_creation.
-CACHE_WRITE = (
-    "gen_ai.usage.cache_creation.input_tokens",
-    "gen_ai.usage.cache_creation_input_tokens",
-    "gen_ai.usage.cache_write.input_tokens",
-)
-REASONING = ("gen_ai.usage.reasoning.output_tokens", "gen_ai.usage.reasoning_tokens", "llm.usage.reasoning_tokens")
-TOTAL = ("gen_ai.usage.total_tokens", "llm.usage.total_tokens")
-COST = ("gen_ai.usage.cost", "llm.usage.total_cost")
 
 
 def reported_usage(span: SpanView) -> ReportedUsage:
     return ReportedUsage(
-        input=read_tokens(span, *INPUT),
-        output=read_tokens(span, *OUTPUT),
-        cache_read=read_tokens(span, *CACHE_READ),
-        cache_write=read_tokens(span, *CACHE_WRITE),
-        reasoning=read_tokens(span, *REASONING),
-        total=read_tokens(span, *TOTAL),
+        input=read_tokens(span, *GEN_AI_INPUT),
+        output=read_tokens(span, *GEN_AI_OUTPUT),
+        cache_read=read_tokens(span, *GEN_AI_CACHE_READ),
+        cache_write=read_tokens(span, *GEN_AI_CACHE_WRITE),
+        reasoning=read_tokens(span, *GEN_AI_REASONING),
+        total=read_tokens(span, *GEN_AI_TOTAL),
     )
 
 
@@ -68,29 +66,26 @@ class OtelGenAiDialect:
     user_keys: tuple[str, ...] = ("llm.user",)
     feature_keys: tuple[str, ...] = ()
     session_keys: tuple[str, ...] = ()
+    message_formats: tuple[MessageFormat, ...] = (GEN_AI_MESSAGES, GEN_AI_INDEXED, GEN_AI_EVENTS)
 
     def claims(self, span: SpanView) -> bool:
         operation = span.attributes.get("gen_ai.operation.name")
         if isinstance(operation, str) and operation:
             return operation.lower() in CHARGED_OPERATIONS
         # Spans from before gen_ai.operation.name existed: a provider and usage make a call.
-        # Spans of other dialects' parents (Vercel ai.*, OpenInference CHAIN) are not calls.
-        if "ai.operationId" in span.attributes or "openinference.span.kind" in span.attributes:
-            return False
         has_provider = bool(text_attr(span, "gen_ai.provider.name", "gen_ai.system"))
-        has_usage = any(name in span.attributes for name in INPUT + OUTPUT)
+        has_usage = any(name in span.attributes for name in GEN_AI_INPUT + GEN_AI_OUTPUT)
         return has_provider and has_usage
 
     def to_call(self, span: SpanView) -> LlmCall:
         # The conventions say input_tokens includes cache reads and writes and output_tokens
-        # includes reasoning; otel_rule_counts also catches reporters that break the rule
+        # includes reasoning; normalize_counts also catches reporters that break the rule
         # (Anthropic-style input without cache, Gemini-style output without thoughts).
         usage = reported_usage(span)
         request_model = text_attr(span, "gen_ai.request.model")
         model = text_attr(span, "gen_ai.response.model") or request_model
         provider = lower_or_none(text_attr(span, "gen_ai.provider.name", "gen_ai.system"))
         counts, basis = normalize_counts(usage, provider_rule(provider))
-        tokens, usage_state = usage_or_estimate(span, usage, counts, model)
         operation = text_attr(span, "gen_ai.operation.name")
         return build_call(
             span,
@@ -100,8 +95,8 @@ class OtelGenAiDialect:
             model=model,
             request_model=request_model,
             operation=operation.lower() if operation else "chat",
-            tokens=tokens,
-            usage_state=usage_state,
+            tokens=counts,
+            usage_state=usage_state(usage),
             response_id=text_attr(span, "gen_ai.response.id"),
-            reported_cost=read_cost(span, COST),
+            reported_cost=read_cost(span, GEN_AI_COST),
         )

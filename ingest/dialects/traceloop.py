@@ -8,7 +8,9 @@ Reads: ``llm.request.type`` chat / completion / embedding; provider ``gen_ai.sys
 names, lower-cased); model, response id and usage as the OTel dialect, plus
 ``llm.usage.cache_read_input_tokens`` and ``gen_ai.usage.total_tokens``; service tier as the OTel
 dialect; user ``gen_ai.user`` (the request's ``user=``) and
-``traceloop.association.properties.user_id``, session ``...session_id``, feature ``...feature``.
+``traceloop.association.properties.user_id``, session ``...session_id``, feature ``...feature``;
+message text (for a call without usage) as the OTel dialect, whose indexed ``gen_ai.prompt.N.*`` /
+``gen_ai.completion.N.*`` form is OpenLLMetry's content capture.
 Input includes cache tokens in every OpenLLMetry instrumentation (the Anthropic one adds them
 back); the total, when present, still decides.
 
@@ -19,6 +21,13 @@ from __future__ import annotations
 
 from ingest.canonical import LlmCall, SpanView
 from ingest.dialects.base import (
+    GEN_AI_CACHE_READ,
+    GEN_AI_CACHE_WRITE,
+    GEN_AI_COST,
+    GEN_AI_INPUT,
+    GEN_AI_OUTPUT,
+    GEN_AI_REASONING,
+    GEN_AI_TOTAL,
     ReportedUsage,
     build_call,
     lower_or_none,
@@ -27,23 +36,12 @@ from ingest.dialects.base import (
     read_cost,
     read_tokens,
     text_attr,
-    usage_or_estimate,
+    usage_state,
 )
-from ingest.dialects.otel_genai import (
-    CACHE_WRITE,
-    COST,
-    INPUT,
-    OUTPUT,
-    REASONING,
-    TOTAL,
-)
+from ingest.messages import GEN_AI_EVENTS, GEN_AI_INDEXED, GEN_AI_MESSAGES, MessageFormat
 
 REQUEST_TYPES = {"chat": "chat", "completion": "text_completion", "embedding": "embeddings"}
-CACHE_READ = (
-    "gen_ai.usage.cache_read.input_tokens",
-    "gen_ai.usage.cache_read_input_tokens",
-    "llm.usage.cache_read_input_tokens",
-)
+CACHE_READ = (*GEN_AI_CACHE_READ, "llm.usage.cache_read_input_tokens")
 
 
 class TraceloopDialect:
@@ -51,6 +49,7 @@ class TraceloopDialect:
     user_keys: tuple[str, ...] = ("gen_ai.user", "traceloop.association.properties.user_id")
     feature_keys: tuple[str, ...] = ("traceloop.association.properties.feature",)
     session_keys: tuple[str, ...] = ("traceloop.association.properties.session_id",)
+    message_formats: tuple[MessageFormat, ...] = (GEN_AI_MESSAGES, GEN_AI_INDEXED, GEN_AI_EVENTS)
 
     def claims(self, span: SpanView) -> bool:
         request_type = span.attributes.get("llm.request.type")
@@ -63,19 +62,18 @@ class TraceloopDialect:
         # Its Anthropic stream handling over-counts output by one token; that is upstream
         # data we cannot tell apart and keep as reported.
         usage = ReportedUsage(
-            input=read_tokens(span, *INPUT),
-            output=read_tokens(span, *OUTPUT),
+            input=read_tokens(span, *GEN_AI_INPUT),
+            output=read_tokens(span, *GEN_AI_OUTPUT),
             cache_read=read_tokens(span, *CACHE_READ),
-            cache_write=read_tokens(span, *CACHE_WRITE),
-            reasoning=read_tokens(span, *REASONING),
-            total=read_tokens(span, *TOTAL),
+            cache_write=read_tokens(span, *GEN_AI_CACHE_WRITE),
+            reasoning=read_tokens(span, *GEN_AI_REASONING),
+            total=read_tokens(span, *GEN_AI_TOTAL),
         )
         request_model = text_attr(span, "gen_ai.request.model")
         model = text_attr(span, "gen_ai.response.model") or request_model
         # Traceloop writes display names such as "Anthropic" and "OpenAI".
         provider = lower_or_none(text_attr(span, "gen_ai.provider.name", "gen_ai.system"))
         counts, basis = normalize_counts(usage, provider_rule(provider))
-        tokens, usage_state = usage_or_estimate(span, usage, counts, model)
         return build_call(
             span,
             dialect=self.name,
@@ -84,10 +82,10 @@ class TraceloopDialect:
             model=model,
             request_model=request_model,
             operation=self._operation(span),
-            tokens=tokens,
-            usage_state=usage_state,
+            tokens=counts,
+            usage_state=usage_state(usage),
             response_id=text_attr(span, "gen_ai.response.id"),
-            reported_cost=read_cost(span, COST),
+            reported_cost=read_cost(span, GEN_AI_COST),
         )
 
     def _operation(self, span: SpanView) -> str:

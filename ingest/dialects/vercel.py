@@ -12,7 +12,8 @@ Reads: provider ``ai.model.provider`` (before the first dot); model ``ai.respons
 and writes with the 1-hour split (``cache_creation.ephemeral_1h_input_tokens``) and
 ``service_tier``, Bedrock cache counts, OpenAI ``serviceTier``, Gemini thoughts and per-modality
 counts (``promptTokensDetails`` / ``candidatesTokensDetails``), gateway / OpenRouter cost; user
-``ai.telemetry.metadata.userId``, session ``...sessionId``, feature ``...feature``.
+``ai.telemetry.metadata.userId``, session ``...sessionId``, feature ``...feature``; message text (for
+a call without usage) ``ai.prompt.messages`` JSON and ``ai.response.text``, after the OTel forms.
 
 Cannot know: v4/v5 Anthropic input excludes the cache and v6+ includes it; without a version in
 the user agent the attribute names decide.
@@ -39,13 +40,26 @@ from ingest.dialects.base import (
     service_tier_of,
     text_attr,
     token_count,
-    usage_or_estimate,
+    usage_state,
     with_modalities,
 )
+from ingest.messages import GEN_AI_EVENTS, GEN_AI_MESSAGES, MessageFormat, messages_from_json
 
 OPERATIONS = {".doGenerate": "chat", ".doStream": "chat", ".doEmbed": "embeddings"}
 _SDK_VERSION = re.compile(r"(?:^|[\s,])ai/(\d+)\.")
 METADATA = "ai.response.providerMetadata"
+
+
+def _prompt(span: SpanView) -> list[dict[str, str]]:
+    return messages_from_json(span.attributes.get("ai.prompt.messages"))
+
+
+def _completion(span: SpanView) -> str:
+    value = span.attributes.get("ai.response.text")
+    return value if isinstance(value, str) else ""
+
+
+MESSAGES = MessageFormat(_prompt, _completion)
 
 
 class VercelDialect:
@@ -53,20 +67,22 @@ class VercelDialect:
     user_keys: tuple[str, ...] = ("ai.telemetry.metadata.userId",)
     feature_keys: tuple[str, ...] = ("ai.telemetry.metadata.feature",)
     session_keys: tuple[str, ...] = ("ai.telemetry.metadata.sessionId",)
+    message_formats: tuple[MessageFormat, ...] = (GEN_AI_MESSAGES, MESSAGES, GEN_AI_EVENTS)
 
     def claims(self, span: SpanView) -> bool:
-        operation_id = span.attributes.get("ai.operationId")
-        return isinstance(operation_id, str) and operation_id.endswith(tuple(OPERATIONS))
+        return isinstance(span.attributes.get("ai.operationId"), str)
 
-    def to_call(self, span: SpanView) -> LlmCall:
+    def to_call(self, span: SpanView) -> LlmCall | None:
+        operation_id = str(span.attributes["ai.operationId"])
+        operation = next((op for suffix, op in OPERATIONS.items() if operation_id.endswith(suffix)), None)
+        if operation is None:
+            return None  # ai.generateText / ai.streamText repeat their children's usage; ai.toolCall is none
         provider_id = (text_attr(span, "ai.model.provider") or "").lower()
         metadata = json_attr(span, METADATA)
         metadata = metadata if isinstance(metadata, Mapping) else {}
         usage, tokens = _usage(span, provider_id, metadata)
         request_model = text_attr(span, "ai.model.id", "gen_ai.request.model")
         model = text_attr(span, "ai.response.model", "gen_ai.response.model") or request_model
-        tokens, usage_state = usage_or_estimate(span, usage, tokens, model)
-        operation_id = str(span.attributes["ai.operationId"])
         tier = service_tier_of(span, *(dig(metadata, *path) for path in SERVICE_TIER_PATHS))
         return build_call(
             span,
@@ -74,9 +90,9 @@ class VercelDialect:
             provider=provider_id.split(".", 1)[0] or None,
             model=model,
             request_model=request_model,
-            operation=next(op for suffix, op in OPERATIONS.items() if operation_id.endswith(suffix)),
+            operation=operation,
             tokens=tokens,
-            usage_state=usage_state,
+            usage_state=usage_state(usage),
             response_id=text_attr(span, "ai.response.id", "gen_ai.response.id"),
             reported_cost=_cost(span, metadata),
             service_tier=tier,

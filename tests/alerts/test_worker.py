@@ -62,6 +62,7 @@ def stop_worker(process: subprocess.Popen) -> None:
             process.wait()
 
 
+@pytest.mark.process
 @pytest.mark.django_db(transaction=True)
 def test_a_real_worker_rolls_up_evaluates_and_delivers_a_budget_breach(acme, receiver, tmp_path) -> None:  # noqa: ANN001
     channel = make_channel(acme, url=receiver.url + "/costwatch")

@@ -13,6 +13,7 @@ from tests.alerts.test_worker import start_worker, stop_worker
 from tests.billing.conftest import Answer, Seen
 
 
+@pytest.mark.process
 @pytest.mark.django_db(transaction=True)
 def test_beat_pulls_a_due_source_in_a_real_worker(acme, provider_server, tmp_path, settings) -> None:  # noqa: ANN001
     settings.COSTWATCH_SECRETS_KEY = "shared-by-web-and-worker"

@@ -62,6 +62,7 @@ def run_schemathesis(base: str, headers: list[str], tmp_path: Path, name: str) -
     return {"stdout": result.stdout, "report": json.loads(report.read_text()) if report.exists() else None}
 
 
+@pytest.mark.process
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("who", ["read_key", "finance", "admin"])
 def test_every_operation_keeps_its_schema_and_never_answers_5xx(live_server, acme_world, tmp_path, who) -> None:  # noqa: ANN001

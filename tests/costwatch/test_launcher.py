@@ -28,6 +28,8 @@ import pytest
 
 from tests.conftest import REPO
 
+pytestmark = pytest.mark.process
+
 
 def _free_port() -> int:
     with socket.socket() as sock:

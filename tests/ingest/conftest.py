@@ -1,11 +1,8 @@
 """Span builders for ingest tests: real OpenTelemetry SDK spans, encoded as real exporters do."""
 from __future__ import annotations
 
-import sys
-import types
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -19,8 +16,10 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
+from costwatch.pricing.cost import TokenCounts
 from ingest.canonical import LlmCall, MappedExport
 from ingest.mapping import map_export
+from ingest.messages import MessageText
 from ingest.otlp import parse_export
 
 
@@ -100,24 +99,10 @@ def make_recorder() -> type[SpanRecorder]:
     return SpanRecorder
 
 
-@dataclass(frozen=True)
-class FakeEstimate:
-    tokens: int
-    encoding: str
-    approximate: bool
-
-
 def _words(text: str) -> int:
     return len(text.split())
 
 
-@pytest.fixture
-def fake_tokenizer(monkeypatch: pytest.MonkeyPatch) -> types.ModuleType:
-    """Stands in for costwatch.pricing.tokenizer: one token per word, +3 per message."""
-    module = types.ModuleType("costwatch.pricing.tokenizer")
-    module.count_text = lambda model, text: FakeEstimate(_words(text), "fake", True)  # type: ignore[attr-defined]
-    module.count_messages = lambda model, messages: FakeEstimate(  # type: ignore[attr-defined]
-        sum(_words(m["content"]) + 3 for m in messages), "fake", True
-    )
-    monkeypatch.setitem(sys.modules, "costwatch.pricing.tokenizer", module)
-    return module
+def count_words(model: str | None, text: MessageText) -> TokenCounts:
+    """A token estimator for tests: one token per word, +3 per prompt message."""
+    return TokenCounts(input=sum(_words(m["content"]) + 3 for m in text.prompt), output=_words(text.completion))

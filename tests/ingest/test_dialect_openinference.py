@@ -4,6 +4,7 @@ import json
 from decimal import Decimal
 
 from costwatch.pricing.cost import TokenCounts
+from tests.ingest.conftest import count_words
 
 
 def test_openai_chat_completion_span(recorder) -> None:
@@ -99,6 +100,12 @@ def test_chain_agent_and_tool_spans_are_not_charged(recorder) -> None:
     assert recorder.mapped().calls == []
 
 
+def test_a_chain_span_with_gen_ai_usage_is_decided_here_not_by_the_otel_dialect(recorder) -> None:
+    recorder.record("chain", {"openinference.span.kind": "CHAIN", "gen_ai.system": "openai",
+                              "gen_ai.usage.input_tokens": 100, "gen_ai.usage.output_tokens": 10})
+    assert recorder.mapped().calls == []
+
+
 def test_reasoning_and_reported_cost(recorder) -> None:
     recorder.record(
         "Response",
@@ -115,7 +122,7 @@ def test_reasoning_and_reported_cost(recorder) -> None:
     assert call.reported_cost == Decimal("0.0042")
 
 
-def test_stream_without_usage_is_estimated_from_message_attributes(recorder, fake_tokenizer) -> None:
+def test_stream_without_usage_is_estimated_from_message_attributes(recorder) -> None:
     recorder.record(
         "ChatCompletion",
         {
@@ -130,6 +137,6 @@ def test_stream_without_usage_is_estimated_from_message_attributes(recorder, fak
             "llm.output_messages.0.message.content": "bonjour",
         },
     )
-    call = recorder.only_call()
+    call = recorder.only_call(estimate_tokens=count_words)
     assert call.estimated
     assert call.tokens == TokenCounts(input=(3 + 3) + (2 + 3), output=1)

@@ -6,6 +6,7 @@ from decimal import Decimal
 from opentelemetry.trace import SpanKind
 
 from costwatch.pricing.cost import TokenCounts
+from tests.ingest.conftest import count_words
 
 
 def test_openai_v2_chat_span_maps_to_a_call(recorder) -> None:
@@ -217,7 +218,7 @@ def test_negative_or_nan_cost_rejects_the_span(recorder) -> None:
     ]
 
 
-def test_stream_without_usage_is_estimated_from_message_attributes(recorder, fake_tokenizer) -> None:
+def test_stream_without_usage_is_estimated_from_message_attributes(recorder) -> None:
     recorder.record(
         "chat gpt-4o",
         {
@@ -232,12 +233,12 @@ def test_stream_without_usage_is_estimated_from_message_attributes(recorder, fak
             ),
         },
     )
-    call = recorder.only_call()
+    call = recorder.only_call(estimate_tokens=count_words)
     assert call.estimated
     assert call.tokens == TokenCounts(input=4 + 3, output=4)
 
 
-def test_stream_without_usage_is_estimated_from_events(recorder, fake_tokenizer) -> None:
+def test_stream_without_usage_is_estimated_from_events(recorder) -> None:
     recorder.record(
         "chat gpt-4o",
         {"gen_ai.operation.name": "chat", "gen_ai.request.model": "gpt-4o"},
@@ -247,7 +248,7 @@ def test_stream_without_usage_is_estimated_from_events(recorder, fake_tokenizer)
             ("gen_ai.choice", {"index": 0, "finish_reason": "stop", "message": '{"content": "hi you"}'}),
         ],
     )
-    call = recorder.only_call()
+    call = recorder.only_call(estimate_tokens=count_words)
     assert call.estimated
     assert call.tokens == TokenCounts(input=(2 + 3) + (2 + 3), output=2)
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 from opentelemetry.trace import SpanKind
 
 from costwatch.pricing.cost import TokenCounts
+from tests.ingest.conftest import count_words
 
 
 def test_openai_instrumentation_0_62_chat_span(recorder) -> None:
@@ -112,7 +113,7 @@ def test_workflow_spans_attribute_through_association_properties(recorder, acme)
     assert call.endpoint == "answer_question.workflow"
 
 
-def test_stream_without_usage_is_estimated_from_prompt_attributes(recorder, fake_tokenizer) -> None:
+def test_stream_without_usage_is_estimated_from_prompt_attributes(recorder) -> None:
     recorder.record(
         "openai.chat",
         {
@@ -128,6 +129,6 @@ def test_stream_without_usage_is_estimated_from_prompt_attributes(recorder, fake
             "gen_ai.completion.0.content": "four",
         },
     )
-    call = recorder.only_call()
+    call = recorder.only_call(estimate_tokens=count_words)
     assert call.estimated
     assert call.tokens == TokenCounts(input=(3 + 3) + (5 + 3), output=1)

@@ -393,6 +393,7 @@ def _llm_spans(make_recorder, count: int) -> list[ReadableSpan]:  # noqa: ANN001
     return list(recorder.exporter.get_finished_spans())
 
 
+@pytest.mark.process
 def test_a_database_outage_answers_unavailable_and_the_exporter_retry_stores_it_once(
         standalone_db, make_recorder, tmp_path, exporter_log) -> None:
     before = standalone_db.stored_calls()
@@ -423,6 +424,7 @@ def test_a_database_outage_answers_unavailable_and_the_exporter_retry_stores_it_
     assert standalone_db.stored_calls() == before + 5
 
 
+@pytest.mark.process
 def test_sigterm_lets_an_in_flight_export_finish_before_the_process_exits(standalone_db, make_recorder,
                                                                           tmp_path) -> None:
     before = standalone_db.stored_calls()

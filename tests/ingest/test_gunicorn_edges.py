@@ -16,7 +16,7 @@ from django.db import connection
 
 from tests.conftest import REPO
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.process]
 
 
 def _free_port() -> int:

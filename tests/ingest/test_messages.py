@@ -3,12 +3,19 @@ from __future__ import annotations
 import json
 
 from ingest.mapping import span_views
-from ingest.messages import content_text, extract_messages
+from ingest.messages import GEN_AI_EVENTS, GEN_AI_INDEXED, GEN_AI_MESSAGES, content_text, read_messages
+
+# The OTel GenAI conventions' formats, in the order the OTel and Traceloop dialects read them.
+CONVENTIONS = (GEN_AI_MESSAGES, GEN_AI_INDEXED, GEN_AI_EVENTS)
 
 
 def only_view(recorder):
     [view] = list(span_views(recorder.request()))
     return view
+
+
+def extract_messages(view):
+    return read_messages(view, CONVENTIONS)
 
 
 def test_otel_input_messages_with_system_instructions(recorder) -> None:
@@ -89,3 +96,20 @@ def test_content_text_shapes() -> None:
     assert content_text({"type": "image", "url": "x"}) == ""
     assert content_text(None) == ""
     assert content_text(42) == ""
+
+
+def test_the_first_format_with_a_prompt_wins_and_each_side_is_read_once(recorder) -> None:
+    recorder.record(
+        "chat",
+        {
+            "gen_ai.input.messages": json.dumps([{"role": "user", "content": "from attributes"}]),
+            "gen_ai.prompt.0.role": "user",
+            "gen_ai.prompt.0.content": "from the indexed form",
+            "gen_ai.completion.0.content": "completion from the indexed form",
+        },
+        events=[("gen_ai.choice", {"index": 0, "content": "completion from an event"})],
+    )
+    text = extract_messages(only_view(recorder))
+    assert text.prompt == [{"role": "user", "content": "from attributes"}]
+    assert text.completion == "completion from the indexed form"
+    assert read_messages(only_view(recorder), (GEN_AI_EVENTS,)).completion == "completion from an event"

@@ -157,6 +157,7 @@ def _server_url(name: str) -> str:
     return f"postgres://{auth}@localhost:{db['PORT'] or 5432}/{name}?host={quote(db['HOST'] or 'localhost')}"
 
 
+@pytest.mark.process
 def test_migrate_loads_the_default_catalog_into_a_fresh_database(tmp_path: Path) -> None:
     db = settings.DATABASES["default"]
     name = f"{db['NAME']}_fresh_migrate"

@@ -89,6 +89,7 @@ def _settings_with(env: dict[str, str]) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.process
 def test_the_tls_proxy_setting_makes_cookies_secure_and_sends_hsts(settings, alice) -> None:  # noqa: ANN001
     assert _settings_with({}) == {"session": False, "csrf": False, "hsts": 0, "proxy": None}
     assert _settings_with({"COSTWATCH_TLS_PROXY": "true"}) == {

@@ -14,6 +14,7 @@ from tests.processes import celery, process_env
 from tests.usage.factories import make_call
 
 
+@pytest.mark.process
 @pytest.mark.django_db(transaction=True)
 def test_beat_and_worker_turn_new_calls_into_rollups(acme, tmp_path: Path) -> None:
     at = datetime(2026, 11, 20, 14, 5, tzinfo=timezone.utc)
@@ -32,6 +33,7 @@ def test_beat_and_worker_turn_new_calls_into_rollups(acme, tmp_path: Path) -> No
     assert set(RollupHour.objects.filter(project=acme, dimension="user").values_list("key", flat=True)) == {"ann", "ben"}
 
 
+@pytest.mark.process
 @pytest.mark.django_db(transaction=True)
 def test_a_dimension_added_through_the_api_is_backfilled_by_the_worker(tmp_path: Path) -> None:
     import json as _json
