@@ -10,7 +10,7 @@ from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from costwatch.projects.api import ProjectAPIView, json_object, request_project, writable_project
+from costwatch.projects.api import ProjectAPIView, json_object, request_project
 from costwatch.projects.permissions import Action
 from costwatch.projects.schema import errors
 from costwatch.savings.models import ApprovedAlternative
@@ -161,7 +161,7 @@ class SavingsSettingsView(ProjectAPIView):
                                "decimal strings. An empty object restores the defaults.",
                    parameters=[PROJECT_PARAM], request=OpenApiTypes.OBJECT, responses={200: ThresholdsSerializer, **errors()})
     def put(self, request: Request) -> Response:
-        project = writable_project(request, Action.MANAGE_ALERTS)
+        project = request_project(request, Action.MANAGE_ALERTS)
         data = json_object(request, [f for f in Thresholds().as_json()])
         try:
             save_thresholds(project, data)
@@ -205,7 +205,7 @@ class AlternativesView(ProjectAPIView):
     @extend_schema(summary="Approve a model for a feature (its what-if saving then counts)",
                    parameters=[PROJECT_PARAM], request=AlternativeSerializer, responses={201: AlternativeSerializer, **errors()})
     def post(self, request: Request) -> Response:
-        project = writable_project(request, Action.MANAGE_ALERTS)
+        project = request_project(request, Action.MANAGE_ALERTS)
         json_object(request, ["feature", "provider", "model", "note"])
         serializer = AlternativeSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -219,7 +219,7 @@ class AlternativesView(ProjectAPIView):
 class AlternativeView(ProjectAPIView):
     @extend_schema(summary="Withdraw an approved alternative", parameters=[PROJECT_PARAM], responses={204: None, **errors(404)})
     def delete(self, request: Request, alternative_id: int) -> Response:
-        project = writable_project(request, Action.MANAGE_ALERTS)
+        project = request_project(request, Action.MANAGE_ALERTS)
         if not remove_alternative(project, alternative_id):
             raise NotFound("no such approved alternative in this project")
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -258,7 +258,7 @@ class DigestsView(ProjectAPIView):
         from alerts.models import Channel
         from costwatch.savings.digest import save_digest
 
-        project = writable_project(request, Action.MANAGE_ALERTS)
+        project = request_project(request, Action.MANAGE_ALERTS)
         json_object(request, ["channel", "weekday", "top"])
         serializer = DigestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -278,7 +278,7 @@ class DigestView(ProjectAPIView):
     def delete(self, request: Request, digest_id: int) -> Response:
         from costwatch.savings.models import SavingsDigest
 
-        project = writable_project(request, Action.MANAGE_ALERTS)
+        project = request_project(request, Action.MANAGE_ALERTS)
         if not SavingsDigest.objects.filter(project=project, pk=digest_id).delete()[0]:
             raise NotFound("no such digest in this project")
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -17,7 +17,7 @@ from rest_framework.response import Response
 from costwatch.display import csv_cell
 from costwatch.money import UNPRICED
 from costwatch.pricing.cost import money
-from costwatch.projects.api import ProjectAPIView, json_object, request_project, writable_project
+from costwatch.projects.api import ProjectAPIView, json_object, request_project
 from costwatch.projects.permissions import Action
 from costwatch.projects.schema import PROJECT_PARAM, errors
 from costwatch.usage.dimensions import overflows_of
@@ -337,7 +337,7 @@ class RepriceView(ProjectAPIView):
         parameters=[PROJECT_PARAM], request=RepriceRequest, responses={200: RepriceResultSerializer, **errors(400)},
     )
     def post(self, request: Request) -> Response:
-        project = writable_project(request, Action.MANAGE_PRICES)
+        project = request_project(request, Action.MANAGE_PRICES)
         data = json_object(request, ("since", "model"))
         for name in ("since", "model"):
             if data.get(name) is not None and (not isinstance(data[name], str) or not data[name].strip()):

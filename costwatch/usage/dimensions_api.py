@@ -12,7 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from costwatch.pricing.cost import money
-from costwatch.projects.api import ProjectAPIView, json_object, request_project, writable_project
+from costwatch.projects.api import ProjectAPIView, json_object, request_project
 from costwatch.projects.permissions import Action
 from costwatch.projects.schema import PROJECT_PARAM, errors
 from costwatch.usage.api import dimension_warnings, row_json
@@ -100,7 +100,7 @@ class DimensionsView(ProjectAPIView):
                    parameters=[PROJECT_PARAM], request=DimensionSerializer,
                    responses={201: DimensionSerializer, **errors(400)})
     def post(self, request: Request) -> Response:
-        project = writable_project(request, Action.MANAGE_DIMENSIONS)
+        project = request_project(request, Action.MANAGE_DIMENSIONS)
         data = _body(request, partial=False)
         try:
             dimension = save_dimension(project, name=data["name"], attribute_keys=data["attribute_keys"],
@@ -111,8 +111,8 @@ class DimensionsView(ProjectAPIView):
 
 
 class DimensionView(ProjectAPIView):
-    def _dimension(self, request: Request, name: str, action: Action | None = None) -> CustomDimension:
-        project = writable_project(request, action) if action else request_project(request)
+    def _dimension(self, request: Request, name: str, action: Action = Action.VIEW_COSTS) -> CustomDimension:
+        project = request_project(request, action)
         dimension = dimension_named(project, name)
         if dimension is None:
             raise NotFound(f"project {project.slug} has no dimension named {name!r}")
