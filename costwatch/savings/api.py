@@ -21,9 +21,8 @@ from costwatch.savings.services import (
     SavingsError,
     SavingsReport,
     approve_alternative,
-    period_for,
     remove_alternative,
-    savings_report,
+    savings_report_for_query,
     save_thresholds,
     thresholds_of,
 )
@@ -81,13 +80,9 @@ class SavingsSerializer(serializers.Serializer):
     results = OpportunitySerializer(many=True)
 
 
-def opportunity_id(o: Opportunity) -> str:
-    return f"{o.kind}:{o.scope}:{o.key}"
-
-
 def opportunity_json(o: Opportunity) -> dict[str, object]:
     return {
-        "id": opportunity_id(o), "kind": o.kind, "scope": o.scope, "key": o.key, "status": o.status, "title": o.title,
+        "id": o.id, "kind": o.kind, "scope": o.scope, "key": o.key, "status": o.status, "title": o.title,
         "saving_per_month_usd": usd(o.saving_per_month), "potential_per_month_usd": usd(o.potential_per_month),
         "partial": o.partial, "excluded_calls": o.excluded_calls, "sampled_calls": o.sampled_calls,
         "formula": o.formula, "evidence": o.evidence, "notes": o.notes, "chart": o.chart,
@@ -103,19 +98,6 @@ def report_json(project, report: SavingsReport) -> dict[str, object]:  # noqa: A
         "total_per_month_usd": str(report.total_per_month), "thresholds": report.thresholds.as_json(),
         "results": [opportunity_json(o) for o in report.opportunities],
     }
-
-
-def report_for_request(request: Request, project) -> SavingsReport:  # noqa: ANN001 - Project
-    """Parse the savings filters of a request (API or page) and compute the report."""
-    params = request.query_params if hasattr(request, "query_params") else request.GET
-    feature, endpoint = params.get("feature"), params.get("endpoint")
-    if feature is not None and endpoint is not None:
-        raise SavingsError("give feature or endpoint, not both (opportunities are per feature or per endpoint)")
-    scope = "endpoint" if endpoint is not None else ("feature" if feature is not None else params.get("scope", "feature"))
-    kinds = [k for value in params.getlist("kind") for k in value.split(",") if k] or None
-    period = period_for(project, params.get("period"))
-    return savings_report(project, period=period, scope=scope, key=feature if feature is not None else endpoint,
-                          kinds=kinds)
 
 
 class SavingsView(ProjectAPIView):
@@ -138,7 +120,7 @@ class SavingsView(ProjectAPIView):
     def get(self, request: Request) -> Response:
         project = request_project(request)
         try:
-            report = report_for_request(request, project)
+            report = savings_report_for_query(project, request.query_params)
         except SavingsError as exc:
             raise ValidationError({"detail": str(exc)}) from None
         return Response(report_json(project, report))
