@@ -4,9 +4,9 @@
 project: the API (``costwatch.projects.api.request_project``) and the pages
 (``frontend.access.project_view`` and ``require``) call it and only translate its refusals into
 their own answers (API: 403 with a JSON body, 400 for an unnamed project; pages: 404 for a project
-the person cannot see, 403 for an action their role does not allow). ``can`` answers the same
-question for a project already in hand, to decide what a page offers (links, buttons); it never
-lets a request through on its own.
+the person cannot see, 403 for an action their role does not allow). ``can`` applies the same
+rule to a project already in hand, to decide what a page or a response offers (links, buttons, a
+channel's secret to those who manage channels); ``project_for`` calls it for its last step.
 
 The rule, in one place:
 - a superuser (a signed-in person with Django's ``is_superuser``) may do anything in every
