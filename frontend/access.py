@@ -3,7 +3,7 @@
 Every page URL carries the project slug; a person who is not a member of that project gets a
 404 (the page does not reveal whether the project exists), a member whose role does not allow
 the page's action gets a 403. The decision is ``costwatch.projects.permissions.project_for``,
-the same gate the API uses.
+the same gate the API uses; this module only turns its refusals into those answers.
 """
 from __future__ import annotations
 
@@ -15,18 +15,32 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.utils import timezone
 
+from costwatch.projects.models import Project
 from costwatch.projects.permissions import (
     Action,
     ActionNotAllowed,
     ProjectNotVisible,
-    can,
     project_for,
     visible_projects,
 )
 
-__all__ = ["project_view", "require", "visible_projects"]
+__all__ = ["page_project", "project_view", "require", "visible_projects"]
 
 View = Callable[..., HttpResponse]
+
+
+def page_project(request: HttpRequest, slug: str | None, action: Action) -> Project:
+    """The project ``slug`` names (without one: the person's first), once they may do ``action`` there.
+
+    Raises ``Http404`` when the person cannot see it and ``PermissionDenied`` (403) when their role
+    does not allow ``action``.
+    """
+    try:
+        return project_for(request.user, slug, action)
+    except ProjectNotVisible:
+        raise Http404("No such project, or you are not a member of it.") from None
+    except ActionNotAllowed:
+        raise PermissionDenied(f"Your role in this project does not allow this ({action.value}).") from None
 
 
 def project_view(action: Action) -> Callable[[View], View]:
@@ -36,12 +50,7 @@ def project_view(action: Action) -> Callable[[View], View]:
         @login_required
         @wraps(view)
         def wrapper(request: HttpRequest, slug: str, *args: object, **kwargs: object) -> HttpResponse:
-            try:
-                project = project_for(request.user, slug, action)
-            except ProjectNotVisible:
-                raise Http404("No such project, or you are not a member of it.") from None
-            except ActionNotAllowed:
-                raise PermissionDenied(f"Your role in this project does not allow this ({action.value}).") from None
+            project = page_project(request, slug, action)
             request.project = project  # type: ignore[attr-defined]
             # Pages show times in the project's time zone, the one its "today" and budgets use.
             with timezone.override(project.tz):
@@ -54,5 +63,4 @@ def project_view(action: Action) -> Callable[[View], View]:
 
 def require(request: HttpRequest, action: Action) -> None:
     """Refuse (403) an action on the request's project that the person's role does not allow."""
-    if not can(request.user, request.project, action):  # type: ignore[attr-defined]
-        raise PermissionDenied(f"Your role does not allow this ({action.value}).")
+    page_project(request, request.project.slug, action)  # type: ignore[attr-defined]

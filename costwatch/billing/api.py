@@ -21,7 +21,7 @@ from costwatch.billing.services import BillingError, ImportResult, Reconciliatio
 from costwatch.billing.sources import SOURCES, SourceError
 from costwatch.billing.tasks import queue_due_pulls
 from costwatch.money import decimal_json
-from costwatch.projects.api import ProjectAPIView, request_project, writable_project
+from costwatch.projects.api import ProjectAPIView, request_project
 from costwatch.projects.permissions import Action
 from costwatch.projects.schema import ErrorSerializer, errors
 
@@ -156,7 +156,7 @@ class SourceSerializer(serializers.Serializer):
 
 
 def _source(request: Request, pk: int) -> tuple[Any, BillingSource]:
-    project = writable_project(request, Action.MANAGE_KEYS)
+    project = request_project(request, Action.MANAGE_KEYS)
     source = BillingSource.objects.filter(project=project, pk=pk).first()
     if source is None:
         raise NotFound(f"no billing source {pk} in project {project.slug}")
@@ -171,13 +171,13 @@ class SourceListSerializer(serializers.Serializer):
 class SourceListView(ProjectAPIView):
     @extend_schema(operation_id="billing_sources_list", responses={200: SourceListSerializer, **ERRORS})
     def get(self, request: Request) -> Response:
-        project = writable_project(request, Action.MANAGE_KEYS)
+        project = request_project(request, Action.MANAGE_KEYS)
         return Response({"project": project.slug,
                          "results": SourceSerializer(services.sources_of(project), many=True).data})
 
     @extend_schema(request=SourceSerializer, responses={201: SourceSerializer, **ERRORS})
     def post(self, request: Request) -> Response:
-        project = writable_project(request, Action.MANAGE_KEYS)
+        project = request_project(request, Action.MANAGE_KEYS)
         serializer = SourceSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
@@ -237,7 +237,7 @@ class ImportView(ProjectAPIView):
                    description="Import a provider's cost CSV; the UTC days it covers are replaced. A file with "
                                "a bad row is refused whole (400 naming the row) and changes nothing.")
     def post(self, request: Request) -> Response:
-        project = writable_project(request, Action.IMPORT_BILLS)
+        project = request_project(request, Action.IMPORT_BILLS)
         serializer = ImportSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         upload = serializer.validated_data["file"]

@@ -1,6 +1,7 @@
 """The savings API (/api/v1/savings): thin views over costwatch.savings.services."""
 from __future__ import annotations
 
+
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
@@ -9,7 +10,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from costwatch.money import decimal_text
-from costwatch.projects.api import ProjectAPIView, json_object, request_project, writable_project
+from costwatch.projects.api import ProjectAPIView, json_object, request_project
 from costwatch.projects.permissions import Action
 from costwatch.projects.schema import errors
 from costwatch.savings.models import ApprovedAlternative
@@ -20,9 +21,8 @@ from costwatch.savings.services import (
     SavingsError,
     SavingsReport,
     approve_alternative,
-    period_for,
     remove_alternative,
-    savings_report,
+    savings_report_for_query,
     save_thresholds,
     thresholds_of,
 )
@@ -76,13 +76,9 @@ class SavingsSerializer(serializers.Serializer):
     results = OpportunitySerializer(many=True)
 
 
-def opportunity_id(o: Opportunity) -> str:
-    return f"{o.kind}:{o.scope}:{o.key}"
-
-
 def opportunity_json(o: Opportunity) -> dict[str, object]:
     return {
-        "id": opportunity_id(o), "kind": o.kind, "scope": o.scope, "key": o.key, "status": o.status, "title": o.title,
+        "id": o.id, "kind": o.kind, "scope": o.scope, "key": o.key, "status": o.status, "title": o.title,
         "saving_per_month_usd": decimal_text(o.saving_per_month),
         "potential_per_month_usd": decimal_text(o.potential_per_month),
         "partial": o.partial, "excluded_calls": o.excluded_calls, "sampled_calls": o.sampled_calls,
@@ -99,19 +95,6 @@ def report_json(project, report: SavingsReport) -> dict[str, object]:  # noqa: A
         "total_per_month_usd": decimal_text(report.total_per_month), "thresholds": report.thresholds.as_json(),
         "results": [opportunity_json(o) for o in report.opportunities],
     }
-
-
-def report_for_request(request: Request, project) -> SavingsReport:  # noqa: ANN001 - Project
-    """Parse the savings filters of a request (API or page) and compute the report."""
-    params = request.query_params if hasattr(request, "query_params") else request.GET
-    feature, endpoint = params.get("feature"), params.get("endpoint")
-    if feature is not None and endpoint is not None:
-        raise SavingsError("give feature or endpoint, not both (opportunities are per feature or per endpoint)")
-    scope = "endpoint" if endpoint is not None else ("feature" if feature is not None else params.get("scope", "feature"))
-    kinds = [k for value in params.getlist("kind") for k in value.split(",") if k] or None
-    period = period_for(project, params.get("period"))
-    return savings_report(project, period=period, scope=scope, key=feature if feature is not None else endpoint,
-                          kinds=kinds)
 
 
 class SavingsView(ProjectAPIView):
@@ -134,7 +117,7 @@ class SavingsView(ProjectAPIView):
     def get(self, request: Request) -> Response:
         project = request_project(request)
         try:
-            report = report_for_request(request, project)
+            report = savings_report_for_query(project, request.query_params)
         except SavingsError as exc:
             raise ValidationError({"detail": str(exc)}) from None
         return Response(report_json(project, report))
@@ -157,7 +140,7 @@ class SavingsSettingsView(ProjectAPIView):
                                "decimal strings. An empty object restores the defaults.",
                    parameters=[PROJECT_PARAM], request=OpenApiTypes.OBJECT, responses={200: ThresholdsSerializer, **errors()})
     def put(self, request: Request) -> Response:
-        project = writable_project(request, Action.MANAGE_ALERTS)
+        project = request_project(request, Action.MANAGE_ALERTS)
         data = json_object(request, [f for f in Thresholds().as_json()])
         try:
             save_thresholds(project, data)
@@ -201,7 +184,7 @@ class AlternativesView(ProjectAPIView):
     @extend_schema(summary="Approve a model for a feature (its what-if saving then counts)",
                    parameters=[PROJECT_PARAM], request=AlternativeSerializer, responses={201: AlternativeSerializer, **errors()})
     def post(self, request: Request) -> Response:
-        project = writable_project(request, Action.MANAGE_ALERTS)
+        project = request_project(request, Action.MANAGE_ALERTS)
         json_object(request, ["feature", "provider", "model", "note"])
         serializer = AlternativeSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -215,7 +198,7 @@ class AlternativesView(ProjectAPIView):
 class AlternativeView(ProjectAPIView):
     @extend_schema(summary="Withdraw an approved alternative", parameters=[PROJECT_PARAM], responses={204: None, **errors(404)})
     def delete(self, request: Request, alternative_id: int) -> Response:
-        project = writable_project(request, Action.MANAGE_ALERTS)
+        project = request_project(request, Action.MANAGE_ALERTS)
         if not remove_alternative(project, alternative_id):
             raise NotFound("no such approved alternative in this project")
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -254,7 +237,7 @@ class DigestsView(ProjectAPIView):
         from alerts.models import Channel
         from costwatch.savings.digest import save_digest
 
-        project = writable_project(request, Action.MANAGE_ALERTS)
+        project = request_project(request, Action.MANAGE_ALERTS)
         json_object(request, ["channel", "weekday", "top"])
         serializer = DigestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -274,7 +257,7 @@ class DigestView(ProjectAPIView):
     def delete(self, request: Request, digest_id: int) -> Response:
         from costwatch.savings.models import SavingsDigest
 
-        project = writable_project(request, Action.MANAGE_ALERTS)
+        project = request_project(request, Action.MANAGE_ALERTS)
         if not SavingsDigest.objects.filter(project=project, pk=digest_id).delete()[0]:
             raise NotFound("no such digest in this project")
         return Response(status=status.HTTP_204_NO_CONTENT)

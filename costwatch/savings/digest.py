@@ -47,10 +47,6 @@ def save_digest(project: Project, channel: Channel, *, weekday: int = 0, top: in
     return digest
 
 
-def _key(o: Opportunity) -> str:
-    return f"{o.kind}:{o.scope}:{o.key}"
-
-
 def _amount(o: Opportunity) -> Decimal | None:
     return o.saving_per_month if o.status == "estimate" else None
 
@@ -60,7 +56,7 @@ def digest_payload(digest: SavingsDigest, opportunities: list[Opportunity], now:
     """The notification and the snapshot to compare with next week (``{id: USD per month or None}``)."""
     project = digest.project
     counted = [o for o in opportunities if o.status in ("estimate", "what_if")]
-    snapshot = {_key(o): decimal_text(_amount(o)) for o in counted}
+    snapshot = {o.id: decimal_text(_amount(o)) for o in counted}
     previous: dict[str, str | None] = digest.last_snapshot or {}
     top = counted[: digest.top]
     lines = []
@@ -68,7 +64,7 @@ def digest_payload(digest: SavingsDigest, opportunities: list[Opportunity], now:
         amount = (f"{format_usd(_amount(o), 2)}/month" if _amount(o) is not None
                   else f"what-if, up to {format_usd(o.potential_per_month, 2)}/month, not approved"
                   if o.potential_per_month is not None else "amount unknown")
-        mark = "" if _key(o) in previous else " (new)"
+        mark = "" if o.id in previous else " (new)"
         partial = f" [partial: {o.excluded_calls} calls without a known cost]" if o.partial else ""
         lines.append(f"{n}. {o.title}: {amount}{mark}{partial}")
     changes = {
@@ -94,7 +90,7 @@ def digest_payload(digest: SavingsDigest, opportunities: list[Opportunity], now:
         "period": {"kind": "week", "key": week_key(ProjectCalendar.of(project).date_of(now)), "start": None, "end": None,
                    "timezone": project.timezone},
         "incident": None, "summary": summary, "link": link, "dedup_key": f"costwatch-digest-{digest.pk}",
-        "opportunities": [{"id": _key(o), "kind": o.kind, "key": o.key, "status": o.status, "title": o.title,
+        "opportunities": [{"id": o.id, "kind": o.kind, "key": o.key, "status": o.status, "title": o.title,
                            "saving_per_month_usd": decimal_text(o.saving_per_month),
                            "potential_per_month_usd": decimal_text(o.potential_per_month),
                            "partial": o.partial} for o in top],

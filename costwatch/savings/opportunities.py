@@ -208,6 +208,11 @@ class Opportunity:
     chart: dict[str, object] | None = None
 
     @property
+    def id(self) -> str:
+        """``kind:scope:key``: stable across runs, so a digest can tell which findings are new."""
+        return f"{self.kind}:{self.scope}:{self.key}"
+
+    @property
     def partial(self) -> bool:
         return self.excluded_calls > 0
 

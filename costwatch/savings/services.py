@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.db import connection, transaction
+from django.http import QueryDict
 from django.utils import timezone
 
 from costwatch.pricing.cost import TokenCounts
@@ -197,6 +198,22 @@ def savings_report(project: Project, *, period: Period, scope: str = "feature", 
                                   batch_cost=batch_pricer, kinds=kinds)
     unsampled = sorted(row.key for row in rows if not calls[row.key])
     return SavingsReport(period, days, scope, thresholds, ranked(found), len(rows), unsampled)
+
+
+def savings_report_for_query(project: Project, query: QueryDict) -> SavingsReport:
+    """The report a request's filters ask for (the API's and the Savings page's query string):
+    ``period`` (7d, 14d, 30d, 90d), ``scope`` (feature, endpoint), ``feature`` or ``endpoint`` (one
+    group; naming it sets the scope) and ``kind`` (repeated or comma-separated).
+
+    Raises ``SavingsError`` for both a feature and an endpoint, an unknown period, scope or kind.
+    """
+    feature, endpoint = query.get("feature"), query.get("endpoint")
+    if feature is not None and endpoint is not None:
+        raise SavingsError("give feature or endpoint, not both (opportunities are per feature or per endpoint)")
+    scope = "endpoint" if endpoint is not None else ("feature" if feature is not None else query.get("scope", "feature"))
+    kinds = [k for value in query.getlist("kind") for k in value.split(",") if k] or None
+    return savings_report(project, period=period_for(project, query.get("period")), scope=scope,
+                          key=feature if feature is not None else endpoint, kinds=kinds)
 
 
 @transaction.atomic

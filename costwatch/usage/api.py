@@ -1,9 +1,6 @@
 """The cost API (/api/v1): thin views over costwatch.usage.queries."""
 from __future__ import annotations
 
-import csv
-import io
-from decimal import Decimal
 
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
@@ -13,17 +10,15 @@ from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from costwatch.display import csv_cell
-from costwatch.money import UNPRICED, decimal_json
-from costwatch.projects.api import ProjectAPIView, json_object, request_project, writable_project
-from costwatch.projects.calendar import ProjectCalendar
+from costwatch.money import decimal_json
+from costwatch.projects.api import ProjectAPIView, json_object, request_project
 from costwatch.projects.permissions import Action
 from costwatch.projects.schema import PROJECT_PARAM, errors
-from costwatch.usage.dimensions import overflows_of
+from costwatch.usage.dimensions import overflow_warnings
+from costwatch.usage.exports import cost_csv_response, cost_row_json
 from costwatch.usage.models import RequestRollup
 from costwatch.usage.queries import (
     GROUPS,
-    CostRow,
     QueryError,
     cost_page,
     cost_rows,
@@ -46,87 +41,9 @@ from costwatch.usage.serializers import (
 MAX_PAGE_SIZE = 1000
 
 
-def row_json(row: CostRow) -> dict[str, object]:
-    """One cost row. Money sums the priced calls only; it is null when no call of the group is
-    priced, and ``cost_complete`` is false while any call is unpriced or has unknown usage."""
-    known = row.known_cost_usd is not None
-
-    def part(value: Decimal) -> str | None:
-        return decimal_json(value) if known else None
-
-    return {
-        "key": row.key,
-        "cost_usd": part(row.cost_usd),
-        "cost_complete": row.cost_complete,
-        "cost_input_usd": part(row.cost_input_usd),
-        "cost_cache_read_usd": part(row.cost_cache_read_usd),
-        "cost_cache_write_usd": part(row.cost_cache_write_usd),
-        "cost_output_usd": part(row.cost_output_usd),
-        "input_tokens": row.input_tokens,
-        "output_tokens": row.output_tokens,
-        "cache_read_tokens": row.cache_read_tokens,
-        "cache_write_tokens": row.cache_write_tokens,
-        "reasoning_tokens": row.reasoning_tokens,
-        "llm_calls": row.llm_calls,
-        "priced_calls": row.priced_calls,
-        "unpriced_calls": row.unpriced_calls,
-        "unknown_usage_calls": row.unknown_usage_calls,
-        "estimated_calls": row.estimated_calls,
-        "inferred_calls": row.inferred_calls,
-        "approximate_calls": row.approximate_calls,
-        "requests": row.requests,
-        "errors": row.errors,
-        "avg_cost_per_request_usd": decimal_json(row.avg_cost_per_request_usd.quantize(Decimal("1e-9")))
-        if row.avg_cost_per_request_usd is not None else None,
-        "prompt_cache_hit_rate": row.prompt_cache_hit_rate,
-        "response_cache_hit_rate": row.response_cache_hit_rate,
-        "savings_usd": decimal_json(row.savings_usd),
-    }
-
-
-# The CSV is for spreadsheets: exact decimal strings (never rounded), the cost breakdown and every
-# token count. Output cost includes reasoning (reasoning tokens are billed as output tokens).
-CSV_COLUMNS = [
-    "key", "cost_usd", "cost_input_usd", "cost_cache_read_usd", "cost_cache_write_usd", "cost_output_usd",
-    "cost_complete", "priced_calls", "unpriced_calls", "unknown_usage_calls", "estimated_calls", "inferred_calls",
-    "approximate_calls",
-    "prompt_tokens", "input_tokens", "cache_read_tokens", "cache_write_tokens", "output_tokens", "reasoning_tokens",
-    "llm_calls", "requests", "errors", "avg_cost_per_request_usd",
-    "prompt_cache_hit_rate", "response_cache_hit_rate", "savings_usd",
-]
-CSV_MONEY = {name for name in CSV_COLUMNS if name.endswith("_usd")}
-
-
-def csv_response(rows: list[dict[str, object]], filename: str) -> HttpResponse:
-    """Rows of ``row_json`` as a CSV download: every cell quoted and neutralized
-    (``costwatch.display.csv_cell``); an unknown amount reads "unpriced", never 0 or blank."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, quoting=csv.QUOTE_ALL, lineterminator="\r\n")
-    writer.writerow(CSV_COLUMNS)
-    for row in rows:
-        out = dict(row)
-        out["prompt_tokens"] = sum(int(row.get(n) or 0) for n in ("input_tokens", "cache_read_tokens",
-                                                                  "cache_write_tokens"))
-        for name in CSV_MONEY:
-            if out.get(name) is None and not (name == "avg_cost_per_request_usd" and not row.get("requests")):
-                out[name] = UNPRICED
-        writer.writerow([csv_cell(out.get(column)) for column in CSV_COLUMNS])
-    response = HttpResponse(buffer.getvalue(), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return response
-
-
 def dimension_names(project) -> dict[str, str]:  # noqa: ANN001 - Project
     """Custom dimension ids (as text, the keys of stored values) -> names."""
     return {str(d.pk): name for name, d in custom_dimensions(project).items()}
-
-
-def dimension_warnings(project, period, dimensions) -> list[str]:  # noqa: ANN001
-    """Why some rows of a custom dimension read (other): the days it saw more values than it keeps."""
-    if not dimensions:
-        return []
-    first, last = ProjectCalendar.of(project).days_of(period.start, period.end)
-    return [overflow.message for overflow in overflows_of(project, dimensions, first, last)]
 
 
 def _int_param(request: Request, name: str, default: int, *, lo: int, hi: int) -> int:
@@ -182,15 +99,15 @@ class CostsView(ProjectAPIView):
                                limit=None if csv_export else size, offset=0 if csv_export else (page - 1) * size)
         except QueryError as exc:
             raise ValidationError({"detail": str(exc)}) from None
-        data = [row_json(r) for r in result.rows]
-        warnings = dimension_warnings(project, period, [custom[n] for n in custom
+        data = [cost_row_json(r) for r in result.rows]
+        warnings = overflow_warnings(project, period, [custom[n] for n in custom
                                                         if n == group_by or filters.get(n) is not None])
         if csv_export:
-            response = csv_response(data, f"costwatch-{project.slug}-{group_by}-{period.start:%Y%m%d}.csv")
+            response = cost_csv_response(data, f"costwatch-{project.slug}-{group_by}-{period.start:%Y%m%d}.csv")
             if warnings:
                 response["X-Costwatch-Warning"] = " | ".join(warnings)
             return response
-        # The rows are already in CostRowSerializer's shape (row_json; test_api_contract checks the
+        # The rows are already in CostRowSerializer's shape (cost_row_json; test_api_contract checks the
         # two agree): rendering up to 1,000 rows through DRF fields again costs ~80 ms for nothing.
         envelope = CostPageSerializer({
             "project": project.slug, "group_by": group_by,
@@ -268,11 +185,11 @@ class UserView(ProjectAPIView):
         total = sum_rows(by_day, user_id)
         return Response(UserSpendSerializer({
             "project": project.slug, "user": user_id, "start": period.start.isoformat(), "end": period.end.isoformat(),
-            **{name: row_json(total)[name] for name in ("cost_usd", "cost_complete", "priced_calls", "unpriced_calls",
+            **{name: cost_row_json(total)[name] for name in ("cost_usd", "cost_complete", "priced_calls", "unpriced_calls",
                                                         "unknown_usage_calls", "estimated_calls")},
             "llm_calls": total.llm_calls,
-            "by_day": [row_json(r) for r in by_day], "by_feature": [row_json(r) for r in by_feature],
-            "by_model": [row_json(r) for r in by_model],
+            "by_day": [cost_row_json(r) for r in by_day], "by_feature": [cost_row_json(r) for r in by_feature],
+            "by_model": [cost_row_json(r) for r in by_model],
             "recent_requests": [request_json(r, dimension_names(project)) for r in recent],
         }).data)
 
@@ -335,7 +252,7 @@ class RepriceView(ProjectAPIView):
         parameters=[PROJECT_PARAM], request=RepriceRequest, responses={200: RepriceResultSerializer, **errors(400)},
     )
     def post(self, request: Request) -> Response:
-        project = writable_project(request, Action.MANAGE_PRICES)
+        project = request_project(request, Action.MANAGE_PRICES)
         data = json_object(request, ("since", "model"))
         for name in ("since", "model"):
             if data.get(name) is not None and (not isinstance(data[name], str) or not data[name].strip()):

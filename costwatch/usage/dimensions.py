@@ -27,11 +27,13 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from costwatch.projects.calendar import ProjectCalendar
 from costwatch.projects.models import Project
 from costwatch.usage.models import (
     CustomDimension,
@@ -46,6 +48,9 @@ from costwatch.usage.models import (
 )
 from costwatch.usage.services import BUCKET_SQL, bucket_minutes
 from ingest.canonical import DimensionSpec
+
+if TYPE_CHECKING:  # queries imports this module
+    from costwatch.usage.queries import Period
 
 OTHER = "(other)"
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
@@ -299,3 +304,47 @@ def overflows_of(project: Project, dimensions: Sequence[CustomDimension], first:
         if days:
             found.append(Overflow(dimension.name, days, dimension.max_values_per_day))
     return found
+
+
+def overflow_warnings(project: Project, period: Period, dimensions: Sequence[CustomDimension]) -> list[str]:
+    """Why some rows of these custom dimensions read (other) over ``period``: one message per
+    dimension that saw more values than it keeps on some local day of the period (none: [])."""
+    if not dimensions:
+        return []
+    first, last = ProjectCalendar.of(project).days_of(period.start, period.end)
+    return [overflow.message for overflow in overflows_of(project, dimensions, first, last)]
+
+
+@dataclass(frozen=True)
+class DimensionStatus:
+    """A custom dimension as the API and the Dimensions page show it: its settings, whether its
+    backfill still waits for the worker, and the local days of the last 30 it overflowed."""
+
+    name: str
+    attribute_keys: list[str]
+    max_values_per_day: int
+    created_at: datetime
+    backfill_requested_at: datetime | None
+    backfilled_at: datetime | None
+    backfill_pending: bool  # requested and not done since (backfilled_at older than the request, or None)
+    overflow_days_last_30: list[date]
+
+    @property
+    def group_by(self) -> str:
+        """The cost API's ``group_by`` (and filter) for this dimension: its name."""
+        return self.name
+
+
+def dimension_status(dimension: CustomDimension) -> DimensionStatus:
+    """The dimension's settings, backfill state and overflow days of the last 30 (project's calendar)."""
+    project = dimension.project
+    today = ProjectCalendar.of(project).date_of(timezone.now())
+    overflow = overflows_of(project, [dimension], today - timedelta(days=29), today)
+    pending = dimension.backfill_requested_at is not None and (
+        dimension.backfilled_at is None or dimension.backfilled_at < dimension.backfill_requested_at)
+    return DimensionStatus(
+        name=dimension.name, attribute_keys=list(dimension.attribute_keys),
+        max_values_per_day=dimension.max_values_per_day, created_at=dimension.created_at,
+        backfill_requested_at=dimension.backfill_requested_at, backfilled_at=dimension.backfilled_at,
+        backfill_pending=pending, overflow_days_last_30=overflow[0].days if overflow else [],
+    )

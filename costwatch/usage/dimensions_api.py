@@ -1,9 +1,6 @@
 """The custom dimensions API (/api/v1/dimensions) and the A/B comparison (/api/v1/compare)."""
 from __future__ import annotations
 
-from datetime import timedelta
-
-from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
@@ -12,19 +9,19 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from costwatch.money import decimal_json
-from costwatch.projects.api import ProjectAPIView, json_object, request_project, writable_project
-from costwatch.projects.calendar import ProjectCalendar
+from costwatch.projects.api import ProjectAPIView, json_object, request_project
 from costwatch.projects.permissions import Action
 from costwatch.projects.schema import PROJECT_PARAM, errors
-from costwatch.usage.api import dimension_warnings, row_json
 from costwatch.usage.dimensions import (
     DimensionError,
     delete_dimension,
     dimension_named,
+    dimension_status,
     dimensions_of,
-    overflows_of,
+    overflow_warnings,
     save_dimension,
 )
+from costwatch.usage.exports import cost_row_json
 from costwatch.usage.models import CustomDimension
 from costwatch.usage.queries import Comparison, QueryError, compare, period_of
 from costwatch.usage.serializers import CostRowSerializer
@@ -56,21 +53,6 @@ class DimensionListSerializer(serializers.Serializer):
     results = DimensionSerializer(many=True)
 
 
-def dimension_json(dimension: CustomDimension) -> dict[str, object]:
-    project = dimension.project
-    today = ProjectCalendar.of(project).date_of(timezone.now())
-    overflow = overflows_of(project, [dimension], today - timedelta(days=29), today)
-    pending = dimension.backfill_requested_at is not None and (
-        dimension.backfilled_at is None or dimension.backfilled_at < dimension.backfill_requested_at)
-    return {
-        "name": dimension.name, "attribute_keys": list(dimension.attribute_keys),
-        "max_values_per_day": dimension.max_values_per_day, "group_by": dimension.name,
-        "created_at": dimension.created_at, "backfill_requested_at": dimension.backfill_requested_at,
-        "backfilled_at": dimension.backfilled_at, "backfill_pending": pending,
-        "overflow_days_last_30": overflow[0].days if overflow else [],
-    }
-
-
 def _body(request: Request, *, partial: bool) -> dict[str, object]:
     data = json_object(request, FIELDS)
     if not partial:
@@ -94,26 +76,26 @@ class DimensionsView(ProjectAPIView):
     def get(self, request: Request) -> Response:
         project = request_project(request)
         return Response({"project": project.slug,
-                         "results": DimensionSerializer([dimension_json(d) for d in dimensions_of(project)],
+                         "results": DimensionSerializer([dimension_status(d) for d in dimensions_of(project)],
                                                         many=True).data})
 
     @extend_schema(summary="Add a custom dimension (backfilled from the kept span attributes)",
                    parameters=[PROJECT_PARAM], request=DimensionSerializer,
                    responses={201: DimensionSerializer, **errors(400)})
     def post(self, request: Request) -> Response:
-        project = writable_project(request, Action.MANAGE_DIMENSIONS)
+        project = request_project(request, Action.MANAGE_DIMENSIONS)
         data = _body(request, partial=False)
         try:
             dimension = save_dimension(project, name=data["name"], attribute_keys=data["attribute_keys"],
                                        max_values_per_day=data.get("max_values_per_day"))
         except DimensionError as exc:
             raise ValidationError(exc.errors) from None
-        return Response(DimensionSerializer(dimension_json(dimension)).data, status=status.HTTP_201_CREATED)
+        return Response(DimensionSerializer(dimension_status(dimension)).data, status=status.HTTP_201_CREATED)
 
 
 class DimensionView(ProjectAPIView):
-    def _dimension(self, request: Request, name: str, action: Action | None = None) -> CustomDimension:
-        project = writable_project(request, action) if action else request_project(request)
+    def _dimension(self, request: Request, name: str, action: Action = Action.VIEW_COSTS) -> CustomDimension:
+        project = request_project(request, action)
         dimension = dimension_named(project, name)
         if dimension is None:
             raise NotFound(f"project {project.slug} has no dimension named {name!r}")
@@ -122,7 +104,7 @@ class DimensionView(ProjectAPIView):
     @extend_schema(summary="One custom dimension", parameters=[PROJECT_PARAM],
                    responses={200: DimensionSerializer, **errors(404)})
     def get(self, request: Request, name: str) -> Response:
-        return Response(DimensionSerializer(dimension_json(self._dimension(request, name))).data)
+        return Response(DimensionSerializer(dimension_status(self._dimension(request, name))).data)
 
     @extend_schema(summary="Change a custom dimension (new keys are backfilled)", parameters=[PROJECT_PARAM],
                    request=DimensionSerializer, responses={200: DimensionSerializer, **errors(400, 404)})
@@ -136,7 +118,7 @@ class DimensionView(ProjectAPIView):
                 max_values_per_day=data.get("max_values_per_day"))
         except DimensionError as exc:
             raise ValidationError(exc.errors) from None
-        return Response(DimensionSerializer(dimension_json(dimension)).data)
+        return Response(DimensionSerializer(dimension_status(dimension)).data)
 
     @extend_schema(summary="Delete a custom dimension and its rollups (refused while alert rules use it)",
                    parameters=[PROJECT_PARAM], responses={204: None, **errors(400, 404)})
@@ -177,7 +159,7 @@ class ComparisonSerializer(serializers.Serializer):
 def side_json(row, per_request: dict[str, object]) -> dict[str, object]:  # noqa: ANN001 - CostRow
     cost = per_request["cost_per_request_usd"]
     return {"value": row.key, **per_request, "cost_per_request_usd": decimal_json(cost) if cost is not None else None,
-            "totals": row_json(row)}
+            "totals": cost_row_json(row)}
 
 
 class CompareView(ProjectAPIView):
@@ -210,5 +192,5 @@ class CompareView(ProjectAPIView):
             "start": period.start, "end": period.end,
             "a": side_json(result.a, Comparison.per_request(result.a)),
             "b": side_json(result.b, Comparison.per_request(result.b)),
-            "warnings": dimension_warnings(project, period, [dimension_named(project, result.dimension)]),
+            "warnings": overflow_warnings(project, period, [dimension_named(project, result.dimension)]),
         }).data)

@@ -16,16 +16,15 @@ from django.db.models import Q
 from costwatch.projects.models import Project
 from costwatch.usage.models import CustomDimension, Dimension, LlmCall, RequestRollup, RollupHour
 from costwatch.usage.queries import (
-    _EFFECTIVE_COLUMN,  # the effective column per dimension: one definition, shared with cost_rows
-    _dimension_key_sql,  # a call's key for a custom dimension, (other) included: as cost_rows reads it
-    _METRICS,
-    _RAW_SUMS,
-    _ROLLUP_SUMS,
+    EFFECTIVE_COLUMN,
+    METRICS,
+    RAW_SUMS,
+    ROLLUP_SUMS,
     CostRow,
     Period,
     QueryError,
     cost_rows,
-    sum_rows,  # noqa: F401 - part of this module's interface for the pages
+    dimension_key_sql,
 )
 from costwatch.usage.rollups import effective_calls_sql
 
@@ -79,12 +78,12 @@ def daily_rows_of(project: Project, dimension: str, key: str, period: Period) ->
         _check_dimension(dimension)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"""SELECT to_char(hour AT TIME ZONE %s, 'YYYY-MM-DD') AS k, {_ROLLUP_SUMS} FROM usage_rolluphour
+            f"""SELECT to_char(hour AT TIME ZONE %s, 'YYYY-MM-DD') AS k, {ROLLUP_SUMS} FROM usage_rolluphour
                 WHERE project_id = %s AND dimension = %s AND key = %s AND hour >= %s AND hour < %s
                 GROUP BY k ORDER BY k""",
             [project.timezone, project.pk, dimension, key, period.start, period.end],
         )
-        return [CostRow(row[0], **dict(zip(_METRICS, row[1:]))) for row in cursor.fetchall()]
+        return [CostRow(row[0], **dict(zip(METRICS, row[1:]))) for row in cursor.fetchall()]
 
 
 def breakdown_of(project: Project, dimension: str, key: str, group_by: str, period: Period) -> list[CostRow]:
@@ -103,11 +102,11 @@ def breakdown_of(project: Project, dimension: str, key: str, group_by: str, peri
     params = {"project": project.pk, "start": period.start, "end": period.end, "key": key}
     where = "c.started_at >= %(start)s AND c.started_at < %(end)s AND " + _CANDIDATES[dimension]
     sql = effective_calls_sql(where) + f"""
-        SELECT {_EFFECTIVE_COLUMN[group_by]} AS k, {_RAW_SUMS} FROM eff
-        WHERE counted AND {_EFFECTIVE_COLUMN[dimension]} = %(key)s GROUP BY k"""
+        SELECT {EFFECTIVE_COLUMN[group_by]} AS k, {RAW_SUMS} FROM eff
+        WHERE counted AND {EFFECTIVE_COLUMN[dimension]} = %(key)s GROUP BY k"""
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        return [CostRow(row[0], **dict(zip(_METRICS, row[1:]))) for row in cursor.fetchall()]
+        return [CostRow(row[0], **dict(zip(METRICS, row[1:]))) for row in cursor.fetchall()]
 
 
 def recent_requests(project: Project, dimension: str, key: str, period: Period, limit: int = 25) -> list[RequestRollup]:
@@ -152,7 +151,7 @@ def recent_requests_with_value(project: Project, dimension: CustomDimension, key
     sql = effective_calls_sql("c.started_at >= %(start)s AND c.started_at < %(end)s", dimensions=True) + f"""
         SELECT eff.trace_id FROM eff
         LEFT JOIN eff_dims dim{pk} ON dim{pk}.id = eff.id AND dim{pk}.dim = '{pk}'
-        WHERE counted AND {_dimension_key_sql(dimension, f"dim{pk}")} = %(key)s
+        WHERE counted AND {dimension_key_sql(dimension, f"dim{pk}")} = %(key)s
         GROUP BY eff.trace_id ORDER BY min(eff.first_at) DESC, eff.trace_id LIMIT %(limit)s"""
     with connection.cursor() as cursor:
         cursor.execute(sql, params)

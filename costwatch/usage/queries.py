@@ -24,7 +24,9 @@ GROUPS = ("user", "feature", "endpoint", "model", "provider", "conversation", "d
 FILTERS = ("user", "feature", "endpoint", "model", "provider", "conversation")
 ORDERINGS = ("key", "cost_usd", "input_tokens", "output_tokens", "llm_calls", "requests", "savings_usd")
 
-_EFFECTIVE_COLUMN = {
+# The column of ``rollups.effective_calls_sql``'s ``eff`` that holds a call's resolved value per
+# built-in dimension: the one definition every raw-call query (here and in ``pages``) groups by.
+EFFECTIVE_COLUMN = {
     "user": "e_user", "feature": "e_feature", "endpoint": "e_endpoint", "model": "e_model",
     "provider": "e_provider", "conversation": "e_session",
 }
@@ -99,13 +101,16 @@ class CostRow:
         return self.cost_usd / self.requests if self.requests and self.cost_complete else None
 
 
-_METRICS = [
+# The CostRow fields the SQL sums below select, in their order (after the group key).
+METRICS = [
     "cost_usd", "cost_input_usd", "cost_cache_read_usd", "cost_cache_write_usd", "cost_output_usd", "savings_usd",
     "input_tokens", "cache_read_tokens", "cache_write_tokens", "output_tokens", "reasoning_tokens",
     "llm_calls", "requests", "errors", "response_cache_hits", "unpriced_calls", "unknown_usage_calls",
     "estimated_calls", "priced_calls", "inferred_calls", "approximate_calls",
 ]
-_ROLLUP_SUMS = """COALESCE(sum(cost), 0) AS cost_usd, COALESCE(sum(cost_input), 0),
+# The METRICS summed over rollup rows (usage_rollup*), and over ``eff`` raw calls (RAW_SUMS needs
+# %(start)s: a request counts in the period its first call falls in).
+ROLLUP_SUMS = """COALESCE(sum(cost), 0) AS cost_usd, COALESCE(sum(cost_input), 0),
     COALESCE(sum(cost_cache_read), 0), COALESCE(sum(cost_cache_write), 0), COALESCE(sum(cost_output), 0),
     COALESCE(sum(savings), 0) AS savings_usd, COALESCE(sum(input_tokens), 0)::bigint AS input_tokens,
     COALESCE(sum(cache_read_tokens), 0)::bigint, COALESCE(sum(cache_write_tokens), 0)::bigint,
@@ -115,7 +120,7 @@ _ROLLUP_SUMS = """COALESCE(sum(cost), 0) AS cost_usd, COALESCE(sum(cost_input), 
     COALESCE(sum(unpriced_calls), 0)::bigint, COALESCE(sum(unknown_usage_calls), 0)::bigint,
     COALESCE(sum(estimated_calls), 0)::bigint, COALESCE(sum(priced_calls), 0)::bigint,
     COALESCE(sum(inferred_calls), 0)::bigint, COALESCE(sum(approximate_calls), 0)::bigint"""
-_RAW_SUMS = """COALESCE(sum(cost_total), 0) AS cost_usd, COALESCE(sum(cost_input), 0),
+RAW_SUMS = """COALESCE(sum(cost_total), 0) AS cost_usd, COALESCE(sum(cost_input), 0),
     COALESCE(sum(cost_cache_read), 0), COALESCE(sum(cost_cache_write), 0), COALESCE(sum(cost_output), 0),
     COALESCE(sum(list_cost - cost_total) FILTER (WHERE list_cost IS NOT NULL), 0) AS savings_usd,
     COALESCE(sum(input_tokens), 0)::bigint AS input_tokens, COALESCE(sum(cache_read_tokens), 0)::bigint,
@@ -169,7 +174,7 @@ def _rollup_query(project: Project, group_by: str, period: Period,
     days = ProjectCalendar.of(project).whole_days(period.start, period.end) if group_by != "hour" else None
     if days is not None and group_by == "day":
         params.update(first_day=days[0], end_day=days[1])
-        return (f"""SELECT to_char(day, 'YYYY-MM-DD') AS k, {_ROLLUP_SUMS} FROM usage_rollupday
+        return (f"""SELECT to_char(day, 'YYYY-MM-DD') AS k, {ROLLUP_SUMS} FROM usage_rollupday
                     WHERE project_id = %(project)s AND dimension = %(dimension)s
                       AND day >= %(first_day)s AND day < %(end_day)s GROUP BY k""", params)
     if days is not None:
@@ -181,7 +186,7 @@ def _rollup_query(project: Project, group_by: str, period: Period,
         key_sql = "to_char(hour AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:00\"Z\"')"
     else:
         key_sql = "key"
-    return (f"""SELECT {key_sql} AS k, {_ROLLUP_SUMS} FROM usage_rolluphour
+    return (f"""SELECT {key_sql} AS k, {ROLLUP_SUMS} FROM usage_rolluphour
                 WHERE project_id = %(project)s AND dimension = %(dimension)s
                   AND hour >= %(start)s AND hour < %(end)s GROUP BY k""", params)
 
@@ -212,7 +217,7 @@ def _day_range_query(project: Project, days: tuple[date, date], params: dict[str
                          WHERE project_id = %(project)s AND dimension = %(dimension)s
                            AND day >= %(d{i}lo)s AND day < %(d{i}hi)s""")
     union = " UNION ALL ".join(parts) if parts else f"SELECT key, {_METRIC_LIST} FROM usage_rollupday WHERE FALSE"
-    return f"SELECT key AS k, {_ROLLUP_SUMS} FROM ({union}) AS pieces GROUP BY k", params
+    return f"SELECT key AS k, {ROLLUP_SUMS} FROM ({union}) AS pieces GROUP BY k", params
 
 
 _METRIC_LIST = ", ".join(METRIC_COLUMNS)
@@ -261,7 +266,7 @@ def cost_page(project: Project, group_by: str, period: Period, filters: dict[str
         total = cost_page(project, group_by, period, filters, ordering=ordering, limit=1).total
     else:
         total = fetched[0][-1] if fetched else 0
-    return CostPage([CostRow(row[0], **dict(zip(_METRICS, row[1:-1]))) for row in fetched], total)
+    return CostPage([CostRow(row[0], **dict(zip(METRICS, row[1:-1]))) for row in fetched], total)
 
 
 def cost_rows(project: Project, group_by: str, period: Period, filters: dict[str, str] | None = None) -> list[CostRow]:
@@ -274,7 +279,7 @@ def custom_dimensions(project: Project) -> dict[str, CustomDimension]:
     return {d.name: d for d in CustomDimension.objects.filter(project=project)}
 
 
-def _dimension_key_sql(dimension: CustomDimension, alias: str) -> str:
+def dimension_key_sql(dimension: CustomDimension, alias: str) -> str:
     """A call's key for a custom dimension: its resolved value, or (other) on a local day the
     dimension overflowed when the value is not among the day's admitted ones (as in the rollups)."""
     pk = int(dimension.pk)
@@ -293,7 +298,7 @@ def _raw_query(project: Project, group_by: str, period: Period, filters: dict[st
     used = [custom[name] for name in sorted({group_by, *filters}) if name in custom]
     joins = "".join(f" LEFT JOIN eff_dims dim{d.pk} ON dim{d.pk}.id = eff.id AND dim{d.pk}.dim = '{int(d.pk)}'"
                     for d in used)
-    columns = {d.name: _dimension_key_sql(d, f"dim{d.pk}") for d in used}
+    columns = {d.name: dimension_key_sql(d, f"dim{d.pk}") for d in used}
     if used:
         params["dims"] = [str(d.pk) for d in used]
     if group_by == "day":
@@ -303,7 +308,7 @@ def _raw_query(project: Project, group_by: str, period: Period, filters: dict[st
         key_sql = (f"to_char({BUCKET_SQL.format(column='started_at')} AT TIME ZONE 'UTC',"
                    " 'YYYY-MM-DD\"T\"HH24:MI:00\"Z\"')")
     else:
-        key_sql = columns.get(group_by) or _EFFECTIVE_COLUMN[group_by]
+        key_sql = columns.get(group_by) or EFFECTIVE_COLUMN[group_by]
     conditions = []
     for i, (name, value) in enumerate(sorted(filters.items())):
         params[f"f{i}"] = value
@@ -314,7 +319,7 @@ def _raw_query(project: Project, group_by: str, period: Period, filters: dict[st
             conditions.append(f"(e_model = %(f{i})s OR e_model = %(f{i}key)s OR model = %(f{i})s"
                               f" OR request_model = %(f{i})s)")
         else:
-            conditions.append(f"{columns.get(name) or _EFFECTIVE_COLUMN[name]} = %(f{i})s")
+            conditions.append(f"{columns.get(name) or EFFECTIVE_COLUMN[name]} = %(f{i})s")
     where = " AND ".join(conditions) or "TRUE"
     scope = "c.started_at >= %(start)s AND c.started_at < %(end)s"
     if "user" in filters:
@@ -324,7 +329,7 @@ def _raw_query(project: Project, group_by: str, period: Period, filters: dict[st
             SELECT trace_id FROM usage_spanattribution
             WHERE project_id = %(project)s AND "user" = %(user_filter)s)))"""
     sql = effective_calls_sql(scope, dimensions=bool(used)) + f"""
-        SELECT {key_sql} AS k, {_RAW_SUMS} FROM eff{joins} WHERE counted AND {where} GROUP BY k"""
+        SELECT {key_sql} AS k, {RAW_SUMS} FROM eff{joins} WHERE counted AND {where} GROUP BY k"""
     return sql, params
 
 
@@ -349,7 +354,7 @@ def sum_rows(rows: list[CostRow], key: str) -> CostRow:
     """One row adding up several (e.g. a group's days into its total over the period)."""
     total = CostRow(key)
     for row in rows:
-        for metric in _METRICS:
+        for metric in METRICS:
             setattr(total, metric, getattr(total, metric) + getattr(row, metric))
     return total
 

@@ -12,9 +12,9 @@ from django.shortcuts import redirect, render
 from costwatch.display import visible_controls
 from costwatch.projects.models import Project
 from costwatch.projects.permissions import Action
-from costwatch.usage.api import csv_response, dimension_warnings, row_json
-from costwatch.usage.dimensions import OTHER, dimensions_of
-from costwatch.usage.models import LlmCall, RequestRollup
+from costwatch.usage.dimensions import OTHER, dimensions_of, overflow_warnings
+from costwatch.usage.exports import cost_csv_response, cost_row_json
+from costwatch.usage.models import RequestRollup
 from costwatch.usage.pages import (
     breakdown_of,
     daily_cost_by,
@@ -22,7 +22,6 @@ from costwatch.usage.pages import (
     has_calls,
     recent_requests,
     recent_requests_with_value,
-    sum_rows,
 )
 from costwatch.usage.queries import (
     Period,
@@ -32,6 +31,7 @@ from costwatch.usage.queries import (
     cost_rows,
     order_rows,
     request_calls,
+    sum_rows,
     summary_of,
     total_of,
 )
@@ -83,7 +83,7 @@ def dimensions_index(request: HttpRequest, project: Project) -> HttpResponse:
 
 def _warnings(project: Project, group: services.GroupKind, period: Period) -> list[str]:
     """Why rows of a custom dimension read (other) in the period; nothing for a built-in group."""
-    return dimension_warnings(project, period, [group.custom]) if group.custom else []
+    return overflow_warnings(project, period, [group.custom]) if group.custom else []
 
 
 def _group_list(request: HttpRequest, project: Project, group: services.GroupKind) -> HttpResponse:
@@ -104,8 +104,8 @@ def _group_list(request: HttpRequest, project: Project, group: services.GroupKin
         totals = None if export else total_of(project, dates.period)
     warnings = _warnings(project, group, dates.period)
     if export:
-        response = csv_response([row_json(row) for row in rows],
-                                f"costwatch-{project.slug}-{group.slug}-{dates.start:%Y%m%d}-{dates.end:%Y%m%d}.csv")
+        response = cost_csv_response([cost_row_json(row) for row in rows],
+                                     f"costwatch-{project.slug}-{group.slug}-{dates.start:%Y%m%d}-{dates.end:%Y%m%d}.csv")
         if warnings:
             response["X-Costwatch-Warning"] = " | ".join(warnings)
         return response
@@ -246,7 +246,7 @@ def compare_values(request: HttpRequest, project: Project) -> HttpResponse:
         "features": [{"key": key, "label": visible_controls(key)} for key in offered_features],
         "keep_query": urlencode({"dimension": dimension.name, **({"a": a} if a is not None else {}),
                                  **({"b": b} if b is not None else {}), "feature": feature or ""}),
-        "warnings": dimension_warnings(project, dates.period, [dimension]),
+        "warnings": overflow_warnings(project, dates.period, [dimension]),
     })
     if a is None or b is None:
         if not switched and (request.GET.get("a") is not None or request.GET.get("b") is not None):

@@ -1,11 +1,12 @@
 """Settings (API keys, members and roles, custom dimensions) and pricing (catalog, project overrides)."""
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
-from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
@@ -30,11 +31,11 @@ from costwatch.usage.dimensions import (
     DimensionError,
     delete_dimension,
     dimension_named,
+    dimension_status,
     dimensions_of,
     rules_using,
     save_dimension,
 )
-from costwatch.usage.dimensions_api import dimension_json
 from costwatch.usage.models import CustomDimension
 from frontend.access import project_view, require
 from frontend.forms import DimensionForm, KeyForm, MemberForm, PriceOverrideForm
@@ -219,7 +220,7 @@ def _dimensions_page(request: HttpRequest, project: Project, form: DimensionForm
                      status: int = 200) -> HttpResponse:
     dimensions = []
     for dimension in dimensions_of(project):
-        dimensions.append({**dimension_json(dimension), "rules": sorted(rules_using(dimension))})
+        dimensions.append({**asdict(dimension_status(dimension)), "rules": sorted(rules_using(dimension))})
     return render(request, "frontend/dimensions.html", {
         "dimensions": dimensions,
         "form": form or DimensionForm(default_limit=settings.COSTWATCH_DIMENSION_MAX_VALUES_PER_DAY),

@@ -8,10 +8,15 @@ from django.views.decorators.http import require_POST
 
 from costwatch.projects.models import Project
 from costwatch.projects.permissions import Action, can
-from costwatch.savings.api import opportunity_id, report_for_request
 from costwatch.savings.models import ApprovedAlternative
 from costwatch.savings.opportunities import KINDS
-from costwatch.savings.services import PERIODS, SavingsError, approve_alternative, remove_alternative
+from costwatch.savings.services import (
+    PERIODS,
+    SavingsError,
+    approve_alternative,
+    remove_alternative,
+    savings_report_for_query,
+)
 from frontend.access import project_view
 
 KIND_NAMES = {
@@ -27,14 +32,14 @@ _SPECIAL_EVIDENCE = {"table", "top", "mix"}
 def savings(request: HttpRequest, project: Project, *, status: int = 200) -> HttpResponse:
     error = ""
     try:
-        report = report_for_request(request, project)
+        report = savings_report_for_query(project, request.GET)
     except SavingsError as exc:
         report, error = None, str(exc)
         status = 400
     cards = []
     for n, o in enumerate(report.opportunities if report else []):
         cards.append({
-            "o": o, "id": opportunity_id(o), "kind_name": KIND_NAMES[o.kind], "chart_id": f"savings-chart-{n}",
+            "o": o, "id": o.id, "kind_name": KIND_NAMES[o.kind], "chart_id": f"savings-chart-{n}",
             "numbers": [(k, v) for k, v in o.evidence.items() if k not in _SPECIAL_EVIDENCE],
         })
     return render(request, "frontend/savings.html", {

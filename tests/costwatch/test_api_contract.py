@@ -119,14 +119,14 @@ def test_a_rule_without_a_channel_says_it_notifies_nobody(ada, acme) -> None:  #
 
 
 def test_cost_rows_have_exactly_the_documented_fields() -> None:
-    """The costs page sends row_json's dicts as they are (speed): they must match CostRowSerializer."""
+    """The costs API sends cost_row_json's dicts as they are (speed): they must match CostRowSerializer."""
     from decimal import Decimal
 
-    from costwatch.usage.api import row_json
+    from costwatch.usage.exports import cost_row_json
     from costwatch.usage.queries import CostRow
     from costwatch.usage.serializers import CostRowSerializer
 
-    row = row_json(CostRow("alice", cost_usd=Decimal("0.0106"), requests=2, llm_calls=3))
+    row = cost_row_json(CostRow("alice", cost_usd=Decimal("0.0106"), requests=2, llm_calls=3))
     fields = CostRowSerializer().fields
     required = {name for name, field in fields.items() if field.required}
     assert required <= set(row) <= set(fields)

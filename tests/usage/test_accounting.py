@@ -256,10 +256,10 @@ def test_stream_without_usage_is_unknown_never_a_priced_zero(acme_ingest_key, ac
     import csv as csv_module
     import io
 
-    from costwatch.usage.api import csv_response, row_json
+    from costwatch.usage.exports import cost_csv_response, cost_row_json
     from costwatch.usage.queries import CostRow
 
-    csv_text = csv_response([row_json(CostRow("qa-user-10", llm_calls=1, unknown_usage_calls=1))], "x.csv").content
+    csv_text = cost_csv_response([cost_row_json(CostRow("qa-user-10", llm_calls=1, unknown_usage_calls=1))], "x.csv").content
     [line] = list(csv_module.DictReader(io.StringIO(csv_text.decode())))
     assert (line["key"], line["cost_usd"], line["cost_complete"], line["unknown_usage_calls"]) == \
         ("qa-user-10", "unpriced", "False", "1")

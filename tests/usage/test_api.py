@@ -197,13 +197,13 @@ def test_a_runaway_cost_query_is_cancelled_with_a_clear_503(acme_data, acme_read
                        "$$ SELECT pg_sleep(0.2)::text || t $$ LANGUAGE sql VOLATILE")
     from costwatch.usage import queries
 
-    original = queries._EFFECTIVE_COLUMN["user"]
-    queries._EFFECTIVE_COLUMN["user"] = "pg_temp.slow_user(e_user)"
+    original = queries.EFFECTIVE_COLUMN["user"]
+    queries.EFFECTIVE_COLUMN["user"] = "pg_temp.slow_user(e_user)"
     try:
         response = _client(acme_read_key).get("/api/v1/costs", {"group_by": "user", "feature": "chat",
                                                                  "start": "2026-11-01", "end": "2026-11-30"})
     finally:
-        queries._EFFECTIVE_COLUMN["user"] = original
+        queries.EFFECTIVE_COLUMN["user"] = original
     assert response.status_code == 503
     assert "narrow the period" in response.json()["detail"]
     assert response["Retry-After"] == "30"
