@@ -3,12 +3,13 @@ from __future__ import annotations
 
 from django.db import models
 
+from costwatch.model_fields import DecimalDigits
 from costwatch.projects.models import Project
 
 # Providers send amounts with up to 16 decimals (OpenAI's JSON numbers; Anthropic's cents / 100):
 # stored as given, never rounded.
 BILL_PLACES = 20
-BILL_MONEY = {"max_digits": 40, "decimal_places": BILL_PLACES}
+BILL_MONEY: DecimalDigits = {"max_digits": 40, "decimal_places": BILL_PLACES}
 
 
 class Provider(models.TextChoices):

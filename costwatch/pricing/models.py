@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from django.db import models
 
-# 18 decimals: genai-prices states prices such as 1.0399999999999998 per 1M tokens exactly.
-PRICE_DIGITS = {"max_digits": 28, "decimal_places": 18}
-PRICE = {**PRICE_DIGITS, "null": True, "blank": True}
+from costwatch.model_fields import NULLABLE_PRICE, PRICE_DIGITS
+
+PRICE = NULLABLE_PRICE
 
 
 class PriceOrigin(models.TextChoices):

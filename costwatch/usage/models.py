@@ -5,10 +5,9 @@ from django.db import models
 from django.db.models import F
 from django.db.models.functions import MD5
 
+from costwatch.model_fields import MONEY
 from costwatch.projects.models import Project
 from costwatch.usage.limits import MAX_ATTRIBUTION_CHARS  # noqa: F401 - re-exported for readers of the models
-
-MONEY = {"max_digits": 24, "decimal_places": 12}
 
 
 class UsageState(models.TextChoices):
