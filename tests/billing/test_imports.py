@@ -64,6 +64,8 @@ def test_a_currency_other_than_usd_is_kept_as_given(acme) -> None:  # noqa: ANN0
     ("day,cost\n2026-11-18,1\n", "needs the columns start_time_iso"),
     (OPENAI_CSV.replace("1.5,usd", "1.5x,usd"), "row 3: amount_value: '1.5x' is not an amount"),
     (OPENAI_CSV.replace("2026-11-18T00:00:00+00:00,2026-11-19", "yesterday,2026-11-19", 1), "row 2: start time"),
+    ("start_time,amount_value\n1794960000,1\n99999999999999999999,1\n", "row 3: start time"),  # past year 9999
+    ("start_time_iso,amount_value\n0001-01-01T00:00:00+05:00,1\n", "row 2: start time"),  # before year 1 in UTC
 ])
 def test_a_bad_file_is_refused_whole_with_the_row_and_keeps_what_was_there(acme, text: str, message: str) -> None:  # noqa: ANN001
     services.import_csv(acme, "anthropic", ANTHROPIC_CSV)

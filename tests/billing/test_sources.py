@@ -185,6 +185,18 @@ def test_a_malformed_answer_is_an_error_not_an_empty_bill(acme, provider_server)
     assert not BilledDay.objects.exists()
 
 
+@pytest.mark.parametrize("provider, bucket", [
+    ("openai", {"start_time": 10**20, "results": []}),
+    ("anthropic", {"starting_at": "0001-01-01T00:00:00+05:00", "results": []}),
+])
+def test_a_bucket_time_out_of_range_is_an_error_naming_it(acme, provider_server, provider: str, bucket: dict) -> None:  # noqa: ANN001
+    server = provider_server(lambda seen: Answer(body={"data": [bucket], "has_more": False}))
+    source = services.add_source(acme, provider, "sk-admin", base_url=server.url)
+    with pytest.raises(SourceError, match="is not (Unix seconds|an RFC 3339 time)"):
+        services.pull_source(source.pk, days=1, now=NOW)
+    assert not BilledDay.objects.exists()
+
+
 def test_the_admin_key_is_encrypted_at_rest_and_erased_on_revoke(acme) -> None:  # noqa: ANN001
     source = services.add_source(acme, "openai", "sk-admin-very-secret-9876")
     stored = BillingSource.objects.get(pk=source.pk)

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
+from typing import Any
 
 import httpx
 from django.conf import settings
@@ -43,11 +44,11 @@ def _day_of(value: object, what: str) -> date:
         if len(text) == 10:
             return date.fromisoformat(text)
         return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(timezone.utc).date()
-    except ValueError:
+    except (ValueError, OverflowError):  # OverflowError: a time near year 1 or 9999 that UTC moves out of range
         raise SourceError(f"{what}: {value!r} is not an RFC 3339 time or a date") from None
 
 
-def lines_of_page(body: dict, scope_ids: Sequence[str]) -> list[BilledLine]:
+def lines_of_page(body: Mapping[str, Any], scope_ids: Sequence[str]) -> list[BilledLine]:
     """The bill lines of one decoded page (amounts converted from cents). SourceError on another shape."""
     data = body.get("data")
     if not isinstance(data, list):

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime, time, timedelta, timezone
+from decimal import Decimal
+from typing import Any
 
 import httpx
 from django.conf import settings
@@ -38,16 +40,15 @@ def _unix(day: date) -> int:
 
 
 def _day_of(start_time: object) -> date:
-    if isinstance(start_time, bool):
+    if isinstance(start_time, bool) or not isinstance(start_time, (int, float, Decimal, str)):
         raise SourceError(f"openai: bucket start_time {start_time!r} is not Unix seconds")
     try:
-        seconds = int(start_time)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
+        return datetime.fromtimestamp(int(start_time), tz=timezone.utc).date()
+    except (ValueError, OverflowError, OSError):  # not a number, or a time outside the years 1..9999
         raise SourceError(f"openai: bucket start_time {start_time!r} is not Unix seconds") from None
-    return datetime.fromtimestamp(seconds, tz=timezone.utc).date()
 
 
-def lines_of_page(body: dict, scope_ids: Sequence[str]) -> list[BilledLine]:
+def lines_of_page(body: Mapping[str, Any], scope_ids: Sequence[str]) -> list[BilledLine]:
     """The bill lines of one decoded page. Raises SourceError when the documented shape is not there."""
     data = body.get("data")
     if not isinstance(data, list):
@@ -108,7 +109,7 @@ def parse_csv(text: str) -> ParsedBill:
                 day = datetime.fromisoformat(row["start_time_iso"].strip()).astimezone(timezone.utc).date()
             else:
                 day = datetime.fromtimestamp(int(row["start_time"]), tz=timezone.utc).date()
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError, OSError):
             raise SourceError(f"row {number}: start time {row.get('start_time_iso') or row.get('start_time')!r} "
                               "is not an ISO 8601 time or Unix seconds", permanent=True) from None
         days.add(day)
