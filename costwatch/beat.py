@@ -39,8 +39,8 @@ class ReconnectingScheduler(PersistentScheduler):
             log.debug("%s sent.", entry.task)
 
     def _is_connection_error(self, exc: BaseException) -> bool:
-        errors = (KombuOperationalError, ConnectionError, OSError,
-                  *self.app.connection_for_write().connection_errors)
+        errors: tuple[type[BaseException], ...] = (KombuOperationalError, ConnectionError, OSError,
+                                                   *self.app.connection_for_write().connection_errors)
         cause: BaseException | None = exc
         while cause is not None:
             if isinstance(cause, errors) or "disconnected" in str(cause):

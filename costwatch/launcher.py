@@ -26,6 +26,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from django.conf import LazySettings
 
 STOP_GRACE_SECONDS = 15
 RESTART_BACKOFF_SECONDS = 1.0
@@ -75,28 +79,28 @@ class Service:
         log(f"started {self.name} (pid {self.process.pid})")
 
 
-def _services(settings: object) -> list[Service]:
+def _services(settings: LazySettings) -> list[Service]:
     py = sys.executable
-    host, port = settings.COSTWATCH_HOST, settings.COSTWATCH_PORT  # type: ignore[attr-defined]
+    host, port = settings.COSTWATCH_HOST, settings.COSTWATCH_PORT
     return [
         Service("web", [py, "-m", "gunicorn", "costwatch.wsgi:application", "--bind", f"{host}:{port}",
-                        "--workers", str(settings.COSTWATCH_WEB_WORKERS), "--access-logfile", "-",  # type: ignore[attr-defined]
-                        "--timeout", str(settings.COSTWATCH_WEB_TIMEOUT_SECONDS),  # type: ignore[attr-defined]
+                        "--workers", str(settings.COSTWATCH_WEB_WORKERS), "--access-logfile", "-",
+                        "--timeout", str(settings.COSTWATCH_WEB_TIMEOUT_SECONDS),
                         "--graceful-timeout", "10",
                         # Attribution ids are kept whole up to 4,096 characters (costwatch.usage.limits),
                         # so /api/v1/users/<id> may be ~50 KB URL-encoded: past gunicorn's 4 KB line.
                         "--limit-request-line", "0"]),
         Service("worker", [py, "-m", "celery", "-A", "costwatch", "worker", "--loglevel", "INFO",
-                           "--concurrency", str(settings.COSTWATCH_WORKER_CONCURRENCY)]),  # type: ignore[attr-defined]
+                           "--concurrency", str(settings.COSTWATCH_WORKER_CONCURRENCY)]),
         Service("beat", [py, "-m", "celery", "-A", "costwatch", "beat", "--loglevel", "INFO",
-                         "--schedule", settings.CELERY_BEAT_SCHEDULE_FILENAME]),  # type: ignore[attr-defined]
-        *([Service("grpc", [py, str(settings.BASE_DIR / "manage.py"), "rungrpc", "--bind",  # type: ignore[attr-defined]
-                            f"{settings.COSTWATCH_GRPC_HOST}:{settings.COSTWATCH_GRPC_PORT}"])]  # type: ignore[attr-defined]
-          if settings.COSTWATCH_GRPC_PORT else []),  # type: ignore[attr-defined]
+                         "--schedule", settings.CELERY_BEAT_SCHEDULE_FILENAME]),
+        *([Service("grpc", [py, str(settings.BASE_DIR / "manage.py"), "rungrpc", "--bind",
+                            f"{settings.COSTWATCH_GRPC_HOST}:{settings.COSTWATCH_GRPC_PORT}"])]
+          if settings.COSTWATCH_GRPC_PORT else []),
     ]
 
 
-def _prepare() -> object:
+def _prepare() -> LazySettings:
     import django
     from django.conf import settings
     from django.core.management import call_command
@@ -281,7 +285,7 @@ def main() -> int:
         if early_stop.is_set():
             return 0
         supervisor = Supervisor(_services(settings), embedded_var,
-                                settings.COSTWATCH_WORKER_WATCHDOG_SECONDS or None)  # type: ignore[attr-defined]
+                                settings.COSTWATCH_WORKER_WATCHDOG_SECONDS or None)
         supervisor.install_signal_handlers()
         supervisor.run()
         if supervisor.stop_signal is not None:

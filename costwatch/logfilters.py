@@ -11,7 +11,7 @@ PERIODIC_TASK_NAMES = frozenset({
     "costwatch.ops.tasks.prune_broker_messages",
     "alerts.tasks.evaluate_alert_rules",
 })
-_IDLE_RESULTS = (None, 0, False, "", [], {}, ())
+_IDLE_RESULTS: tuple[object, ...] = (None, 0, False, "", [], {}, ())
 
 
 class ForbiddenWithoutTraceback(logging.Filter):

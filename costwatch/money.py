@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from decimal import ROUND_HALF_UP, Decimal
+from typing import overload
 
 UNPRICED = "unpriced"
 MIN_DECIMALS = 2
@@ -82,6 +83,12 @@ def decimal_string(value: Decimal | None) -> str:
     return "" if value is None else _exact(value)
 
 
+@overload
+def decimal_text(value: Decimal) -> str: ...
+@overload
+def decimal_text(value: None) -> None: ...
+@overload
+def decimal_text(value: Decimal | None) -> str | None: ...
 def decimal_text(value: Decimal | None) -> str | None:
     """An amount already rounded to its places, as it is ("12.345600", "0"); None when unknown.
 

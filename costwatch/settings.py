@@ -7,6 +7,7 @@ under var/. Nothing is started or written; a run without ``DATABASE_URL`` gets o
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -108,7 +109,7 @@ ROOT_URLCONF = "costwatch.urls"
 WSGI_APPLICATION = "costwatch.wsgi.application"
 ASGI_APPLICATION = "costwatch.asgi.application"
 
-TEMPLATES = [
+TEMPLATES: list[dict[str, Any]] = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
         "DIRS": [],

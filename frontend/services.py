@@ -387,7 +387,7 @@ def per_request_chart(days_a: list[CostRow], days_b: list[CostRow], start: date,
         by_day = {row.key: row.avg_cost_per_request_usd for row in rows}
         datasets.append({"label": label, "backgroundColor": PALETTE[i],
                          # chart drawing only, not money math; None leaves a gap (unknown, not $0)
-                         "data": [float(by_day[d]) if by_day.get(d) is not None else None for d in days]})
+                         "data": [float(cost) if (cost := by_day.get(d)) is not None else None for d in days]})
     return {"labels": days, "datasets": datasets}
 
 
@@ -395,4 +395,7 @@ def default_pair(rows: list[CostRow]) -> tuple[str, str] | None:
     """The two values to compare when none is asked: the two largest by spend that are real values
     (not "(not set)" or "(other)"), in name order (so "A" comes before "B")."""
     values = [row.key for row in rows if row.key not in ("", OTHER)][:2]
-    return tuple(sorted(values)) if len(values) == 2 else None  # type: ignore[return-value]
+    if len(values) != 2:
+        return None
+    first, second = sorted(values)
+    return first, second

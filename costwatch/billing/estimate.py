@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 from django.db import connection
 
@@ -83,7 +84,7 @@ def estimates_by_model(project: Project, providers: Sequence[str], first_day: da
                      count(*) FILTER (WHERE usage_state = 'unknown')
               FROM eff WHERE counted GROUP BY day, m"""
     start, end = UTC_CALENDAR.span(first_day, last_day)
-    params = {"project": project.pk, "providers": list(providers), "start": start, "end": end}
+    params: dict[str, Any] = {"project": project.pk, "providers": list(providers), "start": start, "end": end}
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return {(day, model): _estimate(cost, calls, priced, unpriced, unknown)

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from costwatch.ops.models import Heartbeat
 
-BROKER_TIMEOUT_SECONDS = 3.0
+BROKER_TIMEOUT_SECONDS = 3  # kombu's ensure_connection takes whole seconds
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,8 @@ def broker_check() -> Check:
             if hasattr(channel, "_size"):  # kombu's virtual transports (SQLAlchemy, Redis, ...)
                 queued = int(channel._size(queue))
             else:
-                queued = int(channel.queue_declare(queue=queue, passive=True).message_count)
+                # py-amqp's Channel has queue_declare; kombu-stubs' StdChannel does not declare it.
+                queued = int(channel.queue_declare(queue=queue, passive=True).message_count)  # type: ignore[attr-defined]
     except Exception as exc:  # noqa: BLE001 - every transport raises its own errors; all mean "not reachable"
         return Check(False, {"status": "error", "transport": _transport_name(), "error": f"{type(exc).__name__}: {exc}"[:300]})
     return Check(True, {"status": "ok", "transport": _transport_name(), "queued": queued})

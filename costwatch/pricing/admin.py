@@ -19,6 +19,7 @@ class ModelPriceForm(forms.ModelForm):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
+        assert data is not None  # ModelForm.clean() returns cleaned_data
         if not self.errors:
             # The same rules as every other way in: no negative, NaN or inverted-date prices.
             try:

@@ -60,8 +60,9 @@ def _per_million(entry: Mapping[str, Any], field: str) -> Decimal | None:
         raise _BadEntry(f"{field} is negative: {value!r}")
     with decimal.localcontext(decimal.Context(prec=60, traps=[decimal.Inexact])):
         price = (per_token * _PER_MILLION).normalize()
-    # normalize() writes 10 as 1E+1; keep whole prices as plain integers.
-    return price.quantize(Decimal(1)) if price.as_tuple().exponent > 0 else price
+    # normalize() writes 10 as 1E+1; keep whole prices as plain integers. (A finite price's exponent is an int.)
+    exponent = price.as_tuple().exponent
+    return price.quantize(Decimal(1)) if isinstance(exponent, int) and exponent > 0 else price
 
 
 def _token_limit(entry: Mapping[str, Any], field: str) -> int | None:

@@ -28,9 +28,10 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
+from typing import cast
 
 
 @dataclass(frozen=True)
@@ -285,10 +286,11 @@ def clause_matches(clause: Mapping[str, object] | None, text: str) -> bool:
     if clause is None:
         return False
     ((kind, value),) = clause.items()
-    if kind == "or":
-        return any(clause_matches(part, text) for part in value)  # type: ignore[union-attr]
-    if kind == "and":
-        return all(clause_matches(part, text) for part in value)  # type: ignore[union-attr]
+    if kind in ("or", "and"):
+        parts = cast("Iterable[Mapping[str, object] | None]", value)  # a JSON list of clauses
+        if kind == "or":
+            return any(clause_matches(part, text) for part in parts)
+        return all(clause_matches(part, text) for part in parts)
     folded = text.lower()
     if kind == "equals":
         return folded == str(value).lower()

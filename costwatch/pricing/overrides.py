@@ -108,7 +108,7 @@ def price_row_from_input(data: Any) -> PriceRow:
 
 
 @transaction.atomic
-def set_alias(project, alias: str, model: str) -> tuple[ModelAlias, bool]:  # noqa: ANN001 - Project
+def set_alias(project, alias: object, model: object) -> tuple[ModelAlias, bool]:  # noqa: ANN001 - Project
     """Map the project's own model name to a catalog key. Returns (alias, created)."""
     alias = (alias or "").strip() if isinstance(alias, str) else ""
     model = (model or "").strip() if isinstance(model, str) else ""

@@ -1,6 +1,8 @@
 """DRF authentication with a project `read` key: `Authorization: Bearer <key>` or `x-costwatch-key`."""
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
@@ -25,11 +27,11 @@ class KeyPrincipal:
         return f"key {self.key.prefix}…"
 
 
-def key_from_headers(headers: dict[str, str] | object) -> str | None:
-    auth = headers.get("Authorization") or headers.get("authorization") or ""  # type: ignore[attr-defined]
+def key_from_headers(headers: Mapping[str, str]) -> str | None:
+    auth = headers.get("Authorization") or headers.get("authorization") or ""
     if auth.lower().startswith("bearer "):
         return auth[7:].strip()
-    return (headers.get("X-Costwatch-Key") or headers.get("x-costwatch-key") or "").strip() or None  # type: ignore[attr-defined]
+    return (headers.get("X-Costwatch-Key") or headers.get("x-costwatch-key") or "").strip() or None
 
 
 class ApiKeyAuthentication(authentication.BaseAuthentication):

@@ -53,9 +53,11 @@ def ensure_local_setup(var: Path) -> LocalSetup:
     saved = _read_env_file(keys_file)
     ingest = saved.get("COSTWATCH_INGEST_KEY", "")
     read = saved.get("COSTWATCH_API_KEY", "")
-    if not authenticate_key(ingest, KeyScope.INGEST) or authenticate_key(ingest, KeyScope.INGEST).project_id != project.pk:
+    saved_ingest_key = authenticate_key(ingest, KeyScope.INGEST)
+    if saved_ingest_key is None or saved_ingest_key.project_id != project.pk:
         ingest = issue_key(project, KeyScope.INGEST, name="make run").secret
-    if not authenticate_key(read, KeyScope.READ) or authenticate_key(read, KeyScope.READ).project_id != project.pk:
+    saved_read_key = authenticate_key(read, KeyScope.READ)
+    if saved_read_key is None or saved_read_key.project_id != project.pk:
         read = issue_key(project, KeyScope.READ, name="make run").secret
     _write_secret_file(keys_file, f"COSTWATCH_INGEST_KEY={ingest}\nCOSTWATCH_API_KEY={read}\n")
 

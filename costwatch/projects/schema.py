@@ -6,6 +6,8 @@ messages (or ``detail`` for a request-wide problem).
 """
 from __future__ import annotations
 
+from typing import Any
+
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema_field
@@ -37,13 +39,13 @@ class MoneyString(serializers.CharField):
 class NullableMoneyString(serializers.CharField):
     """An exact USD amount, or null when it is unknown (unpriced): never a silent 0."""
 
-    def __init__(self, **kwargs: object) -> None:
+    def __init__(self, **kwargs: Any) -> None:  # noqa: ANN401 - CharField's arguments
         super().__init__(allow_null=True, **kwargs)
 
 
 @extend_schema_field({**_DECIMAL, "nullable": True, "description": "Exact decimal string; null when not set"})
 class NullableDecimalString(serializers.CharField):
-    def __init__(self, **kwargs: object) -> None:
+    def __init__(self, **kwargs: Any) -> None:  # noqa: ANN401 - CharField's arguments
         super().__init__(allow_null=True, **kwargs)
 
 

@@ -6,9 +6,9 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from costwatch.projects.models import ApiKey, KeyScope, Membership, Project, Role
@@ -35,7 +35,7 @@ def create_project(slug: str, *, name: str = "", timezone_name: str = "UTC") -> 
     return project
 
 
-def issue_key(project: Project, scope: str, *, name: str = "", created_by: AbstractBaseUser | None = None) -> IssuedKey:
+def issue_key(project: Project, scope: str, *, name: str = "", created_by: User | None = None) -> IssuedKey:
     scope = KeyScope(scope)
     secret = KEY_PREFIX[scope] + secrets.token_urlsafe(32)
     key = ApiKey.objects.create(
@@ -79,7 +79,7 @@ class LastAdminError(ValueError):
     """The change would leave the project without an admin."""
 
 
-def _refuse_losing_last_admin(project: Project, user: AbstractBaseUser) -> None:
+def _refuse_losing_last_admin(project: Project, user: User) -> None:
     # Locks the project's admin rows so two concurrent changes cannot both pass the check.
     admins = list(Membership.objects.select_for_update().filter(project=project, role=Role.ADMIN)
                   .values_list("user_id", flat=True))
@@ -88,7 +88,7 @@ def _refuse_losing_last_admin(project: Project, user: AbstractBaseUser) -> None:
 
 
 @transaction.atomic
-def set_member(project: Project, user: AbstractBaseUser, role: str) -> Membership:
+def set_member(project: Project, user: User, role: str) -> Membership:
     role = Role(role)
     if role != Role.ADMIN:
         _refuse_losing_last_admin(project, user)
@@ -97,7 +97,7 @@ def set_member(project: Project, user: AbstractBaseUser, role: str) -> Membershi
 
 
 @transaction.atomic
-def remove_member(project: Project, user: AbstractBaseUser) -> bool:
+def remove_member(project: Project, user: User) -> bool:
     """Remove a person from a project; False when they were not a member."""
     _refuse_losing_last_admin(project, user)
     deleted, _ = Membership.objects.filter(project=project, user=user).delete()
@@ -115,7 +115,7 @@ class AddedMember:
     set_password_path: str | None  # an account without a password: the one-time link path to choose one
 
 
-def set_password_path(user: AbstractBaseUser) -> str:
+def set_password_path(user: User) -> str:
     """The path of a one-time link where ``user`` chooses a password (Django's password-reset token).
 
     The link stops working once the password is set (the token hashes the password) and after
@@ -167,11 +167,11 @@ def add_member(project: Project, username: str, role: str, *, create: bool = Fal
     return AddedMember(membership, created, set_password_path(user) if needs_link else None)
 
 
-def role_of(user: AbstractBaseUser, project: Project) -> str | None:
+def role_of(user: User | AnonymousUser, project: Project) -> str | None:
     if not user.is_authenticated:
         return None
     return Membership.objects.filter(project=project, user=user).values_list("role", flat=True).first()
 
 
-def projects_of(user: AbstractBaseUser):  # -> QuerySet[Project]
+def projects_of(user: User) -> QuerySet[Project]:
     return Project.objects.filter(memberships__user=user).distinct()

@@ -53,7 +53,8 @@ class OpportunitySerializer(serializers.Serializer):
         allow_null=True, help_text="USD per 30 days at the period's run rate (decimal string); null = not "
                                    "counted or unknown, never $0")
     potential_per_month_usd = serializers.CharField(allow_null=True, help_text="what-if only: cheapest fitting model")
-    partial = serializers.BooleanField(help_text="some calls of the group have no known cost: excluded")
+    # DRF's metaclass moves declared fields off the class, so this does not shadow BaseSerializer.partial.
+    partial = serializers.BooleanField(help_text="some calls of the group have no known cost: excluded")  # type: ignore[assignment]
     excluded_calls = serializers.IntegerField(help_text="unpriced + unknown-usage calls of the group")
     sampled_calls = serializers.IntegerField()
     formula = serializers.CharField()

@@ -67,20 +67,20 @@ def digest_payload(digest: SavingsDigest, opportunities: list[Opportunity], now:
         mark = "" if o.id in previous else " (new)"
         partial = f" [partial: {o.excluded_calls} calls without a known cost]" if o.partial else ""
         lines.append(f"{n}. {o.title}: {amount}{mark}{partial}")
+    gone = sorted(k for k in previous if k not in snapshot)
     changes = {
         "new": sorted(k for k in snapshot if k not in previous),
-        "gone": sorted(k for k in previous if k not in snapshot),
-        "changed": sorted(
-            ({"id": k, "before": previous[k], "now": snapshot[k]} for k in snapshot
-             if k in previous and previous[k] != snapshot[k]), key=lambda c: c["id"]),
+        "gone": gone,
+        "changed": [{"id": k, "before": previous[k], "now": snapshot[k]} for k in sorted(snapshot)
+                    if k in previous and previous[k] != snapshot[k]],
     }
     total = sum((_amount(o) or Decimal(0) for o in counted), Decimal(0))
     if not lines:
         lines.append("No savings opportunity found this week.")
     summary = (f"Savings digest for {project.slug} (last 7 days): {format_usd(total, 2)}/month in "
                f"counted savings.\n" + "\n".join(lines))
-    if changes["gone"]:
-        summary += "\nNo longer found since last week: " + ", ".join(changes["gone"])
+    if gone:
+        summary += "\nNo longer found since last week: " + ", ".join(gone)
     link = f"{settings.COSTWATCH_PUBLIC_URL.rstrip('/')}/p/{project.slug}/savings/"
     payload = {
         "event": DeliveryEvent.DIGEST, "at": now.isoformat(), "project": project.slug,

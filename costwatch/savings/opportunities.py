@@ -62,6 +62,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import date, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
+from typing import TYPE_CHECKING, Any, NotRequired, TypedDict, TypeGuard, Unpack
 
 from costwatch.money import decimal_text
 from costwatch.pricing.cost import PriceRow, TokenCounts
@@ -105,7 +106,7 @@ class Thresholds:
     def from_mapping(cls, data: Mapping[str, object]) -> Thresholds:
         """Defaults overridden by ``data``; raises ``ValueError`` naming an unknown or bad field."""
         known = {f.name: f for f in fields(cls)}
-        values: dict[str, object] = {}
+        values: dict[str, Any] = {}  # each value checked against its field's type below
         for name, value in data.items():
             if name not in known:
                 raise ValueError(f"unknown threshold {name!r}; known: {', '.join(sorted(known))}")
@@ -188,6 +189,20 @@ class SampledRequest:
     llm_calls: int
 
 
+if TYPE_CHECKING:
+    # For the type checker only: the same objects, their None cases ruled out by the TypeGuards below.
+    class _PricedCall(SampledCall):
+        """A sampled call whose cost and price row are known (what ``_priced`` keeps)."""
+
+        cost: Decimal
+        row: PriceRow
+
+    class _PricedRequest(SampledRequest):
+        """A sampled request whose every call is priced."""
+
+        cost: Decimal
+
+
 @dataclass
 class Opportunity:
     """One finding. ``saving_per_month`` (USD) is None when it is not counted or not known;
@@ -248,8 +263,16 @@ def nearest_rank(sorted_values: Sequence[int], percent: int) -> int:
     return sorted_values[rank - 1]
 
 
-def _priced(calls: Sequence[SampledCall]) -> list[SampledCall]:
-    return [c for c in calls if c.cost is not None and c.row is not None and c.usage_known]
+def _is_priced(call: SampledCall) -> TypeGuard[_PricedCall]:
+    return call.cost is not None and call.row is not None and call.usage_known
+
+
+def _priced(calls: Sequence[SampledCall]) -> list[_PricedCall]:
+    return [c for c in calls if _is_priced(c)]
+
+
+def _is_priced_request(request: SampledRequest) -> TypeGuard[_PricedRequest]:
+    return request.cost is not None
 
 
 def scale_of(group: GroupInput, period_days: Decimal) -> Scale:
@@ -258,10 +281,22 @@ def scale_of(group: GroupInput, period_days: Decimal) -> Scale:
     return Scale(period_days, factor)
 
 
-def _base(group: GroupInput, kind: str, **values: object) -> Opportunity:
+class _Finding(TypedDict):
+    """What each kind states about an opportunity (``Opportunity``'s fields not taken from the group)."""
+
+    status: str
+    title: str
+    saving_per_month: Decimal | None
+    potential_per_month: Decimal | None
+    formula: str
+    evidence: dict[str, object]
+    chart: NotRequired[dict[str, object] | None]
+
+
+def _base(group: GroupInput, kind: str, **values: Unpack[_Finding]) -> Opportunity:
     totals = group.totals
     opportunity = Opportunity(kind=kind, scope=totals.scope, key=totals.key, excluded_calls=totals.excluded_calls,
-                              sampled_calls=len(group.calls), **values)  # type: ignore[arg-type]
+                              sampled_calls=len(group.calls), **values)
     if totals.excluded_calls:
         opportunity.notes.append(
             f"{totals.excluded_calls} of {totals.llm_calls} calls have no known cost "
@@ -279,6 +314,19 @@ def _money(value: Decimal) -> str:
 
 # --- 1. Model what-if --------------------------------------------------------------------------------
 
+class _WhatIfRow(TypedDict):
+    """One catalog model in the what-if table; ``cost`` prices the sample's token mix on it (USD)."""
+
+    provider: str
+    model: str
+    cost: Decimal
+    context_window: int | None
+    fits: bool | None  # None: the catalog states no context window
+    current: bool
+    approved: bool
+    long_context_calls: int
+
+
 def model_whatif(group: GroupInput, options: Sequence[ModelOption], scale: Scale, t: Thresholds) -> Opportunity | None:
     priced = _priced(group.calls)
     if not priced or scale.cost_factor is None:
@@ -290,8 +338,8 @@ def model_whatif(group: GroupInput, options: Sequence[ModelOption], scale: Scale
     largest = max(c.counts.prompt_total + c.counts.output for c in group.calls if c.usage_known)
     largest_prompt = max(c.counts.prompt_total for c in group.calls if c.usage_known)
     providers = {c.provider for c in priced}
-    current_models = sorted({(c.row.provider, c.row.model) for c in priced})  # type: ignore[union-attr]
-    table: list[dict[str, object]] = []
+    current_models = sorted({(c.row.provider, c.row.model) for c in priced})
+    table: list[_WhatIfRow] = []
     unknown_window = 0
     for option in options:
         if t.whatif_same_provider and option.provider not in providers:
@@ -314,12 +362,12 @@ def model_whatif(group: GroupInput, options: Sequence[ModelOption], scale: Scale
         return None
     table.sort(key=lambda r: (r["cost"], r["provider"], r["model"]))
     cheapest = min(fitting, key=lambda r: (r["cost"], r["provider"], r["model"]))
-    if cheapest["cost"] > current * (1 - t.whatif_min_share):  # type: ignore[operator]
+    if cheapest["cost"] > current * (1 - t.whatif_min_share):
         return None
     approved = [r for r in fitting if r["approved"]]
-    best_approved = min(approved, key=lambda r: r["cost"]) if approved else None  # type: ignore[arg-type, return-value]
-    potential = scale.monthly(current - cheapest["cost"])  # type: ignore[operator]
-    saving = scale.monthly(current - best_approved["cost"]) if best_approved else None  # type: ignore[operator]
+    best_approved = min(approved, key=lambda r: r["cost"]) if approved else None
+    potential = scale.monthly(current - cheapest["cost"])
+    saving = scale.monthly(current - best_approved["cost"]) if best_approved else None
     shown = table[: t.whatif_table_size]
     shown += [r for r in table[t.whatif_table_size:] if r["current"] or r["approved"]]
     opportunity = _base(
@@ -334,17 +382,17 @@ def model_whatif(group: GroupInput, options: Sequence[ModelOption], scale: Scale
         evidence={"current_models": [f"{p}/{m}" for p, m in current_models], "sample_cost": _money(current),
                   "largest_prompt_tokens": largest_prompt, "largest_call_tokens": largest,
                   "cheapest_fitting": f"{cheapest['provider']}/{cheapest['model']}",
-                  "cheapest_fitting_cost": _money(cheapest["cost"]),  # type: ignore[arg-type]
+                  "cheapest_fitting_cost": _money(cheapest["cost"]),
                   "approved_alternative": f"{best_approved['provider']}/{best_approved['model']}" if best_approved
                   else None,
                   "models_compared": len(table), "models_with_unknown_context_window": unknown_window,
                   "mix": asdict(mix.total())},
         chart={"type": "bar", "title": "Cost of this feature's sampled token mix per model (USD)",
                "labels": [f"{r['provider']}/{r['model']}" for r in shown],
-               "values": [_money(r["cost"]) for r in shown],  # type: ignore[arg-type]
+               "values": [_money(r["cost"]) for r in shown],
                "current": [bool(r["current"]) for r in shown]},
     )
-    opportunity.evidence["table"] = [{**r, "cost": _money(r["cost"])} for r in shown]  # type: ignore[arg-type]
+    opportunity.evidence["table"] = [{**r, "cost": _money(r["cost"])} for r in shown]
     opportunity.notes.insert(0, "A what-if, not a verdict: Costwatch cannot judge answer quality. "
                                 "Record an approved alternative for the feature to count the saving.")
     if unknown_window:
@@ -367,15 +415,15 @@ def prompt_caching(group: GroupInput, scale: Scale, t: Thresholds) -> Opportunit
         return None
     if read_share >= t.cache_max_read_share:
         return None
-    no_price = sorted({c.row.model for c in priced if c.row.cache_read is None})  # type: ignore[union-attr]
+    no_price = sorted({c.row.model for c in priced if c.row.cache_read is None})
     saving = Decimal(0)
     hits = writes = 0
     last_seen: dict[str, datetime] = {}
     for call in priced:
-        model = call.row.model  # type: ignore[union-attr]
+        model = call.row.model
         previous = last_seen.get(model)
         last_seen[model] = call.started_at
-        if call.row.cache_read is None:  # type: ignore[union-attr]
+        if call.row.cache_read is None:
             continue
         moved = min(stable, call.counts.input)
         hit = previous is not None and (call.started_at - previous).total_seconds() <= t.cache_ttl_seconds
@@ -385,7 +433,7 @@ def prompt_caching(group: GroupInput, scale: Scale, t: Thresholds) -> Opportunit
         else:
             writes += 1
             cached = replace(call.counts, input=call.counts.input - moved, cache_write=call.counts.cache_write + moved)
-        saving += call_cost(call.counts, call.row) - call_cost(cached, call.row)  # type: ignore[arg-type]
+        saving += call_cost(call.counts, call.row) - call_cost(cached, call.row)
     unavailable = hits + writes == 0
     monthly = None if unavailable else scale.monthly(saving)
     opportunity = _base(
@@ -424,7 +472,7 @@ def output_caps(group: GroupInput, scale: Scale, t: Thresholds) -> Opportunity |
         if call.counts.output > p99:
             capped += 1
             cut = replace(call.counts, output=p99, reasoning=min(call.counts.reasoning, p99))
-            saving += call_cost(call.counts, call.row) - call_cost(cut, call.row)  # type: ignore[arg-type]
+            saving += call_cost(call.counts, call.row) - call_cost(cut, call.row)
     monthly = scale.monthly(saving)
     if monthly is None or monthly <= 0:
         return None
@@ -509,19 +557,19 @@ def conversation_context(group: GroupInput, scale: Scale, t: Thresholds) -> Oppo
 def batch(group: GroupInput, scale: Scale, t: Thresholds, batch_cost: BatchCost) -> Opportunity | None:
     known = [c for c in group.calls if c.usage_known]
     background = [c for c in _priced(known)
-                  if c.background and not c.response_cache_hit and not is_batch_tier(c.row)]  # type: ignore[arg-type]
+                  if c.background and not c.response_cache_hit and not is_batch_tier(c.row)]
     if not known or not background or Decimal(len(background)) < t.batch_min_share * len(known):
         return None
     saving = Decimal(0)
     no_price: set[str] = set()
     estimated = 0
     for call in background:
-        cheaper = batch_cost(call.counts, call.row, call.started_at.date())  # type: ignore[arg-type]
+        cheaper = batch_cost(call.counts, call.row, call.started_at.date())
         if cheaper is None:
-            no_price.add(call.row.model)  # type: ignore[union-attr]
+            no_price.add(call.row.model)
             continue
         estimated += 1
-        saving += call.cost - cheaper  # type: ignore[operator]
+        saving += call.cost - cheaper
     monthly = scale.monthly(saving) if estimated else None
     if monthly is not None and monthly <= 0:
         return None
@@ -542,18 +590,18 @@ def batch(group: GroupInput, scale: Scale, t: Thresholds, batch_cost: BatchCost)
 # --- 6. Expensive outliers ---------------------------------------------------------------------------
 
 def outliers(group: GroupInput, scale: Scale, t: Thresholds) -> Opportunity | None:
-    priced = [r for r in group.requests if r.cost is not None]
+    priced = [r for r in group.requests if _is_priced_request(r)]
     if len(priced) < 2:
         return None
-    costs = sorted(r.cost for r in priced)  # type: ignore[type-var]
+    costs = sorted(r.cost for r in priced)
     median = costs[(len(costs) - 1) // 2]
     if median <= 0:
         return None
     limit = t.outlier_ratio * median
-    found = sorted((r for r in priced if r.cost >= limit and r.cost > median), key=lambda r: (-r.cost, r.trace_id))  # type: ignore[operator]
+    found = sorted((r for r in priced if r.cost >= limit and r.cost > median), key=lambda r: (-r.cost, r.trace_id))
     if not found:
         return None
-    saving = sum((r.cost - limit for r in found), Decimal(0))  # type: ignore[operator]
+    saving = sum((r.cost - limit for r in found), Decimal(0))
     factor = Decimal(group.totals.requests) / Decimal(len(group.requests)) if group.requests else None
     monthly = scale.monthly(saving, factor)
     if monthly is None or monthly <= 0:
@@ -567,7 +615,7 @@ def outliers(group: GroupInput, scale: Scale, t: Thresholds) -> Opportunity | No
         evidence={"median_request_cost": _money(median), "limit": _money(limit), "outliers": len(found),
                   "requests_sampled": len(group.requests), "requests_priced": len(priced),
                   "sample_saving": _money(saving),
-                  "top": [{"trace_id": r.trace_id, "cost": _money(r.cost),  # type: ignore[arg-type]
+                  "top": [{"trace_id": r.trace_id, "cost": _money(r.cost),
                            "input_tokens": r.input_tokens, "cache_read_tokens": r.cache_read_tokens,
                            "cache_write_tokens": r.cache_write_tokens, "output_tokens": r.output_tokens,
                            "llm_calls": r.llm_calls} for r in found[: t.outlier_top]]},

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from django.db import connection, transaction
 from django.http import QueryDict
@@ -133,13 +134,13 @@ ORDER BY eff.started_at, eff.span_id
 
 def _samples(project: Project, scope: str, keys: list[str], period: Period, limit: int
              ) -> tuple[dict[str, list[SampledCall]], dict[str, list[SampledRequest]]]:
-    params = {"project": project.pk, "keys": keys, "start": period.start, "end": period.end, "limit": limit}
+    params: dict[str, Any] = {"project": project.pk, "keys": keys, "start": period.start, "end": period.end, "limit": limit}
     requests: dict[str, list[SampledRequest]] = {k: [] for k in keys}
     with connection.cursor() as cursor:
         cursor.execute(_PICK_REQUESTS.format(column=scope), params)
-        for key, trace, first_at, cost, priced, calls, inp, cread, cwrite, out in cursor.fetchall():
-            requests[key].append(SampledRequest(trace, first_at, cost if priced == calls and calls else None,
-                                                inp, cread, cwrite, out, calls))
+        for key, trace, first_at, cost, priced, call_count, inp, cread, cwrite, out in cursor.fetchall():
+            requests[key].append(SampledRequest(trace, first_at, cost if priced == call_count and call_count else None,
+                                                inp, cread, cwrite, out, call_count))
         traces = sorted({r.trace_id for rows in requests.values() for r in rows})
         calls: dict[str, list[SampledCall]] = {k: [] for k in keys}
         if not traces:

@@ -103,7 +103,7 @@ def validate_dimension(project: Project, *, name: str, attribute_keys: Sequence[
     elif name in RESERVED_NAMES:
         errors["name"] = f"{name!r} is a built-in group or query parameter; choose another name"
     elif CustomDimension.objects.filter(project=project, name=name).exclude(
-            pk=instance.pk if instance else None).exists():
+            pk__in=[instance.pk] if instance else []).exists():
         errors["name"] = f"this project already has a dimension named {name!r}"
     keys = [key.strip() for key in attribute_keys if isinstance(key, str) and key.strip()] \
         if isinstance(attribute_keys, (list, tuple)) else []
@@ -193,7 +193,7 @@ def backfill_dimension(dimension_id: int) -> int:
     key = str(dimension.pk)
     sources = [f"NULLIF(btrim(attributes -> '{part}' ->> %(k{i})s), '')"
                for part in ("span", "resource") for i in range(len(dimension.attribute_keys))]
-    params: dict[str, object] = {f"k{i}": k for i, k in enumerate(dimension.attribute_keys)}
+    params: dict[str, str | int] = {f"k{i}": k for i, k in enumerate(dimension.attribute_keys)}
     params.update(project=dimension.project_id, dim=key)
     project = Project.objects.get(pk=dimension.project_id)
     with transaction.atomic(), connection.cursor() as cursor:

@@ -1,6 +1,8 @@
 """The custom dimensions API (/api/v1/dimensions) and the A/B comparison (/api/v1/compare)."""
 from __future__ import annotations
 
+from typing import Any, TypedDict, cast
+
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
@@ -53,7 +55,13 @@ class DimensionListSerializer(serializers.Serializer):
     results = DimensionSerializer(many=True)
 
 
-def _body(request: Request, *, partial: bool) -> dict[str, object]:
+class _DimensionBody(TypedDict, total=False):
+    name: str
+    attribute_keys: list[str]
+    max_values_per_day: int | None
+
+
+def _body(request: Request, *, partial: bool) -> _DimensionBody:
     data = json_object(request, FIELDS)
     if not partial:
         missing = [name for name in ("name", "attribute_keys") if name not in data]
@@ -67,7 +75,7 @@ def _body(request: Request, *, partial: bool) -> dict[str, object]:
     if data.get("max_values_per_day") is not None and (
             isinstance(data["max_values_per_day"], bool) or not isinstance(data["max_values_per_day"], int)):
         raise ValidationError({"max_values_per_day": "must be a whole number"})
-    return data
+    return cast(_DimensionBody, data)  # the shapes checked above
 
 
 class DimensionsView(ProjectAPIView):
@@ -156,7 +164,7 @@ class ComparisonSerializer(serializers.Serializer):
     warnings = serializers.ListField(child=serializers.CharField())
 
 
-def side_json(row, per_request: dict[str, object]) -> dict[str, object]:  # noqa: ANN001 - CostRow
+def side_json(row, per_request: dict[str, Any]) -> dict[str, object]:  # noqa: ANN001 - CostRow
     cost = per_request["cost_per_request_usd"]
     return {"value": row.key, **per_request, "cost_per_request_usd": decimal_json(cost) if cost is not None else None,
             "totals": cost_row_json(row)}
@@ -187,10 +195,11 @@ class CompareView(ProjectAPIView):
                              feature=params.get("feature"))
         except QueryError as exc:
             raise ValidationError({"detail": str(exc)}) from None
+        dimension = dimension_named(project, result.dimension)  # None if deleted meanwhile: no warnings
         return Response(ComparisonSerializer({
             "project": project.slug, "dimension": result.dimension, "feature": result.feature,
             "start": period.start, "end": period.end,
             "a": side_json(result.a, Comparison.per_request(result.a)),
             "b": side_json(result.b, Comparison.per_request(result.b)),
-            "warnings": overflow_warnings(project, period, [dimension_named(project, result.dimension)]),
+            "warnings": overflow_warnings(project, period, [dimension] if dimension is not None else []),
         }).data)

@@ -9,6 +9,7 @@ import re
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 from django.db import connection
 from django.db.models import Q
@@ -99,7 +100,7 @@ def breakdown_of(project: Project, dimension: str, key: str, group_by: str, peri
         raise QueryError(f"group_by={group_by!r} must be another of {', '.join(DRILL_DIMENSIONS)}")
     if dimension == "user":
         return cost_rows(project, group_by, period, {dimension: key})
-    params = {"project": project.pk, "start": period.start, "end": period.end, "key": key}
+    params: dict[str, Any] = {"project": project.pk, "start": period.start, "end": period.end, "key": key}
     where = "c.started_at >= %(start)s AND c.started_at < %(end)s AND " + _CANDIDATES[dimension]
     sql = effective_calls_sql(where) + f"""
         SELECT {EFFECTIVE_COLUMN[group_by]} AS k, {RAW_SUMS} FROM eff
@@ -146,8 +147,8 @@ def recent_requests_with_value(project: Project, dimension: CustomDimension, key
     if since is None:
         return []
     pk = int(dimension.pk)
-    params = {"project": project.pk, "start": since, "end": period.end, "tz": project.timezone,
-              "dims": [str(pk)], "key": key, "limit": limit}
+    params: dict[str, Any] = {"project": project.pk, "start": since, "end": period.end, "tz": project.timezone,
+                              "dims": [str(pk)], "key": key, "limit": limit}
     sql = effective_calls_sql("c.started_at >= %(start)s AND c.started_at < %(end)s", dimensions=True) + f"""
         SELECT eff.trace_id FROM eff
         LEFT JOIN eff_dims dim{pk} ON dim{pk}.id = eff.id AND dim{pk}.dim = '{pk}'

@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -166,11 +168,11 @@ class CostPage:
 
 
 def _rollup_query(project: Project, group_by: str, period: Period,
-                  custom: dict[str, CustomDimension] | None = None) -> tuple[str, dict[str, object]]:
+                  custom: dict[str, CustomDimension] | None = None) -> tuple[str, dict[str, Any]]:
     custom = custom or {}
     dimension = custom[group_by].rollup_dimension if group_by in custom else group_by
-    params: dict[str, object] = {"project": project.pk, "tz": project.timezone,
-                                 "dimension": "total" if group_by in {"day", "hour"} else dimension}
+    params: dict[str, Any] = {"project": project.pk, "tz": project.timezone,
+                              "dimension": "total" if group_by in {"day", "hour"} else dimension}
     days = ProjectCalendar.of(project).whole_days(period.start, period.end) if group_by != "hour" else None
     if days is not None and group_by == "day":
         params.update(first_day=days[0], end_day=days[1])
@@ -191,7 +193,7 @@ def _rollup_query(project: Project, group_by: str, period: Period,
                   AND hour >= %(start)s AND hour < %(end)s GROUP BY k""", params)
 
 
-def _day_range_query(project: Project, days: tuple[date, date], params: dict[str, object]) -> tuple[str, dict]:
+def _day_range_query(project: Project, days: tuple[date, date], params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     """Whole local days: month caches where they fit inside the range, day rows for the rest."""
     first, end = days
     with connection.cursor() as cursor:
@@ -226,9 +228,11 @@ _SQL_ORDER = {"key": "k", "cost_usd": "cost_usd", "input_tokens": "input_tokens"
               "llm_calls": "llm_calls", "requests": "requests", "savings_usd": "savings_usd"}
 
 
-def cost_page(project: Project, group_by: str, period: Period, filters: dict[str, str] | None = None, *,
+def cost_page(project: Project, group_by: str, period: Period, filters: Mapping[str, str | None] | None = None, *,
               ordering: str = "-cost_usd", limit: int | None = None, offset: int = 0) -> CostPage:
     """One row per group over the period, ordered and cut in SQL so only one page is built.
+
+    ``filters`` maps a filter (or custom dimension) name to its value; a None value filters nothing.
 
     Plain group-bys read the rollups (day rollups when the period is whole local days); a
     filter reads raw calls, since rollups have one dimension each.
@@ -236,15 +240,15 @@ def cost_page(project: Project, group_by: str, period: Period, filters: dict[str
     custom = custom_dimensions(project)
     if group_by not in GROUPS and group_by not in custom:
         raise QueryError(f"group_by={group_by!r} is not one of {', '.join([*GROUPS, *custom])}")
-    filters = {k: v for k, v in (filters or {}).items() if v is not None}
-    unknown = set(filters) - set(FILTERS) - set(custom)
+    active = {k: v for k, v in (filters or {}).items() if v is not None}
+    unknown = set(active) - set(FILTERS) - set(custom)
     if unknown:
         raise QueryError(f"unknown filter(s) {', '.join(sorted(unknown))}; allowed: {', '.join([*FILTERS, *custom])}")
     name = ordering.lstrip("-")
     if name not in _SQL_ORDER:
         raise QueryError(f"ordering={ordering!r}; use one of {', '.join(ORDERINGS)} (prefix - for descending)")
     direction = "DESC" if ordering.startswith("-") else "ASC"
-    sql, params = (_raw_query(project, group_by, period, filters, custom) if filters
+    sql, params = (_raw_query(project, group_by, period, active, custom) if active
                    else _rollup_query(project, group_by, period, custom))
     params.update(limit=limit, offset=offset)
     paged = (f"SELECT *, count(*) OVER () AS total FROM ({sql}) AS groups "
@@ -263,7 +267,7 @@ def cost_page(project: Project, group_by: str, period: Period, filters: dict[str
             "narrow the period or the filters"
         ) from None
     if not fetched and offset:
-        total = cost_page(project, group_by, period, filters, ordering=ordering, limit=1).total
+        total = cost_page(project, group_by, period, active, ordering=ordering, limit=1).total
     else:
         total = fetched[0][-1] if fetched else 0
     return CostPage([CostRow(row[0], **dict(zip(METRICS, row[1:-1]))) for row in fetched], total)
@@ -292,9 +296,9 @@ def dimension_key_sql(dimension: CustomDimension, alias: str) -> str:
 
 
 def _raw_query(project: Project, group_by: str, period: Period, filters: dict[str, str],
-               custom: dict[str, CustomDimension] | None = None) -> tuple[str, dict]:
+               custom: dict[str, CustomDimension] | None = None) -> tuple[str, dict[str, Any]]:
     custom = custom or {}
-    params: dict[str, object] = {"project": project.pk, "start": period.start, "end": period.end, "tz": project.timezone}
+    params: dict[str, Any] = {"project": project.pk, "start": period.start, "end": period.end, "tz": project.timezone}
     used = [custom[name] for name in sorted({group_by, *filters}) if name in custom]
     joins = "".join(f" LEFT JOIN eff_dims dim{d.pk} ON dim{d.pk}.id = eff.id AND dim{d.pk}.dim = '{int(d.pk)}'"
                     for d in used)
@@ -463,9 +467,9 @@ class Comparison:
     b: CostRow
 
     @staticmethod
-    def per_request(row: CostRow) -> dict[str, object]:
-        """Per-request figures of one side: cost (USD, only when every call is priced), tokens, cache
-        hit rates and the share of calls that failed; None where the side has no request / call."""
+    def per_request(row: CostRow) -> dict[str, Any]:
+        """Per-request figures of one side: cost (USD Decimal, only when every call is priced), tokens,
+        cache hit rates and the share of calls that failed (floats); None where the side has no request / call."""
         tokens = row.input_tokens + row.cache_read_tokens + row.cache_write_tokens + row.output_tokens
         return {
             "cost_per_request_usd": row.avg_cost_per_request_usd,

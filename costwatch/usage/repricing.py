@@ -10,9 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import Field, Q
 from django.utils.dateparse import parse_date, parse_datetime
 
 from costwatch.pricing.pricebook import PriceBook
@@ -86,6 +87,13 @@ _COLUMN_TYPES = {
 }
 
 
+def _column(name: str) -> str:
+    """The table column of a concrete ``LlmCall`` field (``price`` → ``price_id``)."""
+    field = LlmCall._meta.get_field(name)
+    assert isinstance(field, Field) and field.column is not None, f"LlmCall.{name} is not a column"
+    return field.column
+
+
 def _write_costs(project: Project, calls: list[LlmCall]) -> None:
     """One UPDATE ... FROM unnest(...) for a batch.
 
@@ -93,10 +101,10 @@ def _write_costs(project: Project, calls: list[LlmCall]) -> None:
     the full key (id, started_at) lets PostgreSQL find each row in its own partition.
     """
     table = LlmCall._meta.db_table
-    columns = {name: LlmCall._meta.get_field(name).column for name in COST_FIELDS}
+    columns = {name: _column(name) for name in COST_FIELDS}
     assignments = ", ".join(f"{column} = v.{column}" for column in columns.values())
     arrays = ", ".join(f"%s::{_COLUMN_TYPES[name]}[]" for name in COST_FIELDS)
-    params: list[object] = [[call.pk for call in calls], [call.started_at for call in calls]]
+    params: list[Any] = [[call.pk for call in calls], [call.started_at for call in calls]]
     params += [[getattr(call, column) for call in calls] for column in columns.values()]
     with connection.cursor() as cursor:
         cursor.execute(

@@ -30,7 +30,8 @@ class CostRowSerializer(serializers.Serializer):
     reasoning_tokens = serializers.IntegerField()
     llm_calls = serializers.IntegerField()
     requests = serializers.IntegerField()
-    errors = serializers.IntegerField()
+    # DRF's metaclass moves declared fields off the class, so this does not shadow Serializer.errors.
+    errors = serializers.IntegerField()  # type: ignore[assignment]
     priced_calls = serializers.IntegerField(help_text="Calls whose cost is in cost_usd")
     unpriced_calls = serializers.IntegerField(help_text="Calls of a model with no price: not in cost_usd")
     unknown_usage_calls = serializers.IntegerField(

@@ -1,6 +1,7 @@
 """Display filters: money, rates and counts as people read them. Formatting only, no arithmetic on costs."""
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from datetime import timezone as dt_timezone
 from decimal import Decimal
@@ -61,7 +62,7 @@ def usd_exact(value: Decimal | None) -> str:
 
 
 @register.simple_tag
-def column_decimals(rows: object, attr: str, *extra: object) -> int:
+def column_decimals(rows: Iterable[object] | None, attr: str, *extra: object) -> int:
     """Decimals of one money column: ``attr`` of every row (and of ``extra`` rows, e.g. the totals)."""
     items = [*(rows or []), *(e for e in extra if e is not None)]
     return money_column_decimals(getattr(item, attr, None) if not isinstance(item, dict) else item.get(attr)

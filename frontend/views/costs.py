@@ -24,6 +24,7 @@ from costwatch.usage.pages import (
     recent_requests_with_value,
 )
 from costwatch.usage.queries import (
+    CostRow,
     Period,
     QueryError,
     compare,
@@ -95,7 +96,7 @@ def _group_list(request: HttpRequest, project: Project, group: services.GroupKin
     if asked.search:
         rows = services.searched(cost_rows(project, group.group_by, dates.period), asked)
         total = len(rows)
-        totals = sum_rows(rows, "total")
+        totals: CostRow | None = sum_rows(rows, "total")
     else:
         # Sorted and cut to one page in SQL: a month of a big project has tens of thousands of users.
         page = cost_page(project, group.group_by, dates.period, ordering=asked.sort,
@@ -286,13 +287,10 @@ def _side_days(project: Project, group: services.GroupKind, value: str, feature:
 @project_view(Action.VIEW_COSTS)
 def request_detail(request: HttpRequest, project: Project, trace_id: str) -> HttpResponse:
     trace_id = trace_id.lower()
-    calls = []
-    for resolved in request_calls(project, trace_id):  # the rollup's own attribution and de-duplication
-        resolved.call.counted = resolved.counted
-        calls.append(resolved.call)
+    calls = request_calls(project, trace_id)  # the rollup's own attribution and de-duplication
     if not calls:
         raise Http404(f"No request {trace_id} in this project.")
-    counted = [c for c in calls if c.counted]  # a duplicate recording is shown but never added
+    counted = [c.call for c in calls if c.counted]  # a duplicate recording is shown but never added
     priced = [c.cost_total for c in counted if c.cost_total is not None]
     totals = {
         # None when no call is priced: the total is unknown, not $0.

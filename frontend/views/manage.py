@@ -3,10 +3,11 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
+from django.contrib.auth.forms import SetPasswordForm
+from django.contrib.auth.models import User
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
@@ -63,7 +64,7 @@ class SetPasswordView(auth_views.PasswordResetConfirmView):
     template_name = "frontend/set_password.html"
     success_url = reverse_lazy("frontend:login")
 
-    def form_valid(self, form: forms.Form) -> HttpResponse:
+    def form_valid(self, form: SetPasswordForm[User]) -> HttpResponse:
         messages.success(self.request, "Your password is set. Sign in with it.")
         return super().form_valid(form)
 
@@ -77,6 +78,7 @@ def keys(request: HttpRequest, project: Project) -> HttpResponse:
     form = KeyForm(request.POST)
     if not form.is_valid():
         return _keys_page(request, project, form)
+    assert request.user.is_authenticated  # project_view requires a signed-in person
     issued = issue_key(project, form.cleaned_data["scope"], name=form.cleaned_data["name"], created_by=request.user)
     request.session[ISSUED_KEY_SESSION] = {
         "project": project.slug, "secret": issued.secret, "scope": issued.key.get_scope_display(),

@@ -270,7 +270,7 @@ def _model_rows(
                 ):
                     fields_per_interval.append(None)
                     continue
-                values = _row_fields(model.get_prices(moment, context))
+                values: dict[str, Any] | None = _row_fields(model.get_prices(moment, context))
                 if slot is not None and values == plan[(tier, None)][index]:
                     values = None  # the window changes nothing in this period
                 fields_per_interval.append(values)
@@ -391,6 +391,7 @@ def _history(rows: Sequence[PriceRow]) -> tuple[list[PriceRow], list[tuple[str, 
     kept: list[PriceRow] = []
     skipped: list[tuple[str, str]] = []
     for row in read_history():
+        assert row.effective_until is not None  # read_history() requires a closed period
         label = f"{row.provider}/{row.model}"
         source_row = first.get((row.provider, row.model))
         if source_row is None:
@@ -406,6 +407,7 @@ def _after_history(rows: list[PriceRow], history: Sequence[PriceRow]) -> list[Pr
     """The source's "since ever" row of a model with history starts where the history ends."""
     ends: dict[tuple[str, str], date] = {}
     for row in history:
+        assert row.effective_until is not None  # read_history() requires a closed period
         key = (row.provider, row.model)
         ends[key] = max(ends.get(key, row.effective_until), row.effective_until)
     result = []
