@@ -10,6 +10,7 @@ PERIODIC_TASKS: dict[str, tuple[str, str]] = {
     "span-attributes": ("costwatch.usage.tasks.purge_span_attributes_task", "COSTWATCH_PARTITION_INTERVAL_SECONDS"),
     "heartbeat": ("costwatch.ops.tasks.record_heartbeat", "COSTWATCH_HEARTBEAT_SECONDS"),
     "alerts": ("alerts.tasks.evaluate_alert_rules", "COSTWATCH_ALERT_INTERVAL_SECONDS"),
+    "deliveries": ("alerts.tasks.sweep_deliveries", "COSTWATCH_DELIVERY_SWEEP_SECONDS"),
     "billing": ("costwatch.billing.tasks.pull_due_bills", "COSTWATCH_BILLING_CHECK_INTERVAL_SECONDS"),
     "broker-prune": ("costwatch.ops.tasks.prune_broker_messages", "COSTWATCH_PARTITION_INTERVAL_SECONDS"),
     "savings-digest": ("costwatch.savings.tasks.send_weekly_digests", "COSTWATCH_SAVINGS_DIGEST_CHECK_SECONDS"),
@@ -17,7 +18,9 @@ PERIODIC_TASKS: dict[str, tuple[str, str]] = {
 
 
 # Work that should follow another task at once rather than wait for its own beat: new rollups
-# are evaluated against the alert rules as soon as they exist. (task -> task it triggers)
+# are evaluated against the alert rules as soon as they exist. (task -> task it triggers) A task
+# whose result is truthy triggers its follow-up with that result as the one argument: the rollup
+# run returns the ids of the projects it changed, and only their rules are evaluated.
 FOLLOW_UPS: dict[str, str] = {
     "costwatch.usage.tasks.recompute_dirty_buckets": "alerts.tasks.evaluate_alert_rules",
 }

@@ -9,7 +9,7 @@ import pytest
 from django.db import connection
 
 from alerts.models import Delivery, Incident, IncidentEvent
-from alerts.services import EvaluationResult, evaluate_rules
+from alerts.incidents import EvaluationResult, evaluate_rules
 from tests.alerts.conftest import make_channel, make_rule, put_spend, send_pending
 
 NOW = datetime(2026, 11, 2, 10, 0, tzinfo=ZoneInfo("Europe/Berlin"))

@@ -11,7 +11,7 @@ from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
 
 from alerts.models import Delivery, Incident
-from alerts.services import evaluate_rules
+from alerts.incidents import evaluate_rules
 from costwatch.projects.models import Role
 from costwatch.projects.services import create_project, issue_key, set_member
 from costwatch.usage.rollups import recompute_dirty

@@ -11,7 +11,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from alerts.models import Incident, Rule
-from alerts.services import evaluate_rules
+from alerts.incidents import evaluate_rules
 from costwatch.usage.models import CustomDimension, RollupHour
 from tests.alerts.conftest import send_pending
 from tests.usage.test_accounting import _post, _project

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from alerts.models import Delivery, Incident, IncidentEvent
-from alerts.services import acknowledge, evaluate_rules, silence, unsilence
+from alerts.incidents import acknowledge, evaluate_rules, silence, unsilence
 from costwatch.usage.models import LlmCall
 from costwatch.usage.rollups import recompute_dirty
 from costwatch.usage.services import mark_dirty
