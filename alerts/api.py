@@ -23,7 +23,16 @@ from alerts.budgets import budget_status
 from alerts.deliveries import send_test_notification
 from alerts.evaluation import REQUEST_BUDGET
 from alerts.incidents import IncidentStateError, acknowledge, silence, unsilence
-from alerts.models import BudgetPeriod, Channel, Delivery, Incident, IncidentState, RequestMetric, Rule, RuleKind, Scope
+from alerts.models import (
+    BudgetPeriod,
+    Channel,
+    Delivery,
+    Incident,
+    IncidentState,
+    RequestMetric,
+    Rule,
+    RuleKind,
+)
 from alerts.notifications import incident_link
 from alerts.queries import incidents_with_delivery_failures
 from alerts.rules import (

@@ -43,7 +43,12 @@ from alerts.evaluation import (
 from alerts.models import RequestMetric, Rule, RuleKind, Scope
 from alerts.scopes import spend_groups
 from costwatch.billing.services import reconcile
-from costwatch.usage.spend import daily_spend, first_spend_days, requests_over, spend_by_group
+from costwatch.usage.spend import (
+    daily_spend,
+    first_spend_days,
+    requests_over,
+    spend_by_group,
+)
 
 DRIFT_WINDOW_KEY = "bill-drift"
 WORST_REQUESTS = 5  # offending requests an incident names

@@ -27,9 +27,22 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from alerts.models import Channel, Delivery, DeliveryAttempt, DeliveryEvent, DeliveryStatus, Incident
+from alerts.models import (
+    Channel,
+    Delivery,
+    DeliveryAttempt,
+    DeliveryEvent,
+    DeliveryStatus,
+    Incident,
+)
 from alerts.notifications import example_payload, notification_payload
-from alerts.transports import ConfigError, Notification, TransportError, config_of, transport_for
+from alerts.transports import (
+    ConfigError,
+    Notification,
+    TransportError,
+    config_of,
+    transport_for,
+)
 
 log = logging.getLogger(__name__)
 

@@ -36,7 +36,15 @@ from alerts.evaluation import (
     level_rank,
     severity_of,
 )
-from alerts.models import DeliveryEvent, Incident, IncidentEvent, IncidentEventKind, IncidentState, Rule, RuleKind
+from alerts.models import (
+    DeliveryEvent,
+    Incident,
+    IncidentEvent,
+    IncidentEventKind,
+    IncidentState,
+    Rule,
+    RuleKind,
+)
 
 
 class IncidentStateError(ValueError):

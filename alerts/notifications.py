@@ -14,8 +14,24 @@ from typing import Any
 
 from django.conf import settings
 
-from alerts.evaluation import ANOMALY, BREACH, DRIFT, FORECAST, REQUEST_BUDGET, WARN_PREFIX
-from alerts.models import Channel, DeliveryEvent, Incident, IncidentEventKind, RequestMetric, Rule, RuleKind, Scope
+from alerts.evaluation import (
+    ANOMALY,
+    BREACH,
+    DRIFT,
+    FORECAST,
+    REQUEST_BUDGET,
+    WARN_PREFIX,
+)
+from alerts.models import (
+    Channel,
+    DeliveryEvent,
+    Incident,
+    IncidentEventKind,
+    RequestMetric,
+    Rule,
+    RuleKind,
+    Scope,
+)
 from alerts.scopes import incident_warnings, scope_name
 from costwatch.projects.models import Project
 

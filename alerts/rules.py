@@ -101,7 +101,7 @@ def validate_rule(project: Project, data: Mapping[str, Any], rule: Rule | None =
         attrs["repeat_interval"] = timedelta(minutes=data["repeat_interval_minutes"])
     if "scope" in data or rule is None:
         try:
-            attrs["scope"] = parse_scope(project, data["scope"] if "scope" in data else Scope.PROJECT)
+            attrs["scope"] = parse_scope(project, data.get("scope", Scope.PROJECT))
         except ScopeError as exc:
             raise RuleInvalid("scope", str(exc)) from None
     for name in ("scope_value", "request_metric", "drift_provider"):  # blank (or null): none

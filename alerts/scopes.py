@@ -23,7 +23,12 @@ from datetime import date, datetime, timedelta
 
 from alerts.models import Incident, Rule, RuleKind, Scope
 from costwatch.projects.models import Project
-from costwatch.usage.dimensions import OTHER, dimension_named, dimensions_of, overflows_of
+from costwatch.usage.dimensions import (
+    OTHER,
+    dimension_named,
+    dimensions_of,
+    overflows_of,
+)
 from costwatch.usage.models import CustomDimension, DimensionValue
 from costwatch.usage.spend import TOTAL, Groups
 

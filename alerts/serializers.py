@@ -9,8 +9,11 @@ from rest_framework import serializers
 
 from alerts.models import DeliveryEvent, DeliveryStatus, IncidentState, RuleKind, Scope
 from alerts.transports import channel_kinds, config_help
-from costwatch.projects.schema import MoneyString, NullableDecimalString, NullableMoneyString
-
+from costwatch.projects.schema import (
+    MoneyString,
+    NullableDecimalString,
+    NullableMoneyString,
+)
 
 SCOPE_OUT_HELP = ("project, user, feature, endpoint, model, or the name of one of the project's custom "
                   "dimensions (e.g. tenant)")

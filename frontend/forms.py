@@ -206,11 +206,12 @@ class ChannelForm(forms.Form):
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
-        for field, kinds in config_fields():
-            uses = " ".join(f"{TRANSPORTS[kind].label}: {field.help_text}." for kind in kinds)
-            self.fields[field.name] = forms.CharField(max_length=field.max_length, required=False, label=field.label,
-                                                      help_text=uses)
-        self.order_fields(["name", "kind", *(field.name for field, _ in config_fields()), "enabled"])
+        fields = config_fields()
+        for name, uses in fields.items():
+            self.fields[name] = forms.CharField(
+                max_length=max(field.max_length for _, field in uses), required=False, label=uses[0][1].label,
+                help_text=" ".join(f"{TRANSPORTS[kind].label}: {field.help_text}." for kind, field in uses))
+        self.order_fields(["name", "kind", *fields, "enabled"])
 
     def config(self) -> dict[str, object]:
         """The chosen kind's config fields as typed (a list field still comma-separated)."""

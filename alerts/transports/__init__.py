@@ -70,13 +70,14 @@ def config_of(kind: str, stored: Mapping[str, Any]) -> ChannelConfig:
     return transport_for(kind).config_type.from_json(stored)
 
 
-def config_fields() -> list[tuple[ConfigField, list[str]]]:
-    """Every config field once, in registry order, with the kinds that use it (``url``: webhook, slack)."""
-    fields: dict[str, tuple[ConfigField, list[str]]] = {}
+def config_fields() -> dict[str, list[tuple[str, ConfigField]]]:
+    """Every config field name once, in registry order, with (kind, field) of each kind that uses it
+    (``url``: webhook's and slack's, each with its own help)."""
+    fields: dict[str, list[tuple[str, ConfigField]]] = {}
     for kind, transport in TRANSPORTS.items():
         for field in transport.fields:
-            fields.setdefault(field.name, (field, []))[1].append(kind)
-    return list(fields.values())
+            fields.setdefault(field.name, []).append((kind, field))
+    return fields
 
 
 def config_help() -> str:

@@ -12,7 +12,14 @@ from django.core.mail import EmailMultiAlternatives
 from django.core.validators import validate_email
 from django.utils.html import escape
 
-from alerts.transports.base import ChannelConfig, ConfigError, ConfigField, Notification, Sent, TransportError
+from alerts.transports.base import (
+    ChannelConfig,
+    ConfigError,
+    ConfigField,
+    Notification,
+    Sent,
+    TransportError,
+)
 from costwatch.display import one_line, visible_controls
 
 MAX_RECIPIENTS = 20

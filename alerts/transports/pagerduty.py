@@ -9,7 +9,13 @@ from typing import Any
 
 from django.conf import settings
 
-from alerts.transports.base import ChannelConfig, ConfigError, ConfigField, Notification, Sent
+from alerts.transports.base import (
+    ChannelConfig,
+    ConfigError,
+    ConfigField,
+    Notification,
+    Sent,
+)
 from alerts.transports.http import post
 from costwatch.display import one_line
 

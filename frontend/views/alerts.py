@@ -21,8 +21,22 @@ from alerts.incidents import IncidentStateError
 from alerts.incidents import acknowledge as acknowledge_incident
 from alerts.incidents import silence as silence_incident
 from alerts.incidents import unsilence as unsilence_incident
+from alerts.models import (
+    Channel,
+    Delivery,
+    Incident,
+    IncidentEvent,
+    IncidentState,
+    Rule,
+)
 from alerts.queries import incidents_with_delivery_failures
-from alerts.rules import RuleInvalid, rule_warnings, save_channel, save_rule, validate_rule
+from alerts.rules import (
+    RuleInvalid,
+    rule_warnings,
+    save_channel,
+    save_rule,
+    validate_rule,
+)
 from alerts.scopes import (
     incident_warnings,
     is_custom,
@@ -31,14 +45,6 @@ from alerts.scopes import (
     scope_label,
     scope_name,
     scope_names,
-)
-from alerts.models import (
-    Channel,
-    Delivery,
-    Incident,
-    IncidentEvent,
-    IncidentState,
-    Rule,
 )
 from alerts.transports import ConfigError
 from costwatch.pricing.cost import money

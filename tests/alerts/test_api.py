@@ -7,8 +7,8 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from alerts.models import Delivery, Incident, Rule
 from alerts.incidents import evaluate_rules
+from alerts.models import Delivery, Incident, Rule
 from costwatch.projects.services import set_member
 from tests.alerts.conftest import make_channel, make_rule, put_spend
 

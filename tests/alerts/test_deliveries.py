@@ -6,10 +6,23 @@ from datetime import timedelta
 
 import pytest
 
-from alerts.deliveries import JITTER, SWEEP_TASK, backoff, send_due_deliveries, send_test_notification
+from alerts.deliveries import (
+    JITTER,
+    SWEEP_TASK,
+    backoff,
+    send_due_deliveries,
+    send_test_notification,
+)
 from alerts.incidents import evaluate_rules
 from alerts.models import Delivery, DeliveryAttempt
-from tests.alerts.conftest import NOW, Reply, fire_daily_budget, make_channel, make_rule, put_spend
+from tests.alerts.conftest import (
+    NOW,
+    Reply,
+    fire_daily_budget,
+    make_channel,
+    make_rule,
+    put_spend,
+)
 
 pytestmark = pytest.mark.django_db
 

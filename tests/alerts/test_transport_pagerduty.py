@@ -7,7 +7,14 @@ import pytest
 
 from alerts.incidents import evaluate_rules
 from alerts.transports import ConfigError, validate_config
-from tests.alerts.conftest import EVIL, NOW, fire_daily_budget, fire_for_user, make_channel, send_pending
+from tests.alerts.conftest import (
+    EVIL,
+    NOW,
+    fire_daily_budget,
+    fire_for_user,
+    make_channel,
+    send_pending,
+)
 
 ROUTING_KEY = "R0123456789abcdef0123456789abcde"
 

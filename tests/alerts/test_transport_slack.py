@@ -5,7 +5,14 @@ import pytest
 
 from alerts.models import Incident
 from alerts.transports import ConfigError, validate_config
-from tests.alerts.conftest import EVIL, NOW, fire_daily_budget, fire_for_user, make_channel, send_pending
+from tests.alerts.conftest import (
+    EVIL,
+    NOW,
+    fire_daily_budget,
+    fire_for_user,
+    make_channel,
+    send_pending,
+)
 
 
 @pytest.mark.django_db
