@@ -32,6 +32,7 @@ from alerts.models import (
     RequestMetric,
     Rule,
     RuleKind,
+    Scope,
 )
 from alerts.notifications import incident_link
 from alerts.queries import incidents_with_delivery_failures
@@ -92,8 +93,7 @@ class MoneyField(serializers.DecimalField):
 # --- Channels -------------------------------------------------------------------------------------
 
 class ChannelSerializer(serializers.Serializer):
-    """A channel as written; its config is checked by the kind's transport (``rules.save_channel``)."""
-
+    # Parsing only: the config is checked by the kind's transport (alerts.rules.save_channel).
     id = serializers.IntegerField(read_only=True)
     kind = serializers.ChoiceField(choices=channel_kinds())
     name = serializers.CharField(max_length=200)
@@ -203,13 +203,12 @@ class ChannelDeliveriesView(ProjectAPIView):
 # --- Rules ----------------------------------------------------------------------------------------
 
 class RuleSerializer(serializers.Serializer):
-    """A rule as the API reads and writes it. Parsing here (types, and for the schema the choices and
-    bounds of ``alerts.rules``); whether the rule is valid is ``alerts.rules.validate_rule``'s call."""
-
+    # Parsing only (types; choices and bounds from alerts.rules, for the schema): whether the rule is
+    # valid is alerts.rules.validate_rule's call.
     id = serializers.IntegerField(read_only=True)
     name = serializers.CharField(max_length=MAX_NAME)
     kind = serializers.ChoiceField(choices=RuleKind.choices)
-    scope = serializers.CharField(max_length=64, required=False, help_text=SCOPE_HELP + " Default: project.")
+    scope = serializers.CharField(max_length=64, default=Scope.PROJECT, help_text=SCOPE_HELP)
     scope_value = serializers.CharField(max_length=MAX_SCOPE_VALUE, required=False, allow_blank=True,
                                         allow_null=True, help_text="Only this user/feature/endpoint/model/<dimension> "
                                                                    "value; empty = each one.")

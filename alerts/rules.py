@@ -9,7 +9,7 @@ checks it.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
@@ -47,8 +47,8 @@ DRIFT_PROVIDERS = tuple(sorted(SOURCES))  # the providers whose bills Costwatch 
 
 # People's names -> the model's, where they differ.
 _MODEL_FIELD = {"amount_usd": "amount", "min_baseline_usd": "min_baseline", "min_spend_usd": "min_spend"}
-_CHOICES = {"kind": RuleKind.values, "period": BudgetPeriod.values}
-_BLANK_OR_CHOICE = {"request_metric": RequestMetric.values, "drift_provider": DRIFT_PROVIDERS}
+_CHOICES: dict[str, Sequence[str]] = {"kind": RuleKind.values, "period": BudgetPeriod.values}
+_BLANK_OR_CHOICE: dict[str, Sequence[str]] = {"request_metric": RequestMetric.values, "drift_provider": DRIFT_PROVIDERS}
 _PLAIN = ("name", "kind", "period", "forecast", "anomaly_factor", "anomaly_days", "same_weekday", "drift_percent",
           "drift_usd", "drift_days", "request_limit", "enabled")
 
@@ -142,7 +142,8 @@ def _check_values(data: Mapping[str, Any]) -> None:
     if len(percents) > MAX_WARN_PERCENTS:
         raise RuleInvalid("warn_percents", f"Ensure this field has no more than {MAX_WARN_PERCENTS} elements.")
     for name, (low, high) in LIMITS.items():
-        for number in (percents if name == "warn_percents" else [data.get(name)]):
+        numbers: list[Decimal | int | None] = list(percents) if name == "warn_percents" else [data.get(name)]
+        for number in numbers:
             if number is None:
                 continue
             if low is not None and number < low:
@@ -151,8 +152,9 @@ def _check_values(data: Mapping[str, Any]) -> None:
                 raise RuleInvalid(name, f"Ensure this value is less than or equal to {high}.")
 
 
-def _check_kind(kind: str, data: Mapping[str, Any], value: Any) -> None:  # noqa: ANN401
-    """What each kind of rule needs, and the fields that belong to another kind."""
+def _check_kind(kind: str, data: Mapping[str, Any], value: Callable[[str], Any]) -> None:
+    """What each kind of rule needs, and the fields that belong to another kind (``value``: a model
+    field's value once changed)."""
     if kind == RuleKind.BUDGET:
         amount = value("amount")
         if amount is None or amount <= 0:

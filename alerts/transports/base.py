@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol, Self, TypeVar
+from typing import Any, Protocol, Self, TypeVar
 
 EVENT_TITLES = {"firing": "FIRING", "resolved": "RESOLVED", "reminder": "STILL FIRING", "test": "TEST"}
 
@@ -77,14 +77,21 @@ class Transport(Protocol[C]):
     """One channel kind: how its config is read and checked, and how a notification is sent.
 
     ``kind`` is stored in ``Channel.kind``; ``label`` names it in choices; ``fields`` are its config
-    fields in form order (the form, the API help and the channel kinds all come from the registry in
-    ``alerts.transports``).
+    fields in form order; ``config_type`` reads a stored config back (the channel kinds, the form and
+    the API help all come from the registry in ``alerts.transports``).
     """
 
-    kind: ClassVar[str]
-    label: ClassVar[str]
-    fields: ClassVar[tuple[ConfigField, ...]]
-    config_type: ClassVar[type[ChannelConfig]]
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def label(self) -> str: ...
+
+    @property
+    def fields(self) -> tuple[ConfigField, ...]: ...
+
+    @property
+    def config_type(self) -> type[C]: ...
 
     def parse_config(self, raw: Mapping[str, Any]) -> C:
         """The typed config of what people gave (API JSON or form fields). Raises ``ConfigError``."""
