@@ -32,10 +32,10 @@ from alerts.evaluation import (
     REQUEST_BUDGET,
     WARN_PREFIX,
     Decision,
-    Window,
     level_rank,
     severity_of,
 )
+from costwatch.projects.calendar import Window
 from alerts.models import (
     DeliveryEvent,
     Incident,
