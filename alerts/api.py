@@ -1,4 +1,6 @@
-"""The alerts API (/api/v1/alerts/..., /api/v1/budgets/status): thin views over alerts.services.
+"""The alerts API (/api/v1/alerts/..., /api/v1/budgets/status): thin views over the alerts services
+(``rules``: validity and saving, ``incidents``: acknowledge and silence, ``deliveries``: test
+notifications, ``budgets``: budget status). Serializers here only parse input and shape output.
 
 Logged-in people need VIEW_ALERTS to read, MANAGE_ALERTS for rules and channels, WORK_INCIDENTS to
 acknowledge and silence. Read keys may only read (their own project).
@@ -17,11 +19,13 @@ from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from alerts import services
+from alerts.budgets import budget_status
+from alerts.deliveries import send_test_notification
+from alerts.evaluation import REQUEST_BUDGET
+from alerts.incidents import IncidentStateError, acknowledge, silence, unsilence
 from alerts.models import (
     BudgetPeriod,
     Channel,
-    ChannelKind,
     Delivery,
     Incident,
     IncidentState,
@@ -30,9 +34,21 @@ from alerts.models import (
     RuleKind,
     Scope,
 )
-from alerts.evaluation import REQUEST_BUDGET
+from alerts.notifications import incident_link
 from alerts.queries import incidents_with_delivery_failures
-from alerts.scopes import SCOPE_HELP, ScopeError, check_scope, parse_scope, rule_warnings_now, scope_name, scope_names
+from alerts.rules import (
+    DRIFT_PROVIDERS,
+    MAX_NAME,
+    MAX_SCOPE_VALUE,
+    MAX_WARN_PERCENTS,
+    RuleInvalid,
+    field_bounds,
+    rule_warnings,
+    save_channel,
+    save_rule,
+    validate_rule,
+)
+from alerts.scopes import SCOPE_HELP, rule_warnings_now, scope_name, scope_names
 from alerts.serializers import (
     BudgetStatusSerializer,
     ChannelListSerializer,
@@ -45,16 +61,16 @@ from alerts.serializers import (
     RuleListSerializer,
     RuleOutSerializer,
 )
-from alerts.transports import ConfigError, validate_config
+from alerts.transports import ConfigError, channel_kinds, config_help
 from costwatch.money import decimal_json
 from costwatch.projects.api import ProjectAPIView, request_project
 from costwatch.projects.models import Project
 from costwatch.projects.permissions import Action, can
 from costwatch.projects.schema import PROJECT_PARAM, errors
-from costwatch.usage.models import CustomDimension
+from costwatch.usage.dimensions import dimensions_of
 
 MAX_LIST = 500
-MONEY_FIELD = {"max_digits": 24, "decimal_places": 12, "min_value": Decimal(0)}
+MONEY_FIELD = {"max_digits": 24, "decimal_places": 12}
 
 
 def project_allowing(request: Request, action: Action) -> Project:
@@ -77,24 +93,15 @@ class MoneyField(serializers.DecimalField):
 # --- Channels -------------------------------------------------------------------------------------
 
 class ChannelSerializer(serializers.Serializer):
+    # Parsing only: the config is checked by the kind's transport (alerts.rules.save_channel).
     id = serializers.IntegerField(read_only=True)
-    kind = serializers.ChoiceField(choices=ChannelKind.choices)
+    kind = serializers.ChoiceField(choices=channel_kinds())
     name = serializers.CharField(max_length=200)
-    config = serializers.JSONField(help_text="webhook/slack: {url}; email: {to: [...]}; pagerduty: {routing_key}")
+    config = serializers.JSONField(help_text=config_help())
     enabled = serializers.BooleanField(default=True)
     secret = serializers.CharField(read_only=True, help_text="Signs webhook bodies (X-Costwatch-Signature).")
     created_at = serializers.DateTimeField(read_only=True)
 
-    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        instance: Channel | None = self.instance
-        kind = attrs.get("kind", instance.kind if instance else None)
-        config = attrs.get("config", instance.config if instance else None)
-        if kind is not None and config is not None and ("kind" in attrs or "config" in attrs):
-            try:
-                attrs["config"] = validate_config(kind, config)
-            except ConfigError as exc:
-                raise ValidationError({"config": str(exc)}) from None
-        return attrs
 
 def channel_out(channel: Channel, *, manager: bool) -> dict[str, Any]:
     """A channel as the API shows it: its config and signing secret only to people who manage alerts."""
@@ -103,6 +110,14 @@ def channel_out(channel: Channel, *, manager: bool) -> dict[str, Any]:
         data.pop("config")
         data.pop("secret")
     return data
+
+
+def _save_channel(serializer: ChannelSerializer, project: Project, channel: Channel | None = None) -> Channel:
+    serializer.is_valid(raise_exception=True)
+    try:
+        return save_channel(project, serializer.validated_data, channel)
+    except ConfigError as exc:
+        raise ValidationError({"config": [str(exc)]}) from None
 
 
 def _channel(project: Project, pk: int) -> Channel:
@@ -125,9 +140,7 @@ class ChannelListView(ProjectAPIView):
                    responses={201: ChannelOutSerializer, **errors(400)})
     def post(self, request: Request) -> Response:
         project = project_allowing(request, Action.MANAGE_CHANNELS)
-        serializer = ChannelSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        channel = services.save_channel(project, serializer.validated_data)
+        channel = _save_channel(ChannelSerializer(data=request.data), project)
         return Response(channel_out(channel, manager=True), status=status.HTTP_201_CREATED)
 
 
@@ -142,9 +155,7 @@ class ChannelDetailView(ProjectAPIView):
     def patch(self, request: Request, pk: int) -> Response:
         project = project_allowing(request, Action.MANAGE_CHANNELS)
         channel = _channel(project, pk)
-        serializer = ChannelSerializer(channel, data=request.data, partial=True)
-        serializer.is_valid(raise_exception=True)
-        channel = services.save_channel(project, serializer.validated_data, channel)
+        channel = _save_channel(ChannelSerializer(channel, data=request.data, partial=True), project, channel)
         return Response(channel_out(channel, manager=True))
 
     @extend_schema(parameters=[PROJECT_PARAM], responses={204: None, **errors(404)})
@@ -175,7 +186,7 @@ class ChannelTestView(ProjectAPIView):
                               **errors(404)})
     def post(self, request: Request, pk: int) -> Response:
         project = project_allowing(request, Action.MANAGE_ALERTS)
-        delivery = services.send_test_notification(_channel(project, pk))
+        delivery = send_test_notification(_channel(project, pk))
         return Response(delivery_json(delivery), status=status.HTTP_202_ACCEPTED)
 
 
@@ -191,49 +202,43 @@ class ChannelDeliveriesView(ProjectAPIView):
 
 # --- Rules ----------------------------------------------------------------------------------------
 
-def rule_warnings(channels: list[Channel]) -> list[str]:
-    """What a person should fix about a rule's notifications (shared by the API and the rule form)."""
-    if not channels:
-        return ["This rule has no channel: it can fire, but it notifies nobody."]
-    if not any(c.enabled for c in channels):
-        return ["Every channel of this rule is disabled: it can fire, but it notifies nobody."]
-    return []
-
-
 class RuleSerializer(serializers.Serializer):
+    # Parsing only (types; choices and bounds from alerts.rules, for the schema): whether the rule is
+    # valid is alerts.rules.validate_rule's call.
     id = serializers.IntegerField(read_only=True)
-    name = serializers.CharField(max_length=200)
+    name = serializers.CharField(max_length=MAX_NAME)
     kind = serializers.ChoiceField(choices=RuleKind.choices)
     scope = serializers.CharField(max_length=64, default=Scope.PROJECT, help_text=SCOPE_HELP)
-    scope_value = serializers.CharField(max_length=512, required=False, allow_blank=True, allow_null=True,
-                                        help_text="Only this user/feature/endpoint/model/<dimension> value; "
-                                                  "empty = each one.")
+    scope_value = serializers.CharField(max_length=MAX_SCOPE_VALUE, required=False, allow_blank=True,
+                                        allow_null=True, help_text="Only this user/feature/endpoint/model/<dimension> "
+                                                                   "value; empty = each one.")
     period = serializers.ChoiceField(choices=BudgetPeriod.choices, required=False, help_text="budget rules")
-    amount_usd = MoneyField(source="amount", required=False, allow_null=True, help_text="budget rules")
-    warn_percents = serializers.ListField(child=serializers.IntegerField(min_value=1, max_value=99), required=False,
-                                         max_length=10, help_text="e.g. [80, 90]")
+    amount_usd = MoneyField(required=False, allow_null=True, help_text="budget rules", **field_bounds("amount_usd"))
+    warn_percents = serializers.ListField(child=serializers.IntegerField(**field_bounds("warn_percents")), required=False,
+                                         max_length=MAX_WARN_PERCENTS, help_text="e.g. [80, 90]")
     forecast = serializers.BooleanField(required=False, help_text="also alert on the period-end forecast")
-    anomaly_factor = serializers.DecimalField(max_digits=8, decimal_places=3, min_value=Decimal("1.001"),
-                                              required=False, coerce_to_string=True)
-    anomaly_days = serializers.IntegerField(min_value=1, max_value=90, required=False)
-    min_baseline_usd = MoneyField(source="min_baseline", required=False)
-    min_spend_usd = MoneyField(source="min_spend", required=False)
+    anomaly_factor = serializers.DecimalField(max_digits=8, decimal_places=3, required=False, coerce_to_string=True,
+                                              **field_bounds("anomaly_factor"))
+    anomaly_days = serializers.IntegerField(required=False, **field_bounds("anomaly_days"))
+    min_baseline_usd = MoneyField(required=False, **field_bounds("min_baseline_usd"))
+    min_spend_usd = MoneyField(required=False, **field_bounds("min_spend_usd"))
     same_weekday = serializers.BooleanField(required=False)
-    drift_percent = serializers.DecimalField(max_digits=8, decimal_places=3, min_value=Decimal("0.001"),
-                                             required=False, allow_null=True, coerce_to_string=True,
+    drift_percent = serializers.DecimalField(max_digits=8, decimal_places=3, required=False, allow_null=True,
+                                             coerce_to_string=True, **field_bounds("drift_percent"),
                                              help_text="drift rules: |billed - estimated| as % of the bill")
-    drift_usd = MoneyField(required=False, allow_null=True, help_text="drift rules: |billed - estimated| in USD")
-    drift_days = serializers.IntegerField(min_value=1, max_value=60, required=False,
-                                          help_text="drift rules: complete UTC days watched (default 3)")
-    drift_provider = serializers.ChoiceField(choices=[("anthropic", "anthropic"), ("openai", "openai")],
+    drift_usd = MoneyField(required=False, allow_null=True, help_text="drift rules: |billed - estimated| in USD",
+                           **field_bounds("drift_usd"))
+    drift_days = serializers.IntegerField(required=False, help_text="drift rules: complete UTC days watched "
+                                                                    "(default 3)", **field_bounds("drift_days"))
+    drift_provider = serializers.ChoiceField(choices=[(p, p) for p in DRIFT_PROVIDERS],
                                              required=False, allow_blank=True,
                                              help_text="drift rules: only this provider's bill; empty = each")
     request_metric = serializers.ChoiceField(choices=RequestMetric.choices, required=False, allow_blank=True,
                                              help_text="request_budget rules: what one request may use")
-    request_limit = serializers.DecimalField(max_digits=24, decimal_places=12, min_value=Decimal("0"),
-                                             required=False, allow_null=True, coerce_to_string=True,
+    request_limit = serializers.DecimalField(max_digits=24, decimal_places=12, required=False, allow_null=True,
+                                             coerce_to_string=True, **field_bounds("request_limit"),
                                              help_text="request_budget rules: tokens, or USD for cost (as a string)")
-    repeat_interval_minutes = serializers.IntegerField(min_value=1, max_value=7 * 24 * 60, required=False)
+    repeat_interval_minutes = serializers.IntegerField(required=False, **field_bounds("repeat_interval_minutes"))
     enabled = serializers.BooleanField(required=False)
     channels = serializers.ListField(child=serializers.IntegerField(), required=False)
     created_at = serializers.DateTimeField(read_only=True)
@@ -262,70 +267,6 @@ class RuleSerializer(serializers.Serializer):
             "created_at": rule.created_at.isoformat(), "updated_at": rule.updated_at.isoformat(),
         }).data
 
-    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        rule: Rule | None = self.instance
-        project: Project = self.context["project"]
-
-        def value(name: str) -> Any:  # noqa: ANN401
-            return attrs[name] if name in attrs else getattr(rule, name, None)
-
-        if "repeat_interval_minutes" in attrs:
-            attrs["repeat_interval"] = timedelta(minutes=attrs.pop("repeat_interval_minutes"))
-        if "scope" in attrs:
-            try:
-                attrs["scope"] = parse_scope(project, attrs["scope"])
-            except ScopeError as exc:
-                raise ValidationError({"scope": str(exc)}) from None
-        if "scope_value" in attrs:
-            attrs["scope_value"] = (attrs["scope_value"] or "").strip()
-        if value("scope") == Scope.PROJECT and value("scope_value"):
-            raise ValidationError({"scope_value": "a project-wide rule has no scope value"})
-        kind = value("kind")
-        try:
-            check_scope(project, kind=kind, scope=value("scope"), scope_value=value("scope_value") or "")
-        except ScopeError as exc:
-            field = "scope_value" if value("scope_value") and kind != RuleKind.REQUEST_BUDGET else "scope"
-            raise ValidationError({field: str(exc)}) from None
-        if kind == RuleKind.BUDGET:
-            amount = value("amount")
-            if amount is None or amount <= 0:
-                raise ValidationError({"amount_usd": "a budget rule needs an amount above 0"})
-        elif attrs.get("forecast") or attrs.get("warn_percents"):
-            raise ValidationError({"kind": "warn_percents and forecast apply to budget rules only"})
-        if kind == RuleKind.DRIFT:
-            if value("scope") != Scope.PROJECT:
-                raise ValidationError({"scope": "a drift rule watches the project's bills: scope must be project"})
-            if value("drift_percent") is None and value("drift_usd") is None:
-                raise ValidationError({"drift_percent": "a drift rule needs drift_percent, drift_usd or both"})
-        elif any(attrs.get(name) for name in ("drift_percent", "drift_usd", "drift_provider")):
-            raise ValidationError({"kind": "drift_percent, drift_usd and drift_provider apply to drift rules only"})
-        if "drift_provider" in attrs:
-            attrs["drift_provider"] = attrs["drift_provider"] or ""
-        if kind == RuleKind.REQUEST_BUDGET:
-            if value("scope") not in (Scope.FEATURE, Scope.ENDPOINT):
-                raise ValidationError({"scope": "a per-request budget applies to each request of a feature or endpoint"})
-            if not value("request_metric"):
-                raise ValidationError({"request_metric": "a per-request budget needs request_metric"})
-            limit = value("request_limit")
-            if limit is None or limit <= 0:
-                raise ValidationError({"request_limit": "a per-request budget needs a limit above 0"})
-            if value("request_metric") != RequestMetric.COST and limit != limit.to_integral_value():
-                raise ValidationError({"request_limit": "a token limit is a whole number"})
-        elif attrs.get("request_metric") or attrs.get("request_limit") is not None:
-            raise ValidationError({"kind": "request_metric and request_limit apply to request_budget rules only"})
-        if "request_metric" in attrs:
-            attrs["request_metric"] = attrs["request_metric"] or ""
-        if "warn_percents" in attrs:
-            attrs["warn_percents"] = sorted(set(attrs["warn_percents"]))
-        if "channels" in attrs:
-            ids = set(attrs["channels"])
-            found = list(Channel.objects.filter(project=project, pk__in=ids))
-            missing = ids - {c.pk for c in found}
-            if missing:
-                raise ValidationError({"channels": f"no channel(s) {sorted(missing)} in project {project.slug}"})
-            attrs["channels"] = found
-        return attrs
-
 
 def _rule(project: Project, pk: int) -> Rule:
     rule = Rule.objects.filter(project=project, pk=pk).prefetch_related("channels").first()
@@ -336,12 +277,11 @@ def _rule(project: Project, pk: int) -> Rule:
 
 def _save(serializer: RuleSerializer, project: Project, rule: Rule | None = None) -> Rule:
     serializer.is_valid(raise_exception=True)
-    fields = dict(serializer.validated_data)
-    channels = fields.pop("channels", None)
     try:
-        return services.save_rule(project, fields, channels, rule)
-    except ScopeError as exc:  # its dimension was deleted since it was validated
-        raise ValidationError({"scope": str(exc)}) from None
+        changes = validate_rule(project, serializer.validated_data, rule)
+        return save_rule(project, changes.fields, changes.channels, rule)
+    except RuleInvalid as exc:
+        raise ValidationError({exc.field: [exc.message]}) from None
 
 
 class RuleListView(ProjectAPIView):
@@ -358,7 +298,7 @@ class RuleListView(ProjectAPIView):
                    description="A rule with no (enabled) channel is saved, and says so: notifies_nobody, warnings.")
     def post(self, request: Request) -> Response:
         project = project_allowing(request, Action.MANAGE_ALERTS)
-        rule = _save(RuleSerializer(data=request.data, context={"project": project}), project)
+        rule = _save(RuleSerializer(data=request.data), project)
         return Response(RuleSerializer(rule).data, status=status.HTTP_201_CREATED)
 
 
@@ -373,7 +313,7 @@ class RuleDetailView(ProjectAPIView):
     def patch(self, request: Request, pk: int) -> Response:
         project = project_allowing(request, Action.MANAGE_ALERTS)
         rule = _rule(project, pk)
-        rule = _save(RuleSerializer(rule, data=request.data, partial=True, context={"project": project}), project, rule)
+        rule = _save(RuleSerializer(rule, data=request.data, partial=True), project, rule)
         return Response(RuleSerializer(_rule(project, rule.pk)).data)
 
     @extend_schema(parameters=[PROJECT_PARAM], responses={204: None, **errors(404)})
@@ -401,7 +341,7 @@ def incident_json(i: Incident, *, history: bool = False, names: dict[str, str] |
         "silenced_until": i.silenced_until.isoformat() if i.silenced_until else None,
         "silence_reason": i.silence_reason,
         "last_notified_at": i.last_notified_at.isoformat() if i.last_notified_at else None,
-        "reminders_sent": i.reminders_sent, "link": services.incident_link(i.pk),
+        "reminders_sent": i.reminders_sent, "link": incident_link(i.pk),
         "failed_deliveries": i.failed_deliveries, "last_delivery_error": i.last_delivery_error,
     }
     if i.level == REQUEST_BUDGET:  # the value is a count of requests, the threshold tokens or USD
@@ -485,16 +425,16 @@ class IncidentActionView(ProjectAPIView):
         incident = _incident(project, pk)
         try:
             if self.incident_action == "ack":
-                services.acknowledge(incident, request.user)
+                acknowledge(incident, request.user)
             elif self.incident_action == "silence":
                 form = SilenceSerializer(data=request.data)
                 form.is_valid(raise_exception=True)
                 until = form.validated_data.get("until") or timezone.now() + timedelta(
                     minutes=form.validated_data["minutes"])
-                services.silence(incident, request.user, until, form.validated_data["reason"])
+                silence(incident, request.user, until, form.validated_data["reason"])
             else:
-                services.unsilence(incident, request.user)
-        except services.IncidentStateError as exc:
+                unsilence(incident, request.user)
+        except IncidentStateError as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
         return Response(incident_json(_incident(project, pk)))
 
@@ -544,11 +484,11 @@ class BudgetStatusView(ProjectAPIView):
     def get(self, request: Request) -> Response:
         project = project_allowing(request, Action.VIEW_ALERTS)
         groups = {d: request.query_params[d] for d in BUDGET_DIMENSIONS if request.query_params.get(d)}
-        dimensions = {d.name: d for d in CustomDimension.objects.filter(project=project)}
+        dimensions = {d.name: d for d in dimensions_of(project)}
         asked = {name: request.query_params[name] for name in dimensions if request.query_params.get(name)}
         groups.update({dimensions[name].rollup_dimension: value for name, value in asked.items()})
         now = timezone.now()
-        statuses = services.budget_status(project, groups, now)
+        statuses = budget_status(project, groups, now)
         names = scope_names(project)
         return Response(BudgetStatusSerializer({
             "project": project.slug, "at": now.isoformat(),

@@ -10,6 +10,7 @@ from django.db import models
 from django.db.models import F
 from django.db.models.functions import MD5
 
+from alerts.transports import channel_kinds
 from costwatch.projects.models import Project
 
 MONEY = {"max_digits": 24, "decimal_places": 12}
@@ -19,18 +20,12 @@ def new_channel_secret() -> str:
     return secrets.token_urlsafe(32)
 
 
-class ChannelKind(models.TextChoices):
-    WEBHOOK = "webhook", "Webhook"
-    SLACK = "slack", "Slack incoming webhook"
-    EMAIL = "email", "Email"
-    PAGERDUTY = "pagerduty", "PagerDuty Events v2"
-
-
 class Channel(models.Model):
-    """Where notifications go. ``config`` is checked by the kind's transport (alerts.transports)."""
+    """Where notifications go. ``kind`` is one of the transports' (``alerts.transports.TRANSPORTS``);
+    ``config`` is what its transport's ``parse_config`` returned, stored as JSON."""
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
-    kind = models.CharField(max_length=16, choices=ChannelKind.choices)
+    kind = models.CharField(max_length=16, choices=channel_kinds)
     name = models.CharField(max_length=200)
     config = models.JSONField(default=dict)
     secret = models.CharField(max_length=128, default=new_channel_secret, help_text="Signs webhook bodies.")
@@ -202,7 +197,8 @@ class DeliveryStatus(models.TextChoices):
 
 
 class Delivery(models.Model):
-    """One notification to one channel, written before it is sent. Only its id goes on the queue."""
+    """One notification to one channel, written before it is sent; the sweeper
+    (``alerts.deliveries.send_due_deliveries``) claims it when due and logs every attempt."""
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
     incident = models.ForeignKey(Incident, null=True, blank=True, on_delete=models.CASCADE, related_name="deliveries")

@@ -6,13 +6,14 @@ The one owner of that vocabulary: the API, the rule form, evaluation and notific
 * **Stored** in ``Rule.scope`` as the built-in name, or as the dimension's ``rollup_dimension``
   (``dim:<id>``, the ``dimension`` of its rollup rows), so renaming a dimension keeps its rules.
 * **Shown, accepted and sent** as the dimension's *name* (``"scope": "tenant"``, "tenant acme").
-* **What is evaluated.** A rule scoped by a dimension reads that dimension's rollups. With a blank
-  ``scope_value`` it checks each value separately, and never the two groups that are not one value:
+* **What is evaluated.** A rule reads the spend of its ``spend_groups`` (``costwatch.usage.spend``):
+  the project total, or its scope's values; a rule scoped by a dimension, that dimension's. With a
+  blank ``scope_value`` it checks each value separately, and never the two groups that are not one value:
   ``''`` (calls without a value, "(not set)") and ``(other)`` (the values past the dimension's daily
   limit, many tenants summed, which a per-tenant budget must not treat as one tenant). On days
   when the limit was reached, the rule and its notifications say so (``overflow_warnings``): the
   spend grouped under ``(other)`` is not checked value by value.
-* Per-request budgets (``alerts.request_budget``) stay on the feature and endpoint of a request.
+* Per-request budgets (``alerts.decisions``) stay on the feature and endpoint of a request.
 """
 from __future__ import annotations
 
@@ -23,8 +24,14 @@ from datetime import date, datetime, timedelta
 from alerts.models import Incident, Rule, RuleKind, Scope
 from costwatch.projects.calendar import ProjectCalendar
 from costwatch.projects.models import Project
-from costwatch.usage.dimensions import OTHER, dimension_named, dimensions_of, overflows_of
+from costwatch.usage.dimensions import (
+    OTHER,
+    dimension_named,
+    dimensions_of,
+    overflows_of,
+)
 from costwatch.usage.models import CustomDimension, DimensionValue
+from costwatch.usage.spend import TOTAL, Groups
 
 CUSTOM_PREFIX = "dim:"
 BUILT_IN = tuple(Scope.values)
@@ -42,6 +49,14 @@ class ScopeError(ValueError):
 def is_custom(scope: str) -> bool:
     """True for a stored scope that is a custom dimension (``dim:<id>``)."""
     return scope.startswith(CUSTOM_PREFIX)
+
+
+def spend_groups(rule: Rule) -> Groups:
+    """The groups whose spend the rule reads: the project total, or each value of its scope (only
+    ``scope_value`` when set). Per-value reads skip '' and a dimension's (other) (``costwatch.usage.spend``)."""
+    if rule.scope == Scope.PROJECT:
+        return Groups(TOTAL)
+    return Groups(rule.scope, rule.scope_value)
 
 
 def dimension_of(rule: Rule) -> CustomDimension | None:

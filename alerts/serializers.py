@@ -7,9 +7,13 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from alerts.models import ChannelKind, DeliveryEvent, DeliveryStatus, IncidentState, RuleKind, Scope
-from costwatch.projects.schema import MoneyString, NullableDecimalString, NullableMoneyString
-
+from alerts.models import DeliveryEvent, DeliveryStatus, IncidentState, RuleKind, Scope
+from alerts.transports import channel_kinds, config_help
+from costwatch.projects.schema import (
+    MoneyString,
+    NullableDecimalString,
+    NullableMoneyString,
+)
 
 SCOPE_OUT_HELP = ("project, user, feature, endpoint, model, or the name of one of the project's custom "
                   "dimensions (e.g. tenant)")
@@ -17,10 +21,9 @@ SCOPE_OUT_HELP = ("project, user, feature, endpoint, model, or the name of one o
 
 class ChannelOutSerializer(serializers.Serializer):
     id = serializers.IntegerField()
-    kind = serializers.ChoiceField(choices=ChannelKind.choices)
+    kind = serializers.ChoiceField(choices=channel_kinds())
     name = serializers.CharField()
-    config = serializers.DictField(required=False, help_text="Only for people who manage alerts: webhook/slack "
-                                                             "{url}; email {to: [...]}; pagerduty {routing_key}")
+    config = serializers.DictField(required=False, help_text="Only for people who manage alerts: " + config_help())
     enabled = serializers.BooleanField()
     secret = serializers.CharField(required=False, help_text="Only for people who manage alerts: signs webhook "
                                                              "bodies (X-Costwatch-Signature)")

@@ -2,22 +2,22 @@
 from __future__ import annotations
 
 from celery import shared_task
-from django.utils import timezone
 
-from alerts.services import attempt_delivery, evaluate_rules
-
-
-@shared_task(ignore_result=True)
-def evaluate_alert_rules() -> int:
-    """Beat runs this every COSTWATCH_ALERT_INTERVAL_SECONDS."""
-    return len(evaluate_rules().deliveries)
+from alerts.deliveries import send_due_deliveries
+from alerts.incidents import evaluate_rules
 
 
 @shared_task(ignore_result=True)
-def deliver(delivery_id: int) -> str | None:
-    """Send one delivery; on a retryable failure, queue itself again for the backoff delay."""
-    outcome = attempt_delivery(delivery_id)
-    if outcome.retry_at is not None:
-        countdown = max((outcome.retry_at - timezone.now()).total_seconds(), 0)
-        deliver.apply_async((delivery_id,), countdown=countdown)
-    return outcome.status
+def evaluate_alert_rules(project_ids: list[int] | None = None) -> int:
+    """Beat runs this for every project every COSTWATCH_ALERT_INTERVAL_SECONDS; a rollup run that
+    changed some projects' rollups runs it for those at once (``costwatch.celery.FOLLOW_UPS``).
+    Returns the number of deliveries written (a sweep is requested for them)."""
+    return len(evaluate_rules(project_ids=project_ids).deliveries)
+
+
+@shared_task(ignore_result=True)
+def sweep_deliveries() -> int:
+    """Send the due deliveries: beat runs this every COSTWATCH_DELIVERY_SWEEP_SECONDS, and whatever
+    writes deliveries requests it at once (``alerts.deliveries.request_sweep``). Returns how many
+    were attempted."""
+    return len(send_due_deliveries())

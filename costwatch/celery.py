@@ -35,7 +35,8 @@ def _create_broker_folders(sender: Celery, **_: object) -> None:
 
 @task_success.connect
 def _run_follow_up(sender: object = None, result: object = None, **_: object) -> None:
-    """A rollup run that changed buckets triggers alert evaluation now, not at the next beat."""
+    """A rollup run that changed buckets triggers alert evaluation of those projects now, not at the
+    next beat: the follow-up gets the task's result (the changed project ids; ``FOLLOW_UPS``)."""
     follow_up = FOLLOW_UPS.get(getattr(sender, "name", ""))
     if follow_up and result:
-        app.send_task(follow_up, expires=60)
+        app.send_task(follow_up, args=(result,), expires=60)

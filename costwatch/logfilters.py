@@ -10,6 +10,7 @@ PERIODIC_TASK_NAMES = frozenset({
     "costwatch.ops.tasks.record_heartbeat",
     "costwatch.ops.tasks.prune_broker_messages",
     "alerts.tasks.evaluate_alert_rules",
+    "alerts.tasks.sweep_deliveries",
 })
 _IDLE_RESULTS: tuple[object, ...] = (None, 0, False, "", [], {}, ())
 

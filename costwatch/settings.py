@@ -198,7 +198,7 @@ SPECTACULAR_SETTINGS = {
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "ENUM_NAME_OVERRIDES": {
         "BillProviderEnum": "costwatch.billing.api.PROVIDER_CHOICES",
-        "ChannelKindEnum": "alerts.models.ChannelKind",
+        "ChannelKindEnum": "alerts.transports.channel_kinds",
         "RuleKindEnum": "alerts.models.RuleKind",
         "RuleScopeEnum": "alerts.models.Scope",
         "PriceListScopeEnum": ["overrides", "catalog", "all"],
@@ -286,6 +286,7 @@ COSTWATCH_DELIVERY_TIMEOUT_SECONDS = env_float("COSTWATCH_DELIVERY_TIMEOUT_SECON
 COSTWATCH_DELIVERY_MAX_ATTEMPTS = env_int("COSTWATCH_DELIVERY_MAX_ATTEMPTS", 8, minimum=1)
 COSTWATCH_DELIVERY_BACKOFF_SECONDS = env_float("COSTWATCH_DELIVERY_BACKOFF_SECONDS", 10.0, minimum=0.0)
 COSTWATCH_DELIVERY_BACKOFF_MAX_SECONDS = env_float("COSTWATCH_DELIVERY_BACKOFF_MAX_SECONDS", 900.0, minimum=0.0)
+COSTWATCH_DELIVERY_SWEEP_SECONDS = env_float("COSTWATCH_DELIVERY_SWEEP_SECONDS", 5.0, minimum=0.5)
 
 # --- Billing (costwatch/billing/): provider bills and reconciliation (README "Reconciliation") --
 # Admin keys are encrypted with a key derived from COSTWATCH_SECRETS_KEY, else SECRET_KEY.
@@ -319,6 +320,7 @@ CELERY_BEAT_SCHEDULE = {
     "span-attributes": _every(COSTWATCH_PARTITION_INTERVAL_SECONDS, "costwatch.usage.tasks.purge_span_attributes_task"),
     "heartbeat": _every(COSTWATCH_HEARTBEAT_SECONDS, "costwatch.ops.tasks.record_heartbeat"),
     "alerts": _every(COSTWATCH_ALERT_INTERVAL_SECONDS, "alerts.tasks.evaluate_alert_rules"),
+    "deliveries": _every(COSTWATCH_DELIVERY_SWEEP_SECONDS, "alerts.tasks.sweep_deliveries"),
     "billing": _every(COSTWATCH_BILLING_CHECK_INTERVAL_SECONDS, "costwatch.billing.tasks.pull_due_bills"),
     "broker-prune": _every(COSTWATCH_PARTITION_INTERVAL_SECONDS, "costwatch.ops.tasks.prune_broker_messages"),
     "savings-digest": _every(COSTWATCH_SAVINGS_DIGEST_CHECK_SECONDS, "costwatch.savings.tasks.send_weekly_digests"),

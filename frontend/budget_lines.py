@@ -1,10 +1,10 @@
-"""Budget status of one user/feature/endpoint/model for its cost page, from alerts.services."""
+"""Budget status of one user/feature/endpoint/model for its cost page, from alerts.budgets."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
 
-from alerts.services import budget_status
+from alerts.budgets import budget_status
 from costwatch.projects.models import Project
 
 

@@ -6,6 +6,9 @@ from datetime import date
 from django import forms
 from django.contrib.auth import get_user_model
 
+from alerts.models import BudgetPeriod, RequestMetric
+from alerts.rules import DRIFT_PROVIDERS, MAX_NAME, MAX_SCOPE_VALUE, field_bounds
+from alerts.transports import TRANSPORTS, channel_kinds, config_fields, transport_for
 from costwatch.projects.models import KeyScope, Role
 
 
@@ -77,8 +80,9 @@ class PriceOverrideForm(forms.Form):
 
 
 # --- Alerts ---------------------------------------------------------------------------------------
-# These forms only parse and label the fields; the rules about what makes a valid rule or channel
-# are the alerts app's (alerts.api.RuleSerializer, alerts.transports.validate_config).
+# These forms only parse and label the fields; what makes a valid rule or channel is the alerts
+# app's call (alerts.rules.validate_rule, the channel kind's transport through save_channel). Number
+# bounds and choices come from there too.
 
 SILENCE_CHOICES = [(60, "1 hour"), (240, "4 hours"), (1440, "24 hours"), (10080, "7 days")]
 
@@ -93,7 +97,7 @@ class RuleForm(forms.Form):
 
     The page shows only the chosen kind's group (``frontend/rule_form.js``; without JavaScript
     both groups show under their headings) and marks what that kind requires (``REQUIRED_FOR``).
-    Whether a rule is valid stays the alerts app's decision (``RuleSerializer``), not this form's.
+    Whether a rule is valid stays the alerts app's decision (``alerts.rules.validate_rule``).
     """
 
     COMMON_FIELDS = ("name", "kind", "scope", "scope_value")
@@ -107,49 +111,55 @@ class RuleForm(forms.Form):
                     "drift": ("drift_days",), "request_budget": ("request_metric", "request_limit")}
     NOTIFY_FIELDS = ("repeat_interval_minutes", "enabled", "channels")
 
-    name = forms.CharField(max_length=200)
+    name = forms.CharField(max_length=MAX_NAME)
     kind = forms.ChoiceField(choices=[("budget", "Budget: spend over a period above an amount"),
                                       ("anomaly", "Anomaly: a day's spend above N× its recent average"),
                                       ("drift", "Bill drift: a provider's bill and Costwatch's estimate differ"),
                                       ("request_budget", "Per-request budget: each request of a feature or endpoint "
                                                          "within a token or dollar limit")])
     # A Select, not a ChoiceField: which scopes a rule may have is the alerts app's decision
-    # (alerts.scopes, through RuleSerializer), with its reason, not this form's.
+    # (alerts.scopes, through validate_rule), with its reason, not this form's.
     scope = forms.CharField(max_length=64, widget=forms.Select, label="Applies to",
                             help_text="A custom dimension (e.g. tenant) is listed by its name.")
-    scope_value = forms.CharField(max_length=512, required=False, label="Only this one",
+    scope_value = forms.CharField(max_length=MAX_SCOPE_VALUE, required=False, label="Only this one",
                                   help_text="A user id, feature, endpoint, model or dimension value; "
                                             "empty = each one separately.")
-    period = forms.ChoiceField(choices=[], required=False, help_text="Budget rules; in the project's time zone.")
-    amount_usd = forms.DecimalField(min_value=0, max_digits=24, decimal_places=12, required=False,
-                                    label="Budget amount (USD)")
+    period = forms.ChoiceField(choices=BudgetPeriod.choices, required=False,
+                               help_text="Budget rules; in the project's time zone.")
+    amount_usd = forms.DecimalField(max_digits=24, decimal_places=12, required=False, label="Budget amount (USD)",
+                                    **field_bounds("amount_usd"))
     warn_percents = forms.CharField(required=False, label="Early warnings at (%)",
                                     help_text="Budget rules: comma-separated, e.g. 80, 90.")
     forecast = forms.BooleanField(required=False, label="Also alert when the period-end forecast exceeds the amount")
     anomaly_factor = forms.DecimalField(max_digits=8, decimal_places=3, required=False, initial=2,
-                                        label="Anomaly factor (×)", help_text="Anomaly rules: fire above this multiple.")
-    anomaly_days = forms.IntegerField(min_value=1, max_value=90, required=False, initial=7,
-                                      label="Baseline days", help_text="Anomaly rules: trailing days averaged.")
-    min_baseline_usd = forms.DecimalField(min_value=0, max_digits=24, decimal_places=12, required=False, initial=1,
-                                          label="Minimum baseline (USD)")
-    min_spend_usd = forms.DecimalField(min_value=0, max_digits=24, decimal_places=12, required=False, initial=5,
-                                       label="Minimum spend (USD)")
+                                        label="Anomaly factor (×)", help_text="Anomaly rules: fire above this multiple.",
+                                        **field_bounds("anomaly_factor"))
+    anomaly_days = forms.IntegerField(required=False, initial=7, label="Baseline days",
+                                      help_text="Anomaly rules: trailing days averaged.", **field_bounds("anomaly_days"))
+    min_baseline_usd = forms.DecimalField(max_digits=24, decimal_places=12, required=False, initial=1,
+                                          label="Minimum baseline (USD)", **field_bounds("min_baseline_usd"))
+    min_spend_usd = forms.DecimalField(max_digits=24, decimal_places=12, required=False, initial=5,
+                                       label="Minimum spend (USD)", **field_bounds("min_spend_usd"))
     same_weekday = forms.BooleanField(required=False, label="Compare with the same weekday only")
-    drift_percent = forms.DecimalField(min_value=0, max_digits=8, decimal_places=3, required=False,
+    drift_percent = forms.DecimalField(max_digits=8, decimal_places=3, required=False,
                                        label="Drift above (% of the bill)",
-                                       help_text="Bill drift rules: per provider and UTC day (see Bills).")
-    drift_usd = forms.DecimalField(min_value=0, max_digits=24, decimal_places=12, required=False,
-                                   label="Drift above (USD)", help_text="Bill drift rules: with a % too, both must hold.")
-    drift_days = forms.IntegerField(min_value=1, max_value=60, required=False, initial=3, label="Days watched",
-                                    help_text="Bill drift rules: complete UTC days checked after they end.")
-    drift_provider = forms.ChoiceField(choices=[("", "each provider"), ("anthropic", "anthropic"),
-                                                ("openai", "openai")], required=False, label="Provider")
-    request_metric = forms.ChoiceField(choices=[], required=False, label="Each request may use at most",
+                                       help_text="Bill drift rules: per provider and UTC day (see Bills).",
+                                       **field_bounds("drift_percent"))
+    drift_usd = forms.DecimalField(max_digits=24, decimal_places=12, required=False, label="Drift above (USD)",
+                                   help_text="Bill drift rules: with a % too, both must hold.",
+                                   **field_bounds("drift_usd"))
+    drift_days = forms.IntegerField(required=False, initial=3, label="Days watched",
+                                    help_text="Bill drift rules: complete UTC days checked after they end.",
+                                    **field_bounds("drift_days"))
+    drift_provider = forms.ChoiceField(choices=[("", "each provider"), *((p, p) for p in DRIFT_PROVIDERS)],
+                                       required=False, label="Provider")
+    request_metric = forms.ChoiceField(choices=[("", "—"), *RequestMetric.choices], required=False,
+                                       label="Each request may use at most",
                                        help_text="Per-request budget rules: one incident per feature or endpoint and day.")
-    request_limit = forms.DecimalField(min_value=0, max_digits=24, decimal_places=12, required=False,
-                                       label="Limit (tokens, or USD for cost)")
-    repeat_interval_minutes = forms.IntegerField(min_value=1, max_value=7 * 24 * 60, initial=60,
-                                                 label="Remind every (minutes)")
+    request_limit = forms.DecimalField(max_digits=24, decimal_places=12, required=False,
+                                       label="Limit (tokens, or USD for cost)", **field_bounds("request_limit"))
+    repeat_interval_minutes = forms.IntegerField(initial=60, label="Remind every (minutes)",
+                                                 **field_bounds("repeat_interval_minutes"))
     enabled = forms.BooleanField(required=False, initial=True)
     channels = forms.MultipleChoiceField(required=False, widget=forms.CheckboxSelectMultiple,
                                          label="Notify these channels")
@@ -158,12 +168,8 @@ class RuleForm(forms.Form):
                  **kwargs: object) -> None:
         """``scopes``: (value, label) of what the project's rules may be scoped by
         (``alerts.scopes.scope_choices``)."""
-        from alerts.models import BudgetPeriod, RequestMetric
-
         super().__init__(*args, **kwargs)
         self.fields["scope"].widget.choices = list(scopes)
-        self.fields["period"].choices = BudgetPeriod.choices
-        self.fields["request_metric"].choices = [("", "—"), *RequestMetric.choices]
         self.fields["channels"].choices = [(str(pk), name) for pk, name in channels]
 
     def kind_groups(self) -> list[tuple[str, str, list[tuple[forms.BoundField, bool]]]]:
@@ -180,8 +186,8 @@ class RuleForm(forms.Form):
         except ValueError:
             raise forms.ValidationError("Enter whole numbers separated by commas, e.g. 80, 90.") from None
 
-    def api_data(self) -> dict[str, object]:
-        """The cleaned fields in the shape the alerts app validates (RuleSerializer)."""
+    def rule_data(self) -> dict[str, object]:
+        """The cleaned fields as ``alerts.rules.validate_rule`` takes them."""
         data = {name: value for name, value in self.cleaned_data.items() if value not in (None, "")}
         data["scope_value"] = self.cleaned_data.get("scope_value", "")
         data["channels"] = [int(pk) for pk in self.cleaned_data.get("channels", [])]
@@ -190,26 +196,26 @@ class RuleForm(forms.Form):
 
 
 class ChannelForm(forms.Form):
+    """A channel's name and kind, and the config fields of every kind (``alerts.transports``), each
+    saying which kinds use it. Only the chosen kind's fields are read (``config``); its transport
+    decides whether they are valid."""
+
     name = forms.CharField(max_length=200)
-    kind = forms.ChoiceField(choices=[])
-    url = forms.CharField(max_length=2000, required=False, label="URL",
-                          help_text="Webhook and Slack: the URL to POST to (Slack: the incoming-webhook URL).")
-    to = forms.CharField(max_length=2000, required=False, label="Email recipients",
-                         help_text="Email: comma-separated addresses.")
-    routing_key = forms.CharField(max_length=200, required=False, label="PagerDuty routing key",
-                                  help_text="PagerDuty: the Events API v2 integration key.")
+    kind = forms.ChoiceField(choices=channel_kinds)
     enabled = forms.BooleanField(required=False, initial=True)
 
-    CONFIG_FIELDS = {"webhook": ("url",), "slack": ("url",), "email": ("to",), "pagerduty": ("routing_key",)}
-
     def __init__(self, *args: object, **kwargs: object) -> None:
-        from alerts.models import ChannelKind
-
         super().__init__(*args, **kwargs)
-        self.fields["kind"].choices = ChannelKind.choices
+        fields = config_fields()
+        for name, uses in fields.items():
+            self.fields[name] = forms.CharField(
+                max_length=max(field.max_length for _, field in uses), required=False, label=uses[0][1].label,
+                help_text=" ".join(f"{TRANSPORTS[kind].label}: {field.help_text}." for kind, field in uses))
+        self.order_fields(["name", "kind", *fields, "enabled"])
 
     def config(self) -> dict[str, object]:
-        return {name: self.cleaned_data[name] for name in self.CONFIG_FIELDS.get(self.cleaned_data["kind"], ())}
+        """The chosen kind's config fields as typed (a list field still comma-separated)."""
+        return {field.name: self.cleaned_data[field.name] for field in transport_for(self.cleaned_data["kind"]).fields}
 
 
 class BillingSourceForm(forms.Form):

@@ -12,7 +12,7 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(next_page="frontend:login"), name="logout"),
     path("", home.home, name="home"),
     path("switch/", home.switch, name="switch"),
-    # The links notifications carry (alerts.services.incident_link): no project in them.
+    # The links notifications carry (alerts.notifications.incident_link): no project in them.
     path("alerts/", alerts.alerts_link, name="alerts-link"),
     path("alerts/incidents/<int:incident_id>/", alerts.incident_link, name="incident-link"),
     path("p/<slug:slug>/", costs.overview, name="overview"),

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 
-from alerts.transports import ConfigError, Sent, TransportError
+from alerts.transports.base import ConfigError, Sent, TransportError
 
 USER_AGENT = "Costwatch-Alerts/1"
 REASON_LIMIT = 100
@@ -116,22 +116,22 @@ _opener = urllib.request.build_opener(_NoRedirects, _GuardedHTTPHandler, _Guarde
 def checked_url(config: Mapping[str, Any], field: str = "url") -> str:
     url = config.get(field)
     if not isinstance(url, str) or not url.strip():
-        raise ConfigError(f"{field} is required")
+        raise ConfigError(f"{field} is required", field=field)
     url = url.strip()
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"{field} must be an http(s) URL, got {url!r}")
+        raise ConfigError(f"{field} must be an http(s) URL, got {url!r}", field=field)
     if not settings.COSTWATCH_ALLOW_PRIVATE_TARGETS:
         # Refuse the obvious at once; names are checked again, resolved, on every send.
         if parts.hostname.lower() in ("localhost", "localhost.localdomain") or parts.hostname.lower().endswith(".localhost"):
-            raise ConfigError(f"{field} must not point at this machine ({parts.hostname})")
+            raise ConfigError(f"{field} must not point at this machine ({parts.hostname})", field=field)
         try:
             problem = address_problem(parts.hostname)
         except ValueError:
             problem = None  # a name, not an address literal
         if problem:
             raise ConfigError(f"{field} must point at a public address: {problem} "
-                              "(COSTWATCH_ALLOW_PRIVATE_TARGETS=true allows it)")
+                              "(COSTWATCH_ALLOW_PRIVATE_TARGETS=true allows it)", field=field)
     return url
 
 

@@ -4,32 +4,32 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 
-from alerts.notifications import Notification
-from costwatch.display import one_line
-from alerts.transports import ConfigError, Sent
+from alerts.transports.base import (
+    ChannelConfig,
+    ConfigError,
+    ConfigField,
+    Notification,
+    Sent,
+)
 from alerts.transports.http import post
-
-if TYPE_CHECKING:
-    from alerts.models import Channel
+from costwatch.display import one_line
 
 ROUTING_KEY = re.compile(r"^[A-Za-z0-9]{20,64}$")
 
 
-def validate_config(config: Mapping[str, Any]) -> dict[str, Any]:
-    key = config.get("routing_key")
-    if not isinstance(key, str) or not ROUTING_KEY.match(key.strip()):
-        raise ConfigError("routing_key must be the integration key of a PagerDuty Events API v2 integration "
-                          "(32 letters and digits)")
-    return {"routing_key": key.strip()}
+@dataclass(frozen=True)
+class PagerDutyConfig(ChannelConfig):
+    routing_key: str
 
 
-def event_of(channel: Channel, notification: Notification) -> dict[str, Any]:
+def event_of(config: PagerDutyConfig, notification: Notification) -> dict[str, Any]:
     p = notification.payload
-    base = {"routing_key": channel.config["routing_key"], "dedup_key": notification.dedup_key}
+    base = {"routing_key": config.routing_key, "dedup_key": notification.dedup_key}
     if notification.event == "resolved":
         return {**base, "event_action": "resolve"}
     event: dict[str, Any] = {
@@ -54,6 +54,26 @@ def event_of(channel: Channel, notification: Notification) -> dict[str, Any]:
     return event
 
 
-def send(channel: Channel, notification: Notification, *, delivery_id: int | None = None) -> Sent:
-    body = json.dumps(event_of(channel, notification)).encode()
-    return post(settings.COSTWATCH_PAGERDUTY_URL, body, {"Content-Type": "application/json"})
+class PagerDutyTransport:
+    """Sends to ``COSTWATCH_PAGERDUTY_URL`` (the Events API v2 endpoint)."""
+
+    kind = "pagerduty"
+    label = "PagerDuty Events v2"
+    fields = (ConfigField("routing_key", "PagerDuty routing key", "the Events API v2 integration key",
+                          max_length=200),)
+    config_type = PagerDutyConfig
+
+    def parse_config(self, raw: Mapping[str, Any]) -> PagerDutyConfig:
+        key = raw.get("routing_key")
+        if not isinstance(key, str) or not ROUTING_KEY.match(key.strip()):
+            raise ConfigError("routing_key must be the integration key of a PagerDuty Events API v2 integration "
+                              "(32 letters and digits)", field="routing_key")
+        return PagerDutyConfig(key.strip())
+
+    def send(self, config: PagerDutyConfig, notification: Notification, *, secret: str,
+             delivery_id: int | None) -> Sent:
+        body = json.dumps(event_of(config, notification)).encode()
+        return post(settings.COSTWATCH_PAGERDUTY_URL, body, {"Content-Type": "application/json"})
+
+
+TRANSPORT = PagerDutyTransport()

@@ -3,21 +3,19 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Any
 
-from alerts.notifications import Notification
-from costwatch.display import one_line, slack_mrkdwn
-from alerts.transports import Sent
+from alerts.transports.base import ChannelConfig, ConfigField, Notification, Sent
 from alerts.transports.http import checked_url, post
-
-if TYPE_CHECKING:
-    from alerts.models import Channel
+from costwatch.display import one_line, slack_mrkdwn
 
 EMOJI = {"firing": ":rotating_light:", "reminder": ":bell:", "resolved": ":white_check_mark:", "test": ":wave:"}
 
 
-def validate_config(config: Mapping[str, Any]) -> dict[str, Any]:
-    return {"url": checked_url(config)}
+@dataclass(frozen=True)
+class SlackConfig(ChannelConfig):
+    url: str
 
 
 def message_of(notification: Notification) -> dict[str, Any]:
@@ -40,6 +38,19 @@ def message_of(notification: Notification) -> dict[str, Any]:
     return {"text": f"{emoji} {summary}", "blocks": blocks}
 
 
-def send(channel: Channel, notification: Notification, *, delivery_id: int | None = None) -> Sent:
-    body = json.dumps(message_of(notification)).encode()
-    return post(channel.config["url"], body, {"Content-Type": "application/json"})
+class SlackTransport:
+    kind = "slack"
+    label = "Slack incoming webhook"
+    fields = (ConfigField("url", "URL", "the incoming-webhook URL"),)
+    config_type = SlackConfig
+
+    def parse_config(self, raw: Mapping[str, Any]) -> SlackConfig:
+        return SlackConfig(checked_url(raw))
+
+    def send(self, config: SlackConfig, notification: Notification, *, secret: str,
+             delivery_id: int | None) -> Sent:
+        body = json.dumps(message_of(notification)).encode()
+        return post(config.url, body, {"Content-Type": "application/json"})
+
+
+TRANSPORT = SlackTransport()

@@ -11,21 +11,19 @@ import hmac
 import json
 import time
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Any
 
-from alerts.notifications import Notification
-from alerts.transports import Sent
+from alerts.transports.base import ChannelConfig, ConfigField, Notification, Sent
 from alerts.transports.http import checked_url, post
-
-if TYPE_CHECKING:
-    from alerts.models import Channel
 
 SIGNATURE_HEADER = "X-Costwatch-Signature"
 TIMESTAMP_HEADER = "X-Costwatch-Timestamp"
 
 
-def validate_config(config: Mapping[str, Any]) -> dict[str, Any]:
-    return {"url": checked_url(config)}
+@dataclass(frozen=True)
+class WebhookConfig(ChannelConfig):
+    url: str
 
 
 def signature(secret: str, timestamp: str, body: bytes) -> str:
@@ -47,13 +45,26 @@ def body_of(notification: Notification, delivery_id: int | None) -> bytes:
     return json.dumps({**notification.payload, "delivery_id": delivery_id}, sort_keys=True).encode()
 
 
-def send(channel: Channel, notification: Notification, *, delivery_id: int | None = None) -> Sent:
-    body = body_of(notification, delivery_id)
-    timestamp = str(int(time.time()))
-    return post(channel.config["url"], body, {
-        "Content-Type": "application/json",
-        TIMESTAMP_HEADER: timestamp,
-        SIGNATURE_HEADER: signature(channel.secret, timestamp, body),
-        "X-Costwatch-Event": notification.event,
-        "X-Costwatch-Delivery": str(delivery_id or ""),
-    })
+class WebhookTransport:
+    kind = "webhook"
+    label = "Webhook"
+    fields = (ConfigField("url", "URL", "the URL the signed JSON is POSTed to"),)
+    config_type = WebhookConfig
+
+    def parse_config(self, raw: Mapping[str, Any]) -> WebhookConfig:
+        return WebhookConfig(checked_url(raw))
+
+    def send(self, config: WebhookConfig, notification: Notification, *, secret: str,
+             delivery_id: int | None) -> Sent:
+        body = body_of(notification, delivery_id)
+        timestamp = str(int(time.time()))
+        return post(config.url, body, {
+            "Content-Type": "application/json",
+            TIMESTAMP_HEADER: timestamp,
+            SIGNATURE_HEADER: signature(secret, timestamp, body),
+            "X-Costwatch-Event": notification.event,
+            "X-Costwatch-Delivery": str(delivery_id or ""),
+        })
+
+
+TRANSPORT = WebhookTransport()

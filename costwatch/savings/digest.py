@@ -1,6 +1,6 @@
 """The weekly savings digest: the top opportunities and what changed since last week, sent to a
 chosen channel through the alert transports (a delivery row written before sending, every attempt
-logged; ``alerts.services.attempt_delivery`` sends it).
+logged; the delivery sweeper, ``alerts.deliveries.send_due_deliveries``, sends it).
 
 A digest is due once per ISO week of the project's calendar, on or after its weekday. The week is
 claimed with a conditional update of ``SavingsDigest.last_week`` inside the transaction that writes
@@ -16,8 +16,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from alerts.models import Channel, ChannelKind, Delivery, DeliveryEvent
-from alerts.services import queue_deliveries
+from alerts.deliveries import request_sweep
+from alerts.models import Channel, Delivery, DeliveryEvent
 from costwatch.money import decimal_text, format_usd
 from costwatch.projects.calendar import ProjectCalendar, week_key
 from costwatch.projects.models import Project
@@ -36,7 +36,7 @@ def save_digest(project: Project, channel: Channel, *, weekday: int = 0, top: in
     """
     if channel.project_id != project.pk:
         raise SavingsError("the channel belongs to another project")
-    if channel.kind == ChannelKind.PAGERDUTY:
+    if channel.kind == "pagerduty":
         raise SavingsError("a digest is not an incident: choose a webhook, Slack or email channel")
     if not 0 <= weekday <= 6:
         raise SavingsError("weekday is 0 (Monday) to 6 (Sunday)")
@@ -100,7 +100,7 @@ def digest_payload(digest: SavingsDigest, opportunities: list[Opportunity], now:
 
 
 def send_due_digests(now: datetime | None = None) -> list[int]:
-    """Write (and queue) the delivery of every digest due this week; returns the delivery ids."""
+    """Write the delivery of every digest due this week (and request a sweep); returns the delivery ids."""
     now = now or timezone.now()
     sent: list[int] = []
     for digest in SavingsDigest.objects.filter(enabled=True, channel__enabled=True).select_related("project", "channel"):
@@ -120,6 +120,6 @@ def send_due_digests(now: datetime | None = None) -> list[int]:
                 continue  # another worker sent this week's digest
             delivery = Delivery.objects.create(project=project, channel=digest.channel, event=DeliveryEvent.DIGEST,
                                                payload=payload, next_attempt_at=now, created_at=now)
-            queue_deliveries([delivery.pk])
+            request_sweep()
         sent.append(delivery.pk)
     return sent

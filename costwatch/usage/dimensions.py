@@ -167,7 +167,7 @@ def rules_using(dimension: CustomDimension) -> list[str]:
 def delete_dimension(dimension: CustomDimension) -> None:
     """Delete a dimension and its rollups. Raises ``DimensionError`` while alert rules use it.
 
-    The dimension's row is locked before the rules are looked up: ``alerts.services.save_rule``
+    The dimension's row is locked before the rules are looked up: ``alerts.rules.save_rule``
     locks it too while it saves a rule scoped by it, so no rule can slip in between."""
     with transaction.atomic():
         if not CustomDimension.objects.select_for_update().filter(pk=dimension.pk).exists():

@@ -479,14 +479,30 @@ def _insert_dimension_rollups(cursor, project_id: int, local_day: date, params: 
     return dims
 
 
+@dataclass(frozen=True)
+class DirtyRun:
+    """What one run of ``recompute_dirty_run`` did: buckets recomputed, and the projects they belong to."""
+
+    buckets: int
+    project_ids: frozenset[int]
+
+
 def recompute_dirty(max_buckets: int = 1000) -> int:
-    """Claim dirty buckets (SKIP LOCKED, so workers never share one) and recompute them.
+    """``recompute_dirty_run``; the number of buckets recomputed."""
+    return recompute_dirty_run(max_buckets).buckets
+
+
+def recompute_dirty_run(max_buckets: int = 1000) -> DirtyRun:
+    """Claim dirty buckets (SKIP LOCKED, so workers never share one) and recompute them, then the
+    project days and month caches they touch. Returns the buckets done and their projects (whose
+    spend may have changed: alerting evaluates only their rules after the run).
 
     A bucket whose transaction fails (e.g. a deadlock with a concurrent run) stays dirty and is
     picked up again: the claim is rolled back with the work.
     """
     done = 0
     failures = 0
+    projects: set[int] = set()
     while done < max_buckets and failures < 3:
         try:
             with transaction.atomic(), connection.cursor() as cursor:
@@ -502,9 +518,10 @@ def recompute_dirty(max_buckets: int = 1000) -> int:
         if not claimed:
             break
         done += len(claimed)
+        projects.update(bucket.project_id for bucket in claimed)
     _recompute_dirty_days()
     refresh_months()
-    return done
+    return DirtyRun(done, frozenset(projects))
 
 
 def refresh_months(today: datetime | None = None) -> int:

@@ -2,12 +2,14 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from costwatch.usage.rollups import recompute_dirty
+from costwatch.usage.rollups import recompute_dirty_run
 
 
 @shared_task(ignore_result=True)
-def recompute_dirty_buckets() -> int:
-    return recompute_dirty()
+def recompute_dirty_buckets() -> list[int]:
+    """Beat runs this every COSTWATCH_ROLLUP_INTERVAL_SECONDS. Returns the ids of the projects whose
+    rollups changed; when there are any, their alert rules are evaluated next (``costwatch.celery.FOLLOW_UPS``)."""
+    return sorted(recompute_dirty_run().project_ids)
 
 
 @shared_task(ignore_result=True)

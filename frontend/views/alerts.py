@@ -1,7 +1,8 @@
 """Alert pages: firing incidents (acknowledge, silence), history, rules and channels.
 
-Every change goes through alerts.services; the validity of a rule or a channel is decided by the
-alerts app (its RuleSerializer and transports), so the pages and the API accept the same things.
+Every change goes through the alerts services; the validity of a rule or a channel is decided by the
+alerts app (``alerts.rules.validate_rule``, and the channel kind's transport through
+``save_channel``), so the pages and the API accept the same things.
 """
 from __future__ import annotations
 
@@ -15,19 +16,11 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from alerts import services as alert_services
-from alerts.api import RuleSerializer, rule_warnings
-from alerts.queries import incidents_with_delivery_failures
-from alerts.scopes import (
-    ScopeError,
-    incident_warnings,
-    is_custom,
-    rule_warnings_now,
-    scope_choices,
-    scope_label,
-    scope_name,
-    scope_names,
-)
+from alerts.deliveries import send_test_notification
+from alerts.incidents import IncidentStateError
+from alerts.incidents import acknowledge as acknowledge_incident
+from alerts.incidents import silence as silence_incident
+from alerts.incidents import unsilence as unsilence_incident
 from alerts.models import (
     Channel,
     Delivery,
@@ -36,7 +29,25 @@ from alerts.models import (
     IncidentState,
     Rule,
 )
-from alerts.transports import ConfigError, validate_config
+from alerts.queries import incidents_with_delivery_failures
+from alerts.rules import (
+    RuleInvalid,
+    rule_warnings,
+    save_channel,
+    save_rule,
+    validate_rule,
+)
+from alerts.scopes import (
+    incident_warnings,
+    is_custom,
+    rule_warnings_now,
+    scope_choices,
+    scope_label,
+    scope_name,
+    scope_names,
+)
+from alerts.transports import ConfigError
+from costwatch.money import decimal_json
 from costwatch.projects.models import Project
 from costwatch.projects.permissions import Action, can
 from frontend.access import project_view
@@ -96,8 +107,8 @@ def _back(request: HttpRequest, project: Project) -> HttpResponse:
 def acknowledge(request: HttpRequest, project: Project, incident_id: int) -> HttpResponse:
     incident = _incident(project, incident_id)
     try:
-        changed = alert_services.acknowledge(incident, request.user)
-    except alert_services.IncidentStateError as exc:
+        changed = acknowledge_incident(incident, request.user)
+    except IncidentStateError as exc:
         messages.error(request, f"Could not acknowledge: {exc}.")
     else:
         messages.success(request, f"Acknowledged “{incident.rule.name}”; reminders stop." if changed
@@ -115,8 +126,8 @@ def silence(request: HttpRequest, project: Project, incident_id: int) -> HttpRes
         return _back(request, project)
     until = timezone.now() + timedelta(minutes=form.cleaned_data["minutes"])
     try:
-        alert_services.silence(incident, request.user, until, form.cleaned_data["reason"])
-    except alert_services.IncidentStateError as exc:
+        silence_incident(incident, request.user, until, form.cleaned_data["reason"])
+    except IncidentStateError as exc:
         messages.error(request, f"Could not silence: {exc}.")
     else:
         messages.success(request, f"Silenced “{incident.rule.name}” until {timezone.localtime(until):%Y-%m-%d %H:%M}.")
@@ -127,7 +138,7 @@ def silence(request: HttpRequest, project: Project, incident_id: int) -> HttpRes
 @project_view(Action.WORK_INCIDENTS)
 def unsilence(request: HttpRequest, project: Project, incident_id: int) -> HttpResponse:
     incident = _incident(project, incident_id)
-    if alert_services.unsilence(incident, request.user):
+    if unsilence_incident(incident, request.user):
         messages.success(request, f"Lifted the silence on “{incident.rule.name}”.")
     return _back(request, project)
 
@@ -154,11 +165,19 @@ def _rule(project: Project, rule_id: int | None) -> Rule | None:
 
 
 def _initial_of(rule: Rule) -> dict[str, object]:
-    data = RuleSerializer(rule).data
-    data["warn_percents"] = ", ".join(str(p) for p in data["warn_percents"])
-    data["channels"] = [str(pk) for pk in data["channels"]]
-    data["scope_value"] = data["scope_value"] or ""
-    return data
+    """The rule's fields as the form shows them (the names ``validate_rule`` takes; exact numbers)."""
+    return {
+        "name": rule.name, "kind": rule.kind, "scope": scope_name(rule), "scope_value": rule.scope_value,
+        "period": rule.period, "amount_usd": decimal_json(rule.amount),
+        "warn_percents": ", ".join(str(p) for p in rule.warn_percents or []), "forecast": rule.forecast,
+        "anomaly_factor": decimal_json(rule.anomaly_factor), "anomaly_days": rule.anomaly_days,
+        "min_baseline_usd": decimal_json(rule.min_baseline), "min_spend_usd": decimal_json(rule.min_spend),
+        "same_weekday": rule.same_weekday, "drift_percent": decimal_json(rule.drift_percent),
+        "drift_usd": decimal_json(rule.drift_usd), "drift_days": rule.drift_days, "drift_provider": rule.drift_provider,
+        "request_metric": rule.request_metric, "request_limit": decimal_json(rule.request_limit),
+        "repeat_interval_minutes": int(rule.repeat_interval.total_seconds() // 60), "enabled": rule.enabled,
+        "channels": [str(c.pk) for c in rule.channels.all()],
+    }
 
 
 @project_view(Action.MANAGE_ALERTS)
@@ -171,25 +190,18 @@ def rule_edit(request: HttpRequest, project: Project, rule_id: int | None = None
         return render(request, "frontend/alerts/rule_form.html", {"form": form, "rule": rule})
     form = RuleForm(request.POST, **choices)
     if form.is_valid():
-        serializer = RuleSerializer(rule, data=form.api_data(), context={"project": project})
-        if serializer.is_valid():
-            fields = dict(serializer.validated_data)
-            channels = fields.pop("channels", None)
-            try:
-                saved = alert_services.save_rule(project, fields, channels, rule)
-            except ScopeError as exc:  # its dimension was deleted since it was validated
-                form.add_error("scope", str(exc))
-                return render(request, "frontend/alerts/rule_form.html", {"form": form, "rule": rule}, status=400)
+        try:
+            changes = validate_rule(project, form.rule_data(), rule)
+            saved = save_rule(project, changes.fields, changes.channels, rule)
+        except RuleInvalid as exc:
+            form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+        else:
             messages.success(request, f"Rule “{saved.name}” saved.")
             for warning in rule_warnings(list(saved.channels.all())):
                 messages.warning(request, f"“{saved.name}”: {warning} Add a channel under Notify these channels.")
             for warning in rule_warnings_now(saved, timezone.now()):
                 messages.warning(request, f"“{saved.name}”: {warning}")
             return redirect("frontend:rules", slug=project.slug)
-        for name, errors in serializer.errors.items():
-            field = {"amount": "amount_usd"}.get(name, name)
-            for error in errors if isinstance(errors, list) else [errors]:
-                form.add_error(field if field in form.fields else None, str(error))
     return render(request, "frontend/alerts/rule_form.html", {"form": form, "rule": rule}, status=400)
 
 
@@ -198,7 +210,7 @@ def rule_edit(request: HttpRequest, project: Project, rule_id: int | None = None
 def rule_enabled(request: HttpRequest, project: Project, rule_id: int) -> HttpResponse:
     rule = _rule(project, rule_id)
     enabled = request.POST.get("enabled") == "true"
-    alert_services.save_rule(project, {"enabled": enabled}, None, rule)
+    save_rule(project, {"enabled": enabled}, None, rule)  # switching it cannot make a rule invalid
     messages.success(request, f"Rule “{rule.name}” {'enabled' if enabled else 'disabled'}.")
     return redirect("frontend:rules", slug=project.slug)
 
@@ -238,15 +250,13 @@ def channel_edit(request: HttpRequest, project: Project, channel_id: int | None 
                                                                      "channel": channel})
     form = ChannelForm(request.POST)
     if form.is_valid():
+        fields = {"name": form.cleaned_data["name"], "kind": form.cleaned_data["kind"], "config": form.config(),
+                  "enabled": form.cleaned_data["enabled"]}
         try:
-            config = validate_config(form.cleaned_data["kind"], form.config())
+            saved = save_channel(project, fields, channel)
         except ConfigError as exc:
-            field = next(iter(ChannelForm.CONFIG_FIELDS.get(form.cleaned_data["kind"], ())), None)
-            form.add_error(field, str(exc))
+            form.add_error(exc.field if exc.field in form.fields else None, str(exc))
         else:
-            fields = {"name": form.cleaned_data["name"], "kind": form.cleaned_data["kind"], "config": config,
-                      "enabled": form.cleaned_data["enabled"]}
-            saved = alert_services.save_channel(project, fields, channel)
             messages.success(request, f"Channel “{saved.name}” saved.")
             return redirect("frontend:channels", slug=project.slug)
     return render(request, "frontend/alerts/channel_form.html", {"form": form, "channel": channel}, status=400)
@@ -256,7 +266,7 @@ def channel_edit(request: HttpRequest, project: Project, channel_id: int | None 
 @project_view(Action.MANAGE_ALERTS)
 def channel_test(request: HttpRequest, project: Project, channel_id: int) -> HttpResponse:
     channel = _channel(project, channel_id)
-    delivery = alert_services.send_test_notification(channel)
+    delivery = send_test_notification(channel)
     messages.success(request, f"Test notification to “{channel.name}” queued (delivery #{delivery.pk}); "
                               "its result shows here once the worker has sent it.")
     return redirect("frontend:channels", slug=project.slug)

@@ -13,6 +13,7 @@ from email import message_from_bytes
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -177,10 +178,33 @@ def make_rule(project, channels: list | None = None, **fields: Any):  # noqa: AN
 
 
 def send_pending(now: datetime) -> list[Any]:
-    """What workers do: attempt every due pending delivery once (in id order)."""
-    from alerts.models import Delivery
-    from alerts.services import attempt_delivery
+    """What the sweeper task does at ``now``: attempt every due delivery once (oldest due first)."""
+    from alerts.deliveries import send_due_deliveries
 
-    ids = list(Delivery.objects.filter(status="pending", next_attempt_at__lte=now).order_by("id")
-               .values_list("id", flat=True))
-    return [attempt_delivery(i, now=now) for i in ids]
+    return send_due_deliveries(now)
+
+
+NOW = datetime(2026, 11, 2, 10, 0, tzinfo=ZoneInfo("Europe/Berlin"))
+# Attacker-controlled text: what a span can put in a user id that ends up in every channel.
+EVIL = "<!channel> Your session expired <http://evil.example/reset|Re-authenticate> & \u202eevil\nSubject: x"
+
+
+def fire_daily_budget(project, *channels):  # noqa: ANN001, ANN201
+    """A $5 daily project budget (warning at 80 %) with $6.50 spent an hour before ``NOW``, evaluated
+    at ``NOW``: one breach, one pending delivery per channel; returns the first delivery."""
+    from alerts.incidents import evaluate_rules
+    from alerts.models import Delivery
+
+    make_rule(project, list(channels), name="Daily budget", period="day", amount=Decimal(5), warn_percents=[80])
+    put_spend(project, NOW - timedelta(hours=1), "6.5")
+    evaluate_rules(NOW)
+    return Delivery.objects.order_by("id").first()
+
+
+def fire_for_user(project, user: str, *channels) -> None:  # noqa: ANN001
+    """A $5 daily budget per user broken by ``user`` ($6.50), evaluated at ``NOW``."""
+    from alerts.incidents import evaluate_rules
+
+    make_rule(project, list(channels), name="Per-user budget", scope="user", period="day", amount=Decimal(5))
+    put_spend(project, NOW - timedelta(hours=1), "6.5", dimension="user", key=user)
+    evaluate_rules(NOW)

@@ -10,12 +10,18 @@ import pytest
 from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
 
+from alerts.incidents import evaluate_rules
 from alerts.models import Delivery, Incident
-from alerts.services import evaluate_rules
 from costwatch.projects.models import Role
 from costwatch.projects.services import create_project, issue_key, set_member
 from costwatch.usage.rollups import recompute_dirty
-from tests.alerts.conftest import Receiver, make_channel, make_rule, send_pending, start_receiver
+from tests.alerts.conftest import (
+    Receiver,
+    make_channel,
+    make_rule,
+    send_pending,
+    start_receiver,
+)
 from tests.savings.traffic import request_spans, send, store_prices
 
 pytestmark = pytest.mark.django_db

@@ -10,12 +10,19 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from alerts.incidents import evaluate_rules
 from alerts.models import Incident, Rule
-from alerts.services import evaluate_rules
 from costwatch.usage.models import CustomDimension, RollupHour
 from tests.alerts.conftest import send_pending
 from tests.usage.test_accounting import _post, _project
-from tests.usage.test_dimensions import _add_dimension, _admin_client, _export, _rolled_up, _span, prices  # noqa: F401
+from tests.usage.test_dimensions import (  # noqa: F401
+    _add_dimension,
+    _admin_client,
+    _export,
+    _rolled_up,
+    _span,
+    prices,
+)
 
 pytestmark = pytest.mark.django_db
 D = Decimal

@@ -72,9 +72,10 @@ def test_a_real_worker_rolls_up_evaluates_and_delivers_a_budget_breach(acme, rec
     LlmCall.objects.bulk_create([call])
     mark_dirty(acme, [call.started_at])  # what ingest does; the worker's beat runs rollups and alerts
 
-    # Alert evaluation's own beat is an hour away: only the follow-up of the rollup run can fire it.
+    # Alert evaluation's and the delivery sweep's own beats are an hour away: only the follow-up of
+    # the rollup run (for acme) can fire it, and only the sweep that evaluation requests can send it.
     process, log = start_worker(tmp_path, COSTWATCH_ALERT_INTERVAL_SECONDS="3600", COSTWATCH_ROLLUP_INTERVAL_SECONDS="1",
-                                COSTWATCH_PUBLIC_URL="https://costwatch.example")
+                                COSTWATCH_DELIVERY_SWEEP_SECONDS="3600", COSTWATCH_PUBLIC_URL="https://costwatch.example")
     try:
         requests = receiver.wait_for(1, timeout=90)
         deadline = time.monotonic() + 20

@@ -10,7 +10,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from alerts.models import Incident
-from alerts.services import evaluate_rules
+from alerts.incidents import evaluate_rules
 from costwatch.billing import services
 from tests.alerts.conftest import Receiver, make_channel, make_rule, send_pending, start_receiver
 

@@ -71,4 +71,4 @@ def test_beat_sends_every_periodic_task_at_its_configured_interval(monkeypatch: 
     assert schedule["alerts"]["schedule"] == 45.0
     app.loader.import_default_modules()
     assert {entry["task"] for entry in schedule.values()} <= set(app.tasks)
-    assert len(schedule) == 8
+    assert len(schedule) == 9

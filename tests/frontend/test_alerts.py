@@ -10,7 +10,7 @@ pytestmark = pytest.mark.django_db
 
 
 def daily_budget(project, amount: str = "0.10", **fields):  # noqa: ANN001, ANN003, ANN201
-    from alerts.services import save_rule
+    from alerts.rules import save_rule
 
     return save_rule(project, {"name": "Daily spend", "kind": "budget", "period": "day", "amount": Decimal(amount),
                                **fields}, [])
@@ -20,7 +20,7 @@ def daily_budget(project, amount: str = "0.10", **fields):  # noqa: ANN001, ANN0
 def firing(acme_data):  # noqa: ANN001, ANN201
     """A real incident: acme spent $0.38 today against a $0.10 daily budget, and the rules were evaluated."""
     from alerts.models import Incident
-    from alerts.services import evaluate_rules
+    from alerts.incidents import evaluate_rules
 
     daily_budget(acme_data)
     evaluate_rules()
@@ -93,7 +93,7 @@ def test_incident_page_and_history_show_what_happened(people, firing) -> None:  
 
 
 def test_notification_links_lead_to_the_incident_in_its_project(people, firing) -> None:  # noqa: ANN001
-    from alerts.services import incident_link
+    from alerts.notifications import incident_link
 
     path = incident_link(firing.pk).split("8000", 1)[1]
     assert people.client("finance").get(path)["Location"] == f"/p/acme/alerts/incidents/{firing.pk}/"
@@ -102,7 +102,7 @@ def test_notification_links_lead_to_the_incident_in_its_project(people, firing) 
 
 def test_oncall_creates_a_budget_rule_with_a_channel(people, acme) -> None:  # noqa: ANN001
     from alerts.models import Rule
-    from alerts.services import save_channel
+    from alerts.rules import save_channel
 
     channel = save_channel(acme, {"kind": "webhook", "name": "ops hook", "config": {"url": "http://127.0.0.1:9/"}})
     client = people.client("oncall")
@@ -225,7 +225,7 @@ def test_a_bad_channel_config_is_refused_with_the_transports_reason(people, acme
 
 def test_finance_cannot_add_or_test_channels(people, acme) -> None:  # noqa: ANN001
     from alerts.models import Delivery
-    from alerts.services import save_channel
+    from alerts.rules import save_channel
 
     channel = save_channel(acme, {"kind": "webhook", "name": "hook", "config": {"url": "http://127.0.0.1:9/"}})
     client = people.client("finance")
@@ -236,7 +236,7 @@ def test_finance_cannot_add_or_test_channels(people, acme) -> None:  # noqa: ANN
 
 
 def test_user_page_shows_the_users_budget_status(people, acme_data) -> None:  # noqa: ANN001
-    from alerts.services import save_rule
+    from alerts.rules import save_rule
 
     save_rule(acme_data, {"name": "Per-user daily", "kind": "budget", "scope": "user", "period": "day",
                           "amount": Decimal("0.30"), "warn_percents": [80]}, [])
@@ -252,7 +252,7 @@ def test_a_failed_notification_is_flagged_on_the_firing_list_and_in_the_api(peop
     from django.utils import timezone
 
     from alerts.models import Delivery
-    from alerts.services import save_channel
+    from alerts.rules import save_channel
 
     channel = save_channel(firing.project, {"kind": "webhook", "name": "hook", "config": {"url": "http://127.0.0.1:9/"}})
     for sequence, (error, age) in enumerate((("connection refused", 60), ("HTTP 502 from 127.0.0.1", 0)), start=1):

@@ -46,7 +46,8 @@ def browser(monkeypatch) -> Iterator[object]:  # noqa: ANN001
 def shop(transactional_db, people, acme):  # noqa: ANN001, ANN201
     """Three weeks of traffic, a channel, and a daily budget that today's spend has broken."""
     from alerts.models import Incident
-    from alerts.services import evaluate_rules, save_channel, save_rule
+    from alerts.incidents import evaluate_rules
+    from alerts.rules import save_channel, save_rule
     from tests.frontend.demo_data import seed_weeks
 
     seed_weeks(acme)

@@ -55,7 +55,8 @@ ACTIONS = {  # POSTs -> roles allowed
 @pytest.fixture
 def everything(acme_data):  # noqa: ANN001, ANN201
     from alerts.models import Incident
-    from alerts.services import evaluate_rules, save_channel, save_rule
+    from alerts.incidents import evaluate_rules
+    from alerts.rules import save_channel, save_rule
     from costwatch.projects.services import issue_key
 
     channel = save_channel(acme_data, {"kind": "webhook", "name": "hook", "config": {"url": "http://127.0.0.1:9/"}})

@@ -104,7 +104,7 @@ def callers(acme, globex, people):  # noqa: ANN001, ANN201
 @pytest.fixture
 def incident(acme):  # noqa: ANN001, ANN201
     from alerts.models import Incident
-    from alerts.services import evaluate_rules
+    from alerts.incidents import evaluate_rules
     from tests.alerts.conftest import make_rule, put_spend
 
     make_rule(acme, [], period="day", amount=Decimal(1))

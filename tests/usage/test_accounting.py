@@ -331,7 +331,8 @@ def test_days_and_budget_windows_follow_the_local_midnight_in_every_offset(zone,
 @pytest.mark.django_db
 def test_a_raised_budget_moves_the_breach_to_the_level_that_holds_and_says_so(acme, receiver) -> None:  # noqa: ANN001
     from alerts.models import Incident
-    from alerts.services import evaluate_rules, save_rule
+    from alerts.incidents import evaluate_rules
+    from alerts.rules import save_rule
     from tests.alerts.conftest import make_channel, make_rule, put_spend, send_pending
 
     channel = make_channel(acme, "webhook", url=receiver.url + "/hook")

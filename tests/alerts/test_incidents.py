@@ -6,8 +6,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from alerts.incidents import acknowledge, evaluate_rules, silence, unsilence
 from alerts.models import Delivery, Incident, IncidentEvent
-from alerts.services import acknowledge, evaluate_rules, silence, unsilence
 from costwatch.usage.models import LlmCall
 from costwatch.usage.rollups import recompute_dirty
 from costwatch.usage.services import mark_dirty
@@ -218,3 +218,22 @@ def test_a_breach_that_fires_again_in_the_same_period_reopens_the_incident(acme,
     assert _history(incident) == ["opened", "resolved", "reopened"]
     assert list(Delivery.objects.order_by("id").values_list("event", "sequence")) == [
         ("firing", 1), ("resolved", 1), ("firing", 2)]
+
+
+def test_after_a_rollup_run_only_the_rules_of_the_projects_it_changed_are_evaluated(acme, globex, receiver) -> None:  # noqa: ANN001
+    from costwatch.usage.rollups import recompute_dirty_run
+
+    make_rule(acme, [], name="acme daily", period="day", amount=D(1))
+    make_rule(globex, [], name="globex daily", period="day", amount=D(1))
+    now = berlin(2026, 11, 2, 10)
+    put_spend(globex, now - timedelta(hours=1), "5")  # over budget, but rolled up earlier
+    LlmCall.objects.bulk_create([make_call(acme, trace="a1", at=berlin(2026, 11, 2, 9, 15), cost=D(2))])
+    mark_dirty(acme, [berlin(2026, 11, 2, 9, 15)])
+    run = recompute_dirty_run()
+    assert (run.buckets, run.project_ids) == (1, {acme.pk})
+
+    result = evaluate_rules(now, project_ids=run.project_ids)
+    assert (result.rules, result.opened) == (1, 1)
+    assert list(Incident.objects.values_list("rule__name", flat=True)) == ["acme daily"]
+    assert evaluate_rules(now).opened == 1  # the periodic run evaluates every project
+    assert Incident.objects.filter(rule__name="globex daily").exists()
