@@ -11,9 +11,8 @@ from django.db.models import F
 from django.db.models.functions import MD5
 
 from alerts.transports import channel_kinds
+from costwatch.model_fields import MONEY
 from costwatch.projects.models import Project
-
-MONEY = {"max_digits": 24, "decimal_places": 12}
 
 
 def new_channel_secret() -> str:

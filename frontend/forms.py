@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 from django import forms
 from django.contrib.auth import get_user_model
@@ -50,8 +51,8 @@ class DimensionForm(forms.Form):
                                                 "before its resource's."))
     max_values_per_day = forms.IntegerField(required=False, label="Daily limit (distinct values)")
 
-    def __init__(self, *args: object, editing: bool = False, default_limit: int | None = None,
-                 **kwargs: object) -> None:
+    def __init__(self, *args: Any, editing: bool = False, default_limit: int | None = None,
+                 **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if editing:
             del self.fields["name"]
@@ -164,8 +165,8 @@ class RuleForm(forms.Form):
     channels = forms.MultipleChoiceField(required=False, widget=forms.CheckboxSelectMultiple,
                                          label="Notify these channels")
 
-    def __init__(self, *args: object, channels: list[tuple[int, str]] = (), scopes: list[tuple[str, str]] = (),
-                 **kwargs: object) -> None:
+    def __init__(self, *args: Any, channels: list[tuple[int, str]] = (), scopes: list[tuple[str, str]] = (),
+                 **kwargs: Any) -> None:
         """``scopes``: (value, label) of what the project's rules may be scoped by
         (``alerts.scopes.scope_choices``)."""
         super().__init__(*args, **kwargs)
@@ -204,7 +205,7 @@ class ChannelForm(forms.Form):
     kind = forms.ChoiceField(choices=channel_kinds)
     enabled = forms.BooleanField(required=False, initial=True)
 
-    def __init__(self, *args: object, **kwargs: object) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         fields = config_fields()
         for name, uses in fields.items():
