@@ -11,6 +11,7 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
+from django.db.models import QuerySet
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -35,7 +36,7 @@ from alerts.models import (
     Scope,
 )
 from alerts.notifications import incident_link
-from alerts.queries import incidents_with_delivery_failures
+from alerts.queries import IncidentWithFailures, incidents_with_delivery_failures
 from alerts.rules import (
     DRIFT_PROVIDERS,
     MAX_NAME,
@@ -43,6 +44,7 @@ from alerts.rules import (
     MAX_WARN_PERCENTS,
     RuleInvalid,
     field_bounds,
+    integer_bounds,
     rule_warnings,
     save_channel,
     save_rule,
@@ -62,6 +64,7 @@ from alerts.serializers import (
     RuleOutSerializer,
 )
 from alerts.transports import ConfigError, channel_kinds, config_help
+from costwatch.model_fields import MONEY
 from costwatch.money import decimal_json
 from costwatch.projects.api import ProjectAPIView, request_project
 from costwatch.projects.models import Project
@@ -70,7 +73,6 @@ from costwatch.projects.schema import PROJECT_PARAM, errors
 from costwatch.usage.dimensions import dimensions_of
 
 MAX_LIST = 500
-MONEY_FIELD = {"max_digits": 24, "decimal_places": 12}
 
 
 def project_allowing(request: Request, action: Action) -> Project:
@@ -84,9 +86,10 @@ def may_manage(request: Request, project: Project) -> bool:
 
 class MoneyField(serializers.DecimalField):
     def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**MONEY_FIELD, **kwargs)
+        super().__init__(**MONEY, **kwargs)
 
-    def to_representation(self, value: Decimal | None) -> str | None:
+    # DRF's own DecimalField.to_representation gives None for None too; its stubs say str.
+    def to_representation(self, value: Decimal | None) -> str | None:  # type: ignore[override]
         return decimal_json(Decimal(value)) if value is not None else None
 
 
@@ -214,12 +217,12 @@ class RuleSerializer(serializers.Serializer):
                                                                    "value; empty = each one.")
     period = serializers.ChoiceField(choices=BudgetPeriod.choices, required=False, help_text="budget rules")
     amount_usd = MoneyField(required=False, allow_null=True, help_text="budget rules", **field_bounds("amount_usd"))
-    warn_percents = serializers.ListField(child=serializers.IntegerField(**field_bounds("warn_percents")), required=False,
-                                         max_length=MAX_WARN_PERCENTS, help_text="e.g. [80, 90]")
+    warn_percents = serializers.ListField(child=serializers.IntegerField(**integer_bounds("warn_percents")),
+                                         required=False, max_length=MAX_WARN_PERCENTS, help_text="e.g. [80, 90]")
     forecast = serializers.BooleanField(required=False, help_text="also alert on the period-end forecast")
     anomaly_factor = serializers.DecimalField(max_digits=8, decimal_places=3, required=False, coerce_to_string=True,
                                               **field_bounds("anomaly_factor"))
-    anomaly_days = serializers.IntegerField(required=False, **field_bounds("anomaly_days"))
+    anomaly_days = serializers.IntegerField(required=False, **integer_bounds("anomaly_days"))
     min_baseline_usd = MoneyField(required=False, **field_bounds("min_baseline_usd"))
     min_spend_usd = MoneyField(required=False, **field_bounds("min_spend_usd"))
     same_weekday = serializers.BooleanField(required=False)
@@ -229,7 +232,7 @@ class RuleSerializer(serializers.Serializer):
     drift_usd = MoneyField(required=False, allow_null=True, help_text="drift rules: |billed - estimated| in USD",
                            **field_bounds("drift_usd"))
     drift_days = serializers.IntegerField(required=False, help_text="drift rules: complete UTC days watched "
-                                                                    "(default 3)", **field_bounds("drift_days"))
+                                                                    "(default 3)", **integer_bounds("drift_days"))
     drift_provider = serializers.ChoiceField(choices=[(p, p) for p in DRIFT_PROVIDERS],
                                              required=False, allow_blank=True,
                                              help_text="drift rules: only this provider's bill; empty = each")
@@ -238,7 +241,7 @@ class RuleSerializer(serializers.Serializer):
     request_limit = serializers.DecimalField(max_digits=24, decimal_places=12, required=False, allow_null=True,
                                              coerce_to_string=True, **field_bounds("request_limit"),
                                              help_text="request_budget rules: tokens, or USD for cost (as a string)")
-    repeat_interval_minutes = serializers.IntegerField(required=False, **field_bounds("repeat_interval_minutes"))
+    repeat_interval_minutes = serializers.IntegerField(required=False, **integer_bounds("repeat_interval_minutes"))
     enabled = serializers.BooleanField(required=False)
     channels = serializers.ListField(child=serializers.IntegerField(), required=False)
     created_at = serializers.DateTimeField(read_only=True)
@@ -325,7 +328,8 @@ class RuleDetailView(ProjectAPIView):
 
 # --- Incidents ------------------------------------------------------------------------------------
 
-def incident_json(i: Incident, *, history: bool = False, names: dict[str, str] | None = None) -> dict[str, Any]:
+def incident_json(i: IncidentWithFailures, *, history: bool = False,
+                  names: dict[str, str] | None = None) -> dict[str, Any]:
     """An incident as the API shows it; ``names``: ``scope_names(project)`` when listing many."""
     now = timezone.now()
     data: dict[str, Any] = {
@@ -360,13 +364,13 @@ def incident_json(i: Incident, *, history: bool = False, names: dict[str, str] |
     return IncidentSerializer(data).data
 
 
-def _incidents(project: Project):  # -> QuerySet[Incident]
+def _incidents(project: Project) -> QuerySet[IncidentWithFailures]:
     """The project's incidents with their failed deliveries counted and the newest failure's error."""
     return incidents_with_delivery_failures(
         Incident.objects.filter(project=project).select_related("rule", "acknowledged_by"))
 
 
-def _incident(project: Project, pk: int) -> Incident:
+def _incident(project: Project, pk: int) -> IncidentWithFailures:
     incident = _incidents(project).filter(pk=pk).first()
     if incident is None:
         raise NotFound(f"no incident {pk} in project {project.slug}")
@@ -423,6 +427,7 @@ class IncidentActionView(ProjectAPIView):
     def post(self, request: Request, pk: int) -> Response:
         project = project_allowing(request, Action.WORK_INCIDENTS)
         incident = _incident(project, pk)
+        assert request.user.is_authenticated  # WORK_INCIDENTS: a signed-in person, never a (read-only) key
         try:
             if self.incident_action == "ack":
                 acknowledge(incident, request.user)

@@ -50,6 +50,7 @@ def budget_status(project: Project, groups: Mapping[str, str], now: datetime | N
              .filter(applies).select_related("project").order_by("name", "id"))
     out = []
     for rule in rules:
+        assert rule.amount is not None  # amount__isnull=False above
         group = "" if rule.scope == Scope.PROJECT else groups[rule.scope]
         window = ProjectCalendar.of(project).window(rule.period, now)
         spend = spend_by_group(project, spend_groups(rule), window.start, window.end, keys=[group]).get(group, Decimal(0))

@@ -17,7 +17,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -130,29 +130,29 @@ def _evaluate_rule(rule_id: int, now: datetime, result: EvaluationResult) -> Non
                     _resolve(lower, now, f"superseded by {incident.level}", result, notify=False)
                 current[incident.group_key] = incident
         for group, decision in decisions.items():
-            incident = current.pop(group, None)
+            held = current.pop(group, None)
             if decision.level is None:
-                if incident is not None:
-                    _resolve(incident, now, "back to normal", result, value=decision.value)
-            elif incident is None:
+                if held is not None:
+                    _resolve(held, now, "back to normal", result, value=decision.value)
+            elif held is None:
                 _fire(rule, group, window, decision, now, result)
-            elif decision.level != incident.level:
+            elif decision.level != held.level:
                 # The level that holds now replaces the old one, up (warn:90 -> breach) or down (a
                 # raised budget: breach -> warn:90), with one notification of the change.
-                _resolve(incident, now, f"moved to {decision.level}", result, notify=False)
-                _fire(rule, group, window, decision, now, result, previous_level=incident.level)
-            elif (incident.value != decision.value or incident.threshold != decision.threshold
-                  or (decision.evidence is not None and incident.evidence != decision.evidence)):
-                Incident.objects.filter(pk=incident.pk, state=IncidentState.FIRING).update(
+                _resolve(held, now, f"moved to {decision.level}", result, notify=False)
+                _fire(rule, group, window, decision, now, result, previous_level=held.level)
+            elif (held.value != decision.value or held.threshold != decision.threshold
+                  or (decision.evidence is not None and held.evidence != decision.evidence)):
+                Incident.objects.filter(pk=held.pk, state=IncidentState.FIRING).update(
                     value=decision.value, threshold=decision.threshold,
-                    evidence=dict(decision.evidence) if decision.evidence is not None else incident.evidence)
+                    evidence=dict(decision.evidence) if decision.evidence is not None else held.evidence)
         for incident in current.values():
             _resolve(incident, now, "back to normal", result)
         _end_silences(rule, now)
         _remind(rule, now, result)
 
 
-def _event(incident: Incident, kind: str, now: datetime, *, actor: AbstractBaseUser | None = None,
+def _event(incident: Incident, kind: str, now: datetime, *, actor: User | None = None,
            value: Decimal | None = None, note: str = "") -> None:
     IncidentEvent.objects.create(incident=incident, kind=kind, at=now, actor=actor, value=value, note=note[:500])
 
@@ -227,7 +227,7 @@ def _remind(rule: Rule, now: datetime, result: EvaluationResult) -> None:
 
 # --- People working incidents ----------------------------------------------------------------------
 
-def acknowledge(incident: Incident, user: AbstractBaseUser, now: datetime | None = None) -> bool:
+def acknowledge(incident: Incident, user: User, now: datetime | None = None) -> bool:
     """Acknowledge a firing incident (stops reminders). False when it already was acknowledged."""
     now = now or timezone.now()
     with transaction.atomic():
@@ -241,7 +241,7 @@ def acknowledge(incident: Incident, user: AbstractBaseUser, now: datetime | None
     return bool(changed)
 
 
-def silence(incident: Incident, user: AbstractBaseUser, until: datetime, reason: str,
+def silence(incident: Incident, user: User, until: datetime, reason: str,
             now: datetime | None = None) -> bool:
     """Silence reminders until ``until``. False when the same silence was already in place."""
     now = now or timezone.now()
@@ -260,7 +260,7 @@ def silence(incident: Incident, user: AbstractBaseUser, until: datetime, reason:
     return bool(changed)
 
 
-def unsilence(incident: Incident, user: AbstractBaseUser, now: datetime | None = None) -> bool:
+def unsilence(incident: Incident, user: User, now: datetime | None = None) -> bool:
     now = now or timezone.now()
     with transaction.atomic():
         changed = Incident.objects.filter(pk=incident.pk, silenced_until__isnull=False).update(

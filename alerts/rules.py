@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypedDict
 
 from django.db import transaction
 from django.utils import timezone
@@ -53,10 +53,43 @@ _PLAIN = ("name", "kind", "period", "forecast", "anomaly_factor", "anomaly_days"
           "drift_usd", "drift_days", "request_limit", "enabled")
 
 
-def field_bounds(name: str) -> dict[str, Decimal | int]:
-    """``min_value``/``max_value`` of a number field from ``LIMITS``, for the API's and the form's fields."""
+class DecimalBounds(TypedDict, total=False):
+    """Keyword arguments of a decimal form or serializer field: its inclusive bounds, those that are set."""
+
+    min_value: Decimal | int
+    max_value: Decimal | int
+
+
+class IntegerBounds(TypedDict, total=False):
+    """Keyword arguments of a whole-number form or serializer field: its inclusive bounds, those that are set."""
+
+    min_value: int
+    max_value: int
+
+
+def field_bounds(name: str) -> DecimalBounds:
+    """``min_value``/``max_value`` of a decimal field from ``LIMITS``, for the API's and the form's fields."""
     low, high = LIMITS[name]
-    return {key: value for key, value in (("min_value", low), ("max_value", high)) if value is not None}
+    bounds: DecimalBounds = {}
+    if low is not None:
+        bounds["min_value"] = low
+    if high is not None:
+        bounds["max_value"] = high
+    return bounds
+
+
+def integer_bounds(name: str) -> IntegerBounds:
+    """``min_value``/``max_value`` of a whole-number field from ``LIMITS``, for the API's and the form's
+    fields. Raises ``TypeError`` when ``LIMITS`` bounds ``name`` by a Decimal."""
+    low, high = LIMITS[name]
+    if isinstance(low, Decimal) or isinstance(high, Decimal):
+        raise TypeError(f"{name} has decimal bounds; use field_bounds")
+    bounds: IntegerBounds = {}
+    if low is not None:
+        bounds["min_value"] = low
+    if high is not None:
+        bounds["max_value"] = high
+    return bounds
 
 
 class RuleInvalid(ValueError):
@@ -205,8 +238,9 @@ def save_rule(project: Project, fields: Mapping[str, Any], channels: list[Channe
         rule = rule or Rule(project=project)
         for name, value in fields.items():
             setattr(rule, name, value)
-        if is_custom(rule.scope) and not CustomDimension.objects.select_for_update().filter(
-                project=project, pk=dimension_pk(rule.scope)).exists():
+        pk = dimension_pk(rule.scope)  # None for "dim:" without a number: no such dimension either
+        if is_custom(rule.scope) and (pk is None or not CustomDimension.objects.select_for_update().filter(
+                project=project, pk=pk).exists()):
             raise RuleInvalid("scope", f"the custom dimension of scope {rule.scope} no longer exists in project "
                                        f"{project.slug}")
         if channels is not None and any(c.project_id != project.pk for c in channels):

@@ -1,14 +1,21 @@
 """Forms of the settings, pricing and alerts pages: labelled fields, validation, nothing else."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.contrib.auth import get_user_model
 
 from alerts.models import BudgetPeriod, RequestMetric
-from alerts.rules import DRIFT_PROVIDERS, MAX_NAME, MAX_SCOPE_VALUE, field_bounds
+from alerts.rules import (
+    DRIFT_PROVIDERS,
+    MAX_NAME,
+    MAX_SCOPE_VALUE,
+    field_bounds,
+    integer_bounds,
+)
 from alerts.transports import TRANSPORTS, channel_kinds, config_fields, transport_for
 from costwatch.projects.models import KeyScope, Role
 
@@ -29,8 +36,9 @@ class MemberForm(forms.Form):
     # No default: a role is a decision, never a pre-selected value.
     role = forms.ChoiceField(choices=[("", "Choose a role…"), *Role.choices])
 
-    def clean(self) -> dict[str, object]:
+    def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
+        assert cleaned is not None  # Form.clean returns cleaned_data
         username = (cleaned.get("username") or "").strip()
         if username and not cleaned.get("email") and not get_user_model().objects.filter(username=username).exists():
             self.add_error("email", f"There is no account named {username!r}: give an e-mail address to create it.")
@@ -136,7 +144,8 @@ class RuleForm(forms.Form):
                                         label="Anomaly factor (×)", help_text="Anomaly rules: fire above this multiple.",
                                         **field_bounds("anomaly_factor"))
     anomaly_days = forms.IntegerField(required=False, initial=7, label="Baseline days",
-                                      help_text="Anomaly rules: trailing days averaged.", **field_bounds("anomaly_days"))
+                                      help_text="Anomaly rules: trailing days averaged.",
+                                      **integer_bounds("anomaly_days"))
     min_baseline_usd = forms.DecimalField(max_digits=24, decimal_places=12, required=False, initial=1,
                                           label="Minimum baseline (USD)", **field_bounds("min_baseline_usd"))
     min_spend_usd = forms.DecimalField(max_digits=24, decimal_places=12, required=False, initial=5,
@@ -151,7 +160,7 @@ class RuleForm(forms.Form):
                                    **field_bounds("drift_usd"))
     drift_days = forms.IntegerField(required=False, initial=3, label="Days watched",
                                     help_text="Bill drift rules: complete UTC days checked after they end.",
-                                    **field_bounds("drift_days"))
+                                    **integer_bounds("drift_days"))
     drift_provider = forms.ChoiceField(choices=[("", "each provider"), *((p, p) for p in DRIFT_PROVIDERS)],
                                        required=False, label="Provider")
     request_metric = forms.ChoiceField(choices=[("", "—"), *RequestMetric.choices], required=False,
@@ -160,18 +169,18 @@ class RuleForm(forms.Form):
     request_limit = forms.DecimalField(max_digits=24, decimal_places=12, required=False,
                                        label="Limit (tokens, or USD for cost)", **field_bounds("request_limit"))
     repeat_interval_minutes = forms.IntegerField(initial=60, label="Remind every (minutes)",
-                                                 **field_bounds("repeat_interval_minutes"))
+                                                 **integer_bounds("repeat_interval_minutes"))
     enabled = forms.BooleanField(required=False, initial=True)
     channels = forms.MultipleChoiceField(required=False, widget=forms.CheckboxSelectMultiple,
                                          label="Notify these channels")
 
-    def __init__(self, *args: Any, channels: list[tuple[int, str]] = (), scopes: list[tuple[str, str]] = (),
+    def __init__(self, *args: Any, channels: Sequence[tuple[int, str]] = (), scopes: Sequence[tuple[str, str]] = (),
                  **kwargs: Any) -> None:
         """``scopes``: (value, label) of what the project's rules may be scoped by
         (``alerts.scopes.scope_choices``)."""
         super().__init__(*args, **kwargs)
         self.fields["scope"].widget.choices = list(scopes)
-        self.fields["channels"].choices = [(str(pk), name) for pk, name in channels]
+        cast(forms.MultipleChoiceField, self.fields["channels"]).choices = [(str(pk), name) for pk, name in channels]
 
     def kind_groups(self) -> list[tuple[str, str, list[tuple[forms.BoundField, bool]]]]:
         """(kind, heading, [(field, required for that kind)]) for the template."""

@@ -62,7 +62,7 @@ def vetted_addresses(host: str, port: int) -> list[tuple[Any, ...]]:
         raise TransportError(f"cannot resolve {host}: {exc.strerror}") from None
     if not settings.COSTWATCH_ALLOW_PRIVATE_TARGETS:
         for info in infos:
-            problem = address_problem(info[4][0])
+            problem = address_problem(str(info[4][0]))  # an IPv4/IPv6 address text (typeshed: str | int)
             if problem:
                 raise TargetRefused(f"refused to connect to {host}: {problem} "
                                     "(COSTWATCH_ALLOW_PRIVATE_TARGETS=true allows it)")
@@ -92,7 +92,8 @@ class _GuardedHTTPConnection(http.client.HTTPConnection):
 class _GuardedHTTPSConnection(http.client.HTTPSConnection):
     def connect(self) -> None:
         sock = _connect_vetted(self.host, self.port, self.timeout)
-        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
+        # _context: set by HTTPSConnection.__init__, a private attribute typeshed does not declare.
+        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)  # type: ignore[attr-defined]
 
 
 class _GuardedHTTPHandler(urllib.request.HTTPHandler):

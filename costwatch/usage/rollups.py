@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.db import OperationalError, connection, transaction
@@ -436,7 +437,7 @@ def recompute_bucket(project_id: int, hour: datetime) -> None:
 
     The project day holding the hour is marked for re-summing (``recompute_dirty`` does it).
     """
-    params = {"project": project_id, "start": hour, "end": hour + timedelta(hours=1)}
+    params: dict[str, Any] = {"project": project_id, "start": hour, "end": hour + timedelta(hours=1)}
     local_day = ProjectCalendar(_project_zone(project_id)).date_of(hour)
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
@@ -455,7 +456,7 @@ def recompute_bucket(project_id: int, hour: datetime) -> None:
         traces = [row[0] for row in cursor.fetchall()]
         if traces:
             # Upsert, not delete+insert: a trace spanning two hours may be recomputed by two workers at once.
-            request_params = {"project": project_id, "traces": traces}
+            request_params: dict[str, Any] = {"project": project_id, "traces": traces}
             _fill_scope(cursor, _REQUEST_WHERE, request_params)
             if dims:
                 cursor.execute(_REQUEST_INSERT_DIMS, {**request_params, "dims": dims})

@@ -16,6 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Any
 
 from django.db import connection
 from django.db.models import Q, QuerySet, Sum
@@ -136,7 +137,7 @@ def requests_over(project: Project, group: str, metric: str, limit: Decimal, sta
               WHERE r.project_id = %(project)s AND r.first_at >= %(start)s AND r.first_at < %(end)s
                 AND r.{group} <> '' {only}) AS requests
         GROUP BY key"""
-    params = {"project": project.pk, "start": start, "end": end, "limit": limit, "key": key}
+    params: dict[str, Any] = {"project": project.pk, "start": start, "end": end, "limit": limit, "key": key}
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return [RequestsOver(k, requests, unknown,

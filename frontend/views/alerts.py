@@ -106,6 +106,7 @@ def _back(request: HttpRequest, project: Project) -> HttpResponse:
 @project_view(Action.WORK_INCIDENTS)
 def acknowledge(request: HttpRequest, project: Project, incident_id: int) -> HttpResponse:
     incident = _incident(project, incident_id)
+    assert request.user.is_authenticated  # project_view requires a signed-in person
     try:
         changed = acknowledge_incident(incident, request.user)
     except IncidentStateError as exc:
@@ -125,6 +126,7 @@ def silence(request: HttpRequest, project: Project, incident_id: int) -> HttpRes
         messages.error(request, "To silence, choose how long and give a reason.")
         return _back(request, project)
     until = timezone.now() + timedelta(minutes=form.cleaned_data["minutes"])
+    assert request.user.is_authenticated  # project_view requires a signed-in person
     try:
         silence_incident(incident, request.user, until, form.cleaned_data["reason"])
     except IncidentStateError as exc:
@@ -138,6 +140,7 @@ def silence(request: HttpRequest, project: Project, incident_id: int) -> HttpRes
 @project_view(Action.WORK_INCIDENTS)
 def unsilence(request: HttpRequest, project: Project, incident_id: int) -> HttpResponse:
     incident = _incident(project, incident_id)
+    assert request.user.is_authenticated  # project_view requires a signed-in person
     if unsilence_incident(incident, request.user):
         messages.success(request, f"Lifted the silence on “{incident.rule.name}”.")
     return _back(request, project)
@@ -155,9 +158,7 @@ def rules(request: HttpRequest, project: Project) -> HttpResponse:
     })
 
 
-def _rule(project: Project, rule_id: int | None) -> Rule | None:
-    if rule_id is None:
-        return None
+def _rule(project: Project, rule_id: int) -> Rule:
     rule = Rule.objects.filter(project=project, pk=rule_id).prefetch_related("channels").first()
     if rule is None:
         raise Http404("No such rule in this project.")
@@ -182,13 +183,13 @@ def _initial_of(rule: Rule) -> dict[str, object]:
 
 @project_view(Action.MANAGE_ALERTS)
 def rule_edit(request: HttpRequest, project: Project, rule_id: int | None = None) -> HttpResponse:
-    rule = _rule(project, rule_id)
-    choices = {"channels": list(Channel.objects.filter(project=project).values_list("pk", "name")),
-               "scopes": scope_choices(project)}
+    rule = _rule(project, rule_id) if rule_id is not None else None
+    channels = list(Channel.objects.filter(project=project).values_list("pk", "name"))
+    scopes = scope_choices(project)
     if request.method != "POST":
-        form = RuleForm(initial=_initial_of(rule) if rule else None, **choices)
+        form = RuleForm(initial=_initial_of(rule) if rule else None, channels=channels, scopes=scopes)
         return render(request, "frontend/alerts/rule_form.html", {"form": form, "rule": rule})
-    form = RuleForm(request.POST, **choices)
+    form = RuleForm(request.POST, channels=channels, scopes=scopes)
     if form.is_valid():
         try:
             changes = validate_rule(project, form.rule_data(), rule)
@@ -228,9 +229,7 @@ def channels(request: HttpRequest, project: Project) -> HttpResponse:
     })
 
 
-def _channel(project: Project, channel_id: int | None) -> Channel | None:
-    if channel_id is None:
-        return None
+def _channel(project: Project, channel_id: int) -> Channel:
     channel = Channel.objects.filter(project=project, pk=channel_id).first()
     if channel is None:
         raise Http404("No such channel in this project.")
@@ -239,7 +238,7 @@ def _channel(project: Project, channel_id: int | None) -> Channel | None:
 
 @project_view(Action.MANAGE_CHANNELS)
 def channel_edit(request: HttpRequest, project: Project, channel_id: int | None = None) -> HttpResponse:
-    channel = _channel(project, channel_id)
+    channel = _channel(project, channel_id) if channel_id is not None else None
     if request.method != "POST":
         initial = None
         if channel:
