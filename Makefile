@@ -7,7 +7,7 @@ TIKTOKEN_CACHE_DIR ?= $(abspath ../shared/tiktoken-cache)
 export TIKTOKEN_CACHE_DIR
 endif
 
-.PHONY: run test install install-test browser clean
+.PHONY: run test check install install-test browser clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -32,7 +32,14 @@ install-test: browser $(VENV)/.installed $(VENV)/.installed-test
 run: install
 	$(PY) -m costwatch.launcher
 
-test: install-test
+# Lint, format and type checks first (seconds), then every test. mypy's Django plugin loads the
+# settings, which only read the environment: a placeholder DATABASE_URL is enough (no connection).
+check: install-test
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	DATABASE_URL=$${DATABASE_URL:-postgres://unused@127.0.0.1:5432/unused} SECRET_KEY=$${SECRET_KEY:-mypy} $(PY) -m mypy
+
+test: check
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 clean:

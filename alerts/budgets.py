@@ -3,6 +3,7 @@
 Read at request time from the rollups (``costwatch.usage.spend``), so a few seconds behind ingest;
 the period is the rule's calendar period now, in the project's time zone.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -46,13 +47,19 @@ def budget_status(project: Project, groups: Mapping[str, str], now: datetime | N
     applies = Q(scope=Scope.PROJECT)
     for dimension, value in groups.items():
         applies |= Q(scope=dimension, scope_value="") | Q(scope=dimension, scope_value=value)
-    rules = (Rule.objects.filter(project=project, kind=RuleKind.BUDGET, enabled=True, amount__isnull=False)
-             .filter(applies).select_related("project").order_by("name", "id"))
+    rules = (
+        Rule.objects.filter(project=project, kind=RuleKind.BUDGET, enabled=True, amount__isnull=False)
+        .filter(applies)
+        .select_related("project")
+        .order_by("name", "id")
+    )
     out = []
     for rule in rules:
         assert rule.amount is not None  # amount__isnull=False above
         group = "" if rule.scope == Scope.PROJECT else groups[rule.scope]
         window = ProjectCalendar.of(project).window(rule.period, now)
-        spend = spend_by_group(project, spend_groups(rule), window.start, window.end, keys=[group]).get(group, Decimal(0))
+        spend = spend_by_group(project, spend_groups(rule), window.start, window.end, keys=[group]).get(
+            group, Decimal(0)
+        )
         out.append(BudgetStatus(rule, group, window, spend, rule.amount))
     return out

@@ -18,6 +18,7 @@ match the decisions is ``alerts.incidents``.
   ``unknown_cost_requests``. Only those two scopes: a custom dimension is refused for it
   (``alerts.scopes.check_scope``).
 """
+
 from __future__ import annotations
 
 from datetime import datetime, timedelta
@@ -38,8 +39,8 @@ from alerts.evaluation import (
 )
 from alerts.models import RequestMetric, Rule, RuleKind, Scope
 from alerts.scopes import spend_groups
-from costwatch.projects.calendar import UTC_CALENDAR, ProjectCalendar, Window
 from costwatch.billing.services import reconcile
+from costwatch.projects.calendar import UTC_CALENDAR, ProjectCalendar, Window
 from costwatch.usage.spend import (
     daily_spend,
     first_spend_days,
@@ -89,7 +90,9 @@ def anomaly_decisions(rule: Rule, now: datetime) -> tuple[Window, dict[str, Deci
     today = calendar.date_of(now)
     window = calendar.day(today)
     spend_today = spend_by_group(project, groups, window.start, window.end)
-    candidates = sorted(k for k, s in spend_today.items() if s >= spec.min_spend and s > spec.factor * spec.min_baseline)
+    candidates = sorted(
+        k for k, s in spend_today.items() if s >= spec.min_spend and s > spec.factor * spec.min_baseline
+    )
     if not candidates:
         return window, {}
     days = [calendar.day(d) for d in baseline_days(spec, today)]
@@ -124,11 +127,23 @@ def request_budget_decisions(rule: Rule, now: datetime) -> tuple[Window, dict[st
     if rule.scope not in (Scope.FEATURE, Scope.ENDPOINT) or rule.request_limit is None or not rule.request_metric:
         return window, {}
     counts_unknown = rule.request_metric == RequestMetric.COST
-    groups = requests_over(rule.project, rule.scope, rule.request_metric, rule.request_limit, window.start,
-                           window.end, key=rule.scope_value)
+    groups = requests_over(
+        rule.project,
+        rule.scope,
+        rule.request_metric,
+        rule.request_limit,
+        window.start,
+        window.end,
+        key=rule.scope_value,
+    )
     return window, {
-        g.key: evaluate_request_budget(rule.request_limit, rule.request_metric, g.requests,
-                                       [RequestUsage(r.trace_id, r.value) for r in g.over],
-                                       g.unknown if counts_unknown else 0, WORST_REQUESTS)
+        g.key: evaluate_request_budget(
+            rule.request_limit,
+            rule.request_metric,
+            g.requests,
+            [RequestUsage(r.trace_id, r.value) for r in g.over],
+            g.unknown if counts_unknown else 0,
+            WORST_REQUESTS,
+        )
         for g in groups
     }

@@ -13,6 +13,7 @@
   ``backoff(n)`` later; a permanent one (HTTP 4xx, a disabled channel) or the
   ``COSTWATCH_DELIVERY_MAX_ATTEMPTS``-th failure gives up (status ``failed``).
 """
+
 from __future__ import annotations
 
 import logging
@@ -65,15 +66,19 @@ RETURNING d.id
 """
 
 
-def create_deliveries(incident: Incident, event: str, sequence: int, now: datetime,
-                      previous_level: str | None = None) -> list[int]:
+def create_deliveries(
+    incident: Incident, event: str, sequence: int, now: datetime, previous_level: str | None = None
+) -> list[int]:
     """One pending delivery per enabled channel of the incident's rule; the ids of the new ones
     (a row that already exists for this transition is not written again)."""
     payload = notification_payload(incident, event, now, previous_level)
     created: list[int] = []
     for channel in incident.rule.channels.filter(enabled=True).order_by("id"):
         delivery, is_new = Delivery.objects.get_or_create(
-            incident=incident, channel=channel, event=event, sequence=sequence,
+            incident=incident,
+            channel=channel,
+            event=event,
+            sequence=sequence,
             defaults={"project_id": incident.project_id, "payload": payload, "next_attempt_at": now, "created_at": now},
         )
         if is_new:
@@ -85,9 +90,14 @@ def send_test_notification(channel: Channel, now: datetime | None = None) -> Del
     """A pending delivery of an example notification to ``channel``; a sweep is requested for it."""
     now = now or timezone.now()
     with transaction.atomic():
-        delivery = Delivery.objects.create(project=channel.project, channel=channel, event=DeliveryEvent.TEST,
-                                           payload=example_payload(channel, now), next_attempt_at=now,
-                                           created_at=now)
+        delivery = Delivery.objects.create(
+            project=channel.project,
+            channel=channel,
+            event=DeliveryEvent.TEST,
+            payload=example_payload(channel, now),
+            next_attempt_at=now,
+            created_at=now,
+        )
         request_sweep()
     return delivery
 
@@ -96,6 +106,7 @@ def request_sweep() -> None:
     """Ask a worker to sweep now rather than at the next beat, once the current transaction commits
     (a rolled-back transition sends nothing). Best effort: with the broker down the rows wait for
     the beat's sweep. The task is named, not imported: ``alerts.tasks`` imports this module."""
+
     def send() -> None:
         try:
             current_app.send_task(SWEEP_TASK, expires=60)
@@ -166,9 +177,12 @@ def _attempt(delivery_id: int, now: datetime) -> AttemptOutcome:
         permanent, detail = True, "channel is disabled"
     else:
         try:
-            sent = transport_for(channel.kind).send(config_of(channel.kind, channel.config),
-                                                    Notification(delivery.payload), secret=channel.secret,
-                                                    delivery_id=delivery.pk)
+            sent = transport_for(channel.kind).send(
+                config_of(channel.kind, channel.config),
+                Notification(delivery.payload),
+                secret=channel.secret,
+                delivery_id=delivery.pk,
+            )
             ok, status_code, detail = True, sent.status_code, sent.detail
         except TransportError as exc:
             permanent, status_code, detail = exc.permanent, exc.status_code, str(exc)
@@ -189,10 +203,19 @@ def _attempt(delivery_id: int, now: datetime) -> AttemptOutcome:
         retry_at = now + backoff(number)
         changes.update(next_attempt_at=retry_at, last_error=detail)
     with transaction.atomic():
-        DeliveryAttempt.objects.create(delivery=delivery, number=number, at=now, duration_ms=duration_ms, ok=ok,
-                                       permanent=permanent, status_code=status_code, detail=detail[:2000])
+        DeliveryAttempt.objects.create(
+            delivery=delivery,
+            number=number,
+            at=now,
+            duration_ms=duration_ms,
+            ok=ok,
+            permanent=permanent,
+            status_code=status_code,
+            detail=detail[:2000],
+        )
         Delivery.objects.filter(pk=delivery.pk).update(**changes)
     if not ok:
-        log.warning("delivery %s to %s %r failed (attempt %s): %s", delivery.pk, channel.kind, channel.name,
-                    number, detail)
+        log.warning(
+            "delivery %s to %s %r failed (attempt %s): %s", delivery.pk, channel.kind, channel.name, number, detail
+        )
     return AttemptOutcome(delivery.pk, changes.get("status", DeliveryStatus.PENDING), retry_at)

@@ -4,6 +4,7 @@ Nothing here touches the database, so every edge (first spend, tiny baselines) i
 periods rules are evaluated over (days, weeks, months in the project's time zone) are the
 project's calendar's (costwatch.projects.calendar).
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
@@ -30,7 +31,7 @@ def level_rank(level: str) -> int:
     if level == FORECAST:
         return 1
     if level.startswith(WARN_PREFIX):
-        return 100 + int(level[len(WARN_PREFIX):])
+        return 100 + int(level[len(WARN_PREFIX) :])
     return 1000  # breach, anomaly
 
 
@@ -114,8 +115,9 @@ def evaluate_anomaly(spec: AnomalySpec, today_spend: Decimal, baseline: Baseline
     if today_spend < spec.min_spend:
         return Decision(None, today_spend, threshold, "spend under the minimum")
     if today_spend > threshold:
-        return Decision(ANOMALY, today_spend, threshold,
-                        f"above {spec.factor.normalize()}x the {baseline.days}-day average")
+        return Decision(
+            ANOMALY, today_spend, threshold, f"above {spec.factor.normalize()}x the {baseline.days}-day average"
+        )
     return Decision(None, today_spend, threshold)
 
 
@@ -153,8 +155,9 @@ class RequestUsage:
     value: Decimal
 
 
-def evaluate_request_budget(limit: Decimal, metric: str, requests: int, offending: Sequence[RequestUsage],
-                            unknown_cost: int = 0, worst: int = 5) -> Decision:
+def evaluate_request_budget(
+    limit: Decimal, metric: str, requests: int, offending: Sequence[RequestUsage], unknown_cost: int = 0, worst: int = 5
+) -> Decision:
     """One decision per (group, day): fires when at least one request of the day went over ``limit``.
 
     ``value`` is the number of offending requests (a count, never money), ``threshold`` the limit;
@@ -162,10 +165,20 @@ def evaluate_request_budget(limit: Decimal, metric: str, requests: int, offendin
     (no priced call) for a cost budget; they are counted in the evidence, never as within budget.
     """
     ranked = sorted(offending, key=lambda r: (-r.value, r.trace_id))
-    evidence = {"metric": metric, "limit": str(limit), "requests": requests, "offending": len(ranked),
-                "unknown_cost_requests": unknown_cost,
-                "worst": [{"trace_id": r.trace_id, "value": str(r.value)} for r in ranked[:worst]]}
+    evidence = {
+        "metric": metric,
+        "limit": str(limit),
+        "requests": requests,
+        "offending": len(ranked),
+        "unknown_cost_requests": unknown_cost,
+        "worst": [{"trace_id": r.trace_id, "value": str(r.value)} for r in ranked[:worst]],
+    }
     if not ranked:
         return Decision(None, Decimal(0), limit, "no request over the limit", evidence)
-    return Decision(REQUEST_BUDGET, Decimal(len(ranked)), limit,
-                    f"{len(ranked)} of {requests} requests over {limit.normalize():f} {metric}", evidence)
+    return Decision(
+        REQUEST_BUDGET,
+        Decimal(len(ranked)),
+        limit,
+        f"{len(ranked)} of {requests} requests over {limit.normalize():f} {metric}",
+        evidence,
+    )

@@ -9,6 +9,7 @@ writes one history row (``IncidentEvent``) when it does change. A rule is evalua
 notifies writes its delivery rows in the same transaction (``alerts.deliveries``), and once rows
 were written a sweep is requested: one transition, one notification, sent at once.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -35,7 +36,6 @@ from alerts.evaluation import (
     level_rank,
     severity_of,
 )
-from costwatch.projects.calendar import Window
 from alerts.models import (
     DeliveryEvent,
     Incident,
@@ -45,6 +45,7 @@ from alerts.models import (
     Rule,
     RuleKind,
 )
+from costwatch.projects.calendar import Window
 
 
 class IncidentStateError(ValueError):
@@ -106,8 +107,12 @@ def evaluate_rule(rule_id: int, now: datetime) -> EvaluationResult:
 
 def _evaluate_rule(rule_id: int, now: datetime, result: EvaluationResult) -> None:
     with transaction.atomic():
-        rule = (Rule.objects.select_for_update(skip_locked=True, of=("self",)).select_related("project")
-                .filter(pk=rule_id).first())
+        rule = (
+            Rule.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("project")
+            .filter(pk=rule_id)
+            .first()
+        )
         if rule is None:  # another evaluation holds it (or it was deleted): nothing to do here
             result.skipped += 1
             return
@@ -141,31 +146,60 @@ def _evaluate_rule(rule_id: int, now: datetime, result: EvaluationResult) -> Non
                 # raised budget: breach -> warn:90), with one notification of the change.
                 _resolve(held, now, f"moved to {decision.level}", result, notify=False)
                 _fire(rule, group, window, decision, now, result, previous_level=held.level)
-            elif (held.value != decision.value or held.threshold != decision.threshold
-                  or (decision.evidence is not None and held.evidence != decision.evidence)):
+            elif (
+                held.value != decision.value
+                or held.threshold != decision.threshold
+                or (decision.evidence is not None and held.evidence != decision.evidence)
+            ):
                 Incident.objects.filter(pk=held.pk, state=IncidentState.FIRING).update(
-                    value=decision.value, threshold=decision.threshold,
-                    evidence=dict(decision.evidence) if decision.evidence is not None else held.evidence)
+                    value=decision.value,
+                    threshold=decision.threshold,
+                    evidence=dict(decision.evidence) if decision.evidence is not None else held.evidence,
+                )
         for incident in current.values():
             _resolve(incident, now, "back to normal", result)
         _end_silences(rule, now)
         _remind(rule, now, result)
 
 
-def _event(incident: Incident, kind: str, now: datetime, *, actor: User | None = None,
-           value: Decimal | None = None, note: str = "") -> None:
+def _event(
+    incident: Incident,
+    kind: str,
+    now: datetime,
+    *,
+    actor: User | None = None,
+    value: Decimal | None = None,
+    note: str = "",
+) -> None:
     IncidentEvent.objects.create(incident=incident, kind=kind, at=now, actor=actor, value=value, note=note[:500])
 
 
-def _fire(rule: Rule, group: str, window: Window, decision: Decision, now: datetime, result: EvaluationResult,
-          *, previous_level: str | None = None) -> None:
+def _fire(
+    rule: Rule,
+    group: str,
+    window: Window,
+    decision: Decision,
+    now: datetime,
+    result: EvaluationResult,
+    *,
+    previous_level: str | None = None,
+) -> None:
     assert decision.level is not None and decision.threshold is not None
     incident, created = Incident.objects.get_or_create(
-        rule=rule, group_key=group, period_key=window.key, level=decision.level,
+        rule=rule,
+        group_key=group,
+        period_key=window.key,
+        level=decision.level,
         defaults={
-            "project_id": rule.project_id, "period_start": window.start, "period_end": window.end,
-            "severity": severity_of(decision.level), "value": decision.value, "threshold": decision.threshold,
-            "opened_at": now, "last_notified_at": now, "evidence": dict(decision.evidence or {}),
+            "project_id": rule.project_id,
+            "period_start": window.start,
+            "period_end": window.end,
+            "severity": severity_of(decision.level),
+            "value": decision.value,
+            "threshold": decision.threshold,
+            "opened_at": now,
+            "last_notified_at": now,
+            "evidence": dict(decision.evidence or {}),
         },
     )
     note = f"{decision.detail} (was {previous_level})" if previous_level else decision.detail
@@ -173,21 +207,35 @@ def _fire(rule: Rule, group: str, window: Window, decision: Decision, now: datet
         _event(incident, IncidentEventKind.OPENED, now, value=decision.value, note=note)
     else:
         reopened = Incident.objects.filter(pk=incident.pk, state=IncidentState.RESOLVED).update(
-            state=IncidentState.FIRING, episode=F("episode") + 1, resolved_at=None, value=decision.value,
+            state=IncidentState.FIRING,
+            episode=F("episode") + 1,
+            resolved_at=None,
+            value=decision.value,
             evidence=dict(decision.evidence or {}),
-            threshold=decision.threshold, acknowledged_at=None, acknowledged_by=None, last_notified_at=now,
+            threshold=decision.threshold,
+            acknowledged_at=None,
+            acknowledged_by=None,
+            last_notified_at=now,
         )
         if not reopened:
             return
         incident.refresh_from_db()
         _event(incident, IncidentEventKind.REOPENED, now, value=decision.value, note=note)
     result.opened += 1
-    result.deliveries += create_deliveries(incident, DeliveryEvent.FIRING, incident.episode, now,
-                                           previous_level=previous_level)
+    result.deliveries += create_deliveries(
+        incident, DeliveryEvent.FIRING, incident.episode, now, previous_level=previous_level
+    )
 
 
-def _resolve(incident: Incident, now: datetime, note: str, result: EvaluationResult, *, notify: bool = True,
-             value: Decimal | None = None) -> None:
+def _resolve(
+    incident: Incident,
+    now: datetime,
+    note: str,
+    result: EvaluationResult,
+    *,
+    notify: bool = True,
+    value: Decimal | None = None,
+) -> None:
     changes: dict[str, Any] = {"state": IncidentState.RESOLVED, "resolved_at": now}
     if value is not None:
         changes["value"] = value
@@ -204,19 +252,23 @@ def _resolve(incident: Incident, now: datetime, note: str, result: EvaluationRes
 def _end_silences(rule: Rule, now: datetime) -> None:
     for incident in Incident.objects.filter(rule=rule, silenced_until__lte=now):
         if Incident.objects.filter(pk=incident.pk, silenced_until=incident.silenced_until).update(
-                silenced_until=None, silence_reason=""):
+            silenced_until=None, silence_reason=""
+        ):
             _event(incident, IncidentEventKind.UNSILENCED, now, note="silence ended")
 
 
 def _remind(rule: Rule, now: datetime, result: EvaluationResult) -> None:
-    due = (Incident.objects.filter(rule=rule, state=IncidentState.FIRING, acknowledged_at__isnull=True,
-                                   last_notified_at__lte=now - rule.repeat_interval)
-           .exclude(silenced_until__gt=now))
+    due = Incident.objects.filter(
+        rule=rule,
+        state=IncidentState.FIRING,
+        acknowledged_at__isnull=True,
+        last_notified_at__lte=now - rule.repeat_interval,
+    ).exclude(silenced_until__gt=now)
     for incident in due:
         number = incident.reminders_sent + 1
-        claimed = Incident.objects.filter(pk=incident.pk, state=IncidentState.FIRING,
-                                          reminders_sent=incident.reminders_sent).update(
-            reminders_sent=number, last_notified_at=now)
+        claimed = Incident.objects.filter(
+            pk=incident.pk, state=IncidentState.FIRING, reminders_sent=incident.reminders_sent
+        ).update(reminders_sent=number, last_notified_at=now)
         if not claimed:
             continue
         incident.reminders_sent, incident.last_notified_at = number, now
@@ -227,22 +279,23 @@ def _remind(rule: Rule, now: datetime, result: EvaluationResult) -> None:
 
 # --- People working incidents ----------------------------------------------------------------------
 
+
 def acknowledge(incident: Incident, user: User, now: datetime | None = None) -> bool:
     """Acknowledge a firing incident (stops reminders). False when it already was acknowledged."""
     now = now or timezone.now()
     with transaction.atomic():
         if Incident.objects.filter(pk=incident.pk, state=IncidentState.RESOLVED).exists():
             raise IncidentStateError("a resolved incident cannot be acknowledged")
-        changed = Incident.objects.filter(pk=incident.pk, state=IncidentState.FIRING,
-                                          acknowledged_at__isnull=True).update(acknowledged_at=now, acknowledged_by=user)
+        changed = Incident.objects.filter(
+            pk=incident.pk, state=IncidentState.FIRING, acknowledged_at__isnull=True
+        ).update(acknowledged_at=now, acknowledged_by=user)
         if changed:
             _event(incident, IncidentEventKind.ACKNOWLEDGED, now, actor=user)
     incident.refresh_from_db()
     return bool(changed)
 
 
-def silence(incident: Incident, user: User, until: datetime, reason: str,
-            now: datetime | None = None) -> bool:
+def silence(incident: Incident, user: User, until: datetime, reason: str, now: datetime | None = None) -> bool:
     """Silence reminders until ``until``. False when the same silence was already in place."""
     now = now or timezone.now()
     if until <= now:
@@ -251,9 +304,11 @@ def silence(incident: Incident, user: User, until: datetime, reason: str,
     if not reason:
         raise IncidentStateError("a silence needs a reason")
     with transaction.atomic():
-        changed = (Incident.objects.filter(pk=incident.pk)
-                   .exclude(silenced_until=until, silence_reason=reason[:500])
-                   .update(silenced_until=until, silence_reason=reason[:500]))
+        changed = (
+            Incident.objects.filter(pk=incident.pk)
+            .exclude(silenced_until=until, silence_reason=reason[:500])
+            .update(silenced_until=until, silence_reason=reason[:500])
+        )
         if changed:
             _event(incident, IncidentEventKind.SILENCED, now, actor=user, note=f"until {until.isoformat()}: {reason}")
     incident.refresh_from_db()
@@ -264,7 +319,8 @@ def unsilence(incident: Incident, user: User, now: datetime | None = None) -> bo
     now = now or timezone.now()
     with transaction.atomic():
         changed = Incident.objects.filter(pk=incident.pk, silenced_until__isnull=False).update(
-            silenced_until=None, silence_reason="")
+            silenced_until=None, silence_reason=""
+        )
         if changed:
             _event(incident, IncidentEventKind.UNSILENCED, now, actor=user, note="silence lifted")
     incident.refresh_from_db()

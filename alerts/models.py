@@ -1,4 +1,5 @@
 """Alert rules, the channels they notify, incidents with their history, and delivery rows."""
+
 from __future__ import annotations
 
 import secrets
@@ -73,8 +74,11 @@ class Rule(models.Model):
     name = models.CharField(max_length=200)
     kind = models.CharField(max_length=16, choices=RuleKind.choices)
     # No choices: a custom dimension is stored as its rollup dimension, dim:<id> (alerts.scopes).
-    scope = models.CharField(max_length=16, default=Scope.PROJECT, help_text=(
-        "project, user, feature, endpoint, model, or dim:<id> of a custom dimension (alerts.scopes)."))
+    scope = models.CharField(
+        max_length=16,
+        default=Scope.PROJECT,
+        help_text=("project, user, feature, endpoint, model, or dim:<id> of a custom dimension (alerts.scopes)."),
+    )
     scope_value = models.TextField(blank=True, help_text="Only this user/feature/tenant/...; blank = each.")
     # Budget
     period = models.CharField(max_length=8, choices=BudgetPeriod.choices, default=BudgetPeriod.MONTH)
@@ -88,8 +92,13 @@ class Rule(models.Model):
     min_spend = models.DecimalField(default=Decimal(5), **MONEY)
     same_weekday = models.BooleanField(default=False)
     # Bill drift (costwatch.billing): the provider's bill against Costwatch's estimate, per provider-day
-    drift_percent = models.DecimalField(max_digits=8, decimal_places=3, null=True, blank=True,
-                                        help_text="Fire when |billed - estimated| reaches this % of the bill.")
+    drift_percent = models.DecimalField(
+        max_digits=8,
+        decimal_places=3,
+        null=True,
+        blank=True,
+        help_text="Fire when |billed - estimated| reaches this % of the bill.",
+    )
     drift_usd = models.DecimalField(null=True, blank=True, help_text="... and/or this many dollars.", **MONEY)
     drift_days = models.PositiveSmallIntegerField(default=3, help_text="Complete UTC days watched after they end.")
     drift_provider = models.CharField(max_length=16, blank=True, help_text="Only this provider's bill; blank = each.")
@@ -146,8 +155,9 @@ class Incident(models.Model):
         ordering = ["-opened_at", "-id"]
         constraints = [
             # md5: a group key (a user id) may be kilobytes long, past a btree entry's limit.
-            models.UniqueConstraint(F("rule"), MD5("group_key"), F("period_key"), F("level"),
-                                    name="one_incident_per_level")
+            models.UniqueConstraint(
+                F("rule"), MD5("group_key"), F("period_key"), F("level"), name="one_incident_per_level"
+            )
         ]
         indexes = [models.Index(fields=["project", "state", "opened_at"]), models.Index(fields=["rule", "state"])]
 
@@ -172,8 +182,9 @@ class IncidentEvent(models.Model):
     incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="events")
     kind = models.CharField(max_length=16, choices=IncidentEventKind.choices)
     at = models.DateTimeField()
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                              related_name="+")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     value = models.DecimalField(null=True, blank=True, **MONEY)
     note = models.CharField(max_length=500, blank=True)
 
@@ -216,7 +227,9 @@ class Delivery(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         constraints = [
-            models.UniqueConstraint(fields=["incident", "channel", "event", "sequence"], name="one_delivery_per_transition")
+            models.UniqueConstraint(
+                fields=["incident", "channel", "event", "sequence"], name="one_delivery_per_transition"
+            )
         ]
         indexes = [models.Index(fields=["status", "next_attempt_at"])]
 

@@ -5,6 +5,7 @@ is; ``alerts.transports.base.Notification`` reads it for the others): what happe
 the value against the threshold (exact decimal strings, USD), the period in the project's time zone,
 a summary sentence for people and the link to the incident.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -36,6 +37,7 @@ from costwatch.money import decimal_json, format_usd
 from costwatch.projects.calendar import ProjectCalendar
 from costwatch.projects.models import Project
 
+
 def incident_link(incident_id: int) -> str:
     return f"{settings.COSTWATCH_PUBLIC_URL.rstrip('/')}/alerts/incidents/{incident_id}/"
 
@@ -54,15 +56,19 @@ def _summary(incident: Incident, rule: Rule, event: str, who: str, previous_leve
         text = _request_budget_text(incident, rule)
     elif incident.level == DRIFT:
         provider, _, day = incident.group_key.partition(" ")
-        text = (f"Bill drift: {provider}'s bill for {day} (UTC) and Costwatch's estimate differ by "
-                f"{format_usd(value, 2)} (threshold {format_usd(threshold, 2)})")
+        text = (
+            f"Bill drift: {provider}'s bill for {day} (UTC) and Costwatch's estimate differ by "
+            f"{format_usd(value, 2)} (threshold {format_usd(threshold, 2)})"
+        )
     elif incident.level == ANOMALY:
-        text = (f"Spend anomaly: {who} spent {format_usd(value, 2)} today, above {rule.anomaly_factor.normalize()}x "
-                f"its daily average (threshold {format_usd(threshold, 2)})")
+        text = (
+            f"Spend anomaly: {who} spent {format_usd(value, 2)} today, above {rule.anomaly_factor.normalize()}x "
+            f"its daily average (threshold {format_usd(threshold, 2)})"
+        )
     elif incident.level == FORECAST:
         text = f"Forecast over budget: {who} is on course for {format_usd(value, 2)} against {format_usd(threshold, 2)} this {rule.period}"
     elif incident.level.startswith(WARN_PREFIX):
-        percent = incident.level[len(WARN_PREFIX):]
+        percent = incident.level[len(WARN_PREFIX) :]
         text = f"{percent}% of budget: {who} spent {format_usd(value, 2)} of {format_usd(rule.amount or threshold, 2)} this {rule.period}"
     else:
         text = f"Budget reached: {who} spent {format_usd(value, 2)} of {format_usd(threshold, 2)} this {rule.period}"
@@ -78,20 +84,26 @@ def request_link(project: Project, trace_id: str) -> str:
 
 def _request_links(incident: Incident) -> dict[str, Any]:
     evidence = incident.evidence or {}
-    return {**{k: v for k, v in evidence.items() if k != "worst"},
-            "worst": [{**w, "link": request_link(incident.rule.project, w["trace_id"])}
-                      for w in evidence.get("worst", [])]}
+    return {
+        **{k: v for k, v in evidence.items() if k != "worst"},
+        "worst": [{**w, "link": request_link(incident.rule.project, w["trace_id"])} for w in evidence.get("worst", [])],
+    }
 
 
 def _request_budget_text(incident: Incident, rule: Rule) -> str:
     """Never one page per request: the day's count, the limit and the worst requests."""
     evidence = incident.evidence or {}
     metric = RequestMetric(rule.request_metric).label.lower() if rule.request_metric else "usage"
-    limit = (format_usd(incident.threshold, 2) if rule.request_metric == RequestMetric.COST
-             else f"{incident.threshold.normalize():,f}")
+    limit = (
+        format_usd(incident.threshold, 2)
+        if rule.request_metric == RequestMetric.COST
+        else f"{incident.threshold.normalize():,f}"
+    )
     worst = ", ".join(f"{w['trace_id']} ({w['value']})" for w in evidence.get("worst", []))
-    text = (f"Per-request budget: {incident.value.normalize():f} of {evidence.get('requests', '?')} requests of "
-            f"{rule.scope} {incident.group_key} on {incident.period_key} used more than {limit} {metric}")
+    text = (
+        f"Per-request budget: {incident.value.normalize():f} of {evidence.get('requests', '?')} requests of "
+        f"{rule.scope} {incident.group_key} on {incident.period_key} used more than {limit} {metric}"
+    )
     if evidence.get("unknown_cost_requests"):
         text += f"; {evidence['unknown_cost_requests']} requests have no known cost"
     return text + (f"; worst: {worst}" if worst else "")
@@ -99,9 +111,14 @@ def _request_budget_text(incident: Incident, rule: Rule) -> str:
 
 def _level_name(level: str) -> str:
     if level.startswith(WARN_PREFIX):
-        return f"{level[len(WARN_PREFIX):]}% warning"
-    return {BREACH: "budget reached", FORECAST: "forecast over budget", ANOMALY: "anomaly",
-            DRIFT: "bill drift", REQUEST_BUDGET: "per-request budget"}.get(level, level)
+        return f"{level[len(WARN_PREFIX) :]}% warning"
+    return {
+        BREACH: "budget reached",
+        FORECAST: "forecast over budget",
+        ANOMALY: "anomaly",
+        DRIFT: "bill drift",
+        REQUEST_BUDGET: "per-request budget",
+    }.get(level, level)
 
 
 def _resolution(incident: Incident, rule: Rule, who: str) -> str:
@@ -109,23 +126,32 @@ def _resolution(incident: Incident, rule: Rule, who: str) -> str:
     last = incident.events.filter(kind__in=[IncidentEventKind.RESOLVED, IncidentEventKind.SUPERSEDED]).last()
     reason = last.note if last is not None else "back to normal"
     if incident.level == REQUEST_BUDGET:
-        return (f"the day {incident.period_key} ended for {rule.scope} {incident.group_key}: "
-                f"{incident.value.normalize():f} requests went over the limit ({reason})")
+        return (
+            f"the day {incident.period_key} ended for {rule.scope} {incident.group_key}: "
+            f"{incident.value.normalize():f} requests went over the limit ({reason})"
+        )
     if incident.level == DRIFT:
         provider, _, day = incident.group_key.partition(" ")
-        return (f"{provider}'s bill for {day} (UTC) and Costwatch's estimate are within the threshold "
-                f"(difference {format_usd(incident.value, 2)}; {reason})")
+        return (
+            f"{provider}'s bill for {day} (UTC) and Costwatch's estimate are within the threshold "
+            f"(difference {format_usd(incident.value, 2)}; {reason})"
+        )
     if incident.level == ANOMALY:
-        return (f"{who} spend {format_usd(incident.value, 2)} today is no longer an anomaly "
-                f"(threshold {format_usd(incident.threshold, 2)}; {reason})")
+        return (
+            f"{who} spend {format_usd(incident.value, 2)} today is no longer an anomaly "
+            f"(threshold {format_usd(incident.threshold, 2)}; {reason})"
+        )
     if reason == "period ended":
         return f"the {rule.period} {incident.period_key} ended for {who}"
-    return (f"{who} is below the {_level_name(incident.level)} level: {format_usd(incident.value, 2)} "
-            f"against {format_usd(incident.threshold, 2)} this {rule.period} ({reason})")
+    return (
+        f"{who} is below the {_level_name(incident.level)} level: {format_usd(incident.value, 2)} "
+        f"against {format_usd(incident.threshold, 2)} this {rule.period} ({reason})"
+    )
 
 
-def notification_payload(incident: Incident, event: str, now: datetime,
-                         previous_level: str | None = None) -> dict[str, Any]:
+def notification_payload(
+    incident: Incident, event: str, now: datetime, previous_level: str | None = None
+) -> dict[str, Any]:
     """The JSON every channel renders (and webhooks receive as is). ``previous_level`` is set when a
     firing notification announces a change of level (e.g. ``breach`` to ``warn:90``)."""
     rule = incident.rule
@@ -157,7 +183,9 @@ def notification_payload(incident: Incident, event: str, now: datetime,
             "timezone": project.timezone,
         },
         "incident": {
-            "id": incident.pk, "state": incident.state, "opened_at": incident.opened_at.isoformat(),
+            "id": incident.pk,
+            "state": incident.state,
+            "opened_at": incident.opened_at.isoformat(),
             "resolved_at": incident.resolved_at.isoformat() if incident.resolved_at else None,
         },
         "summary": " ".join([summary, *warnings]),
@@ -172,12 +200,24 @@ def example_payload(channel: Channel, now: datetime) -> dict[str, Any]:
     """An example notification for exercising ``channel`` end to end (no incident behind it)."""
     project = channel.project
     return {
-        "event": DeliveryEvent.TEST, "at": now.isoformat(), "project": project.slug,
+        "event": DeliveryEvent.TEST,
+        "at": now.isoformat(),
+        "project": project.slug,
         "rule": {"id": None, "name": "Test notification", "kind": "test"},
-        "scope": {"dimension": "project", "value": None}, "group": None, "level": "test", "severity": "warning",
-        "value": "0", "threshold": "0", "currency": "USD",
-        "period": {"kind": "day", "key": ProjectCalendar.of(project).date_of(now).isoformat(), "start": None, "end": None,
-                   "timezone": project.timezone},
+        "scope": {"dimension": "project", "value": None},
+        "group": None,
+        "level": "test",
+        "severity": "warning",
+        "value": "0",
+        "threshold": "0",
+        "currency": "USD",
+        "period": {
+            "kind": "day",
+            "key": ProjectCalendar.of(project).date_of(now).isoformat(),
+            "start": None,
+            "end": None,
+            "timezone": project.timezone,
+        },
         "incident": None,
         "summary": f"Test notification from Costwatch for channel {channel.name!r} of project {project.slug}",
         "link": f"{settings.COSTWATCH_PUBLIC_URL.rstrip('/')}/alerts/",

@@ -7,6 +7,7 @@ It speaks the names people see in the API and on the form: ``amount_usd``, ``min
 A channel's config is the business of its transport (``alerts.transports``); ``save_channel``
 checks it.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
@@ -49,8 +50,20 @@ DRIFT_PROVIDERS = tuple(sorted(SOURCES))  # the providers whose bills Costwatch 
 _MODEL_FIELD = {"amount_usd": "amount", "min_baseline_usd": "min_baseline", "min_spend_usd": "min_spend"}
 _CHOICES: dict[str, Sequence[str]] = {"kind": RuleKind.values, "period": BudgetPeriod.values}
 _BLANK_OR_CHOICE: dict[str, Sequence[str]] = {"request_metric": RequestMetric.values, "drift_provider": DRIFT_PROVIDERS}
-_PLAIN = ("name", "kind", "period", "forecast", "anomaly_factor", "anomaly_days", "same_weekday", "drift_percent",
-          "drift_usd", "drift_days", "request_limit", "enabled")
+_PLAIN = (
+    "name",
+    "kind",
+    "period",
+    "forecast",
+    "anomaly_factor",
+    "anomaly_days",
+    "same_weekday",
+    "drift_percent",
+    "drift_usd",
+    "drift_days",
+    "request_limit",
+    "enabled",
+)
 
 
 class DecimalBounds(TypedDict, total=False):
@@ -146,8 +159,9 @@ def validate_rule(project: Project, data: Mapping[str, Any], rule: Rule | None =
     try:
         check_scope(project, kind=kind, scope=value("scope"), scope_value=value("scope_value") or "")
     except ScopeError as exc:
-        raise RuleInvalid("scope_value" if value("scope_value") and kind != RuleKind.REQUEST_BUDGET else "scope",
-                          str(exc)) from None
+        raise RuleInvalid(
+            "scope_value" if value("scope_value") and kind != RuleKind.REQUEST_BUDGET else "scope", str(exc)
+        ) from None
     _check_kind(kind, data, value)
     if "warn_percents" in data:
         attrs["warn_percents"] = sorted(set(data["warn_percents"]))
@@ -224,8 +238,9 @@ def _channels(project: Project, ids: list[int]) -> list[Channel]:
     return found
 
 
-def save_rule(project: Project, fields: Mapping[str, Any], channels: list[Channel] | None,
-              rule: Rule | None = None) -> Rule:
+def save_rule(
+    project: Project, fields: Mapping[str, Any], channels: list[Channel] | None, rule: Rule | None = None
+) -> Rule:
     """Create or update a rule with validated model ``fields`` (``validate_rule``); ``channels`` None
     leaves them as they are. The rule is evaluated once the change commits, so an edit holds at once.
 
@@ -239,10 +254,12 @@ def save_rule(project: Project, fields: Mapping[str, Any], channels: list[Channe
         for name, value in fields.items():
             setattr(rule, name, value)
         pk = dimension_pk(rule.scope)  # None for "dim:" without a number: no such dimension either
-        if is_custom(rule.scope) and (pk is None or not CustomDimension.objects.select_for_update().filter(
-                project=project, pk=pk).exists()):
-            raise RuleInvalid("scope", f"the custom dimension of scope {rule.scope} no longer exists in project "
-                                       f"{project.slug}")
+        if is_custom(rule.scope) and (
+            pk is None or not CustomDimension.objects.select_for_update().filter(project=project, pk=pk).exists()
+        ):
+            raise RuleInvalid(
+                "scope", f"the custom dimension of scope {rule.scope} no longer exists in project {project.slug}"
+            )
         if channels is not None and any(c.project_id != project.pk for c in channels):
             raise RuleInvalid("channels", "channels must belong to the rule's project")
         rule.save()

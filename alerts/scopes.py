@@ -15,6 +15,7 @@ The one owner of that vocabulary: the API, the rule form, evaluation and notific
   spend grouped under ``(other)`` is not checked value by value.
 * Per-request budgets (``alerts.decisions``) stay on the feature and endpoint of a request.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -35,11 +36,13 @@ from costwatch.usage.spend import TOTAL, Groups
 
 CUSTOM_PREFIX = "dim:"
 BUILT_IN = tuple(Scope.values)
-SCOPE_HELP = ("What the rule watches: project (the whole project), user, feature, endpoint or model (each one, "
-              "or only scope_value), or the name of one of the project's custom dimensions (GET /api/v1/dimensions, "
-              "e.g. tenant): each value of it, or only scope_value. Per-value rules never check the calls without "
-              "a value, nor a dimension's (other) group (the values past its daily limit). Per-request budgets: "
-              "feature or endpoint only; drift rules: project only.")
+SCOPE_HELP = (
+    "What the rule watches: project (the whole project), user, feature, endpoint or model (each one, "
+    "or only scope_value), or the name of one of the project's custom dimensions (GET /api/v1/dimensions, "
+    "e.g. tenant): each value of it, or only scope_value. Per-value rules never check the calls without "
+    "a value, nor a dimension's (other) group (the values past its daily limit). Per-request budgets: "
+    "feature or endpoint only; drift rules: project only."
+)
 
 
 class ScopeError(ValueError):
@@ -66,7 +69,7 @@ def dimension_of(rule: Rule) -> CustomDimension | None:
 
 def dimension_pk(scope: str) -> int | None:
     """The id of the custom dimension in a stored scope (``dim:3`` -> 3), else None."""
-    pk = scope[len(CUSTOM_PREFIX):] if is_custom(scope) else ""
+    pk = scope[len(CUSTOM_PREFIX) :] if is_custom(scope) else ""
     return int(pk) if pk.isdigit() else None
 
 
@@ -99,7 +102,7 @@ def _name(project_id: int, scope: str, names: Mapping[str, str] | None = None) -
 
 
 def scope_label(rule: Rule, names: Mapping[str, str] | None = None) -> str:
-    """"The whole project", "Each user", "Each tenant (custom dimension)" (without the scope value)."""
+    """ "The whole project", "Each user", "Each tenant (custom dimension)" (without the scope value)."""
     if is_custom(rule.scope):
         return f"Each {scope_name(rule, names)} (custom dimension)"
     return Scope(rule.scope).label if rule.scope in BUILT_IN else rule.scope
@@ -120,8 +123,11 @@ def parse_scope(project: Project, text: str) -> str:
     if dimension is not None:
         return dimension.rollup_dimension
     names = [d.name for d in dimensions_of(project)]
-    own = (f"or one of its custom dimensions ({', '.join(names)})" if names
-           else "or a custom dimension (it has none yet; add one with POST /api/v1/dimensions)")
+    own = (
+        f"or one of its custom dimensions ({', '.join(names)})"
+        if names
+        else "or a custom dimension (it has none yet; add one with POST /api/v1/dimensions)"
+    )
     raise ScopeError(f"{text!r} is not a scope of project {project.slug}: use {', '.join(BUILT_IN)} {own}")
 
 
@@ -132,15 +138,20 @@ def check_scope(project: Project, *, kind: str, scope: str, scope_value: str) ->
         return
     name = _name(project.pk, scope)
     if kind == RuleKind.REQUEST_BUDGET:
-        raise ScopeError(f"a per-request budget applies to each request of a feature or endpoint; custom "
-                         f"dimensions such as {name} are not supported for it (use a budget or anomaly rule "
-                         f"scoped by {name})")
+        raise ScopeError(
+            f"a per-request budget applies to each request of a feature or endpoint; custom "
+            f"dimensions such as {name} are not supported for it (use a budget or anomaly rule "
+            f"scoped by {name})"
+        )
     if scope_value == OTHER:
-        raise ScopeError(f"{OTHER} groups the {name} values past the daily limit (many values summed), not one "
-                         f"{name}: give one {name} value, or leave it empty for each {name}")
+        raise ScopeError(
+            f"{OTHER} groups the {name} values past the daily limit (many values summed), not one "
+            f"{name}: give one {name} value, or leave it empty for each {name}"
+        )
 
 
 # --- Honest about the cardinality guard -----------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class WatchedDays:
@@ -192,15 +203,22 @@ def overflow_warnings(rule: Rule, first: date, last: date) -> list[str]:
     overflow = found[0]
     name = dimension.name
     if not rule.scope_value:
-        return [f"{overflow.message}. This rule checks each {name} separately and skips {OTHER}: "
-                f"the spend of the {name} values grouped there is not checked against it."]
-    admitted = set(DimensionValue.objects.filter(dimension=dimension, day__in=overflow.days, value=rule.scope_value)
-                   .values_list("day", flat=True))
+        return [
+            f"{overflow.message}. This rule checks each {name} separately and skips {OTHER}: "
+            f"the spend of the {name} values grouped there is not checked against it."
+        ]
+    admitted = set(
+        DimensionValue.objects.filter(dimension=dimension, day__in=overflow.days, value=rule.scope_value).values_list(
+            "day", flat=True
+        )
+    )
     missed = [day for day in overflow.days if day not in admitted]
     if not missed:
         return []
     more = f" and {len(missed) - 5} more" if len(missed) > 5 else ""
     shown = ", ".join(day.isoformat() for day in missed[:5]) + more
-    return [f"{name} had more than {overflow.limit} distinct values on {shown} and {rule.scope_value} was not among "
-            f"the first {overflow.limit}: its spend on those days, if any, is grouped under {OTHER} and not "
-            "checked by this rule."]
+    return [
+        f"{name} had more than {overflow.limit} distinct values on {shown} and {rule.scope_value} was not among "
+        f"the first {overflow.limit}: its spend on those days, if any, is grouped under {OTHER} and not "
+        "checked by this rule."
+    ]

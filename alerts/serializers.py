@@ -3,6 +3,7 @@
 Views render plain dicts or model rows through these serializers, so the schema is what the API
 returns. Amounts are exact decimal strings (USD); times are ISO 8601 in UTC.
 """
+
 from __future__ import annotations
 
 from rest_framework import serializers
@@ -15,8 +16,9 @@ from costwatch.projects.schema import (
     NullableMoneyString,
 )
 
-SCOPE_OUT_HELP = ("project, user, feature, endpoint, model, or the name of one of the project's custom "
-                  "dimensions (e.g. tenant)")
+SCOPE_OUT_HELP = (
+    "project, user, feature, endpoint, model, or the name of one of the project's custom dimensions (e.g. tenant)"
+)
 
 
 class ChannelOutSerializer(serializers.Serializer):
@@ -25,8 +27,9 @@ class ChannelOutSerializer(serializers.Serializer):
     name = serializers.CharField()
     config = serializers.DictField(required=False, help_text="Only for people who manage alerts: " + config_help())
     enabled = serializers.BooleanField()
-    secret = serializers.CharField(required=False, help_text="Only for people who manage alerts: signs webhook "
-                                                             "bodies (X-Costwatch-Signature)")
+    secret = serializers.CharField(
+        required=False, help_text="Only for people who manage alerts: signs webhook bodies (X-Costwatch-Signature)"
+    )
     created_at = serializers.DateTimeField()
 
 
@@ -80,22 +83,31 @@ class RuleOutSerializer(serializers.Serializer):
     min_baseline_usd = NullableMoneyString()
     min_spend_usd = NullableMoneyString()
     same_weekday = serializers.BooleanField()
-    drift_percent = NullableDecimalString(help_text="Drift rules: fire when |billed - estimated| / billed is at least this")
+    drift_percent = NullableDecimalString(
+        help_text="Drift rules: fire when |billed - estimated| / billed is at least this"
+    )
     drift_usd = NullableMoneyString(help_text="Drift rules: fire when |billed - estimated| is at least this")
     drift_days = serializers.IntegerField(help_text="Drift rules: complete UTC days checked")
     drift_provider = serializers.CharField(allow_null=True, help_text="Drift rules: null = each provider")
-    request_metric = serializers.CharField(allow_null=True, help_text=(
-        "Per-request budget rules: the metric limited per request (cost, input_tokens, ...)"))
+    request_metric = serializers.CharField(
+        allow_null=True,
+        help_text=("Per-request budget rules: the metric limited per request (cost, input_tokens, ...)"),
+    )
     request_limit = NullableDecimalString(help_text="Per-request budget rules: the limit per request")
     repeat_interval_minutes = serializers.IntegerField()
     enabled = serializers.BooleanField()
     channels = serializers.ListField(child=serializers.IntegerField())
-    notifies_nobody = serializers.BooleanField(help_text="True when no enabled channel is attached: the rule "
-                                                         "fires, but nobody is told")
-    warnings = serializers.ListField(child=serializers.CharField(), help_text=(
-        "Problems worth knowing, for people: no (enabled) channel; for a rule scoped by a custom dimension, "
-        "days it reads on which the dimension grouped values past its daily limit under (other), which the "
-        "rule does not check value by value"))
+    notifies_nobody = serializers.BooleanField(
+        help_text="True when no enabled channel is attached: the rule fires, but nobody is told"
+    )
+    warnings = serializers.ListField(
+        child=serializers.CharField(),
+        help_text=(
+            "Problems worth knowing, for people: no (enabled) channel; for a rule scoped by a custom dimension, "
+            "days it reads on which the dimension grouped values past its daily limit under (other), which the "
+            "rule does not check value by value"
+        ),
+    )
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
 
@@ -183,7 +195,8 @@ class BudgetStatusSerializer(serializers.Serializer):
     feature = serializers.CharField(required=False)
     endpoint = serializers.CharField(required=False)
     model = serializers.CharField(required=False)
-    dimensions = serializers.DictField(child=serializers.CharField(), help_text=(
-        "The custom dimension values asked about (name -> value)"))
+    dimensions = serializers.DictField(
+        child=serializers.CharField(), help_text=("The custom dimension values asked about (name -> value)")
+    )
     exceeded = serializers.BooleanField(help_text="True when any applicable budget is exceeded")
     budgets = BudgetSerializer(many=True)

@@ -1,4 +1,5 @@
 """Celery entry points: each takes ids (or nothing) and calls one service function."""
+
 from __future__ import annotations
 
 from celery import shared_task

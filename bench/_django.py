@@ -1,4 +1,5 @@
 """Set up Django for a benchmark script run from the repository root or bench/."""
+
 from __future__ import annotations
 
 import os

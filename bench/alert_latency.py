@@ -9,6 +9,7 @@ pointing at an HTTP server in this process, and sends each trial's span through 
 
 The database is migrated first; the bench project it creates is deleted at the end.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -78,28 +79,51 @@ def span_payload(user: str) -> bytes:
     exporter = InMemorySpanExporter()
     provider = TracerProvider(resource=Resource.create({"service.name": "bench"}))
     provider.add_span_processor(SimpleSpanProcessor(exporter))
-    with provider.get_tracer("bench").start_as_current_span("chat gpt-4o", kind=SpanKind.CLIENT, attributes={
-        "gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai", "gen_ai.request.model": "gpt-4o",
-        "gen_ai.response.model": "gpt-4o", "gen_ai.usage.input_tokens": 20000, "gen_ai.usage.output_tokens": 2000,
-        "enduser.id": user,
-    }):
+    with provider.get_tracer("bench").start_as_current_span(
+        "chat gpt-4o",
+        kind=SpanKind.CLIENT,
+        attributes={
+            "gen_ai.operation.name": "chat",
+            "gen_ai.provider.name": "openai",
+            "gen_ai.request.model": "gpt-4o",
+            "gen_ai.response.model": "gpt-4o",
+            "gen_ai.usage.input_tokens": 20000,
+            "gen_ai.usage.output_tokens": 2000,
+            "enduser.id": user,
+        },
+    ):
         pass
     return encode_spans(exporter.get_finished_spans()).SerializeToString()
 
 
 def start_services(var: Path) -> list[subprocess.Popen]:
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("COSTWATCH_ALERT_INTERVAL_SECONDS", "COSTWATCH_ROLLUP_INTERVAL_SECONDS")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("COSTWATCH_ALERT_INTERVAL_SECONDS", "COSTWATCH_ROLLUP_INTERVAL_SECONDS")
+    }
     env["COSTWATCH_VAR_DIR"] = str(var)  # private beat schedule (and filesystem broker, if no CELERY_BROKER_URL)
     py = sys.executable
     commands = [
         [py, "-m", "celery", "-A", "costwatch", "worker", "--loglevel", "WARNING", "--concurrency", "2"],
-        [py, "-m", "celery", "-A", "costwatch", "beat", "--loglevel", "WARNING",
-         "--schedule", str(var / "celerybeat-schedule")],
+        [
+            py,
+            "-m",
+            "celery",
+            "-A",
+            "costwatch",
+            "beat",
+            "--loglevel",
+            "WARNING",
+            "--schedule",
+            str(var / "celerybeat-schedule"),
+        ],
     ]
     log = (var / "services.log").open("ab")
-    return [subprocess.Popen(c, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-            for c in commands]
+    return [
+        subprocess.Popen(c, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        for c in commands
+    ]
 
 
 def stop_services(processes: list[subprocess.Popen]) -> None:
@@ -140,13 +164,20 @@ def main() -> None:
     receiver = start_receiver(arrivals)
     project = create_project(f"bench-alerts-{secrets.token_hex(3)}", timezone_name="UTC")
     ingest_key = issue_key(project, "ingest").secret
-    channel = Channel.objects.create(project=project, kind="webhook", name="bench receiver",
-                                     config={"url": f"http://127.0.0.1:{receiver.server_address[1]}/"})
-    rule = Rule.objects.create(project=project, name="bench per-user daily", kind="budget", scope="user",
-                               period="day", amount=Decimal("0.01"))
+    channel = Channel.objects.create(
+        project=project,
+        kind="webhook",
+        name="bench receiver",
+        config={"url": f"http://127.0.0.1:{receiver.server_address[1]}/"},
+    )
+    rule = Rule.objects.create(
+        project=project, name="bench per-user daily", kind="budget", scope="user", period="day", amount=Decimal("0.01")
+    )
     rule.channels.set([channel])
-    print(f"rollup interval {settings.COSTWATCH_ROLLUP_INTERVAL_SECONDS}s, "
-          f"alert interval {settings.COSTWATCH_ALERT_INTERVAL_SECONDS}s, broker {settings.CELERY_BROKER_URL.split(':')[0]}")
+    print(
+        f"rollup interval {settings.COSTWATCH_ROLLUP_INTERVAL_SECONDS}s, "
+        f"alert interval {settings.COSTWATCH_ALERT_INTERVAL_SECONDS}s, broker {settings.CELERY_BROKER_URL.split(':')[0]}"
+    )
 
     latencies: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -159,8 +190,12 @@ def main() -> None:
                 user = f"bench-user-{trial}"
                 body = span_payload(user)
                 started = time.monotonic()
-                response = client.post("/v1/traces", data=body, content_type="application/x-protobuf",
-                                       HTTP_AUTHORIZATION=f"Bearer {ingest_key}")
+                response = client.post(
+                    "/v1/traces",
+                    data=body,
+                    content_type="application/x-protobuf",
+                    HTTP_AUTHORIZATION=f"Bearer {ingest_key}",
+                )
                 assert response.status_code == 200, response.content
                 arrived = arrivals.wait(user, args.timeout)
                 if arrived is None:
@@ -173,8 +208,10 @@ def main() -> None:
             receiver.shutdown()
             project.delete()
     if latencies:
-        print(f"n={len(latencies)} min {min(latencies):.2f} s, median {statistics.median(latencies):.2f} s, "
-              f"mean {statistics.mean(latencies):.2f} s, max {max(latencies):.2f} s")
+        print(
+            f"n={len(latencies)} min {min(latencies):.2f} s, median {statistics.median(latencies):.2f} s, "
+            f"mean {statistics.mean(latencies):.2f} s, max {max(latencies):.2f} s"
+        )
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """Server time of the cost API over a month of data (in-process: no network in the figure).
 
-    .venv/bin/python bench/api_latency.py --project bench --runs 20
+.venv/bin/python bench/api_latency.py --project bench --runs 20
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,8 +36,13 @@ def main() -> None:
     client = Client(HTTP_AUTHORIZATION=f"Bearer {issued.secret}")
     cases = {
         "costs group_by=user (month)": {"group_by": "user", "start": start, "end": end},
-        "costs group_by=user page 2 by requests": {"group_by": "user", "start": start, "end": end,
-                                                   "ordering": "-requests", "page": 2},
+        "costs group_by=user page 2 by requests": {
+            "group_by": "user",
+            "start": start,
+            "end": end,
+            "ordering": "-requests",
+            "page": 2,
+        },
         "costs group_by=model (month)": {"group_by": "model", "start": start, "end": end},
         "costs group_by=day (month)": {"group_by": "day", "start": start, "end": end},
         "costs group_by=feature, user filter": {"group_by": "feature", "start": start, "end": end, "user": "user-1"},

@@ -10,6 +10,7 @@ back, so the database keeps its catalog), a second sync that changes nothing (``
 building the process-wide catalog index cold and warm (``PriceBook``), and price lookups of a mix
 of current, Bedrock, Vertex, Azure, router and fine-tune ids.
 """
+
 from __future__ import annotations
 
 import statistics
@@ -19,10 +20,18 @@ from datetime import UTC, datetime
 from _django import setup
 
 IDS = [
-    ("openai", "gpt-4o-2024-08-06"), ("openai", "ft:gpt-4o-mini-2024-07-18:org::abc"), ("anthropic", "claude-sonnet-4-5"),
-    ("aws.bedrock", "global.anthropic.claude-sonnet-4-5-20250929-v1:0"), ("gcp.vertex_ai", "claude-sonnet-4-5@20250929"),
-    ("az.ai.openai", "gpt-4o"), (None, "openai/gpt-4o"), ("gcp.gemini", "models/gemini-2.5-flash"),
-    ("xai", "grok-4"), ("deepseek", "deepseek-chat"), ("mistral_ai", "mistral-large-latest"), (None, "no-such-model"),
+    ("openai", "gpt-4o-2024-08-06"),
+    ("openai", "ft:gpt-4o-mini-2024-07-18:org::abc"),
+    ("anthropic", "claude-sonnet-4-5"),
+    ("aws.bedrock", "global.anthropic.claude-sonnet-4-5-20250929-v1:0"),
+    ("gcp.vertex_ai", "claude-sonnet-4-5@20250929"),
+    ("az.ai.openai", "gpt-4o"),
+    (None, "openai/gpt-4o"),
+    ("gcp.gemini", "models/gemini-2.5-flash"),
+    ("xai", "grok-4"),
+    ("deepseek", "deepseek-chat"),
+    ("mistral_ai", "mistral-large-latest"),
+    (None, "no-such-model"),
 ]
 
 
@@ -37,8 +46,10 @@ def main() -> None:
 
     started = time.perf_counter()
     catalog = read_catalog()
-    print(f"read genai-prices {catalog.version}: {len(catalog.models)} models, {len(catalog.rows)} rows "
-          f"in {time.perf_counter() - started:.2f} s")
+    print(
+        f"read genai-prices {catalog.version}: {len(catalog.models)} models, {len(catalog.rows)} rows "
+        f"in {time.perf_counter() - started:.2f} s"
+    )
 
     with transaction.atomic():
         sid = transaction.savepoint()
@@ -78,8 +89,10 @@ def main() -> None:
         for provider, model in IDS:
             book.price_for(model, at, provider=provider)
     per = (time.perf_counter() - started) / (rounds * len(IDS))
-    print(f"first lookup of {len(IDS)} ids (matching): {first * 1000:.1f} ms; "
-          f"then {per * 1e6:.1f} µs per lookup (matches cached per book)")
+    print(
+        f"first lookup of {len(IDS)} ids (matching): {first * 1000:.1f} ms; "
+        f"then {per * 1e6:.1f} µs per lookup (matches cached per book)"
+    )
 
 
 if __name__ == "__main__":

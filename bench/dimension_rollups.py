@@ -7,6 +7,7 @@ from the kept attributes, and times the recompute again.
 
     .venv/bin/python bench/dimension_rollups.py --traces 4000 --tenants 2000 --limit 1000
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,22 +30,40 @@ def _export(traces: int, tenants: int, hour: datetime):  # noqa: ANN202 - Export
     request = ExportTraceServiceRequest()
     for _ in range(traces):
         resource_spans = request.resource_spans.add()
-        resource_spans.resource.attributes.append(KeyValue(key="app.tenant", value=AnyValue(
-            string_value=f"tenant-{secrets.randbelow(tenants)}")))
+        resource_spans.resource.attributes.append(
+            KeyValue(key="app.tenant", value=AnyValue(string_value=f"tenant-{secrets.randbelow(tenants)}"))
+        )
         scope = resource_spans.scope_spans.add()
         trace_id, root_id = secrets.token_bytes(16), secrets.token_bytes(8)
         start = int((hour + timedelta(seconds=secrets.randbelow(3500))).timestamp() * 10**9)
-        root = scope.spans.add(trace_id=trace_id, span_id=root_id, name="POST /chat", kind=2,
-                               start_time_unix_nano=start, end_time_unix_nano=start + 10 * 10**9)
+        root = scope.spans.add(
+            trace_id=trace_id,
+            span_id=root_id,
+            name="POST /chat",
+            kind=2,
+            start_time_unix_nano=start,
+            end_time_unix_nano=start + 10 * 10**9,
+        )
         attr(root, "http.route", "/chat")
         attr(root, "app.variant", "AB"[secrets.randbelow(2)])
         for i in range(3):
-            span = scope.spans.add(trace_id=trace_id, span_id=secrets.token_bytes(8), parent_span_id=root_id,
-                                   name="chat gpt-4o-mini", kind=3, start_time_unix_nano=start + i * 10**9,
-                                   end_time_unix_nano=start + (i + 1) * 10**9)
-            for key, value in (("gen_ai.operation.name", "chat"), ("gen_ai.provider.name", "openai"),
-                               ("gen_ai.request.model", "gpt-4o-mini"), ("gen_ai.usage.input_tokens", 900),
-                               ("gen_ai.usage.output_tokens", 120), ("enduser.id", f"user-{secrets.randbelow(500)}")):
+            span = scope.spans.add(
+                trace_id=trace_id,
+                span_id=secrets.token_bytes(8),
+                parent_span_id=root_id,
+                name="chat gpt-4o-mini",
+                kind=3,
+                start_time_unix_nano=start + i * 10**9,
+                end_time_unix_nano=start + (i + 1) * 10**9,
+            )
+            for key, value in (
+                ("gen_ai.operation.name", "chat"),
+                ("gen_ai.provider.name", "openai"),
+                ("gen_ai.request.model", "gpt-4o-mini"),
+                ("gen_ai.usage.input_tokens", 900),
+                ("gen_ai.usage.output_tokens", 120),
+                ("enduser.id", f"user-{secrets.randbelow(500)}"),
+            ):
                 attr(span, key, value)
     return request
 
@@ -75,8 +94,10 @@ def main() -> None:
             ingest_export(project, request)
             times.append(time.perf_counter() - began)
         spans = args.batch * 4
-        print(f"{label}: {statistics.median(times) * 1000:.0f} ms median per export of {spans} spans "
-              f"({spans / statistics.median(times):,.0f} spans/s in one process)")
+        print(
+            f"{label}: {statistics.median(times) * 1000:.0f} ms median per export of {spans} spans "
+            f"({spans / statistics.median(times):,.0f} spans/s in one process)"
+        )
 
     def recompute(label: str) -> None:
         times = []
@@ -84,8 +105,10 @@ def main() -> None:
             began = time.perf_counter()
             recompute_bucket(project.pk, hour)
             times.append(time.perf_counter() - began)
-        print(f"{label}: recompute of the hour ({args.traces * 3:,} calls) {min(times) * 1000:.0f} ms "
-              f"(best of {args.repeat}), {RollupHour.objects.filter(project=project, hour=hour).count():,} rows")
+        print(
+            f"{label}: recompute of the hour ({args.traces * 3:,} calls) {min(times) * 1000:.0f} ms "
+            f"(best of {args.repeat}), {RollupHour.objects.filter(project=project, hour=hour).count():,} rows"
+        )
 
     from django.conf import settings
 
@@ -99,8 +122,10 @@ def main() -> None:
         backfill_dimension(dimension.pk)
     print(f"backfill of both dimensions: {(time.perf_counter() - began) * 1000:.0f} ms")
     recompute("tenant + variant")
-    print(f"tenant overflowed: {DimensionOverflow.objects.filter(dimension=tenant).exists()}; "
-          f"(other) rows: {RollupHour.objects.filter(project=project, key='(other)').count()}")
+    print(
+        f"tenant overflowed: {DimensionOverflow.objects.filter(dimension=tenant).exists()}; "
+        f"(other) rows: {RollupHour.objects.filter(project=project, key='(other)').count()}"
+    )
     ingest("two dimensions configured")
 
 

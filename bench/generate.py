@@ -5,6 +5,7 @@
 Rows are generated inside PostgreSQL (INSERT ... SELECT generate_series) in chunks; then every
 hour is marked dirty and the rollups are rebuilt by the same code the worker runs, and timed.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -82,11 +83,19 @@ def main() -> None:
     for first in range(0, 0 if args.rollups_only else args.calls, CHUNK):
         last = min(first + CHUNK, args.calls) - 1
         with connection.cursor() as cursor:
-            cursor.execute(INSERT.format(models=models), {
-                "project": project.pk, "seed": f"{project.pk}-{offset}-", "first": offset + first,
-                "last": offset + last, "total": args.calls + offset, "start": start,
-                "span": f"{args.days} days", "users": args.users,
-            })
+            cursor.execute(
+                INSERT.format(models=models),
+                {
+                    "project": project.pk,
+                    "seed": f"{project.pk}-{offset}-",
+                    "first": offset + first,
+                    "last": offset + last,
+                    "total": args.calls + offset,
+                    "start": start,
+                    "span": f"{args.days} days",
+                    "users": args.users,
+                },
+            )
         print(f"inserted {last + 1:>10,} calls  {time.monotonic() - began:6.1f}s", flush=True)
     insert_seconds = max(time.monotonic() - began, 1e-9)
     with connection.cursor() as cursor:
@@ -102,9 +111,11 @@ def main() -> None:
     rollup_seconds = time.monotonic() - began
     print(f"project={project.slug} calls={args.calls:,} users={args.users:,} days={args.days}")
     print(f"insert: {insert_seconds:.1f}s ({args.calls / insert_seconds:,.0f} calls/s)")
-    print(f"rollup rebuild: {buckets} hour buckets in {rollup_seconds:.1f}s "
-          f"({rollup_seconds / max(buckets, 1) * 1000:.0f} ms per bucket, "
-          f"{args.calls / rollup_seconds:,.0f} calls/s)")
+    print(
+        f"rollup rebuild: {buckets} hour buckets in {rollup_seconds:.1f}s "
+        f"({rollup_seconds / max(buckets, 1) * 1000:.0f} ms per bucket, "
+        f"{args.calls / rollup_seconds:,.0f} calls/s)"
+    )
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ Reports spans/s and the p50/p99 latency of one export() call as the app sees it 
 With DATABASE_URL the script creates (and afterwards drops) a scratch database ``costwatch_bench_ingest``
 on that server; without it, an embedded PostgreSQL in a temporary folder.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -102,6 +103,7 @@ def _http_ready(port: int) -> Callable[[], bool]:
                 return True
         except OSError as exc:
             return getattr(exc, "code", None) is not None  # any HTTP answer means it is serving
+
     return ready
 
 
@@ -126,19 +128,33 @@ def make_batches(count: int, spans_per_export: int) -> list[list]:
         memory.clear()
         for r in range(requests_per_export):
             route = f"/api/{('chat', 'search', 'summarize', 'checkout')[r % 4]}"
-            with tracer.start_as_current_span(f"POST {route}", kind=SpanKind.SERVER, attributes={
-                    "http.route": route, "http.request.method": "POST", "enduser.id": f"user-{(b * 7 + r) % 500}",
-                    "costwatch.feature": ("assistant", "search", "digest")[r % 3]}):
+            with tracer.start_as_current_span(
+                f"POST {route}",
+                kind=SpanKind.SERVER,
+                attributes={
+                    "http.route": route,
+                    "http.request.method": "POST",
+                    "enduser.id": f"user-{(b * 7 + r) % 500}",
+                    "costwatch.feature": ("assistant", "search", "digest")[r % 3],
+                },
+            ):
                 for c in range(LLM_SPANS_PER_REQUEST):
                     provider_name, model = models[(r + c) % len(models)]
-                    with tracer.start_as_current_span(f"chat {model}", kind=SpanKind.CLIENT, attributes={
-                            "gen_ai.operation.name": "chat", "gen_ai.provider.name": provider_name,
-                            "gen_ai.request.model": model, "gen_ai.response.model": model,
+                    with tracer.start_as_current_span(
+                        f"chat {model}",
+                        kind=SpanKind.CLIENT,
+                        attributes={
+                            "gen_ai.operation.name": "chat",
+                            "gen_ai.provider.name": provider_name,
+                            "gen_ai.request.model": model,
+                            "gen_ai.response.model": model,
                             "gen_ai.response.id": f"resp-{b}-{r}-{c}",
                             "gen_ai.usage.input_tokens": 800 + 37 * c + r,
                             "gen_ai.usage.output_tokens": 120 + 11 * c,
                             "gen_ai.usage.cache_read.input_tokens": 256 if c else 0,
-                            "server.address": "api.openai.com" if provider_name == "openai" else "api.anthropic.com"}):
+                            "server.address": "api.openai.com" if provider_name == "openai" else "api.anthropic.com",
+                        },
+                    ):
                         pass
         batches.append(list(memory.get_finished_spans()))
     return batches
@@ -155,8 +171,10 @@ class RunResult:
     def line(self) -> str:
         ordered = sorted(self.latencies_ms)
         p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
-        return (f"{self.protocol:10s} exports={len(ordered):4d}  spans/s={self.spans / self.seconds:8.0f}  "
-                f"p50={statistics.median(ordered):7.1f} ms  p99={p99:7.1f} ms  failures={self.failures}")
+        return (
+            f"{self.protocol:10s} exports={len(ordered):4d}  spans/s={self.spans / self.seconds:8.0f}  "
+            f"p50={statistics.median(ordered):7.1f} ms  p99={p99:7.1f} ms  failures={self.failures}"
+        )
 
 
 def run(protocol: str, make_exporter: Callable[[], object], batches: list[list], clients: int) -> RunResult:
@@ -224,24 +242,60 @@ def main() -> None:
         env = {**os.environ, "DATABASE_URL": url, "COSTWATCH_VAR_DIR": tmp, "COSTWATCH_LOG_LEVEL": "WARNING"}
         _manage(env, "migrate", "--noinput", "-v0")
         _manage(env, "loaddefaultprices")
-        key = dict(line.split("=", 1) for line in _manage(env, "createproject", "bench").split())["COSTWATCH_INGEST_KEY"]
+        key = dict(line.split("=", 1) for line in _manage(env, "createproject", "bench").split())[
+            "COSTWATCH_INGEST_KEY"
+        ]
         http_port, grpc_port = _free_port(), _free_port()
         headers = {"x-costwatch-key": key}
         exporters = {
-            "http": lambda: HttpExporter(endpoint=f"http://127.0.0.1:{http_port}/v1/traces", headers=headers, timeout=60,
-                                         compression=HttpCompression.Gzip if args.gzip else HttpCompression.NoCompression),
-            "grpc": lambda: GrpcExporter(endpoint=f"127.0.0.1:{grpc_port}", insecure=True, headers=headers, timeout=60,
-                                         compression=grpc.Compression.Gzip if args.gzip else grpc.Compression.NoCompression),
+            "http": lambda: HttpExporter(
+                endpoint=f"http://127.0.0.1:{http_port}/v1/traces",
+                headers=headers,
+                timeout=60,
+                compression=HttpCompression.Gzip if args.gzip else HttpCompression.NoCompression,
+            ),
+            "grpc": lambda: GrpcExporter(
+                endpoint=f"127.0.0.1:{grpc_port}",
+                insecure=True,
+                headers=headers,
+                timeout=60,
+                compression=grpc.Compression.Gzip if args.gzip else grpc.Compression.NoCompression,
+            ),
         }
         servers = {
-            "http": ([sys.executable, "-m", "gunicorn", "costwatch.wsgi:application", "--bind", f"127.0.0.1:{http_port}",
-                      "--workers", str(args.web_workers), "--graceful-timeout", "10"], _http_ready(http_port)),
-            "grpc": ([sys.executable, "manage.py", "rungrpc", "--bind", f"127.0.0.1:{grpc_port}",
-                      "--workers", str(args.grpc_workers)],
-                     lambda: "listening on" in (Path(tmp) / "grpc.log").read_text()),
+            "http": (
+                [
+                    sys.executable,
+                    "-m",
+                    "gunicorn",
+                    "costwatch.wsgi:application",
+                    "--bind",
+                    f"127.0.0.1:{http_port}",
+                    "--workers",
+                    str(args.web_workers),
+                    "--graceful-timeout",
+                    "10",
+                ],
+                _http_ready(http_port),
+            ),
+            "grpc": (
+                [
+                    sys.executable,
+                    "manage.py",
+                    "rungrpc",
+                    "--bind",
+                    f"127.0.0.1:{grpc_port}",
+                    "--workers",
+                    str(args.grpc_workers),
+                ],
+                lambda: "listening on" in (Path(tmp) / "grpc.log").read_text(),
+            ),
         }
-        print(f"cpus={os.cpu_count()} clients={args.clients} spans/export={args.spans} gzip={args.gzip} "
-              f"web workers={args.web_workers} grpc threads={args.grpc_workers}", flush=True)
+        print(
+            f"cpus={os.cpu_count()} clients={args.clients} spans/export={args.spans} gzip={args.gzip} "
+            f"web workers={args.web_workers} grpc threads={args.grpc_workers}",
+            flush=True,
+        )
         for protocol in ("http", "grpc"):
             argv, ready = servers[protocol]
             with running(argv, env, ready, Path(tmp) / f"{protocol}.log"):

@@ -7,6 +7,7 @@ Signs in as a throw-away superuser (deleted afterwards), picks the project's big
 endpoint and model and a recent request, and times each page and each fragment a page loads after
 it shows (a group's split by other dimensions). The target is 200 ms per page.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,8 +37,10 @@ def main() -> None:
     settings.ALLOWED_HOSTS = ["*"]
     project = Project.objects.get(slug=args.project)
     period = period_of(project, None, None)
-    top = {dim: (order_rows(cost_rows(project, dim, period), "-cost_usd") or [None])[0]
-           for dim in ("user", "feature", "endpoint", "model")}
+    top = {
+        dim: (order_rows(cost_rows(project, dim, period), "-cost_usd") or [None])[0]
+        for dim in ("user", "feature", "endpoint", "model")
+    }
     request = RequestRollup.objects.filter(project=project).order_by("-first_at").first()
     calls = LlmCall.objects.filter(project=project).count()
     base = f"/p/{project.slug}"
@@ -53,14 +56,20 @@ def main() -> None:
         "alerts": f"{base}/alerts/",
         "settings: keys": f"{base}/settings/keys/",
     }
-    splits = {"user": ("feature", "model"), "feature": ("model", "user"), "endpoint": ("feature", "model"),
-              "model": ("feature", "user")}  # as frontend.services.BREAKDOWNS
+    splits = {
+        "user": ("feature", "model"),
+        "feature": ("model", "user"),
+        "endpoint": ("feature", "model"),
+        "model": ("feature", "user"),
+    }  # as frontend.services.BREAKDOWNS
     for dim, row in top.items():
         if row is not None:
             pages[f"{dim} page (top {dim}, this month)"] = f"{base}/{dim}s/detail/?key={quote(row.key)}"
             for other in splits[dim]:
                 # Loaded by the page after it shows (htmx): timed on their own.
-                pages[f"  + {dim} split by {other}"] = f"{base}/{dim}s/detail/breakdown/?key={quote(row.key)}&by={other}"
+                pages[f"  + {dim} split by {other}"] = (
+                    f"{base}/{dim}s/detail/breakdown/?key={quote(row.key)}&by={other}"
+                )
     if request is not None:
         pages["request page"] = f"{base}/requests/{request.trace_id}/"
 
@@ -68,8 +77,9 @@ def main() -> None:
     person = users.objects.create_superuser(f"page-timing-{time.time_ns()}", password=None)
     client = Client()
     client.force_login(person)
-    print(f"project={project.slug} calls={calls:,} period={period.start:%Y-%m-%d}..{period.end:%Y-%m-%d} "
-          f"runs={args.runs}")
+    print(
+        f"project={project.slug} calls={calls:,} period={period.start:%Y-%m-%d}..{period.end:%Y-%m-%d} runs={args.runs}"
+    )
     slow = []
     try:
         for label, url in pages.items():
@@ -88,8 +98,10 @@ def main() -> None:
             print(f"{label:42s} p50={p50:8.1f} ms  max={worst:8.1f} ms  {'OVER 200 ms' if p50 > TARGET_MS else ''}")
     finally:
         person.delete()
-    print(f"{len(pages) - len(slow)} of {len(pages)} pages under {TARGET_MS:.0f} ms at p50"
-          + (f"; over: {', '.join(slow)}" if slow else ""))
+    print(
+        f"{len(pages) - len(slow)} of {len(pages)} pages under {TARGET_MS:.0f} ms at p50"
+        + (f"; over: {', '.join(slow)}" if slow else "")
+    )
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ going, and sends probe exports whose trace id it then waits for in RequestRollup
 
     .venv/bin/python bench/rollup_lag.py --project bench --probes 20 --load-spans-per-second 200
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,10 +34,20 @@ def _export(spans: int, model: str = "gpt-4o-mini"):  # noqa: ANN202 - ExportTra
     trace_id = secrets.token_bytes(16)
     now = time.time_ns()
     for _ in range(spans):
-        span = scope.spans.add(trace_id=trace_id, span_id=secrets.token_bytes(8), name=f"chat {model}", kind=3,
-                               start_time_unix_nano=now, end_time_unix_nano=now + 10**9)
-        for key, value in (("gen_ai.operation.name", "chat"), ("gen_ai.provider.name", "openai"),
-                           ("gen_ai.request.model", model), ("enduser.id", f"user-{secrets.randbelow(1000)}")):
+        span = scope.spans.add(
+            trace_id=trace_id,
+            span_id=secrets.token_bytes(8),
+            name=f"chat {model}",
+            kind=3,
+            start_time_unix_nano=now,
+            end_time_unix_nano=now + 10**9,
+        )
+        for key, value in (
+            ("gen_ai.operation.name", "chat"),
+            ("gen_ai.provider.name", "openai"),
+            ("gen_ai.request.model", model),
+            ("enduser.id", f"user-{secrets.randbelow(1000)}"),
+        ):
             span.attributes.append(KeyValue(key=key, value=AnyValue(string_value=value)))
         for key, value in (("gen_ai.usage.input_tokens", 900), ("gen_ai.usage.output_tokens", 120)):
             span.attributes.append(KeyValue(key=key, value=AnyValue(int_value=value)))
@@ -60,9 +71,16 @@ def main() -> None:
     project = Project.objects.filter(slug=args.project).first() or create_project(args.project)
     env = dict(os.environ)
     log = open(Path(os.environ.get("COSTWATCH_VAR_DIR", REPO / "var")) / "rollup_lag.log", "wb")  # noqa: SIM115
-    procs = [subprocess.Popen([sys.executable, "-m", "celery", "-A", "costwatch", kind, "--loglevel", "WARNING"],
-                              cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
-             for kind in ("worker", "beat")]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "costwatch", kind, "--loglevel", "WARNING"],
+            cwd=REPO,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        for kind in ("worker", "beat")
+    ]
     stop = threading.Event()
 
     def background_load() -> None:
@@ -96,8 +114,9 @@ def main() -> None:
             proc.wait(30)
     lags.sort()
     print(f"probes={len(lags)} background load={args.load_spans_per_second} spans/s")
-    print(f"rollup lag: p50={statistics.median(lags):.2f}s p95={lags[int(len(lags) * 0.95) - 1]:.2f}s "
-          f"max={lags[-1]:.2f}s")
+    print(
+        f"rollup lag: p50={statistics.median(lags):.2f}s p95={lags[int(len(lags) * 0.95) - 1]:.2f}s max={lags[-1]:.2f}s"
+    )
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ reads the rollups and a bounded sample (``sample_requests`` most recent requests
 2000, for at most ``max_groups`` groups), never all raw calls of the period; the figure to watch is
 how it grows with the sample, not with the period's calls.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -50,10 +51,12 @@ def main() -> None:
     for sample in (int(s) for s in args.samples.split(",")):
         thresholds = Thresholds(sample_requests=sample)
         for scope in ("feature", "endpoint"):
-            timed(f"savings_report scope={scope} sample_requests={sample}",
-                  lambda scope=scope, thresholds=thresholds: (
-                      lambda r: f"{r.groups} groups, {len(r.opportunities)} findings")(
-                      savings_report(project, period=period, scope=scope, thresholds=thresholds)))
+            timed(
+                f"savings_report scope={scope} sample_requests={sample}",
+                lambda scope=scope, thresholds=thresholds: (
+                    lambda r: f"{r.groups} groups, {len(r.opportunities)} findings"
+                )(savings_report(project, period=period, scope=scope, thresholds=thresholds)),
+            )
     from costwatch.projects.models import ApiKey
     from costwatch.projects.services import issue_key
 

@@ -16,6 +16,7 @@ two thirds, then waits for the rollups to catch up and checks:
 
 Not part of `make test`. Prints a JSON report (also written to --report).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -66,25 +67,39 @@ def export_body(batch: int, spans: int) -> tuple[bytes, Counter]:
         n = batch * spans + i
         user = USERS[n % len(USERS)]
         sent[user] += 1
-        items.append({
-            "traceId": f"{n + 1:032x}", "spanId": f"{n + 1:016x}", "name": "chat gpt-4o", "kind": 3,
-            "startTimeUnixNano": nanos, "endTimeUnixNano": nanos,
-            "attributes": [
-                {"key": "gen_ai.operation.name", "value": {"stringValue": "chat"}},
-                {"key": "gen_ai.provider.name", "value": {"stringValue": "openai"}},
-                {"key": "gen_ai.request.model", "value": {"stringValue": "gpt-4o"}},
-                {"key": "gen_ai.usage.input_tokens", "value": {"intValue": "1000"}},
-                {"key": "gen_ai.usage.output_tokens", "value": {"intValue": "200"}},
-                {"key": "enduser.id", "value": {"stringValue": user}},
-            ]})
-    body = {"resourceSpans": [{"resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "soak"}}]},
-                               "scopeSpans": [{"spans": items}]}]}
+        items.append(
+            {
+                "traceId": f"{n + 1:032x}",
+                "spanId": f"{n + 1:016x}",
+                "name": "chat gpt-4o",
+                "kind": 3,
+                "startTimeUnixNano": nanos,
+                "endTimeUnixNano": nanos,
+                "attributes": [
+                    {"key": "gen_ai.operation.name", "value": {"stringValue": "chat"}},
+                    {"key": "gen_ai.provider.name", "value": {"stringValue": "openai"}},
+                    {"key": "gen_ai.request.model", "value": {"stringValue": "gpt-4o"}},
+                    {"key": "gen_ai.usage.input_tokens", "value": {"intValue": "1000"}},
+                    {"key": "gen_ai.usage.output_tokens", "value": {"intValue": "200"}},
+                    {"key": "enduser.id", "value": {"stringValue": user}},
+                ],
+            }
+        )
+    body = {
+        "resourceSpans": [
+            {
+                "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "soak"}}]},
+                "scopeSpans": [{"spans": items}],
+            }
+        ]
+    }
     return json.dumps(body).encode(), sent
 
 
 def post(url: str, body: bytes, key: str) -> int:
-    request = urllib.request.Request(url, data=body, method="POST",
-                                     headers={"Content-Type": "application/json", "x-costwatch-key": key})
+    request = urllib.request.Request(
+        url, data=body, method="POST", headers={"Content-Type": "application/json", "x-costwatch-key": key}
+    )
     try:
         with urllib.request.urlopen(request, timeout=60) as resp:
             return resp.status
@@ -111,16 +126,31 @@ def main() -> int:
     folder.chmod(0o755)  # as root, pgserver runs PostgreSQL as another user, who must reach var/
     port, grpc_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "CELERY_BROKER_URL"}}
-    env.update(COSTWATCH_VAR_DIR=str(folder / "var"), COSTWATCH_PORT=str(port), COSTWATCH_GRPC_PORT=str(grpc_port),
-               COSTWATCH_HEARTBEAT_SECONDS="5", COSTWATCH_WORKER_WATCHDOG_SECONDS="30",
-               COSTWATCH_INGEST_RATE_PER_MINUTE="0")
+    env.update(
+        COSTWATCH_VAR_DIR=str(folder / "var"),
+        COSTWATCH_PORT=str(port),
+        COSTWATCH_GRPC_PORT=str(grpc_port),
+        COSTWATCH_HEARTBEAT_SECONDS="5",
+        COSTWATCH_WORKER_WATCHDOG_SECONDS="30",
+        COSTWATCH_INGEST_RATE_PER_MINUTE="0",
+    )
     log_path = folder / "run.log"
     log = log_path.open("wb")
-    launcher = subprocess.Popen([sys.executable, "-m", "costwatch.launcher"], cwd=REPO, env=env, stdout=log,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+    launcher = subprocess.Popen(
+        [sys.executable, "-m", "costwatch.launcher"],
+        cwd=REPO,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     base = f"http://127.0.0.1:{port}"
-    report: dict[str, object] = {"minutes": args.minutes, "rate_per_second": args.rate, "spans_per_export": args.spans,
-                                 "var": str(folder)}
+    report: dict[str, object] = {
+        "minutes": args.minutes,
+        "rate_per_second": args.rate,
+        "spans_per_export": args.spans,
+        "var": str(folder),
+    }
     try:
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline and get(f"{base}/healthz")[0] != 200:
@@ -195,20 +225,23 @@ def main() -> int:
         expected_total = per_call * sum(sent.values()) if per_call is not None else None
         status, raw = get(costs_url + "&provider=openai", auth)  # the raw-calls path of the same query
         raw_rows = {r["key"]: (r["cost_usd"], r["llm_calls"]) for r in raw.get("results", [])}
-        report.update({
-            "calls_per_user_exact": calls_ok,
-            "cost_per_call_usd": str(per_call),
-            "cost_total_usd": str(cost_total),
-            "cost_total_expected_usd": str(expected_total),
-            "cost_exact": expected_total is not None and cost_total == expected_total,
-            "rollup_equals_raw": raw_rows == {k: (r["cost_usd"], r["llm_calls"]) for k, r in rows.items()},
-        })
+        report.update(
+            {
+                "calls_per_user_exact": calls_ok,
+                "cost_per_call_usd": str(per_call),
+                "cost_total_usd": str(cost_total),
+                "cost_total_expected_usd": str(expected_total),
+                "cost_exact": expected_total is not None and cost_total == expected_total,
+                "rollup_equals_raw": raw_rows == {k: (r["cost_usd"], r["llm_calls"]) for k, r in rows.items()},
+            }
+        )
         final = log_path.read_text()
         report["worker_restarts_logged"] = len(re.findall(r"restarting worker", final))
         report["heartbeat_after"] = get(f"{base}/healthz")[1].get("worker")
         report["refused_exports"] = sum(n for s, n in statuses.items() if s != 200)
-        report["ok"] = bool(report["refused_exports"] == 0 and calls_ok and report["cost_exact"]
-                            and report["rollup_equals_raw"])
+        report["ok"] = bool(
+            report["refused_exports"] == 0 and calls_ok and report["cost_exact"] and report["rollup_equals_raw"]
+        )
     finally:
         launcher.send_signal(signal.SIGINT)
         try:

@@ -5,6 +5,7 @@ and every later send fails with "channel disconnected" until beat is restarted. 
 drops the broken connection on a connection error, so the next tick connects afresh. What it
 sends is ``CELERY_BEAT_SCHEDULE`` (``costwatch/settings.py``).
 """
+
 from __future__ import annotations
 
 import logging
@@ -39,8 +40,12 @@ class ReconnectingScheduler(PersistentScheduler):
             log.debug("%s sent.", entry.task)
 
     def _is_connection_error(self, exc: BaseException) -> bool:
-        errors: tuple[type[BaseException], ...] = (KombuOperationalError, ConnectionError, OSError,
-                                                   *self.app.connection_for_write().connection_errors)
+        errors: tuple[type[BaseException], ...] = (
+            KombuOperationalError,
+            ConnectionError,
+            OSError,
+            *self.app.connection_for_write().connection_errors,
+        )
         cause: BaseException | None = exc
         while cause is not None:
             if isinstance(cause, errors) or "disconnected" in str(cause):

@@ -1,4 +1,5 @@
 """The Celery app: broker and schedule come from Django settings (CELERY_* names)."""
+
 from __future__ import annotations
 
 import os

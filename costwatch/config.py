@@ -1,4 +1,5 @@
 """Reading settings from the environment, failing loudly on bad values. Nothing here writes."""
+
 from __future__ import annotations
 
 import os

@@ -11,6 +11,7 @@ PagerDuty incidents, email subjects, CSV files and pages. Each output gets its o
   so a newline cannot forge a second line or header.
 - ``csv_cell``: a spreadsheet cell that cannot start a formula or a new row.
 """
+
 from __future__ import annotations
 
 import re

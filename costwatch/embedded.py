@@ -12,6 +12,7 @@ the same embedded server: no broker process, and no half-written message files (
 filled, and the worker died on the ``JSONDecodeError``). PostgreSQL commits a message whole or
 not at all, and a consumer takes one with ``SELECT ... FOR UPDATE``.
 """
+
 from __future__ import annotations
 
 import logging

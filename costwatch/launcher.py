@@ -14,6 +14,7 @@ SIGINT, SIGTERM and SIGHUP are handled explicitly (a job started in the backgrou
 inherits SIGINT *ignored*, so Python's default KeyboardInterrupt cannot be relied on): each
 stops every child gracefully, then the embedded PostgreSQL.
 """
+
 from __future__ import annotations
 
 import os
@@ -55,7 +56,7 @@ class Backoff:
     def next_delay(self, ran_for: float) -> float:
         if ran_for >= STABLE_AFTER_SECONDS:
             self.failures = 0
-        delay = min(self.cap, self.first * 2 ** self.failures)
+        delay = min(self.cap, self.first * 2**self.failures)
         self.failures += 1
         return delay
 
@@ -83,20 +84,75 @@ def _services(settings: LazySettings) -> list[Service]:
     py = sys.executable
     host, port = settings.COSTWATCH_HOST, settings.COSTWATCH_PORT
     return [
-        Service("web", [py, "-m", "gunicorn", "costwatch.wsgi:application", "--bind", f"{host}:{port}",
-                        "--workers", str(settings.COSTWATCH_WEB_WORKERS), "--access-logfile", "-",
-                        "--timeout", str(settings.COSTWATCH_WEB_TIMEOUT_SECONDS),
-                        "--graceful-timeout", "10",
-                        # Attribution ids are kept whole up to 4,096 characters (costwatch.usage.limits),
-                        # so /api/v1/users/<id> may be ~50 KB URL-encoded: past gunicorn's 4 KB line.
-                        "--limit-request-line", "0"]),
-        Service("worker", [py, "-m", "celery", "-A", "costwatch", "worker", "--loglevel", "INFO",
-                           "--concurrency", str(settings.COSTWATCH_WORKER_CONCURRENCY)]),
-        Service("beat", [py, "-m", "celery", "-A", "costwatch", "beat", "--loglevel", "INFO",
-                         "--schedule", settings.CELERY_BEAT_SCHEDULE_FILENAME]),
-        *([Service("grpc", [py, str(settings.BASE_DIR / "manage.py"), "rungrpc", "--bind",
-                            f"{settings.COSTWATCH_GRPC_HOST}:{settings.COSTWATCH_GRPC_PORT}"])]
-          if settings.COSTWATCH_GRPC_PORT else []),
+        Service(
+            "web",
+            [
+                py,
+                "-m",
+                "gunicorn",
+                "costwatch.wsgi:application",
+                "--bind",
+                f"{host}:{port}",
+                "--workers",
+                str(settings.COSTWATCH_WEB_WORKERS),
+                "--access-logfile",
+                "-",
+                "--timeout",
+                str(settings.COSTWATCH_WEB_TIMEOUT_SECONDS),
+                "--graceful-timeout",
+                "10",
+                # Attribution ids are kept whole up to 4,096 characters (costwatch.usage.limits),
+                # so /api/v1/users/<id> may be ~50 KB URL-encoded: past gunicorn's 4 KB line.
+                "--limit-request-line",
+                "0",
+            ],
+        ),
+        Service(
+            "worker",
+            [
+                py,
+                "-m",
+                "celery",
+                "-A",
+                "costwatch",
+                "worker",
+                "--loglevel",
+                "INFO",
+                "--concurrency",
+                str(settings.COSTWATCH_WORKER_CONCURRENCY),
+            ],
+        ),
+        Service(
+            "beat",
+            [
+                py,
+                "-m",
+                "celery",
+                "-A",
+                "costwatch",
+                "beat",
+                "--loglevel",
+                "INFO",
+                "--schedule",
+                settings.CELERY_BEAT_SCHEDULE_FILENAME,
+            ],
+        ),
+        *(
+            [
+                Service(
+                    "grpc",
+                    [
+                        py,
+                        str(settings.BASE_DIR / "manage.py"),
+                        "rungrpc",
+                        "--bind",
+                        f"{settings.COSTWATCH_GRPC_HOST}:{settings.COSTWATCH_GRPC_PORT}",
+                    ],
+                )
+            ]
+            if settings.COSTWATCH_GRPC_PORT
+            else []
+        ),
     ]
 
 
@@ -117,8 +173,9 @@ def _prepare() -> LazySettings:
 class Supervisor:
     """Keeps every service (and the embedded PostgreSQL) running until asked to stop."""
 
-    def __init__(self, services: list[Service], embedded_var: Path | None,
-                 watchdog_seconds: float | None = None) -> None:
+    def __init__(
+        self, services: list[Service], embedded_var: Path | None, watchdog_seconds: float | None = None
+    ) -> None:
         self.services = services
         self.embedded_var = embedded_var
         self.watchdog_seconds = watchdog_seconds
@@ -187,8 +244,10 @@ class Supervisor:
         ran_for = now - service.started_at
         delay = service.backoff.next_delay(ran_for)
         service.restart_at = now + delay
-        log(f"{service.name} (pid {service.process.pid}) exited with {_describe(service.process.returncode)} "
-            f"after {ran_for:.0f}s; restarting in {delay:.0f}s")
+        log(
+            f"{service.name} (pid {service.process.pid}) exited with {_describe(service.process.returncode)} "
+            f"after {ran_for:.0f}s; restarting in {delay:.0f}s"
+        )
 
     def check_database(self) -> None:
         if self.embedded_var is None:
@@ -284,8 +343,7 @@ def main() -> int:
         settings = _prepare()
         if early_stop.is_set():
             return 0
-        supervisor = Supervisor(_services(settings), embedded_var,
-                                settings.COSTWATCH_WORKER_WATCHDOG_SECONDS or None)
+        supervisor = Supervisor(_services(settings), embedded_var, settings.COSTWATCH_WORKER_WATCHDOG_SECONDS or None)
         supervisor.install_signal_handlers()
         supervisor.run()
         if supervisor.stop_signal is not None:

@@ -1,17 +1,20 @@
 """Logging filters that keep the logs readable: no tracebacks for 403s, no INFO line per idle tick."""
+
 from __future__ import annotations
 
 import logging
 
 # Tasks that beat sends every few seconds; their routine lines go to DEBUG.
-PERIODIC_TASK_NAMES = frozenset({
-    "costwatch.usage.tasks.recompute_dirty_buckets",
-    "costwatch.usage.tasks.maintain_call_partitions",
-    "costwatch.ops.tasks.record_heartbeat",
-    "costwatch.ops.tasks.prune_broker_messages",
-    "alerts.tasks.evaluate_alert_rules",
-    "alerts.tasks.sweep_deliveries",
-})
+PERIODIC_TASK_NAMES = frozenset(
+    {
+        "costwatch.usage.tasks.recompute_dirty_buckets",
+        "costwatch.usage.tasks.maintain_call_partitions",
+        "costwatch.ops.tasks.record_heartbeat",
+        "costwatch.ops.tasks.prune_broker_messages",
+        "alerts.tasks.evaluate_alert_rules",
+        "alerts.tasks.sweep_deliveries",
+    }
+)
 _IDLE_RESULTS: tuple[object, ...] = (None, 0, False, "", [], {}, ())
 
 
@@ -50,8 +53,12 @@ class QuietPeriodicWork(logging.Filter):
         message = str(record.msg)
         if record.name == "celery.beat":
             # "Scheduler: Sending due task %s (%s)" with the schedule entry and the task name
-            return "Sending due task" in message and isinstance(args, tuple) and len(args) == 2 \
+            return (
+                "Sending due task" in message
+                and isinstance(args, tuple)
+                and len(args) == 2
                 and str(args[1]) in PERIODIC_TASK_NAMES
+            )
         if name not in PERIODIC_TASK_NAMES:
             return False
         if record.name == "celery.worker.strategy":  # "Task %(name)s[%(id)s] received"

@@ -1,4 +1,5 @@
 """Precisions of stored decimal columns, typed so ``DecimalField(**MONEY)`` type-checks."""
+
 from __future__ import annotations
 
 from typing import TypedDict

@@ -15,6 +15,7 @@ A column of amounts shows one number of decimals on every row (``column_decimals
 and enough for the smallest non-zero amount in it to keep two significant digits
 ($0.003458 next to $0.0106 → 4 decimals: "$0.0035", "$0.0106").
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -43,7 +44,7 @@ def column_decimals(values: Iterable[Decimal | None], *, significant: int = SIGN
 
 
 def format_usd(value: Decimal | None, decimals: int | None = None) -> str:
-    """"$1,234.56" with ``decimals`` places (default: what the value alone needs); None → "unpriced"."""
+    """ "$1,234.56" with ``decimals`` places (default: what the value alone needs); None → "unpriced"."""
     if value is None:
         return UNPRICED
     value = Decimal(value)

@@ -4,6 +4,7 @@ Loading them only reads: the environment through ``costwatch.config``, and the l
 under var/. Nothing is started or written; a run without ``DATABASE_URL`` gets one from
 ``costwatch.embedded.use_local_defaults``, which ``manage.py`` and ``make run`` call first.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -44,7 +45,8 @@ def _secret_key() -> str:
     except FileNotFoundError:
         raise ImproperlyConfigured(
             f"SECRET_KEY is not set and {path} does not exist: set SECRET_KEY, or run `python manage.py check` "
-            "once to create the local key") from None
+            "once to create the local key"
+        ) from None
 
 
 SECRET_KEY = _secret_key()
@@ -129,7 +131,8 @@ DATABASE_URL = env_str("DATABASE_URL", "").strip()
 if not DATABASE_URL:
     raise ImproperlyConfigured(
         "DATABASE_URL is not set: `make run` and `python manage.py` start the embedded PostgreSQL under "
-        "var/ and set it; set it yourself for other commands (gunicorn, celery)")
+        "var/ and set it; set it yourself for other commands (gunicorn, celery)"
+    )
 DATABASES = {"default": database_from_url(DATABASE_URL)}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -244,16 +247,19 @@ COSTWATCH_INGEST_TIMEOUT_MS = env_int("COSTWATCH_INGEST_TIMEOUT_MS", 20_000, min
 if COSTWATCH_INGEST_TIMEOUT_MS >= COSTWATCH_WEB_TIMEOUT_SECONDS * 1000:
     raise ImproperlyConfigured(
         f"COSTWATCH_INGEST_TIMEOUT_MS={COSTWATCH_INGEST_TIMEOUT_MS} must be below COSTWATCH_WEB_TIMEOUT_SECONDS="
-        f"{COSTWATCH_WEB_TIMEOUT_SECONDS} s, so an export answers 503 before gunicorn kills the worker")
+        f"{COSTWATCH_WEB_TIMEOUT_SECONDS} s, so an export answers 503 before gunicorn kills the worker"
+    )
 COSTWATCH_WEB_WORKERS = env_int("COSTWATCH_WEB_WORKERS", 2, minimum=1)
 COSTWATCH_WORKER_CONCURRENCY = env_int("COSTWATCH_WORKER_CONCURRENCY", 2, minimum=1)
 COSTWATCH_HEARTBEAT_SECONDS = env_float("COSTWATCH_HEARTBEAT_SECONDS", 30.0, minimum=1.0)
-COSTWATCH_HEARTBEAT_STALE_SECONDS = env_float("COSTWATCH_HEARTBEAT_STALE_SECONDS", 3 * COSTWATCH_HEARTBEAT_SECONDS,
-                                              minimum=COSTWATCH_HEARTBEAT_SECONDS)
+COSTWATCH_HEARTBEAT_STALE_SECONDS = env_float(
+    "COSTWATCH_HEARTBEAT_STALE_SECONDS", 3 * COSTWATCH_HEARTBEAT_SECONDS, minimum=COSTWATCH_HEARTBEAT_SECONDS
+)
 # `make run` restarts worker and beat when the heartbeat is older than this while both run
 # (0 = never). Keep it above the longest task: with every pool process busy, the heartbeat waits.
-COSTWATCH_WORKER_WATCHDOG_SECONDS = env_float("COSTWATCH_WORKER_WATCHDOG_SECONDS", 2 * COSTWATCH_HEARTBEAT_STALE_SECONDS,
-                                              minimum=0)
+COSTWATCH_WORKER_WATCHDOG_SECONDS = env_float(
+    "COSTWATCH_WORKER_WATCHDOG_SECONDS", 2 * COSTWATCH_HEARTBEAT_STALE_SECONDS, minimum=0
+)
 # OTLP/gRPC receiver (`manage.py rungrpc`); COSTWATCH_GRPC_PORT=0 keeps `make run` from starting it.
 COSTWATCH_GRPC_HOST = env_str("COSTWATCH_GRPC_HOST", "127.0.0.1")
 COSTWATCH_GRPC_PORT = env_int("COSTWATCH_GRPC_PORT", 4317, minimum=0)

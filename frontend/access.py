@@ -5,6 +5,7 @@ Every page URL carries the project slug; a person who is not a member of that pr
 the page's action gets a 403. The decision is ``costwatch.projects.permissions.project_for``,
 the same gate the API uses; this module only turns its refusals into those answers.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable

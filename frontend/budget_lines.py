@@ -1,4 +1,5 @@
 """Budget status of one user/feature/endpoint/model for its cost page, from alerts.budgets."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -14,10 +15,10 @@ class BudgetLine:
     period: str
     spent: Decimal
     amount: Decimal
-    state: str        # over | near (past one of the rule's early warnings) | ok
+    state: str  # over | near (past one of the rule's early warnings) | ok
     state_label: str
-    percent: int      # of the amount used, for the meter
-    bar: int          # the same, capped at 100 for the bar's width
+    percent: int  # of the amount used, for the meter
+    bar: int  # the same, capped at 100 for the bar's width
 
 
 def budget_status_of(project: Project, dimension: str, key: str) -> list[BudgetLine]:
@@ -30,6 +31,16 @@ def budget_status_of(project: Project, dimension: str, key: str) -> list[BudgetL
         warned = any(percent >= level for level in status.rule.warn_percents or [])
         state = "over" if status.exceeded else "near" if warned else "ok"
         label = {"over": "over budget", "near": "near the limit", "ok": "within budget"}[state]
-        lines.append(BudgetLine(status.rule.name, status.rule.get_period_display().lower(), status.spend,
-                                status.limit, state, label, percent, min(percent, 100)))
+        lines.append(
+            BudgetLine(
+                status.rule.name,
+                status.rule.get_period_display().lower(),
+                status.spend,
+                status.limit,
+                state,
+                label,
+                percent,
+                min(percent, 100),
+            )
+        )
     return lines

@@ -1,8 +1,8 @@
 """Template context for every frontend page: the project, the person's permissions there, the switcher."""
+
 from __future__ import annotations
 
 from django.http import HttpRequest
-
 from django.urls import reverse
 
 from costwatch.usage.dimensions import dimensions_of
@@ -22,8 +22,15 @@ def navigation(request: HttpRequest) -> dict[str, object]:
     match = request.resolver_match
     section = match.kwargs.get("dimension") or match.url_name if match else ""
     current = match.kwargs.get("name") if match and match.url_name in DIMENSION_PAGES else None
-    dimensions = [{"name": d.name, "label": dimension_label(d.name), "current": d.name == current,
-                   "url": reverse("frontend:dimension", args=[project.slug, d.name])} for d in dimensions_of(project)]
+    dimensions = [
+        {
+            "name": d.name,
+            "label": dimension_label(d.name),
+            "current": d.name == current,
+            "url": reverse("frontend:dimension", args=[project.slug, d.name]),
+        }
+        for d in dimensions_of(project)
+    ]
     return {
         "nav_dimensions": dimensions,
         "nav_dimension_tabs": len(dimensions) <= DIMENSION_TABS,

@@ -3,6 +3,7 @@
 Nothing here computes money: costs come from ``costwatch.usage.queries`` / ``costwatch.usage.pages``
 and are only arranged (sorted, cut to a page, grouped into chart series) for display.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -59,15 +60,15 @@ class GroupKind:
     one of the project's custom dimensions. The views and templates read everything from here,
     so the users/features/endpoints/models pages and a custom dimension's pages are one code path."""
 
-    slug: str              # the URL's part: "users", or the custom dimension's name
-    group_by: str          # the cost queries' group_by: "user", or the custom dimension's name
+    slug: str  # the URL's part: "users", or the custom dimension's name
+    group_by: str  # the cost queries' group_by: "user", or the custom dimension's name
     rollup_dimension: str  # RollupHour.dimension of its rows: "user", or "dim:<id>"
-    singular: str          # "User", "Tenant"
-    plural: str            # "Users", "Tenant values"
+    singular: str  # "User", "Tenant"
+    plural: str  # "Users", "Tenant values"
     breakdowns: tuple[str, ...]  # group_bys its group page splits one group's spend by
     list_url: str
-    detail_url: str        # add ?key=
-    breakdown_url: str     # add ?key=&by=
+    detail_url: str  # add ?key=
+    breakdown_url: str  # add ?key=&by=
     custom: CustomDimension | None = None
 
     @property
@@ -92,21 +93,39 @@ def builtin_group(project: Project, slug: str) -> GroupKind:
         raise Http404("No such page.")
     group_by, singular, plural = DIMENSIONS[slug]
     args = [project.slug, slug]
-    return GroupKind(slug, group_by, group_by, singular, plural, BREAKDOWNS[group_by],
-                     reverse("frontend:groups", args=args), reverse("frontend:group", args=args),
-                     reverse("frontend:group-breakdown", args=args))
+    return GroupKind(
+        slug,
+        group_by,
+        group_by,
+        singular,
+        plural,
+        BREAKDOWNS[group_by],
+        reverse("frontend:groups", args=args),
+        reverse("frontend:group", args=args),
+        reverse("frontend:group-breakdown", args=args),
+    )
 
 
-def custom_group(project: Project, dimension: CustomDimension, others: list[CustomDimension] | None = None) -> GroupKind:
+def custom_group(
+    project: Project, dimension: CustomDimension, others: list[CustomDimension] | None = None
+) -> GroupKind:
     """The group kind of a custom dimension; its group page splits by feature, model, user and the
     project's other custom dimensions (``others``, read when not given)."""
     others = dimensions_of(project) if others is None else others
     label = dimension_label(dimension.name)
     args = [project.slug, dimension.name]
-    return GroupKind(dimension.name, dimension.name, dimension.rollup_dimension, label, f"{label} values",
-                     (*CUSTOM_BREAKDOWNS, *(d.name for d in others if d.pk != dimension.pk)),
-                     reverse("frontend:dimension", args=args), reverse("frontend:dimension-group", args=args),
-                     reverse("frontend:dimension-breakdown", args=args), custom=dimension)
+    return GroupKind(
+        dimension.name,
+        dimension.name,
+        dimension.rollup_dimension,
+        label,
+        f"{label} values",
+        (*CUSTOM_BREAKDOWNS, *(d.name for d in others if d.pk != dimension.pk)),
+        reverse("frontend:dimension", args=args),
+        reverse("frontend:dimension-group", args=args),
+        reverse("frontend:dimension-breakdown", args=args),
+        custom=dimension,
+    )
 
 
 def custom_group_named(project: Project, name: str) -> GroupKind:
@@ -140,7 +159,7 @@ COLUMNS = [  # (ordering field, heading); headings are sortable when the field i
 class DateRange:
     period: Period
     start: date  # inclusive, project-local
-    end: date    # inclusive, project-local
+    end: date  # inclusive, project-local
     preset: str
     error: str = ""
 
@@ -197,7 +216,7 @@ class Table:
 
 @dataclass(frozen=True)
 class TableQuery:
-    sort: str    # an ordering of costwatch.usage.queries (prefix - for descending)
+    sort: str  # an ordering of costwatch.usage.queries (prefix - for descending)
     search: str  # case-insensitive substring of the key; empty = all
     page: int
 
@@ -210,8 +229,11 @@ def table_query_of(params: QueryDict, *, default_sort: str = "-cost_usd") -> Tab
     """What the table was asked for: ?sort=, ?q= and ?page= (bad values fall back to the defaults)."""
     sort = params.get("sort", default_sort)
     raw_page = params.get("page", "1")
-    return TableQuery(sort if sort.lstrip("-") in ORDERINGS else default_sort, params.get("q", "").strip(),
-                      max(int(raw_page), 1) if raw_page.isdigit() else 1)
+    return TableQuery(
+        sort if sort.lstrip("-") in ORDERINGS else default_sort,
+        params.get("q", "").strip(),
+        max(int(raw_page), 1) if raw_page.isdigit() else 1,
+    )
 
 
 def searched(rows: list[CostRow], asked: TableQuery) -> list[CostRow]:
@@ -223,7 +245,7 @@ def searched(rows: list[CostRow], asked: TableQuery) -> list[CostRow]:
 def table_of(rows: list[CostRow], total: int, asked: TableQuery) -> Table:
     """One page of a table whose rows are already sorted (and cut to the page when total > len(rows))."""
     if total == len(rows) and len(rows) > PAGE_SIZE:
-        rows = rows[asked.offset: asked.offset + PAGE_SIZE]
+        rows = rows[asked.offset : asked.offset + PAGE_SIZE]
     pages = max(1, -(-total // PAGE_SIZE))
     return Table(rows, total, asked.sort, asked.search, min(asked.page, pages), pages)
 
@@ -248,8 +270,12 @@ def stacked_chart(days: list[DayCost], start: date, end: date) -> dict[str, obje
     return {
         "labels": labels,
         "datasets": [
-            {"label": name or "(none)", "data": [float(v) for v in values],  # chart drawing only, not money math
-             "backgroundColor": PALETTE[i % len(PALETTE)], "stack": "spend"}
+            {
+                "label": name or "(none)",
+                "data": [float(v) for v in values],  # chart drawing only, not money math
+                "backgroundColor": PALETTE[i % len(PALETTE)],
+                "stack": "spend",
+            }
             for i, (name, values) in enumerate(series.items())
         ],
     }
@@ -261,8 +287,14 @@ def daily_chart(rows: list[CostRow], start: date, end: date, label: str = "Spend
     labels = [(start + timedelta(days=i)).isoformat() for i in range((end - start).days + 1)]
     return {
         "labels": labels,
-        "datasets": [{"label": label, "data": [float(by_day.get(d, 0)) for d in labels],
-                      "backgroundColor": PALETTE[0], "stack": "spend"}],
+        "datasets": [
+            {
+                "label": label,
+                "data": [float(by_day.get(d, 0)) for d in labels],
+                "backgroundColor": PALETTE[0],
+                "stack": "spend",
+            }
+        ],
     }
 
 
@@ -282,6 +314,7 @@ def permissions_of(user, project: Project) -> dict[str, bool]:  # noqa: ANN001 -
 
 # --- The A/B comparison --------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class CompareLine:
     """One line of the comparison: a figure of side A and side B, and how B differs from A.
@@ -297,7 +330,7 @@ class CompareLine:
     a: object
     b: object
     delta: str = ""  # "+12%", "-1.5 pp"; "" when either side has no figure
-    tone: str = ""   # "warn" when B is worse than A, "ok" when better, "" when neutral or equal
+    tone: str = ""  # "warn" when B is worse than A, "ok" when better, "" when neutral or equal
     missing_a: str = ""
     missing_b: str = ""
     help: str = ""
@@ -335,15 +368,33 @@ def _points(a: float | None, b: float | None) -> tuple[str, int]:
 
 # (label, Comparison.per_request field, kind, what it is per, higher is better, help)
 PER_REQUEST_LINES = [
-    ("Cost per request", "cost_per_request_usd", "usd", "request", False,
-     "Known only when every call of the side is priced: a partial sum would understate it."),
-    ("Prompt tokens per request", "input_tokens_per_request", "number", "request", False,
-     "Fresh prompt tokens, cache reads and cache writes."),
+    (
+        "Cost per request",
+        "cost_per_request_usd",
+        "usd",
+        "request",
+        False,
+        "Known only when every call of the side is priced: a partial sum would understate it.",
+    ),
+    (
+        "Prompt tokens per request",
+        "input_tokens_per_request",
+        "number",
+        "request",
+        False,
+        "Fresh prompt tokens, cache reads and cache writes.",
+    ),
     ("Output tokens per request", "output_tokens_per_request", "number", "request", False, "Reasoning included."),
     ("LLM calls per request", "calls_per_request", "number", "request", False, ""),
     ("Prompt-cache hit rate", "prompt_cache_hit_rate", "rate", "prompt", True, "Prompt tokens read from the cache."),
-    ("Response-cache hit rate", "response_cache_hit_rate", "rate", "call", True,
-     "Calls the app answered from its own cache."),
+    (
+        "Response-cache hit rate",
+        "response_cache_hit_rate",
+        "rate",
+        "call",
+        True,
+        "Calls the app answered from its own cache.",
+    ),
     ("Error rate", "error_rate", "rate", "call", False, "Calls that failed."),
 ]
 
@@ -357,37 +408,57 @@ def comparison_lines(result: Comparison) -> tuple[list[CompareLine], list[Compar
         va, vb = pa[name], pb[name]
         delta, sign = _points(va, vb) if kind == "rate" else _relative(va, vb)
         tone = "" if not sign else ("ok" if (sign > 0) == better_up else "warn")
-        per_request.append(CompareLine(label, kind, va, vb, delta, tone, _why_missing(a, va, per=per),
-                                       _why_missing(b, vb, per=per), help_text))
+        per_request.append(
+            CompareLine(
+                label, kind, va, vb, delta, tone, _why_missing(a, va, per=per), _why_missing(b, vb, per=per), help_text
+            )
+        )
     totals = []
     for label, name in [("Requests", "requests"), ("LLM calls", "llm_calls")]:
         delta, _ = _relative(getattr(a, name), getattr(b, name))
         totals.append(CompareLine(label, "count", getattr(a, name), getattr(b, name), delta))
     delta, _ = _relative(a.known_cost_usd if a.cost_complete else None, b.known_cost_usd if b.cost_complete else None)
-    totals.append(CompareLine("Cost", "row_cost", a, b, delta, help=(
-        "The priced calls' cost; calls without a known cost (unpriced model or unknown usage) are shown "
-        "beside it. No difference is shown unless both sides are complete.")))
+    totals.append(
+        CompareLine(
+            "Cost",
+            "row_cost",
+            a,
+            b,
+            delta,
+            help=(
+                "The priced calls' cost; calls without a known cost (unpriced model or unknown usage) are shown "
+                "beside it. No difference is shown unless both sides are complete."
+            ),
+        )
+    )
 
     def completeness(row: CostRow) -> str:
         missing = row.llm_calls - row.priced_calls
         return "yes" if not missing else f"no: {missing:,} of {row.llm_calls:,} calls not priced"
 
-    totals.append(CompareLine("Every call priced", "complete", a, b, missing_a=completeness(a),
-                              missing_b=completeness(b)))
+    totals.append(
+        CompareLine("Every call priced", "complete", a, b, missing_a=completeness(a), missing_b=completeness(b))
+    )
     return per_request, totals
 
 
-def per_request_chart(days_a: list[CostRow], days_b: list[CostRow], start: date, end: date,
-                      labels: tuple[str, str]) -> dict[str, object]:
+def per_request_chart(
+    days_a: list[CostRow], days_b: list[CostRow], start: date, end: date, labels: tuple[str, str]
+) -> dict[str, object]:
     """Chart.js data: each side's cost per request per local day (a gap on days where it is unknown
     or the side had no request)."""
     days = [(start + timedelta(days=i)).isoformat() for i in range((end - start).days + 1)]
     datasets = []
     for i, (rows, label) in enumerate(zip((days_a, days_b), labels)):
         by_day = {row.key: row.avg_cost_per_request_usd for row in rows}
-        datasets.append({"label": label, "backgroundColor": PALETTE[i],
-                         # chart drawing only, not money math; None leaves a gap (unknown, not $0)
-                         "data": [float(cost) if (cost := by_day.get(d)) is not None else None for d in days]})
+        datasets.append(
+            {
+                "label": label,
+                "backgroundColor": PALETTE[i],
+                # chart drawing only, not money math; None leaves a gap (unknown, not $0)
+                "data": [float(cost) if (cost := by_day.get(d)) is not None else None for d in days],
+            }
+        )
     return {"labels": days, "datasets": datasets}
 
 

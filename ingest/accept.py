@@ -8,6 +8,7 @@ that fails raises one ``ExportRefused`` with a ``Refusal`` kind; ``ingest/views.
 with an HTTP status, ``ingest/grpc_server.py`` with a gRPC status code (RetryInfo when
 ``retry_after`` is set). Nothing is stored unless the answer is the response.
 """
+
 from __future__ import annotations
 
 import enum
@@ -69,8 +70,9 @@ _DECODE_REFUSALS: dict[type[OtlpError], Refusal] = {
 }
 
 
-def accept_export(secret: str | None, payload: bytes | Callable[[], bytes], content_type: str | None, *,
-                  address: str) -> ExportTraceServiceResponse:
+def accept_export(
+    secret: str | None, payload: bytes | Callable[[], bytes], content_type: str | None, *, address: str
+) -> ExportTraceServiceResponse:
     """Authenticate, rate-limit, decode and store one ``ExportTraceServiceRequest``.
 
     ``secret`` is the key the client sent (None when it sent none), ``address`` the client's IP
@@ -85,12 +87,17 @@ def accept_export(secret: str | None, payload: bytes | Callable[[], bytes], cont
         key = _authenticate(secret, address)
         kind = media_type(content_type)
         if kind not in ACCEPTED_TYPES:
-            raise ExportRefused(Refusal.UNSUPPORTED, f"unsupported content type {kind or '(none)'!r}; "
-                                                     f"use one of {', '.join(ACCEPTED_TYPES)}")
+            raise ExportRefused(
+                Refusal.UNSUPPORTED,
+                f"unsupported content type {kind or '(none)'!r}; use one of {', '.join(ACCEPTED_TYPES)}",
+            )
         allowed, retry_after = allow_export(key)
         if not allowed:
-            raise ExportRefused(Refusal.THROTTLED, f"rate limit of {settings.COSTWATCH_INGEST_RATE_PER_MINUTE} "
-                                                   "exports per minute exceeded", retry_after)
+            raise ExportRefused(
+                Refusal.THROTTLED,
+                f"rate limit of {settings.COSTWATCH_INGEST_RATE_PER_MINUTE} exports per minute exceeded",
+                retry_after,
+            )
         try:
             export = parse_export(payload() if callable(payload) else payload, kind)
         except OtlpError as exc:
@@ -100,22 +107,29 @@ def accept_export(secret: str | None, payload: bytes | Callable[[], bytes], cont
     except OperationalError as exc:
         if is_timeout(exc):
             log.warning("export not stored within %s ms: %s", settings.COSTWATCH_INGEST_TIMEOUT_MS, exc)
-            raise ExportRefused(Refusal.UNAVAILABLE,
-                                f"the export could not be stored within {settings.COSTWATCH_INGEST_TIMEOUT_MS} ms "
-                                "(the database is busy); nothing was stored; retry later",
-                                DB_RETRY_AFTER_SECONDS) from exc
+            raise ExportRefused(
+                Refusal.UNAVAILABLE,
+                f"the export could not be stored within {settings.COSTWATCH_INGEST_TIMEOUT_MS} ms "
+                "(the database is busy); nothing was stored; retry later",
+                DB_RETRY_AFTER_SECONDS,
+            ) from exc
         raise _database_unavailable(exc) from exc
     except InterfaceError as exc:
         raise _database_unavailable(exc) from exc
     except (DataError, IntegrityError) as exc:
         # Retrying the same bytes cannot help: refuse them rather than have them retried forever.
         log.warning("export refused by the database: %s", exc)
-        raise ExportRefused(Refusal.INVALID, f"the export cannot be stored ({type(exc).__name__}: "
-                                             f"{str(exc).strip()[:200]}); nothing was stored") from exc
+        raise ExportRefused(
+            Refusal.INVALID,
+            f"the export cannot be stored ({type(exc).__name__}: {str(exc).strip()[:200]}); nothing was stored",
+        ) from exc
     except DatabaseError as exc:
         log.exception("database error during ingest")
-        raise ExportRefused(Refusal.UNAVAILABLE, f"database error, nothing was stored; retry later "
-                                                 f"({type(exc).__name__})", DB_RETRY_AFTER_SECONDS) from exc
+        raise ExportRefused(
+            Refusal.UNAVAILABLE,
+            f"database error, nothing was stored; retry later ({type(exc).__name__})",
+            DB_RETRY_AFTER_SECONDS,
+        ) from exc
     response = ExportTraceServiceResponse()
     if result.rejected_spans:
         response.partial_success.rejected_spans = result.rejected_spans
@@ -125,12 +139,15 @@ def accept_export(secret: str | None, payload: bytes | Callable[[], bytes], cont
 
 def _authenticate(secret: str | None, address: str) -> ApiKey:
     if not secret:
-        raise ExportRefused(Refusal.UNAUTHENTICATED,
-                            "missing ingest key: send 'authorization: Bearer <key>' or 'x-costwatch-key: <key>'")
+        raise ExportRefused(
+            Refusal.UNAUTHENTICATED,
+            "missing ingest key: send 'authorization: Bearer <key>' or 'x-costwatch-key: <key>'",
+        )
     guessing = throttle.check(throttle.KEY_ADDRESS, address)
     if not guessing.allowed:
-        raise ExportRefused(Refusal.THROTTLED, "too many invalid keys from this address; try again later",
-                            guessing.retry_after)
+        raise ExportRefused(
+            Refusal.THROTTLED, "too many invalid keys from this address; try again later", guessing.retry_after
+        )
     key = authenticate_key(secret, KeyScope.INGEST)
     if key is None:
         throttle.record_failure(throttle.KEY_ADDRESS, address)
@@ -140,5 +157,6 @@ def _authenticate(secret: str | None, address: str) -> ApiKey:
 
 def _database_unavailable(exc: Error) -> ExportRefused:
     log.warning("database unavailable during ingest: %s", exc)
-    return ExportRefused(Refusal.UNAVAILABLE, "database unavailable, nothing was stored; retry later",
-                         DB_RETRY_AFTER_SECONDS)
+    return ExportRefused(
+        Refusal.UNAVAILABLE, "database unavailable, nothing was stored; retry later", DB_RETRY_AFTER_SECONDS
+    )

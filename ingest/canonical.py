@@ -1,4 +1,5 @@
 """The dataclasses ingest produces: flattened spans in, canonical LLM calls and attribution out."""
+
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence

@@ -8,6 +8,7 @@ the deadline. A statement cut short raises ``QueryCanceled`` (a Django ``Operati
 the transaction rolls back, nothing is stored, and the transport answers 503 / UNAVAILABLE with a
 retry delay: the exporter sends the export again later.
 """
+
 from __future__ import annotations
 
 import time

@@ -5,6 +5,7 @@ OTLP specification asks (UNAUTHENTICATED, INVALID_ARGUMENT, RESOURCE_EXHAUSTED, 
 RetryInfo), the thread pool and graceful shutdown. Authentication, limits, decoding and the
 exactly-once write are ``ingest.accept``, shared with the HTTP view.
 """
+
 from __future__ import annotations
 
 import logging
@@ -56,7 +57,7 @@ def _peer_address(peer: str) -> str:
     """The IP of a gRPC peer string ("ipv4:1.2.3.4:5678", "ipv6:[::1]:5678")."""
     kind, _, rest = peer.partition(":")
     if kind == "ipv6" and rest.startswith("["):
-        return rest[1:rest.index("]")] if "]" in rest else rest
+        return rest[1 : rest.index("]")] if "]" in rest else rest
     if kind == "ipv4":
         return rest.rsplit(":", 1)[0]
     return peer
@@ -78,8 +79,12 @@ def export(payload: bytes, context: grpc.ServicerContext) -> ExportTraceServiceR
     close_old_connections()
     try:
         metadata = {k: v for k, v in context.invocation_metadata() if isinstance(v, str)}
-        return accept_export(key_from_headers(metadata), lambda: _within_limit(payload), PROTOBUF_TYPES[0],
-                             address=_peer_address(context.peer()))
+        return accept_export(
+            key_from_headers(metadata),
+            lambda: _within_limit(payload),
+            PROTOBUF_TYPES[0],
+            address=_peer_address(context.peer()),
+        )
     except ExportRefused as refusal:
         context.set_trailing_metadata(refusal_trailers(refusal))
         context.abort(GRPC_STATUS[refusal.kind], refusal.message)
@@ -90,12 +95,16 @@ def export(payload: bytes, context: grpc.ServicerContext) -> ExportTraceServiceR
 
 def build_server(bind: str, *, workers: int, max_message_bytes: int) -> tuple[grpc.Server, int]:
     """A server bound to ``bind`` (HOST:PORT, port 0 picks one), not yet started, and its port."""
-    handler = grpc.method_handlers_generic_handler(SERVICE_NAME, {
-        # No request deserializer: the bytes go to ingest.otlp, so undecodable protobuf is
-        # INVALID_ARGUMENT with a message rather than grpc's generic INTERNAL.
-        "Export": grpc.unary_unary_rpc_method_handler(
-            export, response_serializer=ExportTraceServiceResponse.SerializeToString),
-    })
+    handler = grpc.method_handlers_generic_handler(
+        SERVICE_NAME,
+        {
+            # No request deserializer: the bytes go to ingest.otlp, so undecodable protobuf is
+            # INVALID_ARGUMENT with a message rather than grpc's generic INTERNAL.
+            "Export": grpc.unary_unary_rpc_method_handler(
+                export, response_serializer=ExportTraceServiceResponse.SerializeToString
+            ),
+        },
+    )
     server = grpc.server(
         ThreadPoolExecutor(max_workers=workers, thread_name_prefix="otlp-grpc"),
         handlers=[handler],
@@ -114,8 +123,9 @@ def build_server(bind: str, *, workers: int, max_message_bytes: int) -> tuple[gr
     return server, port
 
 
-def serve_until_signalled(server: grpc.Server, *, grace_seconds: float,
-                          on_started: Callable[[], None] = lambda: None) -> None:
+def serve_until_signalled(
+    server: grpc.Server, *, grace_seconds: float, on_started: Callable[[], None] = lambda: None
+) -> None:
     """Run until SIGTERM or SIGINT, then refuse new exports and let in-flight ones finish."""
     stopping = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stopping.set()) for sig in (signal.SIGTERM, signal.SIGINT)}

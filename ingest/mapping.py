@@ -1,4 +1,5 @@
 """From a decoded export to canonical calls, trace attribution and rejected spans."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -12,6 +13,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
+from costwatch.usage.limits import MAX_ATTRIBUTION_CHARS
 from ingest.canonical import (
     SPAN_KIND_SERVER,
     DimensionSpec,
@@ -21,7 +23,6 @@ from ingest.canonical import (
     SpanView,
     TraceAttribution,
 )
-from costwatch.usage.limits import MAX_ATTRIBUTION_CHARS
 from ingest.dialects import DIALECTS, Dialect, InvalidSpan
 from ingest.dialects.base import USAGE_ESTIMATED, USAGE_UNKNOWN
 from ingest.messages import TokenEstimator, estimate_with_tiktoken, read_messages
@@ -131,14 +132,17 @@ def _attribution_problem(own: TraceAttribution) -> str | None:
     for name, value in values:
         if value is not None and len(value) > MAX_ATTRIBUTION_CHARS:
             label = {"root_name": "root span name", "route": "http.route"}.get(name, name)
-            return (f"span {own.span_id}: {label} is {len(value)} characters; "
-                    f"Costwatch keeps attribution keys whole up to {MAX_ATTRIBUTION_CHARS} "
-                    "(the span is not stored: no call of its trace inherits its attribution)")
+            return (
+                f"span {own.span_id}: {label} is {len(value)} characters; "
+                f"Costwatch keeps attribution keys whole up to {MAX_ATTRIBUTION_CHARS} "
+                "(the span is not stored: no call of its trace inherits its attribution)"
+            )
     return None
 
 
-def attribution_of(span: SpanView, feature_keys: Sequence[str], user_keys: Sequence[str],
-                   dimensions: Sequence[DimensionSpec] = ()) -> TraceAttribution:
+def attribution_of(
+    span: SpanView, feature_keys: Sequence[str], user_keys: Sequence[str], dimensions: Sequence[DimensionSpec] = ()
+) -> TraceAttribution:
     """What this span says about itself: user, feature, session, SERVER route, root name, parent,
     and its values of the project's custom dimensions (span attributes first, then the resource's)."""
     own_dimensions = {}
@@ -169,9 +173,20 @@ def attribution_of(span: SpanView, feature_keys: Sequence[str], user_keys: Seque
 KEPT_ATTRIBUTE_CHARS = 1024
 KEPT_ATTRIBUTE_KEYS = 128
 CONTENT_ATTRIBUTE_PREFIXES = (
-    "gen_ai.prompt", "gen_ai.completion", "gen_ai.input.messages", "gen_ai.output.messages",
-    "gen_ai.system_instructions", "llm.input_messages", "llm.output_messages", "llm.prompts", "input.value",
-    "output.value", "ai.prompt", "ai.response", "traceloop.entity.input", "traceloop.entity.output",
+    "gen_ai.prompt",
+    "gen_ai.completion",
+    "gen_ai.input.messages",
+    "gen_ai.output.messages",
+    "gen_ai.system_instructions",
+    "llm.input_messages",
+    "llm.output_messages",
+    "llm.prompts",
+    "input.value",
+    "output.value",
+    "ai.prompt",
+    "ai.response",
+    "traceloop.entity.input",
+    "traceloop.entity.output",
 )
 
 
@@ -210,8 +225,14 @@ def _first_value(span: SpanView, keys: Iterable[str]) -> str | None:
 
 def _contributes(attribution: TraceAttribution) -> bool:
     return any(
-        (attribution.user, attribution.feature, attribution.session, attribution.route, attribution.root_name,
-         attribution.dimensions)
+        (
+            attribution.user,
+            attribution.feature,
+            attribution.session,
+            attribution.route,
+            attribution.root_name,
+            attribution.dimensions,
+        )
     )
 
 

@@ -8,6 +8,7 @@ prompt and the first that has a completion, so the same text is never counted tw
 ``ingest.mapping`` counts the text with a ``TokenEstimator`` (tiktoken unless a caller passes
 another).
 """
+
 from __future__ import annotations
 
 import json
@@ -155,6 +156,7 @@ def join_texts(texts: Iterable[str]) -> str:
 
 
 # --- The OpenTelemetry GenAI conventions' formats -------------------------------------------
+
 
 def _otel_prompt(span: SpanView) -> list[dict[str, str]]:
     system = messages_from_json(span.attributes.get("gen_ai.system_instructions"))

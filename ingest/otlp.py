@@ -2,6 +2,7 @@
 
 Errors are ``OtlpError`` subclasses, one per kind of refusal (``ingest.accept`` maps them).
 """
+
 from __future__ import annotations
 
 import base64
@@ -145,7 +146,9 @@ def _parse_json(payload: bytes) -> ExportTraceServiceRequest:
         raise MalformedExport(f"invalid OTLP JSON: {exc}") from exc
     except (SystemError, UnicodeError) as exc:
         # The protobuf runtime raises SystemError on text it cannot hold (seen with lone surrogates).
-        raise MalformedExport(f"invalid OTLP JSON: text the protobuf runtime cannot hold ({type(exc).__name__})") from exc
+        raise MalformedExport(
+            f"invalid OTLP JSON: text the protobuf runtime cannot hold ({type(exc).__name__})"
+        ) from exc
     return request
 
 
@@ -158,11 +161,15 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 def _reject_lone_surrogates(value: Any, path: str) -> None:
     if isinstance(value, str):
         if _SURROGATE.search(value):
-            raise MalformedExport(f"invalid JSON at {path}: lone UTF-16 surrogate escape in a string (not valid Unicode)")
+            raise MalformedExport(
+                f"invalid JSON at {path}: lone UTF-16 surrogate escape in a string (not valid Unicode)"
+            )
     elif isinstance(value, dict):
         for key, item in value.items():
             if _SURROGATE.search(key):
-                raise MalformedExport(f"invalid JSON at {path}: lone UTF-16 surrogate escape in a key (not valid Unicode)")
+                raise MalformedExport(
+                    f"invalid JSON at {path}: lone UTF-16 surrogate escape in a key (not valid Unicode)"
+                )
             _reject_lone_surrogates(item, f"{path}.{key}")
     elif isinstance(value, list):
         for i, item in enumerate(value):

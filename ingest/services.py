@@ -2,6 +2,7 @@
 
 Both transports reach it through ``ingest.accept``; nothing here knows about HTTP or gRPC.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -87,8 +88,9 @@ def _attribution_row(project: Project, a: TraceAttribution) -> SpanAttribution:
 
 
 def _call_row(project: Project, call: CanonicalCall, book: PriceBook) -> LlmCall:
-    priced = book.price_for_call(call.model, call.request_model, call.start, provider=call.provider,
-                                 service_tier=catalog_tier(call.service_tier))
+    priced = book.price_for_call(
+        call.model, call.request_model, call.start, provider=call.provider, service_tier=catalog_tier(call.service_tier)
+    )
     row = LlmCall(
         project=project,
         trace_id=call.trace_id,

@@ -10,6 +10,7 @@ the export is stored. Nothing here makes the whole export fail or retry.
   (default 31) and no later than ``COSTWATCH_INGEST_MAX_FUTURE_SECONDS`` (default 3600) after the
   moment of ingest, and must not end before it starts. Raise the age for a backfill.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -32,11 +33,15 @@ class TimeWindow:
 
     def problem(self, start: datetime, end: datetime, now: datetime) -> str | None:
         if start < now - self.max_age:
-            return (f"start time {start.isoformat()} is more than {self.max_age.days} days before now "
-                    f"(COSTWATCH_INGEST_MAX_AGE_DAYS; raise it to backfill)")
+            return (
+                f"start time {start.isoformat()} is more than {self.max_age.days} days before now "
+                f"(COSTWATCH_INGEST_MAX_AGE_DAYS; raise it to backfill)"
+            )
         if start > now + self.max_future:
-            return (f"start time {start.isoformat()} is more than {int(self.max_future.total_seconds())}s "
-                    f"in the future (COSTWATCH_INGEST_MAX_FUTURE_SECONDS)")
+            return (
+                f"start time {start.isoformat()} is more than {int(self.max_future.total_seconds())}s "
+                f"in the future (COSTWATCH_INGEST_MAX_FUTURE_SECONDS)"
+            )
         if end < start:
             return f"end time {end.isoformat()} is before start time {start.isoformat()}"
         return None
@@ -55,7 +60,9 @@ def unstorable_text(obj: object, fields: Iterable[str]) -> str | None:
     return None
 
 
-_CALL_TEXT = tuple(f.name for f in dataclasses.fields(LlmCall) if f.name not in {"trace_id", "span_id", "parent_span_id"})
+_CALL_TEXT = tuple(
+    f.name for f in dataclasses.fields(LlmCall) if f.name not in {"trace_id", "span_id", "parent_span_id"}
+)
 _ATTRIBUTION_TEXT = ("user", "feature", "session", "route", "root_name")
 
 
@@ -79,8 +86,9 @@ def reject_invalid_spans(mapped: MappedExport, window: TimeWindow, now: datetime
                 bad[key] = problem
     if not bad:
         return mapped
-    rejected += [RejectedSpan(trace_id, span_id, f"span {span_id}: {problem}")
-                 for (trace_id, span_id), problem in bad.items()]
+    rejected += [
+        RejectedSpan(trace_id, span_id, f"span {span_id}: {problem}") for (trace_id, span_id), problem in bad.items()
+    ]
     return MappedExport(
         calls=[c for c in mapped.calls if (c.trace_id, c.span_id) not in bad],
         attributions=[a for a in mapped.attributions if (a.trace_id, a.span_id) not in bad],
@@ -91,5 +99,7 @@ def reject_invalid_spans(mapped: MappedExport, window: TimeWindow, now: datetime
 def configured_window() -> TimeWindow:
     from django.conf import settings
 
-    return TimeWindow(max_age=timedelta(days=settings.COSTWATCH_INGEST_MAX_AGE_DAYS),
-                      max_future=timedelta(seconds=settings.COSTWATCH_INGEST_MAX_FUTURE_SECONDS))
+    return TimeWindow(
+        max_age=timedelta(days=settings.COSTWATCH_INGEST_MAX_AGE_DAYS),
+        max_future=timedelta(seconds=settings.COSTWATCH_INGEST_MAX_FUTURE_SECONDS),
+    )

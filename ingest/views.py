@@ -1,4 +1,5 @@
 """POST /v1/traces: the OTLP/HTTP trace receiver. Reads the body, answers ``ingest.accept``'s verdict."""
+
 from __future__ import annotations
 
 from django.conf import settings
@@ -77,8 +78,12 @@ def _answer(request: HttpRequest) -> HttpResponse:
         response["Allow"] = "POST"
         return response
     try:
-        answer = accept_export(key_from_headers(request.headers), lambda: _read_body(request), ctype,
-                               address=throttle.client_address(request))
+        answer = accept_export(
+            key_from_headers(request.headers),
+            lambda: _read_body(request),
+            ctype,
+            address=throttle.client_address(request),
+        )
     except ExportRefused as refusal:
         return _error(HTTP_STATUS[refusal.kind], refusal.message, reply_type, retry_after=refusal.retry_after)
     body, out_type = encode_response(answer, ctype)

@@ -6,6 +6,7 @@ without ``DATABASE_URL``, the embedded PostgreSQL) and then loads Django's setti
 settings before this file). Processes the tests start inherit the environment, a session secret
 key included.
 """
+
 from __future__ import annotations
 
 import os
@@ -50,6 +51,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def _test_defaults(settings):  # noqa: ANN001, ANN202
     settings.COSTWATCH_INGEST_MAX_AGE_DAYS = WIDE_INGEST_WINDOW_DAYS
     settings.COSTWATCH_ALLOW_PRIVATE_TARGETS = True
+
+
 if "TIKTOKEN_CACHE_DIR" not in os.environ and _SHARED_TIKTOKEN.is_dir():
     os.environ["TIKTOKEN_CACHE_DIR"] = str(_SHARED_TIKTOKEN)
 

@@ -1,4 +1,5 @@
 """Real background processes for tests: Celery worker and beat against the test database."""
+
 from __future__ import annotations
 
 import os

@@ -13,6 +13,7 @@
 2. one line in ``TRANSPORTS`` below;
 3. one test file, ``tests/alerts/test_transport_<kind>.py``, sending to a real local receiver.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -29,16 +30,32 @@ from alerts.transports.base import (
     TransportError,
 )
 
-__all__ = ["TRANSPORTS", "ChannelConfig", "ConfigError", "ConfigField", "Notification", "Sent", "Transport",
-           "TransportError", "channel_kinds", "config_fields", "config_help", "config_of", "transport_for",
-           "validate_config"]
+__all__ = [
+    "TRANSPORTS",
+    "ChannelConfig",
+    "ConfigError",
+    "ConfigField",
+    "Notification",
+    "Sent",
+    "Transport",
+    "TransportError",
+    "channel_kinds",
+    "config_fields",
+    "config_help",
+    "config_of",
+    "transport_for",
+    "validate_config",
+]
 
-TRANSPORTS: dict[str, Transport[Any]] = {t.kind: t for t in (
-    webhook.TRANSPORT,
-    slack.TRANSPORT,
-    email.TRANSPORT,
-    pagerduty.TRANSPORT,
-)}
+TRANSPORTS: dict[str, Transport[Any]] = {
+    t.kind: t
+    for t in (
+        webhook.TRANSPORT,
+        slack.TRANSPORT,
+        email.TRANSPORT,
+        pagerduty.TRANSPORT,
+    )
+}
 
 
 def transport_for(kind: str) -> Transport[Any]:
@@ -46,8 +63,9 @@ def transport_for(kind: str) -> Transport[Any]:
     try:
         return TRANSPORTS[kind]
     except KeyError:
-        raise ConfigError(f"unknown channel kind {kind!r}; use one of {', '.join(sorted(TRANSPORTS))}",
-                          field="kind") from None
+        raise ConfigError(
+            f"unknown channel kind {kind!r}; use one of {', '.join(sorted(TRANSPORTS))}", field="kind"
+        ) from None
 
 
 def channel_kinds() -> list[tuple[str, str]]:
@@ -82,6 +100,7 @@ def config_fields() -> dict[str, list[tuple[str, ConfigField]]]:
 
 def config_help() -> str:
     """Each kind's config shape, for the API: ``webhook: {url}; ...; email: {to: [...]}; ...``."""
+
     def shape(transport: Transport[Any]) -> str:
         return "{" + ", ".join(f"{f.name}: [...]" if f.many else f.name for f in transport.fields) + "}"
 

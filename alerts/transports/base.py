@@ -4,13 +4,14 @@
 Nothing here imports a model or another part of ``alerts``: a transport is a function of a config, a
 notification and the channel's secret, so each one is tested against a local server alone.
 """
+
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol, Self, TypeVar
 from decimal import Decimal
+from typing import Any, Protocol, Self, TypeVar
 
 from costwatch.money import format_usd_exact
 
@@ -64,13 +65,15 @@ class ChannelConfig:
     """
 
     def to_json(self) -> dict[str, Any]:
-        return {f.name: list(v) if isinstance(v := getattr(self, f.name), tuple) else v
-                for f in dataclasses.fields(self)}
+        return {
+            f.name: list(v) if isinstance(v := getattr(self, f.name), tuple) else v for f in dataclasses.fields(self)
+        }
 
     @classmethod
     def from_json(cls, stored: Mapping[str, Any]) -> Self:
-        return cls(**{f.name: tuple(v) if isinstance(v := stored[f.name], list) else v
-                      for f in dataclasses.fields(cls)})
+        return cls(
+            **{f.name: tuple(v) if isinstance(v := stored[f.name], list) else v for f in dataclasses.fields(cls)}
+        )
 
 
 C = TypeVar("C", bound=ChannelConfig)

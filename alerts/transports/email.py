@@ -1,4 +1,5 @@
 """Email through Django's email backend (SMTP in production: EMAIL_* settings)."""
+
 from __future__ import annotations
 
 import smtplib
@@ -41,13 +42,18 @@ def text_of(notification: Notification) -> str:
 
 def html_of(notification: Notification) -> str:
     """The HTML part: every value escaped, attacker text isolated (``<bdi>``) with controls shown."""
+
     def text(value: str) -> str:
         return f"<bdi>{escape(visible_controls(value))}</bdi>"
 
-    rows = "".join(f"<tr><th align=\"left\">{escape(label)}</th><td>{text(value)}</td></tr>"
-                   for label, value in notification.facts())
-    link = (f'<p><a href="{escape(notification.link)}">Open the incident</a></p>'
-            if notification.link.startswith(("https://", "http://")) else "")
+    rows = "".join(
+        f'<tr><th align="left">{escape(label)}</th><td>{text(value)}</td></tr>' for label, value in notification.facts()
+    )
+    link = (
+        f'<p><a href="{escape(notification.link)}">Open the incident</a></p>'
+        if notification.link.startswith(("https://", "http://"))
+        else ""
+    )
     return f"<p>{text(notification.summary())}</p><table>{rows}</table>{link}"
 
 
@@ -71,8 +77,7 @@ class EmailTransport:
                 raise ConfigError(f"to: {address!r} is not an email address", field="to") from None
         return EmailConfig(tuple(to))
 
-    def send(self, config: EmailConfig, notification: Notification, *, secret: str,
-             delivery_id: int | None) -> Sent:
+    def send(self, config: EmailConfig, notification: Notification, *, secret: str, delivery_id: int | None) -> Sent:
         message = EmailMultiAlternatives(
             # A header: one line, controls shown (a newline in a user id would otherwise be refused).
             subject=one_line(notification.title()),
@@ -87,8 +92,9 @@ class EmailTransport:
         except smtplib.SMTPRecipientsRefused as exc:
             raise TransportError(f"recipients refused: {exc.recipients}", permanent=True) from None
         except smtplib.SMTPResponseException as exc:
-            raise TransportError(f"SMTP {exc.smtp_code}: {exc.smtp_error!r}", permanent=exc.smtp_code >= 500,
-                                 status_code=exc.smtp_code) from None
+            raise TransportError(
+                f"SMTP {exc.smtp_code}: {exc.smtp_error!r}", permanent=exc.smtp_code >= 500, status_code=exc.smtp_code
+            ) from None
         except (smtplib.SMTPException, OSError) as exc:
             raise TransportError(f"SMTP failed: {exc}") from None
         return Sent(None, f"mailed {len(message.to)} recipient(s)")

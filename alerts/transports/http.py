@@ -8,6 +8,7 @@ vetted address (no second lookup a DNS rebinding could change). Redirects are ne
 network; the tests' local servers). What is stored of an answer is its status and reason
 phrase, never its body.
 """
+
 from __future__ import annotations
 
 import http.client
@@ -40,9 +41,14 @@ def address_problem(address: str) -> str | None:
     ip = ipaddress.ip_address(address.split("%", 1)[0])
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
         ip = ip.ipv4_mapped
-    for label, flag in (("loopback", ip.is_loopback), ("link-local", ip.is_link_local),
-                        ("private", ip.is_private), ("multicast", ip.is_multicast),
-                        ("unspecified", ip.is_unspecified), ("reserved", ip.is_reserved)):
+    for label, flag in (
+        ("loopback", ip.is_loopback),
+        ("link-local", ip.is_link_local),
+        ("private", ip.is_private),
+        ("multicast", ip.is_multicast),
+        ("unspecified", ip.is_unspecified),
+        ("reserved", ip.is_reserved),
+    ):
         if flag:
             return f"{ip} is a {label} address"
     if not ip.is_global:
@@ -64,8 +70,9 @@ def vetted_addresses(host: str, port: int) -> list[tuple[Any, ...]]:
         for info in infos:
             problem = address_problem(str(info[4][0]))  # an IPv4/IPv6 address text (typeshed: str | int)
             if problem:
-                raise TargetRefused(f"refused to connect to {host}: {problem} "
-                                    "(COSTWATCH_ALLOW_PRIVATE_TARGETS=true allows it)")
+                raise TargetRefused(
+                    f"refused to connect to {host}: {problem} (COSTWATCH_ALLOW_PRIVATE_TARGETS=true allows it)"
+                )
     return infos
 
 
@@ -124,15 +131,19 @@ def checked_url(config: Mapping[str, Any], field: str = "url") -> str:
         raise ConfigError(f"{field} must be an http(s) URL, got {url!r}", field=field)
     if not settings.COSTWATCH_ALLOW_PRIVATE_TARGETS:
         # Refuse the obvious at once; names are checked again, resolved, on every send.
-        if parts.hostname.lower() in ("localhost", "localhost.localdomain") or parts.hostname.lower().endswith(".localhost"):
+        if parts.hostname.lower() in ("localhost", "localhost.localdomain") or parts.hostname.lower().endswith(
+            ".localhost"
+        ):
             raise ConfigError(f"{field} must not point at this machine ({parts.hostname})", field=field)
         try:
             problem = address_problem(parts.hostname)
         except ValueError:
             problem = None  # a name, not an address literal
         if problem:
-            raise ConfigError(f"{field} must point at a public address: {problem} "
-                              "(COSTWATCH_ALLOW_PRIVATE_TARGETS=true allows it)", field=field)
+            raise ConfigError(
+                f"{field} must point at a public address: {problem} (COSTWATCH_ALLOW_PRIVATE_TARGETS=true allows it)",
+                field=field,
+            )
     return url
 
 
@@ -142,8 +153,7 @@ def is_retryable(status: int) -> bool:
 
 def post(url: str, body: bytes, headers: Mapping[str, str]) -> Sent:
     """POST ``body``; 2xx returns, anything else raises TransportError (permanent for 3xx/4xx)."""
-    request = urllib.request.Request(url, data=body, method="POST",
-                                     headers={"User-Agent": USER_AGENT, **headers})
+    request = urllib.request.Request(url, data=body, method="POST", headers={"User-Agent": USER_AGENT, **headers})
     timeout = settings.COSTWATCH_DELIVERY_TIMEOUT_SECONDS
     try:
         with _opener.open(request, timeout=timeout) as response:
@@ -151,11 +161,12 @@ def post(url: str, body: bytes, headers: Mapping[str, str]) -> Sent:
     except urllib.error.HTTPError as exc:
         # Only the status and its reason phrase are kept: the body of whatever answered is
         # never stored or shown (it could be an internal service's data).
-        raise TransportError(f"HTTP {exc.code} {_reason(exc.reason)}".strip(), permanent=not is_retryable(exc.code),
-                             status_code=exc.code) from None
+        raise TransportError(
+            f"HTTP {exc.code} {_reason(exc.reason)}".strip(), permanent=not is_retryable(exc.code), status_code=exc.code
+        ) from None
     except TransportError:
         raise
-    except (TimeoutError, socket.timeout):
+    except TimeoutError:
         raise TransportError(f"timed out after {timeout}s") from None
     except urllib.error.URLError as exc:
         reason = exc.reason

@@ -1,4 +1,5 @@
 """PagerDuty Events API v2: trigger on firing/reminder/test, resolve on resolved; one dedup_key per incident."""
+
 from __future__ import annotations
 
 import json
@@ -59,19 +60,22 @@ class PagerDutyTransport:
 
     kind = "pagerduty"
     label = "PagerDuty Events v2"
-    fields = (ConfigField("routing_key", "PagerDuty routing key", "the Events API v2 integration key",
-                          max_length=200),)
+    fields = (ConfigField("routing_key", "PagerDuty routing key", "the Events API v2 integration key", max_length=200),)
     config_type = PagerDutyConfig
 
     def parse_config(self, raw: Mapping[str, Any]) -> PagerDutyConfig:
         key = raw.get("routing_key")
         if not isinstance(key, str) or not ROUTING_KEY.match(key.strip()):
-            raise ConfigError("routing_key must be the integration key of a PagerDuty Events API v2 integration "
-                              "(32 letters and digits)", field="routing_key")
+            raise ConfigError(
+                "routing_key must be the integration key of a PagerDuty Events API v2 integration "
+                "(32 letters and digits)",
+                field="routing_key",
+            )
         return PagerDutyConfig(key.strip())
 
-    def send(self, config: PagerDutyConfig, notification: Notification, *, secret: str,
-             delivery_id: int | None) -> Sent:
+    def send(
+        self, config: PagerDutyConfig, notification: Notification, *, secret: str, delivery_id: int | None
+    ) -> Sent:
         body = json.dumps(event_of(config, notification)).encode()
         return post(settings.COSTWATCH_PAGERDUTY_URL, body, {"Content-Type": "application/json"})
 

@@ -1,4 +1,5 @@
 """Slack incoming webhook: a Block Kit message with the facts and a button to the incident."""
+
 from __future__ import annotations
 
 import json
@@ -25,16 +26,32 @@ def message_of(notification: Notification) -> dict[str, Any]:
         emoji = ":warning:"
     summary = slack_mrkdwn(notification.summary())
     blocks: list[dict[str, Any]] = [
-        {"type": "header", "text": {"type": "plain_text", "text": one_line(notification.title())[:150], "emoji": False}},
+        {
+            "type": "header",
+            "text": {"type": "plain_text", "text": one_line(notification.title())[:150], "emoji": False},
+        },
         {"type": "section", "text": {"type": "mrkdwn", "text": f"{emoji} {summary}"[:3000]}},
-        {"type": "section", "fields": [
-            {"type": "mrkdwn", "text": f"*{label}*\n{slack_mrkdwn(value)}"[:2000]} for label, value in notification.facts()
-        ]},
+        {
+            "type": "section",
+            "fields": [
+                {"type": "mrkdwn", "text": f"*{label}*\n{slack_mrkdwn(value)}"[:2000]}
+                for label, value in notification.facts()
+            ],
+        },
     ]
     if notification.link:
-        blocks.append({"type": "actions", "elements": [
-            {"type": "button", "text": {"type": "plain_text", "text": "Open incident"}, "url": notification.link},
-        ]})
+        blocks.append(
+            {
+                "type": "actions",
+                "elements": [
+                    {
+                        "type": "button",
+                        "text": {"type": "plain_text", "text": "Open incident"},
+                        "url": notification.link,
+                    },
+                ],
+            }
+        )
     return {"text": f"{emoji} {summary}", "blocks": blocks}
 
 
@@ -47,8 +64,7 @@ class SlackTransport:
     def parse_config(self, raw: Mapping[str, Any]) -> SlackConfig:
         return SlackConfig(checked_url(raw))
 
-    def send(self, config: SlackConfig, notification: Notification, *, secret: str,
-             delivery_id: int | None) -> Sent:
+    def send(self, config: SlackConfig, notification: Notification, *, secret: str, delivery_id: int | None) -> Sent:
         body = json.dumps(message_of(notification)).encode()
         return post(config.url, body, {"Content-Type": "application/json"})
 

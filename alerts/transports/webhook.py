@@ -4,6 +4,7 @@ Signature scheme (also in README "Alerts"): ``X-Costwatch-Timestamp`` carries Un
 ``X-Costwatch-Signature`` is ``sha256=`` + hex HMAC-SHA256(secret, timestamp + "." + raw body).
 Receivers recompute it over the exact bytes received and reject old timestamps (replays).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -31,8 +32,9 @@ def signature(secret: str, timestamp: str, body: bytes) -> str:
     return f"sha256={digest}"
 
 
-def verify(secret: str, timestamp: str, body: bytes, header: str, *, max_age: float = 300,
-           now: float | None = None) -> bool:
+def verify(
+    secret: str, timestamp: str, body: bytes, header: str, *, max_age: float = 300, now: float | None = None
+) -> bool:
     """What a receiver does: constant-time compare, and refuse stale timestamps."""
     try:
         age = abs((now if now is not None else time.time()) - int(timestamp))
@@ -54,17 +56,20 @@ class WebhookTransport:
     def parse_config(self, raw: Mapping[str, Any]) -> WebhookConfig:
         return WebhookConfig(checked_url(raw))
 
-    def send(self, config: WebhookConfig, notification: Notification, *, secret: str,
-             delivery_id: int | None) -> Sent:
+    def send(self, config: WebhookConfig, notification: Notification, *, secret: str, delivery_id: int | None) -> Sent:
         body = body_of(notification, delivery_id)
         timestamp = str(int(time.time()))
-        return post(config.url, body, {
-            "Content-Type": "application/json",
-            TIMESTAMP_HEADER: timestamp,
-            SIGNATURE_HEADER: signature(secret, timestamp, body),
-            "X-Costwatch-Event": notification.event,
-            "X-Costwatch-Delivery": str(delivery_id or ""),
-        })
+        return post(
+            config.url,
+            body,
+            {
+                "Content-Type": "application/json",
+                TIMESTAMP_HEADER: timestamp,
+                SIGNATURE_HEADER: signature(secret, timestamp, body),
+                "X-Costwatch-Event": notification.event,
+                "X-Costwatch-Delivery": str(delivery_id or ""),
+            },
+        )
 
 
 TRANSPORT = WebhookTransport()

@@ -1,6 +1,7 @@
 """The reconciliation and billing API (/api/v1/reconciliation, /api/v1/billing/...): thin views over
 costwatch.billing.services. Reading needs view_costs (a read key is enough); billing sources need
 manage_keys (admin); CSV imports need import_bills (admin, finance)."""
+
 from __future__ import annotations
 
 from datetime import date, timedelta
@@ -32,8 +33,10 @@ ERRORS = errors()
 
 
 class EstimateSerializer(serializers.Serializer):
-    estimated_usd = serializers.CharField(allow_null=True, help_text="Costwatch's priced calls (exact decimal); "
-                                          "null when there were calls and none is priced")
+    estimated_usd = serializers.CharField(
+        allow_null=True,
+        help_text="Costwatch's priced calls (exact decimal); null when there were calls and none is priced",
+    )
     estimate_complete = serializers.BooleanField(help_text="false when some calls are unpriced or have unknown usage")
     llm_calls = serializers.IntegerField()
     unpriced_calls = serializers.IntegerField()
@@ -72,25 +75,46 @@ class ReconciliationSerializer(serializers.Serializer):
 
 def _estimate_json(estimate: Any) -> dict[str, Any]:  # noqa: ANN401
     if estimate is None:
-        return {"estimated_usd": None, "estimate_complete": False, "llm_calls": 0, "unpriced_calls": 0,
-                "unknown_usage_calls": None}
-    return {"estimated_usd": decimal_json(estimate.cost_usd), "estimate_complete": estimate.complete,
-            "llm_calls": estimate.llm_calls, "unpriced_calls": estimate.unpriced_calls,
-            "unknown_usage_calls": estimate.unknown_usage_calls}
+        return {
+            "estimated_usd": None,
+            "estimate_complete": False,
+            "llm_calls": 0,
+            "unpriced_calls": 0,
+            "unknown_usage_calls": None,
+        }
+    return {
+        "estimated_usd": decimal_json(estimate.cost_usd),
+        "estimate_complete": estimate.complete,
+        "llm_calls": estimate.llm_calls,
+        "unpriced_calls": estimate.unpriced_calls,
+        "unknown_usage_calls": estimate.unknown_usage_calls,
+    }
 
 
 def row_json(row: ReconciliationRow) -> dict[str, Any]:
     data: dict[str, Any] = {
-        "day": row.day.isoformat(), "provider": row.provider, "billed": decimal_json(row.billed), "currency": row.currency,
+        "day": row.day.isoformat(),
+        "provider": row.provider,
+        "billed": decimal_json(row.billed),
+        "currency": row.currency,
         **_estimate_json(row.estimate),
-        "difference_usd": decimal_json(row.difference), "drift_percent": decimal_json(row.drift_percent), "status": row.status,
-        "complete_day": row.complete_day, "bill_origin": row.origin,
+        "difference_usd": decimal_json(row.difference),
+        "drift_percent": decimal_json(row.drift_percent),
+        "status": row.status,
+        "complete_day": row.complete_day,
+        "bill_origin": row.origin,
         "bill_imported_at": row.imported_at.isoformat() if row.imported_at else None,
     }
     if row.models is not None:
         data["models"] = [
-            {"model": m.model, "billed": decimal_json(m.billed), "currency": m.currency, **_estimate_json(m.estimate),
-             "difference_usd": decimal_json(m.difference), "line_items": m.line_items}
+            {
+                "model": m.model,
+                "billed": decimal_json(m.billed),
+                "currency": m.currency,
+                **_estimate_json(m.estimate),
+                "difference_usd": decimal_json(m.difference),
+                "line_items": m.line_items,
+            }
             for m in row.models
         ]
     return data
@@ -110,7 +134,9 @@ class ReconciliationView(ProjectAPIView):
     @extend_schema(
         operation_id="reconciliation",
         parameters=[
-            OpenApiParameter("start", OpenApiTypes.DATE, description=f"first UTC day (default {DEFAULT_DAYS} days ago)"),
+            OpenApiParameter(
+                "start", OpenApiTypes.DATE, description=f"first UTC day (default {DEFAULT_DAYS} days ago)"
+            ),
             OpenApiParameter("end", OpenApiTypes.DATE, description="last UTC day, inclusive (default today)"),
             OpenApiParameter("provider", OpenApiTypes.STR, enum=sorted(SOURCES)),
             OpenApiParameter("by_model", OpenApiTypes.BOOL, description="per-model lines (at most 62 days)"),
@@ -128,24 +154,38 @@ class ReconciliationView(ProjectAPIView):
             raise ValidationError({"provider": f"one of {', '.join(sorted(SOURCES))}"})
         by_model = request.query_params.get("by_model", "").lower() in {"1", "true", "yes"}
         try:
-            rows = services.reconcile(project, start, end, providers=[provider] if provider else None,
-                                      by_model=by_model)
+            rows = services.reconcile(
+                project, start, end, providers=[provider] if provider else None, by_model=by_model
+            )
         except BillingError as exc:
             raise ValidationError({"detail": str(exc)}) from None
-        return Response({"project": project.slug, "start": start.isoformat(), "end": end.isoformat(),
-                         "days_are": "UTC", "results": [row_json(r) for r in rows]})
+        return Response(
+            {
+                "project": project.slug,
+                "start": start.isoformat(),
+                "end": end.isoformat(),
+                "days_are": "UTC",
+                "results": [row_json(r) for r in rows],
+            }
+        )
 
 
 class SourceSerializer(serializers.Serializer):
     id = serializers.IntegerField(read_only=True)
     provider = serializers.ChoiceField(choices=PROVIDER_CHOICES)
     name = serializers.CharField(max_length=200, required=False, allow_blank=True)
-    admin_key = serializers.CharField(write_only=True, trim_whitespace=True,
-                                      help_text="OpenAI admin key / Anthropic Admin API key; stored encrypted, "
-                                                "never returned")
+    admin_key = serializers.CharField(
+        write_only=True,
+        trim_whitespace=True,
+        help_text="OpenAI admin key / Anthropic Admin API key; stored encrypted, never returned",
+    )
     key_hint = serializers.CharField(read_only=True, help_text="last 4 characters of the key")
-    scope_ids = serializers.ListField(child=serializers.CharField(max_length=200), required=False, max_length=100,
-                                      help_text="OpenAI project ids / Anthropic workspace ids; empty = organization")
+    scope_ids = serializers.ListField(
+        child=serializers.CharField(max_length=200),
+        required=False,
+        max_length=100,
+        help_text="OpenAI project ids / Anthropic workspace ids; empty = organization",
+    )
     base_url = serializers.URLField(required=False, allow_blank=True, help_text="empty = the provider's default")
     revoked_at = serializers.DateTimeField(read_only=True, allow_null=True)
     next_pull_at = serializers.DateTimeField(read_only=True, allow_null=True)
@@ -172,8 +212,9 @@ class SourceListView(ProjectAPIView):
     @extend_schema(operation_id="billing_sources_list", responses={200: SourceListSerializer, **ERRORS})
     def get(self, request: Request) -> Response:
         project = request_project(request, Action.MANAGE_KEYS)
-        return Response({"project": project.slug,
-                         "results": SourceSerializer(services.sources_of(project), many=True).data})
+        return Response(
+            {"project": project.slug, "results": SourceSerializer(services.sources_of(project), many=True).data}
+        )
 
     @extend_schema(request=SourceSerializer, responses={201: SourceSerializer, **ERRORS})
     def post(self, request: Request) -> Response:
@@ -182,16 +223,24 @@ class SourceListView(ProjectAPIView):
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         try:
-            source = services.add_source(project, data["provider"], data["admin_key"], name=data.get("name", ""),
-                                         scope_ids=data.get("scope_ids", ()), base_url=data.get("base_url", ""))
+            source = services.add_source(
+                project,
+                data["provider"],
+                data["admin_key"],
+                name=data.get("name", ""),
+                scope_ids=data.get("scope_ids", ()),
+                base_url=data.get("base_url", ""),
+            )
         except BillingError as exc:
             raise ValidationError({"detail": str(exc)}) from None
         return Response(SourceSerializer(source).data, status=status.HTTP_201_CREATED)
 
 
 class SourceDetailView(ProjectAPIView):
-    @extend_schema(responses={204: None, **errors(404)},
-                   description="Revoke: the stored key is erased and pulls stop; pulled bills stay.")
+    @extend_schema(
+        responses={204: None, **errors(404)},
+        description="Revoke: the stored key is erased and pulls stop; pulled bills stay.",
+    )
     def delete(self, request: Request, pk: int) -> Response:
         _, source = _source(request, pk)
         services.revoke_source(source)
@@ -199,9 +248,12 @@ class SourceDetailView(ProjectAPIView):
 
 
 class SourcePullView(ProjectAPIView):
-    @extend_schema(request=None, responses={202: SourceSerializer, **errors(404, 409)},
-                   description="Pull now: the worker pulls the last COSTWATCH_BILLING_PULL_DAYS days within "
-                               "COSTWATCH_BILLING_CHECK_INTERVAL_SECONDS; see last_pull_* for the outcome.")
+    @extend_schema(
+        request=None,
+        responses={202: SourceSerializer, **errors(404, 409)},
+        description="Pull now: the worker pulls the last COSTWATCH_BILLING_PULL_DAYS days within "
+        "COSTWATCH_BILLING_CHECK_INTERVAL_SECONDS; see last_pull_* for the outcome.",
+    )
     def post(self, request: Request, pk: int) -> Response:
         _, source = _source(request, pk)
         if not services.request_pull(source):
@@ -224,18 +276,27 @@ class ImportSerializer(serializers.Serializer):
 
 
 def import_json(result: ImportResult) -> dict[str, Any]:
-    return {"provider": result.provider, "days": [d.isoformat() for d in result.days], "lines": result.lines,
-            "total_by_currency": {c: decimal_json(v) for c, v in sorted(result.total_by_currency.items())}}
+    return {
+        "provider": result.provider,
+        "days": [d.isoformat() for d in result.days],
+        "lines": result.lines,
+        "total_by_currency": {c: decimal_json(v) for c, v in sorted(result.total_by_currency.items())},
+    }
 
 
 class ImportView(ProjectAPIView):
     parser_classes = [MultiPartParser, FormParser, JSONParser]
 
-    @extend_schema(request={"multipart/form-data": ImportSerializer},
-                   responses={201: ImportResultSerializer, 413: OpenApiResponse(response=ErrorSerializer, description="file over 20 MB"),
-                              **ERRORS},
-                   description="Import a provider's cost CSV; the UTC days it covers are replaced. A file with "
-                               "a bad row is refused whole (400 naming the row) and changes nothing.")
+    @extend_schema(
+        request={"multipart/form-data": ImportSerializer},
+        responses={
+            201: ImportResultSerializer,
+            413: OpenApiResponse(response=ErrorSerializer, description="file over 20 MB"),
+            **ERRORS,
+        },
+        description="Import a provider's cost CSV; the UTC days it covers are replaced. A file with "
+        "a bad row is refused whole (400 naming the row) and changes nothing.",
+    )
     def post(self, request: Request) -> Response:
         project = request_project(request, Action.IMPORT_BILLS)
         serializer = ImportSerializer(data=request.data)
@@ -248,8 +309,9 @@ class ImportView(ProjectAPIView):
         except UnicodeDecodeError:
             raise ValidationError({"file": "the file is not UTF-8 text (CSV)"}) from None
         try:
-            result = services.import_csv(project, serializer.validated_data["provider"], text,
-                                         filename=upload.name or "")
+            result = services.import_csv(
+                project, serializer.validated_data["provider"], text, filename=upload.name or ""
+            )
         except SourceError as exc:
             raise ValidationError({"file": str(exc)}) from None
         return Response(import_json(result), status=status.HTTP_201_CREATED)

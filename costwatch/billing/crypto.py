@@ -4,6 +4,7 @@ The Fernet key is derived with HKDF-SHA256 from ``COSTWATCH_SECRETS_KEY`` when s
 ``SECRET_KEY``. Changing that secret makes stored admin keys unreadable (the source then reports
 "enter the key again"); nothing else breaks.
 """
+
 from __future__ import annotations
 
 import base64

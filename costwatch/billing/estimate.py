@@ -5,6 +5,7 @@ offsets they are UTC hours, so the 24 hours of a UTC day are exactly the bill's 
 offsets (Asia/Kolkata) each UTC day is read as the buckets starting in it, shifted by that fraction.
 This is the one place that reads the estimate; when the rollups change shape, change it here.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -19,7 +20,6 @@ from costwatch.projects.calendar import UTC_CALENDAR
 from costwatch.projects.models import Project
 from costwatch.usage.models import RollupHour
 from costwatch.usage.rollups import effective_calls_sql
-
 
 
 @dataclass(frozen=True)
@@ -48,8 +48,9 @@ def _estimate(cost: Decimal | None, calls: int, priced: int, unpriced: int, unkn
     return Estimate(cost if priced > 0 else (Decimal(0) if calls == 0 else None), calls, unpriced, unknown)
 
 
-def estimates_by_utc_day(project: Project, providers: Sequence[str], first_day: date,
-                         last_day: date) -> dict[date, Estimate]:
+def estimates_by_utc_day(
+    project: Project, providers: Sequence[str], first_day: date, last_day: date
+) -> dict[date, Estimate]:
     """Per UTC day in first_day..last_day (inclusive) with calls: the rollups' provider groups summed.
 
     ``providers`` are Costwatch ``provider`` values (e.g. ``("openai",)``). Days without calls
@@ -66,17 +67,22 @@ def estimates_by_utc_day(project: Project, providers: Sequence[str], first_day: 
                 GROUP BY day""",
             [project.pk, list(providers), *UTC_CALENDAR.span(first_day, last_day)],
         )
-        return {day: _estimate(cost, calls, priced, unpriced, unknown)
-                for day, cost, calls, priced, unpriced, unknown in cursor}
+        return {
+            day: _estimate(cost, calls, priced, unpriced, unknown)
+            for day, cost, calls, priced, unpriced, unknown in cursor
+        }
 
 
-def estimates_by_model(project: Project, providers: Sequence[str], first_day: date,
-                       last_day: date) -> dict[tuple[date, str], Estimate]:
+def estimates_by_model(
+    project: Project, providers: Sequence[str], first_day: date, last_day: date
+) -> dict[tuple[date, str], Estimate]:
     """Per (UTC day, model as the provider reported it) — the name bills use — from the raw calls.
 
     A drill-down (raw calls, de-duplicated like the rollups): keep the range short.
     """
-    sql = effective_calls_sql("c.started_at >= %(start)s AND c.started_at < %(end)s AND c.provider = ANY(%(providers)s)")
+    sql = effective_calls_sql(
+        "c.started_at >= %(start)s AND c.started_at < %(end)s AND c.provider = ANY(%(providers)s)"
+    )
     sql += """SELECT (started_at AT TIME ZONE 'UTC')::date AS day,
                      COALESCE(NULLIF(model, ''), NULLIF(request_model, ''), '(unknown)') AS m,
                      sum(cost_total), count(*), count(*) FILTER (WHERE cost_total IS NOT NULL),
@@ -87,5 +93,7 @@ def estimates_by_model(project: Project, providers: Sequence[str], first_day: da
     params: dict[str, Any] = {"project": project.pk, "providers": list(providers), "start": start, "end": end}
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        return {(day, model): _estimate(cost, calls, priced, unpriced, unknown)
-                for day, model, cost, calls, priced, unpriced, unknown in cursor}
+        return {
+            (day, model): _estimate(cost, calls, priced, unpriced, unknown)
+            for day, model, cost, calls, priced, unpriced, unknown in cursor
+        }

@@ -1,4 +1,5 @@
 """Billing sources (a provider admin key per project) and the provider's billed costs per UTC day."""
+
 from __future__ import annotations
 
 from django.db import models

@@ -4,6 +4,7 @@ and the reconciliation of the provider's bill with Costwatch's estimate.
 Every write of a bill replaces (project, provider, day) as a whole in one transaction, so pulling
 or importing a day again changes nothing but what the provider changed.
 """
+
 from __future__ import annotations
 
 import logging
@@ -38,8 +39,10 @@ class BillingError(ValueError):
 
 # --- Sources --------------------------------------------------------------------------------------
 
-def add_source(project: Project, provider: str, key: str, *, name: str = "", scope_ids: Iterable[str] = (),
-               base_url: str = "") -> BillingSource:
+
+def add_source(
+    project: Project, provider: str, key: str, *, name: str = "", scope_ids: Iterable[str] = (), base_url: str = ""
+) -> BillingSource:
     """A billing source with ``key`` stored encrypted (crypto.encrypt); it is never returned again.
 
     Beat pulls it within COSTWATCH_BILLING_CHECK_INTERVAL_SECONDS. Raises BillingError.
@@ -53,8 +56,13 @@ def add_source(project: Project, provider: str, key: str, *, name: str = "", sco
     if base_url and not base_url.startswith(("http://", "https://")):
         raise BillingError("base_url must start with http:// or https://")
     return BillingSource.objects.create(
-        project=project, provider=provider, name=name.strip() or Provider(provider).label,
-        encrypted_key=crypto.encrypt(key), key_hint=key[-4:], scope_ids=scopes, base_url=base_url.strip(),
+        project=project,
+        provider=provider,
+        name=name.strip() or Provider(provider).label,
+        encrypted_key=crypto.encrypt(key),
+        key_hint=key[-4:],
+        scope_ids=scopes,
+        base_url=base_url.strip(),
         next_pull_at=timezone.now(),
     )
 
@@ -64,11 +72,15 @@ def revoke_source(source: BillingSource, now: datetime | None = None) -> bool:
 
     The bills already pulled stay.
     """
-    return bool(BillingSource.objects.filter(pk=source.pk, revoked_at__isnull=True).update(
-        revoked_at=now or timezone.now(), encrypted_key="", next_pull_at=None))
+    return bool(
+        BillingSource.objects.filter(pk=source.pk, revoked_at__isnull=True).update(
+            revoked_at=now or timezone.now(), encrypted_key="", next_pull_at=None
+        )
+    )
 
 
 # --- Writing bills --------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class ImportResult:
@@ -78,16 +90,27 @@ class ImportResult:
     total_by_currency: dict[str, Decimal]
 
 
-def replace_days(project: Project, provider: str, days: Iterable[date], lines: Sequence[BilledLine], *,
-                 origin: str, source: BillingSource | None = None, filename: str = "",
-                 now: datetime | None = None) -> ImportResult:
+def replace_days(
+    project: Project,
+    provider: str,
+    days: Iterable[date],
+    lines: Sequence[BilledLine],
+    *,
+    origin: str,
+    source: BillingSource | None = None,
+    filename: str = "",
+    now: datetime | None = None,
+) -> ImportResult:
     """Replace the bill of every day in ``days`` (days without lines are billed nothing) in one transaction."""
     now = now or timezone.now()
     for line in lines:
         exponent = line.amount.as_tuple().exponent
         if isinstance(exponent, int) and exponent < -BILL_PLACES:
-            raise SourceError(f"{provider}: amount {line.amount} of {line.day} has more than {BILL_PLACES} decimal "
-                              "places; refused rather than rounded", permanent=True)
+            raise SourceError(
+                f"{provider}: amount {line.amount} of {line.day} has more than {BILL_PLACES} decimal "
+                "places; refused rather than rounded",
+                permanent=True,
+            )
     covered = sorted(set(days) | {line.day for line in lines})
     by_day: dict[date, list[BilledLine]] = defaultdict(list)
     for line in lines:
@@ -95,20 +118,40 @@ def replace_days(project: Project, provider: str, days: Iterable[date], lines: S
     totals: dict[str, Decimal] = defaultdict(Decimal)
     with transaction.atomic():
         BilledDay.objects.filter(project=project, provider=provider, day__in=covered).delete()
-        headers = BilledDay.objects.bulk_create([
-            BilledDay(project=project, provider=provider, day=d, origin=origin, source=source, imported_at=now)
-            for d in covered
-        ])
+        headers = BilledDay.objects.bulk_create(
+            [
+                BilledDay(project=project, provider=provider, day=d, origin=origin, source=source, imported_at=now)
+                for d in covered
+            ]
+        )
         rows = []
         for header in headers:
             for line in by_day[header.day]:
                 totals[line.currency] += line.amount
-                rows.append(BilledCost(billed_day=header, line_item=line.line_item[:300], model=line.model[:200],
-                                       scope_id=line.scope_id[:200], amount=line.amount, currency=line.currency[:8]))
+                rows.append(
+                    BilledCost(
+                        billed_day=header,
+                        line_item=line.line_item[:300],
+                        model=line.model[:200],
+                        scope_id=line.scope_id[:200],
+                        amount=line.amount,
+                        currency=line.currency[:8],
+                    )
+                )
         BilledCost.objects.bulk_create(rows, batch_size=2000)
-        BillImport.objects.create(project=project, provider=provider, origin=origin, source=source, filename=filename,
-                                  first_day=covered[0] if covered else None, last_day=covered[-1] if covered else None,
-                                  days=len(covered), lines=len(rows), ok=True, at=now)
+        BillImport.objects.create(
+            project=project,
+            provider=provider,
+            origin=origin,
+            source=source,
+            filename=filename,
+            first_day=covered[0] if covered else None,
+            last_day=covered[-1] if covered else None,
+            days=len(covered),
+            lines=len(rows),
+            ok=True,
+            at=now,
+        )
     return ImportResult(provider, covered, len(rows), dict(totals))
 
 
@@ -132,14 +175,23 @@ def pull_source(source_id: int, days: int | None = None, *, now: datetime | None
         key = crypto.decrypt(source.encrypted_key)
         with http_client() as client:
             lines = module.fetch_costs(client, key, source.base_url, first_day, last_day, source.scope_ids)
-        result = replace_days(source.project, source.provider, days_covered, lines, origin=BillOrigin.API,
-                              source=source, now=now)
+        result = replace_days(
+            source.project, source.provider, days_covered, lines, origin=BillOrigin.API, source=source, now=now
+        )
     except (SourceError, crypto.SecretUnreadable) as exc:
         message = str(exc)
         BillingSource.objects.filter(pk=source.pk).update(last_pull_at=now, last_pull_ok=False, last_error=message)
-        BillImport.objects.create(project=source.project, provider=source.provider, origin=BillOrigin.API,
-                                  source=source, first_day=first_day, last_day=last_day, ok=False, error=message,
-                                  at=now)
+        BillImport.objects.create(
+            project=source.project,
+            provider=source.provider,
+            origin=BillOrigin.API,
+            source=source,
+            first_day=first_day,
+            last_day=last_day,
+            ok=False,
+            error=message,
+            at=now,
+        )
         log.warning("billing pull of source %s failed: %s", source.pk, message)
         if isinstance(exc, SourceError):
             raise
@@ -154,8 +206,12 @@ def claim_due_sources(now: datetime | None = None) -> list[int]:
     now = now or timezone.now()
     every = timedelta(hours=settings.COSTWATCH_BILLING_PULL_EVERY_HOURS)
     claimed = []
-    due = (BillingSource.objects.filter(revoked_at__isnull=True, next_pull_at__lte=now).exclude(encrypted_key="")
-           .values_list("id", "next_pull_at").order_by("next_pull_at", "id"))
+    due = (
+        BillingSource.objects.filter(revoked_at__isnull=True, next_pull_at__lte=now)
+        .exclude(encrypted_key="")
+        .values_list("id", "next_pull_at")
+        .order_by("next_pull_at", "id")
+    )
     for source_id, next_pull_at in list(due):
         if BillingSource.objects.filter(pk=source_id, next_pull_at=next_pull_at).update(next_pull_at=now + every):
             claimed.append(source_id)
@@ -164,28 +220,41 @@ def claim_due_sources(now: datetime | None = None) -> list[int]:
 
 def request_pull(source: BillingSource, now: datetime | None = None) -> bool:
     """Make the source due now ("pull now"); the worker pulls it. False when it is revoked."""
-    return bool(BillingSource.objects.filter(pk=source.pk, revoked_at__isnull=True)
-                .exclude(encrypted_key="").update(next_pull_at=now or timezone.now()))
+    return bool(
+        BillingSource.objects.filter(pk=source.pk, revoked_at__isnull=True)
+        .exclude(encrypted_key="")
+        .update(next_pull_at=now or timezone.now())
+    )
 
 
-def import_csv(project: Project, provider: str, text: str, *, filename: str = "",
-               now: datetime | None = None) -> ImportResult:
+def import_csv(
+    project: Project, provider: str, text: str, *, filename: str = "", now: datetime | None = None
+) -> ImportResult:
     """Import a provider's cost CSV (columns: see the source module's ``parse_csv``): the days it
     covers are replaced. A file with any bad row raises SourceError naming it and changes nothing."""
     module = source_for(provider)
     try:
         parsed = module.parse_csv(text)
     except SourceError as exc:
-        BillImport.objects.create(project=project, provider=provider, origin=BillOrigin.CSV, filename=filename[:300],
-                                  ok=False, error=str(exc), at=now or timezone.now())
+        BillImport.objects.create(
+            project=project,
+            provider=provider,
+            origin=BillOrigin.CSV,
+            filename=filename[:300],
+            ok=False,
+            error=str(exc),
+            at=now or timezone.now(),
+        )
         raise
     if not parsed.days:
         raise SourceError("the file has no rows", permanent=True)
-    return replace_days(project, provider, parsed.days, parsed.lines, origin=BillOrigin.CSV, filename=filename[:300],
-                        now=now)
+    return replace_days(
+        project, provider, parsed.days, parsed.lines, origin=BillOrigin.CSV, filename=filename[:300], now=now
+    )
 
 
 # --- Reconciliation -------------------------------------------------------------------------------
+
 
 @dataclass
 class ModelLine:
@@ -258,8 +327,15 @@ def _bill_total(lines: Sequence[BilledCost]) -> tuple[Decimal | None, str | None
     return sum((line.amount for line in lines), Decimal(0)), (currencies.pop() if currencies else "USD")
 
 
-def reconcile(project: Project, first_day: date, last_day: date, *, providers: Sequence[str] | None = None,
-              by_model: bool = False, now: datetime | None = None) -> list[ReconciliationRow]:
+def reconcile(
+    project: Project,
+    first_day: date,
+    last_day: date,
+    *,
+    providers: Sequence[str] | None = None,
+    by_model: bool = False,
+    now: datetime | None = None,
+) -> list[ReconciliationRow]:
     """Provider-days (UTC) from first_day to last_day, inclusive, that have a bill or calls.
 
     Billed comes from the stored bills, estimated from ``estimates_by_utc_day`` (hour rollups).
@@ -275,23 +351,32 @@ def reconcile(project: Project, first_day: date, last_day: date, *, providers: S
     for provider in providers:
         source_for(provider)
     today = UTC_CALENDAR.date_of(now or timezone.now())
-    bills = (BilledDay.objects.filter(project=project, provider__in=providers, day__gte=first_day, day__lte=last_day)
-             .prefetch_related("lines"))
+    bills = BilledDay.objects.filter(
+        project=project, provider__in=providers, day__gte=first_day, day__lte=last_day
+    ).prefetch_related("lines")
     bill_of = {(b.provider, b.day): b for b in bills}
     rows: list[ReconciliationRow] = []
     for provider in providers:
         module = SOURCES[provider]
         estimates = estimates_by_utc_day(project, module.COSTWATCH_PROVIDERS, first_day, last_day)
-        model_estimates = (estimates_by_model(project, module.COSTWATCH_PROVIDERS, first_day, last_day)
-                           if by_model else {})
+        model_estimates = (
+            estimates_by_model(project, module.COSTWATCH_PROVIDERS, first_day, last_day) if by_model else {}
+        )
         days = sorted({d for (p, d) in bill_of if p == provider} | set(estimates))
         for day in days:
             bill = bill_of.get((provider, day))
             lines = list(bill.lines.all()) if bill else []
             billed, currency = _bill_total(lines) if bill else (None, None)
-            row = ReconciliationRow(day, provider, billed, currency, estimates.get(day, NO_CALLS),
-                                    bill.origin if bill else None, bill.imported_at if bill else None,
-                                    complete_day=day < today)
+            row = ReconciliationRow(
+                day,
+                provider,
+                billed,
+                currency,
+                estimates.get(day, NO_CALLS),
+                bill.origin if bill else None,
+                bill.imported_at if bill else None,
+                complete_day=day < today,
+            )
             if by_model:
                 row.models = _model_lines(day, lines if bill else None, model_estimates)
             rows.append(row)
@@ -299,8 +384,9 @@ def reconcile(project: Project, first_day: date, last_day: date, *, providers: S
     return rows
 
 
-def _model_lines(day: date, lines: list[BilledCost] | None,
-                 estimates: dict[tuple[date, str], Estimate]) -> list[ModelLine]:
+def _model_lines(
+    day: date, lines: list[BilledCost] | None, estimates: dict[tuple[date, str], Estimate]
+) -> list[ModelLine]:
     billed: dict[str, list[BilledCost]] = defaultdict(list)
     for line in lines or []:
         billed[line.model].append(line)
@@ -311,9 +397,16 @@ def _model_lines(day: date, lines: list[BilledCost] | None,
     for model, model_lines in sorted(billed.items()):
         amount, currency = _bill_total(model_lines)
         match = by_lower.pop(model.lower(), None) if model else None
-        out.append(ModelLine(model, amount, currency, estimated.get(match) if match else None,
-                             sorted({line.line_item for line in model_lines if line.line_item})))
-    for lower, model in sorted(by_lower.items()):
+        out.append(
+            ModelLine(
+                model,
+                amount,
+                currency,
+                estimated.get(match) if match else None,
+                sorted({line.line_item for line in model_lines if line.line_item}),
+            )
+        )
+    for _lower, model in sorted(by_lower.items()):
         out.append(ModelLine(model, None, None, estimated[model]))  # not named on the bill
     return out
 

@@ -1,4 +1,5 @@
 """Celery entry points for billing: each calls one service function."""
+
 from __future__ import annotations
 
 import logging

@@ -4,6 +4,7 @@ Beat sends ``record_heartbeat`` every ``COSTWATCH_HEARTBEAT_SECONDS`` and a work
 fresh heartbeat proves that beat schedules, the broker delivers and a worker executes. It is
 stale after ``COSTWATCH_HEARTBEAT_STALE_SECONDS`` (default three intervals).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -48,7 +49,9 @@ def broker_check() -> Check:
                 # py-amqp's Channel has queue_declare; kombu-stubs' StdChannel does not declare it.
                 queued = int(channel.queue_declare(queue=queue, passive=True).message_count)  # type: ignore[attr-defined]
     except Exception as exc:  # noqa: BLE001 - every transport raises its own errors; all mean "not reachable"
-        return Check(False, {"status": "error", "transport": _transport_name(), "error": f"{type(exc).__name__}: {exc}"[:300]})
+        return Check(
+            False, {"status": "error", "transport": _transport_name(), "error": f"{type(exc).__name__}: {exc}"[:300]}
+        )
     return Check(True, {"status": "ok", "transport": _transport_name(), "queued": queued})
 
 
@@ -65,10 +68,13 @@ def worker_check(now: datetime | None = None) -> Check:
         return Check(False, {"status": "no heartbeat yet", "stale_after_seconds": limit.total_seconds()})
     age = (now - beat.last_seen).total_seconds()
     stale = age > limit.total_seconds()
-    return Check(not stale, {
-        "status": "stale" if stale else "ok",
-        "last_seen": beat.last_seen.isoformat(),
-        "age_seconds": round(age, 1),
-        "stale_after_seconds": limit.total_seconds(),
-        "hostname": beat.hostname,
-    })
+    return Check(
+        not stale,
+        {
+            "status": "stale" if stale else "ok",
+            "last_seen": beat.last_seen.isoformat(),
+            "age_seconds": round(age, 1),
+            "stale_after_seconds": limit.total_seconds(),
+            "hostname": beat.hostname,
+        },
+    )

@@ -38,8 +38,9 @@ def prune_broker_messages() -> int:
         # kombu stamps the delivery time with the local, naive datetime.now().
         cutoff = dt.datetime.now() - BROKER_MESSAGE_KEEP
         with engine.begin() as conn:
-            deleted = conn.execute(text("DELETE FROM kombu_message WHERE visible = false AND timestamp < :cutoff"),
-                                   {"cutoff": cutoff}).rowcount
+            deleted = conn.execute(
+                text("DELETE FROM kombu_message WHERE visible = false AND timestamp < :cutoff"), {"cutoff": cutoff}
+            ).rowcount
     finally:
         engine.dispose()
     return int(deleted or 0)

@@ -1,4 +1,5 @@
 """Health endpoints: /healthz (the whole platform) and /readyz (this web process can take exports)."""
+
 from __future__ import annotations
 
 from django.http import HttpRequest, JsonResponse
@@ -33,8 +34,12 @@ def readyz(request: HttpRequest) -> JsonResponse:
     database = database_check()
     broker = broker_check()
     ok = database.ok and broker.ok
-    body: dict[str, object] = {"status": "ok" if ok else "error", "database": database.detail,
-                               "broker": broker.detail, "time": timezone.now().isoformat()}
+    body: dict[str, object] = {
+        "status": "ok" if ok else "error",
+        "database": database.detail,
+        "broker": broker.detail,
+        "time": timezone.now().isoformat(),
+    }
     if database.ok:
         body["worker"] = worker_check().detail
     return JsonResponse(body, status=200 if ok else 503)

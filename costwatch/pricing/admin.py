@@ -32,8 +32,18 @@ class ModelPriceForm(forms.ModelForm):
 @admin.register(ModelPrice)
 class ModelPriceAdmin(admin.ModelAdmin):
     form = ModelPriceForm
-    list_display = ["model", "provider", "project", "input", "output", "cache_read", "cache_write",
-                    "effective_from", "effective_until", "origin"]
+    list_display = [
+        "model",
+        "provider",
+        "project",
+        "input",
+        "output",
+        "cache_read",
+        "cache_write",
+        "effective_from",
+        "effective_until",
+        "origin",
+    ]
     list_filter = ["provider", "origin", ("project", admin.RelatedOnlyFieldListFilter)]
     search_fields = ["model", "provider"]
     ordering = ["provider", "model", "effective_from"]

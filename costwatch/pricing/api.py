@@ -3,6 +3,7 @@
 Thin views over costwatch.pricing.estimate, costwatch.pricing.overrides and costwatch.usage.repricing. Reads accept a project
 read key or a member's session; writes need a logged-in person whose role may manage prices.
 """
+
 from __future__ import annotations
 
 from django.utils import timezone
@@ -24,16 +25,32 @@ from costwatch.pricing.serializers import (
     PriceChangeSerializer,
     PriceListSerializer,
 )
-from costwatch.projects.api import ProjectAPIView, json_object, request_project, writable_project
+from costwatch.projects.api import ProjectAPIView, json_object, request_project
 from costwatch.projects.models import Project
 from costwatch.projects.permissions import Action
 from costwatch.projects.schema import PROJECT_PARAM, errors
 
 _PRICE_MONEY = (
-    "input", "output", "cache_read", "cache_write", "cache_write_1h",
-    "long_input", "long_output", "long_cache_read", "long_cache_write", "long_cache_write_1h", "output_reasoning",
-    "input_audio", "input_image", "input_video", "cache_read_audio", "cache_read_image",
-    "output_audio", "output_image", "output_video", "batch_discount",
+    "input",
+    "output",
+    "cache_read",
+    "cache_write",
+    "cache_write_1h",
+    "long_input",
+    "long_output",
+    "long_cache_read",
+    "long_cache_write",
+    "long_cache_write_1h",
+    "output_reasoning",
+    "input_audio",
+    "input_image",
+    "input_video",
+    "cache_read_audio",
+    "cache_read_image",
+    "output_audio",
+    "output_image",
+    "output_video",
+    "batch_discount",
 )
 
 
@@ -49,23 +66,25 @@ def _reprice_hint(project: Project, model: str | None = None) -> str:
 def price_json(price: ModelPrice) -> dict[str, object]:
     data: dict[str, object] = {"id": price.pk, "provider": price.provider, "model": price.model}
     data.update({name: decimal_json(getattr(price, name)) for name in _PRICE_MONEY})
-    data.update({
-        "unit": f"{price.currency} per 1M tokens",
-        "currency": price.currency,
-        "long_context_threshold": price.long_context_threshold,
-        "service_tier": price.service_tier,
-        "daily_from_utc": price.daily_from.strftime("%H:%M") if price.daily_from else None,
-        "daily_until_utc": price.daily_until.strftime("%H:%M") if price.daily_until else None,
-        "other_prices": price.other_prices,
-        "retired": price.retired_at is not None,
-        "effective_from": price.effective_from.isoformat(),
-        "effective_until": price.effective_until.isoformat() if price.effective_until else None,
-        "context_window": price.context_window,
-        "max_output_tokens": price.max_output_tokens,
-        "source_url": price.source_url,
-        "origin": price.origin,
-        "override": price.project_id is not None,
-    })
+    data.update(
+        {
+            "unit": f"{price.currency} per 1M tokens",
+            "currency": price.currency,
+            "long_context_threshold": price.long_context_threshold,
+            "service_tier": price.service_tier,
+            "daily_from_utc": price.daily_from.strftime("%H:%M") if price.daily_from else None,
+            "daily_until_utc": price.daily_until.strftime("%H:%M") if price.daily_until else None,
+            "other_prices": price.other_prices,
+            "retired": price.retired_at is not None,
+            "effective_from": price.effective_from.isoformat(),
+            "effective_until": price.effective_until.isoformat() if price.effective_until else None,
+            "context_window": price.context_window,
+            "max_output_tokens": price.max_output_tokens,
+            "source_url": price.source_url,
+            "origin": price.origin,
+            "override": price.project_id is not None,
+        }
+    )
     return data
 
 
@@ -86,7 +105,9 @@ def estimate_json(estimate: ModelEstimate) -> dict[str, object]:
         "cost_input": decimal_json(cost.input) if cost else None,
         "cost_output": decimal_json(cost.output) if cost else None,
         "long_context": cost.long_context if cost else False,
-        "price": None if priced is None else {
+        "price": None
+        if priced is None
+        else {
             "id": priced.price.pk,
             "provider": priced.price.provider,
             "model": priced.price.model,
@@ -104,12 +125,14 @@ def estimate_json(estimate: ModelEstimate) -> dict[str, object]:
 
 class EstimateRequest(serializers.Serializer):
     messages = serializers.ListField(
-        child=serializers.DictField(), required=False,
+        child=serializers.DictField(),
+        required=False,
         help_text="Chat messages [{role, content}] (content: string or list of text parts). Or send text.",
     )
     text = serializers.CharField(required=False, help_text="Plain prompt text, instead of messages.")
     models = serializers.ListField(
-        child=serializers.CharField(), required=False,
+        child=serializers.CharField(),
+        required=False,
         help_text="One or more model names (max 20). Optional with compare.",
     )
     output_tokens = serializers.IntegerField(required=False, min_value=0, help_text="Expected output tokens.")
@@ -133,7 +156,9 @@ class EstimateView(ProjectAPIView):
             "estimated too, so 'what would this cost on a smaller model' has an answer. Unknown models are "
             "listed as unpriced, not an error. Allowed for a read key."
         ),
-        parameters=[PROJECT_PARAM], request=EstimateRequest, responses={200: EstimateResultSerializer, **errors(400)},
+        parameters=[PROJECT_PARAM],
+        request=EstimateRequest,
+        responses={200: EstimateResultSerializer, **errors(400)},
     )
     def post(self, request: Request) -> Response:
         project = request_project(request)
@@ -141,18 +166,27 @@ class EstimateView(ProjectAPIView):
         at = timezone.now()
         try:
             estimates = estimate_cost(
-                project, models=data.get("models"), output_tokens=data.get("output_tokens", 0),
-                messages=data.get("messages"), text=data.get("text"), at=at, compare=data.get("compare"),
+                project,
+                models=data.get("models"),
+                output_tokens=data.get("output_tokens", 0),
+                messages=data.get("messages"),
+                text=data.get("text"),
+                at=at,
+                compare=data.get("compare"),
             )
         except EstimateError as exc:
             raise ValidationError({"detail": str(exc)}) from None
-        return Response(EstimateResultSerializer({
-            "project": project.slug,
-            "at": at.isoformat(),
-            "results": [estimate_json(e) for e in estimates],
-            "unpriced": [e.model for e in estimates if e.priced is None],
-            "too_long": [e.model for e in estimates if e.problems],
-        }).data)
+        return Response(
+            EstimateResultSerializer(
+                {
+                    "project": project.slug,
+                    "at": at.isoformat(),
+                    "results": [estimate_json(e) for e in estimates],
+                    "unpriced": [e.model for e in estimates if e.priced is None],
+                    "too_long": [e.model for e in estimates if e.problems],
+                }
+            ).data
+        )
 
 
 class PriceRequest(serializers.Serializer):
@@ -178,7 +212,7 @@ class PriceRequest(serializers.Serializer):
     output_audio = serializers.CharField(required=False)
     output_image = serializers.CharField(required=False)
     output_video = serializers.CharField(required=False)
-    batch_discount = serializers.CharField(required=False, help_text="fraction, e.g. \"0.5\"")
+    batch_discount = serializers.CharField(required=False, help_text='fraction, e.g. "0.5"')
     service_tier = serializers.ChoiceField(
         choices=["standard", "flex", "batch", "priority", "fast"], required=False, default="standard"
     )
@@ -196,12 +230,20 @@ class PricesView(ProjectAPIView):
         summary="Project price overrides (and the catalog)",
         parameters=[
             PROJECT_PARAM,
-            OpenApiParameter("scope", OpenApiTypes.STR, enum=["overrides", "catalog", "all"],
-                             description="overrides (default): the project's own prices; catalog: global rows"),
+            OpenApiParameter(
+                "scope",
+                OpenApiTypes.STR,
+                enum=["overrides", "catalog", "all"],
+                description="overrides (default): the project's own prices; catalog: global rows",
+            ),
             OpenApiParameter("model", OpenApiTypes.STR, description="only this catalog key"),
             OpenApiParameter("provider", OpenApiTypes.STR, description="only this provider (e.g. openai, aws)"),
-            OpenApiParameter("service_tier", OpenApiTypes.STR, enum=["standard", "flex", "batch", "priority", "fast"],
-                             description="only rows of this service tier"),
+            OpenApiParameter(
+                "service_tier",
+                OpenApiTypes.STR,
+                enum=["standard", "flex", "batch", "priority", "fast"],
+                description="only rows of this service tier",
+            ),
         ],
         responses={200: PriceListSerializer, **errors(400)},
     )
@@ -219,8 +261,11 @@ class PricesView(ProjectAPIView):
             if request.query_params.get(name):
                 prices = prices.filter(**{name: request.query_params[name]})
         rows = prices.order_by("provider", "model", "effective_from", "project_id")
-        return Response(PriceListSerializer({"project": project.slug, "scope": scope,
-                                             "results": [price_json(p) for p in rows]}).data)
+        return Response(
+            PriceListSerializer(
+                {"project": project.slug, "scope": scope, "results": [price_json(p) for p in rows]}
+            ).data
+        )
 
     @extend_schema(
         summary="Add or correct a project price override",
@@ -229,22 +274,30 @@ class PricesView(ProjectAPIView):
             "per 1M tokens, as decimal strings; JSON floats are refused. A new dated version is added "
             "when the price in force that day differs. Stored calls are not re-priced automatically."
         ),
-        parameters=[PROJECT_PARAM], request=PriceRequest,
-        responses={201: OpenApiResponse(PriceChangeSerializer, description="A new price version was added"),
-                   200: OpenApiResponse(PriceChangeSerializer, description="Unchanged, or an existing version "
-                                                                            "was corrected"),
-                   **errors(400)},
+        parameters=[PROJECT_PARAM],
+        request=PriceRequest,
+        responses={
+            201: OpenApiResponse(PriceChangeSerializer, description="A new price version was added"),
+            200: OpenApiResponse(PriceChangeSerializer, description="Unchanged, or an existing version was corrected"),
+            **errors(400),
+        },
     )
     def post(self, request: Request) -> Response:
-        project = writable_project(request, Action.MANAGE_PRICES)
+        project = request_project(request, Action.MANAGE_PRICES)
         try:
             row = price_row_from_input(request.data)
         except PriceInputError as exc:
             raise ValidationError({"detail": str(exc)}) from None
         change = set_override(project, row)
         return Response(
-            PriceChangeSerializer({"status": change.status, "detail": change.label, "price": price_json(change.price),
-                                   "reprice": _reprice_hint(project, row.model)}).data,
+            PriceChangeSerializer(
+                {
+                    "status": change.status,
+                    "detail": change.label,
+                    "price": price_json(change.price),
+                    "reprice": _reprice_hint(project, row.model),
+                }
+            ).data,
             status=status.HTTP_201_CREATED if change.status == "added" else status.HTTP_200_OK,
         )
 
@@ -255,42 +308,58 @@ class AliasRequest(serializers.Serializer):
 
 
 class AliasesView(ProjectAPIView):
-    @extend_schema(summary="The project's model aliases", parameters=[PROJECT_PARAM],
-                   responses={200: AliasListSerializer, **errors()})
+    @extend_schema(
+        summary="The project's model aliases",
+        parameters=[PROJECT_PARAM],
+        responses={200: AliasListSerializer, **errors()},
+    )
     def get(self, request: Request) -> Response:
         project = request_project(request)
         aliases = ModelAlias.objects.filter(project=project).order_by("alias")
         return Response(AliasListSerializer({"project": project.slug, "results": aliases}).data)
 
-    @extend_schema(summary="Add or change a model alias", parameters=[PROJECT_PARAM], request=AliasRequest,
-                   responses={201: OpenApiResponse(AliasChangeSerializer, description="Added"),
-                              200: OpenApiResponse(AliasChangeSerializer, description="Changed or unchanged"),
-                              **errors(400)})
+    @extend_schema(
+        summary="Add or change a model alias",
+        parameters=[PROJECT_PARAM],
+        request=AliasRequest,
+        responses={
+            201: OpenApiResponse(AliasChangeSerializer, description="Added"),
+            200: OpenApiResponse(AliasChangeSerializer, description="Changed or unchanged"),
+            **errors(400),
+        },
+    )
     def post(self, request: Request) -> Response:
-        project = writable_project(request, Action.MANAGE_PRICES)
+        project = request_project(request, Action.MANAGE_PRICES)
         data = json_object(request, ("alias", "model"))
         try:
             alias, created = set_alias(project, data.get("alias"), data.get("model"))
         except PriceInputError as exc:
             raise ValidationError({"detail": str(exc)}) from None
         return Response(
-            AliasChangeSerializer({"alias": alias.alias, "model": alias.model, "created": created,
-                                   "reprice": _reprice_hint(project, alias.alias)}).data,
+            AliasChangeSerializer(
+                {
+                    "alias": alias.alias,
+                    "model": alias.model,
+                    "created": created,
+                    "reprice": _reprice_hint(project, alias.alias),
+                }
+            ).data,
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
         )
 
     @extend_schema(
         summary="Remove a model alias",
         parameters=[PROJECT_PARAM, OpenApiParameter("alias", OpenApiTypes.STR, description="or in the JSON body")],
-        request=None, responses={204: None, **errors(400, 404)},
+        request=None,
+        responses={204: None, **errors(400, 404)},
     )
     def delete(self, request: Request) -> Response:
-        project = writable_project(request, Action.MANAGE_PRICES)
+        project = request_project(request, Action.MANAGE_PRICES)
         name = request.query_params.get("alias")
         if name is None and isinstance(request.data, dict):
             name = request.data.get("alias")
         if not isinstance(name, str) or not name.strip():
-            raise ValidationError({"detail": "say which alias to remove: ?alias=<name> or {\"alias\": ...}"})
+            raise ValidationError({"detail": 'say which alias to remove: ?alias=<name> or {"alias": ...}'})
         if not remove_alias(project, name.strip()):
             raise NotFound(f"no alias {name.strip()!r} in project {project.slug}")
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -6,6 +6,7 @@ release ships is that package's bundled snapshot, read offline (see
 ``python manage.py syncprices``. Refreshing it is an operator step (a newer package, then
 ``syncprices``), never done at ingest.
 """
+
 from __future__ import annotations
 
 import functools

@@ -22,11 +22,11 @@ where the default catalog's prices come from):
 * **Approximate, never silent.** ``CallCost.approximate`` is True and ``CallCost.notes`` says
   why whenever a part was priced at a fallback rate that the source does not state for it.
 """
+
 from __future__ import annotations
 
 import decimal
-from collections.abc import Iterable
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from datetime import date, datetime, time, timezone
 from decimal import Decimal
@@ -202,8 +202,7 @@ class PriceRow:
                 raise TypeError(f"{name} must be a date, not {type(value).__name__}")
         if self.effective_until is not None and self.effective_until <= self.effective_from:
             raise ValueError(
-                f"effective_until ({self.effective_until}) must be after "
-                f"effective_from ({self.effective_from})"
+                f"effective_until ({self.effective_until}) must be after effective_from ({self.effective_from})"
             )
         if self.service_tier not in SERVICE_TIERS:
             raise ValueError(f"service_tier must be one of {', '.join(SERVICE_TIERS)}, got {self.service_tier!r}")
@@ -352,9 +351,7 @@ def cost_of(counts: TokenCounts, price: PriceRow, *, batch: bool = False) -> Cal
         factor = Decimal(1) - price.batch_discount
     with decimal.localcontext(_exact()):
         input_ = _part_cost(counts, price, "input", rates.input, notes) * factor / _PER_MILLION
-        cache_read = (
-            _part_cost(counts, price, "cache_read", rates.cache_read, notes) * factor / _PER_MILLION
-        )
+        cache_read = _part_cost(counts, price, "cache_read", rates.cache_read, notes) * factor / _PER_MILLION
         cache_write = (
             (counts.cache_write * rates.cache_write + counts.cache_write_1h * rates.cache_write_1h)
             * factor
@@ -481,7 +478,9 @@ def choose_price(rows: Iterable[PriceRow], at: date, *, service_tier: str | None
     if tier == "batch" and standard.batch_discount is not None:
         return PriceChoice(batch_row(standard), tier, approximate=False)
     return PriceChoice(
-        standard, tier, approximate=True,
+        standard,
+        tier,
+        approximate=True,
         note=f"no {tier} price for {standard.model}: priced at the standard rate",
     )
 
@@ -498,4 +497,3 @@ def batch_row(row: PriceRow) -> PriceRow:
             if name != "batch_discount" and getattr(row, name) is not None
         }
     return replace(row, **prices, batch_discount=None, service_tier="batch")
-

@@ -4,6 +4,7 @@
 (costwatch.pricing.tokenizer), prices it through a ``PriceBook`` and checks the context window;
 ``compare`` adds the cheapest catalog models that fit (``CompareFilters``).
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -124,7 +125,7 @@ def compare_filters(data: Any) -> CompareFilters:
     if isinstance(providers, str):
         providers = [providers]
     if not isinstance(providers, list) or not all(isinstance(p, str) and p.strip() for p in providers):
-        raise EstimateError("compare.providers must be a list of provider ids (e.g. [\"openai\", \"anthropic\"])")
+        raise EstimateError('compare.providers must be a list of provider ids (e.g. ["openai", "anthropic"])')
     window = data.get("min_context_window")
     if window is not None and (isinstance(window, bool) or not isinstance(window, int) or not 0 < window <= MAX_TOKENS):
         raise EstimateError("compare.min_context_window must be a positive whole number of tokens")
@@ -140,7 +141,9 @@ def compare_filters(data: Any) -> CompareFilters:
     return CompareFilters(tuple(p.strip() for p in providers), window, modality, include_free, limit)
 
 
-def _compared_models(filters: CompareFilters, at: datetime, prompt_and_output: int) -> tuple[list[tuple[str, str]], int]:
+def _compared_models(
+    filters: CompareFilters, at: datetime, prompt_and_output: int
+) -> tuple[list[tuple[str, str]], int]:
     """(provider, model) of every catalog model that fits the filters and the prompt; and how many."""
     wanted = set(filters.providers)
     chosen = []

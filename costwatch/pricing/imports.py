@@ -4,6 +4,7 @@
 Both are idempotent: running them again with the same data changes nothing. Stored calls keep
 their costs; re-pricing stays an explicit ``reprice``.
 """
+
 from __future__ import annotations
 
 import json
@@ -89,7 +90,10 @@ def import_litellm(
             skipped.append((f"{row.provider}/{row.model}", problem))
             continue
         change = add_version(
-            row, versions.setdefault((row.provider, row.model), []), origin=PriceOrigin.LITELLM, project=None,
+            row,
+            versions.setdefault((row.provider, row.model), []),
+            origin=PriceOrigin.LITELLM,
+            project=None,
             inherit=True,
         )
         if change.status == "added":
@@ -186,44 +190,80 @@ def sync_source(catalog, *, by: str, dry_run: bool = False) -> SourceSync:  # no
             to_update.append(price)
             retired.append(price_label(price))
     result = SourceSync(
-        catalog.source, catalog.version, len(catalog.providers), len(catalog.models), added, changed, unchanged,
-        retired, skipped, dry_run, 0.0,
+        catalog.source,
+        catalog.version,
+        len(catalog.providers),
+        len(catalog.models),
+        added,
+        changed,
+        unchanged,
+        retired,
+        skipped,
+        dry_run,
+        0.0,
     )
     if dry_run:
         return replace(result, seconds=time.monotonic() - started)
     ModelPrice.objects.bulk_create(to_create, batch_size=1000)
-    ModelPrice.objects.bulk_update(
-        to_update, [*_COMPARED, "origin", "retired_at", "updated_at"], batch_size=500
-    )
+    ModelPrice.objects.bulk_update(to_update, [*_COMPARED, "origin", "retired_at", "updated_at"], batch_size=500)
     CatalogProvider.objects.bulk_create(
         [
             CatalogProvider(
-                id=p.id, name=p.name, position=p.position, pricing_urls=p.pricing_urls,
-                provider_match=p.provider_match, model_match=p.model_match,
-                fallback_providers=p.fallback_providers, origin=PriceOrigin.GENAI_PRICES,
+                id=p.id,
+                name=p.name,
+                position=p.position,
+                pricing_urls=p.pricing_urls,
+                provider_match=p.provider_match,
+                model_match=p.model_match,
+                fallback_providers=p.fallback_providers,
+                origin=PriceOrigin.GENAI_PRICES,
             )
             for p in catalog.providers
         ],
-        update_conflicts=True, unique_fields=["id"],
-        update_fields=["name", "position", "pricing_urls", "provider_match", "model_match", "fallback_providers", "origin"],
+        update_conflicts=True,
+        unique_fields=["id"],
+        update_fields=[
+            "name",
+            "position",
+            "pricing_urls",
+            "provider_match",
+            "model_match",
+            "fallback_providers",
+            "origin",
+        ],
     )
     CatalogModel.objects.bulk_create(
         [
             CatalogModel(
-                provider=m.provider, model=m.model, name=m.name, position=m.position, match=m.match,
-                context_window=m.context_window, deprecated=m.deprecated, price_comments=m.price_comments,
+                provider=m.provider,
+                model=m.model,
+                name=m.name,
+                position=m.position,
+                match=m.match,
+                context_window=m.context_window,
+                deprecated=m.deprecated,
+                price_comments=m.price_comments,
                 origin=PriceOrigin.GENAI_PRICES,
             )
             for m in catalog.models
         ],
-        batch_size=1000, update_conflicts=True, unique_fields=["provider", "model"],
+        batch_size=1000,
+        update_conflicts=True,
+        unique_fields=["provider", "model"],
         update_fields=["name", "position", "match", "context_window", "deprecated", "price_comments", "origin"],
     )
     seconds = time.monotonic() - started
     PriceSync.objects.create(
-        source=catalog.source, version=catalog.version, by=by[:150], models_count=len(catalog.models),
-        providers_count=len(catalog.providers), added=len(added), changed=len(changed), unchanged=unchanged,
-        skipped=len(skipped), seconds=Decimal(f"{seconds:.3f}"),
+        source=catalog.source,
+        version=catalog.version,
+        by=by[:150],
+        models_count=len(catalog.models),
+        providers_count=len(catalog.providers),
+        added=len(added),
+        changed=len(changed),
+        unchanged=unchanged,
+        skipped=len(skipped),
+        seconds=Decimal(f"{seconds:.3f}"),
     )
     forget_catalog()
     return replace(result, seconds=seconds)

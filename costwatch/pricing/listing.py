@@ -1,4 +1,5 @@
 """The catalog as people read it (pricing page): what it is, a search of its models, one model's history."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -101,8 +102,9 @@ class ModelHistory:
 def model_history(provider: str, model: str) -> ModelHistory | None:
     """The global catalog's rows of (provider, model), oldest first; None when it has none."""
     prices = list(
-        ModelPrice.objects.filter(project__isnull=True, provider=provider, model=model)
-        .order_by("service_tier", "effective_from", "daily_from", "id")
+        ModelPrice.objects.filter(project__isnull=True, provider=provider, model=model).order_by(
+            "service_tier", "effective_from", "daily_from", "id"
+        )
     )
     if not prices:
         return None

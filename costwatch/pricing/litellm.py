@@ -16,6 +16,7 @@ long-context prices ``*_above_200k_tokens`` (or ``*_above_128k_tokens``),
 both are the same fraction of the standard prices), ``max_input_tokens`` and
 ``max_output_tokens``.
 """
+
 from __future__ import annotations
 
 import decimal
@@ -113,8 +114,10 @@ def _batch_discount(entry: Mapping[str, Any], input_: Decimal, output: Decimal) 
 def _model_key(name: str, raw_provider: str) -> str:
     key = name.strip().lower()
     prefix, slash, rest = key.partition("/")
-    if slash and rest and (
-        prefix == raw_provider.lower() or normalize_provider(prefix) == normalize_provider(raw_provider)
+    if (
+        slash
+        and rest
+        and (prefix == raw_provider.lower() or normalize_provider(prefix) == normalize_provider(raw_provider))
     ):
         return rest
     return key
@@ -186,9 +189,7 @@ def parse_litellm(
             skipped.append((name, "entry is not an object"))
             continue
         try:
-            row = _row(
-                name, entry, effective_from=effective_from, checked_on=checked_on, source_url=source_url
-            )
+            row = _row(name, entry, effective_from=effective_from, checked_on=checked_on, source_url=source_url)
         except (_BadEntry, TypeError, ValueError) as exc:
             skipped.append((name, str(exc)))
             continue

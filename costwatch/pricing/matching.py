@@ -24,6 +24,7 @@ Nothing matched → ``None``: an unknown model is stored unpriced, never given a
 Bare ``-preview`` and fine-tune ids (``ft:...``) are deliberately not reduced: they are
 priced differently from their base models (``gpt-4-1106-preview`` is GPT-4 Turbo).
 """
+
 from __future__ import annotations
 
 import functools

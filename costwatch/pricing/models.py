@@ -1,4 +1,5 @@
 """The stored price catalog. The pure rules live in cost.py / matching.py; this is their storage."""
+
 from __future__ import annotations
 
 from django.db import models
@@ -66,7 +67,8 @@ class ModelPrice(models.Model):
     checked_on = models.DateField(null=True, blank=True)
     origin = models.CharField(max_length=16, choices=PriceOrigin.choices, default=PriceOrigin.MANUAL)
     retired_at = models.DateTimeField(
-        null=True, blank=True,
+        null=True,
+        blank=True,
         help_text="Set when a catalog sync no longer finds this row in its source: kept for the calls it "
         "priced, no longer used to price new ones.",
     )

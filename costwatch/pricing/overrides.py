@@ -4,6 +4,7 @@
 ``POST /api/v1/prices`` both call it); ``price_row_from_input`` reads a price sent as JSON;
 ``set_alias`` / ``remove_alias`` keep the project's names for catalog models.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -37,10 +38,26 @@ class PriceInputError(ValueError):
 
 
 _MONEY_INPUT = (
-    "input", "output", "cache_read", "cache_write", "cache_write_1h",
-    "long_input", "long_output", "long_cache_read", "long_cache_write", "long_cache_write_1h", "output_reasoning",
-    "input_audio", "input_image", "input_video", "cache_read_audio", "cache_read_image",
-    "output_audio", "output_image", "output_video", "batch_discount",
+    "input",
+    "output",
+    "cache_read",
+    "cache_write",
+    "cache_write_1h",
+    "long_input",
+    "long_output",
+    "long_cache_read",
+    "long_cache_write",
+    "long_cache_write_1h",
+    "output_reasoning",
+    "input_audio",
+    "input_image",
+    "input_video",
+    "cache_read_audio",
+    "cache_read_image",
+    "output_audio",
+    "output_image",
+    "output_video",
+    "batch_discount",
 )
 _INT_INPUT = ("long_context_threshold", "context_window", "max_output_tokens")
 _DATE_INPUT = ("effective_from", "effective_until", "checked_on")
@@ -78,7 +95,7 @@ def price_row_from_input(data: Any) -> PriceRow:
             if isinstance(value, float):
                 raise PriceInputError(f'{name}: send prices as decimal strings such as "2.5" (floats are not exact)')
             if isinstance(value, bool) or not isinstance(value, (int, str)):
-                raise PriceInputError(f"{name} must be a decimal string such as \"2.5\"")
+                raise PriceInputError(f'{name} must be a decimal string such as "2.5"')
         elif name in _INT_INPUT:
             if isinstance(value, bool) or not isinstance(value, int):
                 raise PriceInputError(f"{name} must be a whole number of tokens")

@@ -8,6 +8,7 @@ one cached in this process. A version is counts, highest ids and last ``updated_
 (and a digest of the aliases), so a row added, deleted or saved is seen; a queryset ``update()``
 that leaves ``updated_at`` alone is not (``forget_catalog`` drops the cache; ``sync_source`` calls it).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -2,6 +2,7 @@
 
 Prices are USD per 1M tokens as exact decimal strings; a price the row does not set is null.
 """
+
 from __future__ import annotations
 
 from rest_framework import serializers

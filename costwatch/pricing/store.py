@@ -5,19 +5,23 @@ versions of a (scope, provider, model, service tier, daily window) and adds a ne
 the price in force changes. Bulk catalog synchronisation (``costwatch.pricing.imports``) writes
 rows keyed by their own dates instead, and uses the conversions and column checks kept here.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable, MutableSequence
 from dataclasses import dataclass, fields, replace
 from datetime import datetime, time, timezone
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
 from django.db.models import BigIntegerField, CharField, DecimalField
 
 from costwatch.pricing.cost import PriceRow, price_in_force
 from costwatch.pricing.models import ModelPrice, PriceOrigin
+
+if TYPE_CHECKING:
+    from costwatch.projects.models import Project
 
 ROW_FIELDS = [f.name for f in fields(PriceRow)]
 MAX_TOKENS = 10**12  # token limits and thresholds beyond this are typos, not models
@@ -27,10 +31,29 @@ IDENTITY = ("provider", "model", "service_tier", "effective_from", "daily_from")
 # What makes two rows "the same price". Limits (context window, max output) and provenance are
 # not part of it: a refresh that only restates a context window must not add a price version.
 PRICE_FIELDS = (
-    "input", "output", "cache_read", "cache_write", "cache_write_1h", "long_context_threshold",
-    "long_input", "long_output", "long_cache_read", "long_cache_write", "long_cache_write_1h", "output_reasoning",
-    "input_audio", "input_image", "input_video", "cache_read_audio", "cache_read_image",
-    "output_audio", "output_image", "output_video", "batch_discount", "currency", "daily_until",
+    "input",
+    "output",
+    "cache_read",
+    "cache_write",
+    "cache_write_1h",
+    "long_context_threshold",
+    "long_input",
+    "long_output",
+    "long_cache_read",
+    "long_cache_write",
+    "long_cache_write_1h",
+    "output_reasoning",
+    "input_audio",
+    "input_image",
+    "input_video",
+    "cache_read_audio",
+    "cache_read_image",
+    "output_audio",
+    "output_image",
+    "output_video",
+    "batch_discount",
+    "currency",
+    "daily_until",
 )
 
 
@@ -47,7 +70,7 @@ def db_values(row: PriceRow) -> dict[str, Any]:
 
 
 def price_label(row: PriceRow | ModelPrice) -> str:
-    """"openai/gpt-4o (batch) 01:00-09:00 UTC from 2025-01-01": a row as a change list names it."""
+    """ "openai/gpt-4o (batch) 01:00-09:00 UTC from 2025-01-01": a row as a change list names it."""
     tier = f" ({row.service_tier})" if row.service_tier != "standard" else ""
     hours = f" {row.daily_from:%H:%M}-{row.daily_until:%H:%M} UTC" if row.daily_from is not None else ""
     return f"{row.provider}/{row.model}{tier}{hours} from {row.effective_from}"
@@ -70,7 +93,7 @@ def as_stored(name: str, value: Any) -> Any:
 
 
 def differences(old: ModelPrice, new: PriceRow, names: Iterable[str]) -> list[str]:
-    """"input 2.5 → 2" for each of ``names`` whose stored value differs from ``new``'s."""
+    """ "input 2.5 → 2" for each of ``names`` whose stored value differs from ``new``'s."""
     return [
         f"{name} {plain(getattr(old, name))} → {plain(getattr(new, name))}"
         for name in names
@@ -103,6 +126,7 @@ def column_problem(row: PriceRow, *, exact: bool = False) -> str | None:
 
 # --- Dated versions -----------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class PriceChange:
     """What ``set_price`` did: ``added`` the first version, ``changed`` (a version corrected in place
@@ -115,8 +139,14 @@ class PriceChange:
 
 _TIER_FIELDS = ("long_context_threshold", "long_input", "long_output", "long_cache_read", "long_cache_write")
 _INHERITED_FIELDS = (
-    "cache_read", "cache_write", "cache_write_1h", "batch_discount", "context_window", "max_output_tokens",
-    "source_url", "checked_on",
+    "cache_read",
+    "cache_write",
+    "cache_write_1h",
+    "batch_discount",
+    "context_window",
+    "max_output_tokens",
+    "source_url",
+    "checked_on",
 )
 
 
@@ -140,7 +170,12 @@ def _version_in_force(versions: Iterable[ModelPrice], row: PriceRow) -> ModelPri
 
 
 def add_version(
-    row: PriceRow, versions: MutableSequence[ModelPrice], *, origin: str, project, inherit: bool = False  # noqa: ANN001
+    row: PriceRow,
+    versions: MutableSequence[ModelPrice],
+    *,
+    origin: str,
+    project: Project | None,
+    inherit: bool = False,
 ) -> PriceChange:
     """Make ``row`` a version among ``versions`` (the stored rows of its model, tier and daily window
     in that scope, locked by the caller; a new row is appended). See ``set_price``. With ``inherit``
@@ -186,7 +221,10 @@ def set_price(row: PriceRow, *, origin: str = PriceOrigin.MANUAL, project=None) 
     """
     versions = list(
         ModelPrice.objects.select_for_update().filter(
-            project=project, provider=row.provider, model=row.model, service_tier=row.service_tier,
+            project=project,
+            provider=row.provider,
+            model=row.model,
+            service_tier=row.service_tier,
             daily_from=row.daily_from,
         )
     )

@@ -7,6 +7,7 @@ a count of the right order of magnitude is better than none.
 Encodings are loaded once per process. tiktoken itself reads ``TIKTOKEN_CACHE_DIR`` for
 offline use; nothing here knows where the files are.
 """
+
 from __future__ import annotations
 
 import functools
@@ -64,7 +65,7 @@ def encoding_name_for(model: str) -> tuple[str, bool]:
     return APPROXIMATION, True
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _encoding(name: str) -> tiktoken.Encoding:
     return tiktoken.get_encoding(name)
 
@@ -88,11 +89,7 @@ def _content_texts(content: Any) -> list[str]:
     for part in content:
         if isinstance(part, str):
             texts.append(part)
-        elif (
-            isinstance(part, Mapping)
-            and part.get("type") in _TEXT_PART_TYPES
-            and isinstance(part.get("text"), str)
-        ):
+        elif isinstance(part, Mapping) and part.get("type") in _TEXT_PART_TYPES and isinstance(part.get("text"), str):
             texts.append(part["text"])
     return texts
 

@@ -1,4 +1,5 @@
 """Which project an API request may read or change: shared by every app's API views."""
+
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -72,11 +73,6 @@ def json_object(request: Request, allowed: Iterable[str]) -> dict[str, Any]:
             {"detail": f"unknown field(s) {', '.join(sorted(unknown))}; allowed: {', '.join(sorted(allowed))}"}
         )
     return data
-
-
-# costwatch/pricing/api.py still calls the gate by this name; the pricing split (issue 17) owns that
-# file. The gate itself now refuses keys and never guesses the project of a change.
-writable_project = request_project
 
 
 @csrf_exempt  # nothing happens here; a POST with a stale cookie still gets the JSON 404, not the CSRF page

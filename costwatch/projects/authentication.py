@@ -1,4 +1,5 @@
 """DRF authentication with a project `read` key: `Authorization: Bearer <key>` or `x-costwatch-key`."""
+
 from __future__ import annotations
 
 from collections.abc import Mapping

@@ -1,4 +1,5 @@
 """What `make run` makes sure of on every start: a demo project with keys and an admin user."""
+
 from __future__ import annotations
 
 import secrets

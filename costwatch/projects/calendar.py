@@ -6,6 +6,7 @@ midnight, so across a daylight-saving change it is 23 or 25 hours long; every wi
 ``[start, end)`` in UTC. Month arithmetic (``month_start``, ``next_month``, ``previous_month``)
 works on dates and serves UTC months (partitions) as well. Pure: no database, no settings.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -86,7 +87,10 @@ class ProjectCalendar:
         """``(first day, day after the last)`` when ``[start, end)`` runs from local midnight to local
         midnight, else None."""
         local_start, local_end = start.astimezone(self.tz), end.astimezone(self.tz)
-        if local_start.timetz().replace(tzinfo=None) == time.min and local_end.timetz().replace(tzinfo=None) == time.min:
+        if (
+            local_start.timetz().replace(tzinfo=None) == time.min
+            and local_end.timetz().replace(tzinfo=None) == time.min
+        ):
             return local_start.date(), local_end.date()
         return None
 

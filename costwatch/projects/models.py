@@ -95,6 +95,7 @@ class AuthFailureWindow(models.Model):
     count = models.IntegerField(default=0)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["scope", "subject", "window_start"],
-                                               name="authfailurewindow_identity")]
+        constraints = [
+            models.UniqueConstraint(fields=["scope", "subject", "window_start"], name="authfailurewindow_identity")
+        ]
         indexes = [models.Index(fields=["window_start"], name="authfailure_window_idx")]

@@ -18,6 +18,7 @@ A caller that names no project gets a key's own project, else their first visibl
 for a read; a change (any action outside ``READ_ACTIONS``) never guesses: a person who sees
 several projects, a superuser included, must name one.
 """
+
 from __future__ import annotations
 
 from enum import StrEnum
@@ -33,13 +34,13 @@ class Action(StrEnum):
     VIEW_COSTS = "view_costs"
     EXPORT_COSTS = "export_costs"
     VIEW_ALERTS = "view_alerts"
-    WORK_INCIDENTS = "work_incidents"   # acknowledge, silence
-    MANAGE_ALERTS = "manage_alerts"     # rules; test sends to existing channels
+    WORK_INCIDENTS = "work_incidents"  # acknowledge, silence
+    MANAGE_ALERTS = "manage_alerts"  # rules; test sends to existing channels
     # Channels choose where Costwatch sends HTTP requests and what it sends: admins only.
     MANAGE_CHANNELS = "manage_channels"
-    MANAGE_PRICES = "manage_prices"     # overrides, aliases, re-pricing
-    MANAGE_KEYS = "manage_keys"         # API keys, and billing sources' admin keys
-    IMPORT_BILLS = "import_bills"       # provider cost CSVs (reconciliation)
+    MANAGE_PRICES = "manage_prices"  # overrides, aliases, re-pricing
+    MANAGE_KEYS = "manage_keys"  # API keys, and billing sources' admin keys
+    IMPORT_BILLS = "import_bills"  # provider cost CSVs (reconciliation)
     MANAGE_MEMBERS = "manage_members"
     MANAGE_DIMENSIONS = "manage_dimensions"  # custom dimensions (what spans are grouped by)
 
@@ -122,8 +123,9 @@ def project_for(principal: AbstractBaseUser | object, slug: str | None, action: 
         raise ProjectNotNamed("you belong to several projects; say which with ?project=<slug>")
     project = visible.filter(slug=slug).first() if slug else visible.first()
     if project is None:
-        raise ProjectNotVisible(f"you are not a member of project {slug!r}" if slug
-                                else "you are not a member of any project")
+        raise ProjectNotVisible(
+            f"you are not a member of project {slug!r}" if slug else "you are not a member of any project"
+        )
     if not can(principal, project, action):
         raise ActionNotAllowed(f"your role in {project.slug!r} does not allow {action.value}")
     return project

@@ -4,6 +4,7 @@ The authentication extension is loaded by ProjectsConfig.ready. Error bodies are
 "..."}`` for 401, 403, 404, 409 and 503; for 400 an object naming each invalid field with its
 messages (or ``detail`` for a request-wide problem).
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -19,12 +20,16 @@ class ApiKeyScheme(OpenApiAuthenticationExtension):
     name = "ProjectReadKey"
 
     def get_security_definition(self, auto_schema):  # noqa: ANN001, ANN201 - drf-spectacular hook
-        return {"type": "http", "scheme": "bearer", "description": "A project read key (cw_read_...); "
-                "also accepted as the x-costwatch-key header."}
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "A project read key (cw_read_...); also accepted as the x-costwatch-key header.",
+        }
 
 
-PROJECT_PARAM = OpenApiParameter("project", OpenApiTypes.STR,
-                                 description="project slug; needed by people in several projects")
+PROJECT_PARAM = OpenApiParameter(
+    "project", OpenApiTypes.STR, description="project slug; needed by people in several projects"
+)
 
 _DECIMAL = {"type": "string", "format": "decimal", "pattern": r"^-?[0-9]+(\.[0-9]+)?$"}
 
@@ -34,8 +39,14 @@ class MoneyString(serializers.CharField):
     """An exact USD amount as a decimal string ("0.0237"); never a float."""
 
 
-@extend_schema_field({**_DECIMAL, "nullable": True, "example": "0.0237",
-                      "description": "Exact decimal string, USD; null when unknown (no priced call)"})
+@extend_schema_field(
+    {
+        **_DECIMAL,
+        "nullable": True,
+        "example": "0.0237",
+        "description": "Exact decimal string, USD; null when unknown (no priced call)",
+    }
+)
 class NullableMoneyString(serializers.CharField):
     """An exact USD amount, or null when it is unknown (unpriced): never a silent 0."""
 
@@ -56,7 +67,7 @@ class ErrorSerializer(serializers.Serializer):
 _VALIDATION_ERROR = {
     "type": "object",
     "description": "Each invalid field with its messages (a string, a list, or per item for lists); "
-                   "`detail` for a problem with the request as a whole.",
+    "`detail` for a problem with the request as a whole.",
     "properties": {"detail": {"type": "string"}},
     "additionalProperties": {},
     "example": {"amount_usd": ["A budget rule needs an amount above 0."]},

@@ -1,4 +1,5 @@
 """Projects, members and API keys: the only place that creates or checks keys."""
+
 from __future__ import annotations
 
 import hashlib
@@ -81,8 +82,11 @@ class LastAdminError(ValueError):
 
 def _refuse_losing_last_admin(project: Project, user: User) -> None:
     # Locks the project's admin rows so two concurrent changes cannot both pass the check.
-    admins = list(Membership.objects.select_for_update().filter(project=project, role=Role.ADMIN)
-                  .values_list("user_id", flat=True))
+    admins = list(
+        Membership.objects.select_for_update()
+        .filter(project=project, role=Role.ADMIN)
+        .values_list("user_id", flat=True)
+    )
     if admins == [user.pk]:
         raise LastAdminError(f"{user} is the last admin of {project.slug}; make someone else admin first")
 
@@ -149,8 +153,9 @@ def add_member(project: Project, username: str, role: str, *, create: bool = Fal
     created = False
     if user is None:
         if not create:
-            raise PersonError(f"there is no account named {username!r}; create it (addmember --create, "
-                              "or Settings → Members) first")
+            raise PersonError(
+                f"there is no account named {username!r}; create it (addmember --create, or Settings → Members) first"
+            )
         user = users(**{users.USERNAME_FIELD: username}, email=email.strip())
         user.set_unusable_password()
         try:

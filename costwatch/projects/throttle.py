@@ -11,6 +11,7 @@
 Windows are fixed slices of the throttle period; a subject is over the limit when the current
 and the previous slice together reach it, so a burst straddling two slices is still counted.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -60,9 +61,11 @@ def check(scope: str, subject: str, now: datetime | None = None) -> Verdict:
     now = now or timezone.now()
     current = _window(now)
     previous = current - _period()
-    counts = dict(AuthFailureWindow.objects.filter(scope=scope, subject=subject[:255],
-                                                   window_start__in=[current, previous])
-                  .values_list("window_start", "count"))
+    counts = dict(
+        AuthFailureWindow.objects.filter(
+            scope=scope, subject=subject[:255], window_start__in=[current, previous]
+        ).values_list("window_start", "count")
+    )
     if counts.get(current, 0) + counts.get(previous, 0) < limit:
         return Verdict(True, 0)
     # Under the limit again once the older of the counted slices has passed.

@@ -1,6 +1,6 @@
 """The savings API (/api/v1/savings): thin views over costwatch.savings.services."""
-from __future__ import annotations
 
+from __future__ import annotations
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -22,8 +22,8 @@ from costwatch.savings.services import (
     SavingsReport,
     approve_alternative,
     remove_alternative,
-    savings_report_for_query,
     save_thresholds,
+    savings_report_for_query,
     thresholds_of,
 )
 
@@ -46,12 +46,14 @@ class OpportunitySerializer(serializers.Serializer):
     status = serializers.ChoiceField(
         choices=list(STATUSES),
         help_text="estimate: a counted saving; what_if: a cheaper model nobody approved yet (saving null, see "
-                  "potential); realized: what an existing cache already saves; unavailable: a price the "
-                  "estimate needs is not in the catalog")
+        "potential); realized: what an existing cache already saves; unavailable: a price the "
+        "estimate needs is not in the catalog",
+    )
     title = serializers.CharField()
     saving_per_month_usd = serializers.CharField(
-        allow_null=True, help_text="USD per 30 days at the period's run rate (decimal string); null = not "
-                                   "counted or unknown, never $0")
+        allow_null=True,
+        help_text="USD per 30 days at the period's run rate (decimal string); null = not counted or unknown, never $0",
+    )
     potential_per_month_usd = serializers.CharField(allow_null=True, help_text="what-if only: cheapest fitting model")
     # DRF's metaclass moves declared fields off the class, so this does not shadow BaseSerializer.partial.
     partial = serializers.BooleanField(help_text="some calls of the group have no known cost: excluded")  # type: ignore[assignment]
@@ -71,7 +73,8 @@ class SavingsSerializer(serializers.Serializer):
     groups_without_sample = serializers.ListField(
         child=serializers.CharField(allow_blank=True),
         help_text="groups with spend but no request of their own in the period (requests are sampled by the "
-                  "feature/endpoint of their first call): not estimated")
+        "feature/endpoint of their first call): not estimated",
+    )
     total_per_month_usd = serializers.CharField(help_text="sum of the counted estimates only")
     thresholds = serializers.DictField()
     results = OpportunitySerializer(many=True)
@@ -79,21 +82,38 @@ class SavingsSerializer(serializers.Serializer):
 
 def opportunity_json(o: Opportunity) -> dict[str, object]:
     return {
-        "id": o.id, "kind": o.kind, "scope": o.scope, "key": o.key, "status": o.status, "title": o.title,
+        "id": o.id,
+        "kind": o.kind,
+        "scope": o.scope,
+        "key": o.key,
+        "status": o.status,
+        "title": o.title,
         "saving_per_month_usd": decimal_text(o.saving_per_month),
         "potential_per_month_usd": decimal_text(o.potential_per_month),
-        "partial": o.partial, "excluded_calls": o.excluded_calls, "sampled_calls": o.sampled_calls,
-        "formula": o.formula, "evidence": o.evidence, "notes": o.notes, "chart": o.chart,
+        "partial": o.partial,
+        "excluded_calls": o.excluded_calls,
+        "sampled_calls": o.sampled_calls,
+        "formula": o.formula,
+        "evidence": o.evidence,
+        "notes": o.notes,
+        "chart": o.chart,
     }
 
 
 def report_json(project, report: SavingsReport) -> dict[str, object]:  # noqa: ANN001 - Project
     return {
         "project": project.slug,
-        "period": {"start": report.period.start.isoformat(), "end": report.period.end.isoformat(),
-                   "days": report.period_days, "timezone": project.timezone},
-        "scope": report.scope, "groups_examined": report.groups, "groups_without_sample": report.unsampled,
-        "total_per_month_usd": decimal_text(report.total_per_month), "thresholds": report.thresholds.as_json(),
+        "period": {
+            "start": report.period.start.isoformat(),
+            "end": report.period.end.isoformat(),
+            "days": report.period_days,
+            "timezone": project.timezone,
+        },
+        "scope": report.scope,
+        "groups_examined": report.groups,
+        "groups_without_sample": report.unsampled,
+        "total_per_month_usd": decimal_text(report.total_per_month),
+        "thresholds": report.thresholds.as_json(),
         "results": [opportunity_json(o) for o in report.opportunities],
     }
 
@@ -102,16 +122,17 @@ class SavingsView(ProjectAPIView):
     @extend_schema(
         summary="Savings opportunities, ranked by USD per month",
         description="Computed from rollups plus a bounded sample of each group's recent requests. Formulas: "
-                    "README, 'Savings advisor'. Unpriced and unknown-usage calls are never read as $0: they are "
-                    "counted in excluded_calls and the opportunity is marked partial.",
+        "README, 'Savings advisor'. Unpriced and unknown-usage calls are never read as $0: they are "
+        "counted in excluded_calls and the opportunity is marked partial.",
         parameters=[
             PROJECT_PARAM,
             OpenApiParameter("period", OpenApiTypes.STR, enum=list(PERIODS), description="last N days incl. today"),
             OpenApiParameter("scope", OpenApiTypes.STR, enum=list(SCOPES), description="default feature"),
             OpenApiParameter("feature", OpenApiTypes.STR, description="only this feature"),
             OpenApiParameter("endpoint", OpenApiTypes.STR, description="only this endpoint (scope endpoint)"),
-            OpenApiParameter("kind", OpenApiTypes.STR, enum=list(KINDS), many=True,
-                             description="repeat or comma-separate"),
+            OpenApiParameter(
+                "kind", OpenApiTypes.STR, enum=list(KINDS), many=True, description="repeat or comma-separate"
+            ),
         ],
         responses={200: SavingsSerializer, **errors()},
     )
@@ -130,19 +151,26 @@ class ThresholdsSerializer(serializers.Serializer):
 
 
 class SavingsSettingsView(ProjectAPIView):
-    @extend_schema(summary="Savings thresholds of the project", parameters=[PROJECT_PARAM],
-                   responses={200: ThresholdsSerializer, **errors()})
+    @extend_schema(
+        summary="Savings thresholds of the project",
+        parameters=[PROJECT_PARAM],
+        responses={200: ThresholdsSerializer, **errors()},
+    )
     def get(self, request: Request) -> Response:
         project = request_project(request)
         return Response(_thresholds_json(project))
 
-    @extend_schema(summary="Replace the project's savings threshold overrides",
-                   description="A JSON object of threshold names (see GET) to values; shares and ratios as "
-                               "decimal strings. An empty object restores the defaults.",
-                   parameters=[PROJECT_PARAM], request=OpenApiTypes.OBJECT, responses={200: ThresholdsSerializer, **errors()})
+    @extend_schema(
+        summary="Replace the project's savings threshold overrides",
+        description="A JSON object of threshold names (see GET) to values; shares and ratios as "
+        "decimal strings. An empty object restores the defaults.",
+        parameters=[PROJECT_PARAM],
+        request=OpenApiTypes.OBJECT,
+        responses={200: ThresholdsSerializer, **errors()},
+    )
     def put(self, request: Request) -> Response:
         project = request_project(request, Action.MANAGE_ALERTS)
-        data = json_object(request, [f for f in Thresholds().as_json()])
+        data = json_object(request, list(Thresholds().as_json()))
         try:
             save_thresholds(project, data)
         except SavingsError as exc:
@@ -175,15 +203,26 @@ class AlternativeListSerializer(serializers.Serializer):
 
 
 class AlternativesView(ProjectAPIView):
-    @extend_schema(summary="Approved alternative models per feature", parameters=[PROJECT_PARAM],
-                   responses={200: AlternativeListSerializer, **errors()})
+    @extend_schema(
+        summary="Approved alternative models per feature",
+        parameters=[PROJECT_PARAM],
+        responses={200: AlternativeListSerializer, **errors()},
+    )
     def get(self, request: Request) -> Response:
         project = request_project(request)
-        return Response({"project": project.slug,
-                         "results": [alternative_json(a) for a in ApprovedAlternative.objects.filter(project=project)]})
+        return Response(
+            {
+                "project": project.slug,
+                "results": [alternative_json(a) for a in ApprovedAlternative.objects.filter(project=project)],
+            }
+        )
 
-    @extend_schema(summary="Approve a model for a feature (its what-if saving then counts)",
-                   parameters=[PROJECT_PARAM], request=AlternativeSerializer, responses={201: AlternativeSerializer, **errors()})
+    @extend_schema(
+        summary="Approve a model for a feature (its what-if saving then counts)",
+        parameters=[PROJECT_PARAM],
+        request=AlternativeSerializer,
+        responses={201: AlternativeSerializer, **errors()},
+    )
     def post(self, request: Request) -> Response:
         project = request_project(request, Action.MANAGE_ALERTS)
         json_object(request, ["feature", "provider", "model", "note"])
@@ -197,7 +236,9 @@ class AlternativesView(ProjectAPIView):
 
 
 class AlternativeView(ProjectAPIView):
-    @extend_schema(summary="Withdraw an approved alternative", parameters=[PROJECT_PARAM], responses={204: None, **errors(404)})
+    @extend_schema(
+        summary="Withdraw an approved alternative", parameters=[PROJECT_PARAM], responses={204: None, **errors(404)}
+    )
     def delete(self, request: Request, alternative_id: int) -> Response:
         project = request_project(request, Action.MANAGE_ALERTS)
         if not remove_alternative(project, alternative_id):
@@ -223,17 +264,28 @@ class DigestListSerializer(serializers.Serializer):
 
 
 class DigestsView(ProjectAPIView):
-    @extend_schema(summary="Weekly savings digests of the project", parameters=[PROJECT_PARAM],
-                   responses={200: DigestListSerializer, **errors()})
+    @extend_schema(
+        summary="Weekly savings digests of the project",
+        parameters=[PROJECT_PARAM],
+        responses={200: DigestListSerializer, **errors()},
+    )
     def get(self, request: Request) -> Response:
         from costwatch.savings.models import SavingsDigest
 
         project = request_project(request)
-        return Response({"project": project.slug,
-                         "results": [digest_json(d) for d in SavingsDigest.objects.filter(project=project).order_by("id")]})
+        return Response(
+            {
+                "project": project.slug,
+                "results": [digest_json(d) for d in SavingsDigest.objects.filter(project=project).order_by("id")],
+            }
+        )
 
-    @extend_schema(summary="Send the weekly savings digest to a channel", parameters=[PROJECT_PARAM],
-                   request=DigestSerializer, responses={201: DigestSerializer, **errors()})
+    @extend_schema(
+        summary="Send the weekly savings digest to a channel",
+        parameters=[PROJECT_PARAM],
+        request=DigestSerializer,
+        responses={201: DigestSerializer, **errors()},
+    )
     def post(self, request: Request) -> Response:
         from alerts.models import Channel
         from costwatch.savings.digest import save_digest
@@ -254,7 +306,9 @@ class DigestsView(ProjectAPIView):
 
 
 class DigestView(ProjectAPIView):
-    @extend_schema(summary="Stop a weekly savings digest", parameters=[PROJECT_PARAM], responses={204: None, **errors(404)})
+    @extend_schema(
+        summary="Stop a weekly savings digest", parameters=[PROJECT_PARAM], responses={204: None, **errors(404)}
+    )
     def delete(self, request: Request, digest_id: int) -> Response:
         from costwatch.savings.models import SavingsDigest
 

@@ -1,4 +1,5 @@
 """Per-project savings settings: thresholds, approved alternatives and the weekly digest."""
+
 from __future__ import annotations
 
 from django.db import models
@@ -26,8 +27,11 @@ class ApprovedAlternative(models.Model):
 
     class Meta:
         ordering = ["feature", "provider", "model"]
-        constraints = [models.UniqueConstraint(fields=["project", "feature", "provider", "model"],
-                                               name="approved_alternative_identity")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "feature", "provider", "model"], name="approved_alternative_identity"
+            )
+        ]
 
 
 class SavingsDigest(models.Model):

@@ -54,6 +54,7 @@ The seven kinds and their formulas (thresholds in ``Thresholds``, configurable p
    repeated prompts from a prompt-hash attribute) is *unavailable*: ingest does not store a prompt
    hash yet, see the README.
 """
+
 from __future__ import annotations
 
 import math
@@ -68,8 +69,7 @@ from costwatch.money import decimal_text
 from costwatch.pricing.cost import PriceRow, TokenCounts
 from costwatch.savings.prices import ModelOption, TokenMix, call_cost, is_batch_tier, mix_cost
 
-KINDS = ("model_whatif", "prompt_caching", "output_caps", "conversation_context", "batch", "outliers",
-         "response_cache")
+KINDS = ("model_whatif", "prompt_caching", "output_caps", "conversation_context", "batch", "outliers", "response_cache")
 ESTIMATE_PLACES = Decimal("0.000001")
 DAYS_PER_MONTH = Decimal(30)
 
@@ -295,13 +295,20 @@ class _Finding(TypedDict):
 
 def _base(group: GroupInput, kind: str, **values: Unpack[_Finding]) -> Opportunity:
     totals = group.totals
-    opportunity = Opportunity(kind=kind, scope=totals.scope, key=totals.key, excluded_calls=totals.excluded_calls,
-                              sampled_calls=len(group.calls), **values)
+    opportunity = Opportunity(
+        kind=kind,
+        scope=totals.scope,
+        key=totals.key,
+        excluded_calls=totals.excluded_calls,
+        sampled_calls=len(group.calls),
+        **values,
+    )
     if totals.excluded_calls:
         opportunity.notes.append(
             f"{totals.excluded_calls} of {totals.llm_calls} calls have no known cost "
             f"({totals.unpriced_calls} unpriced, {totals.unknown_usage_calls} unknown usage): "
-            "their share of the saving is unknown and not included")
+            "their share of the saving is unknown and not included"
+        )
     if totals.estimated_calls:
         opportunity.notes.append(f"{totals.estimated_calls} calls have token counts estimated from text")
     return opportunity
@@ -313,6 +320,7 @@ def _money(value: Decimal) -> str:
 
 
 # --- 1. Model what-if --------------------------------------------------------------------------------
+
 
 class _WhatIfRow(TypedDict):
     """One catalog model in the what-if table; ``cost`` prices the sample's token mix on it (USD)."""
@@ -353,10 +361,18 @@ def model_whatif(group: GroupInput, options: Sequence[ModelOption], scale: Scale
         elif window < largest and not is_current:
             continue
         priced_mix = mix_cost(mix, option.row)
-        table.append({"provider": option.provider, "model": option.model, "cost": priced_mix.cost,
-                      "context_window": window, "fits": None if window is None else window >= largest,
-                      "current": is_current, "approved": (option.provider, option.model) in group.approved,
-                      "long_context_calls": priced_mix.long_context_calls})
+        table.append(
+            {
+                "provider": option.provider,
+                "model": option.model,
+                "cost": priced_mix.cost,
+                "context_window": window,
+                "fits": None if window is None else window >= largest,
+                "current": is_current,
+                "approved": (option.provider, option.model) in group.approved,
+                "long_context_calls": priced_mix.long_context_calls,
+            }
+        )
     fitting = [r for r in table if r["fits"] and not r["current"]]
     if not fitting:
         return None
@@ -369,39 +385,55 @@ def model_whatif(group: GroupInput, options: Sequence[ModelOption], scale: Scale
     potential = scale.monthly(current - cheapest["cost"])
     saving = scale.monthly(current - best_approved["cost"]) if best_approved else None
     shown = table[: t.whatif_table_size]
-    shown += [r for r in table[t.whatif_table_size:] if r["current"] or r["approved"]]
+    shown += [r for r in table[t.whatif_table_size :] if r["current"] or r["approved"]]
     opportunity = _base(
-        group, "model_whatif",
+        group,
+        "model_whatif",
         status="estimate" if best_approved else "what_if",
-        title=(f"Move {group.totals.key or '(none)'} to {best_approved['model']} (approved)" if best_approved
-               else f"What if {group.totals.key or '(none)'} ran on {cheapest['model']}?"),
+        title=(
+            f"Move {group.totals.key or '(none)'} to {best_approved['model']} (approved)"
+            if best_approved
+            else f"What if {group.totals.key or '(none)'} ran on {cheapest['model']}?"
+        ),
         saving_per_month=saving if saving is None or saving > 0 else None,
         potential_per_month=potential,
         formula="Σ cost of the sampled calls − the same token mix priced on the alternative "
-                "(scaled to the period by cost, to 30 days)",
-        evidence={"current_models": [f"{p}/{m}" for p, m in current_models], "sample_cost": _money(current),
-                  "largest_prompt_tokens": largest_prompt, "largest_call_tokens": largest,
-                  "cheapest_fitting": f"{cheapest['provider']}/{cheapest['model']}",
-                  "cheapest_fitting_cost": _money(cheapest["cost"]),
-                  "approved_alternative": f"{best_approved['provider']}/{best_approved['model']}" if best_approved
-                  else None,
-                  "models_compared": len(table), "models_with_unknown_context_window": unknown_window,
-                  "mix": asdict(mix.total())},
-        chart={"type": "bar", "title": "Cost of this feature's sampled token mix per model (USD)",
-               "labels": [f"{r['provider']}/{r['model']}" for r in shown],
-               "values": [_money(r["cost"]) for r in shown],
-               "current": [bool(r["current"]) for r in shown]},
+        "(scaled to the period by cost, to 30 days)",
+        evidence={
+            "current_models": [f"{p}/{m}" for p, m in current_models],
+            "sample_cost": _money(current),
+            "largest_prompt_tokens": largest_prompt,
+            "largest_call_tokens": largest,
+            "cheapest_fitting": f"{cheapest['provider']}/{cheapest['model']}",
+            "cheapest_fitting_cost": _money(cheapest["cost"]),
+            "approved_alternative": f"{best_approved['provider']}/{best_approved['model']}" if best_approved else None,
+            "models_compared": len(table),
+            "models_with_unknown_context_window": unknown_window,
+            "mix": asdict(mix.total()),
+        },
+        chart={
+            "type": "bar",
+            "title": "Cost of this feature's sampled token mix per model (USD)",
+            "labels": [f"{r['provider']}/{r['model']}" for r in shown],
+            "values": [_money(r["cost"]) for r in shown],
+            "current": [bool(r["current"]) for r in shown],
+        },
     )
     opportunity.evidence["table"] = [{**r, "cost": _money(r["cost"])} for r in shown]
-    opportunity.notes.insert(0, "A what-if, not a verdict: Costwatch cannot judge answer quality. "
-                                "Record an approved alternative for the feature to count the saving.")
+    opportunity.notes.insert(
+        0,
+        "A what-if, not a verdict: Costwatch cannot judge answer quality. "
+        "Record an approved alternative for the feature to count the saving.",
+    )
     if unknown_window:
-        opportunity.notes.append(f"{unknown_window} catalog models have no context window in the catalog: "
-                                 "not compared (fit unknown)")
+        opportunity.notes.append(
+            f"{unknown_window} catalog models have no context window in the catalog: not compared (fit unknown)"
+        )
     return opportunity
 
 
 # --- 2. Prompt caching -------------------------------------------------------------------------------
+
 
 def prompt_caching(group: GroupInput, scale: Scale, t: Thresholds) -> Opportunity | None:
     priced = sorted(_priced(group.calls), key=lambda c: (c.started_at, c.span_id))
@@ -437,19 +469,28 @@ def prompt_caching(group: GroupInput, scale: Scale, t: Thresholds) -> Opportunit
     unavailable = hits + writes == 0
     monthly = None if unavailable else scale.monthly(saving)
     opportunity = _base(
-        group, "prompt_caching", status="unavailable" if unavailable else "estimate",
+        group,
+        "prompt_caching",
+        status="unavailable" if unavailable else "estimate",
         title=f"Cache the stable {stable:,}-token prompt of {group.totals.key or '(none)'}",
-        saving_per_month=monthly, potential_per_month=None,
+        saving_per_month=monthly,
+        potential_per_month=None,
         formula="Σ per call: cost − cost with min(stable part, uncached input) tokens read from the cache "
-                "(previous call of the model within the cache TTL) or written to it (otherwise)",
-        evidence={"stable_prompt_tokens": stable, "median_prompt_tokens": median,
-                  "cache_read_share": str(read_share.quantize(Decimal("0.0001"))),
-                  "cache_ttl_seconds": t.cache_ttl_seconds, "calls_hitting": hits, "calls_writing": writes,
-                  "sample_saving": _money(saving)},
+        "(previous call of the model within the cache TTL) or written to it (otherwise)",
+        evidence={
+            "stable_prompt_tokens": stable,
+            "median_prompt_tokens": median,
+            "cache_read_share": str(read_share.quantize(Decimal("0.0001"))),
+            "cache_ttl_seconds": t.cache_ttl_seconds,
+            "calls_hitting": hits,
+            "calls_writing": writes,
+            "sample_saving": _money(saving),
+        },
     )
     if no_price:
-        opportunity.notes.append(f"No cache-read price in the catalog for {', '.join(no_price)}: "
-                                 "those calls are not estimated")
+        opportunity.notes.append(
+            f"No cache-read price in the catalog for {', '.join(no_price)}: those calls are not estimated"
+        )
     if monthly is not None and monthly <= 0:
         return None
     return opportunity
@@ -457,13 +498,13 @@ def prompt_caching(group: GroupInput, scale: Scale, t: Thresholds) -> Opportunit
 
 # --- 3. Output caps ----------------------------------------------------------------------------------
 
+
 def output_caps(group: GroupInput, scale: Scale, t: Thresholds) -> Opportunity | None:
     known = [c for c in group.calls if c.usage_known]
     if len(known) < t.output_min_calls:
         return None
     outputs = sorted(c.counts.output for c in known)
-    p50, p95, p99, top = (nearest_rank(outputs, 50), nearest_rank(outputs, 95), nearest_rank(outputs, 99),
-                          outputs[-1])
+    p50, p95, p99, top = (nearest_rank(outputs, 50), nearest_rank(outputs, 95), nearest_rank(outputs, 99), outputs[-1])
     if top <= p99 or top < t.output_tail_ratio * p95:
         return None
     saving = Decimal(0)
@@ -482,19 +523,33 @@ def output_caps(group: GroupInput, scale: Scale, t: Thresholds) -> Opportunity |
     for value in outputs:
         histogram[min(value // width, bins - 1)] += 1
     return _base(
-        group, "output_caps", status="estimate",
+        group,
+        "output_caps",
+        status="estimate",
         title=f"Cap output of {group.totals.key or '(none)'} at max_tokens={p99}",
-        saving_per_month=monthly, potential_per_month=None,
+        saving_per_month=monthly,
+        potential_per_month=None,
         formula="Σ over calls with output above p99: cost − cost with output = p99",
-        evidence={"p50": p50, "p95": p95, "p99": p99, "max": top, "calls_capped": capped,
-                  "sample_saving": _money(saving)},
-        chart={"type": "histogram", "title": "Output tokens per call",
-               "labels": [f"{i * width}–{(i + 1) * width - 1}" for i in range(bins)], "values": histogram,
-               "markers": {"p95": p95, "p99": p99}},
+        evidence={
+            "p50": p50,
+            "p95": p95,
+            "p99": p99,
+            "max": top,
+            "calls_capped": capped,
+            "sample_saving": _money(saving),
+        },
+        chart={
+            "type": "histogram",
+            "title": "Output tokens per call",
+            "labels": [f"{i * width}–{(i + 1) * width - 1}" for i in range(bins)],
+            "values": histogram,
+            "markers": {"p95": p95, "p99": p99},
+        },
     )
 
 
 # --- 4. Conversation context -------------------------------------------------------------------------
+
 
 def conversation_context(group: GroupInput, scale: Scale, t: Thresholds) -> Opportunity | None:
     by_session: dict[str, list[SampledCall]] = defaultdict(list)
@@ -526,8 +581,9 @@ def conversation_context(group: GroupInput, scale: Scale, t: Thresholds) -> Oppo
             if removed and call.cost is not None and call.row is not None:
                 from_input = min(removed, call.counts.input)
                 from_reads = min(removed - from_input, call.counts.cache_read)
-                trimmed = replace(call.counts, input=call.counts.input - from_input,
-                                  cache_read=call.counts.cache_read - from_reads)
+                trimmed = replace(
+                    call.counts, input=call.counts.input - from_input, cache_read=call.counts.cache_read - from_reads
+                )
                 saving += call_cost(call.counts, call.row) - call_cost(trimmed, call.row)
     if not growing:
         return None
@@ -537,27 +593,38 @@ def conversation_context(group: GroupInput, scale: Scale, t: Thresholds) -> Oppo
     turns = sorted(per_turn)
     growths.sort()
     return _base(
-        group, "conversation_context", status="estimate",
+        group,
+        "conversation_context",
+        status="estimate",
         title=f"Keep the last {keep} turns plus a summary in {group.totals.key or '(none)'} conversations",
-        saving_per_month=monthly, potential_per_month=None,
+        saving_per_month=monthly,
+        potential_per_month=None,
         formula=f"Σ over turns t > {keep} of growing conversations: cost of the prompt tokens above "
-                f"prompt_{keep} + {t.context_summary_tokens} summary tokens",
-        evidence={"growing_conversations": growing, "conversations": len(by_session),
-                  "median_growth_tokens_per_turn": str(growths[len(growths) // 2].quantize(Decimal("0.1"))),
-                  "keep_turns": keep, "summary_tokens": t.context_summary_tokens, "sample_saving": _money(saving)},
-        chart={"type": "line", "title": "Average prompt tokens per turn (growing conversations)",
-               "labels": [str(turn + 1) for turn in turns],
-               "values": [sum(per_turn[turn]) // len(per_turn[turn]) for turn in turns],
-               "kept": [sum(kept_turn[turn]) // len(kept_turn[turn]) for turn in turns]},
+        f"prompt_{keep} + {t.context_summary_tokens} summary tokens",
+        evidence={
+            "growing_conversations": growing,
+            "conversations": len(by_session),
+            "median_growth_tokens_per_turn": str(growths[len(growths) // 2].quantize(Decimal("0.1"))),
+            "keep_turns": keep,
+            "summary_tokens": t.context_summary_tokens,
+            "sample_saving": _money(saving),
+        },
+        chart={
+            "type": "line",
+            "title": "Average prompt tokens per turn (growing conversations)",
+            "labels": [str(turn + 1) for turn in turns],
+            "values": [sum(per_turn[turn]) // len(per_turn[turn]) for turn in turns],
+            "kept": [sum(kept_turn[turn]) // len(kept_turn[turn]) for turn in turns],
+        },
     )
 
 
 # --- 5. Batch ----------------------------------------------------------------------------------------
 
+
 def batch(group: GroupInput, scale: Scale, t: Thresholds, batch_cost: BatchCost) -> Opportunity | None:
     known = [c for c in group.calls if c.usage_known]
-    background = [c for c in _priced(known)
-                  if c.background and not c.response_cache_hit and not is_batch_tier(c.row)]
+    background = [c for c in _priced(known) if c.background and not c.response_cache_hit and not is_batch_tier(c.row)]
     if not known or not background or Decimal(len(background)) < t.batch_min_share * len(known):
         return None
     saving = Decimal(0)
@@ -574,20 +641,29 @@ def batch(group: GroupInput, scale: Scale, t: Thresholds, batch_cost: BatchCost)
     if monthly is not None and monthly <= 0:
         return None
     opportunity = _base(
-        group, "batch", status="estimate" if estimated else "unavailable",
+        group,
+        "batch",
+        status="estimate" if estimated else "unavailable",
         title=f"Send {group.totals.key or '(none)'} through the batch API",
-        saving_per_month=monthly, potential_per_month=None,
+        saving_per_month=monthly,
+        potential_per_month=None,
         formula="Σ over calls of traces without a SERVER span: cost − cost at the provider's batch price",
-        evidence={"background_calls": len(background), "calls": len(known), "calls_with_batch_price": estimated,
-                  "sample_saving": _money(saving)},
+        evidence={
+            "background_calls": len(background),
+            "calls": len(known),
+            "calls_with_batch_price": estimated,
+            "sample_saving": _money(saving),
+        },
     )
     if no_price:
-        opportunity.notes.append(f"No batch price in the catalog for {', '.join(sorted(no_price))}: "
-                                 "those calls are not estimated")
+        opportunity.notes.append(
+            f"No batch price in the catalog for {', '.join(sorted(no_price))}: those calls are not estimated"
+        )
     return opportunity
 
 
 # --- 6. Expensive outliers ---------------------------------------------------------------------------
+
 
 def outliers(group: GroupInput, scale: Scale, t: Thresholds) -> Opportunity | None:
     priced = [r for r in group.requests if _is_priced_request(r)]
@@ -607,22 +683,39 @@ def outliers(group: GroupInput, scale: Scale, t: Thresholds) -> Opportunity | No
     if monthly is None or monthly <= 0:
         return None
     return _base(
-        group, "outliers", status="estimate",
+        group,
+        "outliers",
+        status="estimate",
         title=f"{len(found)} requests of {group.totals.key or '(none)'} cost over {t.outlier_ratio.normalize()}× the median",
-        saving_per_month=monthly, potential_per_month=None,
+        saving_per_month=monthly,
+        potential_per_month=None,
         formula="Σ over requests costing ≥ ratio × median: cost − ratio × median (what a per-request budget "
-                "at that level cuts), scaled by period requests / sampled requests",
-        evidence={"median_request_cost": _money(median), "limit": _money(limit), "outliers": len(found),
-                  "requests_sampled": len(group.requests), "requests_priced": len(priced),
-                  "sample_saving": _money(saving),
-                  "top": [{"trace_id": r.trace_id, "cost": _money(r.cost),
-                           "input_tokens": r.input_tokens, "cache_read_tokens": r.cache_read_tokens,
-                           "cache_write_tokens": r.cache_write_tokens, "output_tokens": r.output_tokens,
-                           "llm_calls": r.llm_calls} for r in found[: t.outlier_top]]},
+        "at that level cuts), scaled by period requests / sampled requests",
+        evidence={
+            "median_request_cost": _money(median),
+            "limit": _money(limit),
+            "outliers": len(found),
+            "requests_sampled": len(group.requests),
+            "requests_priced": len(priced),
+            "sample_saving": _money(saving),
+            "top": [
+                {
+                    "trace_id": r.trace_id,
+                    "cost": _money(r.cost),
+                    "input_tokens": r.input_tokens,
+                    "cache_read_tokens": r.cache_read_tokens,
+                    "cache_write_tokens": r.cache_write_tokens,
+                    "output_tokens": r.output_tokens,
+                    "llm_calls": r.llm_calls,
+                }
+                for r in found[: t.outlier_top]
+            ],
+        },
     )
 
 
 # --- 7. Response cache -------------------------------------------------------------------------------
+
 
 def response_cache(group: GroupInput, scale: Scale, t: Thresholds) -> Opportunity | None:
     totals = group.totals
@@ -633,25 +726,41 @@ def response_cache(group: GroupInput, scale: Scale, t: Thresholds) -> Opportunit
     factor = Decimal(totals.response_cache_hits) / Decimal(len(hits)) if hits else None
     monthly = scale.monthly(saved, factor) if factor is not None else None
     opportunity = _base(
-        group, "response_cache", status="realized",
+        group,
+        "response_cache",
+        status="realized",
         title=f"The response cache of {totals.key or '(none)'} answers "
-              f"{Decimal(totals.response_cache_hits * 100) / totals.llm_calls:.1f}% of calls",
-        saving_per_month=monthly, potential_per_month=None,
+        f"{Decimal(totals.response_cache_hits * 100) / totals.llm_calls:.1f}% of calls",
+        saving_per_month=monthly,
+        potential_per_month=None,
         formula="Σ list price of the calls answered from the app's cache (costwatch.cache.hit), scaled by "
-                "period hits / sampled hits",
-        evidence={"hits": totals.response_cache_hits, "calls": totals.llm_calls,
-                  "hit_rate": str((Decimal(totals.response_cache_hits) / totals.llm_calls).quantize(Decimal("0.0001"))),
-                  "sample_saved": _money(saved)},
+        "period hits / sampled hits",
+        evidence={
+            "hits": totals.response_cache_hits,
+            "calls": totals.llm_calls,
+            "hit_rate": str((Decimal(totals.response_cache_hits) / totals.llm_calls).quantize(Decimal("0.0001"))),
+            "sample_saved": _money(saved),
+        },
     )
-    opportunity.notes.append("Exact-match cache estimate unavailable: Costwatch does not store a prompt hash "
-                             "attribute yet (costwatch.prompt.hash)")
+    opportunity.notes.append(
+        "Exact-match cache estimate unavailable: Costwatch does not store a prompt hash "
+        "attribute yet (costwatch.prompt.hash)"
+    )
     return opportunity
 
 
 # --- All of them -------------------------------------------------------------------------------------
 
-def opportunities_of(group: GroupInput, *, period_days: Decimal, options: Sequence[ModelOption], thresholds: Thresholds,
-                     batch_cost: BatchCost, kinds: Sequence[str] = KINDS) -> list[Opportunity]:
+
+def opportunities_of(
+    group: GroupInput,
+    *,
+    period_days: Decimal,
+    options: Sequence[ModelOption],
+    thresholds: Thresholds,
+    batch_cost: BatchCost,
+    kinds: Sequence[str] = KINDS,
+) -> list[Opportunity]:
     """Every opportunity of one group (see the module docstring for the formulas)."""
     scale = scale_of(group, period_days)
     found: list[Opportunity | None] = []
@@ -678,5 +787,12 @@ _STATUS_ORDER = {"estimate": 0, "what_if": 1, "realized": 2, "unavailable": 3}
 
 def ranked(opportunities: Sequence[Opportunity]) -> list[Opportunity]:
     """Counted savings first, largest first; then what-ifs by potential; realized and unavailable last."""
-    return sorted(opportunities, key=lambda o: (
-        _STATUS_ORDER[o.status], -(o.saving_per_month or o.potential_per_month or Decimal(0)), o.kind, o.key))
+    return sorted(
+        opportunities,
+        key=lambda o: (
+            _STATUS_ORDER[o.status],
+            -(o.saving_per_month or o.potential_per_month or Decimal(0)),
+            o.kind,
+            o.key,
+        ),
+    )

@@ -7,6 +7,7 @@ guessed.
 
 Prices are USD per million tokens (``PriceRow``); costs returned here are exact ``Decimal`` USD.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
@@ -149,8 +150,12 @@ def batch_cost(counts: TokenCounts, row: PriceRow, at: date) -> Decimal | None:
 
 def _batch_row_of(row: PriceRow, at: date) -> PriceRow | None:
     """The stored ``batch`` tier row of the same model in force."""
-    candidates = [row_of(p) for p in ModelPrice.objects.filter(
-        provider=row.provider, model=row.model, service_tier="batch", project__isnull=True)]
+    candidates = [
+        row_of(p)
+        for p in ModelPrice.objects.filter(
+            provider=row.provider, model=row.model, service_tier="batch", project__isnull=True
+        )
+    ]
     return price_in_force(candidates, at) if candidates else None
 
 

@@ -5,6 +5,7 @@ Cost of one computation: one rollup query per scope (``cost_rows``), one query p
 and one query over those requests' calls (``effective_calls_sql``, counted calls only). It never
 scans all raw calls of the period.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -58,8 +59,14 @@ class SavingsReport:
     @property
     def total_per_month(self) -> Decimal:
         """Sum of the counted estimates (what-ifs without approval, realized and unavailable excluded)."""
-        return sum((o.saving_per_month for o in self.opportunities
-                    if o.status == "estimate" and o.saving_per_month is not None), Decimal(0))
+        return sum(
+            (
+                o.saving_per_month
+                for o in self.opportunities
+                if o.status == "estimate" and o.saving_per_month is not None
+            ),
+            Decimal(0),
+        )
 
 
 def thresholds_of(project: Project) -> Thresholds:
@@ -78,7 +85,9 @@ def save_thresholds(project: Project, values: dict[str, object]) -> Thresholds:
     return thresholds
 
 
-def approve_alternative(project: Project, feature: str, provider: str, model: str, note: str = "") -> ApprovedAlternative:
+def approve_alternative(
+    project: Project, feature: str, provider: str, model: str, note: str = ""
+) -> ApprovedAlternative:
     """Record ``provider/model`` as approved for ``feature``; it must be a catalog model with a price."""
     if not feature or not model or not provider:
         raise SavingsError("feature, provider and model are required")
@@ -86,7 +95,8 @@ def approve_alternative(project: Project, feature: str, provider: str, model: st
     if not any(o.provider == provider and o.model == model for o in prices.catalog_options(project, today)):
         raise SavingsError(f"{provider}/{model} has no standard price in the catalog today")
     alternative, _ = ApprovedAlternative.objects.update_or_create(
-        project=project, feature=feature, provider=provider, model=model, defaults={"note": note[:500]})
+        project=project, feature=feature, provider=provider, model=model, defaults={"note": note[:500]}
+    )
     return alternative
 
 
@@ -132,15 +142,32 @@ ORDER BY eff.started_at, eff.span_id
 """
 
 
-def _samples(project: Project, scope: str, keys: list[str], period: Period, limit: int
-             ) -> tuple[dict[str, list[SampledCall]], dict[str, list[SampledRequest]]]:
-    params: dict[str, Any] = {"project": project.pk, "keys": keys, "start": period.start, "end": period.end, "limit": limit}
+def _samples(
+    project: Project, scope: str, keys: list[str], period: Period, limit: int
+) -> tuple[dict[str, list[SampledCall]], dict[str, list[SampledRequest]]]:
+    params: dict[str, Any] = {
+        "project": project.pk,
+        "keys": keys,
+        "start": period.start,
+        "end": period.end,
+        "limit": limit,
+    }
     requests: dict[str, list[SampledRequest]] = {k: [] for k in keys}
     with connection.cursor() as cursor:
         cursor.execute(_PICK_REQUESTS.format(column=scope), params)
         for key, trace, first_at, cost, priced, call_count, inp, cread, cwrite, out in cursor.fetchall():
-            requests[key].append(SampledRequest(trace, first_at, cost if priced == call_count and call_count else None,
-                                                inp, cread, cwrite, out, call_count))
+            requests[key].append(
+                SampledRequest(
+                    trace,
+                    first_at,
+                    cost if priced == call_count and call_count else None,
+                    inp,
+                    cread,
+                    cwrite,
+                    out,
+                    call_count,
+                )
+            )
         traces = sorted({r.trace_id for rows in requests.values() for r in rows})
         calls: dict[str, list[SampledCall]] = {k: [] for k in keys}
         if not traces:
@@ -151,21 +178,63 @@ def _samples(project: Project, scope: str, keys: list[str], period: Period, limi
         # In slices: the planner cannot see how many traces the CTE chain holds and joins each call to
         # the traces' first-call times in a nested loop, whose cost grows with calls × traces per query.
         for start in range(0, len(traces), TRACES_PER_QUERY):
-            cursor.execute(sql, {**params, "traces": traces[start:start + TRACES_PER_QUERY]})
+            cursor.execute(sql, {**params, "traces": traces[start : start + TRACES_PER_QUERY]})
             rows += cursor.fetchall()
         rows.sort(key=lambda row: (row[3], row[2]))
     price_rows = prices.rows_by_price_id(row[17] for row in rows if row[17] is not None)
-    for (key, trace, span, started, model, provider, session, inp, cread, cwrite, cwrite1h, out, reasoning,
-         cost, list_cost, state, hit, price_id, background) in rows:
-        counts = TokenCounts(input=inp, cache_read=cread, cache_write=cwrite, cache_write_1h=cwrite1h,
-                             output=out, reasoning=reasoning)
-        calls[key].append(SampledCall(trace, span, started, model, provider, session, counts, cost, list_cost,
-                                      state != "unknown", hit, background, price_rows.get(price_id)))
+    for (
+        key,
+        trace,
+        span,
+        started,
+        model,
+        provider,
+        session,
+        inp,
+        cread,
+        cwrite,
+        cwrite1h,
+        out,
+        reasoning,
+        cost,
+        list_cost,
+        state,
+        hit,
+        price_id,
+        background,
+    ) in rows:
+        counts = TokenCounts(
+            input=inp, cache_read=cread, cache_write=cwrite, cache_write_1h=cwrite1h, output=out, reasoning=reasoning
+        )
+        calls[key].append(
+            SampledCall(
+                trace,
+                span,
+                started,
+                model,
+                provider,
+                session,
+                counts,
+                cost,
+                list_cost,
+                state != "unknown",
+                hit,
+                background,
+                price_rows.get(price_id),
+            )
+        )
     return calls, requests
 
 
-def savings_report(project: Project, *, period: Period, scope: str = "feature", key: str | None = None,
-                   kinds: list[str] | None = None, thresholds: Thresholds | None = None) -> SavingsReport:
+def savings_report(
+    project: Project,
+    *,
+    period: Period,
+    scope: str = "feature",
+    key: str | None = None,
+    kinds: list[str] | None = None,
+    thresholds: Thresholds | None = None,
+) -> SavingsReport:
     """The ranked opportunities of the project's ``scope`` groups (all, or the one ``key``) over ``period``.
 
     Raises ``SavingsError`` for an unknown scope or kind.
@@ -192,11 +261,27 @@ def savings_report(project: Project, *, period: Period, scope: str = "feature", 
     found: list[Opportunity] = []
     batch_pricer = prices.BatchPricer()
     for row in rows:
-        totals = GroupTotals(scope, row.key, row.cost_usd, row.llm_calls, row.priced_calls, row.unpriced_calls,
-                             row.unknown_usage_calls, row.estimated_calls, row.requests, row.response_cache_hits)
+        totals = GroupTotals(
+            scope,
+            row.key,
+            row.cost_usd,
+            row.llm_calls,
+            row.priced_calls,
+            row.unpriced_calls,
+            row.unknown_usage_calls,
+            row.estimated_calls,
+            row.requests,
+            row.response_cache_hits,
+        )
         group = GroupInput(totals, calls[row.key], requests[row.key], tuple(approved.get(row.key, ())))
-        found += opportunities_of(group, period_days=Decimal(days), options=options, thresholds=thresholds,
-                                  batch_cost=batch_pricer, kinds=kinds)
+        found += opportunities_of(
+            group,
+            period_days=Decimal(days),
+            options=options,
+            thresholds=thresholds,
+            batch_cost=batch_pricer,
+            kinds=kinds,
+        )
     unsampled = sorted(row.key for row in rows if not calls[row.key])
     return SavingsReport(period, days, scope, thresholds, ranked(found), len(rows), unsampled)
 
@@ -211,10 +296,17 @@ def savings_report_for_query(project: Project, query: QueryDict) -> SavingsRepor
     feature, endpoint = query.get("feature"), query.get("endpoint")
     if feature is not None and endpoint is not None:
         raise SavingsError("give feature or endpoint, not both (opportunities are per feature or per endpoint)")
-    scope = "endpoint" if endpoint is not None else ("feature" if feature is not None else query.get("scope", "feature"))
+    scope = (
+        "endpoint" if endpoint is not None else ("feature" if feature is not None else query.get("scope", "feature"))
+    )
     kinds = [k for value in query.getlist("kind") for k in value.split(",") if k] or None
-    return savings_report(project, period=period_for(project, query.get("period")), scope=scope,
-                          key=feature if feature is not None else endpoint, kinds=kinds)
+    return savings_report(
+        project,
+        period=period_for(project, query.get("period")),
+        scope=scope,
+        key=feature if feature is not None else endpoint,
+        kinds=kinds,
+    )
 
 
 @transaction.atomic

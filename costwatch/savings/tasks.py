@@ -1,4 +1,5 @@
 """Celery entry points for the savings advisor: each calls one service function."""
+
 from __future__ import annotations
 
 from celery import shared_task

@@ -1,4 +1,5 @@
 """Setting a stored call's cost from its price row: used by ingest and by re-pricing."""
+
 from __future__ import annotations
 
 from decimal import Decimal

@@ -21,6 +21,7 @@ under ``(other)`` and the day is recorded as overflowed (``DimensionOverflow``),
 the pages and the alerts show as a warning. A value once admitted stays admitted, so rollups
 stay exact and idempotent.
 """
+
 from __future__ import annotations
 
 import re
@@ -58,11 +59,42 @@ MAX_KEYS = 10
 MAX_KEY_CHARS = 256
 MAX_VALUES_PER_DAY = 1_000_000
 # Names that are built-in groups or query parameters of the cost API and the pages.
-RESERVED_NAMES = frozenset({
-    "user", "feature", "endpoint", "model", "provider", "conversation", "day", "hour", "total", "session",
-    "start", "end", "group_by", "ordering", "page", "page_size", "format", "project", "search", "sort",
-    "range", "dimension", "compare", "a", "b", "q", "other", "key", "users", "features", "endpoints", "models",
-})
+RESERVED_NAMES = frozenset(
+    {
+        "user",
+        "feature",
+        "endpoint",
+        "model",
+        "provider",
+        "conversation",
+        "day",
+        "hour",
+        "total",
+        "session",
+        "start",
+        "end",
+        "group_by",
+        "ordering",
+        "page",
+        "page_size",
+        "format",
+        "project",
+        "search",
+        "sort",
+        "range",
+        "dimension",
+        "compare",
+        "a",
+        "b",
+        "q",
+        "other",
+        "key",
+        "users",
+        "features",
+        "endpoints",
+        "models",
+    }
+)
 
 
 class DimensionError(ValueError):
@@ -84,12 +116,22 @@ def dimension_named(project: Project, name: str) -> CustomDimension | None:
 
 def dimension_specs(project: Project) -> tuple[DimensionSpec, ...]:
     """What ingest reads for the project's dimensions: (id, attribute keys) each."""
-    return tuple(DimensionSpec(str(pk), tuple(keys)) for pk, keys in
-                 CustomDimension.objects.filter(project=project).order_by("pk").values_list("pk", "attribute_keys"))
+    return tuple(
+        DimensionSpec(str(pk), tuple(keys))
+        for pk, keys in CustomDimension.objects.filter(project=project)
+        .order_by("pk")
+        .values_list("pk", "attribute_keys")
+    )
 
 
-def validate_dimension(project: Project, *, name: str, attribute_keys: Sequence[str],
-                       max_values_per_day: int | None, instance: CustomDimension | None = None) -> dict:
+def validate_dimension(
+    project: Project,
+    *,
+    name: str,
+    attribute_keys: Sequence[str],
+    max_values_per_day: int | None,
+    instance: CustomDimension | None = None,
+) -> dict:
     """The cleaned fields of a dimension, or ``DimensionError`` naming each bad field.
 
     ``name``: 1-32 of a-z, 0-9 and _, starting with a letter, not a built-in group or query
@@ -102,11 +144,17 @@ def validate_dimension(project: Project, *, name: str, attribute_keys: Sequence[
         errors["name"] = "use 1 to 32 lower-case letters, digits and _, starting with a letter (e.g. tenant)"
     elif name in RESERVED_NAMES:
         errors["name"] = f"{name!r} is a built-in group or query parameter; choose another name"
-    elif CustomDimension.objects.filter(project=project, name=name).exclude(
-            pk__in=[instance.pk] if instance else []).exists():
+    elif (
+        CustomDimension.objects.filter(project=project, name=name)
+        .exclude(pk__in=[instance.pk] if instance else [])
+        .exists()
+    ):
         errors["name"] = f"this project already has a dimension named {name!r}"
-    keys = [key.strip() for key in attribute_keys if isinstance(key, str) and key.strip()] \
-        if isinstance(attribute_keys, (list, tuple)) else []
+    keys = (
+        [key.strip() for key in attribute_keys if isinstance(key, str) and key.strip()]
+        if isinstance(attribute_keys, (list, tuple))
+        else []
+    )
     if not keys:
         errors["attribute_keys"] = "give at least one span or resource attribute key (e.g. app.tenant_id)"
     elif len(keys) > MAX_KEYS:
@@ -116,30 +164,45 @@ def validate_dimension(project: Project, *, name: str, attribute_keys: Sequence[
     elif len(set(keys)) != len(keys):
         errors["attribute_keys"] = "a key is listed twice"
     if max_values_per_day is None:
-        max_values_per_day = instance.max_values_per_day if instance else settings.COSTWATCH_DIMENSION_MAX_VALUES_PER_DAY
-    if (isinstance(max_values_per_day, bool) or not isinstance(max_values_per_day, int)
-            or not 1 <= max_values_per_day <= MAX_VALUES_PER_DAY):
+        max_values_per_day = (
+            instance.max_values_per_day if instance else settings.COSTWATCH_DIMENSION_MAX_VALUES_PER_DAY
+        )
+    if (
+        isinstance(max_values_per_day, bool)
+        or not isinstance(max_values_per_day, int)
+        or not 1 <= max_values_per_day <= MAX_VALUES_PER_DAY
+    ):
         errors["max_values_per_day"] = f"a whole number from 1 to {MAX_VALUES_PER_DAY:,}"
-    if instance is None and CustomDimension.objects.filter(project=project).count() >= settings.COSTWATCH_MAX_DIMENSIONS:
-        errors["name"] = (f"a project has at most {settings.COSTWATCH_MAX_DIMENSIONS} dimensions "
-                          "(COSTWATCH_MAX_DIMENSIONS)")
+    if (
+        instance is None
+        and CustomDimension.objects.filter(project=project).count() >= settings.COSTWATCH_MAX_DIMENSIONS
+    ):
+        errors["name"] = (
+            f"a project has at most {settings.COSTWATCH_MAX_DIMENSIONS} dimensions (COSTWATCH_MAX_DIMENSIONS)"
+        )
     if errors:
         raise DimensionError(errors)
     return {"name": name, "attribute_keys": keys, "max_values_per_day": max_values_per_day}
 
 
-def save_dimension(project: Project, *, name: str, attribute_keys: Sequence[str],
-                   max_values_per_day: int | None = None, instance: CustomDimension | None = None) -> CustomDimension:
+def save_dimension(
+    project: Project,
+    *,
+    name: str,
+    attribute_keys: Sequence[str],
+    max_values_per_day: int | None = None,
+    instance: CustomDimension | None = None,
+) -> CustomDimension:
     """Create or change a dimension (validated by ``validate_dimension``). A new dimension, or new
     attribute keys, are backfilled from the kept span attributes by the worker after commit; a new
     limit applies to the days the rollup recomputes next. Raises ``DimensionError``.
     """
-    cleaned = validate_dimension(project, name=name, attribute_keys=attribute_keys,
-                                 max_values_per_day=max_values_per_day, instance=instance)
+    cleaned = validate_dimension(
+        project, name=name, attribute_keys=attribute_keys, max_values_per_day=max_values_per_day, instance=instance
+    )
     with transaction.atomic():
         if instance is None:
-            dimension = CustomDimension.objects.create(project=project, backfill_requested_at=timezone.now(),
-                                                       **cleaned)
+            dimension = CustomDimension.objects.create(project=project, backfill_requested_at=timezone.now(), **cleaned)
             needs_backfill = True
         else:
             dimension = CustomDimension.objects.select_for_update().get(pk=instance.pk)
@@ -160,8 +223,11 @@ def rules_using(dimension: CustomDimension) -> list[str]:
     """Names of the alert rules scoped by this dimension."""
     from alerts.models import Rule
 
-    return list(Rule.objects.filter(project_id=dimension.project_id, scope=dimension.rollup_dimension)
-                .values_list("name", flat=True))
+    return list(
+        Rule.objects.filter(project_id=dimension.project_id, scope=dimension.rollup_dimension).values_list(
+            "name", flat=True
+        )
+    )
 
 
 def delete_dimension(dimension: CustomDimension) -> None:
@@ -174,8 +240,12 @@ def delete_dimension(dimension: CustomDimension) -> None:
             return
         rules = rules_using(dimension)
         if rules:
-            raise DimensionError({"name": f"alert rule(s) {', '.join(sorted(rules))} are scoped by {dimension.name}; "
-                                          "change or delete them first"})
+            raise DimensionError(
+                {
+                    "name": f"alert rule(s) {', '.join(sorted(rules))} are scoped by {dimension.name}; "
+                    "change or delete them first"
+                }
+            )
         for model in (RollupHour, RollupDay, RollupMonth):
             model.objects.filter(project_id=dimension.project_id, dimension=dimension.rollup_dimension).delete()
         dimension.delete()
@@ -191,8 +261,11 @@ def backfill_dimension(dimension_id: int) -> int:
     if dimension is None:
         return 0
     key = str(dimension.pk)
-    sources = [f"NULLIF(btrim(attributes -> '{part}' ->> %(k{i})s), '')"
-               for part in ("span", "resource") for i in range(len(dimension.attribute_keys))]
+    sources = [
+        f"NULLIF(btrim(attributes -> '{part}' ->> %(k{i})s), '')"
+        for part in ("span", "resource")
+        for i in range(len(dimension.attribute_keys))
+    ]
     params: dict[str, str | int] = {f"k{i}": k for i, k in enumerate(dimension.attribute_keys)}
     params.update(project=dimension.project_id, dim=key)
     project = Project.objects.get(pk=dimension.project_id)
@@ -203,7 +276,7 @@ def backfill_dimension(dimension_id: int) -> int:
             f"""UPDATE {SpanAttribution._meta.db_table} SET dimensions = CASE
                     WHEN value IS NULL THEN NULLIF(COALESCE(dimensions, '{{}}'::jsonb) - %(dim)s, '{{}}'::jsonb)
                     ELSE COALESCE(dimensions, '{{}}'::jsonb) || jsonb_build_object(%(dim)s, value) END
-                FROM (SELECT id AS span_row, COALESCE({', '.join(sources)}) AS value
+                FROM (SELECT id AS span_row, COALESCE({", ".join(sources)}) AS value
                       FROM {SpanAttribution._meta.db_table}
                       WHERE project_id = %(project)s AND attributes IS NOT NULL) AS src
                 WHERE id = src.span_row
@@ -215,7 +288,7 @@ def backfill_dimension(dimension_id: int) -> int:
         DimensionOverflow.objects.filter(dimension=dimension).delete()
         cursor.execute(
             f"""INSERT INTO {DirtyBucket._meta.db_table} (project_id, hour, marked_at)
-                SELECT DISTINCT %(project)s, {BUCKET_SQL.format(column='started_at')}, now()
+                SELECT DISTINCT %(project)s, {BUCKET_SQL.format(column="started_at")}, now()
                 FROM {LlmCall._meta.db_table} WHERE project_id = %(project)s
                 ON CONFLICT (project_id, hour) DO UPDATE SET marked_at = now()""",
             {"project": project.pk, "bucket_minutes": bucket_minutes(project.tz)},
@@ -254,8 +327,9 @@ def admit_values(cursor, project_id: int, day: date, table: str) -> None:  # noq
     limits = dict(CustomDimension.objects.filter(project_id=project_id).values_list("pk", "max_values_per_day"))
     for pk in sorted(limits):
         cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended('dimension:' || %s, 0))", [str(pk)])
-        cursor.execute(f"SELECT count(*) FROM {DimensionValue._meta.db_table} WHERE dimension_id = %s AND day = %s",
-                       [pk, day])
+        cursor.execute(
+            f"SELECT count(*) FROM {DimensionValue._meta.db_table} WHERE dimension_id = %s AND day = %s", [pk, day]
+        )
         room = limits[pk] - cursor.fetchone()[0]
         cursor.execute(
             f"""SELECT value FROM {table} t WHERE dim = %(dim)s AND value <> ''
@@ -276,7 +350,9 @@ def admit_values(cursor, project_id: int, day: date, table: str) -> None:  # noq
         if len(new) > room:
             cursor.execute(
                 f"""INSERT INTO {DimensionOverflow._meta.db_table} (dimension_id, day) VALUES (%s, %s)
-                    ON CONFLICT DO NOTHING""", [pk, day])
+                    ON CONFLICT DO NOTHING""",
+                [pk, day],
+            )
 
 
 @dataclass(frozen=True)
@@ -291,16 +367,21 @@ class Overflow:
     def message(self) -> str:
         shown = ", ".join(day.isoformat() for day in self.days[:5])
         more = f" and {len(self.days) - 5} more" if len(self.days) > 5 else ""
-        return (f"{self.dimension} had more than {self.limit} distinct values on {shown}{more}; "
-                f"the values past the limit are grouped under {OTHER}")
+        return (
+            f"{self.dimension} had more than {self.limit} distinct values on {shown}{more}; "
+            f"the values past the limit are grouped under {OTHER}"
+        )
 
 
 def overflows_of(project: Project, dimensions: Sequence[CustomDimension], first: date, last: date) -> list[Overflow]:
     """The dimensions among ``dimensions`` that overflowed on local days ``first``..``last`` (inclusive)."""
     found = []
     for dimension in dimensions:
-        days = list(DimensionOverflow.objects.filter(dimension=dimension, day__gte=first, day__lte=last)
-                    .order_by("day").values_list("day", flat=True))
+        days = list(
+            DimensionOverflow.objects.filter(dimension=dimension, day__gte=first, day__lte=last)
+            .order_by("day")
+            .values_list("day", flat=True)
+        )
         if days:
             found.append(Overflow(dimension.name, days, dimension.max_values_per_day))
     return found
@@ -341,10 +422,15 @@ def dimension_status(dimension: CustomDimension) -> DimensionStatus:
     today = ProjectCalendar.of(project).date_of(timezone.now())
     overflow = overflows_of(project, [dimension], today - timedelta(days=29), today)
     pending = dimension.backfill_requested_at is not None and (
-        dimension.backfilled_at is None or dimension.backfilled_at < dimension.backfill_requested_at)
+        dimension.backfilled_at is None or dimension.backfilled_at < dimension.backfill_requested_at
+    )
     return DimensionStatus(
-        name=dimension.name, attribute_keys=list(dimension.attribute_keys),
-        max_values_per_day=dimension.max_values_per_day, created_at=dimension.created_at,
-        backfill_requested_at=dimension.backfill_requested_at, backfilled_at=dimension.backfilled_at,
-        backfill_pending=pending, overflow_days_last_30=overflow[0].days if overflow else [],
+        name=dimension.name,
+        attribute_keys=list(dimension.attribute_keys),
+        max_values_per_day=dimension.max_values_per_day,
+        created_at=dimension.created_at,
+        backfill_requested_at=dimension.backfill_requested_at,
+        backfilled_at=dimension.backfilled_at,
+        backfill_pending=pending,
+        overflow_days_last_30=overflow[0].days if overflow else [],
     )

@@ -1,4 +1,5 @@
 """The custom dimensions API (/api/v1/dimensions) and the A/B comparison (/api/v1/compare)."""
+
 from __future__ import annotations
 
 from typing import Any, TypedDict, cast
@@ -33,21 +34,39 @@ FIELDS = ("name", "attribute_keys", "max_values_per_day")
 
 class DimensionSerializer(serializers.Serializer):
     name = serializers.CharField(help_text="a-z, 0-9 and _, starting with a letter; group_by=<name> in the cost API")
-    attribute_keys = serializers.ListField(child=serializers.CharField(), help_text=(
-        "Span or resource attribute keys read in this order, the span's attributes before the resource's; "
-        "the first with a value wins"))
-    max_values_per_day = serializers.IntegerField(required=False, min_value=1, max_value=1_000_000, help_text=(
-        "Distinct values kept per local day; later ones are grouped under (other). Default: "
-        "COSTWATCH_DIMENSION_MAX_VALUES_PER_DAY"))
+    attribute_keys = serializers.ListField(
+        child=serializers.CharField(),
+        help_text=(
+            "Span or resource attribute keys read in this order, the span's attributes before the resource's; "
+            "the first with a value wins"
+        ),
+    )
+    max_values_per_day = serializers.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=1_000_000,
+        help_text=(
+            "Distinct values kept per local day; later ones are grouped under (other). Default: "
+            "COSTWATCH_DIMENSION_MAX_VALUES_PER_DAY"
+        ),
+    )
     group_by = serializers.CharField(read_only=True)
     created_at = serializers.DateTimeField(read_only=True)
     backfill_requested_at = serializers.DateTimeField(read_only=True, allow_null=True)
-    backfilled_at = serializers.DateTimeField(read_only=True, allow_null=True, help_text=(
-        "When the stored spans last got this dimension's values; the hours are recomputed after it. "
-        "Older than backfill_requested_at (or null): the backfill is still waiting for the worker."))
+    backfilled_at = serializers.DateTimeField(
+        read_only=True,
+        allow_null=True,
+        help_text=(
+            "When the stored spans last got this dimension's values; the hours are recomputed after it. "
+            "Older than backfill_requested_at (or null): the backfill is still waiting for the worker."
+        ),
+    )
     backfill_pending = serializers.BooleanField(read_only=True)
-    overflow_days_last_30 = serializers.ListField(child=serializers.DateField(), read_only=True, help_text=(
-        "Local days of the last 30 on which more values were seen than kept"))
+    overflow_days_last_30 = serializers.ListField(
+        child=serializers.DateField(),
+        read_only=True,
+        help_text=("Local days of the last 30 on which more values were seen than kept"),
+    )
 
 
 class DimensionListSerializer(serializers.Serializer):
@@ -66,36 +85,52 @@ def _body(request: Request, *, partial: bool) -> _DimensionBody:
     if not partial:
         missing = [name for name in ("name", "attribute_keys") if name not in data]
         if missing:
-            raise ValidationError({name: "this field is required" for name in missing})
+            raise ValidationError(dict.fromkeys(missing, "this field is required"))
     if "name" in data and not isinstance(data["name"], str):
         raise ValidationError({"name": "must be a string"})
-    if "attribute_keys" in data and (not isinstance(data["attribute_keys"], list)
-                                     or not all(isinstance(k, str) for k in data["attribute_keys"])):
+    if "attribute_keys" in data and (
+        not isinstance(data["attribute_keys"], list) or not all(isinstance(k, str) for k in data["attribute_keys"])
+    ):
         raise ValidationError({"attribute_keys": "must be a list of strings"})
     if data.get("max_values_per_day") is not None and (
-            isinstance(data["max_values_per_day"], bool) or not isinstance(data["max_values_per_day"], int)):
+        isinstance(data["max_values_per_day"], bool) or not isinstance(data["max_values_per_day"], int)
+    ):
         raise ValidationError({"max_values_per_day": "must be a whole number"})
     return cast(_DimensionBody, data)  # the shapes checked above
 
 
 class DimensionsView(ProjectAPIView):
-    @extend_schema(operation_id="v1_dimensions_list", summary="The project's custom dimensions", parameters=[PROJECT_PARAM],
-                   responses={200: DimensionListSerializer, **errors()})
+    @extend_schema(
+        operation_id="v1_dimensions_list",
+        summary="The project's custom dimensions",
+        parameters=[PROJECT_PARAM],
+        responses={200: DimensionListSerializer, **errors()},
+    )
     def get(self, request: Request) -> Response:
         project = request_project(request)
-        return Response({"project": project.slug,
-                         "results": DimensionSerializer([dimension_status(d) for d in dimensions_of(project)],
-                                                        many=True).data})
+        return Response(
+            {
+                "project": project.slug,
+                "results": DimensionSerializer([dimension_status(d) for d in dimensions_of(project)], many=True).data,
+            }
+        )
 
-    @extend_schema(summary="Add a custom dimension (backfilled from the kept span attributes)",
-                   parameters=[PROJECT_PARAM], request=DimensionSerializer,
-                   responses={201: DimensionSerializer, **errors(400)})
+    @extend_schema(
+        summary="Add a custom dimension (backfilled from the kept span attributes)",
+        parameters=[PROJECT_PARAM],
+        request=DimensionSerializer,
+        responses={201: DimensionSerializer, **errors(400)},
+    )
     def post(self, request: Request) -> Response:
         project = request_project(request, Action.MANAGE_DIMENSIONS)
         data = _body(request, partial=False)
         try:
-            dimension = save_dimension(project, name=data["name"], attribute_keys=data["attribute_keys"],
-                                       max_values_per_day=data.get("max_values_per_day"))
+            dimension = save_dimension(
+                project,
+                name=data["name"],
+                attribute_keys=data["attribute_keys"],
+                max_values_per_day=data.get("max_values_per_day"),
+            )
         except DimensionError as exc:
             raise ValidationError(exc.errors) from None
         return Response(DimensionSerializer(dimension_status(dimension)).data, status=status.HTTP_201_CREATED)
@@ -109,27 +144,38 @@ class DimensionView(ProjectAPIView):
             raise NotFound(f"project {project.slug} has no dimension named {name!r}")
         return dimension
 
-    @extend_schema(summary="One custom dimension", parameters=[PROJECT_PARAM],
-                   responses={200: DimensionSerializer, **errors(404)})
+    @extend_schema(
+        summary="One custom dimension", parameters=[PROJECT_PARAM], responses={200: DimensionSerializer, **errors(404)}
+    )
     def get(self, request: Request, name: str) -> Response:
         return Response(DimensionSerializer(dimension_status(self._dimension(request, name))).data)
 
-    @extend_schema(summary="Change a custom dimension (new keys are backfilled)", parameters=[PROJECT_PARAM],
-                   request=DimensionSerializer, responses={200: DimensionSerializer, **errors(400, 404)})
+    @extend_schema(
+        summary="Change a custom dimension (new keys are backfilled)",
+        parameters=[PROJECT_PARAM],
+        request=DimensionSerializer,
+        responses={200: DimensionSerializer, **errors(400, 404)},
+    )
     def patch(self, request: Request, name: str) -> Response:
         dimension = self._dimension(request, name, Action.MANAGE_DIMENSIONS)
         data = _body(request, partial=True)
         try:
             dimension = save_dimension(
-                dimension.project, instance=dimension, name=data.get("name", dimension.name),
+                dimension.project,
+                instance=dimension,
+                name=data.get("name", dimension.name),
                 attribute_keys=data.get("attribute_keys", dimension.attribute_keys),
-                max_values_per_day=data.get("max_values_per_day"))
+                max_values_per_day=data.get("max_values_per_day"),
+            )
         except DimensionError as exc:
             raise ValidationError(exc.errors) from None
         return Response(DimensionSerializer(dimension_status(dimension)).data)
 
-    @extend_schema(summary="Delete a custom dimension and its rollups (refused while alert rules use it)",
-                   parameters=[PROJECT_PARAM], responses={204: None, **errors(400, 404)})
+    @extend_schema(
+        summary="Delete a custom dimension and its rollups (refused while alert rules use it)",
+        parameters=[PROJECT_PARAM],
+        responses={204: None, **errors(400, 404)},
+    )
     def delete(self, request: Request, name: str) -> Response:
         dimension = self._dimension(request, name, Action.MANAGE_DIMENSIONS)
         try:
@@ -141,8 +187,10 @@ class DimensionView(ProjectAPIView):
 
 class ComparisonSideSerializer(serializers.Serializer):
     value = serializers.CharField()
-    cost_per_request_usd = serializers.CharField(allow_null=True, help_text=(
-        "null when the side has no request or a call whose cost is unknown (see totals.cost_complete)"))
+    cost_per_request_usd = serializers.CharField(
+        allow_null=True,
+        help_text=("null when the side has no request or a call whose cost is unknown (see totals.cost_complete)"),
+    )
     tokens_per_request = serializers.FloatField(allow_null=True, help_text="prompt (input + cache) and output tokens")
     input_tokens_per_request = serializers.FloatField(allow_null=True, help_text="prompt tokens, cache included")
     output_tokens_per_request = serializers.FloatField(allow_null=True)
@@ -166,21 +214,30 @@ class ComparisonSerializer(serializers.Serializer):
 
 def side_json(row, per_request: dict[str, Any]) -> dict[str, object]:  # noqa: ANN001 - CostRow
     cost = per_request["cost_per_request_usd"]
-    return {"value": row.key, **per_request, "cost_per_request_usd": decimal_json(cost) if cost is not None else None,
-            "totals": cost_row_json(row)}
+    return {
+        "value": row.key,
+        **per_request,
+        "cost_per_request_usd": decimal_json(cost) if cost is not None else None,
+        "totals": cost_row_json(row),
+    }
 
 
 class CompareView(ProjectAPIView):
     @extend_schema(
         summary="Two values of a custom dimension side by side (the A/B question)",
-        description=("Per request: cost, tokens, calls, cache hit rates and error rate of dimension=a and "
-                     "dimension=b over the period, within one feature when feature= is given."),
-        parameters=[OpenApiParameter("dimension", OpenApiTypes.STR, required=True),
-                    OpenApiParameter("a", OpenApiTypes.STR, required=True),
-                    OpenApiParameter("b", OpenApiTypes.STR, required=True),
-                    OpenApiParameter("feature", OpenApiTypes.STR),
-                    OpenApiParameter("start", OpenApiTypes.STR), OpenApiParameter("end", OpenApiTypes.STR),
-                    PROJECT_PARAM],
+        description=(
+            "Per request: cost, tokens, calls, cache hit rates and error rate of dimension=a and "
+            "dimension=b over the period, within one feature when feature= is given."
+        ),
+        parameters=[
+            OpenApiParameter("dimension", OpenApiTypes.STR, required=True),
+            OpenApiParameter("a", OpenApiTypes.STR, required=True),
+            OpenApiParameter("b", OpenApiTypes.STR, required=True),
+            OpenApiParameter("feature", OpenApiTypes.STR),
+            OpenApiParameter("start", OpenApiTypes.STR),
+            OpenApiParameter("end", OpenApiTypes.STR),
+            PROJECT_PARAM,
+        ],
         responses={200: ComparisonSerializer, **errors(400, 503)},
     )
     def get(self, request: Request) -> Response:
@@ -188,18 +245,26 @@ class CompareView(ProjectAPIView):
         params = request.query_params
         missing = [name for name in ("dimension", "a", "b") if params.get(name) is None]
         if missing:
-            raise ValidationError({name: "this parameter is required" for name in missing})
+            raise ValidationError(dict.fromkeys(missing, "this parameter is required"))
         try:
             period = period_of(project, params.get("start"), params.get("end"))
-            result = compare(project, params["dimension"], params["a"], params["b"], period,
-                             feature=params.get("feature"))
+            result = compare(
+                project, params["dimension"], params["a"], params["b"], period, feature=params.get("feature")
+            )
         except QueryError as exc:
             raise ValidationError({"detail": str(exc)}) from None
         dimension = dimension_named(project, result.dimension)  # None if deleted meanwhile: no warnings
-        return Response(ComparisonSerializer({
-            "project": project.slug, "dimension": result.dimension, "feature": result.feature,
-            "start": period.start, "end": period.end,
-            "a": side_json(result.a, Comparison.per_request(result.a)),
-            "b": side_json(result.b, Comparison.per_request(result.b)),
-            "warnings": overflow_warnings(project, period, [dimension] if dimension is not None else []),
-        }).data)
+        return Response(
+            ComparisonSerializer(
+                {
+                    "project": project.slug,
+                    "dimension": result.dimension,
+                    "feature": result.feature,
+                    "start": period.start,
+                    "end": period.end,
+                    "a": side_json(result.a, Comparison.per_request(result.a)),
+                    "b": side_json(result.b, Comparison.per_request(result.b)),
+                    "warnings": overflow_warnings(project, period, [dimension] if dimension is not None else []),
+                }
+            ).data
+        )

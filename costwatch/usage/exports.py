@@ -4,6 +4,7 @@ Plain functions, no DRF: the cost API (``costwatch.usage.api``), the dimensions 
 app's cost tables all import them, so a row reads the same in JSON, in a page's CSV and in the
 API's CSV.
 """
+
 from __future__ import annotations
 
 import csv
@@ -52,7 +53,8 @@ def cost_row_json(row: CostRow) -> dict[str, object]:
         "requests": row.requests,
         "errors": row.errors,
         "avg_cost_per_request_usd": decimal_json(row.avg_cost_per_request_usd.quantize(Decimal("1e-9")))
-        if row.avg_cost_per_request_usd is not None else None,
+        if row.avg_cost_per_request_usd is not None
+        else None,
         "prompt_cache_hit_rate": row.prompt_cache_hit_rate,
         "response_cache_hit_rate": row.response_cache_hit_rate,
         "savings_usd": decimal_json(row.savings_usd),
@@ -62,12 +64,32 @@ def cost_row_json(row: CostRow) -> dict[str, object]:
 # The CSV is for spreadsheets: exact decimal strings (never rounded), the cost breakdown and every
 # token count. Output cost includes reasoning (reasoning tokens are billed as output tokens).
 CSV_COLUMNS = [
-    "key", "cost_usd", "cost_input_usd", "cost_cache_read_usd", "cost_cache_write_usd", "cost_output_usd",
-    "cost_complete", "priced_calls", "unpriced_calls", "unknown_usage_calls", "estimated_calls", "inferred_calls",
+    "key",
+    "cost_usd",
+    "cost_input_usd",
+    "cost_cache_read_usd",
+    "cost_cache_write_usd",
+    "cost_output_usd",
+    "cost_complete",
+    "priced_calls",
+    "unpriced_calls",
+    "unknown_usage_calls",
+    "estimated_calls",
+    "inferred_calls",
     "approximate_calls",
-    "prompt_tokens", "input_tokens", "cache_read_tokens", "cache_write_tokens", "output_tokens", "reasoning_tokens",
-    "llm_calls", "requests", "errors", "avg_cost_per_request_usd",
-    "prompt_cache_hit_rate", "response_cache_hit_rate", "savings_usd",
+    "prompt_tokens",
+    "input_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "output_tokens",
+    "reasoning_tokens",
+    "llm_calls",
+    "requests",
+    "errors",
+    "avg_cost_per_request_usd",
+    "prompt_cache_hit_rate",
+    "response_cache_hit_rate",
+    "savings_usd",
 ]
 CSV_MONEY = {name for name in CSV_COLUMNS if name.endswith("_usd")}
 
@@ -80,8 +102,9 @@ def cost_csv_response(rows: list[dict[str, Any]], filename: str) -> HttpResponse
     writer.writerow(CSV_COLUMNS)
     for row in rows:
         out = dict(row)
-        out["prompt_tokens"] = sum(int(row.get(n) or 0) for n in ("input_tokens", "cache_read_tokens",
-                                                                  "cache_write_tokens"))
+        out["prompt_tokens"] = sum(
+            int(row.get(n) or 0) for n in ("input_tokens", "cache_read_tokens", "cache_write_tokens")
+        )
         for name in CSV_MONEY:
             if out.get(name) is None and not (name == "avg_cost_per_request_usd" and not row.get("requests")):
                 out[name] = UNPRICED

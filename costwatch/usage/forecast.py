@@ -3,6 +3,7 @@
 One rule for the month-end forecast of the summary (``usage.queries.summary_of``) and the
 forecast level of budget rules (``alerts.evaluation.evaluate_budget``). Pure.
 """
+
 from __future__ import annotations
 
 from decimal import Decimal

@@ -1,4 +1,5 @@
 """Turns a cancelled cost query into a clear 503 for pages and the API alike."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -22,7 +23,8 @@ class QueryTimeoutMiddleware:
         if request.path.startswith("/api/"):
             response: HttpResponse = JsonResponse({"detail": str(exception)}, status=503)
         else:
-            response = HttpResponse(f"<!doctype html><title>Too slow</title><p>{escape(str(exception))}</p>",
-                                    status=503)
+            response = HttpResponse(
+                f"<!doctype html><title>Too slow</title><p>{escape(str(exception))}</p>", status=503
+            )
         response["Retry-After"] = "30"
         return response

@@ -1,4 +1,5 @@
 """Raw LLM calls (the source of truth), request attribution, and the buckets waiting for rollup."""
+
 from __future__ import annotations
 
 from django.db import models
@@ -41,19 +42,38 @@ class LlmCall(models.Model):
     output_tokens = models.BigIntegerField(default=0, help_text="Including reasoning.")
     reasoning_tokens = models.BigIntegerField(default=0)
     usage_state = models.CharField(max_length=16, choices=UsageState.choices, default=UsageState.REPORTED)
-    service_tier = models.CharField(max_length=16, blank=True, help_text=(
-        "The provider's service tier (standard, flex, batch, priority, ...); blank when the span says none."))
-    modality_tokens = models.JSONField(default=dict, blank=True, help_text=(
-        "Token counts by modality part, each inside its whole: input_audio, input_image, input_video "
-        "(of input), cache_read_audio, cache_read_image (of cache_read), output_audio, output_image, "
-        "output_video (of output). Empty: all text."))
-    cost_approximate = models.BooleanField(default=False, help_text=(
-        "Priced at a fallback rate the catalog does not state for a part of the call (a tier or modality "
-        "without its own price): see cost_note."))
+    service_tier = models.CharField(
+        max_length=16,
+        blank=True,
+        help_text=(
+            "The provider's service tier (standard, flex, batch, priority, ...); blank when the span says none."
+        ),
+    )
+    modality_tokens = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text=(
+            "Token counts by modality part, each inside its whole: input_audio, input_image, input_video "
+            "(of input), cache_read_audio, cache_read_image (of cache_read), output_audio, output_image, "
+            "output_video (of output). Empty: all text."
+        ),
+    )
+    cost_approximate = models.BooleanField(
+        default=False,
+        help_text=(
+            "Priced at a fallback rate the catalog does not state for a part of the call (a tier or modality "
+            "without its own price): see cost_note."
+        ),
+    )
     cost_note = models.TextField(blank=True)
-    count_basis = models.CharField(max_length=16, default="reported", help_text=(
-        "How the counts were read: reported (the reporter's documented rule), from_total (the reported "
-        "total settled whether input includes the cache / output the reasoning), inferred (from sizes)."))
+    count_basis = models.CharField(
+        max_length=16,
+        default="reported",
+        help_text=(
+            "How the counts were read: reported (the reporter's documented rule), from_total (the reported "
+            "total settled whether input includes the cache / output the reasoning), inferred (from sizes)."
+        ),
+    )
     response_cache_hit = models.BooleanField(default=False)
     is_error = models.BooleanField(default=False)
     # What this span itself says; the request's attribution is resolved by the rollup (rollups.py).
@@ -85,12 +105,12 @@ class LlmCall(models.Model):
             models.Index(F("project"), MD5("user"), F("started_at"), name="llmcall_user_md5_idx"),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.model} {self.trace_id}/{self.span_id}"
+
     @property
     def estimated(self) -> bool:
         return self.usage_state == UsageState.ESTIMATED
-
-    def __str__(self) -> str:
-        return f"{self.model} {self.trace_id}/{self.span_id}"
 
 
 class SpanAttribution(models.Model):
@@ -114,12 +134,22 @@ class SpanAttribution(models.Model):
     session = models.TextField(blank=True)
     route = models.TextField(blank=True, help_text="http.route of a SERVER span.")
     root_name = models.TextField(blank=True, help_text="The span name, for a root span.")
-    dimensions = models.JSONField(null=True, blank=True, help_text=(
-        "This span's own values of the project's custom dimensions: {dimension id: value}. Kept for "
-        "good; the rollup resolves them through the trace like the user (costwatch.usage.dimensions)."))
-    attributes = models.JSONField(null=True, blank=True, help_text=(
-        "The span's short scalar attributes as strings, {\"span\": {...}, \"resource\": {...}}, kept "
-        "COSTWATCH_SPAN_ATTRIBUTES_DAYS after the span so a dimension added later can be backfilled."))
+    dimensions = models.JSONField(
+        null=True,
+        blank=True,
+        help_text=(
+            "This span's own values of the project's custom dimensions: {dimension id: value}. Kept for "
+            "good; the rollup resolves them through the trace like the user (costwatch.usage.dimensions)."
+        ),
+    )
+    attributes = models.JSONField(
+        null=True,
+        blank=True,
+        help_text=(
+            'The span\'s short scalar attributes as strings, {"span": {...}, "resource": {...}}, kept '
+            "COSTWATCH_SPAN_ATTRIBUTES_DAYS after the span so a dimension added later can be backfilled."
+        ),
+    )
 
     class Meta:
         constraints = [
@@ -137,25 +167,29 @@ class CustomDimension(models.Model):
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
     name = models.CharField(max_length=32, help_text="Lower-case letters, digits and _; used as group_by=<name>.")
     attribute_keys = models.JSONField(default=list, help_text="Span or resource attribute keys, first match wins.")
-    max_values_per_day = models.PositiveIntegerField(help_text=(
-        "Distinct values kept per local day; the values seen after that are grouped under (other)."))
+    max_values_per_day = models.PositiveIntegerField(
+        help_text=("Distinct values kept per local day; the values seen after that are grouped under (other).")
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     backfill_requested_at = models.DateTimeField(null=True, blank=True)
-    backfilled_at = models.DateTimeField(null=True, blank=True, help_text=(
-        "When stored spans last got this dimension's values; their hours are then recomputed."))
+    backfilled_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text=("When stored spans last got this dimension's values; their hours are then recomputed."),
+    )
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["project", "name"], name="customdimension_identity")]
         ordering = ["name"]
 
+    def __str__(self) -> str:
+        return self.name
+
     @property
     def rollup_dimension(self) -> str:
         """The ``dimension`` of this dimension's rollup rows."""
         return f"dim:{self.pk}"
-
-    def __str__(self) -> str:
-        return self.name
 
 
 class DimensionValue(models.Model):
@@ -166,9 +200,7 @@ class DimensionValue(models.Model):
     value = models.TextField()
 
     class Meta:
-        constraints = [
-            models.UniqueConstraint(F("dimension"), F("day"), MD5("value"), name="dimensionvalue_identity")
-        ]
+        constraints = [models.UniqueConstraint(F("dimension"), F("day"), MD5("value"), name="dimensionvalue_identity")]
 
 
 class DimensionOverflow(models.Model):
@@ -253,7 +285,9 @@ class RollupDay(RollupMetrics):
     day = models.DateField()
 
     class Meta:
-        constraints = [models.UniqueConstraint(F("project"), F("dimension"), MD5("key"), F("day"), name="rollupday_identity")]
+        constraints = [
+            models.UniqueConstraint(F("project"), F("dimension"), MD5("key"), F("day"), name="rollupday_identity")
+        ]
         indexes = [models.Index(fields=["project", "dimension", "day"])]
 
 
@@ -306,8 +340,11 @@ class RequestRollup(models.Model):
     estimated_calls = models.BigIntegerField(default=0)
     priced_calls = models.BigIntegerField(default=0)
     duplicate_calls = models.BigIntegerField(default=0, help_text="Spans recording a call counted elsewhere.")
-    dimensions = models.JSONField(null=True, blank=True, help_text=(
-        "The first counted call's custom dimension values, {dimension id: value} (none: not set)."))
+    dimensions = models.JSONField(
+        null=True,
+        blank=True,
+        help_text=("The first counted call's custom dimension values, {dimension id: value} (none: not set)."),
+    )
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["project", "trace_id"], name="requestrollup_identity")]

@@ -3,6 +3,7 @@
 Same semantics as ``queries.cost_rows``: rollups for a single dimension, the effective (de-duplicated,
 attribution-resolved) raw calls when a breakdown cuts across dimensions. Every query starts from the project.
 """
+
 from __future__ import annotations
 
 import re
@@ -102,9 +103,12 @@ def breakdown_of(project: Project, dimension: str, key: str, group_by: str, peri
         return cost_rows(project, group_by, period, {dimension: key})
     params: dict[str, Any] = {"project": project.pk, "start": period.start, "end": period.end, "key": key}
     where = "c.started_at >= %(start)s AND c.started_at < %(end)s AND " + _CANDIDATES[dimension]
-    sql = effective_calls_sql(where) + f"""
+    sql = (
+        effective_calls_sql(where)
+        + f"""
         SELECT {EFFECTIVE_COLUMN[group_by]} AS k, {RAW_SUMS} FROM eff
         WHERE counted AND {EFFECTIVE_COLUMN[dimension]} = %(key)s GROUP BY k"""
+    )
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return [CostRow(row[0], **dict(zip(METRICS, row[1:]))) for row in cursor.fetchall()]
@@ -119,8 +123,11 @@ def recent_requests(project: Project, dimension: str, key: str, period: Period, 
     # A model is recorded per call: the effective model is the price key, else the reported name.
     model = Q(price_key=key) | Q(price_key="", model=key) if key != "(unknown)" else Q(price_key="", model="")
     traces: list[str] = []
-    calls = (LlmCall.objects.filter(model, project=project, started_at__gte=period.start, started_at__lt=period.end)
-             .order_by("-started_at").values_list("trace_id", flat=True))
+    calls = (
+        LlmCall.objects.filter(model, project=project, started_at__gte=period.start, started_at__lt=period.end)
+        .order_by("-started_at")
+        .values_list("trace_id", flat=True)
+    )
     for trace in calls[: limit * 20]:
         if trace not in traces:
             traces.append(trace)
@@ -129,16 +136,21 @@ def recent_requests(project: Project, dimension: str, key: str, period: Period, 
     return list(RequestRollup.objects.filter(project=project, trace_id__in=traces).order_by("-first_at"))
 
 
-def recent_requests_with_value(project: Project, dimension: CustomDimension, key: str, period: Period,
-                               limit: int = 25) -> list[RequestRollup]:
+def recent_requests_with_value(
+    project: Project, dimension: CustomDimension, key: str, period: Period, limit: int = 25
+) -> list[RequestRollup]:
     """The latest requests (by first call, newest first) with a counted call whose value of a custom
     dimension is ``key`` ('' = not set, ``(other)`` = past the daily limit), as ``cost_rows`` keys it.
 
     The hour rollups say which latest hours hold ``limit`` of that value's requests; only the calls
     from there to the period's end are resolved, not the whole period's."""
-    hours = (RollupHour.objects.filter(project=project, dimension=dimension.rollup_dimension, key=key,
-                                       hour__gte=period.start, hour__lt=period.end)
-             .order_by("-hour").values_list("hour", "requests"))
+    hours = (
+        RollupHour.objects.filter(
+            project=project, dimension=dimension.rollup_dimension, key=key, hour__gte=period.start, hour__lt=period.end
+        )
+        .order_by("-hour")
+        .values_list("hour", "requests")
+    )
     since, seen = None, 0
     for hour, requests in hours.iterator():
         since, seen = hour, seen + requests
@@ -147,13 +159,23 @@ def recent_requests_with_value(project: Project, dimension: CustomDimension, key
     if since is None:
         return []
     pk = int(dimension.pk)
-    params: dict[str, Any] = {"project": project.pk, "start": since, "end": period.end, "tz": project.timezone,
-                              "dims": [str(pk)], "key": key, "limit": limit}
-    sql = effective_calls_sql("c.started_at >= %(start)s AND c.started_at < %(end)s", dimensions=True) + f"""
+    params: dict[str, Any] = {
+        "project": project.pk,
+        "start": since,
+        "end": period.end,
+        "tz": project.timezone,
+        "dims": [str(pk)],
+        "key": key,
+        "limit": limit,
+    }
+    sql = (
+        effective_calls_sql("c.started_at >= %(start)s AND c.started_at < %(end)s", dimensions=True)
+        + f"""
         SELECT eff.trace_id FROM eff
         LEFT JOIN eff_dims dim{pk} ON dim{pk}.id = eff.id AND dim{pk}.dim = '{pk}'
         WHERE counted AND {dimension_key_sql(dimension, f"dim{pk}")} = %(key)s
         GROUP BY eff.trace_id ORDER BY min(eff.first_at) DESC, eff.trace_id LIMIT %(limit)s"""
+    )
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         traces = [row[0] for row in cursor.fetchall()]

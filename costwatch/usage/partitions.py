@@ -1,4 +1,5 @@
 """Monthly partitions of the raw calls table: created ahead, dropped after the retention period."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

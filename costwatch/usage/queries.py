@@ -1,4 +1,5 @@
 """Reading costs: rollups for plain group-bys, raw calls when a filter cuts across dimensions."""
+
 from __future__ import annotations
 
 import json
@@ -29,8 +30,12 @@ ORDERINGS = ("key", "cost_usd", "input_tokens", "output_tokens", "llm_calls", "r
 # The column of ``rollups.effective_calls_sql``'s ``eff`` that holds a call's resolved value per
 # built-in dimension: the one definition every raw-call query (here and in ``pages``) groups by.
 EFFECTIVE_COLUMN = {
-    "user": "e_user", "feature": "e_feature", "endpoint": "e_endpoint", "model": "e_model",
-    "provider": "e_provider", "conversation": "e_session",
+    "user": "e_user",
+    "feature": "e_feature",
+    "endpoint": "e_endpoint",
+    "model": "e_model",
+    "provider": "e_provider",
+    "conversation": "e_session",
 }
 
 
@@ -45,7 +50,7 @@ class QueryTimeout(RuntimeError):
 @dataclass(frozen=True)
 class Period:
     start: datetime  # UTC, inclusive
-    end: datetime    # UTC, exclusive
+    end: datetime  # UTC, exclusive
 
 
 @dataclass
@@ -105,10 +110,27 @@ class CostRow:
 
 # The CostRow fields the SQL sums below select, in their order (after the group key).
 METRICS = [
-    "cost_usd", "cost_input_usd", "cost_cache_read_usd", "cost_cache_write_usd", "cost_output_usd", "savings_usd",
-    "input_tokens", "cache_read_tokens", "cache_write_tokens", "output_tokens", "reasoning_tokens",
-    "llm_calls", "requests", "errors", "response_cache_hits", "unpriced_calls", "unknown_usage_calls",
-    "estimated_calls", "priced_calls", "inferred_calls", "approximate_calls",
+    "cost_usd",
+    "cost_input_usd",
+    "cost_cache_read_usd",
+    "cost_cache_write_usd",
+    "cost_output_usd",
+    "savings_usd",
+    "input_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "output_tokens",
+    "reasoning_tokens",
+    "llm_calls",
+    "requests",
+    "errors",
+    "response_cache_hits",
+    "unpriced_calls",
+    "unknown_usage_calls",
+    "estimated_calls",
+    "priced_calls",
+    "inferred_calls",
+    "approximate_calls",
 ]
 # The METRICS summed over rollup rows (usage_rollup*), and over ``eff`` raw calls (RAW_SUMS needs
 # %(start)s: a request counts in the period its first call falls in).
@@ -122,7 +144,8 @@ ROLLUP_SUMS = """COALESCE(sum(cost), 0) AS cost_usd, COALESCE(sum(cost_input), 0
     COALESCE(sum(unpriced_calls), 0)::bigint, COALESCE(sum(unknown_usage_calls), 0)::bigint,
     COALESCE(sum(estimated_calls), 0)::bigint, COALESCE(sum(priced_calls), 0)::bigint,
     COALESCE(sum(inferred_calls), 0)::bigint, COALESCE(sum(approximate_calls), 0)::bigint"""
-RAW_SUMS = """COALESCE(sum(cost_total), 0) AS cost_usd, COALESCE(sum(cost_input), 0),
+RAW_SUMS = (
+    """COALESCE(sum(cost_total), 0) AS cost_usd, COALESCE(sum(cost_input), 0),
     COALESCE(sum(cost_cache_read), 0), COALESCE(sum(cost_cache_write), 0), COALESCE(sum(cost_output), 0),
     COALESCE(sum(list_cost - cost_total) FILTER (WHERE list_cost IS NOT NULL), 0) AS savings_usd,
     COALESCE(sum(input_tokens), 0)::bigint AS input_tokens, COALESCE(sum(cache_read_tokens), 0)::bigint,
@@ -130,7 +153,9 @@ RAW_SUMS = """COALESCE(sum(cost_total), 0) AS cost_usd, COALESCE(sum(cost_input)
     COALESCE(sum(output_tokens), 0)::bigint AS output_tokens, COALESCE(sum(reasoning_tokens), 0)::bigint,
     count(*) AS llm_calls, count(DISTINCT trace_id) FILTER (WHERE first_at >= %(start)s) AS requests,
     count(*) FILTER (WHERE is_error), count(*) FILTER (WHERE response_cache_hit),
-    """ + CALL_STATE_SUMS
+    """
+    + CALL_STATE_SUMS
+)
 
 
 def _moment(value: str, tz: ZoneInfo, *, end: bool) -> datetime:
@@ -167,18 +192,25 @@ class CostPage:
     total: int  # groups in the whole result, before limit/offset
 
 
-def _rollup_query(project: Project, group_by: str, period: Period,
-                  custom: dict[str, CustomDimension] | None = None) -> tuple[str, dict[str, Any]]:
+def _rollup_query(
+    project: Project, group_by: str, period: Period, custom: dict[str, CustomDimension] | None = None
+) -> tuple[str, dict[str, Any]]:
     custom = custom or {}
     dimension = custom[group_by].rollup_dimension if group_by in custom else group_by
-    params: dict[str, Any] = {"project": project.pk, "tz": project.timezone,
-                              "dimension": "total" if group_by in {"day", "hour"} else dimension}
+    params: dict[str, Any] = {
+        "project": project.pk,
+        "tz": project.timezone,
+        "dimension": "total" if group_by in {"day", "hour"} else dimension,
+    }
     days = ProjectCalendar.of(project).whole_days(period.start, period.end) if group_by != "hour" else None
     if days is not None and group_by == "day":
         params.update(first_day=days[0], end_day=days[1])
-        return (f"""SELECT to_char(day, 'YYYY-MM-DD') AS k, {ROLLUP_SUMS} FROM usage_rollupday
+        return (
+            f"""SELECT to_char(day, 'YYYY-MM-DD') AS k, {ROLLUP_SUMS} FROM usage_rollupday
                     WHERE project_id = %(project)s AND dimension = %(dimension)s
-                      AND day >= %(first_day)s AND day < %(end_day)s GROUP BY k""", params)
+                      AND day >= %(first_day)s AND day < %(end_day)s GROUP BY k""",
+            params,
+        )
     if days is not None:
         return _day_range_query(project, days, params)
     params.update(start=period.start, end=period.end)
@@ -188,9 +220,12 @@ def _rollup_query(project: Project, group_by: str, period: Period,
         key_sql = "to_char(hour AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:00\"Z\"')"
     else:
         key_sql = "key"
-    return (f"""SELECT {key_sql} AS k, {ROLLUP_SUMS} FROM usage_rolluphour
+    return (
+        f"""SELECT {key_sql} AS k, {ROLLUP_SUMS} FROM usage_rolluphour
                 WHERE project_id = %(project)s AND dimension = %(dimension)s
-                  AND hour >= %(start)s AND hour < %(end)s GROUP BY k""", params)
+                  AND hour >= %(start)s AND hour < %(end)s GROUP BY k""",
+        params,
+    )
 
 
 def _day_range_query(project: Project, days: tuple[date, date], params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -224,12 +259,27 @@ def _day_range_query(project: Project, days: tuple[date, date], params: dict[str
 
 _METRIC_LIST = ", ".join(METRIC_COLUMNS)
 
-_SQL_ORDER = {"key": "k", "cost_usd": "cost_usd", "input_tokens": "input_tokens", "output_tokens": "output_tokens",
-              "llm_calls": "llm_calls", "requests": "requests", "savings_usd": "savings_usd"}
+_SQL_ORDER = {
+    "key": "k",
+    "cost_usd": "cost_usd",
+    "input_tokens": "input_tokens",
+    "output_tokens": "output_tokens",
+    "llm_calls": "llm_calls",
+    "requests": "requests",
+    "savings_usd": "savings_usd",
+}
 
 
-def cost_page(project: Project, group_by: str, period: Period, filters: Mapping[str, str | None] | None = None, *,
-              ordering: str = "-cost_usd", limit: int | None = None, offset: int = 0) -> CostPage:
+def cost_page(
+    project: Project,
+    group_by: str,
+    period: Period,
+    filters: Mapping[str, str | None] | None = None,
+    *,
+    ordering: str = "-cost_usd",
+    limit: int | None = None,
+    offset: int = 0,
+) -> CostPage:
     """One row per group over the period, ordered and cut in SQL so only one page is built.
 
     ``filters`` maps a filter (or custom dimension) name to its value; a None value filters nothing.
@@ -248,15 +298,22 @@ def cost_page(project: Project, group_by: str, period: Period, filters: Mapping[
     if name not in _SQL_ORDER:
         raise QueryError(f"ordering={ordering!r}; use one of {', '.join(ORDERINGS)} (prefix - for descending)")
     direction = "DESC" if ordering.startswith("-") else "ASC"
-    sql, params = (_raw_query(project, group_by, period, active, custom) if active
-                   else _rollup_query(project, group_by, period, custom))
+    sql, params = (
+        _raw_query(project, group_by, period, active, custom)
+        if active
+        else _rollup_query(project, group_by, period, custom)
+    )
     params.update(limit=limit, offset=offset)
-    paged = (f"SELECT *, count(*) OVER () AS total FROM ({sql}) AS groups "
-             f"ORDER BY {_SQL_ORDER[name]} {direction}, k {direction} LIMIT %(limit)s OFFSET %(offset)s")
+    paged = (
+        f"SELECT *, count(*) OVER () AS total FROM ({sql}) AS groups "
+        f"ORDER BY {_SQL_ORDER[name]} {direction}, k {direction} LIMIT %(limit)s OFFSET %(offset)s"
+    )
     try:
         with transaction.atomic(), connection.cursor() as cursor:
             # A cost query that runs away answers with a clear error instead of tying up a worker.
-            cursor.execute("SELECT set_config('statement_timeout', %s, true)", [f"{settings.COSTWATCH_QUERY_TIMEOUT_MS}ms"])
+            cursor.execute(
+                "SELECT set_config('statement_timeout', %s, true)", [f"{settings.COSTWATCH_QUERY_TIMEOUT_MS}ms"]
+            )
             cursor.execute(paged, params)
             fetched = cursor.fetchall()
     except OperationalError as exc:
@@ -295,13 +352,19 @@ def dimension_key_sql(dimension: CustomDimension, alias: str) -> str:
                THEN '{OTHER}' ELSE {alias}.value END"""
 
 
-def _raw_query(project: Project, group_by: str, period: Period, filters: dict[str, str],
-               custom: dict[str, CustomDimension] | None = None) -> tuple[str, dict[str, Any]]:
+def _raw_query(
+    project: Project,
+    group_by: str,
+    period: Period,
+    filters: dict[str, str],
+    custom: dict[str, CustomDimension] | None = None,
+) -> tuple[str, dict[str, Any]]:
     custom = custom or {}
     params: dict[str, Any] = {"project": project.pk, "start": period.start, "end": period.end, "tz": project.timezone}
     used = [custom[name] for name in sorted({group_by, *filters}) if name in custom]
-    joins = "".join(f" LEFT JOIN eff_dims dim{d.pk} ON dim{d.pk}.id = eff.id AND dim{d.pk}.dim = '{int(d.pk)}'"
-                    for d in used)
+    joins = "".join(
+        f" LEFT JOIN eff_dims dim{d.pk} ON dim{d.pk}.id = eff.id AND dim{d.pk}.dim = '{int(d.pk)}'" for d in used
+    )
     columns = {d.name: dimension_key_sql(d, f"dim{d.pk}") for d in used}
     if used:
         params["dims"] = [str(d.pk) for d in used]
@@ -309,8 +372,9 @@ def _raw_query(project: Project, group_by: str, period: Period, filters: dict[st
         key_sql = "to_char(started_at AT TIME ZONE %(tz)s, 'YYYY-MM-DD')"
     elif group_by == "hour":
         params["bucket_minutes"] = bucket_minutes(project.tz)
-        key_sql = (f"to_char({BUCKET_SQL.format(column='started_at')} AT TIME ZONE 'UTC',"
-                   " 'YYYY-MM-DD\"T\"HH24:MI:00\"Z\"')")
+        key_sql = (
+            f"to_char({BUCKET_SQL.format(column='started_at')} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:00\"Z\"')"
+        )
     else:
         key_sql = columns.get(group_by) or EFFECTIVE_COLUMN[group_by]
     conditions = []
@@ -320,8 +384,9 @@ def _raw_query(project: Project, group_by: str, period: Period, filters: dict[st
             # Any name of the model finds its calls: the catalog key, the name the app sent, the
             # name it asked for, or another name that resolves to the same price key.
             params[f"f{i}key"] = model_key_of(project, value)
-            conditions.append(f"(e_model = %(f{i})s OR e_model = %(f{i}key)s OR model = %(f{i})s"
-                              f" OR request_model = %(f{i})s)")
+            conditions.append(
+                f"(e_model = %(f{i})s OR e_model = %(f{i}key)s OR model = %(f{i})s OR request_model = %(f{i})s)"
+            )
         else:
             conditions.append(f"{columns.get(name) or EFFECTIVE_COLUMN[name]} = %(f{i})s")
     where = " AND ".join(conditions) or "TRUE"
@@ -332,8 +397,11 @@ def _raw_query(project: Project, group_by: str, period: Period, filters: dict[st
         scope += """ AND (c."user" = %(user_filter)s OR (c."user" = '' AND c.trace_id IN (
             SELECT trace_id FROM usage_spanattribution
             WHERE project_id = %(project)s AND "user" = %(user_filter)s)))"""
-    sql = effective_calls_sql(scope, dimensions=bool(used)) + f"""
+    sql = (
+        effective_calls_sql(scope, dimensions=bool(used))
+        + f"""
         SELECT {key_sql} AS k, {RAW_SUMS} FROM eff{joins} WHERE counted AND {where} GROUP BY k"""
+    )
     return sql, params
 
 
@@ -386,17 +454,27 @@ def request_calls(project: Project, trace_id: str) -> list[RequestCall]:
     (custom dimensions included)."""
     custom = custom_dimensions(project)
     names = {str(d.pk): name for name, d in custom.items()}
-    sql = effective_calls_sql("c.trace_id = %(trace)s", dimensions=bool(custom)) + """
+    sql = (
+        effective_calls_sql("c.trace_id = %(trace)s", dimensions=bool(custom))
+        + """
         SELECT id, counted, e_user, e_feature, e_endpoint, e_session, {dims} FROM eff""".format(
-        dims="(SELECT jsonb_object_agg(d.dim, d.value) FROM eff_dims d WHERE d.id = eff.id)" if custom else "NULL")
+            dims="(SELECT jsonb_object_agg(d.dim, d.value) FROM eff_dims d WHERE d.id = eff.id)" if custom else "NULL"
+        )
+    )
     with connection.cursor() as cursor:
         cursor.execute(sql, {"project": project.pk, "trace": trace_id, "dims": list(names)})
         resolved = {}
         for row in cursor.fetchall():
             values = row[6] if isinstance(row[6], dict) else json.loads(row[6]) if row[6] else {}
-            resolved[row[0]] = (*row[1:6], {names[k]: v for k, v in sorted(values.items(), key=lambda kv: names[kv[0]])})
-    calls = (LlmCall.objects.filter(project=project, trace_id=trace_id, id__in=list(resolved))
-             .select_related("price").order_by("started_at", "span_id"))
+            resolved[row[0]] = (
+                *row[1:6],
+                {names[k]: v for k, v in sorted(values.items(), key=lambda kv: names[kv[0]])},
+            )
+    calls = (
+        LlmCall.objects.filter(project=project, trace_id=trace_id, id__in=list(resolved))
+        .select_related("price")
+        .order_by("started_at", "span_id")
+    )
     return [RequestCall(call, *resolved[call.id]) for call in calls]
 
 
@@ -474,8 +552,11 @@ class Comparison:
         return {
             "cost_per_request_usd": row.avg_cost_per_request_usd,
             "tokens_per_request": round(tokens / row.requests, 1) if row.requests else None,
-            "input_tokens_per_request": round((row.input_tokens + row.cache_read_tokens + row.cache_write_tokens)
-                                              / row.requests, 1) if row.requests else None,
+            "input_tokens_per_request": round(
+                (row.input_tokens + row.cache_read_tokens + row.cache_write_tokens) / row.requests, 1
+            )
+            if row.requests
+            else None,
             "output_tokens_per_request": round(row.output_tokens / row.requests, 1) if row.requests else None,
             "calls_per_request": round(row.llm_calls / row.requests, 3) if row.requests else None,
             "prompt_cache_hit_rate": row.prompt_cache_hit_rate,
@@ -484,7 +565,9 @@ class Comparison:
         }
 
 
-def compare(project: Project, dimension: str, a: str, b: str, period: Period, *, feature: str | None = None) -> Comparison:
+def compare(
+    project: Project, dimension: str, a: str, b: str, period: Period, *, feature: str | None = None
+) -> Comparison:
     """Values ``a`` and ``b`` of the custom dimension ``dimension`` over ``period``, within
     ``feature`` when given (read from raw calls then, as every filtered query). Raises QueryError
     for a dimension the project does not have."""

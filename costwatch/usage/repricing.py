@@ -5,6 +5,7 @@ prices it (costwatch.usage.costing.apply_price). Only calls whose cost actually 
 written, in batches of one transaction each, and the hours they fall in are marked dirty so the
 rollups follow. Running it twice changes nothing the second time.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -27,9 +28,27 @@ BATCH_SIZE = 5000
 _MONEY_FIELDS = ("cost_input", "cost_cache_read", "cost_cache_write", "cost_output", "cost_total", "list_cost")
 COST_FIELDS = (*_MONEY_FIELDS, "cost_source", "price", "price_key", "cost_approximate", "cost_note")
 _READ_FIELDS = (
-    "id", "started_at", "provider", "model", "request_model", "input_tokens", "cache_read_tokens", "cache_write_tokens",
-    "cache_write_1h_tokens", "output_tokens", "reasoning_tokens", "response_cache_hit", "reported_cost", "usage_state",
-    "service_tier", "modality_tokens", *_MONEY_FIELDS, "cost_source", "price_id", "price_key", "cost_approximate",
+    "id",
+    "started_at",
+    "provider",
+    "model",
+    "request_model",
+    "input_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "cache_write_1h_tokens",
+    "output_tokens",
+    "reasoning_tokens",
+    "response_cache_hit",
+    "reported_cost",
+    "usage_state",
+    "service_tier",
+    "modality_tokens",
+    *_MONEY_FIELDS,
+    "cost_source",
+    "price_id",
+    "price_key",
+    "cost_approximate",
     "cost_note",
 )
 _STORED_STEP = Decimal(1).scaleb(-MONEY["decimal_places"])
@@ -42,16 +61,16 @@ class RepriceError(ValueError):
 @dataclass(frozen=True)
 class RepriceResult:
     project: str
-    checked: int     # calls in scope
-    changed: int     # calls whose cost, price row or cost source changed
-    priced: int      # calls in scope now priced from the catalog
-    reported: int    # calls with no catalog price that keep the cost their span reported
-    unpriced: int    # calls still unpriced (cost unknown)
-    hours: int       # hours marked dirty for the rollups
+    checked: int  # calls in scope
+    changed: int  # calls whose cost, price row or cost source changed
+    priced: int  # calls in scope now priced from the catalog
+    reported: int  # calls with no catalog price that keep the cost their span reported
+    unpriced: int  # calls still unpriced (cost unknown)
+    hours: int  # hours marked dirty for the rollups
     total_before: Decimal = Decimal(0)  # USD, sum of the costs the calls in scope had
-    total_after: Decimal = Decimal(0)   # USD, sum of their costs now
-    unpriced_before: int = 0            # calls in scope that had no cost (not counted as $0)
-    record_id: int | None = None        # the pricing.Repricing row that records this run
+    total_after: Decimal = Decimal(0)  # USD, sum of their costs now
+    unpriced_before: int = 0  # calls in scope that had no cost (not counted as $0)
+    record_id: int | None = None  # the pricing.Repricing row that records this run
 
 
 def since_of(project: Project, value: str) -> datetime:
@@ -77,13 +96,23 @@ def _as_stored(value: Decimal | None) -> Decimal | None:
 
 
 def _cost_state(call: LlmCall) -> tuple[object, ...]:
-    return (*(getattr(call, name) for name in _MONEY_FIELDS), call.cost_source, call.price_id, call.price_key,
-            call.cost_approximate, call.cost_note)
+    return (
+        *(getattr(call, name) for name in _MONEY_FIELDS),
+        call.cost_source,
+        call.price_id,
+        call.price_key,
+        call.cost_approximate,
+        call.cost_note,
+    )
 
 
 _COLUMN_TYPES = {
-    **{name: "numeric" for name in _MONEY_FIELDS}, "cost_source": "text", "price": "bigint", "price_key": "text",
-    "cost_approximate": "boolean", "cost_note": "text",
+    **dict.fromkeys(_MONEY_FIELDS, "numeric"),
+    "cost_source": "text",
+    "price": "bigint",
+    "price_key": "text",
+    "cost_approximate": "boolean",
+    "cost_note": "text",
 }
 
 
@@ -159,9 +188,16 @@ def reprice_calls(
                     unpriced_before += 1
                 else:
                     total_before += call.cost_total
-                apply_price(call, book.price_for_call(call.model, call.request_model, call.started_at,
-                                                      provider=call.provider,
-                                                      service_tier=catalog_tier(call.service_tier)))
+                apply_price(
+                    call,
+                    book.price_for_call(
+                        call.model,
+                        call.request_model,
+                        call.started_at,
+                        provider=call.provider,
+                        service_tier=catalog_tier(call.service_tier),
+                    ),
+                )
                 for name in _MONEY_FIELDS:
                     setattr(call, name, _as_stored(getattr(call, name)))
                 if _cost_state(call) != before:
@@ -187,11 +223,27 @@ def reprice_calls(
     from costwatch.pricing.models import Repricing
 
     record = Repricing.objects.create(
-        project=project, by=(by or "unknown")[:150], since=since, model=model or "", checked=checked,
-        changed=changed, total_before=total_before, total_after=total_after, unpriced_before=unpriced_before,
+        project=project,
+        by=(by or "unknown")[:150],
+        since=since,
+        model=model or "",
+        checked=checked,
+        changed=changed,
+        total_before=total_before,
+        total_after=total_after,
+        unpriced_before=unpriced_before,
         unpriced_after=unpriced,
     )
     return RepriceResult(
-        project.slug, checked, changed, priced, reported, unpriced, len(hours), total_before, total_after,
-        unpriced_before, record.pk,
+        project.slug,
+        checked,
+        changed,
+        priced,
+        reported,
+        unpriced,
+        len(hours),
+        total_before,
+        total_after,
+        unpriced_before,
+        record.pk,
     )

@@ -25,6 +25,7 @@ counted (reported usage over estimated over unknown, then more non-zero token ki
 more tokens, then the smallest span id, then the first stored); the others stay stored and are shown
 as duplicates.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -42,7 +43,8 @@ MAX_ANCESTRY_DEPTH = 64  # parent links followed per call (guards against cycles
 
 _SCOPE_SELECT = "SELECT c.* FROM usage_llmcall c WHERE c.project_id = %(project)s AND {where}"
 
-_EFFECTIVE_CALLS = """
+_EFFECTIVE_CALLS = (
+    """
 WITH RECURSIVE scope_calls AS MATERIALIZED (
 {scope}
 ),
@@ -73,7 +75,9 @@ chain AS (
     UNION ALL
     SELECT ch.trace_id, ch.call_span, s.parent_span_id, ch.depth + 1
     FROM chain ch JOIN spans s ON s.trace_id = ch.trace_id AND s.span_id = ch.anc
-    WHERE s.parent_span_id <> '' AND ch.depth < """ + str(MAX_ANCESTRY_DEPTH) + """
+    WHERE s.parent_span_id <> '' AND ch.depth < """
+    + str(MAX_ANCESTRY_DEPTH)
+    + """
 ),
 ancestry AS (
     SELECT ch.trace_id, ch.call_span,
@@ -159,6 +163,7 @@ eff AS (
     LEFT JOIN roots r ON r.trace_id = c.trace_id
 )
 """
+)
 
 
 # Custom dimensions (costwatch.usage.dimensions), resolved by the attribution rule above: the call
@@ -255,7 +260,9 @@ CALL_STATE_SUMS = """count(*) FILTER (WHERE cost_total IS NULL AND usage_state <
         count(*) FILTER (WHERE cost_total IS NOT NULL), count(*) FILTER (WHERE count_basis = 'inferred'),
         count(*) FILTER (WHERE cost_approximate)"""
 
-_HOUR_INSERT = _FROM_SCOPE_TABLE + f"""
+_HOUR_INSERT = (
+    _FROM_SCOPE_TABLE
+    + f"""
 INSERT INTO usage_rolluphour (
     project_id, hour, dimension, key, cost, cost_input, cost_cache_read, cost_cache_write, cost_output,
     savings, input_tokens, cache_read_tokens, cache_write_tokens, output_tokens, reasoning_tokens,
@@ -286,6 +293,7 @@ SELECT * FROM (
 ) AS grouped
 WHERE NOT (grouped.dimension = 'conversation' AND grouped.key = '')
 """
+)
 
 # Custom dimensions of an hour: each counted call's resolved values, kept in a temp table for the
 # cardinality guard (dimensions.admit_values) and the dimension rollups below.
@@ -295,7 +303,10 @@ _DIM_CALL_COLUMNS = """id bigint, trace_id text, started_at timestamptz, first_a
     cache_read_tokens bigint, cache_write_tokens bigint, cache_write_1h_tokens bigint, output_tokens bigint,
     reasoning_tokens bigint, is_error boolean, response_cache_hit boolean, usage_state text, count_basis text,
     cost_approximate boolean"""
-_DIM_CALL_FILL = _FROM_SCOPE_TABLE + _DIMENSION_CTES + """
+_DIM_CALL_FILL = (
+    _FROM_SCOPE_TABLE
+    + _DIMENSION_CTES
+    + """
 INSERT INTO rollup_dim_calls
 SELECT e.id, e.trace_id, e.started_at, e.first_at, e.e_user, d.dim, d.value, e.cost_total, e.cost_input,
     e.cost_cache_read, e.cost_cache_write, e.cost_output, e.list_cost, e.input_tokens, e.cache_read_tokens,
@@ -304,6 +315,7 @@ SELECT e.id, e.trace_id, e.started_at, e.first_at, e.e_user, d.dim, d.value, e.c
 FROM eff e JOIN eff_dims d ON d.id = e.id
 WHERE e.counted
 """
+)
 _DIM_HOUR_INSERT = f"""
 INSERT INTO usage_rolluphour (
     project_id, hour, dimension, key, cost, cost_input, cost_cache_read, cost_cache_write, cost_output,
@@ -364,19 +376,42 @@ ON CONFLICT (project_id, trace_id) DO UPDATE SET
 """
 _REQUEST_INSERT_PLAIN = _FROM_SCOPE_TABLE + _REQUEST_INSERT.format(dimensions="NULL::jsonb", dimension_join="")
 # With custom dimensions: the request takes its first counted call's values (as for the user).
-_REQUEST_INSERT_DIMS = _FROM_SCOPE_TABLE + _DIMENSION_CTES + """,
+_REQUEST_INSERT_DIMS = (
+    _FROM_SCOPE_TABLE
+    + _DIMENSION_CTES
+    + """,
 call_dims AS (
     SELECT id, jsonb_object_agg(dim, value) FILTER (WHERE value <> '') AS dims FROM eff_dims GROUP BY id
-)""" + _REQUEST_INSERT.format(
-    dimensions="(array_agg(cd.dims ORDER BY started_at, span_id) FILTER (WHERE counted))[1]",
-    dimension_join=" LEFT JOIN call_dims cd ON cd.id = eff.id")
+)"""
+    + _REQUEST_INSERT.format(
+        dimensions="(array_agg(cd.dims ORDER BY started_at, span_id) FILTER (WHERE counted))[1]",
+        dimension_join=" LEFT JOIN call_dims cd ON cd.id = eff.id",
+    )
+)
 
 
 METRIC_COLUMNS = (
-    "cost", "cost_input", "cost_cache_read", "cost_cache_write", "cost_output", "savings", "input_tokens",
-    "cache_read_tokens", "cache_write_tokens", "output_tokens", "reasoning_tokens", "llm_calls", "requests",
-    "errors", "response_cache_hits", "unpriced_calls", "unknown_usage_calls", "estimated_calls", "priced_calls",
-    "inferred_calls", "approximate_calls",
+    "cost",
+    "cost_input",
+    "cost_cache_read",
+    "cost_cache_write",
+    "cost_output",
+    "savings",
+    "input_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "output_tokens",
+    "reasoning_tokens",
+    "llm_calls",
+    "requests",
+    "errors",
+    "response_cache_hits",
+    "unpriced_calls",
+    "unknown_usage_calls",
+    "estimated_calls",
+    "priced_calls",
+    "inferred_calls",
+    "approximate_calls",
 )
 _METRIC_COLUMNS = ", ".join(METRIC_COLUMNS)
 _METRIC_SUMS = ", ".join(f"sum({column})" for column in METRIC_COLUMNS)
@@ -571,7 +606,8 @@ def rebuild_project(project_id: int) -> int:
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT DISTINCT {BUCKET_SQL.format(column='started_at')} FROM usage_llmcall"
-            " WHERE project_id = %(project)s", {"project": project_id, "bucket_minutes": minutes},
+            " WHERE project_id = %(project)s",
+            {"project": project_id, "bucket_minutes": minutes},
         )
         hours = [row[0] for row in cursor.fetchall()]
     with transaction.atomic(), connection.cursor() as cursor:

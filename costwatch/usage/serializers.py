@@ -7,6 +7,7 @@ that is unknown because no call of the group was priced is null, never "0".
 Where a group's cost is not fully known: ``cost_usd`` sums the priced calls, ``cost_complete`` is false,
 and ``unpriced_calls`` / ``unknown_usage_calls`` count the calls left out of it.
 """
+
 from __future__ import annotations
 
 from rest_framework import serializers
@@ -15,15 +16,18 @@ from costwatch.projects.schema import MoneyString, NullableMoneyString
 
 
 class CostRowSerializer(serializers.Serializer):
-    key = serializers.CharField(help_text="The group: user id, feature, endpoint, model, provider, "
-                                          "conversation, or the day/hour (project time zone)")
+    key = serializers.CharField(
+        help_text="The group: user id, feature, endpoint, model, provider, "
+        "conversation, or the day/hour (project time zone)"
+    )
     cost_usd = NullableMoneyString(help_text="Total cost; null when no call of the group is priced")
     cost_input_usd = NullableMoneyString()
     cost_cache_read_usd = NullableMoneyString()
     cost_cache_write_usd = NullableMoneyString()
     cost_output_usd = NullableMoneyString(help_text="Output, reasoning included")
-    input_tokens = serializers.IntegerField(help_text="Prompt tokens read without the cache (excludes cache reads "
-                                                      "and writes)")
+    input_tokens = serializers.IntegerField(
+        help_text="Prompt tokens read without the cache (excludes cache reads and writes)"
+    )
     output_tokens = serializers.IntegerField(help_text="Includes reasoning tokens")
     cache_read_tokens = serializers.IntegerField()
     cache_write_tokens = serializers.IntegerField()
@@ -35,18 +39,26 @@ class CostRowSerializer(serializers.Serializer):
     priced_calls = serializers.IntegerField(help_text="Calls whose cost is in cost_usd")
     unpriced_calls = serializers.IntegerField(help_text="Calls of a model with no price: not in cost_usd")
     unknown_usage_calls = serializers.IntegerField(
-        help_text="Calls whose token usage was neither reported nor countable: not in cost_usd")
+        help_text="Calls whose token usage was neither reported nor countable: not in cost_usd"
+    )
     estimated_calls = serializers.IntegerField(help_text="Calls whose tokens were estimated from text (tiktoken)")
-    inferred_calls = serializers.IntegerField(help_text=(
-        "Calls where neither a total nor the reporter's documented rule said whether input includes the cache "
-        "(or output the reasoning): decided from the sizes"))
-    approximate_calls = serializers.IntegerField(help_text=(
-        "Priced calls with a part priced at a fallback rate (a service tier or modality without its own price)"))
+    inferred_calls = serializers.IntegerField(
+        help_text=(
+            "Calls where neither a total nor the reporter's documented rule said whether input includes the cache "
+            "(or output the reasoning): decided from the sizes"
+        )
+    )
+    approximate_calls = serializers.IntegerField(
+        help_text=(
+            "Priced calls with a part priced at a fallback rate (a service tier or modality without its own price)"
+        )
+    )
     cost_complete = serializers.BooleanField(help_text="True only when every call's cost is known")
     avg_cost_per_request_usd = NullableMoneyString(help_text="null unless cost_complete")
     prompt_cache_hit_rate = serializers.FloatField(allow_null=True, help_text="Cache reads over all prompt tokens")
-    response_cache_hit_rate = serializers.FloatField(allow_null=True, help_text="Calls answered from the app's "
-                                                                                "own cache, over all calls")
+    response_cache_hit_rate = serializers.FloatField(
+        allow_null=True, help_text="Calls answered from the app's own cache, over all calls"
+    )
     savings_usd = MoneyString(help_text="What both caches saved against list price")
 
 
@@ -60,9 +72,13 @@ class CostPageSerializer(serializers.Serializer):
     page_size = serializers.IntegerField()
     next = serializers.IntegerField(allow_null=True, help_text="Next page number, null on the last page")
     previous = serializers.IntegerField(allow_null=True)
-    warnings = serializers.ListField(child=serializers.CharField(), help_text=(
-        "Why rows may read (other): a custom dimension used here saw more distinct values on some days "
-        "than it keeps. Empty when none."))
+    warnings = serializers.ListField(
+        child=serializers.CharField(),
+        help_text=(
+            "Why rows may read (other): a custom dimension used here saw more distinct values on some days "
+            "than it keeps. Empty when none."
+        ),
+    )
     results = CostRowSerializer(many=True)
 
 
@@ -87,8 +103,9 @@ class SummarySerializer(serializers.Serializer):
     savings_month_to_date_usd = MoneyString()
     unpriced_calls_this_month = serializers.IntegerField()
     unknown_usage_calls_this_month = serializers.IntegerField()
-    periods = serializers.DictField(child=PeriodSerializer(), help_text=(
-        "today, yesterday, month_to_date, previous_month_to_date, previous_month"))
+    periods = serializers.DictField(
+        child=PeriodSerializer(), help_text=("today, yesterday, month_to_date, previous_month_to_date, previous_month")
+    )
 
 
 class RequestSummarySerializer(serializers.Serializer):
@@ -98,9 +115,13 @@ class RequestSummarySerializer(serializers.Serializer):
     feature = serializers.CharField(allow_blank=True)
     endpoint = serializers.CharField(allow_blank=True)
     conversation = serializers.CharField(allow_blank=True)
-    dimensions = serializers.DictField(child=serializers.CharField(), help_text=(
-        "Custom dimension name -> value, of the request's first counted call; a dimension without a value "
-        "is left out"))
+    dimensions = serializers.DictField(
+        child=serializers.CharField(),
+        help_text=(
+            "Custom dimension name -> value, of the request's first counted call; a dimension without a value "
+            "is left out"
+        ),
+    )
     cost_usd = NullableMoneyString(help_text="The counted calls' cost; null when none is priced")
     cost_complete = serializers.BooleanField()
     llm_calls = serializers.IntegerField(help_text="Counted calls (duplicate recordings excluded)")
@@ -154,8 +175,10 @@ class CallSerializer(serializers.Serializer):
     feature = serializers.CharField(allow_blank=True)
     endpoint = serializers.CharField(allow_blank=True)
     conversation = serializers.CharField(allow_blank=True)
-    dimensions = serializers.DictField(child=serializers.CharField(allow_blank=True), help_text=(
-        "Custom dimension name -> resolved value ('' = not set), by the same rule as the user"))
+    dimensions = serializers.DictField(
+        child=serializers.CharField(allow_blank=True),
+        help_text=("Custom dimension name -> resolved value ('' = not set), by the same rule as the user"),
+    )
     provider = serializers.CharField(allow_blank=True)
     model = serializers.CharField(allow_blank=True)
     price_key = serializers.CharField(allow_blank=True)
@@ -166,12 +189,18 @@ class CallSerializer(serializers.Serializer):
     output_tokens = serializers.IntegerField()
     reasoning_tokens = serializers.IntegerField()
     cache_write_1h_tokens = serializers.IntegerField(help_text="The 1-hour part of cache_write_tokens")
-    modality_tokens = serializers.DictField(child=serializers.IntegerField(), help_text=(
-        "Parts by modality, e.g. input_audio (of input), output_audio (of output); empty = text"))
+    modality_tokens = serializers.DictField(
+        child=serializers.IntegerField(),
+        help_text=("Parts by modality, e.g. input_audio (of input), output_audio (of output); empty = text"),
+    )
     usage_state = serializers.ChoiceField(["reported", "estimated", "unknown"])
     estimated = serializers.BooleanField(help_text="Tokens counted from text (tiktoken), not reported")
-    count_basis = serializers.ChoiceField(["reported", "from_total", "inferred"], help_text=(
-        "How the counts were read: the reporter's documented rule, settled by the total, or inferred from sizes"))
+    count_basis = serializers.ChoiceField(
+        ["reported", "from_total", "inferred"],
+        help_text=(
+            "How the counts were read: the reporter's documented rule, settled by the total, or inferred from sizes"
+        ),
+    )
     service_tier = serializers.CharField(allow_null=True, help_text="standard, flex, batch, priority, ...")
     cost_approximate = serializers.BooleanField(help_text="A part was priced at a fallback rate: see cost_note")
     cost_note = serializers.CharField(allow_null=True)

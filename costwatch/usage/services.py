@@ -1,4 +1,5 @@
 """Marking rollup buckets dirty. Rollups themselves are recomputed from raw calls."""
+
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -13,8 +14,10 @@ from costwatch.usage.models import DirtyBucket, LlmCall
 
 # The bucket (an hour of the project's local clock, as a UTC instant) of a timestamp column, in SQL.
 # %(bucket_minutes)s is ``bucket_minutes(project.tz)``; the session time zone is UTC (Django's).
-BUCKET_SQL = ("(date_trunc('hour', {column} - make_interval(mins => %(bucket_minutes)s))"
-              " + make_interval(mins => %(bucket_minutes)s))")
+BUCKET_SQL = (
+    "(date_trunc('hour', {column} - make_interval(mins => %(bucket_minutes)s))"
+    " + make_interval(mins => %(bucket_minutes)s))"
+)
 
 
 def bucket_minutes(tz: ZoneInfo, at: datetime | None = None) -> int:

@@ -10,6 +10,7 @@ dimension by its rollup dimension (``Groups("dim:3")``, ``CustomDimension.rollup
 A per-value read never returns the key ``''`` (calls without a value) nor, for a custom dimension,
 ``(other)`` (the values past its daily limit, many summed: not one value).
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
@@ -50,8 +51,9 @@ def _hours(project: Project, groups: Groups) -> QuerySet[RollupHour]:
     return rows.filter(key=groups.key) if groups.key else rows
 
 
-def spend_by_group(project: Project, groups: Groups, start: datetime, end: datetime,
-                   keys: Iterable[str] | None = None) -> dict[str, Decimal]:
+def spend_by_group(
+    project: Project, groups: Groups, start: datetime, end: datetime, keys: Iterable[str] | None = None
+) -> dict[str, Decimal]:
     """Spend per group key over ``[start, end)``, only groups with rollups in it (and among ``keys``
     when given)."""
     rows = _hours(project, groups).filter(hour__gte=start, hour__lt=end)
@@ -60,16 +62,22 @@ def spend_by_group(project: Project, groups: Groups, start: datetime, end: datet
     return {r["key"]: r["spend"] for r in rows.values("key").annotate(spend=Sum("cost")).order_by()}
 
 
-def daily_spend(project: Project, groups: Groups, days: Sequence[tuple[datetime, datetime]],
-                keys: Sequence[str]) -> dict[str, dict[date, Decimal]]:
+def daily_spend(
+    project: Project, groups: Groups, days: Sequence[tuple[datetime, datetime]], keys: Sequence[str]
+) -> dict[str, dict[date, Decimal]]:
     """Spend per key per local day (the project's time zone) over the given day windows, summed in
     the database; every key of ``keys`` is in the answer, days without rollups are absent."""
     ranges = Q()
     for start, end in days:
         ranges |= Q(hour__gte=start, hour__lt=end)
-    rows = (_hours(project, groups).filter(ranges, key__in=keys)
-            .annotate(day=TruncDate("hour", tzinfo=project.tz)).values("key", "day")
-            .annotate(spend=Sum("cost")).order_by())
+    rows = (
+        _hours(project, groups)
+        .filter(ranges, key__in=keys)
+        .annotate(day=TruncDate("hour", tzinfo=project.tz))
+        .values("key", "day")
+        .annotate(spend=Sum("cost"))
+        .order_by()
+    )
     out: dict[str, dict[date, Decimal]] = {k: {} for k in keys}
     for r in rows:
         out[r["key"]][r["day"]] = r["spend"]
@@ -118,15 +126,18 @@ class RequestsOver:
     over: list[RequestUse]  # the requests above the limit, largest first (then by trace id)
 
 
-def requests_over(project: Project, group: str, metric: str, limit: Decimal, start: datetime, end: datetime,
-                  key: str = "") -> list[RequestsOver]:
+def requests_over(
+    project: Project, group: str, metric: str, limit: Decimal, start: datetime, end: datetime, key: str = ""
+) -> list[RequestsOver]:
     """Per ``group`` value (``feature`` or ``endpoint``; only ``key`` when given) with requests whose
     first call is in ``[start, end)``: how many, how many have an unknown ``metric``, and those over
     ``limit``. Requests without a value of ``group`` are left out. Raises ``ValueError`` for another
     group or an unknown metric (``REQUEST_METRICS``)."""
     if group not in REQUEST_GROUPS or metric not in REQUEST_METRICS:
-        raise ValueError(f"requests are grouped by {' or '.join(REQUEST_GROUPS)} and measured by "
-                         f"{', '.join(REQUEST_METRICS)}; got {group!r} and {metric!r}")
+        raise ValueError(
+            f"requests are grouped by {' or '.join(REQUEST_GROUPS)} and measured by "
+            f"{', '.join(REQUEST_METRICS)}; got {group!r} and {metric!r}"
+        )
     only = f"AND r.{group} = %(key)s" if key else ""
     sql = f"""
         SELECT key, count(*), count(*) FILTER (WHERE v IS NULL),
@@ -140,6 +151,7 @@ def requests_over(project: Project, group: str, metric: str, limit: Decimal, sta
     params: dict[str, Any] = {"project": project.pk, "start": start, "end": end, "limit": limit, "key": key}
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        return [RequestsOver(k, requests, unknown,
-                             [RequestUse(t, Decimal(v)) for t, v in zip(traces or [], values or [])])
-                for k, requests, unknown, traces, values in cursor.fetchall()]
+        return [
+            RequestsOver(k, requests, unknown, [RequestUse(t, Decimal(v)) for t, v in zip(traces or [], values or [])])
+            for k, requests, unknown, traces, values in cursor.fetchall()
+        ]

@@ -1,6 +1,5 @@
 from django.urls import path
 
-from costwatch.usage.dimensions_api import CompareView, DimensionsView, DimensionView
 from costwatch.usage.api import (
     CostsView,
     RepriceView,
@@ -8,6 +7,7 @@ from costwatch.usage.api import (
     SummaryView,
     UserView,
 )
+from costwatch.usage.dimensions_api import CompareView, DimensionsView, DimensionView
 
 urlpatterns = [
     path("reprice", RepriceView.as_view(), name="api-reprice"),

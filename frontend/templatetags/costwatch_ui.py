@@ -1,13 +1,13 @@
 """Display filters: money, rates and counts as people read them. Formatting only, no arithmetic on costs."""
+
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from datetime import datetime
 from datetime import timezone as dt_timezone
 from decimal import Decimal
 from urllib.parse import urlencode
-
-import re
 
 from django import template
 from django.http import QueryDict
@@ -51,8 +51,7 @@ def row_cost(row: object, decimals: int | None = None) -> str:
         return usd(None)
     if missing <= 0:
         return usd(known, decimals)
-    return format_html('{} <span class="split not-priced">+ {} not priced</span>', usd(known, decimals),
-                       f"{missing:,}")
+    return format_html('{} <span class="split not-priced">+ {} not priced</span>', usd(known, decimals), f"{missing:,}")
 
 
 @register.filter
@@ -65,15 +64,19 @@ def usd_exact(value: Decimal | None) -> str:
 def column_decimals(rows: Iterable[object] | None, attr: str, *extra: object) -> int:
     """Decimals of one money column: ``attr`` of every row (and of ``extra`` rows, e.g. the totals)."""
     items = [*(rows or []), *(e for e in extra if e is not None)]
-    return money_column_decimals(getattr(item, attr, None) if not isinstance(item, dict) else item.get(attr)
-                                 for item in items)
+    return money_column_decimals(
+        getattr(item, attr, None) if not isinstance(item, dict) else item.get(attr) for item in items
+    )
 
 
 @register.filter
 def prompt_tokens(row: object) -> int:
     """All prompt tokens of a row: read fresh, read from the cache and written to it."""
-    return (getattr(row, "input_tokens", 0) or 0) + (getattr(row, "cache_read_tokens", 0) or 0) \
+    return (
+        (getattr(row, "input_tokens", 0) or 0)
+        + (getattr(row, "cache_read_tokens", 0) or 0)
         + (getattr(row, "cache_write_tokens", 0) or 0)
+    )
 
 
 @register.filter
@@ -90,9 +93,13 @@ def when(value: datetime | None) -> str:
     if abs((now - value).total_seconds()) < 60:
         ago = "just now"
     year = "" if local.year == timezone.localtime(now).year else f" {local.year}"
-    return format_html('<time datetime="{}" title="{}">{} · {}</time>',
-                       value.astimezone(dt_timezone.utc).isoformat(), local.strftime("%Y-%m-%d %H:%M:%S %Z (UTC%z)"),
-                       local.strftime(f"%a %-d %b{year}, %H:%M %Z"), ago)
+    return format_html(
+        '<time datetime="{}" title="{}">{} · {}</time>',
+        value.astimezone(dt_timezone.utc).isoformat(),
+        local.strftime("%Y-%m-%d %H:%M:%S %Z (UTC%z)"),
+        local.strftime(f"%a %-d %b{year}, %H:%M %Z"),
+        ago,
+    )
 
 
 @register.filter
@@ -120,7 +127,7 @@ def untrusted(value: object) -> str:
     shown = visible_controls(text)
     full = shown
     if len(shown) > UNTRUSTED_DISPLAY_CHARS:
-        shown = shown[:UNTRUSTED_DISPLAY_CHARS - 1] + "…"
+        shown = shown[: UNTRUSTED_DISPLAY_CHARS - 1] + "…"
     marked = _CONTROL_MARK.sub(lambda m: f'<span class="ctrl">{m.group()}</span>', escape(shown))
     return mark_safe(f'<bdi class="untrusted" title="{escape(full)}">{marked}</bdi>')  # noqa: S308 - built from escaped parts
 

@@ -4,6 +4,7 @@ Every change goes through the alerts services; the validity of a rule or a chann
 alerts app (``alerts.rules.validate_rule``, and the channel kind's transport through
 ``save_channel``), so the pages and the API accept the same things.
 """
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -55,8 +56,9 @@ from frontend.forms import ChannelForm, RuleForm, SilenceForm
 
 
 def _incident(project: Project, incident_id: int) -> Incident:
-    incident = (Incident.objects.filter(project=project, pk=incident_id)
-                .select_related("rule", "acknowledged_by").first())
+    incident = (
+        Incident.objects.filter(project=project, pk=incident_id).select_related("rule", "acknowledged_by").first()
+    )
     if incident is None:
         raise Http404("No such incident in this project.")
     return incident
@@ -66,33 +68,52 @@ def _incident(project: Project, incident_id: int) -> Incident:
 def incidents(request: HttpRequest, project: Project) -> HttpResponse:
     firing = incidents_with_delivery_failures(
         Incident.objects.filter(project=project, state=IncidentState.FIRING)
-        .select_related("rule", "acknowledged_by").order_by("-opened_at"))
-    return render(request, "frontend/alerts/incidents.html", {
-        "firing": firing, "silence_form": SilenceForm(), "now": timezone.now(),
-    })
+        .select_related("rule", "acknowledged_by")
+        .order_by("-opened_at")
+    )
+    return render(
+        request,
+        "frontend/alerts/incidents.html",
+        {
+            "firing": firing,
+            "silence_form": SilenceForm(),
+            "now": timezone.now(),
+        },
+    )
 
 
 @project_view(Action.VIEW_ALERTS)
 def history(request: HttpRequest, project: Project) -> HttpResponse:
-    events = (IncidentEvent.objects.filter(incident__project=project)
-              .select_related("incident__rule", "actor").order_by("-at", "-id")[:200])
-    resolved = (Incident.objects.filter(project=project, state=IncidentState.RESOLVED)
-                .select_related("rule").order_by("-resolved_at")[:100])
+    events = (
+        IncidentEvent.objects.filter(incident__project=project)
+        .select_related("incident__rule", "actor")
+        .order_by("-at", "-id")[:200]
+    )
+    resolved = (
+        Incident.objects.filter(project=project, state=IncidentState.RESOLVED)
+        .select_related("rule")
+        .order_by("-resolved_at")[:100]
+    )
     return render(request, "frontend/alerts/history.html", {"events": events, "resolved": resolved})
 
 
 @project_view(Action.VIEW_ALERTS)
 def incident_detail(request: HttpRequest, project: Project, incident_id: int) -> HttpResponse:
     incident = _incident(project, incident_id)
-    return render(request, "frontend/alerts/incident.html", {
-        "incident": incident,
-        # "tenant acme": a custom dimension's value is named with it (a user id reads as itself).
-        "dimension": scope_name(incident.rule) if is_custom(incident.rule.scope) else None,
-        "warnings": incident_warnings(incident),
-        "events": incident.events.select_related("actor"),
-        "deliveries": incident.deliveries.select_related("channel").order_by("id"),
-        "silence_form": SilenceForm(), "now": timezone.now(),
-    })
+    return render(
+        request,
+        "frontend/alerts/incident.html",
+        {
+            "incident": incident,
+            # "tenant acme": a custom dimension's value is named with it (a user id reads as itself).
+            "dimension": scope_name(incident.rule) if is_custom(incident.rule.scope) else None,
+            "warnings": incident_warnings(incident),
+            "events": incident.events.select_related("actor"),
+            "deliveries": incident.deliveries.select_related("channel").order_by("id"),
+            "silence_form": SilenceForm(),
+            "now": timezone.now(),
+        },
+    )
 
 
 def _back(request: HttpRequest, project: Project) -> HttpResponse:
@@ -112,8 +133,12 @@ def acknowledge(request: HttpRequest, project: Project, incident_id: int) -> Htt
     except IncidentStateError as exc:
         messages.error(request, f"Could not acknowledge: {exc}.")
     else:
-        messages.success(request, f"Acknowledged “{incident.rule.name}”; reminders stop." if changed
-                         else f"“{incident.rule.name}” was already acknowledged.")
+        messages.success(
+            request,
+            f"Acknowledged “{incident.rule.name}”; reminders stop."
+            if changed
+            else f"“{incident.rule.name}” was already acknowledged.",
+        )
     return _back(request, project)
 
 
@@ -148,14 +173,19 @@ def unsilence(request: HttpRequest, project: Project, incident_id: int) -> HttpR
 
 # --- Rules ----------------------------------------------------------------------------------------
 
+
 @project_view(Action.VIEW_ALERTS)
 def rules(request: HttpRequest, project: Project) -> HttpResponse:
     names = scope_names(project)
     now = timezone.now()
     listed = Rule.objects.filter(project=project).select_related("project").prefetch_related("channels")
-    return render(request, "frontend/alerts/rules.html", {
-        "rules": [(rule, scope_label(rule, names), rule_warnings_now(rule, now)) for rule in listed],
-    })
+    return render(
+        request,
+        "frontend/alerts/rules.html",
+        {
+            "rules": [(rule, scope_label(rule, names), rule_warnings_now(rule, now)) for rule in listed],
+        },
+    )
 
 
 def _rule(project: Project, rule_id: int) -> Rule:
@@ -168,15 +198,27 @@ def _rule(project: Project, rule_id: int) -> Rule:
 def _initial_of(rule: Rule) -> dict[str, object]:
     """The rule's fields as the form shows them (the names ``validate_rule`` takes; exact numbers)."""
     return {
-        "name": rule.name, "kind": rule.kind, "scope": scope_name(rule), "scope_value": rule.scope_value,
-        "period": rule.period, "amount_usd": decimal_json(rule.amount),
-        "warn_percents": ", ".join(str(p) for p in rule.warn_percents or []), "forecast": rule.forecast,
-        "anomaly_factor": decimal_json(rule.anomaly_factor), "anomaly_days": rule.anomaly_days,
-        "min_baseline_usd": decimal_json(rule.min_baseline), "min_spend_usd": decimal_json(rule.min_spend),
-        "same_weekday": rule.same_weekday, "drift_percent": decimal_json(rule.drift_percent),
-        "drift_usd": decimal_json(rule.drift_usd), "drift_days": rule.drift_days, "drift_provider": rule.drift_provider,
-        "request_metric": rule.request_metric, "request_limit": decimal_json(rule.request_limit),
-        "repeat_interval_minutes": int(rule.repeat_interval.total_seconds() // 60), "enabled": rule.enabled,
+        "name": rule.name,
+        "kind": rule.kind,
+        "scope": scope_name(rule),
+        "scope_value": rule.scope_value,
+        "period": rule.period,
+        "amount_usd": decimal_json(rule.amount),
+        "warn_percents": ", ".join(str(p) for p in rule.warn_percents or []),
+        "forecast": rule.forecast,
+        "anomaly_factor": decimal_json(rule.anomaly_factor),
+        "anomaly_days": rule.anomaly_days,
+        "min_baseline_usd": decimal_json(rule.min_baseline),
+        "min_spend_usd": decimal_json(rule.min_spend),
+        "same_weekday": rule.same_weekday,
+        "drift_percent": decimal_json(rule.drift_percent),
+        "drift_usd": decimal_json(rule.drift_usd),
+        "drift_days": rule.drift_days,
+        "drift_provider": rule.drift_provider,
+        "request_metric": rule.request_metric,
+        "request_limit": decimal_json(rule.request_limit),
+        "repeat_interval_minutes": int(rule.repeat_interval.total_seconds() // 60),
+        "enabled": rule.enabled,
         "channels": [str(c.pk) for c in rule.channels.all()],
     }
 
@@ -218,15 +260,20 @@ def rule_enabled(request: HttpRequest, project: Project, rule_id: int) -> HttpRe
 
 # --- Channels -------------------------------------------------------------------------------------
 
+
 @project_view(Action.VIEW_ALERTS)
 def channels(request: HttpRequest, project: Project) -> HttpResponse:
     listed = list(Channel.objects.filter(project=project))
     latest: dict[int, Delivery] = {}
     for delivery in Delivery.objects.filter(project=project).order_by("-created_at", "-id")[:500]:
         latest.setdefault(delivery.channel_id, delivery)
-    return render(request, "frontend/alerts/channels.html", {
-        "channels": [(channel, latest.get(channel.pk)) for channel in listed],
-    })
+    return render(
+        request,
+        "frontend/alerts/channels.html",
+        {
+            "channels": [(channel, latest.get(channel.pk)) for channel in listed],
+        },
+    )
 
 
 def _channel(project: Project, channel_id: int) -> Channel:
@@ -245,12 +292,17 @@ def channel_edit(request: HttpRequest, project: Project, channel_id: int | None 
             initial = {"name": channel.name, "kind": channel.kind, "enabled": channel.enabled, **channel.config}
             if isinstance(initial.get("to"), list):
                 initial["to"] = ", ".join(initial["to"])
-        return render(request, "frontend/alerts/channel_form.html", {"form": ChannelForm(initial=initial),
-                                                                     "channel": channel})
+        return render(
+            request, "frontend/alerts/channel_form.html", {"form": ChannelForm(initial=initial), "channel": channel}
+        )
     form = ChannelForm(request.POST)
     if form.is_valid():
-        fields = {"name": form.cleaned_data["name"], "kind": form.cleaned_data["kind"], "config": form.config(),
-                  "enabled": form.cleaned_data["enabled"]}
+        fields = {
+            "name": form.cleaned_data["name"],
+            "kind": form.cleaned_data["kind"],
+            "config": form.config(),
+            "enabled": form.cleaned_data["enabled"],
+        }
         try:
             saved = save_channel(project, fields, channel)
         except ConfigError as exc:
@@ -266,12 +318,16 @@ def channel_edit(request: HttpRequest, project: Project, channel_id: int | None 
 def channel_test(request: HttpRequest, project: Project, channel_id: int) -> HttpResponse:
     channel = _channel(project, channel_id)
     delivery = send_test_notification(channel)
-    messages.success(request, f"Test notification to “{channel.name}” queued (delivery #{delivery.pk}); "
-                              "its result shows here once the worker has sent it.")
+    messages.success(
+        request,
+        f"Test notification to “{channel.name}” queued (delivery #{delivery.pk}); "
+        "its result shows here once the worker has sent it.",
+    )
     return redirect("frontend:channels", slug=project.slug)
 
 
 # --- Links in notifications ----------------------------------------------------------------------
+
 
 @login_required
 def incident_link(request: HttpRequest, incident_id: int) -> HttpResponse:

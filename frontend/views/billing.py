@@ -1,4 +1,5 @@
 """The reconciliation page: the providers' bills against Costwatch's estimate, sources and imports."""
+
 from __future__ import annotations
 
 from datetime import date, timedelta
@@ -48,15 +49,28 @@ def chart_of(rows: list[ReconciliationRow], start: date, end: date) -> dict[str,
             billed[i] = float(row.billed) if row.billed is not None and row.currency == "USD" else None
             estimated[i] = float(row.estimate.cost_usd) if row.estimate.cost_usd is not None else None
         colour = PALETTE[(2 * n) % len(PALETTE)]
-        datasets.append({"label": f"{provider} billed", "data": billed, "backgroundColor": colour,
-                         "stack": f"{provider}-billed"})
-        datasets.append({"label": f"{provider} estimated", "data": estimated,
-                         "backgroundColor": PALETTE[(2 * n + 1) % len(PALETTE)], "stack": f"{provider}-estimated"})
+        datasets.append(
+            {"label": f"{provider} billed", "data": billed, "backgroundColor": colour, "stack": f"{provider}-billed"}
+        )
+        datasets.append(
+            {
+                "label": f"{provider} estimated",
+                "data": estimated,
+                "backgroundColor": PALETTE[(2 * n + 1) % len(PALETTE)],
+                "stack": f"{provider}-estimated",
+            }
+        )
     return {"labels": labels, "datasets": datasets}
 
 
-def _page(request: HttpRequest, project: Project, *, source_form: BillingSourceForm | None = None,
-          import_form: BillImportForm | None = None, status: int = 200) -> HttpResponse:
+def _page(
+    request: HttpRequest,
+    project: Project,
+    *,
+    source_form: BillingSourceForm | None = None,
+    import_form: BillImportForm | None = None,
+    status: int = 200,
+) -> HttpResponse:
     today = timezone.now().date()  # UTC: the bills' calendar
     end = _day(request.GET.get("end"), today)
     start = _day(request.GET.get("start"), end - timedelta(days=DEFAULT_DAYS - 1))
@@ -67,13 +81,24 @@ def _page(request: HttpRequest, project: Project, *, source_form: BillingSourceF
     except BillingError as exc:
         rows, error = [], str(exc)
     manage = can(request.user, project, Action.MANAGE_KEYS)
-    return render(request, "frontend/reconciliation.html", {
-        "rows": rows, "start": start, "end": end, "provider": provider, "providers": sorted(SOURCES),
-        "error": error, "chart": chart_of(rows, start, end) if rows else None,
-        "sources": services.sources_of(project) if manage else [],
-        "source_form": source_form or BillingSourceForm(), "import_form": import_form or BillImportForm(),
-        "imports": services.history(project),
-    }, status=status)
+    return render(
+        request,
+        "frontend/reconciliation.html",
+        {
+            "rows": rows,
+            "start": start,
+            "end": end,
+            "provider": provider,
+            "providers": sorted(SOURCES),
+            "error": error,
+            "chart": chart_of(rows, start, end) if rows else None,
+            "sources": services.sources_of(project) if manage else [],
+            "source_form": source_form or BillingSourceForm(),
+            "import_form": import_form or BillImportForm(),
+            "imports": services.history(project),
+        },
+        status=status,
+    )
 
 
 @project_view(Action.VIEW_COSTS)
@@ -88,8 +113,14 @@ def add_source(request: HttpRequest, project: Project) -> HttpResponse:
     if form.is_valid():
         data = form.cleaned_data
         try:
-            source = services.add_source(project, data["provider"], data["admin_key"], name=data["name"],
-                                         scope_ids=data["scope_ids"], base_url=data["base_url"])
+            source = services.add_source(
+                project,
+                data["provider"],
+                data["admin_key"],
+                name=data["name"],
+                scope_ids=data["scope_ids"],
+                base_url=data["base_url"],
+            )
         except BillingError as exc:
             form.add_error(None, str(exc))
         else:
@@ -139,15 +170,18 @@ def import_bill(request: HttpRequest, project: Project) -> HttpResponse:
         try:
             if upload.size > MAX_UPLOAD_BYTES:
                 raise SourceError("the file is over 20 MB")
-            result = services.import_csv(project, form.cleaned_data["provider"],
-                                         upload.read().decode("utf-8-sig"), filename=upload.name or "")
+            result = services.import_csv(
+                project, form.cleaned_data["provider"], upload.read().decode("utf-8-sig"), filename=upload.name or ""
+            )
         except UnicodeDecodeError:
             form.add_error("file", "The file is not UTF-8 text (CSV).")
         except SourceError as exc:
             form.add_error("file", f"{exc}. Nothing was imported.")
         else:
             totals = ", ".join(f"{decimal_json(v)} {c}" for c, v in sorted(result.total_by_currency.items()))
-            messages.success(request, f"Imported {result.lines} lines for {len(result.days)} UTC days "
-                                      f"({totals or 'nothing billed'}).")
+            messages.success(
+                request,
+                f"Imported {result.lines} lines for {len(result.days)} UTC days ({totals or 'nothing billed'}).",
+            )
             return redirect("frontend:reconciliation", slug=project.slug)
     return _page(request, project, import_form=form, status=400)

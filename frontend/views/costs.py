@@ -1,5 +1,6 @@
 """Cost pages: overview, the group tables and pages (users, features, endpoints, models and the
 project's custom dimensions, one code path through ``services.GroupKind``), the A/B comparison, a request."""
+
 from __future__ import annotations
 
 from decimal import Decimal
@@ -44,22 +45,34 @@ from frontend.budget_lines import budget_status_of
 @project_view(Action.VIEW_COSTS)
 def overview(request: HttpRequest, project: Project) -> HttpResponse:
     if not has_calls(project):
-        return render(request, "frontend/empty.html", {"ingest_url": settings.COSTWATCH_PUBLIC_URL.rstrip("/") + "/v1/traces"})
+        return render(
+            request, "frontend/empty.html", {"ingest_url": settings.COSTWATCH_PUBLIC_URL.rstrip("/") + "/v1/traces"}
+        )
     dates = services.date_range_of(project, request.GET)
     summary = summary_of(project)
-    tops = [(services.DIMENSIONS[slug], slug, cost_page(project, services.DIMENSIONS[slug][0], dates.period, limit=5).rows)
-            for slug in ("users", "features", "endpoints", "models")]
-    return render(request, "frontend/overview.html", {
-        "dates": dates,
-        "summary": summary,
-        "today_change": services.change(summary.today, summary.yesterday),
-        "mtd_change": services.change(summary.month_to_date, summary.previous_month_to_date),
-        "forecast_change": services.change(summary.forecast_month_end, summary.previous_month),
-        "total": total_of(project, dates.period),
-        "chart": services.stacked_chart(daily_cost_by(project, "model", dates.period), dates.start, dates.end),
-        "tops": tops,
-        "unpriced": [row for row in order_rows(cost_rows(project, "model", dates.period), "key") if row.unpriced_calls or row.unknown_usage_calls],
-    })
+    tops = [
+        (services.DIMENSIONS[slug], slug, cost_page(project, services.DIMENSIONS[slug][0], dates.period, limit=5).rows)
+        for slug in ("users", "features", "endpoints", "models")
+    ]
+    return render(
+        request,
+        "frontend/overview.html",
+        {
+            "dates": dates,
+            "summary": summary,
+            "today_change": services.change(summary.today, summary.yesterday),
+            "mtd_change": services.change(summary.month_to_date, summary.previous_month_to_date),
+            "forecast_change": services.change(summary.forecast_month_end, summary.previous_month),
+            "total": total_of(project, dates.period),
+            "chart": services.stacked_chart(daily_cost_by(project, "model", dates.period), dates.start, dates.end),
+            "tops": tops,
+            "unpriced": [
+                row
+                for row in order_rows(cost_rows(project, "model", dates.period), "key")
+                if row.unpriced_calls or row.unknown_usage_calls
+            ],
+        },
+    )
 
 
 @project_view(Action.VIEW_COSTS)
@@ -99,20 +112,35 @@ def _group_list(request: HttpRequest, project: Project, group: services.GroupKin
         totals: CostRow | None = sum_rows(rows, "total")
     else:
         # Sorted and cut to one page in SQL: a month of a big project has tens of thousands of users.
-        page = cost_page(project, group.group_by, dates.period, ordering=asked.sort,
-                         limit=None if export else services.PAGE_SIZE, offset=0 if export else asked.offset)
+        page = cost_page(
+            project,
+            group.group_by,
+            dates.period,
+            ordering=asked.sort,
+            limit=None if export else services.PAGE_SIZE,
+            offset=0 if export else asked.offset,
+        )
         rows, total = page.rows, page.total
         totals = None if export else total_of(project, dates.period)
     warnings = _warnings(project, group, dates.period)
     if export:
-        response = cost_csv_response([cost_row_json(row) for row in rows],
-                                     f"costwatch-{project.slug}-{group.slug}-{dates.start:%Y%m%d}-{dates.end:%Y%m%d}.csv")
+        response = cost_csv_response(
+            [cost_row_json(row) for row in rows],
+            f"costwatch-{project.slug}-{group.slug}-{dates.start:%Y%m%d}-{dates.end:%Y%m%d}.csv",
+        )
         if warnings:
             response["X-Costwatch-Warning"] = " | ".join(warnings)
         return response
     context = {
-        "dates": dates, "group": group, "dimension": group.slug, "singular": group.singular, "plural": group.plural,
-        "table": services.table_of(rows, total, asked), "totals": totals, "warnings": warnings, "other_key": OTHER,
+        "dates": dates,
+        "group": group,
+        "dimension": group.slug,
+        "singular": group.singular,
+        "plural": group.plural,
+        "table": services.table_of(rows, total, asked),
+        "totals": totals,
+        "warnings": warnings,
+        "other_key": OTHER,
     }
     if request.headers.get("HX-Request") and request.headers.get("HX-Target") == "group-table":
         return render(request, "frontend/_group_table.html", context)
@@ -136,9 +164,16 @@ def _group_detail(request: HttpRequest, project: Project, group: services.GroupK
     key = request.GET["key"]
     dates = services.date_range_of(project, request.GET)
     days = daily_rows_of(project, group.rollup_dimension, key, dates.period)
-    context = {"dates": dates, "group": group, "dimension": group.slug, "singular": group.singular,
-               "plural": group.plural, "key": key, "warnings": _warnings(project, group, dates.period),
-               "other_key": OTHER}
+    context = {
+        "dates": dates,
+        "group": group,
+        "dimension": group.slug,
+        "singular": group.singular,
+        "plural": group.plural,
+        "key": key,
+        "warnings": _warnings(project, group, dates.period),
+        "other_key": OTHER,
+    }
     if not any(day.llm_calls for day in days):
         return render(request, "frontend/no_spend.html", context, status=404)
     if group.custom:
@@ -146,19 +181,26 @@ def _group_detail(request: HttpRequest, project: Project, group: services.GroupK
     else:
         recent = recent_requests(project, group.group_by, key, dates.period)
     breakdowns = [
-        (services.group_of(project, other).singular, other,
-         f"{group.breakdown_url}?{urlencode({'key': key, 'by': other, 'start': dates.start, 'end': dates.end})}")
+        (
+            services.group_of(project, other).singular,
+            other,
+            f"{group.breakdown_url}?{urlencode({'key': key, 'by': other, 'start': dates.start, 'end': dates.end})}",
+        )
         for other in group.breakdowns
     ]
-    return render(request, "frontend/group_detail.html", {
-        **context,
-        "total": sum_rows(days, key),
-        "chart": services.daily_chart(days, dates.start, dates.end),
-        "breakdowns": breakdowns,
-        "recent": recent,
-        "recent_total": _requests_total(recent),
-        "budgets": _budgets(project, group, key),
-    })
+    return render(
+        request,
+        "frontend/group_detail.html",
+        {
+            **context,
+            "total": sum_rows(days, key),
+            "chart": services.daily_chart(days, dates.start, dates.end),
+            "breakdowns": breakdowns,
+            "recent": recent,
+            "recent_total": _requests_total(recent),
+            "budgets": _budgets(project, group, key),
+        },
+    )
 
 
 def _budgets(project: Project, group: services.GroupKind, key: str) -> list | None:
@@ -173,8 +215,11 @@ def _requests_total(requests: list) -> dict[str, object]:
     not $0), the counted calls and how many of them have no known cost."""
     priced = sum(r.priced_calls for r in requests)
     calls = sum(r.llm_calls for r in requests)
-    return {"cost": sum((r.cost for r in requests), Decimal(0)) if priced or not calls else None,
-            "llm_calls": calls, "not_priced": calls - priced}
+    return {
+        "cost": sum((r.cost for r in requests), Decimal(0)) if priced or not calls else None,
+        "llm_calls": calls,
+        "not_priced": calls - priced,
+    }
 
 
 @project_view(Action.VIEW_COSTS)
@@ -200,11 +245,20 @@ def _group_breakdown(request: HttpRequest, project: Project, group: services.Gro
         rows = breakdown_of(project, group.group_by, key, other, dates.period)
     rows = order_rows(rows, "-cost_usd")
     split = services.group_of(project, other)
-    return render(request, "frontend/_breakdown.html", {
-        "dates": dates, "heading": split.singular, "slug": split.slug, "split": split,
-        "rows": rows[:10], "more": len(rows) if len(rows) > 10 else 0, "totals": sum_rows(rows, "total"),
-        "other_key": OTHER,
-    })
+    return render(
+        request,
+        "frontend/_breakdown.html",
+        {
+            "dates": dates,
+            "heading": split.singular,
+            "slug": split.slug,
+            "split": split,
+            "rows": rows[:10],
+            "more": len(rows) if len(rows) > 10 else 0,
+            "totals": sum_rows(rows, "total"),
+            "other_key": OTHER,
+        },
+    )
 
 
 @project_view(Action.VIEW_COSTS)
@@ -216,8 +270,12 @@ def compare_values(request: HttpRequest, project: Project) -> HttpResponse:
     changes (``was`` names the one the form showed), the old values are dropped for those."""
     dimensions = dimensions_of(project)
     dates = services.date_range_of(project, request.GET)
-    context: dict[str, object] = {"dates": dates, "dimensions": dimensions, "other_key": OTHER,
-                                  "choice_limit": COMPARE_CHOICES}
+    context: dict[str, object] = {
+        "dates": dates,
+        "dimensions": dimensions,
+        "other_key": OTHER,
+        "choice_limit": COMPARE_CHOICES,
+    }
     if not dimensions:
         return render(request, "frontend/compare.html", context)
     asked = request.GET.get("dimension") or dimensions[0].name
@@ -241,14 +299,26 @@ def compare_values(request: HttpRequest, project: Project) -> HttpResponse:
         offered_features.append(feature)
     offered = [row.key for row in values]
     offered += [value for value in (a, b) if value is not None and value not in offered]
-    context.update({
-        "dimension": dimension, "group": group, "a": a, "b": b, "feature": feature or "",
-        "choices": [{"key": key, "label": visible_controls(key) if key else services.NOT_SET} for key in offered],
-        "features": [{"key": key, "label": visible_controls(key)} for key in offered_features],
-        "keep_query": urlencode({"dimension": dimension.name, **({"a": a} if a is not None else {}),
-                                 **({"b": b} if b is not None else {}), "feature": feature or ""}),
-        "warnings": overflow_warnings(project, dates.period, [dimension]),
-    })
+    context.update(
+        {
+            "dimension": dimension,
+            "group": group,
+            "a": a,
+            "b": b,
+            "feature": feature or "",
+            "choices": [{"key": key, "label": visible_controls(key) if key else services.NOT_SET} for key in offered],
+            "features": [{"key": key, "label": visible_controls(key)} for key in offered_features],
+            "keep_query": urlencode(
+                {
+                    "dimension": dimension.name,
+                    **({"a": a} if a is not None else {}),
+                    **({"b": b} if b is not None else {}),
+                    "feature": feature or "",
+                }
+            ),
+            "warnings": overflow_warnings(project, dates.period, [dimension]),
+        }
+    )
     if a is None or b is None:
         if not switched and (request.GET.get("a") is not None or request.GET.get("b") is not None):
             errors.append("Choose two values to compare.")
@@ -263,21 +333,30 @@ def compare_values(request: HttpRequest, project: Project) -> HttpResponse:
         context["errors"] = [*errors, f"{str(exc)[:1].upper()}{str(exc)[1:]}."]
         return render(request, "frontend/compare.html", context, status=400)
     per_request, totals = services.comparison_lines(result)
-    context.update({
-        "errors": errors, "result": result, "per_request": per_request, "totals": totals,
-        "chart": services.per_request_chart(_side_days(project, group, a, feature, dates),
-                                            _side_days(project, group, b, feature, dates), dates.start, dates.end,
-                                            (f"A: {visible_controls(a) or services.NOT_SET}",
-                                             f"B: {visible_controls(b) or services.NOT_SET}")),
-    })
+    context.update(
+        {
+            "errors": errors,
+            "result": result,
+            "per_request": per_request,
+            "totals": totals,
+            "chart": services.per_request_chart(
+                _side_days(project, group, a, feature, dates),
+                _side_days(project, group, b, feature, dates),
+                dates.start,
+                dates.end,
+                (f"A: {visible_controls(a) or services.NOT_SET}", f"B: {visible_controls(b) or services.NOT_SET}"),
+            ),
+        }
+    )
     return render(request, "frontend/compare.html", context, status=400 if errors else 200)
 
 
 COMPARE_CHOICES = 200  # values (and features) offered in the pickers, largest spend first
 
 
-def _side_days(project: Project, group: services.GroupKind, value: str, feature: str | None,
-               dates: services.DateRange) -> list:
+def _side_days(
+    project: Project, group: services.GroupKind, value: str, feature: str | None, dates: services.DateRange
+) -> list:
     """One side's rows per local day: from the rollups, or the raw calls within a feature."""
     if feature is None:
         return daily_rows_of(project, group.rollup_dimension, value, dates.period)
@@ -298,11 +377,19 @@ def request_detail(request: HttpRequest, project: Project, trace_id: str) -> Htt
         "calls": len(counted),
         "duplicates": len(calls) - len(counted),
         "unpriced_calls": len(counted) - len(priced),
-        **{name: sum(getattr(c, name) for c in counted)
-           for name in ("input_tokens", "cache_read_tokens", "output_tokens")},
+        **{
+            name: sum(getattr(c, name) for c in counted)
+            for name in ("input_tokens", "cache_read_tokens", "output_tokens")
+        },
         "cache_write_tokens": sum(c.cache_write_tokens + c.cache_write_1h_tokens for c in counted),
     }
-    return render(request, "frontend/request.html", {
-        "trace_id": trace_id, "calls": calls, "totals": totals,
-        "summary": RequestRollup.objects.filter(project=project, trace_id=trace_id).first(),
-    })
+    return render(
+        request,
+        "frontend/request.html",
+        {
+            "trace_id": trace_id,
+            "calls": calls,
+            "totals": totals,
+            "summary": RequestRollup.objects.filter(project=project, trace_id=trace_id).first(),
+        },
+    )

@@ -1,4 +1,5 @@
 """Signing in and out, the start page and the project switcher."""
+
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required

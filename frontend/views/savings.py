@@ -1,4 +1,5 @@
 """The Savings page: opportunities ranked by USD per month, with evidence and charts; approved alternatives."""
+
 from __future__ import annotations
 
 from django.contrib import messages
@@ -20,8 +21,12 @@ from costwatch.savings.services import (
 from frontend.access import project_view
 
 KIND_NAMES = {
-    "model_whatif": "Model what-if", "prompt_caching": "Prompt caching", "output_caps": "Output caps",
-    "conversation_context": "Conversation context", "batch": "Batch", "outliers": "Expensive outliers",
+    "model_whatif": "Model what-if",
+    "prompt_caching": "Prompt caching",
+    "output_caps": "Output caps",
+    "conversation_context": "Conversation context",
+    "batch": "Batch",
+    "outliers": "Expensive outliers",
     "response_cache": "Response cache",
 }
 # Evidence shown in its own table or chart rather than in the list of numbers.
@@ -38,16 +43,33 @@ def savings(request: HttpRequest, project: Project, *, status: int = 200) -> Htt
         status = 400
     cards = []
     for n, o in enumerate(report.opportunities if report else []):
-        cards.append({
-            "o": o, "id": o.id, "kind_name": KIND_NAMES[o.kind], "chart_id": f"savings-chart-{n}",
-            "numbers": [(k, v) for k, v in o.evidence.items() if k not in _SPECIAL_EVIDENCE],
-        })
-    return render(request, "frontend/savings.html", {
-        "report": report, "cards": cards, "error": error, "periods": list(PERIODS), "kinds": KIND_NAMES,
-        "period": request.GET.get("period") or "30d", "scope": request.GET.get("scope") or "feature",
-        "chosen_kinds": request.GET.getlist("kind"), "alternatives": ApprovedAlternative.objects.filter(project=project),
-        "can_manage": can(request.user, project, Action.MANAGE_ALERTS), "kind_list": KINDS,
-    }, status=status)
+        cards.append(
+            {
+                "o": o,
+                "id": o.id,
+                "kind_name": KIND_NAMES[o.kind],
+                "chart_id": f"savings-chart-{n}",
+                "numbers": [(k, v) for k, v in o.evidence.items() if k not in _SPECIAL_EVIDENCE],
+            }
+        )
+    return render(
+        request,
+        "frontend/savings.html",
+        {
+            "report": report,
+            "cards": cards,
+            "error": error,
+            "periods": list(PERIODS),
+            "kinds": KIND_NAMES,
+            "period": request.GET.get("period") or "30d",
+            "scope": request.GET.get("scope") or "feature",
+            "chosen_kinds": request.GET.getlist("kind"),
+            "alternatives": ApprovedAlternative.objects.filter(project=project),
+            "can_manage": can(request.user, project, Action.MANAGE_ALERTS),
+            "kind_list": KINDS,
+        },
+        status=status,
+    )
 
 
 @require_POST
@@ -56,8 +78,9 @@ def add_alternative(request: HttpRequest, project: Project) -> HttpResponse:
     model = request.POST.get("model", "")
     provider, _, name = model.partition("/")
     try:
-        approve_alternative(project, request.POST.get("feature", "").strip(), provider, name,
-                            request.POST.get("note", ""))
+        approve_alternative(
+            project, request.POST.get("feature", "").strip(), provider, name, request.POST.get("note", "")
+        )
     except SavingsError as exc:
         messages.error(request, str(exc))
     else:

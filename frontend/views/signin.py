@@ -1,4 +1,5 @@
 """Sign-in with throttling per account and per address (costwatch.projects.throttle)."""
+
 from __future__ import annotations
 
 from typing import Any

@@ -9,6 +9,7 @@ OTel GenAI conventions come last. No dialect refers to another.
 Adding a dialect: one module in this package implementing ``Dialect`` (``base.py``), one line in
 ``DIALECTS`` at its place in the order, and one test file ``tests/ingest/test_dialect_<name>.py``.
 """
+
 from __future__ import annotations
 
 from ingest.dialects.base import Dialect, InvalidSpan

@@ -1,4 +1,5 @@
 """What a dialect is, and the reading and normalizing helpers every dialect shares."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -29,7 +30,11 @@ GEN_AI_CACHE_WRITE = (
     "gen_ai.usage.cache_creation_input_tokens",
     "gen_ai.usage.cache_write.input_tokens",
 )
-GEN_AI_REASONING = ("gen_ai.usage.reasoning.output_tokens", "gen_ai.usage.reasoning_tokens", "llm.usage.reasoning_tokens")
+GEN_AI_REASONING = (
+    "gen_ai.usage.reasoning.output_tokens",
+    "gen_ai.usage.reasoning_tokens",
+    "llm.usage.reasoning_tokens",
+)
 GEN_AI_TOTAL = ("gen_ai.usage.total_tokens", "llm.usage.total_tokens")
 GEN_AI_COST = ("gen_ai.usage.cost", "llm.usage.total_cost")
 
@@ -102,9 +107,7 @@ def token_count(span: SpanView, name: str, value: Any) -> int | None:
         text = value.strip()
         if len(text) > 20:
             raise InvalidSpan(f"span {span.span_id}: {name} is not a sane token count ({text[:20]!r}...)")
-        if text.startswith("-") and _DIGITS.fullmatch(text[1:]):
-            count = int(text)
-        elif _DIGITS.fullmatch(text):
+        if text.startswith("-") and _DIGITS.fullmatch(text[1:]) or _DIGITS.fullmatch(text):
             count = int(text)
         else:
             raise InvalidSpan(f"span {span.span_id}: {name} is not an integer ({value!r})")
@@ -199,13 +202,26 @@ def output_with_reasoning(output: int, reasoning: int, reported_input: int, tota
 # Service tier attributes, response first (the tier that served the call), then the requested one.
 # OpenAI: openai.{request,response}.service_tier (GenAI semconv), gen_ai.openai.* (deprecated names).
 SERVICE_TIER_ATTRIBUTES = (
-    "openai.response.service_tier", "gen_ai.openai.response.service_tier", "gen_ai.response.service_tier",
-    "openai.request.service_tier", "gen_ai.openai.request.service_tier", "gen_ai.request.service_tier",
+    "openai.response.service_tier",
+    "gen_ai.openai.response.service_tier",
+    "gen_ai.response.service_tier",
+    "openai.request.service_tier",
+    "gen_ai.openai.request.service_tier",
+    "gen_ai.request.service_tier",
 )
 # Provider tier names to the catalog's (costwatch.pricing.cost.SERVICE_TIERS); others are kept as
 # given (e.g. OpenAI "scale") and priced at the standard rate, marked approximate.
-_TIER_NAMES = {"default": "standard", "auto": "standard", "standard": "standard", "on_demand": "standard",
-               "flex": "flex", "batch": "batch", "priority": "priority", "fast": "fast", "scale": "scale"}
+_TIER_NAMES = {
+    "default": "standard",
+    "auto": "standard",
+    "standard": "standard",
+    "on_demand": "standard",
+    "flex": "flex",
+    "batch": "batch",
+    "priority": "priority",
+    "fast": "fast",
+    "scale": "scale",
+}
 
 
 def service_tier_of(span: SpanView, *more: Any) -> str | None:
@@ -293,9 +309,9 @@ def usage_state(usage: ReportedUsage) -> str:
 
 
 # How a call's counts were read (stored as the call's ``count_basis``).
-COUNTS_REPORTED = "reported"    # as the span reports them, under its reporter's documented rule
+COUNTS_REPORTED = "reported"  # as the span reports them, under its reporter's documented rule
 COUNTS_FROM_TOTAL = "from_total"  # whether input includes the cache / output the reasoning: settled by the total
-COUNTS_INFERRED = "inferred"    # no total, no documented rule that fits: decided from the sizes (a fallback)
+COUNTS_INFERRED = "inferred"  # no total, no documented rule that fits: decided from the sizes (a fallback)
 
 GOOGLE_PROVIDERS = ("gcp.gemini", "gcp.vertex_ai", "gemini", "vertex_ai", "google", "vertex", "gcp.gen_ai")
 BEDROCK_PROVIDERS = ("aws", "aws.bedrock", "bedrock", "amazon", "amazon_bedrock", "amazon-bedrock")
@@ -345,7 +361,8 @@ def normalize_counts(usage: ReportedUsage, rule: CountRule = OTEL_RULE) -> tuple
             (with_cache, with_reasoning)
             for with_cache in ((True, False) if cache else (True,))
             for with_reasoning in ((True, False) if reasoning else (True,))
-            if (not with_cache or reported_input >= cache) and (not with_reasoning or output >= reasoning)
+            if (not with_cache or reported_input >= cache)
+            and (not with_reasoning or output >= reasoning)
             and reported_input + (0 if with_cache else cache) + output + (0 if with_reasoning else reasoning)
             == usage.total
         ]
@@ -387,8 +404,9 @@ def with_modalities(span: SpanView, counts: TokenCounts, parts: Mapping[str, int
     for name, value in present.items():
         whole = name.split("_", 1)[0] if not name.startswith("cache_read") else "cache_read"
         if value > getattr(counts, whole):
-            raise InvalidSpan(f"span {span.span_id}: {name} ({value}) is larger than its {whole} tokens "
-                              f"({getattr(counts, whole)})")
+            raise InvalidSpan(
+                f"span {span.span_id}: {name} ({value}) is larger than its {whole} tokens ({getattr(counts, whole)})"
+            )
     return counts
 
 

@@ -17,19 +17,20 @@ cache) in ``llm.token_count.prompt``; without ``llm.token_count.total`` that is 
 and the call is marked ``inferred``. Framework LLM spans wrapping the SDK's are counted once
 (``costwatch.usage.rollups``).
 """
+
 from __future__ import annotations
 
 import re
 
 from ingest.canonical import LlmCall, SpanView
 from ingest.dialects.base import (
+    BEDROCK_PROVIDERS,
+    CountRule,
     ReportedUsage,
     build_call,
     dig,
     json_attr,
     lower_or_none,
-    BEDROCK_PROVIDERS,
-    CountRule,
     normalize_counts,
     provider_rule,
     read_cost,
@@ -122,12 +123,16 @@ class OpenInferenceDialect:
             rule = CountRule(cache_in_input=None, reasoning_in_output=rule.reasoning_in_output)
         counts, basis = normalize_counts(usage, rule)
         # OpenInference's detail counts: audio (and image) parts of the prompt and completion.
-        counts = with_modalities(span, counts, {
-            "input_audio": read_tokens(span, "llm.token_count.prompt_details.audio"),
-            "input_image": read_tokens(span, "llm.token_count.prompt_details.image"),
-            "output_audio": read_tokens(span, "llm.token_count.completion_details.audio"),
-            "output_image": read_tokens(span, "llm.token_count.completion_details.image"),
-        })
+        counts = with_modalities(
+            span,
+            counts,
+            {
+                "input_audio": read_tokens(span, "llm.token_count.prompt_details.audio"),
+                "input_image": read_tokens(span, "llm.token_count.prompt_details.image"),
+                "output_audio": read_tokens(span, "llm.token_count.completion_details.audio"),
+                "output_image": read_tokens(span, "llm.token_count.completion_details.image"),
+            },
+        )
         return build_call(
             span,
             dialect=self.name,

@@ -24,6 +24,7 @@ Reads (first present wins):
 Cannot know: openai-v2 records no cached-token count (cached tokens are then priced as input) and,
 with content capture off (its default), a stream without ``include_usage`` has unknown usage.
 """
+
 from __future__ import annotations
 
 from ingest.canonical import LlmCall, SpanView

@@ -17,6 +17,7 @@ back); the total, when present, still decides.
 Cannot know: the Anthropic instrumentation over-counts streamed output by one token (kept as
 reported); 1-hour cache writes are not split from 5-minute ones (priced at the 5-minute rate).
 """
+
 from __future__ import annotations
 
 from ingest.canonical import LlmCall, SpanView

@@ -18,6 +18,7 @@ a call without usage) ``ai.prompt.messages`` JSON and ``ai.response.text``, afte
 Cannot know: v4/v5 Anthropic input excludes the cache and v6+ includes it; without a version in
 the user agent the attribute names decide.
 """
+
 from __future__ import annotations
 
 import re
@@ -159,8 +160,12 @@ def _usage(span: SpanView, provider_id: str, metadata: Mapping[str, Any]) -> tup
     write_1h = _metadata_tokens(span, metadata, CACHE_WRITE_1H_PATHS) or 0
     write_1h = min(write_1h, write)
     tokens = TokenCounts(
-        input=input_tokens, cache_read=read, cache_write=write - write_1h, cache_write_1h=write_1h,
-        output=output_tokens, reasoning=reasoning or 0,
+        input=input_tokens,
+        cache_read=read,
+        cache_write=write - write_1h,
+        cache_write_1h=write_1h,
+        output=output_tokens,
+        reasoning=reasoning or 0,
     )
     return usage, with_modalities(span, tokens, _google_modalities(span, metadata))
 
@@ -178,7 +183,8 @@ def _google_modalities(span: SpanView, metadata: Mapping[str, Any]) -> dict[str,
                 modality = str(item.get("modality", "")).lower() if isinstance(item, Mapping) else ""
                 if modality in ("audio", "image", "video"):
                     parts[f"{prefix}_{modality}"] = token_count(
-                        span, f"{METADATA}.{vendor}.usageMetadata.{field}", item.get("tokenCount"))
+                        span, f"{METADATA}.{vendor}.usageMetadata.{field}", item.get("tokenCount")
+                    )
     return parts
 
 

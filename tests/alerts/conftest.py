@@ -1,4 +1,5 @@
 """Real local receivers (HTTP, SMTP), spend in rollups, and rule/channel factories for alert tests."""
+
 from __future__ import annotations
 
 import json
@@ -149,8 +150,9 @@ def put_spend(project, at: datetime, cost: Decimal | str, *, dimension: str = "t
     from costwatch.usage.models import RollupHour
 
     hour = at.replace(minute=0, second=0, microsecond=0)
-    RollupHour.objects.update_or_create(project=project, dimension=dimension, key=key, hour=hour,
-                                        defaults={"cost": Decimal(cost), "llm_calls": 1})
+    RollupHour.objects.update_or_create(
+        project=project, dimension=dimension, key=key, hour=hour, defaults={"cost": Decimal(cost), "llm_calls": 1}
+    )
 
 
 def put_daily_spend(project, day_start: datetime, costs: list[Decimal | str], **kwargs: Any) -> None:  # noqa: ANN001
@@ -163,8 +165,9 @@ def make_channel(project, kind: str = "webhook", **config: Any):  # noqa: ANN001
     from alerts.models import Channel
     from alerts.transports import validate_config
 
-    return Channel.objects.create(project=project, kind=kind, name=f"{kind} channel",
-                                  config=validate_config(kind, config))
+    return Channel.objects.create(
+        project=project, kind=kind, name=f"{kind} channel", config=validate_config(kind, config)
+    )
 
 
 def make_rule(project, channels: list | None = None, **fields: Any):  # noqa: ANN001, ANN201

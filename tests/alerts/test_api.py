@@ -49,10 +49,20 @@ def test_an_admin_creates_a_channel_and_oncall_a_rule(people, receiver) -> None:
     assert response.status_code == 201, response.content
     channel = response.json()
     assert channel["config"] == {"url": receiver.url} and len(channel["secret"]) > 30
-    response = oncall.post("/api/v1/alerts/rules", {
-        "name": "Per-user daily", "kind": "budget", "scope": "user", "period": "day", "amount_usd": "2.50",
-        "warn_percents": [90, 80, 80], "repeat_interval_minutes": 15, "channels": [channel["id"]],
-    }, format="json")
+    response = oncall.post(
+        "/api/v1/alerts/rules",
+        {
+            "name": "Per-user daily",
+            "kind": "budget",
+            "scope": "user",
+            "period": "day",
+            "amount_usd": "2.50",
+            "warn_percents": [90, 80, 80],
+            "repeat_interval_minutes": 15,
+            "channels": [channel["id"]],
+        },
+        format="json",
+    )
     assert response.status_code == 201, response.content
     rule = response.json()
     assert (rule["amount_usd"], rule["warn_percents"], rule["channels"]) == ("2.5", [80, 90], [channel["id"]])
@@ -62,16 +72,19 @@ def test_an_admin_creates_a_channel_and_oncall_a_rule(people, receiver) -> None:
     assert Rule.objects.get().amount == Decimal("2.5")
 
 
-@pytest.mark.parametrize(("payload", "field"), [
-    ({"name": "x", "kind": "budget", "period": "day"}, "amount_usd"),
-    ({"name": "x", "kind": "budget", "amount_usd": "-1"}, "amount_usd"),
-    ({"name": "x", "kind": "budget", "amount_usd": "1", "scope": "project", "scope_value": "bob"}, "scope_value"),
-    ({"name": "x", "kind": "anomaly", "warn_percents": [80]}, "kind"),
-    ({"name": "x", "kind": "anomaly", "anomaly_factor": "0.5"}, "anomaly_factor"),
-    ({"name": "x", "kind": "budget", "amount_usd": "1", "warn_percents": [150]}, "warn_percents"),
-    ({"name": "x", "kind": "budget", "amount_usd": "1", "channels": [999999]}, "channels"),
-    ({"name": "x", "kind": "sometimes"}, "kind"),
-])
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        ({"name": "x", "kind": "budget", "period": "day"}, "amount_usd"),
+        ({"name": "x", "kind": "budget", "amount_usd": "-1"}, "amount_usd"),
+        ({"name": "x", "kind": "budget", "amount_usd": "1", "scope": "project", "scope_value": "bob"}, "scope_value"),
+        ({"name": "x", "kind": "anomaly", "warn_percents": [80]}, "kind"),
+        ({"name": "x", "kind": "anomaly", "anomaly_factor": "0.5"}, "anomaly_factor"),
+        ({"name": "x", "kind": "budget", "amount_usd": "1", "warn_percents": [150]}, "warn_percents"),
+        ({"name": "x", "kind": "budget", "amount_usd": "1", "channels": [999999]}, "channels"),
+        ({"name": "x", "kind": "sometimes"}, "kind"),
+    ],
+)
 def test_bad_rules_are_refused_with_the_field_named(people, payload, field) -> None:  # noqa: ANN001
     response = people["admin"].post("/api/v1/alerts/rules", payload, format="json")
     assert response.status_code == 400
@@ -82,16 +95,21 @@ def test_bad_rules_are_refused_with_the_field_named(people, payload, field) -> N
 def test_a_bad_channel_config_is_refused_with_the_transports_reason(people, receiver) -> None:  # noqa: ANN001
     # Each kind's reasons are in test_transport_<kind>.py.
     admin = people["admin"]
-    response = admin.post("/api/v1/alerts/channels", {"kind": "webhook", "name": "c", "config": {"url": "ftp://x"}},
-                          format="json")
+    response = admin.post(
+        "/api/v1/alerts/channels", {"kind": "webhook", "name": "c", "config": {"url": "ftp://x"}}, format="json"
+    )
     assert response.status_code == 400
     assert "must be an http(s) URL" in response.json()["config"][0]
-    channel = admin.post("/api/v1/alerts/channels", {"kind": "webhook", "name": "c", "config": {"url": receiver.url}},
-                         format="json").json()
+    channel = admin.post(
+        "/api/v1/alerts/channels", {"kind": "webhook", "name": "c", "config": {"url": receiver.url}}, format="json"
+    ).json()
     changed = admin.patch(f"/api/v1/alerts/channels/{channel['id']}", {"kind": "email"}, format="json")
-    assert changed.status_code == 400 and "to must list" in changed.json()["config"][0]  # the kept config, checked again
-    assert admin.patch(f"/api/v1/alerts/channels/{channel['id']}", {"kind": "email", "config": {"to": "a@b.example"}},
-                       format="json").json()["config"] == {"to": ["a@b.example"]}
+    assert (
+        changed.status_code == 400 and "to must list" in changed.json()["config"][0]
+    )  # the kept config, checked again
+    assert admin.patch(
+        f"/api/v1/alerts/channels/{channel['id']}", {"kind": "email", "config": {"to": "a@b.example"}}, format="json"
+    ).json()["config"] == {"to": ["a@b.example"]}
 
 
 def test_roles_decide_who_may_manage_read_and_work_incidents(people, acme_read_key) -> None:  # noqa: ANN001
@@ -117,14 +135,20 @@ def test_incidents_are_listed_acknowledged_and_silenced(acme, people, acme_read_
     assert acked.status_code == 200 and acked.json()["acknowledged_by"] == "oncall-person"
     bad = people["oncall"].post(f"/api/v1/alerts/incidents/{incident.pk}/silence", {"minutes": 60}, format="json")
     assert bad.status_code == 400 and "reason" in bad.json()
-    silenced = people["oncall"].post(f"/api/v1/alerts/incidents/{incident.pk}/silence",
-                                     {"minutes": 60, "reason": "load test"}, format="json").json()
+    silenced = (
+        people["oncall"]
+        .post(f"/api/v1/alerts/incidents/{incident.pk}/silence", {"minutes": 60, "reason": "load test"}, format="json")
+        .json()
+    )
     assert silenced["silenced"] is True and silenced["silence_reason"] == "load test"
     assert people["oncall"].post(f"/api/v1/alerts/incidents/{incident.pk}/unsilence").json()["silenced"] is False
     detail = people["finance"].get(f"/api/v1/alerts/incidents/{incident.pk}").json()
     assert [(h["kind"], h["actor"]) for h in detail["history"]] == [
-        ("opened", None), ("acknowledged", "oncall-person"), ("silenced", "oncall-person"),
-        ("unsilenced", "oncall-person")]
+        ("opened", None),
+        ("acknowledged", "oncall-person"),
+        ("silenced", "oncall-person"),
+        ("unsilenced", "oncall-person"),
+    ]
 
 
 def test_acknowledging_a_resolved_incident_is_a_conflict(acme, people) -> None:  # noqa: ANN001
@@ -145,7 +169,9 @@ def test_one_projects_key_never_sees_another_projects_alerts(acme, globex, globe
     assert other.get("/api/v1/alerts/rules?project=acme").status_code == 403
 
 
-def test_send_test_notification_writes_a_delivery_row(acme, people, receiver, django_capture_on_commit_callbacks) -> None:  # noqa: ANN001
+def test_send_test_notification_writes_a_delivery_row(
+    acme, people, receiver, django_capture_on_commit_callbacks
+) -> None:  # noqa: ANN001
     channel = make_channel(acme, url=receiver.url)
     with django_capture_on_commit_callbacks(execute=False) as queued:
         response = people["oncall"].post(f"/api/v1/alerts/channels/{channel.pk}/test")
@@ -172,8 +198,10 @@ def test_budget_status_tells_an_app_what_a_user_has_left(acme, globex, acme_read
     assert response.status_code == 200
     body = response.json()
     assert body["exceeded"] is True and body["user"] == "alice"
-    rows = {b["rule"]["name"]: (b["group"], b["spend_usd"], b["limit_usd"], b["remaining_usd"], b["exceeded"])
-            for b in body["budgets"]}
+    rows = {
+        b["rule"]["name"]: (b["group"], b["spend_usd"], b["limit_usd"], b["remaining_usd"], b["exceeded"])
+        for b in body["budgets"]
+    }
     assert rows == {
         "Per user daily": ("alice", "6.25", "5", "0", True),
         "Alice special": ("alice", "6.25", "20", "13.75", False),

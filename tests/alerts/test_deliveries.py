@@ -1,5 +1,6 @@
 """Delivery rows and the sweeper: retries with capped, jittered backoff, permanent failures, leases,
 every attempt logged. What each channel kind sends is in test_transport_<kind>.py."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -147,12 +148,20 @@ def test_deliveries_go_out_oldest_due_first(acme, receiver) -> None:  # noqa: AN
     assert [r.json()["group"] for r in receiver.requests] == ["early", "late"]
 
 
-def test_an_evaluation_that_writes_deliveries_requests_one_sweep(acme, receiver,  # noqa: ANN001
-                                                                  django_capture_on_commit_callbacks) -> None:
+def test_an_evaluation_that_writes_deliveries_requests_one_sweep(
+    acme,
+    receiver,  # noqa: ANN001
+    django_capture_on_commit_callbacks,
+) -> None:
     from alerts.tasks import sweep_deliveries
 
-    make_rule(acme, [make_channel(acme, url=receiver.url + "/a"), make_channel(acme, url=receiver.url + "/b")],
-              name="Daily budget", period="day", amount=5)
+    make_rule(
+        acme,
+        [make_channel(acme, url=receiver.url + "/a"), make_channel(acme, url=receiver.url + "/b")],
+        name="Daily budget",
+        period="day",
+        amount=5,
+    )
     put_spend(acme, NOW - timedelta(hours=1), "6.5")
     with django_capture_on_commit_callbacks(execute=False) as requested:
         result = evaluate_rules(NOW)

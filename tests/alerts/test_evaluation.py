@@ -72,13 +72,17 @@ def test_a_group_first_seen_today_has_no_baseline() -> None:
     assert evaluate_anomaly(spec, D(500), baseline).level is None
 
 
-@pytest.mark.parametrize(("average", "today", "fires"), [
-    (D("0.5"), D(50), False),   # baseline under the 1.00 minimum: tiny numbers never page
-    (D(1), D("4.99"), False),   # spend under the 5.00 minimum
-    (D(1), D(5), True),
-])
-def test_minimum_baseline_and_minimum_spend_keep_tiny_numbers_quiet(average: Decimal, today: Decimal,
-                                                                     fires: bool) -> None:
+@pytest.mark.parametrize(
+    ("average", "today", "fires"),
+    [
+        (D("0.5"), D(50), False),  # baseline under the 1.00 minimum: tiny numbers never page
+        (D(1), D("4.99"), False),  # spend under the 5.00 minimum
+        (D(1), D(5), True),
+    ],
+)
+def test_minimum_baseline_and_minimum_spend_keep_tiny_numbers_quiet(
+    average: Decimal, today: Decimal, fires: bool
+) -> None:
     decision = evaluate_anomaly(AnomalySpec(), today, Baseline(average, 7))
     assert (decision.level == "anomaly") is fires
 
@@ -92,5 +96,7 @@ def test_same_weekday_compares_with_the_same_weekday_of_previous_weeks() -> None
     assert evaluate_anomaly(spec, D(150), baseline_of(spec, today, mondays_busy, date(2026, 1, 1))).level is None
     every_day = AnomalySpec(days=7)
     quiet_week = {today - timedelta(days=i): D(1) for i in range(1, 7)} | {date(2026, 11, 2): D(100)}
-    assert evaluate_anomaly(every_day, D(150), baseline_of(every_day, today, quiet_week, date(2026, 1, 1))).level \
+    assert (
+        evaluate_anomaly(every_day, D(150), baseline_of(every_day, today, quiet_week, date(2026, 1, 1))).level
         == "anomaly"
+    )

@@ -43,8 +43,11 @@ def test_per_user_budget_breach_notifies_once_for_that_user_only(acme, globex, r
     channel = make_channel(acme, "webhook", url=receiver.url + "/hook")
     rule = make_rule(acme, [channel], name="Daily per user", scope="user", period="day", amount=D("1.00"))
     morning = berlin(2026, 11, 2, 9, 15)
-    _ingest(acme, make_call(acme, trace="a1", at=morning, user="alice", cost=D("0.60")),
-            make_call(acme, trace="b1", at=morning, user="bob", cost=D("0.30")))
+    _ingest(
+        acme,
+        make_call(acme, trace="a1", at=morning, user="alice", cost=D("0.60")),
+        make_call(acme, trace="b1", at=morning, user="bob", cost=D("0.30")),
+    )
     _ingest(globex, make_call(globex, trace="g1", at=morning, user="alice", cost=D("50")))
     assert evaluate_rules(berlin(2026, 11, 2, 9, 30)).deliveries == []
 
@@ -81,7 +84,12 @@ def test_anomaly_with_seven_days_of_history_fires_above_twice_the_average(acme, 
     assert evaluate_rules(now).opened == 1
 
     incident = Incident.objects.get()
-    assert (incident.level, incident.severity, incident.value, incident.threshold) == ("anomaly", "critical", D(21), D(20))
+    assert (incident.level, incident.severity, incident.value, incident.threshold) == (
+        "anomaly",
+        "critical",
+        D(21),
+        D(20),
+    )
     send_pending(now)
     body = receiver.requests[0].json()
     assert (body["level"], body["value"], body["threshold"], body["group"]) == ("anomaly", "21", "20", None)
@@ -122,8 +130,9 @@ def test_budget_incident_resolves_when_a_new_period_starts(acme, receiver) -> No
 
 
 def test_reminders_repeat_while_unacknowledged_and_stop_after_ack(acme, receiver, django_user_model) -> None:  # noqa: ANN001
-    make_rule(acme, [make_channel(acme, url=receiver.url)], period="month", amount=D(5),
-              repeat_interval=timedelta(minutes=60))
+    make_rule(
+        acme, [make_channel(acme, url=receiver.url)], period="month", amount=D(5), repeat_interval=timedelta(minutes=60)
+    )
     put_spend(acme, berlin(2026, 11, 2, 8), "9")
     start = berlin(2026, 11, 2, 9)
     evaluate_rules(start)
@@ -143,8 +152,9 @@ def test_reminders_repeat_while_unacknowledged_and_stop_after_ack(acme, receiver
 
 
 def test_silence_holds_reminders_until_it_ends(acme, receiver, django_user_model) -> None:  # noqa: ANN001
-    make_rule(acme, [make_channel(acme, url=receiver.url)], period="month", amount=D(5),
-              repeat_interval=timedelta(minutes=30))
+    make_rule(
+        acme, [make_channel(acme, url=receiver.url)], period="month", amount=D(5), repeat_interval=timedelta(minutes=30)
+    )
     put_spend(acme, berlin(2026, 11, 2, 8), "9")
     start = berlin(2026, 11, 2, 9)
     evaluate_rules(start)
@@ -170,7 +180,9 @@ def test_escalating_warning_is_superseded_without_a_resolved_notification(acme, 
     assert (warn.level, warn.state, breach.level, breach.state) == ("warn:80", "resolved", "breach", "firing")
     assert _history(warn) == ["opened", "superseded"]
     assert list(Delivery.objects.order_by("id").values_list("incident__level", "event")) == [
-        ("warn:80", "firing"), ("breach", "firing")]
+        ("warn:80", "firing"),
+        ("breach", "firing"),
+    ]
     send_pending(berlin(2026, 11, 2, 10))
     warn_body, breach_body = (r.json() for r in receiver.requests)
     assert warn_body["summary"].startswith("80% of budget")
@@ -187,8 +199,9 @@ def test_forecast_warns_when_the_month_is_on_course_to_exceed_the_budget(acme, r
 
 
 def test_scope_value_limits_a_rule_to_one_group(acme, receiver) -> None:  # noqa: ANN001
-    make_rule(acme, [make_channel(acme, url=receiver.url)], scope="model", scope_value="gpt-4o", period="day",
-              amount=D(1))
+    make_rule(
+        acme, [make_channel(acme, url=receiver.url)], scope="model", scope_value="gpt-4o", period="day", amount=D(1)
+    )
     put_spend(acme, berlin(2026, 11, 2, 8), "5", dimension="model", key="gpt-4o")
     put_spend(acme, berlin(2026, 11, 2, 8), "5", dimension="model", key="claude-sonnet-4")
     evaluate_rules(berlin(2026, 11, 2, 9))
@@ -217,7 +230,10 @@ def test_a_breach_that_fires_again_in_the_same_period_reopens_the_incident(acme,
     assert (incident.state, incident.episode) == ("firing", 2)
     assert _history(incident) == ["opened", "resolved", "reopened"]
     assert list(Delivery.objects.order_by("id").values_list("event", "sequence")) == [
-        ("firing", 1), ("resolved", 1), ("firing", 2)]
+        ("firing", 1),
+        ("resolved", 1),
+        ("firing", 2),
+    ]
 
 
 def test_after_a_rollup_run_only_the_rules_of_the_projects_it_changed_are_evaluated(acme, globex, receiver) -> None:  # noqa: ANN001

@@ -1,5 +1,6 @@
 """The per-request budget rule kind: spans through the real ingest, one incident per rule, feature and
 day that counts the offending requests and names the worst ones, a real webhook receiver."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -52,8 +53,9 @@ def shop(db):  # noqa: ANN001, ANN201
 def _summaries(key: str, start: datetime, prompts: list[int], feature: str = "summarize") -> None:
     spans = []
     for i, prompt in enumerate(prompts):
-        spans += request_spans(start + timedelta(minutes=i), feature=feature, model="gpt-4o-mini",
-                               input_tokens=prompt, output_tokens=100)
+        spans += request_spans(
+            start + timedelta(minutes=i), feature=feature, model="gpt-4o-mini", input_tokens=prompt, output_tokens=100
+        )
     send(key, spans)
     recompute_dirty()
 
@@ -61,8 +63,15 @@ def _summaries(key: str, start: datetime, prompts: list[int], feature: str = "su
 def test_one_incident_per_feature_and_day_counts_offenders_and_links_the_worst(shop, receiver) -> None:  # noqa: ANN001
     project, key = shop
     channel = make_channel(project, "webhook", url=receiver.url + "/hook")
-    rule = make_rule(project, [channel], name="summaries stay small", kind="request_budget", scope="feature",
-                     request_metric="input_tokens", request_limit=Decimal(20000))
+    rule = make_rule(
+        project,
+        [channel],
+        name="summaries stay small",
+        kind="request_budget",
+        scope="feature",
+        request_metric="input_tokens",
+        request_limit=Decimal(20000),
+    )
     morning = NOW.replace(hour=8)
     _summaries(key, morning, [5000, 25000, 21000, 18000, 40000])
     _summaries(key, morning, [90000], feature="search")  # another feature, same rule: its own incident
@@ -79,8 +88,9 @@ def test_one_incident_per_feature_and_day_counts_offenders_and_links_the_worst(s
     received = {r.json()["group"]: r.json() for r in receiver.wait_for(2, timeout=5)}
     payload = received["summarize"]
     assert payload["event"] == "firing" and payload["rule"]["kind"] == "request_budget"
-    assert payload["summary"].startswith("Per-request budget: 3 of 5 requests of feature summarize on 2026-11-20 "
-                                         "used more than 20,000 prompt tokens")
+    assert payload["summary"].startswith(
+        "Per-request budget: 3 of 5 requests of feature summarize on 2026-11-20 used more than 20,000 prompt tokens"
+    )
     worst = payload["requests"]["worst"][0]
     assert worst["value"] == "40000"
     assert worst["link"] == f"https://costwatch.example/p/shop/requests/{worst['trace_id']}/"
@@ -107,23 +117,37 @@ def test_one_incident_per_feature_and_day_counts_offenders_and_links_the_worst(s
 
 def test_a_cost_budget_counts_known_cost_and_says_what_is_unknown(shop) -> None:  # noqa: ANN001
     project, key = shop
-    rule = make_rule(project, name="cheap requests", kind="request_budget", scope="endpoint",
-                     scope_value="/summarize", request_metric="cost", request_limit=Decimal("0.001"))
+    rule = make_rule(
+        project,
+        name="cheap requests",
+        kind="request_budget",
+        scope="endpoint",
+        scope_value="/summarize",
+        request_metric="cost",
+        request_limit=Decimal("0.001"),
+    )
     spans = []
     morning = NOW.replace(hour=8)
     for i, prompt in enumerate([1000, 10000]):  # $0.00021 and $0.00156 on gpt-4o-mini
-        spans += request_spans(morning + timedelta(minutes=i), feature="summarize", model="gpt-4o-mini",
-                               input_tokens=prompt, output_tokens=100)
-    spans += request_spans(morning + timedelta(minutes=5), feature="summarize", model="mystery-llm",
-                           input_tokens=99999, output_tokens=100)
+        spans += request_spans(
+            morning + timedelta(minutes=i),
+            feature="summarize",
+            model="gpt-4o-mini",
+            input_tokens=prompt,
+            output_tokens=100,
+        )
+    spans += request_spans(
+        morning + timedelta(minutes=5), feature="summarize", model="mystery-llm", input_tokens=99999, output_tokens=100
+    )
     send(key, spans)
     recompute_dirty()
     evaluate_rules(NOW)
     incident = Incident.objects.get(rule=rule)
     assert incident.group_key == "/summarize" and incident.value == 1
     assert incident.evidence["unknown_cost_requests"] == 1
-    assert incident.evidence["worst"] == [{"trace_id": incident.evidence["worst"][0]["trace_id"],
-                                           "value": "0.001560000000"}]
+    assert incident.evidence["worst"] == [
+        {"trace_id": incident.evidence["worst"][0]["trace_id"], "value": "0.001560000000"}
+    ]
 
 
 def test_the_api_creates_a_request_budget_and_refuses_bad_ones(shop) -> None:  # noqa: ANN001
@@ -133,8 +157,18 @@ def test_the_api_creates_a_request_budget_and_refuses_bad_ones(shop) -> None:  #
     client = APIClient()
     client.force_authenticate(admin)
     url = "/api/v1/alerts/rules"
-    ok = client.post(url, {"name": "small", "kind": "request_budget", "scope": "feature", "scope_value": "summarize",
-                           "request_metric": "input_tokens", "request_limit": "20000"}, format="json")
+    ok = client.post(
+        url,
+        {
+            "name": "small",
+            "kind": "request_budget",
+            "scope": "feature",
+            "scope_value": "summarize",
+            "request_metric": "input_tokens",
+            "request_limit": "20000",
+        },
+        format="json",
+    )
     assert ok.status_code == 201, ok.content
     assert ok.json()["request_metric"] == "input_tokens" and ok.json()["request_limit"] == "20000"
     for body, field in [
@@ -145,8 +179,9 @@ def test_the_api_creates_a_request_budget_and_refuses_bad_ones(shop) -> None:  #
     ]:
         bad = client.post(url, {"name": "bad", "kind": "request_budget", **body}, format="json")
         assert bad.status_code == 400 and field in bad.json(), (body, bad.content)
-    wrong_kind = client.post(url, {"name": "b", "kind": "budget", "amount_usd": "5", "request_metric": "cost"},
-                             format="json")
+    wrong_kind = client.post(
+        url, {"name": "b", "kind": "budget", "amount_usd": "5", "request_metric": "cost"}, format="json"
+    )
     assert wrong_kind.status_code == 400 and "request_budget rules only" in str(wrong_kind.json())
 
 
@@ -160,10 +195,19 @@ def test_the_rules_page_creates_and_lists_a_request_budget(shop) -> None:  # noq
     set_member(project, admin, Role.ADMIN)
     client = Client()
     client.force_login(admin)
-    response = client.post(f"/p/{project.slug}/alerts/rules/new/", {
-        "name": "small summaries", "kind": "request_budget", "scope": "feature", "scope_value": "summarize",
-        "request_metric": "input_tokens", "request_limit": "20000", "repeat_interval_minutes": "60",
-        "enabled": "on"})
+    response = client.post(
+        f"/p/{project.slug}/alerts/rules/new/",
+        {
+            "name": "small summaries",
+            "kind": "request_budget",
+            "scope": "feature",
+            "scope_value": "summarize",
+            "request_metric": "input_tokens",
+            "request_limit": "20000",
+            "repeat_interval_minutes": "60",
+            "enabled": "on",
+        },
+    )
     assert response.status_code == 302, response.content.decode()[:2000]
     rule = Rule.objects.get(project=project, name="small summaries")
     assert (rule.kind, rule.request_metric, rule.request_limit) == ("request_budget", "input_tokens", 20000)

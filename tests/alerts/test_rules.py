@@ -1,5 +1,6 @@
 """A rule's validity has one owner, ``alerts.rules.validate_rule``: the API and the rule page call it
 with what they parsed, and save what it returns with ``save_rule``."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -27,18 +28,39 @@ def _refused(project, data: dict, rule: Rule | None = None) -> tuple[str, str]: 
 
 def test_a_rule_in_peoples_names_becomes_model_fields_and_channels(acme, globex) -> None:  # noqa: ANN001
     channel = make_channel(acme, url="https://hooks.example/a")
-    changes = validate_rule(acme, {
-        "name": " Per-user daily ", "kind": "budget", "scope": "user", "scope_value": None, "period": "day",
-        "amount_usd": D("2.50"), "warn_percents": [90, 80, 80], "repeat_interval_minutes": 15,
-        "min_spend_usd": D(3), "channels": [channel.pk]})
+    changes = validate_rule(
+        acme,
+        {
+            "name": " Per-user daily ",
+            "kind": "budget",
+            "scope": "user",
+            "scope_value": None,
+            "period": "day",
+            "amount_usd": D("2.50"),
+            "warn_percents": [90, 80, 80],
+            "repeat_interval_minutes": 15,
+            "min_spend_usd": D(3),
+            "channels": [channel.pk],
+        },
+    )
     assert changes.fields == {
-        "name": "Per-user daily", "kind": "budget", "scope": "user", "scope_value": "", "period": "day",
-        "amount": D("2.50"), "warn_percents": [80, 90], "repeat_interval": timedelta(minutes=15), "min_spend": D(3)}
+        "name": "Per-user daily",
+        "kind": "budget",
+        "scope": "user",
+        "scope_value": "",
+        "period": "day",
+        "amount": D("2.50"),
+        "warn_percents": [80, 90],
+        "repeat_interval": timedelta(minutes=15),
+        "min_spend": D(3),
+    }
     assert changes.channels == [channel]
     assert validate_rule(acme, {"name": "x", "kind": "anomaly"}).fields["scope"] == "project"  # the default
     other = make_channel(globex, url="https://hooks.example/g")
     assert _refused(acme, {"name": "x", "kind": "anomaly", "channels": [other.pk]}) == (
-        "channels", f"no channel(s) [{other.pk}] in project acme")
+        "channels",
+        f"no channel(s) [{other.pk}] in project acme",
+    )
 
 
 def test_an_update_is_judged_with_the_rules_other_fields(acme) -> None:  # noqa: ANN001
@@ -48,19 +70,24 @@ def test_an_update_is_judged_with_the_rules_other_fields(acme) -> None:  # noqa:
     assert _refused(acme, {"scope_value": "bob"}, rule) == ("scope_value", "a project-wide rule has no scope value")
     assert _refused(acme, {"kind": "request_budget"}, rule)[0] == "scope"
     assert _refused(acme, {"kind": "anomaly", "forecast": True}, rule) == (
-        "kind", "warn_percents and forecast apply to budget rules only")
+        "kind",
+        "warn_percents and forecast apply to budget rules only",
+    )
 
 
-@pytest.mark.parametrize(("data", "field", "message"), [
-    ({"anomaly_factor": D("0.5")}, "anomaly_factor", "greater than or equal to 1.001"),
-    ({"anomaly_days": 91}, "anomaly_days", "less than or equal to 90"),
-    ({"repeat_interval_minutes": 0}, "repeat_interval_minutes", "greater than or equal to 1"),
-    ({"warn_percents": [80, 150]}, "warn_percents", "less than or equal to 99"),
-    ({"warn_percents": list(range(1, 12))}, "warn_percents", "no more than 10 elements"),
-    ({"period": "fortnight"}, "period", '"fortnight" is not a valid choice.'),
-    ({"drift_provider": "acme-ai"}, "drift_provider", "not a valid choice"),
-    ({"name": "  "}, "name", "may not be blank"),
-])
+@pytest.mark.parametrize(
+    ("data", "field", "message"),
+    [
+        ({"anomaly_factor": D("0.5")}, "anomaly_factor", "greater than or equal to 1.001"),
+        ({"anomaly_days": 91}, "anomaly_days", "less than or equal to 90"),
+        ({"repeat_interval_minutes": 0}, "repeat_interval_minutes", "greater than or equal to 1"),
+        ({"warn_percents": [80, 150]}, "warn_percents", "less than or equal to 99"),
+        ({"warn_percents": list(range(1, 12))}, "warn_percents", "no more than 10 elements"),
+        ({"period": "fortnight"}, "period", '"fortnight" is not a valid choice.'),
+        ({"drift_provider": "acme-ai"}, "drift_provider", "not a valid choice"),
+        ({"name": "  "}, "name", "may not be blank"),
+    ],
+)
 def test_values_are_checked_for_every_caller_not_only_by_a_parser(acme, data, field, message) -> None:  # noqa: ANN001
     found, text = _refused(acme, {"name": "x", "kind": "budget", "amount_usd": D(1), **data})
     assert found == field and message in text
@@ -80,8 +107,10 @@ def test_the_api_and_the_page_refuse_a_bad_rule_with_the_same_reason(acme, djang
     reason = "warn_percents and forecast apply to budget rules only"
     response = api.post("/api/v1/alerts/rules", {"name": "x", "kind": "anomaly", "warn_percents": [80]}, format="json")
     assert response.status_code == 400 and response.json() == {"kind": [reason]}
-    response = page.post("/p/acme/alerts/rules/new/", {"name": "x", "kind": "anomaly", "scope": "project",
-                                                       "warn_percents": "80", "repeat_interval_minutes": "60"})
+    response = page.post(
+        "/p/acme/alerts/rules/new/",
+        {"name": "x", "kind": "anomaly", "scope": "project", "warn_percents": "80", "repeat_interval_minutes": "60"},
+    )
     assert response.status_code == 400 and reason in response.content.decode()
     assert not Rule.objects.exists()
 

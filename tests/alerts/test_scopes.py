@@ -1,6 +1,7 @@
 """Budgets and anomaly rules scoped by a custom dimension (issue 19), through the front door: spans
 with a tenant on the span or on the resource POSTed to /v1/traces, rolled up by the real rollup
 code, rules created through the API, evaluated, and notifications sent to a real local receiver."""
+
 from __future__ import annotations
 
 from datetime import datetime, timedelta
@@ -49,8 +50,10 @@ class Requests:
         trace, root = f"{self.count:032x}", f"{self.count:016x}"
         resource = {"service.name": "api", **({"app.tenant": tenant} if tenant and on_resource else {})}
         root_attrs = {"http.route": "/chat", **({"app.tenant": tenant} if tenant and not on_resource else {})}
-        spans = [_span(trace, root, at, attrs=root_attrs, kind=2, name="POST /chat"),
-                 _span(trace, f"{self.count:08x}{1:08x}", at, parent=root, chat=(tokens, 0))]
+        spans = [
+            _span(trace, root, at, attrs=root_attrs, kind=2, name="POST /chat"),
+            _span(trace, f"{self.count:08x}{1:08x}", at, parent=root, chat=(tokens, 0)),
+        ]
         _post(self.key, _export([(resource, spans)]))
         return tokens * PER_INPUT_TOKEN
 
@@ -63,8 +66,11 @@ def _tenant_project(slug: str, **dimension: object) -> tuple:
 
 
 def _webhook(admin: APIClient, project, url: str) -> int:  # noqa: ANN001
-    response = admin.post(f"/api/v1/alerts/channels?project={project.slug}",
-                          {"kind": "webhook", "name": "ops", "config": {"url": url}}, format="json")
+    response = admin.post(
+        f"/api/v1/alerts/channels?project={project.slug}",
+        {"kind": "webhook", "name": "ops", "config": {"url": url}},
+        format="json",
+    )
     assert response.status_code == 201, response.content
     return response.json()["id"]
 
@@ -79,13 +85,23 @@ def test_a_budget_per_tenant_fires_for_the_tenant_over_it_only_and_names_it(rece
     project, admin, requests = _tenant_project("shop")
     at = _today_anchor()
     # acme (on its root spans) spends $1.50, globex (on its resource) $0.25; calls without a tenant $2.
-    spent = {"acme": requests.send(at, 300_000, "acme") + requests.send(at, 300_000, "acme"),
-             "globex": requests.send(at, 100_000, "globex", on_resource=True),
-             "": requests.send(at, 800_000, None)}
+    spent = {
+        "acme": requests.send(at, 300_000, "acme") + requests.send(at, 300_000, "acme"),
+        "globex": requests.send(at, 100_000, "globex", on_resource=True),
+        "": requests.send(at, 800_000, None),
+    }
     _rolled_up()
     channel = _webhook(admin, project, receiver.url + "/hook")
-    rule = _rule(admin, project, name="Per-tenant daily", kind="budget", scope="tenant", period="day",
-                 amount_usd="1.00", channels=[channel])
+    rule = _rule(
+        admin,
+        project,
+        name="Per-tenant daily",
+        kind="budget",
+        scope="tenant",
+        period="day",
+        amount_usd="1.00",
+        channels=[channel],
+    )
     assert (rule["scope"], rule["scope_value"], rule["warnings"]) == ("tenant", None, [])
     tenant = CustomDimension.objects.get(project=project, name="tenant")
     assert Rule.objects.get(pk=rule["id"]).scope == f"dim:{tenant.pk}"  # stored by id: a rename keeps the rule
@@ -106,8 +122,12 @@ def test_a_budget_per_tenant_fires_for_the_tenant_over_it_only_and_names_it(rece
     listed = admin.get(f"/api/v1/alerts/incidents?project={project.slug}").json()["results"]
     assert [(i["group"], i["rule"]["scope"]) for i in listed] == [("acme", "tenant")]
     # Renaming the dimension renames it everywhere the rule is shown.
-    assert admin.patch(f"/api/v1/dimensions/tenant?project={project.slug}", {"name": "customer"},
-                       format="json").status_code == 200
+    assert (
+        admin.patch(
+            f"/api/v1/dimensions/tenant?project={project.slug}", {"name": "customer"}, format="json"
+        ).status_code
+        == 200
+    )
     assert admin.get(f"/api/v1/alerts/rules/{rule['id']}?project={project.slug}").json()["scope"] == "customer"
 
 
@@ -117,8 +137,16 @@ def test_one_tenant_budget_watches_that_tenant_only() -> None:
     requests.send(at, 800_000, "globex", on_resource=True)
     requests.send(at, 100_000, "acme")
     _rolled_up()
-    rule = _rule(admin, project, name="acme daily", kind="budget", scope="tenant", scope_value="acme",
-                 period="day", amount_usd="1.00")
+    rule = _rule(
+        admin,
+        project,
+        name="acme daily",
+        kind="budget",
+        scope="tenant",
+        scope_value="acme",
+        period="day",
+        amount_usd="1.00",
+    )
     assert rule["scope_value"] == "acme"
     evaluate_rules(timezone.now())
     assert not Incident.objects.exists()
@@ -131,7 +159,7 @@ def test_one_tenant_budget_watches_that_tenant_only() -> None:
 def test_values_past_the_daily_limit_are_not_one_tenant_and_the_rule_says_so(receiver) -> None:  # noqa: ANN001
     project, admin, requests = _tenant_project("shop", max_values_per_day=2)
     at = _today_anchor()
-    requests.send(at, 500_000, "acme")                               # $1.25: over the $1 budget
+    requests.send(at, 500_000, "acme")  # $1.25: over the $1 budget
     requests.send(at + timedelta(seconds=1), 100_000, "globex")
     # Three more tenants past the limit of 2: $0.75 each, $2.25 together under (other).
     for i, name in enumerate(("initech", "umbrella", "hooli")):
@@ -139,8 +167,16 @@ def test_values_past_the_daily_limit_are_not_one_tenant_and_the_rule_says_so(rec
     _rolled_up()
     assert RollupHour.objects.filter(project=project, key="(other)").exists()
     channel = _webhook(admin, project, receiver.url)
-    rule = _rule(admin, project, name="Per-tenant daily", kind="budget", scope="tenant", period="day",
-                 amount_usd="1.00", channels=[channel])
+    rule = _rule(
+        admin,
+        project,
+        name="Per-tenant daily",
+        kind="budget",
+        scope="tenant",
+        period="day",
+        amount_usd="1.00",
+        channels=[channel],
+    )
     [warning] = rule["warnings"]
     assert "(other)" in warning and "not checked" in warning and at.date().isoformat() in warning
 
@@ -159,11 +195,27 @@ def test_values_past_the_daily_limit_are_not_one_tenant_and_the_rule_says_so(rec
     assert warning in page and 'tenant <span class="key-title">' in page
 
     # A rule for one tenant past the limit is told that its spend went to (other).
-    late = _rule(admin, project, name="hooli daily", kind="budget", scope="tenant", scope_value="hooli",
-                 period="day", amount_usd="0.50")
+    late = _rule(
+        admin,
+        project,
+        name="hooli daily",
+        kind="budget",
+        scope="tenant",
+        scope_value="hooli",
+        period="day",
+        amount_usd="0.50",
+    )
     assert "hooli was not among the first 2" in late["warnings"][1]
-    early = _rule(admin, project, name="acme daily", kind="budget", scope="tenant", scope_value="acme",
-                  period="day", amount_usd="5")
+    early = _rule(
+        admin,
+        project,
+        name="acme daily",
+        kind="budget",
+        scope="tenant",
+        scope_value="acme",
+        period="day",
+        amount_usd="5",
+    )
     assert early["warnings"] == ["This rule has no channel: it can fire, but it notifies nobody."]
 
 
@@ -174,13 +226,23 @@ def test_an_anomaly_rule_per_tenant_fires_for_the_tenant_that_spiked(receiver) -
         day = (today - timedelta(days=days_ago)).replace(hour=12, minute=0, second=0, microsecond=0)
         requests.send(day, 20_000, "acme")
         requests.send(day, 20_000, "globex", on_resource=True)
-    requests.send(today, 120_000, "acme")                    # $0.30: 6x its average
+    requests.send(today, 120_000, "acme")  # $0.30: 6x its average
     requests.send(today, 24_000, "globex", on_resource=True)  # $0.06: normal
-    requests.send(today, 400_000, None)                       # (not set): no history, never a tenant
+    requests.send(today, 400_000, None)  # (not set): no history, never a tenant
     _rolled_up()
     channel = _webhook(admin, project, receiver.url)
-    rule = _rule(admin, project, name="Tenant spike", kind="anomaly", scope="tenant", anomaly_factor="2",
-                 anomaly_days=7, min_baseline_usd="0.01", min_spend_usd="0.05", channels=[channel])
+    rule = _rule(
+        admin,
+        project,
+        name="Tenant spike",
+        kind="anomaly",
+        scope="tenant",
+        anomaly_factor="2",
+        anomaly_days=7,
+        min_baseline_usd="0.01",
+        min_spend_usd="0.05",
+        channels=[channel],
+    )
     assert rule["scope"] == "tenant"
     now = timezone.now()
     evaluate_rules(now)
@@ -193,17 +255,29 @@ def test_an_anomaly_rule_per_tenant_fires_for_the_tenant_that_spiked(receiver) -
     assert body["summary"].startswith("Spend anomaly: tenant acme spent $0.30 today")
 
 
-@pytest.mark.parametrize(("fields", "field", "message"), [
-    ({"kind": "budget", "amount_usd": "1", "scope": "plan"}, "scope",
-     "'plan' is not a scope of project shop: use project, user, feature, endpoint, model or one of its custom "
-     "dimensions (tenant)"),
-    ({"kind": "budget", "amount_usd": "1", "scope": "dim:1"}, "scope", "'dim:1' is not a scope"),
-    ({"kind": "budget", "amount_usd": "1", "scope": "tenant", "scope_value": "(other)"}, "scope_value",
-     "(other) groups the tenant values past the daily limit"),
-    ({"kind": "request_budget", "scope": "tenant", "request_metric": "cost", "request_limit": "1"}, "scope",
-     "custom dimensions such as tenant are not supported for it"),
-    ({"kind": "drift", "scope": "tenant", "drift_usd": "1"}, "scope", "scope must be project"),
-])
+@pytest.mark.parametrize(
+    ("fields", "field", "message"),
+    [
+        (
+            {"kind": "budget", "amount_usd": "1", "scope": "plan"},
+            "scope",
+            "'plan' is not a scope of project shop: use project, user, feature, endpoint, model or one of its custom "
+            "dimensions (tenant)",
+        ),
+        ({"kind": "budget", "amount_usd": "1", "scope": "dim:1"}, "scope", "'dim:1' is not a scope"),
+        (
+            {"kind": "budget", "amount_usd": "1", "scope": "tenant", "scope_value": "(other)"},
+            "scope_value",
+            "(other) groups the tenant values past the daily limit",
+        ),
+        (
+            {"kind": "request_budget", "scope": "tenant", "request_metric": "cost", "request_limit": "1"},
+            "scope",
+            "custom dimensions such as tenant are not supported for it",
+        ),
+        ({"kind": "drift", "scope": "tenant", "drift_usd": "1"}, "scope", "scope must be project"),
+    ],
+)
 def test_bad_scopes_are_refused_with_a_clear_reason_and_create_nothing(fields, field, message) -> None:  # noqa: ANN001
     project, admin, _ = _tenant_project("shop")
     response = admin.post(f"/api/v1/alerts/rules?project={project.slug}", {"name": "x", **fields}, format="json")
@@ -216,13 +290,17 @@ def test_another_projects_dimension_is_not_a_scope_here() -> None:
     _tenant_project("other")  # has a tenant dimension
     project, _, _ = _project("plain")
     admin = _admin_client(project)
-    response = admin.post(f"/api/v1/alerts/rules?project={project.slug}",
-                          {"name": "x", "kind": "budget", "amount_usd": "1", "scope": "tenant"}, format="json")
+    response = admin.post(
+        f"/api/v1/alerts/rules?project={project.slug}",
+        {"name": "x", "kind": "budget", "amount_usd": "1", "scope": "tenant"},
+        format="json",
+    )
     assert response.status_code == 400
     assert "it has none yet" in response.json()["scope"][0]
     rule = _rule(admin, project, name="users", kind="budget", amount_usd="1", scope="user")
-    response = admin.patch(f"/api/v1/alerts/rules/{rule['id']}?project={project.slug}", {"scope": "tenant"},
-                           format="json")
+    response = admin.patch(
+        f"/api/v1/alerts/rules/{rule['id']}?project={project.slug}", {"scope": "tenant"}, format="json"
+    )
     assert response.status_code == 400
     assert Rule.objects.get(pk=rule["id"]).scope == "user"
 
@@ -235,8 +313,12 @@ def test_a_dimension_in_use_by_a_rule_cannot_be_deleted() -> None:
     assert "Per-tenant daily" in str(response.json()) and "change or delete them first" in str(response.json())
     assert CustomDimension.objects.filter(project=project, name="tenant").exists()
     # Once the rule watches something else, the dimension can go.
-    assert admin.patch(f"/api/v1/alerts/rules/{rule['id']}?project={project.slug}", {"scope": "user"},
-                       format="json").status_code == 200
+    assert (
+        admin.patch(
+            f"/api/v1/alerts/rules/{rule['id']}?project={project.slug}", {"scope": "user"}, format="json"
+        ).status_code
+        == 200
+    )
     assert admin.delete(f"/api/v1/dimensions/tenant?project={project.slug}").status_code == 204
     assert not CustomDimension.objects.filter(project=project).exists()
 
@@ -247,8 +329,9 @@ def test_apps_ask_for_a_tenants_budget_status_by_the_dimension_name() -> None:
     spent = requests.send(at, 200_000, "acme") + requests.send(at, 100_000, "acme", on_resource=True)
     requests.send(at, 900_000, "globex")
     _rolled_up()
-    rule = _rule(admin, project, name="Per-tenant daily", kind="budget", scope="tenant", period="day",
-                 amount_usd="1.00")
+    rule = _rule(
+        admin, project, name="Per-tenant daily", kind="budget", scope="tenant", period="day", amount_usd="1.00"
+    )
     reader = APIClient()
     reader.credentials(HTTP_AUTHORIZATION=f"Bearer {_read_key(project)}")
     body = reader.get("/api/v1/budgets/status", {"tenant": "acme", "project": project.slug}).json()

@@ -1,4 +1,5 @@
 """Outgoing webhook/Slack/PagerDuty requests: no private targets, no redirects, no body read back."""
+
 from __future__ import annotations
 
 import socket
@@ -28,9 +29,23 @@ def admin_client(acme, django_user_model) -> APIClient:  # noqa: ANN001
     return client
 
 
-@pytest.mark.parametrize("address", ["127.0.0.1", "10.1.2.3", "192.168.0.1", "172.16.5.5", "169.254.169.254",
-                                     "100.64.0.1", "0.0.0.0", "::1", "fe80::1", "fd00::1", "::ffff:127.0.0.1",
-                                     "224.0.0.1"])
+@pytest.mark.parametrize(
+    "address",
+    [
+        "127.0.0.1",
+        "10.1.2.3",
+        "192.168.0.1",
+        "172.16.5.5",
+        "169.254.169.254",
+        "100.64.0.1",
+        "0.0.0.0",
+        "::1",
+        "fe80::1",
+        "fd00::1",
+        "::ffff:127.0.0.1",
+        "224.0.0.1",
+    ],
+)
 def test_non_public_addresses_are_named(address: str) -> None:
     assert address_problem(address)
 
@@ -41,12 +56,21 @@ def test_public_addresses_pass(address: str) -> None:
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("url", ["http://127.0.0.1:9/hook", "http://169.254.169.254/latest/meta-data/",
-                                 "http://[::1]/x", "http://localhost:8000/x", "http://10.0.0.5/x",
-                                 "http://metadata.localhost/x"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:9/hook",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[::1]/x",
+        "http://localhost:8000/x",
+        "http://10.0.0.5/x",
+        "http://metadata.localhost/x",
+    ],
+)
 def test_channels_pointing_at_private_targets_are_refused_on_create(guarded, admin_client, url: str) -> None:
-    response = admin_client.post("/api/v1/alerts/channels",
-                                 {"kind": "webhook", "name": "hook", "config": {"url": url}}, format="json")
+    response = admin_client.post(
+        "/api/v1/alerts/channels", {"kind": "webhook", "name": "hook", "config": {"url": url}}, format="json"
+    )
     assert response.status_code == 400, response.content
     assert "url" in response.content.decode()
 
@@ -85,8 +109,10 @@ def test_a_redirect_is_not_followed(receiver) -> None:  # noqa: ANN001
 
 
 def test_only_status_and_reason_of_an_answer_are_kept(receiver) -> None:  # noqa: ANN001
-    receiver.replies += [Reply(status=200, body=b"internal: db password hunter2"),
-                         Reply(status=500, body=b"stack trace with SECRET=abc")]
+    receiver.replies += [
+        Reply(status=200, body=b"internal: db password hunter2"),
+        Reply(status=500, body=b"stack trace with SECRET=abc"),
+    ]
     sent = post(receiver.url, b"{}", {})
     assert sent.detail == "HTTP 200 OK"
     with pytest.raises(TransportError) as failed:

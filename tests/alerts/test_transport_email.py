@@ -1,4 +1,5 @@
 """The email transport: plain text and an escaped HTML part to a real SMTP server; its config."""
+
 from __future__ import annotations
 
 import pytest
@@ -43,9 +44,12 @@ def test_email_subject_is_one_line_and_the_html_part_is_escaped(acme, email_to_s
 
 def test_an_email_config_lists_addresses_as_a_list_or_comma_separated() -> None:
     assert validate_config("email", {"to": "ops@example.com, cfo@example.com"}) == {
-        "to": ["ops@example.com", "cfo@example.com"]}
-    for config, message in [({"to": ["not-an-address"]}, "is not an email address"),
-                            ({"to": []}, "to must list 1 to 20 email addresses")]:
+        "to": ["ops@example.com", "cfo@example.com"]
+    }
+    for config, message in [
+        ({"to": ["not-an-address"]}, "is not an email address"),
+        ({"to": []}, "to must list 1 to 20 email addresses"),
+    ]:
         with pytest.raises(ConfigError, match=message) as refused:
             validate_config("email", config)
         assert refused.value.field == "to"

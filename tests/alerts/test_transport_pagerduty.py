@@ -1,4 +1,5 @@
 """The PagerDuty transport: Events API v2 trigger and resolve with one dedup_key, one-line plain text."""
+
 from __future__ import annotations
 
 from datetime import timedelta

@@ -1,4 +1,5 @@
 """The Slack transport: a readable Block Kit message in which text from spans is shown, never obeyed."""
+
 from __future__ import annotations
 
 import pytest
@@ -45,6 +46,7 @@ def test_slack_mrkdwn_is_escaped_so_nobody_is_pinged_and_no_link_is_disguised(ac
 
 def test_a_slack_config_is_the_incoming_webhook_url() -> None:
     assert validate_config("slack", {"url": "https://hooks.slack.com/services/T/B/X"}) == {
-        "url": "https://hooks.slack.com/services/T/B/X"}
+        "url": "https://hooks.slack.com/services/T/B/X"
+    }
     with pytest.raises(ConfigError, match="url is required"):
         validate_config("slack", {})

@@ -1,4 +1,5 @@
 """The webhook transport: the notification JSON, signed so a receiver can verify it; its config."""
+
 from __future__ import annotations
 
 import hashlib
@@ -33,7 +34,9 @@ def test_the_receiver_can_verify_the_webhook_signature(acme, receiver) -> None: 
 
 
 def test_a_webhook_config_is_one_http_url() -> None:
-    assert validate_config("webhook", {"url": " https://hooks.example/x ", "extra": 1}) == {"url": "https://hooks.example/x"}
+    assert validate_config("webhook", {"url": " https://hooks.example/x ", "extra": 1}) == {
+        "url": "https://hooks.example/x"
+    }
     for config, message in [({"url": "ftp://example.com"}, r"must be an http\(s\) URL"), ({}, "url is required")]:
         with pytest.raises(ConfigError, match=message) as refused:
             validate_config("webhook", config)

@@ -1,5 +1,6 @@
 """The transport registry is the one list of channel kinds: the model's choices, the channel form's
 fields and the API's help all come from it, and every kind has its own test file."""
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -36,8 +37,10 @@ class TeamsTransport:
 
     kind = "teams"
     label = "Teams"
-    fields = (ConfigField("hook", "Teams hook", "the workflow URL"),
-              ConfigField("mention", "Mention", "comma-separated names", many=True))
+    fields = (
+        ConfigField("hook", "Teams hook", "the workflow URL"),
+        ConfigField("mention", "Mention", "comma-separated names", many=True),
+    )
     config_type = TeamsConfig
 
     def parse_config(self, raw: Mapping[str, Any]) -> TeamsConfig:
@@ -62,8 +65,12 @@ def test_every_registered_kind_has_its_own_test_file() -> None:
 
 
 def test_the_kinds_in_registry_order_with_their_labels() -> None:
-    assert channel_kinds() == [("webhook", "Webhook"), ("slack", "Slack incoming webhook"), ("email", "Email"),
-                               ("pagerduty", "PagerDuty Events v2")]
+    assert channel_kinds() == [
+        ("webhook", "Webhook"),
+        ("slack", "Slack incoming webhook"),
+        ("email", "Email"),
+        ("pagerduty", "PagerDuty Events v2"),
+    ]
     assert config_help() == "webhook: {url}; slack: {url}; email: {to: [...]}; pagerduty: {routing_key}"
 
 
@@ -71,8 +78,12 @@ def test_the_kinds_in_registry_order_with_their_labels() -> None:
 def test_a_kind_added_to_the_registry_is_a_channel_kind_a_form_field_and_api_help(acme, teams) -> None:  # noqa: ANN001
     assert ("teams", "Teams") in channel_kinds()
     assert "teams: {hook, mention: [...]}" in config_help()
-    channel = Channel(project=acme, kind="teams", name="t",
-                      config=validate_config("teams", {"hook": "https://x.example", "mention": ["ann"]}))
+    channel = Channel(
+        project=acme,
+        kind="teams",
+        name="t",
+        config=validate_config("teams", {"hook": "https://x.example", "mention": ["ann"]}),
+    )
     channel.full_clean()  # the model accepts the kind
     assert channel.config == {"hook": "https://x.example", "mention": ["ann"]}
     assert config_of("teams", channel.config) == TeamsConfig("https://x.example", ("ann",))
@@ -84,8 +95,9 @@ def test_a_kind_added_to_the_registry_is_a_channel_kind_a_form_field_and_api_hel
 
 
 def test_a_shared_config_field_says_which_kinds_use_it() -> None:
-    assert ChannelForm().fields["url"].help_text == ("Webhook: the URL the signed JSON is POSTed to. "
-                                                     "Slack incoming webhook: the incoming-webhook URL.")
+    assert ChannelForm().fields["url"].help_text == (
+        "Webhook: the URL the signed JSON is POSTed to. Slack incoming webhook: the incoming-webhook URL."
+    )
 
 
 def test_an_unknown_kind_is_refused_by_name() -> None:

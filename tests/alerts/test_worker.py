@@ -1,4 +1,5 @@
 """A real Celery worker process (with its embedded beat) turns a raw call into a delivered notification."""
+
 from __future__ import annotations
 
 import os
@@ -45,9 +46,26 @@ def start_worker(tmp_path: Path, **env: str) -> tuple[subprocess.Popen, Path]:
         **env,
     }
     process = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "costwatch", "worker", "--beat", "--pool", "solo",
-         "--loglevel", "INFO", "--without-mingle", "--without-gossip"],
-        cwd=REPO, env=environment, stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True,
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "costwatch",
+            "worker",
+            "--beat",
+            "--pool",
+            "solo",
+            "--loglevel",
+            "INFO",
+            "--without-mingle",
+            "--without-gossip",
+        ],
+        cwd=REPO,
+        env=environment,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     return process, log
 
@@ -74,8 +92,13 @@ def test_a_real_worker_rolls_up_evaluates_and_delivers_a_budget_breach(acme, rec
 
     # Alert evaluation's and the delivery sweep's own beats are an hour away: only the follow-up of
     # the rollup run (for acme) can fire it, and only the sweep that evaluation requests can send it.
-    process, log = start_worker(tmp_path, COSTWATCH_ALERT_INTERVAL_SECONDS="3600", COSTWATCH_ROLLUP_INTERVAL_SECONDS="1",
-                                COSTWATCH_DELIVERY_SWEEP_SECONDS="3600", COSTWATCH_PUBLIC_URL="https://costwatch.example")
+    process, log = start_worker(
+        tmp_path,
+        COSTWATCH_ALERT_INTERVAL_SECONDS="3600",
+        COSTWATCH_ROLLUP_INTERVAL_SECONDS="1",
+        COSTWATCH_DELIVERY_SWEEP_SECONDS="3600",
+        COSTWATCH_PUBLIC_URL="https://costwatch.example",
+    )
     try:
         requests = receiver.wait_for(1, timeout=90)
         deadline = time.monotonic() + 20

@@ -1,4 +1,5 @@
 """Local HTTP servers standing in for the providers' cost APIs, and spans sent through real ingest."""
+
 from __future__ import annotations
 
 import json
@@ -53,12 +54,22 @@ def start_provider_server(answer: Callable[[Seen], Answer]) -> ProviderServer:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802 - http.server API
             parts = urlsplit(self.path)
-            seen = Seen(parts.path, parse_qsl(parts.query, keep_blank_values=True),
-                        {k.lower(): v for k, v in self.headers.items()}, time.monotonic())
+            seen = Seen(
+                parts.path,
+                parse_qsl(parts.query, keep_blank_values=True),
+                {k.lower(): v for k, v in self.headers.items()},
+                time.monotonic(),
+            )
             provider.seen.append(seen)
             reply = provider.queued.pop(0) if provider.queued else provider.answer(seen)
             body = reply.body
-            data = body if isinstance(body, bytes) else body.encode() if isinstance(body, str) else json.dumps(body).encode()
+            data = (
+                body
+                if isinstance(body, bytes)
+                else body.encode()
+                if isinstance(body, str)
+                else json.dumps(body).encode()
+            )
             self.send_response(reply.status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
@@ -104,17 +115,25 @@ def _attr(key: str, value: Any) -> dict[str, Any]:  # noqa: ANN401
     return {"key": key, "value": {"stringValue": str(value)}}
 
 
-def llm_span(trace: int, span: int, at: datetime, *, system: str, model: str, input_tokens: int,
-             output_tokens: int) -> dict[str, Any]:
+def llm_span(
+    trace: int, span: int, at: datetime, *, system: str, model: str, input_tokens: int, output_tokens: int
+) -> dict[str, Any]:
     """One OTel GenAI chat span (current semantic conventions) in OTLP/JSON."""
     start = int(at.timestamp() * 1_000_000_000)
     return {
-        "traceId": f"{trace:032x}", "spanId": f"{span:016x}", "name": f"chat {model}", "kind": 3,
-        "startTimeUnixNano": str(start), "endTimeUnixNano": str(start + 1_000_000_000),
+        "traceId": f"{trace:032x}",
+        "spanId": f"{span:016x}",
+        "name": f"chat {model}",
+        "kind": 3,
+        "startTimeUnixNano": str(start),
+        "endTimeUnixNano": str(start + 1_000_000_000),
         "attributes": [
-            _attr("gen_ai.operation.name", "chat"), _attr("gen_ai.system", system),
-            _attr("gen_ai.request.model", model), _attr("gen_ai.response.model", model),
-            _attr("gen_ai.usage.input_tokens", input_tokens), _attr("gen_ai.usage.output_tokens", output_tokens),
+            _attr("gen_ai.operation.name", "chat"),
+            _attr("gen_ai.system", system),
+            _attr("gen_ai.request.model", model),
+            _attr("gen_ai.response.model", model),
+            _attr("gen_ai.usage.input_tokens", input_tokens),
+            _attr("gen_ai.usage.output_tokens", output_tokens),
         ],
     }
 
@@ -125,13 +144,21 @@ def send_spans(ingest_key: str, spans: list[dict[str, Any]]) -> None:
 
     from costwatch.usage.rollups import recompute_dirty
 
-    body = {"resourceSpans": [{"resource": {"attributes": [_attr("service.name", "shop")]},
-                               "scopeSpans": [{"scope": {"name": "test"}, "spans": spans}]}]}
-    response = Client().post("/v1/traces", data=json.dumps(body), content_type="application/json",
-                             HTTP_X_COSTWATCH_KEY=ingest_key)
+    body = {
+        "resourceSpans": [
+            {
+                "resource": {"attributes": [_attr("service.name", "shop")]},
+                "scopeSpans": [{"scope": {"name": "test"}, "spans": spans}],
+            }
+        ]
+    }
+    response = Client().post(
+        "/v1/traces", data=json.dumps(body), content_type="application/json", HTTP_X_COSTWATCH_KEY=ingest_key
+    )
     assert response.status_code == 200, response.content
     assert b"rejected" not in response.content or json.loads(response.content).get("partialSuccess", {}).get(
-        "rejectedSpans", "0") in ("0", 0)
+        "rejectedSpans", "0"
+    ) in ("0", 0)
     while recompute_dirty():
         pass
 
@@ -154,22 +181,36 @@ def utc(day: int, hour: int, minute: int = 0) -> datetime:
 
 @pytest.fixture
 def acme_calls(default_catalog, acme, acme_ingest_key, globex, globex_ingest_key):  # noqa: ANN001, ANN201
-    send_spans(acme_ingest_key, [
-        # $0.007 and $0.0035 (gpt-4o: $2.50 in / $10 out per 1M). 23:30 UTC is already Nov 19 in
-        # Berlin (acme's zone): the bill's day is UTC, so it belongs to Nov 18 here.
-        llm_span(1, 1, utc(18, 10), system="openai", model="gpt-4o", input_tokens=2000, output_tokens=200),
-        llm_span(2, 2, utc(18, 23, 30), system="openai", model="gpt-4o", input_tokens=1000, output_tokens=100),
-        llm_span(3, 3, utc(18, 12), system="openai", model="my-finetune-without-price", input_tokens=10,
-                 output_tokens=10),
-        # Claude Sonnet 4.5: $3 in / $15 out per 1M → $0.0045.
-        llm_span(4, 4, utc(18, 9), system="anthropic", model="claude-sonnet-4-5", input_tokens=1000,
-                 output_tokens=100),
-        # Another provider's calls are not on these bills.
-        llm_span(5, 5, utc(18, 9), system="aws.bedrock", model="anthropic.claude-sonnet-4-5-20250929-v1:0",
-                 input_tokens=1000, output_tokens=100),
-    ])
-    send_spans(globex_ingest_key, [
-        llm_span(6, 6, utc(18, 10), system="openai", model="gpt-4o", input_tokens=900000, output_tokens=0)])
+    send_spans(
+        acme_ingest_key,
+        [
+            # $0.007 and $0.0035 (gpt-4o: $2.50 in / $10 out per 1M). 23:30 UTC is already Nov 19 in
+            # Berlin (acme's zone): the bill's day is UTC, so it belongs to Nov 18 here.
+            llm_span(1, 1, utc(18, 10), system="openai", model="gpt-4o", input_tokens=2000, output_tokens=200),
+            llm_span(2, 2, utc(18, 23, 30), system="openai", model="gpt-4o", input_tokens=1000, output_tokens=100),
+            llm_span(
+                3, 3, utc(18, 12), system="openai", model="my-finetune-without-price", input_tokens=10, output_tokens=10
+            ),
+            # Claude Sonnet 4.5: $3 in / $15 out per 1M → $0.0045.
+            llm_span(
+                4, 4, utc(18, 9), system="anthropic", model="claude-sonnet-4-5", input_tokens=1000, output_tokens=100
+            ),
+            # Another provider's calls are not on these bills.
+            llm_span(
+                5,
+                5,
+                utc(18, 9),
+                system="aws.bedrock",
+                model="anthropic.claude-sonnet-4-5-20250929-v1:0",
+                input_tokens=1000,
+                output_tokens=100,
+            ),
+        ],
+    )
+    send_spans(
+        globex_ingest_key,
+        [llm_span(6, 6, utc(18, 10), system="openai", model="gpt-4o", input_tokens=900000, output_tokens=0)],
+    )
     from costwatch.billing import services
 
     services.import_csv(acme, "openai", OPENAI_BILL)

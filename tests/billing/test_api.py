@@ -1,4 +1,5 @@
 """The billing sources API: admin only, the key is write-only, pull now and revoke."""
+
 from __future__ import annotations
 
 import pytest
@@ -22,14 +23,25 @@ def _member(project, role: str) -> APIClient:  # noqa: ANN001
 
 def test_sources_are_managed_by_admins_and_never_return_the_key(acme, globex, acme_read_key) -> None:  # noqa: ANN001
     admin = _member(acme, Role.ADMIN)
-    created = admin.post("/api/v1/billing/sources?project=acme", {
-        "provider": "openai", "admin_key": "sk-admin-abcdefgh-1234", "scope_ids": ["proj_a"],
-        "base_url": "http://127.0.0.1:9"}, format="json")
+    created = admin.post(
+        "/api/v1/billing/sources?project=acme",
+        {
+            "provider": "openai",
+            "admin_key": "sk-admin-abcdefgh-1234",
+            "scope_ids": ["proj_a"],
+            "base_url": "http://127.0.0.1:9",
+        },
+        format="json",
+    )
     assert created.status_code == 201, created.content
     body = created.json()
     assert "admin_key" not in body and "abcdefgh" not in created.content.decode()
-    assert (body["provider"], body["key_hint"], body["scope_ids"], body["name"]) == \
-        ("openai", "1234", ["proj_a"], "OpenAI (organization Costs API)")
+    assert (body["provider"], body["key_hint"], body["scope_ids"], body["name"]) == (
+        "openai",
+        "1234",
+        ["proj_a"],
+        "OpenAI (organization Costs API)",
+    )
     listed = admin.get("/api/v1/billing/sources?project=acme").json()["results"]
     assert [s["id"] for s in listed] == [body["id"]] and "abcdefgh" not in str(listed)
 
@@ -47,12 +59,15 @@ def test_sources_are_managed_by_admins_and_never_return_the_key(acme, globex, ac
     assert other.delete(f"/api/v1/billing/sources/{body['id']}?project=globex").status_code == 404
 
 
-@pytest.mark.parametrize("payload, field", [
-    ({"provider": "azure", "admin_key": "k"}, "provider"),
-    ({"provider": "openai"}, "admin_key"),
-    ({"provider": "openai", "admin_key": "   "}, "admin_key"),
-    ({"provider": "openai", "admin_key": "k", "base_url": "ftp://x"}, "base_url"),
-])
+@pytest.mark.parametrize(
+    "payload, field",
+    [
+        ({"provider": "azure", "admin_key": "k"}, "provider"),
+        ({"provider": "openai"}, "admin_key"),
+        ({"provider": "openai", "admin_key": "   "}, "admin_key"),
+        ({"provider": "openai", "admin_key": "k", "base_url": "ftp://x"}, "base_url"),
+    ],
+)
 def test_bad_sources_are_refused_with_the_field(acme, payload: dict, field: str) -> None:  # noqa: ANN001
     response = _member(acme, Role.ADMIN).post("/api/v1/billing/sources?project=acme", payload, format="json")
     assert response.status_code == 400 and field in response.json(), response.content

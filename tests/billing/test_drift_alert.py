@@ -1,5 +1,6 @@
 """The drift rule kind: a provider-day whose bill and estimate differ fires and resolves through the
 incident lifecycle and a real webhook receiver."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -9,8 +10,8 @@ from decimal import Decimal
 import pytest
 from rest_framework.test import APIClient
 
-from alerts.models import Incident
 from alerts.incidents import evaluate_rules
+from alerts.models import Incident
 from costwatch.billing import services
 from tests.alerts.conftest import Receiver, make_channel, make_rule, send_pending, start_receiver
 
@@ -35,8 +36,15 @@ def delivery_settings(settings) -> None:  # noqa: ANN001
 
 def test_drift_fires_per_provider_day_and_resolves_when_the_bill_is_corrected(acme_calls, receiver) -> None:  # noqa: ANN001
     channel = make_channel(acme_calls, "webhook", url=receiver.url + "/hook")
-    rule = make_rule(acme_calls, [channel], name="bill drift", kind="drift", drift_percent=Decimal(5),
-                     drift_usd=Decimal("0.0005"), drift_days=3)
+    rule = make_rule(
+        acme_calls,
+        [channel],
+        name="bill drift",
+        kind="drift",
+        drift_percent=Decimal(5),
+        drift_usd=Decimal("0.0005"),
+        drift_days=3,
+    )
 
     evaluate_rules(NOW)
     send_pending(NOW)
@@ -57,9 +65,13 @@ def test_drift_fires_per_provider_day_and_resolves_when_the_bill_is_corrected(ac
     send_pending(NOW)
     assert len(receiver.requests) == 2
 
-    services.import_csv(acme_calls, "openai", """start_time_iso,amount_value,amount_currency,line_item
+    services.import_csv(
+        acme_calls,
+        "openai",
+        """start_time_iso,amount_value,amount_currency,line_item
 2026-11-18T00:00:00+00:00,0.0105,usd,"gpt-4o, output"
-""")
+""",
+    )
     later = NOW.replace(hour=7)
     evaluate_rules(later)
     send_pending(later)
@@ -69,12 +81,15 @@ def test_drift_fires_per_provider_day_and_resolves_when_the_bill_is_corrected(ac
     assert Incident.objects.get(rule=rule, group_key="anthropic 2026-11-20").state == "firing"
     resolved = receiver.wait_for(3, timeout=5)[2].json()
     assert resolved["event"] == "resolved" and resolved["group"] == "openai 2026-11-18"
-    assert resolved["summary"].startswith("Resolved: openai's bill for 2026-11-18 (UTC) and Costwatch's estimate are within")
+    assert resolved["summary"].startswith(
+        "Resolved: openai's bill for 2026-11-18 (UTC) and Costwatch's estimate are within"
+    )
 
 
 def test_a_provider_filter_and_a_dollar_floor(acme_calls) -> None:  # noqa: ANN001
-    only_openai = make_rule(acme_calls, name="openai only", kind="drift", drift_percent=Decimal(1),
-                            drift_provider="openai")
+    only_openai = make_rule(
+        acme_calls, name="openai only", kind="drift", drift_percent=Decimal(1), drift_provider="openai"
+    )
     floor = make_rule(acme_calls, name="floor", kind="drift", drift_percent=Decimal(1), drift_usd=Decimal("0.01"))
     evaluate_rules(NOW)
     assert list(Incident.objects.filter(rule=only_openai).values_list("group_key", flat=True)) == ["openai 2026-11-18"]
@@ -99,12 +114,21 @@ def test_the_rules_api_validates_drift_rules(acme) -> None:  # noqa: ANN001
     client.force_authenticate(user)
     missing = client.post("/api/v1/alerts/rules?project=acme", {"name": "d", "kind": "drift"}, format="json")
     assert missing.status_code == 400 and "drift_percent" in missing.json()
-    wrong = client.post("/api/v1/alerts/rules?project=acme",
-                        {"name": "b", "kind": "budget", "amount_usd": "10", "drift_usd": "1"}, format="json")
+    wrong = client.post(
+        "/api/v1/alerts/rules?project=acme",
+        {"name": "b", "kind": "budget", "amount_usd": "10", "drift_usd": "1"},
+        format="json",
+    )
     assert wrong.status_code == 400 and "kind" in wrong.json()
-    ok = client.post("/api/v1/alerts/rules?project=acme",
-                     {"name": "d", "kind": "drift", "drift_percent": "5", "drift_usd": "2", "drift_provider": "openai"},
-                     format="json")
+    ok = client.post(
+        "/api/v1/alerts/rules?project=acme",
+        {"name": "d", "kind": "drift", "drift_percent": "5", "drift_usd": "2", "drift_provider": "openai"},
+        format="json",
+    )
     assert ok.status_code == 201, ok.content
-    assert (ok.json()["drift_percent"], ok.json()["drift_usd"], ok.json()["drift_days"], ok.json()["drift_provider"]) \
-        == ("5", "2", 3, "openai")
+    assert (
+        ok.json()["drift_percent"],
+        ok.json()["drift_usd"],
+        ok.json()["drift_days"],
+        ok.json()["drift_provider"],
+    ) == ("5", "2", 3, "openai")

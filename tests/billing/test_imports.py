@@ -1,4 +1,5 @@
 """Importing the providers' cost CSV exports: page/API upload and manage.py importbill."""
+
 from __future__ import annotations
 
 from datetime import date
@@ -60,13 +61,16 @@ def test_a_currency_other_than_usd_is_kept_as_given(acme) -> None:  # noqa: ANN0
     assert (line.amount, line.currency) == (Decimal("123.45"), "EUR")
 
 
-@pytest.mark.parametrize("text, message", [
-    ("day,cost\n2026-11-18,1\n", "needs the columns start_time_iso"),
-    (OPENAI_CSV.replace("1.5,usd", "1.5x,usd"), "row 3: amount_value: '1.5x' is not an amount"),
-    (OPENAI_CSV.replace("2026-11-18T00:00:00+00:00,2026-11-19", "yesterday,2026-11-19", 1), "row 2: start time"),
-    ("start_time,amount_value\n1794960000,1\n99999999999999999999,1\n", "row 3: start time"),  # past year 9999
-    ("start_time_iso,amount_value\n0001-01-01T00:00:00+05:00,1\n", "row 2: start time"),  # before year 1 in UTC
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("day,cost\n2026-11-18,1\n", "needs the columns start_time_iso"),
+        (OPENAI_CSV.replace("1.5,usd", "1.5x,usd"), "row 3: amount_value: '1.5x' is not an amount"),
+        (OPENAI_CSV.replace("2026-11-18T00:00:00+00:00,2026-11-19", "yesterday,2026-11-19", 1), "row 2: start time"),
+        ("start_time,amount_value\n1794960000,1\n99999999999999999999,1\n", "row 3: start time"),  # past year 9999
+        ("start_time_iso,amount_value\n0001-01-01T00:00:00+05:00,1\n", "row 2: start time"),  # before year 1 in UTC
+    ],
+)
 def test_a_bad_file_is_refused_whole_with_the_row_and_keeps_what_was_there(acme, text: str, message: str) -> None:  # noqa: ANN001
     services.import_csv(acme, "anthropic", ANTHROPIC_CSV)
     with pytest.raises(SourceError, match=message):
@@ -99,19 +103,28 @@ def _member(project, role: str) -> APIClient:  # noqa: ANN001
 def test_upload_through_the_api_needs_finance_or_admin(acme, globex, acme_read_key) -> None:  # noqa: ANN001
     upload = lambda: SimpleUploadedFile("costs.csv", OPENAI_CSV.encode(), "text/csv")  # noqa: E731
     finance = _member(acme, Role.FINANCE)
-    response = finance.post("/api/v1/billing/imports?project=acme", {"provider": "openai", "file": upload()},
-                            format="multipart")
+    response = finance.post(
+        "/api/v1/billing/imports?project=acme", {"provider": "openai", "file": upload()}, format="multipart"
+    )
     assert response.status_code == 201, response.content
     assert response.json()["days"] == ["2026-11-18", "2026-11-19"]
     assert response.json()["total_by_currency"] == {"USD": "2.395874"}
-    assert _member(acme, Role.ONCALL).post("/api/v1/billing/imports?project=acme",
-                                           {"provider": "openai", "file": upload()},
-                                           format="multipart").status_code == 403
+    assert (
+        _member(acme, Role.ONCALL)
+        .post("/api/v1/billing/imports?project=acme", {"provider": "openai", "file": upload()}, format="multipart")
+        .status_code
+        == 403
+    )
     keyed = APIClient()
     keyed.credentials(HTTP_AUTHORIZATION=f"Bearer {acme_read_key}")
-    assert keyed.post("/api/v1/billing/imports", {"provider": "openai", "file": upload()},
-                      format="multipart").status_code == 403
-    bad = finance.post("/api/v1/billing/imports?project=acme",
-                       {"provider": "openai", "file": SimpleUploadedFile("x.csv", b"a,b\n1,2\n")}, format="multipart")
+    assert (
+        keyed.post("/api/v1/billing/imports", {"provider": "openai", "file": upload()}, format="multipart").status_code
+        == 403
+    )
+    bad = finance.post(
+        "/api/v1/billing/imports?project=acme",
+        {"provider": "openai", "file": SimpleUploadedFile("x.csv", b"a,b\n1,2\n")},
+        format="multipart",
+    )
     assert bad.status_code == 400 and "start_time_iso" in bad.json()["file"]
     assert not BilledDay.objects.filter(project=globex).exists()

@@ -1,4 +1,5 @@
 """Pulling bills from local servers that answer with the providers' documented shapes."""
+
 from __future__ import annotations
 
 from datetime import date, datetime, timezone
@@ -20,9 +21,20 @@ NOV_18 = int(datetime(2026, 11, 18, tzinfo=timezone.utc).timestamp())
 
 def openai_bucket(start: int, results: list[tuple[str, str, str | None]]) -> dict:
     """A documented Costs API bucket; each result is (value as JSON number text, line_item, project_id)."""
-    return {"object": "bucket", "start_time": start, "end_time": start + DAY, "results": [
-        {"object": "organization.costs.result", "amount": {"value": "__NUM__" + value, "currency": "usd"},
-         "line_item": line_item, "project_id": project} for value, line_item, project in results]}
+    return {
+        "object": "bucket",
+        "start_time": start,
+        "end_time": start + DAY,
+        "results": [
+            {
+                "object": "organization.costs.result",
+                "amount": {"value": "__NUM__" + value, "currency": "usd"},
+                "line_item": line_item,
+                "project_id": project,
+            }
+            for value, line_item, project in results
+        ],
+    }
 
 
 def as_json_numbers(body: dict) -> str:
@@ -35,14 +47,31 @@ def as_json_numbers(body: dict) -> str:
 def openai_pages(seen: Seen) -> Answer:
     page = (seen.params("page") or [""])[0]
     if page == "":
-        body = {"object": "page", "has_more": True, "next_page": "page_2", "data": [
-            openai_bucket(NOV_18, [("0.1234567890123", "gpt-4o-2024-08-06, input", "proj_a"),
-                                   ("2.5", "gpt-4o-2024-08-06, output", "proj_a"),
-                                   ("9.99", "gpt-4o-2024-08-06, input", "proj_other")])]}
+        body = {
+            "object": "page",
+            "has_more": True,
+            "next_page": "page_2",
+            "data": [
+                openai_bucket(
+                    NOV_18,
+                    [
+                        ("0.1234567890123", "gpt-4o-2024-08-06, input", "proj_a"),
+                        ("2.5", "gpt-4o-2024-08-06, output", "proj_a"),
+                        ("9.99", "gpt-4o-2024-08-06, input", "proj_other"),
+                    ],
+                )
+            ],
+        }
     else:
-        body = {"object": "page", "has_more": False, "next_page": None, "data": [
-            openai_bucket(NOV_18 + DAY, [("1.00", "o3, output", "proj_a")]),
-            openai_bucket(NOV_18 + 2 * DAY, [])]}
+        body = {
+            "object": "page",
+            "has_more": False,
+            "next_page": None,
+            "data": [
+                openai_bucket(NOV_18 + DAY, [("1.00", "o3, output", "proj_a")]),
+                openai_bucket(NOV_18 + 2 * DAY, []),
+            ],
+        }
     return Answer(body=as_json_numbers(body))
 
 
@@ -76,22 +105,78 @@ def test_openai_pull_follows_pages_keeps_amounts_exact_and_filters_projects(acme
 def anthropic_pages(seen: Seen) -> Answer:
     page = (seen.params("page") or [""])[0]
     if page == "":
-        return Answer(body={"has_more": True, "next_page": "page_MjAyNi0xMS0xOQ==", "data": [
-            {"starting_at": "2026-11-18T00:00:00Z", "ending_at": "2026-11-19T00:00:00Z", "results": [
-                {"amount": "123.45", "currency": "USD", "description": "Claude Sonnet 4.5 Usage - Input Tokens",
-                 "model": "claude-sonnet-4-5-20250929", "cost_type": "tokens", "token_type": "uncached_input_tokens",
-                 "service_tier": "standard", "context_window": "0-200k", "workspace_id": "wrkspc_a"},
-                {"amount": "5000", "currency": "USD", "description": "Claude Sonnet 4.5 Usage - Input Tokens",
-                 "model": "claude-sonnet-4-5-20250929", "cost_type": "tokens", "token_type": "uncached_input_tokens",
-                 "service_tier": "standard", "context_window": "0-200k", "workspace_id": "wrkspc_other"},
-                {"amount": "1.5", "currency": "USD", "description": "Web Search", "model": None,
-                 "cost_type": "web_search", "token_type": None, "service_tier": None, "context_window": None,
-                 "workspace_id": "wrkspc_a"}]}]})
-    return Answer(body={"has_more": False, "next_page": None, "data": [
-        {"starting_at": "2026-11-19T00:00:00Z", "ending_at": "2026-11-20T00:00:00Z", "results": [
-            {"amount": "0.001", "currency": "USD", "description": "Claude Haiku 4.5 Usage - Output Tokens",
-             "model": "claude-haiku-4-5", "cost_type": "tokens", "token_type": "output_tokens",
-             "service_tier": "batch", "context_window": "0-200k", "workspace_id": "wrkspc_a"}]}]})
+        return Answer(
+            body={
+                "has_more": True,
+                "next_page": "page_MjAyNi0xMS0xOQ==",
+                "data": [
+                    {
+                        "starting_at": "2026-11-18T00:00:00Z",
+                        "ending_at": "2026-11-19T00:00:00Z",
+                        "results": [
+                            {
+                                "amount": "123.45",
+                                "currency": "USD",
+                                "description": "Claude Sonnet 4.5 Usage - Input Tokens",
+                                "model": "claude-sonnet-4-5-20250929",
+                                "cost_type": "tokens",
+                                "token_type": "uncached_input_tokens",
+                                "service_tier": "standard",
+                                "context_window": "0-200k",
+                                "workspace_id": "wrkspc_a",
+                            },
+                            {
+                                "amount": "5000",
+                                "currency": "USD",
+                                "description": "Claude Sonnet 4.5 Usage - Input Tokens",
+                                "model": "claude-sonnet-4-5-20250929",
+                                "cost_type": "tokens",
+                                "token_type": "uncached_input_tokens",
+                                "service_tier": "standard",
+                                "context_window": "0-200k",
+                                "workspace_id": "wrkspc_other",
+                            },
+                            {
+                                "amount": "1.5",
+                                "currency": "USD",
+                                "description": "Web Search",
+                                "model": None,
+                                "cost_type": "web_search",
+                                "token_type": None,
+                                "service_tier": None,
+                                "context_window": None,
+                                "workspace_id": "wrkspc_a",
+                            },
+                        ],
+                    }
+                ],
+            }
+        )
+    return Answer(
+        body={
+            "has_more": False,
+            "next_page": None,
+            "data": [
+                {
+                    "starting_at": "2026-11-19T00:00:00Z",
+                    "ending_at": "2026-11-20T00:00:00Z",
+                    "results": [
+                        {
+                            "amount": "0.001",
+                            "currency": "USD",
+                            "description": "Claude Haiku 4.5 Usage - Output Tokens",
+                            "model": "claude-haiku-4-5",
+                            "cost_type": "tokens",
+                            "token_type": "output_tokens",
+                            "service_tier": "batch",
+                            "context_window": "0-200k",
+                            "workspace_id": "wrkspc_a",
+                        }
+                    ],
+                }
+            ],
+        }
+    )
 
 
 def test_anthropic_pull_reads_cents_follows_pages_and_filters_workspaces(acme, provider_server) -> None:  # noqa: ANN001
@@ -108,8 +193,9 @@ def test_anthropic_pull_reads_cents_follows_pages_and_filters_workspaces(acme, p
     assert first.params("ending_at") == ["2026-11-20T00:00:00Z"]
     assert sorted(first.params("group_by[]")) == ["description", "workspace_id"]
     assert second.params("page") == ["page_MjAyNi0xMS0xOQ=="]
-    lines = sorted((c.billed_day.day, c.line_item, c.amount, c.model)
-                   for c in BilledCost.objects.select_related("billed_day"))
+    lines = sorted(
+        (c.billed_day.day, c.line_item, c.amount, c.model) for c in BilledCost.objects.select_related("billed_day")
+    )
     assert lines == [
         (date(2026, 11, 18), "Claude Sonnet 4.5 Usage - Input Tokens", Decimal("1.2345"), "claude-sonnet-4-5-20250929"),
         (date(2026, 11, 18), "Web Search", Decimal("0.015"), ""),
@@ -122,7 +208,9 @@ def test_a_refused_key_is_a_clear_permanent_error_and_keeps_the_stored_bill(acme
     source = services.add_source(acme, "openai", "sk-admin-good", base_url=server.url)
     services.pull_source(source.pk, days=3, now=NOW)
     before = sorted(BilledCost.objects.values_list("amount", flat=True))
-    server.queued.append(Answer(401, {"error": {"message": "Incorrect API key provided", "type": "invalid_request_error"}}))
+    server.queued.append(
+        Answer(401, {"error": {"message": "Incorrect API key provided", "type": "invalid_request_error"}})
+    )
 
     with pytest.raises(SourceError) as raised:
         services.pull_source(source.pk, days=3, now=NOW)
@@ -137,8 +225,13 @@ def test_a_refused_key_is_a_clear_permanent_error_and_keeps_the_stored_bill(acme
 
 def test_429_is_retried_after_the_retry_after_delay(acme, provider_server) -> None:  # noqa: ANN001
     server = provider_server(anthropic_pages)
-    server.queued.append(Answer(429, {"type": "error", "error": {"type": "rate_limit_error", "message": "slow down"}},
-                                headers={"Retry-After": "1"}))
+    server.queued.append(
+        Answer(
+            429,
+            {"type": "error", "error": {"type": "rate_limit_error", "message": "slow down"}},
+            headers={"Retry-After": "1"},
+        )
+    )
     source = services.add_source(acme, "anthropic", "sk-ant-admin", base_url=server.url)
 
     services.pull_source(source.pk, days=2, now=datetime(2026, 11, 19, 23, 0, tzinfo=timezone.utc))
@@ -163,8 +256,16 @@ def test_pulling_again_replaces_each_day(acme, provider_server) -> None:  # noqa
     amounts = {"value": "2.5"}
 
     def answer(seen: Seen) -> Answer:
-        return Answer(body=as_json_numbers({"object": "page", "has_more": False, "next_page": None, "data": [
-            openai_bucket(NOV_18, [(amounts["value"], "gpt-4o, output", None)])]}))
+        return Answer(
+            body=as_json_numbers(
+                {
+                    "object": "page",
+                    "has_more": False,
+                    "next_page": None,
+                    "data": [openai_bucket(NOV_18, [(amounts["value"], "gpt-4o, output", None)])],
+                }
+            )
+        )
 
     server = provider_server(answer)
     source = services.add_source(acme, "openai", "sk-admin", base_url=server.url)
@@ -185,10 +286,13 @@ def test_a_malformed_answer_is_an_error_not_an_empty_bill(acme, provider_server)
     assert not BilledDay.objects.exists()
 
 
-@pytest.mark.parametrize("provider, bucket", [
-    ("openai", {"start_time": 10**20, "results": []}),
-    ("anthropic", {"starting_at": "0001-01-01T00:00:00+05:00", "results": []}),
-])
+@pytest.mark.parametrize(
+    "provider, bucket",
+    [
+        ("openai", {"start_time": 10**20, "results": []}),
+        ("anthropic", {"starting_at": "0001-01-01T00:00:00+05:00", "results": []}),
+    ],
+)
 def test_a_bucket_time_out_of_range_is_an_error_naming_it(acme, provider_server, provider: str, bucket: dict) -> None:  # noqa: ANN001
     server = provider_server(lambda seen: Answer(body={"data": [bucket], "has_more": False}))
     source = services.add_source(acme, provider, "sk-admin", base_url=server.url)
@@ -234,9 +338,18 @@ def test_beat_claims_each_due_source_once(acme, globex, provider_server) -> None
 
 
 def test_an_amount_finer_than_storage_is_refused_not_rounded(acme, provider_server) -> None:  # noqa: ANN001
-    server = provider_server(lambda seen: Answer(body=as_json_numbers({
-        "object": "page", "has_more": False, "next_page": None,
-        "data": [openai_bucket(NOV_18, [("0.123456789012345678901", "gpt-4o, input", None)])]})))
+    server = provider_server(
+        lambda seen: Answer(
+            body=as_json_numbers(
+                {
+                    "object": "page",
+                    "has_more": False,
+                    "next_page": None,
+                    "data": [openai_bucket(NOV_18, [("0.123456789012345678901", "gpt-4o, input", None)])],
+                }
+            )
+        )
+    )
     source = services.add_source(acme, "openai", "sk-admin", base_url=server.url)
     with pytest.raises(SourceError, match="more than 20 decimal places"):
         services.pull_source(source.pk, days=3, now=NOW)

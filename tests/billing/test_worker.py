@@ -1,4 +1,5 @@
 """A real Celery worker with its beat pulls a due billing source from a local provider server."""
+
 from __future__ import annotations
 
 import time
@@ -20,17 +21,39 @@ def test_beat_pulls_a_due_source_in_a_real_worker(acme, provider_server, tmp_pat
     today = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
 
     def answer(seen: Seen) -> Answer:
-        return Answer(body={"has_more": False, "next_page": None, "data": [
-            {"starting_at": today.strftime("%Y-%m-%dT%H:%M:%SZ"), "ending_at": "", "results": [
-                {"amount": "250", "currency": "USD", "description": "Claude Haiku 4.5 Usage - Output Tokens",
-                 "model": "claude-haiku-4-5", "workspace_id": None}]}]})
+        return Answer(
+            body={
+                "has_more": False,
+                "next_page": None,
+                "data": [
+                    {
+                        "starting_at": today.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                        "ending_at": "",
+                        "results": [
+                            {
+                                "amount": "250",
+                                "currency": "USD",
+                                "description": "Claude Haiku 4.5 Usage - Output Tokens",
+                                "model": "claude-haiku-4-5",
+                                "workspace_id": None,
+                            }
+                        ],
+                    }
+                ],
+            }
+        )
 
     server = provider_server(answer)
     source = services.add_source(acme, "anthropic", "sk-ant-admin-worker", base_url=server.url)
 
-    process, log = start_worker(tmp_path, COSTWATCH_SECRETS_KEY="shared-by-web-and-worker",
-                                COSTWATCH_BILLING_CHECK_INTERVAL_SECONDS="1", COSTWATCH_BILLING_PULL_DAYS="2",
-                                COSTWATCH_ROLLUP_INTERVAL_SECONDS="3600", COSTWATCH_ALERT_INTERVAL_SECONDS="3600")
+    process, log = start_worker(
+        tmp_path,
+        COSTWATCH_SECRETS_KEY="shared-by-web-and-worker",
+        COSTWATCH_BILLING_CHECK_INTERVAL_SECONDS="1",
+        COSTWATCH_BILLING_PULL_DAYS="2",
+        COSTWATCH_ROLLUP_INTERVAL_SECONDS="3600",
+        COSTWATCH_ALERT_INTERVAL_SECONDS="3600",
+    )
     try:
         deadline = time.monotonic() + 90
         while not BilledCost.objects.exists() and time.monotonic() < deadline:

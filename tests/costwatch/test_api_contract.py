@@ -1,4 +1,5 @@
 """What the schema promises beyond shapes: status codes, error bodies, HTML for people, unknown URLs."""
+
 from __future__ import annotations
 
 import pytest
@@ -44,8 +45,12 @@ def test_costs_are_documented_as_the_paginated_object_they_are(schema) -> None: 
 
 
 def test_every_operation_documents_its_errors_and_creates_answer_201(schema) -> None:  # noqa: ANN001
-    operations = [(path, method, op) for path, ops in schema["paths"].items() if path.startswith("/api/v1/")
-                  for method, op in ops.items()]
+    operations = [
+        (path, method, op)
+        for path, ops in schema["paths"].items()
+        if path.startswith("/api/v1/")
+        for method, op in ops.items()
+    ]
     assert len(operations) >= 29
     for path, method, op in operations:
         codes = set(op["responses"])
@@ -64,8 +69,12 @@ def test_no_response_is_an_untyped_object(schema) -> None:  # noqa: ANN001
             for code, response in op["responses"].items():
                 for media in (response.get("content") or {}).values():
                     body = media["schema"]
-                    assert body.get("$ref") or body.get("properties") or body.get("type") == "string", \
-                        (method, path, code, body)
+                    assert body.get("$ref") or body.get("properties") or body.get("type") == "string", (
+                        method,
+                        path,
+                        code,
+                        body,
+                    )
 
 
 def test_the_browsable_api_renders_for_a_signed_in_person(ada, acme) -> None:  # noqa: ANN001
@@ -89,8 +98,9 @@ def test_a_nul_character_is_a_400_not_a_500(ada, acme_read_key) -> None:  # noqa
     response = key.get("/api/v1/costs", {"group_by": "user", "user": "a\x00b"})
     assert response.status_code == 400 and "NUL" in response.json()["detail"]
     assert key.get("/api/v1/users/a%00b").status_code == 400
-    response = ada.post("/api/v1/alerts/rules?project=acme", {"name": "x\x00", "kind": "anomaly"},
-                        content_type="application/json")
+    response = ada.post(
+        "/api/v1/alerts/rules?project=acme", {"name": "x\x00", "kind": "anomaly"}, content_type="application/json"
+    )
     assert response.status_code == 400
 
 
@@ -101,19 +111,28 @@ def test_a_user_without_spend_in_the_period_is_a_404(acme_read_key) -> None:  # 
 
 
 def test_a_rule_without_a_channel_says_it_notifies_nobody(ada, acme) -> None:  # noqa: ANN001
-    created = ada.post("/api/v1/alerts/rules?project=acme", {"name": "cap", "kind": "budget", "period": "day",
-                                                            "amount_usd": "5"}, content_type="application/json")
+    created = ada.post(
+        "/api/v1/alerts/rules?project=acme",
+        {"name": "cap", "kind": "budget", "period": "day", "amount_usd": "5"},
+        content_type="application/json",
+    )
     assert created.status_code == 201
     assert created.json()["notifies_nobody"] is True
     assert "notifies nobody" in created.json()["warnings"][0]
-    channel = ada.post("/api/v1/alerts/channels?project=acme", {"name": "hook", "kind": "webhook",
-                                                               "config": {"url": "http://127.0.0.1:9/"}},
-                       content_type="application/json").json()
-    patched = ada.patch(f"/api/v1/alerts/rules/{created.json()['id']}?project=acme", {"channels": [channel["id"]]},
-                        content_type="application/json").json()
+    channel = ada.post(
+        "/api/v1/alerts/channels?project=acme",
+        {"name": "hook", "kind": "webhook", "config": {"url": "http://127.0.0.1:9/"}},
+        content_type="application/json",
+    ).json()
+    patched = ada.patch(
+        f"/api/v1/alerts/rules/{created.json()['id']}?project=acme",
+        {"channels": [channel["id"]]},
+        content_type="application/json",
+    ).json()
     assert patched["notifies_nobody"] is False and patched["warnings"] == []
-    ada.patch(f"/api/v1/alerts/channels/{channel['id']}?project=acme", {"enabled": False},
-              content_type="application/json")
+    ada.patch(
+        f"/api/v1/alerts/channels/{channel['id']}?project=acme", {"enabled": False}, content_type="application/json"
+    )
     again = ada.get(f"/api/v1/alerts/rules/{created.json()['id']}?project=acme").json()
     assert again["notifies_nobody"] is True and "disabled" in again["warnings"][0]
 
@@ -130,4 +149,4 @@ def test_cost_rows_have_exactly_the_documented_fields() -> None:
     fields = CostRowSerializer().fields
     required = {name for name, field in fields.items() if field.required}
     assert required <= set(row) <= set(fields)
-    assert CostRowSerializer(row).data == {k: v for k, v in row.items()}
+    assert CostRowSerializer(row).data == dict(row)

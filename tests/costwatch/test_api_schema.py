@@ -4,6 +4,7 @@ Three callers, as the issue asks: a project read key, a finance person's session
 session (with its CSRF token, so writes reach the views). Checks: no 5xx, every status code and
 content type documented, every body valid against its documented schema.
 """
+
 from __future__ import annotations
 
 import json
@@ -51,14 +52,42 @@ def session_headers(user) -> list[str]:  # noqa: ANN001
 def run_schemathesis(base: str, headers: list[str], tmp_path: Path, name: str) -> dict:
     report = tmp_path / f"{name}.json"
     command = [
-        str(SCHEMATHESIS), "run", f"{base}/api/schema/", "--url", base, "--checks", CHECKS,
-        "--max-examples", os.environ.get("COSTWATCH_SCHEMATHESIS_EXAMPLES", "15"), "--seed", "16",
-        "--workers", "1", "--no-color", "--generation-database", "none", "--request-timeout", "30",
-        "--report", "json", "--report-json-path", str(report), *headers,
+        str(SCHEMATHESIS),
+        "run",
+        f"{base}/api/schema/",
+        "--url",
+        base,
+        "--checks",
+        CHECKS,
+        "--max-examples",
+        os.environ.get("COSTWATCH_SCHEMATHESIS_EXAMPLES", "15"),
+        "--seed",
+        "16",
+        "--workers",
+        "1",
+        "--no-color",
+        "--generation-database",
+        "none",
+        "--request-timeout",
+        "30",
+        "--report",
+        "json",
+        "--report-json-path",
+        str(report),
+        *headers,
     ]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=1200, check=False,
-                            cwd=tmp_path, env={**os.environ, "SCHEMATHESIS_HOOKS": ""})
-    assert result.returncode == 0, f"schemathesis found problems as {name}:\n{result.stdout[-20000:]}\n{result.stderr[-3000:]}"
+    result = subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+        check=False,
+        cwd=tmp_path,
+        env={**os.environ, "SCHEMATHESIS_HOOKS": ""},
+    )
+    assert result.returncode == 0, (
+        f"schemathesis found problems as {name}:\n{result.stdout[-20000:]}\n{result.stderr[-3000:]}"
+    )
     return {"stdout": result.stdout, "report": json.loads(report.read_text()) if report.exists() else None}
 
 
@@ -66,13 +95,20 @@ def run_schemathesis(base: str, headers: list[str], tmp_path: Path, name: str) -
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("who", ["read_key", "finance", "admin"])
 def test_every_operation_keeps_its_schema_and_never_answers_5xx(live_server, acme_world, tmp_path, who) -> None:  # noqa: ANN001
-    headers = (["-H", f"Authorization: Bearer {acme_world['read_key']}"] if who == "read_key"
-               else session_headers(acme_world[who]))
+    headers = (
+        ["-H", f"Authorization: Bearer {acme_world['read_key']}"]
+        if who == "read_key"
+        else session_headers(acme_world[who])
+    )
     outcome = run_schemathesis(live_server.url, headers, tmp_path, who)
     schema = Client().get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
-    operations = sum(len([m for m in ops if m in {"get", "post", "patch", "delete", "put"}])
-                     for path, ops in schema["paths"].items() if path.startswith("/api/v1/"))
+    operations = sum(
+        len([m for m in ops if m in {"get", "post", "patch", "delete", "put"}])
+        for path, ops in schema["paths"].items()
+        if path.startswith("/api/v1/")
+    )
     assert operations >= 29
     # Every operation was exercised (none skipped or errored before sending).
-    assert f"{operations} selected" in outcome["stdout"] or f"{operations} total" in outcome["stdout"], \
-        outcome["stdout"][-3000:]
+    assert f"{operations} selected" in outcome["stdout"] or f"{operations} total" in outcome["stdout"], outcome[
+        "stdout"
+    ][-3000:]

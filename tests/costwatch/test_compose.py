@@ -1,4 +1,5 @@
 """Docker cannot run here, so the compose file is checked by reading it."""
+
 from __future__ import annotations
 
 import importlib

@@ -8,7 +8,11 @@ def test_database_url_with_host_port_and_credentials() -> None:
     db = database_from_url("postgres://cw:s%40cret@db.internal:6543/costwatch?sslmode=require")
     assert db["ENGINE"] == "django.db.backends.postgresql"
     assert (db["HOST"], db["PORT"], db["NAME"], db["USER"], db["PASSWORD"]) == (
-        "db.internal", "6543", "costwatch", "cw", "s@cret",
+        "db.internal",
+        "6543",
+        "costwatch",
+        "cw",
+        "s@cret",
     )
     assert db["OPTIONS"] == {"sslmode": "require", "options": "-c jit=off"}
 

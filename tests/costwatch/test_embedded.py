@@ -1,4 +1,5 @@
 """The embedded defaults: what `make run`, manage.py and the test session prepare before settings load."""
+
 from __future__ import annotations
 
 import os
@@ -15,8 +16,9 @@ from costwatch.embedded import stop_embedded_database, use_local_defaults
 from tests.conftest import REPO
 
 
-def test_with_a_database_url_only_the_local_folders_and_key_are_made(monkeypatch: pytest.MonkeyPatch,
-                                                                     tmp_path: Path) -> None:
+def test_with_a_database_url_only_the_local_folders_and_key_are_made(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     var = tmp_path / "var"
     monkeypatch.setenv("COSTWATCH_VAR_DIR", str(var))
     monkeypatch.delenv("COSTWATCH_STATIC_ROOT", raising=False)
@@ -46,8 +48,14 @@ def test_manage_py_without_a_database_url_runs_on_the_embedded_database_and_brok
     env["COSTWATCH_VAR_DIR"] = str(var)
     code = "from django.conf import settings as s; print(s.DATABASES['default']['NAME'], s.CELERY_BROKER_URL)"
     try:
-        done = subprocess.run([sys.executable, "manage.py", "shell", "-c", code], cwd=REPO, env=env,
-                              capture_output=True, text=True, timeout=180)
+        done = subprocess.run(
+            [sys.executable, "manage.py", "shell", "-c", code],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
         assert done.returncode == 0, done.stdout + done.stderr
         name, broker = done.stdout.split()[-2:]
         assert name == "costwatch"

@@ -1,4 +1,5 @@
 """/healthz and /readyz against the real database and broker; the logging filters on real records."""
+
 from __future__ import annotations
 
 import logging
@@ -54,14 +55,30 @@ def _record(name: str, level: int, msg: str, args: object) -> logging.LogRecord:
 def test_idle_periodic_ticks_are_not_logged_at_info_and_real_work_is() -> None:
     quiet = QuietPeriodicWork()
     trace = "Task %(name)s[%(id)s] succeeded in %(runtime)ss: %(return_value)s"
-    idle = _record("celery.app.trace", logging.INFO, trace,
-                   ({"name": "costwatch.usage.tasks.recompute_dirty_buckets", "id": "1", "runtime": 0.01, "return_value": "0"},))
-    busy = _record("celery.app.trace", logging.INFO, trace,
-                   ({"name": "costwatch.usage.tasks.recompute_dirty_buckets", "id": "2", "runtime": 0.4, "return_value": "3"},))
-    other = _record("celery.app.trace", logging.INFO, trace,
-                    ({"name": "alerts.tasks.deliver", "id": "3", "runtime": 0.4, "return_value": "None"},))
-    sending = _record("celery.beat", logging.INFO, "Scheduler: Sending due task %s (%s)",
-                      ("rollups", "costwatch.usage.tasks.recompute_dirty_buckets"))
+    idle = _record(
+        "celery.app.trace",
+        logging.INFO,
+        trace,
+        ({"name": "costwatch.usage.tasks.recompute_dirty_buckets", "id": "1", "runtime": 0.01, "return_value": "0"},),
+    )
+    busy = _record(
+        "celery.app.trace",
+        logging.INFO,
+        trace,
+        ({"name": "costwatch.usage.tasks.recompute_dirty_buckets", "id": "2", "runtime": 0.4, "return_value": "3"},),
+    )
+    other = _record(
+        "celery.app.trace",
+        logging.INFO,
+        trace,
+        ({"name": "alerts.tasks.deliver", "id": "3", "runtime": 0.4, "return_value": "None"},),
+    )
+    sending = _record(
+        "celery.beat",
+        logging.INFO,
+        "Scheduler: Sending due task %s (%s)",
+        ("rollups", "costwatch.usage.tasks.recompute_dirty_buckets"),
+    )
     assert not quiet.filter(idle)
     assert not quiet.filter(sending)
     assert quiet.filter(busy) and busy.levelno == logging.INFO

@@ -5,6 +5,7 @@ SIGINT ignored), its children are killed with SIGKILL while exports keep arrivin
 stopped with SIGINT. On a timeout the whole process group is killed and the embedded
 PostgreSQL stopped, so no test leaves a server running.
 """
+
 from __future__ import annotations
 
 import json
@@ -60,15 +61,27 @@ def _get(url: str) -> tuple[int, dict]:
 def _export(port: int, key: str, n: int) -> int:
     start = datetime.now(timezone.utc) - timedelta(seconds=30)
     nanos = str(int(start.timestamp() * 1e9))
-    span = {"traceId": f"{n + 1:032x}", "spanId": f"{n + 1:016x}", "name": "chat", "kind": 3,
-            "startTimeUnixNano": nanos, "endTimeUnixNano": nanos,
-            "attributes": [{"key": "gen_ai.operation.name", "value": {"stringValue": "chat"}},
-                           {"key": "gen_ai.request.model", "value": {"stringValue": "gpt-4o"}},
-                           {"key": "gen_ai.usage.input_tokens", "value": {"intValue": "10"}},
-                           {"key": "gen_ai.usage.output_tokens", "value": {"intValue": "5"}}]}
+    span = {
+        "traceId": f"{n + 1:032x}",
+        "spanId": f"{n + 1:016x}",
+        "name": "chat",
+        "kind": 3,
+        "startTimeUnixNano": nanos,
+        "endTimeUnixNano": nanos,
+        "attributes": [
+            {"key": "gen_ai.operation.name", "value": {"stringValue": "chat"}},
+            {"key": "gen_ai.request.model", "value": {"stringValue": "gpt-4o"}},
+            {"key": "gen_ai.usage.input_tokens", "value": {"intValue": "10"}},
+            {"key": "gen_ai.usage.output_tokens", "value": {"intValue": "5"}},
+        ],
+    }
     body = json.dumps({"resourceSpans": [{"scopeSpans": [{"spans": [span]}]}]}).encode()
-    request = urllib.request.Request(f"http://127.0.0.1:{port}/v1/traces", data=body, method="POST",
-                                     headers={"Content-Type": "application/json", "x-costwatch-key": key})
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/v1/traces",
+        data=body,
+        method="POST",
+        headers={"Content-Type": "application/json", "x-costwatch-key": key},
+    )
     try:
         with urllib.request.urlopen(request, timeout=10) as resp:
             return resp.status
@@ -85,18 +98,31 @@ class Launcher:
         self.grpc_port = _free_port()
         self.log = tmp_path / "run.log"
         env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "CELERY_BROKER_URL"}}
-        env.update(COSTWATCH_VAR_DIR=str(self.var), COSTWATCH_PORT=str(self.port), COSTWATCH_HEARTBEAT_SECONDS="1",
-                   COSTWATCH_HEARTBEAT_STALE_SECONDS="8", COSTWATCH_WORKER_WATCHDOG_SECONDS="20", COSTWATCH_GRPC_PORT=str(self.grpc_port),
-                   COSTWATCH_WORKER_CONCURRENCY="1", COSTWATCH_WEB_WORKERS="2")
+        env.update(
+            COSTWATCH_VAR_DIR=str(self.var),
+            COSTWATCH_PORT=str(self.port),
+            COSTWATCH_HEARTBEAT_SECONDS="1",
+            COSTWATCH_HEARTBEAT_STALE_SECONDS="8",
+            COSTWATCH_WORKER_WATCHDOG_SECONDS="20",
+            COSTWATCH_GRPC_PORT=str(self.grpc_port),
+            COSTWATCH_WORKER_CONCURRENCY="1",
+            COSTWATCH_WEB_WORKERS="2",
+        )
         self._out = self.log.open("wb")
 
         def background_job() -> None:
             # What a shell does for `cmd &` without job control: the job ignores SIGINT.
             signal.signal(signal.SIGINT, signal.SIG_IGN)
 
-        self.proc = subprocess.Popen([sys.executable, "-m", "costwatch.launcher"], cwd=REPO, env=env,
-                                     stdout=self._out, stderr=subprocess.STDOUT, start_new_session=True,
-                                     preexec_fn=background_job)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "costwatch.launcher"],
+            cwd=REPO,
+            env=env,
+            stdout=self._out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=background_job,
+        )
 
     @property
     def text(self) -> str:
@@ -193,7 +219,7 @@ def test_make_run_supervises_its_children_and_stops_on_sigint_from_a_background_
         for kill in (1, 2):
             worker = launcher.pids("worker")[-1]
             os.killpg(worker, signal.SIGKILL)
-            launcher.wait_for(f"worker restart #{kill}", lambda: len(launcher.pids("worker")) == kill + 1)
+            launcher.wait_for(f"worker restart #{kill}", lambda kill=kill: len(launcher.pids("worker")) == kill + 1)
             assert re.search(rf"worker \(pid {worker}\) exited with signal SIGKILL", launcher.text)
         launcher.wait_for("a fresh heartbeat from the restarted worker", launcher.fresh_heartbeat)
     finally:

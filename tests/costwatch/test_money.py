@@ -12,10 +12,19 @@ def test_a_column_keeps_two_significant_digits_of_its_smallest_amount() -> None:
     assert [format_usd(v, places) for v in column] == ["$0.0106", "$0.0035", "$12.5000", "unpriced", "$0.0000"]
 
 
-@pytest.mark.parametrize(("values", "places"), [
-    ([], 2), ([None, D(0)], 2), ([D("1234.5")], 2), ([D("0.01")], 3), ([D("0.5")], 2), ([D("0.0099")], 4),
-    ([D("0.00000000000123")], 10), ([D("-0.004")], 4),
-])
+@pytest.mark.parametrize(
+    ("values", "places"),
+    [
+        ([], 2),
+        ([None, D(0)], 2),
+        ([D("1234.5")], 2),
+        ([D("0.01")], 3),
+        ([D("0.5")], 2),
+        ([D("0.0099")], 4),
+        ([D("0.00000000000123")], 10),
+        ([D("-0.004")], 4),
+    ],
+)
 def test_column_decimals(values, places) -> None:  # noqa: ANN001
     assert column_decimals(values) == places
 

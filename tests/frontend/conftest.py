@@ -1,4 +1,5 @@
 """People with each role in the two tenants, and a month of priced calls for acme (rolled up)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -41,8 +42,12 @@ def people(acme, globex):  # noqa: ANN001, ANN201
 
     users = get_user_model()
     made = {}
-    for name, project, role in [("ada", acme, "admin"), ("fin", acme, "finance"), ("oscar", acme, "oncall"),
-                                ("gus", globex, "admin")]:
+    for name, project, role in [
+        ("ada", acme, "admin"),
+        ("fin", acme, "finance"),
+        ("oscar", acme, "oncall"),
+        ("gus", globex, "admin"),
+    ]:
         made[name] = users.objects.create_user(username=name, password=PASSWORD)
         set_member(project, made[name], role)
     return People(made["ada"], made["fin"], made["oscar"], made["gus"])
@@ -64,20 +69,62 @@ def seed_acme(project) -> None:  # noqa: ANN001
 
     at = earlier_today(project)
     calls = [
-        make_call(project, trace=TRACE_ALICE, at=at, user="alice@example.com", feature="chat", cost=Decimal("0.25"),
-                  tokens=1000, cache_read=400, list_cost=Decimal("0.30"), span="a000000000000001", parent="a0000000000000ff"),
-        make_call(project, trace=TRACE_ALICE, at=at + timedelta(seconds=2), user="alice@example.com", feature="chat",
-                  cost=Decimal("0.125"), tokens=500, span="a000000000000002", parent="a0000000000000ff"),
-        make_call(project, trace=TRACE_BOB, at=at, user="bob", feature="search", model="acme-llm-1", cost=None,
-                  tokens=300, span="b000000000000001", parent="b0000000000000ff"),
-        make_call(project, trace=TRACE_BOB, at=at, user="bob", feature="search", model="gpt-4o-mini",
-                  cost=Decimal("0.0042"), tokens=200, span="b000000000000002", parent="b0000000000000ff"),
+        make_call(
+            project,
+            trace=TRACE_ALICE,
+            at=at,
+            user="alice@example.com",
+            feature="chat",
+            cost=Decimal("0.25"),
+            tokens=1000,
+            cache_read=400,
+            list_cost=Decimal("0.30"),
+            span="a000000000000001",
+            parent="a0000000000000ff",
+        ),
+        make_call(
+            project,
+            trace=TRACE_ALICE,
+            at=at + timedelta(seconds=2),
+            user="alice@example.com",
+            feature="chat",
+            cost=Decimal("0.125"),
+            tokens=500,
+            span="a000000000000002",
+            parent="a0000000000000ff",
+        ),
+        make_call(
+            project,
+            trace=TRACE_BOB,
+            at=at,
+            user="bob",
+            feature="search",
+            model="acme-llm-1",
+            cost=None,
+            tokens=300,
+            span="b000000000000001",
+            parent="b0000000000000ff",
+        ),
+        make_call(
+            project,
+            trace=TRACE_BOB,
+            at=at,
+            user="bob",
+            feature="search",
+            model="gpt-4o-mini",
+            cost=Decimal("0.0042"),
+            tokens=200,
+            span="b000000000000002",
+            parent="b0000000000000ff",
+        ),
     ]
     LlmCall.objects.bulk_create(calls)
-    SpanAttribution.objects.bulk_create([
-        make_root(project, trace=TRACE_ALICE, route="/api/chat", user="alice@example.com", span="a0000000000000ff"),
-        make_root(project, trace=TRACE_BOB, route="/api/search", user="bob", span="b0000000000000ff"),
-    ])
+    SpanAttribution.objects.bulk_create(
+        [
+            make_root(project, trace=TRACE_ALICE, route="/api/chat", user="alice@example.com", span="a0000000000000ff"),
+            make_root(project, trace=TRACE_BOB, route="/api/search", user="bob", span="b0000000000000ff"),
+        ]
+    )
     rebuild_project(project.pk)
 
 

@@ -1,4 +1,5 @@
 """A realistic-looking few weeks of traffic for browser tests and screenshots (deterministic)."""
+
 from __future__ import annotations
 
 import random
@@ -12,8 +13,12 @@ USERS = [f"user-{i:02d}@example.com" for i in range(1, 19)]
 FEATURES = ["chat", "search", "summaries", "code-review", "translate"]
 ROUTES = ["/api/chat", "/api/search", "/api/summarize", "/api/review"]
 MODELS = [  # model, $ per call (roughly), weight
-    ("gpt-4o", Decimal("0.021"), 5), ("gpt-4o-mini", Decimal("0.0012"), 8), ("claude-sonnet-4-5", Decimal("0.034"), 3),
-    ("claude-haiku-4-5", Decimal("0.004"), 4), ("o3", Decimal("0.09"), 1), ("in-house-llm", None, 1),
+    ("gpt-4o", Decimal("0.021"), 5),
+    ("gpt-4o-mini", Decimal("0.0012"), 8),
+    ("claude-sonnet-4-5", Decimal("0.034"), 3),
+    ("claude-haiku-4-5", Decimal("0.004"), 4),
+    ("o3", Decimal("0.09"), 1),
+    ("in-house-llm", None, 1),
 ]
 
 
@@ -42,12 +47,20 @@ def seed_weeks(project, *, days: int = 24, requests_per_day: int = 60, seed: int
                 cached = tokens // 3 if rng.random() < 0.4 else 0
                 cost = None if price is None else (price * Decimal(tokens) / 1500).quantize(Decimal("0.000001"))
                 hit = cost is not None and rng.random() < 0.05
-                calls.append(make_call(
-                    project, trace=trace, at=at + timedelta(seconds=k), model=model, tokens=tokens, cache_read=cached,
-                    cost=Decimal(0) if hit else cost, hit=hit,
-                    list_cost=None if cost is None else (cost * Decimal("1.2") if cached else cost),
-                    parent=root.span_id,
-                ))
+                calls.append(
+                    make_call(
+                        project,
+                        trace=trace,
+                        at=at + timedelta(seconds=k),
+                        model=model,
+                        tokens=tokens,
+                        cache_read=cached,
+                        cost=Decimal(0) if hit else cost,
+                        hit=hit,
+                        list_cost=None if cost is None else (cost * Decimal("1.2") if cached else cost),
+                        parent=root.span_id,
+                    )
+                )
     LlmCall.objects.bulk_create(calls, batch_size=2000)
     SpanAttribution.objects.bulk_create(roots, batch_size=2000)
     rebuild_project(project.pk)

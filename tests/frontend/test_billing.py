@@ -1,4 +1,5 @@
 """The Bills page: reconciliation table and chart, billing sources (admin) and CSV import (finance)."""
+
 from __future__ import annotations
 
 import json
@@ -24,8 +25,9 @@ def test_the_page_shows_billed_against_estimated_with_a_chart(people, acme) -> N
     assert response.status_code == 200
     html = response.content.decode()
     assert "$1.25" in html and "5 EUR" in html and "not converted" in html
-    chart = json.loads(re.search(r'<script id="reconciliation-chart" type="application/json">(.*?)</script>', html,
-                                 re.S).group(1))
+    chart = json.loads(
+        re.search(r'<script id="reconciliation-chart" type="application/json">(.*?)</script>', html, re.S).group(1)
+    )
     assert chart["labels"] == ["2026-11-17", "2026-11-18", "2026-11-19"]
     series = {d["label"]: d["data"] for d in chart["datasets"]}
     assert series["openai billed"] == [None, 1.25, None]
@@ -37,9 +39,17 @@ def test_the_page_shows_billed_against_estimated_with_a_chart(people, acme) -> N
 
 def test_admin_adds_a_source_whose_key_is_never_shown_again(people, acme) -> None:  # noqa: ANN001
     client = people.client("admin")
-    response = client.post("/p/acme/reconciliation/sources/", {
-        "provider": "anthropic", "name": "Claude org", "admin_key": "sk-ant-admin01-topsecret-WXYZ",
-        "scope_ids": "wrkspc_a, wrkspc_b", "base_url": ""}, follow=True)
+    response = client.post(
+        "/p/acme/reconciliation/sources/",
+        {
+            "provider": "anthropic",
+            "name": "Claude org",
+            "admin_key": "sk-ant-admin01-topsecret-WXYZ",
+            "scope_ids": "wrkspc_a, wrkspc_b",
+            "base_url": "",
+        },
+        follow=True,
+    )
     assert response.status_code == 200
     html = response.content.decode()
     assert "topsecret" not in html and "…WXYZ" in html and "wrkspc_a, wrkspc_b" in html
@@ -57,15 +67,27 @@ def test_admin_adds_a_source_whose_key_is_never_shown_again(people, acme) -> Non
 
 
 def test_csv_upload_by_finance_and_refusals(people, acme) -> None:  # noqa: ANN001
-    response = people.client("finance").post("/p/acme/reconciliation/imports/", {
-        "provider": "openai", "file": SimpleUploadedFile("costs.csv", CSV.encode())}, follow=True)
+    response = people.client("finance").post(
+        "/p/acme/reconciliation/imports/",
+        {"provider": "openai", "file": SimpleUploadedFile("costs.csv", CSV.encode())},
+        follow=True,
+    )
     assert "Imported 1 lines for 1 UTC days (1.25 USD)" in response.content.decode()
-    bad = people.client("finance").post("/p/acme/reconciliation/imports/", {
-        "provider": "openai", "file": SimpleUploadedFile("costs.csv", b"a,b\n1,2\n")})
+    bad = people.client("finance").post(
+        "/p/acme/reconciliation/imports/",
+        {"provider": "openai", "file": SimpleUploadedFile("costs.csv", b"a,b\n1,2\n")},
+    )
     assert bad.status_code == 400 and "Nothing was imported" in bad.content.decode()
     assert BilledDay.objects.filter(project=acme).count() == 1
-    assert people.client("oncall").post("/p/acme/reconciliation/imports/", {
-        "provider": "openai", "file": SimpleUploadedFile("costs.csv", CSV.encode())}).status_code == 403
+    assert (
+        people.client("oncall")
+        .post(
+            "/p/acme/reconciliation/imports/",
+            {"provider": "openai", "file": SimpleUploadedFile("costs.csv", CSV.encode())},
+        )
+        .status_code
+        == 403
+    )
     assert people.client("oncall").post("/p/acme/reconciliation/sources/", {}).status_code == 403
     assert people.client("outsider").get("/p/acme/reconciliation/").status_code == 404
 
@@ -73,13 +95,27 @@ def test_csv_upload_by_finance_and_refusals(people, acme) -> None:  # noqa: ANN0
 def test_a_drift_rule_is_created_from_the_rules_page(people, acme) -> None:  # noqa: ANN001
     from alerts.models import Rule
 
-    response = people.client("oncall").post("/p/acme/alerts/rules/new/", {
-        "name": "bill drift", "kind": "drift", "scope": "project", "drift_percent": "5", "drift_usd": "1",
-        "drift_days": "3", "drift_provider": "openai", "repeat_interval_minutes": "60", "enabled": "on"}, follow=True)
+    response = people.client("oncall").post(
+        "/p/acme/alerts/rules/new/",
+        {
+            "name": "bill drift",
+            "kind": "drift",
+            "scope": "project",
+            "drift_percent": "5",
+            "drift_usd": "1",
+            "drift_days": "3",
+            "drift_provider": "openai",
+            "repeat_interval_minutes": "60",
+            "enabled": "on",
+        },
+        follow=True,
+    )
     assert response.status_code == 200
     rule = Rule.objects.get(project=acme, name="bill drift")
     assert (rule.kind, rule.drift_percent, rule.drift_usd, rule.drift_provider) == ("drift", 5, 1, "openai")
     assert "openai's bill vs. estimate per UTC day above 5 % and $1.00" in response.content.decode()
-    refused = people.client("oncall").post("/p/acme/alerts/rules/new/", {
-        "name": "no threshold", "kind": "drift", "scope": "project", "repeat_interval_minutes": "60"})
+    refused = people.client("oncall").post(
+        "/p/acme/alerts/rules/new/",
+        {"name": "no threshold", "kind": "drift", "scope": "project", "repeat_interval_minutes": "60"},
+    )
     assert refused.status_code == 400 and "drift_percent, drift_usd or both" in refused.content.decode()

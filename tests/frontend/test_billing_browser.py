@@ -1,4 +1,5 @@
 """The Bills page in a real browser: the billed-vs-estimated chart draws, the page fits a phone."""
+
 from __future__ import annotations
 
 import re

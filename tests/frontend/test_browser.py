@@ -3,6 +3,7 @@
 Screenshots of the main pages, at a laptop and a phone size, are written to ``screenshots/`` at the
 repository root (git-ignored; see README "Web app").
 """
+
 from __future__ import annotations
 
 import csv
@@ -45,15 +46,26 @@ def browser(monkeypatch) -> Iterator[object]:  # noqa: ANN001
 @pytest.fixture
 def shop(transactional_db, people, acme):  # noqa: ANN001, ANN201
     """Three weeks of traffic, a channel, and a daily budget that today's spend has broken."""
-    from alerts.models import Incident
     from alerts.incidents import evaluate_rules
+    from alerts.models import Incident
     from alerts.rules import save_channel, save_rule
     from tests.frontend.demo_data import seed_weeks
 
     seed_weeks(acme)
-    save_channel(acme, {"kind": "slack", "name": "#ops-alerts", "config": {"url": "https://hooks.slack.com/services/T0/B0/x"}})
-    save_rule(acme, {"name": "Daily project budget", "kind": "budget", "period": "day", "amount": Decimal("1.00"),
-                     "warn_percents": [80]}, [])
+    save_channel(
+        acme, {"kind": "slack", "name": "#ops-alerts", "config": {"url": "https://hooks.slack.com/services/T0/B0/x"}}
+    )
+    save_rule(
+        acme,
+        {
+            "name": "Daily project budget",
+            "kind": "budget",
+            "period": "day",
+            "amount": Decimal("1.00"),
+            "warn_percents": [80],
+        },
+        [],
+    )
     save_rule(acme, {"name": "Spend spike", "kind": "anomaly", "scope": "feature"}, [])
     evaluate_rules()
     assert Incident.objects.filter(project=acme, state="firing").exists()
@@ -151,8 +163,12 @@ def test_oncall_acknowledges_an_incident_in_the_browser(live_server, browser, sh
 def test_pages_fit_a_phone_and_work_from_the_keyboard(live_server, browser, shop) -> None:  # noqa: ANN001
     page = browser.new_page(viewport=PHONE, is_mobile=True, has_touch=True)
     sign_in(page, live_server.url, "ada")
-    for path, name in [("/p/acme/", "overview"), ("/p/acme/users/", "users"), ("/p/acme/alerts/", "alerts"),
-                       ("/p/acme/settings/keys/", "keys")]:
+    for path, name in [
+        ("/p/acme/", "overview"),
+        ("/p/acme/users/", "users"),
+        ("/p/acme/alerts/", "alerts"),
+        ("/p/acme/settings/keys/", "keys"),
+    ]:
         page.goto(live_server.url + path)
         shoot(page, f"{name}-phone")
         # Nothing but the scrollable table boxes may be wider than the screen.

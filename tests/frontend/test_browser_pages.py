@@ -5,6 +5,7 @@ axes have unique money labels, the cost column stays in view on a phone; the rul
 the chosen kind's fields from a static script, marks what is required and warns about a rule that
 notifies nobody; the firing list flags a failed notification; times read in the project's zone.
 """
+
 from __future__ import annotations
 
 import re
@@ -42,7 +43,7 @@ def test_finance_tables_keep_one_money_format_totals_and_the_cost_in_view(live_s
     if size == "phone":
         page.locator(".table-scroll").first.evaluate("box => { box.scrollLeft = box.scrollWidth; }")
         box = first.bounding_box()
-        assert box is not None and 0 <= box["x"] and box["x"] + box["width"] <= PHONE["width"], box
+        assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], box
 
     page.goto(f"{live_server.url}/p/acme/")
     page.wait_for_function("() => window.Chart && Chart.getChart(document.querySelector('canvas'))")
@@ -53,7 +54,9 @@ def test_finance_tables_keep_one_money_format_totals_and_the_cost_in_view(live_s
 
 
 @pytest.mark.parametrize("size", ["laptop", "phone"])
-def test_the_rule_form_shows_the_chosen_kinds_fields_and_warns_about_no_channel(live_server, browser, shop, size) -> None:  # noqa: ANN001, F811
+def test_the_rule_form_shows_the_chosen_kinds_fields_and_warns_about_no_channel(
+    live_server, browser, shop, size
+) -> None:  # noqa: ANN001, F811
     from alerts.models import Rule
 
     page, errors = new_page(browser, size)
@@ -87,9 +90,18 @@ def test_the_firing_list_flags_a_failed_notification_in_the_projects_time(live_s
 
     incident = Incident.objects.filter(project=shop, state="firing").first()
     channel = Channel.objects.get(project=shop)
-    Delivery.objects.create(project=shop, incident=incident, channel=channel, event="firing", payload={},
-                            status="failed", attempts=8, next_attempt_at=timezone.now(), created_at=timezone.now(),
-                            last_error="HTTP 500 from hooks.slack.com: internal_error")
+    Delivery.objects.create(
+        project=shop,
+        incident=incident,
+        channel=channel,
+        event="firing",
+        payload={},
+        status="failed",
+        attempts=8,
+        next_attempt_at=timezone.now(),
+        created_at=timezone.now(),
+        last_error="HTTP 500 from hooks.slack.com: internal_error",
+    )
     page, errors = new_page(browser, size)
     sign_in(page, live_server.url, "oscar")
     page.goto(f"{live_server.url}/p/acme/alerts/")

@@ -1,4 +1,5 @@
 """Cost pages: overview, group tables and pages, CSV export, the request page, the empty project."""
+
 from __future__ import annotations
 
 import csv
@@ -108,7 +109,9 @@ def test_users_table_searches_by_name(people, acme_data) -> None:  # noqa: ANN00
 
 
 def test_htmx_search_returns_only_the_table(people, acme_data) -> None:  # noqa: ANN001
-    response = people.client("finance").get("/p/acme/users/?q=bob", HTTP_HX_REQUEST="true", HTTP_HX_TARGET="group-table")
+    response = people.client("finance").get(
+        "/p/acme/users/?q=bob", HTTP_HX_REQUEST="true", HTTP_HX_TARGET="group-table"
+    )
     body = text(response)
     assert "<html" not in body and "bob" in body and "alice" not in body
 
@@ -147,11 +150,14 @@ def test_oncall_cannot_export_csv_and_sees_no_export_button(people, acme_data) -
     assert page.status_code == 200 and "Export CSV" not in text(page)
 
 
-@pytest.mark.parametrize("dimension,keys", [
-    ("features", ["chat", "search"]),
-    ("endpoints", ["/api/chat", "/api/search"]),
-    ("models", ["gpt-4o", "gpt-4o-mini", "acme-llm-1"]),
-])
+@pytest.mark.parametrize(
+    "dimension,keys",
+    [
+        ("features", ["chat", "search"]),
+        ("endpoints", ["/api/chat", "/api/search"]),
+        ("models", ["gpt-4o", "gpt-4o-mini", "acme-llm-1"]),
+    ],
+)
 def test_features_endpoints_and_models_pages_list_their_groups(people, acme_data, dimension, keys) -> None:  # noqa: ANN001
     response = people.client("finance").get(f"/p/acme/{dimension}/")
     assert response.status_code == 200
@@ -169,8 +175,10 @@ def test_user_page_shows_spend_by_day_feature_model_and_recent_requests(people, 
     assert str(ctx["total"].cost_usd) == "0.375000000000"
     assert ctx["total"].requests == 1
     client = people.client("finance")
-    by = {heading: [(r.key, str(r.cost_usd)) for r in client.get(url).context["rows"]]
-          for heading, _, url in ctx["breakdowns"]}
+    by = {
+        heading: [(r.key, str(r.cost_usd)) for r in client.get(url).context["rows"]]
+        for heading, _, url in ctx["breakdowns"]
+    }
     assert by == {"Feature": [("chat", "0.375000000000")], "Model": [("gpt-4o", "0.375000000000")]}
     assert 'hx-trigger="load"' in text(response)
     assert [r.trace_id for r in ctx["recent"]] == [TRACE_ALICE]
@@ -183,15 +191,23 @@ def test_group_breakdowns_agree_with_the_cost_api_filters(people, acme_data) -> 
     from costwatch.usage.queries import cost_rows, period_of
 
     period = period_of(acme_data, None, None)
-    groups = {"user": ["alice@example.com", "bob"], "feature": ["chat", "search"],
-              "endpoint": ["/api/chat", "/api/search"], "model": ["gpt-4o", "gpt-4o-mini", "acme-llm-1"]}
+    groups = {
+        "user": ["alice@example.com", "bob"],
+        "feature": ["chat", "search"],
+        "endpoint": ["/api/chat", "/api/search"],
+        "model": ["gpt-4o", "gpt-4o-mini", "acme-llm-1"],
+    }
     for dimension, keys in groups.items():
         for key in keys:
             for group in set(groups) - {dimension}:
-                mine = {(r.key, r.cost_usd, r.llm_calls, r.requests)
-                        for r in breakdown_of(acme_data, dimension, key, group, period)}
-                reference = {(r.key, r.cost_usd, r.llm_calls, r.requests)
-                             for r in cost_rows(acme_data, group, period, {dimension: key})}
+                mine = {
+                    (r.key, r.cost_usd, r.llm_calls, r.requests)
+                    for r in breakdown_of(acme_data, dimension, key, group, period)
+                }
+                reference = {
+                    (r.key, r.cost_usd, r.llm_calls, r.requests)
+                    for r in cost_rows(acme_data, group, period, {dimension: key})
+                }
                 assert mine == reference, (dimension, key, group)
 
 
@@ -210,8 +226,9 @@ def test_request_page_shows_each_call_with_tokens_price_and_cost(people, acme_da
     from costwatch.pricing.models import ModelPrice
     from costwatch.usage.models import LlmCall
 
-    price = ModelPrice.objects.create(provider="openai", model="gpt-4o", input="2.5", output="10",
-                                      cache_read="1.25", effective_from="2024-01-01")
+    price = ModelPrice.objects.create(
+        provider="openai", model="gpt-4o", input="2.5", output="10", cache_read="1.25", effective_from="2024-01-01"
+    )
     LlmCall.objects.filter(trace_id=TRACE_ALICE).update(price=price)
     response = people.client("finance").get(f"/p/acme/requests/{TRACE_ALICE}/")
     assert response.status_code == 200
@@ -282,22 +299,46 @@ def test_breakdowns_count_calls_whose_own_feature_differs_from_their_requests(ac
     from tests.usage.factories import make_call, make_root
 
     at = earlier_today(acme)
-    LlmCall.objects.bulk_create([
-        make_call(acme, trace="c1", at=at, user="u1", feature="chat", cost=Decimal("1"), parent="00000000000000c1"),
-        make_call(acme, trace="c1", at=at, user="u1", feature="search", model="gpt-4o-mini", cost=Decimal("2"),
-                  parent="00000000000000c1"),
-        make_call(acme, trace="c1", at=at, user="u1", cost=Decimal("4"), endpoint="/own", parent="00000000000000c1"),
-        make_call(acme, trace="c2", at=at, user="u2", cost=Decimal("8"), endpoint="/own", parent="00000000000000c2"),
-    ])
-    SpanAttribution.objects.bulk_create([
-        make_root(acme, trace="c1", feature="search", route="/api/x", span="00000000000000c1"),
-        make_root(acme, trace="c2", name="GET /", span="00000000000000c2")])
+    LlmCall.objects.bulk_create(
+        [
+            make_call(acme, trace="c1", at=at, user="u1", feature="chat", cost=Decimal("1"), parent="00000000000000c1"),
+            make_call(
+                acme,
+                trace="c1",
+                at=at,
+                user="u1",
+                feature="search",
+                model="gpt-4o-mini",
+                cost=Decimal("2"),
+                parent="00000000000000c1",
+            ),
+            make_call(
+                acme, trace="c1", at=at, user="u1", cost=Decimal("4"), endpoint="/own", parent="00000000000000c1"
+            ),
+            make_call(
+                acme, trace="c2", at=at, user="u2", cost=Decimal("8"), endpoint="/own", parent="00000000000000c2"
+            ),
+        ]
+    )
+    SpanAttribution.objects.bulk_create(
+        [
+            make_root(acme, trace="c1", feature="search", route="/api/x", span="00000000000000c1"),
+            make_root(acme, trace="c2", name="GET /", span="00000000000000c2"),
+        ]
+    )
     rebuild_project(acme.pk)
     period = period_of(acme, None, None)
-    for dimension, key in [("feature", "search"), ("feature", "chat"), ("endpoint", "/api/x"), ("endpoint", "/own"),
-                           ("model", "gpt-4o")]:
+    for dimension, key in [
+        ("feature", "search"),
+        ("feature", "chat"),
+        ("endpoint", "/api/x"),
+        ("endpoint", "/own"),
+        ("model", "gpt-4o"),
+    ]:
         for group in {"user", "model", "feature"} - {dimension}:
             mine = {(r.key, r.cost_usd) for r in breakdown_of(acme, dimension, key, group, period)}
             assert mine == {(r.key, r.cost_usd) for r in cost_rows(acme, group, period, {dimension: key})}
     assert {(r.key, r.cost_usd) for r in breakdown_of(acme, "feature", "search", "model", period)} == {
-        ("gpt-4o-mini", Decimal("2")), ("gpt-4o", Decimal("4"))}
+        ("gpt-4o-mini", Decimal("2")),
+        ("gpt-4o", Decimal("4")),
+    }

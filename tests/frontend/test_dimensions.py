@@ -1,6 +1,7 @@
 """Custom dimension pages: Settings → Dimensions, a cost table and group pages per dimension, the A/B
 comparison. Spans go in through /v1/traces and the real rollups (helpers of tests/usage/test_dimensions.py);
 the pages are read with Django's test client as each role."""
+
 from __future__ import annotations
 
 import csv
@@ -66,6 +67,7 @@ def _unpriced_span(trace: str, span: str, at: datetime, **kwargs: object) -> dic
 
 # --- Settings → Dimensions -------------------------------------------------------------------------
 
+
 def test_finance_sees_the_dimensions_but_cannot_add_one(people, acme) -> None:  # noqa: ANN001
     _dimension(acme, "tenant", ["app.tenant", "tenant.id"], limit=50)
     client = people.client("finance")
@@ -88,8 +90,10 @@ def test_admin_adds_a_dimension_and_its_backfill_shows_pending_then_done(people,
     client = people.client("admin")
     page = client.get("/p/acme/settings/dimensions/")
     assert "Add a dimension" in text(page) and 'name="csrfmiddlewaretoken"' in text(page)
-    response = client.post("/p/acme/settings/dimensions/",
-                           {"name": "tenant", "attribute_keys": "app.tenant\ntenant.id, org.id", "max_values_per_day": ""})
+    response = client.post(
+        "/p/acme/settings/dimensions/",
+        {"name": "tenant", "attribute_keys": "app.tenant\ntenant.id, org.id", "max_values_per_day": ""},
+    )
     assert response.status_code == 302 and response["Location"] == "/p/acme/settings/dimensions/"
     dimension = CustomDimension.objects.get(project=acme)
     assert dimension.attribute_keys == ["app.tenant", "tenant.id", "org.id"]
@@ -111,48 +115,67 @@ def test_admin_changes_the_keys_and_the_limit(people, acme) -> None:  # noqa: AN
     client = people.client("admin")
     form = client.get("/p/acme/settings/dimensions/tenant/")
     assert form.status_code == 200 and "app.tenant</textarea>" in text(form)
-    response = client.post("/p/acme/settings/dimensions/tenant/", {"attribute_keys": "org.id\napp.tenant",
-                                                                   "max_values_per_day": "25"}, follow=True)
+    response = client.post(
+        "/p/acme/settings/dimensions/tenant/",
+        {"attribute_keys": "org.id\napp.tenant", "max_values_per_day": "25"},
+        follow=True,
+    )
     assert "its new keys are backfilled" in text(response) and "25 values a day" in text(response)
     dimension.refresh_from_db()
     assert (dimension.attribute_keys, dimension.max_values_per_day) == (["org.id", "app.tenant"], 25)
     assert dimension.backfill_requested_at > dimension.backfilled_at  # a new backfill is waiting
 
 
-@pytest.mark.parametrize("fields,field,message", [
-    ({"name": "Tenant", "attribute_keys": "app.tenant"}, "name", "lower-case letters"),
-    ({"name": "user", "attribute_keys": "app.user"}, "name", "built-in group"),
-    ({"name": "tenant", "attribute_keys": "app.tenant"}, "name", "already has a dimension named"),
-    ({"name": "", "attribute_keys": "app.plan"}, "name", "lower-case letters"),
-    ({"name": "plan", "attribute_keys": " \n , "}, "attribute_keys", "at least one"),
-    ({"name": "plan", "attribute_keys": "app.plan\napp.plan"}, "attribute_keys", "listed twice"),
-    ({"name": "plan", "attribute_keys": "app.plan", "max_values_per_day": "0"}, "max_values_per_day", "from 1 to 1,000,000"),
-    ({"name": "plan", "attribute_keys": "app.plan", "max_values_per_day": "many"}, "max_values_per_day",
-     "whole number"),
-])
+@pytest.mark.parametrize(
+    "fields,field,message",
+    [
+        ({"name": "Tenant", "attribute_keys": "app.tenant"}, "name", "lower-case letters"),
+        ({"name": "user", "attribute_keys": "app.user"}, "name", "built-in group"),
+        ({"name": "tenant", "attribute_keys": "app.tenant"}, "name", "already has a dimension named"),
+        ({"name": "", "attribute_keys": "app.plan"}, "name", "lower-case letters"),
+        ({"name": "plan", "attribute_keys": " \n , "}, "attribute_keys", "at least one"),
+        ({"name": "plan", "attribute_keys": "app.plan\napp.plan"}, "attribute_keys", "listed twice"),
+        (
+            {"name": "plan", "attribute_keys": "app.plan", "max_values_per_day": "0"},
+            "max_values_per_day",
+            "from 1 to 1,000,000",
+        ),
+        (
+            {"name": "plan", "attribute_keys": "app.plan", "max_values_per_day": "many"},
+            "max_values_per_day",
+            "whole number",
+        ),
+    ],
+)
 def test_bad_input_is_shown_next_to_its_field_and_changes_nothing(people, acme, fields, field, message) -> None:  # noqa: ANN001
     _dimension(acme, "tenant", ["app.tenant"])
-    before = list(CustomDimension.objects.filter(project=acme).values_list("name", "attribute_keys", "max_values_per_day"))
+    before = list(
+        CustomDimension.objects.filter(project=acme).values_list("name", "attribute_keys", "max_values_per_day")
+    )
     response = people.client("admin").post("/p/acme/settings/dimensions/", fields)
     assert response.status_code == 400
     errors = response.context["form"].errors
     assert list(errors) == [field] and message in errors[field][0], errors
     # Shown inside the field's own block, the typed values kept.
     body = text(response)
-    block = body[body.index(f'for="id_{field}"'):]
-    assert message in block[:block.index("</div>")]
+    block = body[body.index(f'for="id_{field}"') :]
+    assert message in block[: block.index("</div>")]
     assert 'class="field invalid"' in body
     if fields["name"]:
         assert f'value="{fields["name"]}"' in body
-    after = list(CustomDimension.objects.filter(project=acme).values_list("name", "attribute_keys", "max_values_per_day"))
+    after = list(
+        CustomDimension.objects.filter(project=acme).values_list("name", "attribute_keys", "max_values_per_day")
+    )
     assert after == before
 
 
 def test_bad_edits_change_nothing(people, acme) -> None:  # noqa: ANN001
     dimension = _dimension(acme, "tenant", ["app.tenant"], limit=10)
     client = people.client("admin")
-    for fields, field in [({"attribute_keys": "", "max_values_per_day": "10"}, "attribute_keys"),
-                          ({"attribute_keys": "app.tenant", "max_values_per_day": "-3"}, "max_values_per_day")]:
+    for fields, field in [
+        ({"attribute_keys": "", "max_values_per_day": "10"}, "attribute_keys"),
+        ({"attribute_keys": "app.tenant", "max_values_per_day": "-3"}, "max_values_per_day"),
+    ]:
         response = client.post("/p/acme/settings/dimensions/tenant/", fields)
         assert response.status_code == 400 and list(response.context["form"].errors) == [field]
     dimension.refresh_from_db()
@@ -164,8 +187,9 @@ def test_delete_is_refused_with_the_rules_named_while_alert_rules_use_the_dimens
     from alerts.models import Rule
 
     dimension = _dimension(acme, "tenant", ["app.tenant"])
-    rule = Rule.objects.create(project=acme, name="Tenant budget", kind="budget", scope=dimension.rollup_dimension,
-                               amount=D(10))
+    rule = Rule.objects.create(
+        project=acme, name="Tenant budget", kind="budget", scope=dimension.rollup_dimension, amount=D(10)
+    )
     client = people.client("admin")
     listed = text(client.get("/p/acme/settings/dimensions/"))
     assert "used by alert rule Tenant budget" in listed
@@ -182,6 +206,7 @@ def test_delete_is_refused_with_the_rules_named_while_alert_rules_use_the_dimens
 
 # --- A dimension's cost pages ----------------------------------------------------------------------
 
+
 def test_the_dimension_table_shows_each_values_totals_from_the_ingested_spans(people, traffic) -> None:  # noqa: ANN001
     response = people.client("finance").get(f"/p/acme/dimensions/tenant/?{NOVEMBER}")
     assert response.status_code == 200
@@ -191,7 +216,11 @@ def test_the_dimension_table_shows_each_values_totals_from_the_ingested_spans(pe
     for row in table.rows:
         want = expected[row.key]
         assert (row.cost_usd, row.llm_calls, row.requests, row.errors) == (
-            want["cost"], want["calls"], want["requests"], want["errors"]), row.key
+            want["cost"],
+            want["calls"],
+            want["requests"],
+            want["errors"],
+        ), row.key
         assert (row.input_tokens, row.output_tokens, row.cost_complete) == (want["input"], want["output"], True)
     assert [row.key for row in table.rows] == sorted(expected, key=lambda k: -expected[k]["cost"])  # by spend
     totals = response.context["totals"]
@@ -209,10 +238,14 @@ def test_the_dimension_table_shows_each_values_totals_from_the_ingested_spans(pe
     assert [row.key for row in ascending.context["table"].rows] == sorted(expected)
     searched = people.client("finance").get(f"/p/acme/dimensions/tenant/?{NOVEMBER}&q=GLO")
     assert [row.key for row in searched.context["table"].rows] == ["globex"]
-    fragment = people.client("finance").get(f"/p/acme/dimensions/tenant/?{NOVEMBER}&q=ini",
-                                            HTTP_HX_REQUEST="true", HTTP_HX_TARGET="group-table")
-    assert "<html" not in text(fragment) and "initech" in text(fragment) and "acme" not in text(fragment).split(
-        "<table")[1].split("</table>")[0].replace("/p/acme/", "")
+    fragment = people.client("finance").get(
+        f"/p/acme/dimensions/tenant/?{NOVEMBER}&q=ini", HTTP_HX_REQUEST="true", HTTP_HX_TARGET="group-table"
+    )
+    assert (
+        "<html" not in text(fragment)
+        and "initech" in text(fragment)
+        and "acme" not in text(fragment).split("<table")[1].split("</table>")[0].replace("/p/acme/", "")
+    )
 
 
 def test_a_values_page_shows_its_days_splits_and_requests(people, traffic) -> None:  # noqa: ANN001
@@ -222,7 +255,10 @@ def test_a_values_page_shows_its_days_splits_and_requests(people, traffic) -> No
     assert response.status_code == 200
     ctx = response.context
     assert (ctx["total"].cost_usd, ctx["total"].llm_calls, ctx["total"].requests) == (
-        want["cost"], want["calls"], want["requests"])
+        want["cost"],
+        want["calls"],
+        want["requests"],
+    )
     assert sum(ctx["chart"]["datasets"][0]["data"]) == pytest.approx(float(want["cost"]))
     assert len(ctx["recent"]) == want["requests"]
     assert sum(r.llm_calls for r in ctx["recent"]) == want["calls"]
@@ -235,7 +271,7 @@ def test_a_values_page_shows_its_days_splits_and_requests(people, traffic) -> No
     assert 'href="/p/acme/dimensions/variant/detail/?key=A&amp;' in text(by_variant)
     by_model = client.get(splits["Model"])
     assert [(row.key, row.cost_usd) for row in by_model.context["rows"]] == [("gpt-4o", want["cost"])]
-    assert client.get(f"/p/acme/dimensions/tenant/detail/breakdown/?key=acme&by=tenant").status_code == 404
+    assert client.get("/p/acme/dimensions/tenant/detail/breakdown/?key=acme&by=tenant").status_code == 404
     # A value without spend in the range, a missing key, an unknown dimension.
     assert client.get(f"/p/acme/dimensions/tenant/detail/?key=umbrella&{NOVEMBER}").status_code == 404
     assert client.get("/p/acme/dimensions/tenant/detail/").status_code == 404
@@ -261,14 +297,16 @@ def test_calls_without_a_value_read_not_set(people, traffic, acme_ingest_key) ->
 def test_unknown_cost_stays_visibly_unknown_on_the_dimension_pages(people, acme, acme_ingest_key) -> None:  # noqa: ANN001
     _dimension(acme, "tenant", ["app.tenant"])
     at = datetime(2026, 11, 20, 9, tzinfo=UTC)
-    _post(acme_ingest_key, _export([({"app.tenant": "umbrella"}, [
-        _unpriced_span("e" * 32, "e" * 16, at, chat=(1000, 10))])]))
+    _post(
+        acme_ingest_key,
+        _export([({"app.tenant": "umbrella"}, [_unpriced_span("e" * 32, "e" * 16, at, chat=(1000, 10))])]),
+    )
     _rolled_up()
     client = people.client("finance")
     listed = text(client.get(f"/p/acme/dimensions/tenant/?{NOVEMBER}"))
-    row = listed[listed.index(">umbrella</bdi>"):]
-    cost = row[row.index('<td class="num cost"'):]
-    assert cost[:cost.index("</td>")].endswith(">unpriced")
+    row = listed[listed.index(">umbrella</bdi>") :]
+    cost = row[row.index('<td class="num cost"') :]
+    assert cost[: cost.index("</td>")].endswith(">unpriced")
     page = client.get(f"/p/acme/dimensions/tenant/detail/?key=umbrella&{NOVEMBER}")
     assert page.context["total"].known_cost_usd is None
     assert "could not be priced" in text(page)
@@ -279,8 +317,16 @@ def test_unknown_cost_stays_visibly_unknown_on_the_dimension_pages(people, acme,
 def test_values_past_the_daily_limit_are_other_with_a_warning_banner(people, acme, acme_ingest_key) -> None:  # noqa: ANN001
     _dimension(acme, "tenant", ["app.tenant"], limit=2)
     start = datetime(2026, 11, 22, 8, tzinfo=UTC)
-    spans = [_span(f"{i + 1:032x}", f"{i + 1:016x}", start + timedelta(minutes=i), chat=(1000, 10),
-                   attrs={"app.tenant": f"t{i}"}) for i in range(5)]
+    spans = [
+        _span(
+            f"{i + 1:032x}",
+            f"{i + 1:016x}",
+            start + timedelta(minutes=i),
+            chat=(1000, 10),
+            attrs={"app.tenant": f"t{i}"},
+        )
+        for i in range(5)
+    ]
     random.Random(2).shuffle(spans)
     _post(acme_ingest_key, _export([({}, spans)]))
     _rolled_up()
@@ -324,6 +370,7 @@ def test_finance_exports_a_dimension_as_csv_and_oncall_may_not(people, traffic) 
 
 # --- The comparison --------------------------------------------------------------------------------
 
+
 @pytest.fixture
 def ab(acme, acme_ingest_key):  # noqa: ANN001, ANN201
     """Feature "answer": variant A has 2 requests of one call each (1000 in / 100 out, one failed);
@@ -331,18 +378,37 @@ def ab(acme, acme_ingest_key):  # noqa: ANN001, ANN201
     call of an unpriced model."""
     _dimension(acme, "variant", ["app.variant"])
     start = datetime(2026, 11, 23, 10, tzinfo=UTC)
-    plan = [("A", "answer", [(1000, 100, False, True)]), ("A", "answer", [(1000, 100, True, True)]),
-            ("B", "answer", [(400, 50, False, True), (400, 50, False, True)]),
-            ("B", "other", [(300, 30, False, False)])]
+    plan = [
+        ("A", "answer", [(1000, 100, False, True)]),
+        ("A", "answer", [(1000, 100, True, True)]),
+        ("B", "answer", [(400, 50, False, True), (400, 50, False, True)]),
+        ("B", "other", [(300, 30, False, False)]),
+    ]
     spans = []
     for i, (variant, feature, calls) in enumerate(plan):
         trace, root = f"{i + 1:032x}", f"{i + 1:016x}"
-        spans.append(_span(trace, root, start + timedelta(minutes=i), kind=2, name="POST /x",
-                           attrs={"app.variant": variant, "costwatch.feature": feature, "http.route": "/x"}))
+        spans.append(
+            _span(
+                trace,
+                root,
+                start + timedelta(minutes=i),
+                kind=2,
+                name="POST /x",
+                attrs={"app.variant": variant, "costwatch.feature": feature, "http.route": "/x"},
+            )
+        )
         for j, (tokens, out, error, priced) in enumerate(calls):
             make = _span if priced else _unpriced_span
-            spans.append(make(trace, f"{i + 1:08x}{j + 1:08x}", start + timedelta(minutes=i, seconds=j), parent=root,
-                              chat=(tokens, out), error=error))
+            spans.append(
+                make(
+                    trace,
+                    f"{i + 1:08x}{j + 1:08x}",
+                    start + timedelta(minutes=i, seconds=j),
+                    parent=root,
+                    chat=(tokens, out),
+                    error=error,
+                )
+            )
     random.Random(1).shuffle(spans)
     _post(acme_ingest_key, _export([({}, spans[:4])]))
     _post(acme_ingest_key, _export([({}, spans[4:])]))
@@ -354,8 +420,8 @@ def _cells(body: str, label: str) -> list[str]:
     """The A, B and difference cells of one comparison line, as text."""
     import re
 
-    row = body[body.index(f'<th scope="row" class="key">{label}<'):]
-    row = row[:row.index("</tr>")]
+    row = body[body.index(f'<th scope="row" class="key">{label}<') :]
+    row = row[: row.index("</tr>")]
     return [re.sub(r"<[^>]+>", "", cell).strip() for cell in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)]
 
 
@@ -386,7 +452,9 @@ def test_the_comparison_shows_per_request_figures_side_by_side(people, ab) -> No
 
 
 def test_a_cost_per_request_with_an_unpriced_call_is_unknown_not_zero(people, ab) -> None:  # noqa: ANN001
-    response = people.client("finance").get("/p/acme/compare/?dimension=variant&a=A&b=B&start=2026-11-23&end=2026-11-23")
+    response = people.client("finance").get(
+        "/p/acme/compare/?dimension=variant&a=A&b=B&start=2026-11-23&end=2026-11-23"
+    )
     body = text(response)
     assert _cells(body, "Cost per request") == ["$0.0035", "unknown: 1 of 3 calls not priced", "—"]
     assert _cells(body, "Requests") == ["2", "2", "±0%"]
@@ -433,7 +501,7 @@ def test_each_dimension_page_opens_for_the_roles_that_may(people, traffic, who) 
     client = people.client(who)
     outcome = {url: client.get(url).status_code for url in PAGES}
     if who == "outsider":  # admin of globex: acme's pages do not exist for them
-        assert outcome == {url: 404 for url in PAGES}
+        assert outcome == dict.fromkeys(PAGES, 404)
         assert client.post("/p/acme/settings/dimensions/", {"name": "x", "attribute_keys": "y"}).status_code == 404
     else:
         assert outcome == {url: 200 if who in roles else 403 for url, roles in PAGES.items()}

@@ -1,5 +1,6 @@
 """Custom dimensions in Debian's Chromium: an admin adds one in Settings, traffic arrives through
 /v1/traces and is rolled up, the dimension's page shows it, and the A/B comparison opens from there."""
+
 from __future__ import annotations
 
 import re
@@ -16,7 +17,8 @@ from tests.usage.test_dimensions import Traffic, _rolled_up, prices  # noqa: F40
 
 @pytest.mark.parametrize("size", ["laptop", "phone"])
 def test_an_admin_adds_a_dimension_sees_its_page_and_compares_two_values(  # noqa: PLR0915
-        live_server, browser, transactional_db, people, acme, acme_ingest_key, monkeypatch, size) -> None:  # noqa: ANN001, F811
+    live_server, browser, transactional_db, people, acme, acme_ingest_key, monkeypatch, size
+) -> None:  # noqa: ANN001, F811
     from costwatch.usage import tasks
     from costwatch.usage.dimensions import backfill_dimension
     from costwatch.usage.models import CustomDimension
@@ -63,8 +65,10 @@ def test_an_admin_adds_a_dimension_sees_its_page_and_compares_two_values(  # noq
     expected = traffic.values("variant")
     rows = page.locator("#group-table tbody tr")
     assert rows.count() == len(expected)
-    shown = {rows.nth(i).locator("th").inner_text().strip(): rows.nth(i).locator("td.cost").inner_text()
-             for i in range(rows.count())}
+    shown = {
+        rows.nth(i).locator("th").inner_text().strip(): rows.nth(i).locator("td.cost").inner_text()
+        for i in range(rows.count())
+    }
     assert set(shown) == set(expected)
     for value, cost in shown.items():
         assert re.fullmatch(r"\$[0-9.,]+", cost), cost

@@ -3,11 +3,11 @@ serializers, schema), and no module of ours imports another module's private (``
 
 Read from the source with ``ast``, so an import inside a function counts too.
 """
+
 from __future__ import annotations
 
 import ast
 from collections.abc import Iterator
-from pathlib import Path
 
 from tests.conftest import REPO
 
@@ -47,14 +47,23 @@ def _imports(path: str, tree: ast.Module) -> Iterator[tuple[str, list[str]]]:
 
 def _drf_modules() -> set[str]:
     """Our modules that are an API layer: every one that imports DRF or drf-spectacular."""
-    return {_module_of(path) for path, tree in _sources(*PACKAGES)
-            if any(module.split(".")[0] in DRF for module, _ in _imports(path, tree))}
+    return {
+        _module_of(path)
+        for path, tree in _sources(*PACKAGES)
+        if any(module.split(".")[0] in DRF for module, _ in _imports(path, tree))
+    }
 
 
 def test_our_api_layer_is_the_modules_that_import_drf() -> None:
     api_layer = _drf_modules()
-    assert {"costwatch.usage.api", "costwatch.usage.serializers", "costwatch.usage.dimensions_api",
-            "costwatch.savings.api", "alerts.api", "costwatch.projects.api"} <= api_layer
+    assert {
+        "costwatch.usage.api",
+        "costwatch.usage.serializers",
+        "costwatch.usage.dimensions_api",
+        "costwatch.savings.api",
+        "alerts.api",
+        "costwatch.projects.api",
+    } <= api_layer
     assert not any(module.startswith("frontend") for module in api_layer)
 
 
@@ -64,8 +73,11 @@ def test_pages_import_no_api_layer() -> None:
     for path, tree in _sources("frontend"):
         for module, names in _imports(path, tree):
             for imported in (module, *(f"{module}.{name}" for name in names)):
-                if imported.split(".")[0] in DRF or imported in api_layer or imported.rsplit(".", 1)[-1] in {
-                        "api", "serializers"}:
+                if (
+                    imported.split(".")[0] in DRF
+                    or imported in api_layer
+                    or imported.rsplit(".", 1)[-1] in {"api", "serializers"}
+                ):
                     found.add((path, imported))
     assert found == STILL_TO_GO
 
@@ -75,6 +87,9 @@ def test_no_module_imports_another_modules_private_names() -> None:
     for path, tree in _sources(*PACKAGES):
         for module, names in _imports(path, tree):
             if module.split(".")[0] in PACKAGES:
-                found += [f"{path}: from {module} import {name}" for name in names
-                          if name.startswith("_") and not name.startswith("__")]
+                found += [
+                    f"{path}: from {module} import {name}"
+                    for name in names
+                    if name.startswith("_") and not name.startswith("__")
+                ]
     assert found == []

@@ -1,8 +1,8 @@
 """Settings (keys, members) and pricing pages, with the roles that may and may not use them."""
+
 from __future__ import annotations
 
 import re
-
 from decimal import Decimal
 
 import pytest
@@ -158,9 +158,19 @@ def test_admin_adds_a_price_override_for_the_project(people, acme, globex) -> No
     from costwatch.pricing.pricebook import PriceBook
 
     ModelPrice.objects.create(provider="openai", model="gpt-4o", input="2.5", output="10", effective_from="2024-08-06")
-    response = people.client("admin").post("/p/acme/pricing/overrides/", {
-        "provider": "openai", "model": "gpt-4o", "input": "2.0", "output": "8", "cache_read": "",
-        "cache_write": "", "effective_from": "2025-01-01"}, follow=True)
+    response = people.client("admin").post(
+        "/p/acme/pricing/overrides/",
+        {
+            "provider": "openai",
+            "model": "gpt-4o",
+            "input": "2.0",
+            "output": "8",
+            "cache_read": "",
+            "cache_write": "",
+            "effective_from": "2025-01-01",
+        },
+        follow=True,
+    )
     assert response.status_code == 200
     assert "Override openai/gpt-4o from 2025-01-01 added" in response.content.decode()
     override = ModelPrice.objects.get(project=acme)
@@ -174,8 +184,10 @@ def test_admin_adds_a_price_override_for_the_project(people, acme, globex) -> No
 def test_a_bad_override_is_shown_with_its_errors(people, acme) -> None:  # noqa: ANN001
     from costwatch.pricing.models import ModelPrice
 
-    response = people.client("admin").post("/p/acme/pricing/overrides/", {
-        "provider": "openai", "model": "gpt-4o", "input": "-1", "output": "abc", "effective_from": "2025-01-01"})
+    response = people.client("admin").post(
+        "/p/acme/pricing/overrides/",
+        {"provider": "openai", "model": "gpt-4o", "input": "-1", "output": "abc", "effective_from": "2025-01-01"},
+    )
     assert response.status_code == 400
     body = response.content.decode()
     assert "greater than or equal to 0" in body and "Enter a number" in body
@@ -186,8 +198,10 @@ def test_a_bad_override_is_shown_with_its_errors(people, acme) -> None:  # noqa:
 def test_finance_and_oncall_cannot_add_price_overrides(people, acme, who) -> None:  # noqa: ANN001
     from costwatch.pricing.models import ModelPrice
 
-    response = people.client(who).post("/p/acme/pricing/overrides/", {
-        "provider": "openai", "model": "gpt-4o", "input": "1", "output": "1", "effective_from": "2025-01-01"})
+    response = people.client(who).post(
+        "/p/acme/pricing/overrides/",
+        {"provider": "openai", "model": "gpt-4o", "input": "1", "output": "1", "effective_from": "2025-01-01"},
+    )
     assert response.status_code == 403
     assert not ModelPrice.objects.filter(project=acme).exists()
 
@@ -224,24 +238,49 @@ def test_model_history_page_lists_every_price_of_the_model(people, acme, default
 def test_repricings_are_listed_on_the_pricing_page(people, acme, globex) -> None:  # noqa: ANN001
     from costwatch.pricing.models import Repricing
 
-    Repricing.objects.create(project=acme, by="alice", model="gpt-4o", checked=10, changed=4,
-                             total_before=Decimal("1.5"), total_after=Decimal("2.25"), unpriced_before=3)
+    Repricing.objects.create(
+        project=acme,
+        by="alice",
+        model="gpt-4o",
+        checked=10,
+        changed=4,
+        total_before=Decimal("1.5"),
+        total_after=Decimal("2.25"),
+        unpriced_before=3,
+    )
     Repricing.objects.create(project=globex, by="mallory", checked=1, changed=1)
     body = people.client("finance").get("/p/acme/pricing/").content.decode()
     assert "alice" in body and "model gpt-4o" in body and "$1.5" in body and "$2.25" in body and "3 → 0" in body
     assert "mallory" not in body
 
 
-@pytest.mark.parametrize(("path", "data"), [
-    ("/p/acme/settings/keys/", {"name": "ci", "scope": "read"}),
-    ("/p/acme/settings/members/", {"username": "gus", "role": "finance"}),
-    ("/p/acme/pricing/overrides/", {"provider": "vllm", "model": "llama-x", "input": "0.2", "output": "0.6",
-                                    "effective_from": "2025-01-01"}),
-    ("/p/acme/alerts/channels/new/", {"name": "hook", "kind": "webhook", "url": "http://127.0.0.1:9/x",
-                                      "enabled": "on"}),
-    ("/p/acme/alerts/rules/new/", {"name": "cap", "kind": "budget", "scope": "project", "period": "day",
-                                   "amount_usd": "10", "repeat_interval_minutes": "60", "enabled": "on"}),
-])
+@pytest.mark.parametrize(
+    ("path", "data"),
+    [
+        ("/p/acme/settings/keys/", {"name": "ci", "scope": "read"}),
+        ("/p/acme/settings/members/", {"username": "gus", "role": "finance"}),
+        (
+            "/p/acme/pricing/overrides/",
+            {"provider": "vllm", "model": "llama-x", "input": "0.2", "output": "0.6", "effective_from": "2025-01-01"},
+        ),
+        (
+            "/p/acme/alerts/channels/new/",
+            {"name": "hook", "kind": "webhook", "url": "http://127.0.0.1:9/x", "enabled": "on"},
+        ),
+        (
+            "/p/acme/alerts/rules/new/",
+            {
+                "name": "cap",
+                "kind": "budget",
+                "scope": "project",
+                "period": "day",
+                "amount_usd": "10",
+                "repeat_interval_minutes": "60",
+                "enabled": "on",
+            },
+        ),
+    ],
+)
 def test_every_form_that_creates_something_answers_with_a_redirect(people, acme, path, data) -> None:  # noqa: ANN001
     """Post/redirect/get: a reload after a create repeats a GET, never the POST."""
     response = people.client("admin").post(path, data)

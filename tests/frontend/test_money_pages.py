@@ -1,5 +1,6 @@
 """Finance pages: one money format per column, totals rows, exact values on hover and in CSV,
 the prompt-token split, and "no spend recorded" instead of a $0 page."""
+
 from __future__ import annotations
 
 import csv
@@ -21,13 +22,33 @@ def mixed_costs(acme):  # noqa: ANN001, ANN201
     from tests.usage.factories import make_call
 
     at = earlier_today(acme)
-    LlmCall.objects.bulk_create([
-        make_call(acme, trace="c1" * 16, at=at, user="carol", cost=Decimal("0.0106"), tokens=1000, span="c000000000000001"),
-        make_call(acme, trace="d1" * 16, at=at, user="dave", cost=Decimal("0.003458"), tokens=8644 - 1815,
-                  cache_read=1815, span="d000000000000001"),
-        make_call(acme, trace="e1" * 16, at=at, user="erin", model="in-house", cost=None, tokens=50,
-                  span="e000000000000001"),
-    ])
+    LlmCall.objects.bulk_create(
+        [
+            make_call(
+                acme, trace="c1" * 16, at=at, user="carol", cost=Decimal("0.0106"), tokens=1000, span="c000000000000001"
+            ),
+            make_call(
+                acme,
+                trace="d1" * 16,
+                at=at,
+                user="dave",
+                cost=Decimal("0.003458"),
+                tokens=8644 - 1815,
+                cache_read=1815,
+                span="d000000000000001",
+            ),
+            make_call(
+                acme,
+                trace="e1" * 16,
+                at=at,
+                user="erin",
+                model="in-house",
+                cost=None,
+                tokens=50,
+                span="e000000000000001",
+            ),
+        ]
+    )
     rebuild_project(acme.pk)
 
 
@@ -39,11 +60,13 @@ def test_a_money_column_has_one_format_exact_hover_and_a_totals_row(people, acme
     html = people.client("finance").get("/p/acme/users/?sort=key").content.decode()
     body, foot = html.split("<tfoot>")
     assert cells(body, "cost")[:2] == [("$0.0106", "$0.0106"), ("$0.003458", "$0.0035")]
-    erin = body[body.index(">erin<"):]
+    erin = body[body.index(">erin<") :]
     assert 'title="1 unpriced calls">unpriced</span>' in erin[:300]
     assert ("unpriced", "unpriced") in cells(body, "cost")  # erin: no call priced, never $0.00
-    assert '<td class="num cost" title="$0.014058">$0.0141 <span class="split not-priced">+ 1 not priced</span></td>' \
+    assert (
+        '<td class="num cost" title="$0.014058">$0.0141 <span class="split not-priced">+ 1 not priced</span></td>'
         in foot
+    )
     assert "Total, all users" in foot
 
 
@@ -55,9 +78,18 @@ def test_prompt_tokens_include_the_cache_with_the_split_visible(people, acme, mi
 def test_csv_has_the_cost_breakdown_every_token_column_and_exact_values(people, acme, mixed_costs) -> None:  # noqa: ANN001
     response = people.client("finance").get("/p/acme/users/?sort=key&format=csv")
     rows = list(csv.DictReader(io.StringIO(response.content.decode())))
-    assert {"cost_input_usd", "cost_output_usd", "cost_cache_read_usd", "cost_cache_write_usd", "prompt_tokens",
-            "input_tokens", "cache_read_tokens", "cache_write_tokens", "output_tokens", "reasoning_tokens"} \
-        <= set(rows[0])
+    assert {
+        "cost_input_usd",
+        "cost_output_usd",
+        "cost_cache_read_usd",
+        "cost_cache_write_usd",
+        "prompt_tokens",
+        "input_tokens",
+        "cache_read_tokens",
+        "cache_write_tokens",
+        "output_tokens",
+        "reasoning_tokens",
+    } <= set(rows[0])
     by_user = {r["key"]: r for r in rows}
     assert by_user["dave"]["cost_usd"] == "0.003458"
     assert by_user["dave"]["prompt_tokens"] == "8644" and by_user["dave"]["cache_read_tokens"] == "1815"

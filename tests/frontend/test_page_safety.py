@@ -1,4 +1,5 @@
 """Pages against hostile span text and the Content-Security-Policy: Django's test client and Chromium."""
+
 from __future__ import annotations
 
 import re
@@ -13,10 +14,22 @@ from tests.frontend.test_browser import LAPTOP, browser, sign_in  # noqa: F401 -
 LONG_MODEL = "ft:gpt-4o-mini-2024-07-18:" + "very-long-organisation-name-" * 6 + "final"
 RLO_USER = "\u202eevil"  # shows as "live" when the override is obeyed
 
-PAGES = ["/p/acme/", "/p/acme/users/", "/p/acme/features/", "/p/acme/endpoints/", "/p/acme/models/",
-         f"/p/acme/users/detail/?key={RLO_USER}", f"/p/acme/requests/{TRACE_ALICE}/", "/p/acme/alerts/",
-         "/p/acme/alerts/rules/", "/p/acme/alerts/channels/", "/p/acme/alerts/history/", "/p/acme/pricing/",
-         "/p/acme/settings/keys/", "/p/acme/settings/members/"]
+PAGES = [
+    "/p/acme/",
+    "/p/acme/users/",
+    "/p/acme/features/",
+    "/p/acme/endpoints/",
+    "/p/acme/models/",
+    f"/p/acme/users/detail/?key={RLO_USER}",
+    f"/p/acme/requests/{TRACE_ALICE}/",
+    "/p/acme/alerts/",
+    "/p/acme/alerts/rules/",
+    "/p/acme/alerts/channels/",
+    "/p/acme/alerts/history/",
+    "/p/acme/pricing/",
+    "/p/acme/settings/keys/",
+    "/p/acme/settings/members/",
+]
 INLINE_SCRIPT = re.compile(r"<script(?![^>]*\bsrc=)(?![^>]*type=\"application/json\")[^>]*>", re.I)
 INLINE_HANDLER = re.compile(r"\s(on[a-z]+|hx-on[:\w-]*)=", re.I)
 STYLE_ATTRIBUTE = re.compile(r"\sstyle=", re.I)
@@ -31,10 +44,22 @@ def hostile(acme):  # noqa: ANN001, ANN201
 
     seed_acme(acme)
     at = earlier_today(acme)
-    LlmCall.objects.bulk_create([
-        make_call(acme, trace="c1" * 16, at=at, user=RLO_USER, feature="chat", cost=Decimal("0.5"), span="c100000000000001"),
-        make_call(acme, trace="c2" * 16, at=at, user="bob", model=LONG_MODEL, cost=Decimal("0.7"), span="c200000000000001"),
-    ])
+    LlmCall.objects.bulk_create(
+        [
+            make_call(
+                acme,
+                trace="c1" * 16,
+                at=at,
+                user=RLO_USER,
+                feature="chat",
+                cost=Decimal("0.5"),
+                span="c100000000000001",
+            ),
+            make_call(
+                acme, trace="c2" * 16, at=at, user="bob", model=LONG_MODEL, cost=Decimal("0.7"), span="c200000000000001"
+            ),
+        ]
+    )
     rebuild_project(acme.pk)
     return acme
 
@@ -60,7 +85,9 @@ def test_every_page_carries_the_csp_and_has_no_inline_script_or_style(hostile, p
 def test_span_text_is_isolated_with_controls_shown(hostile, people) -> None:  # noqa: ANN001
     html = people.client("finance").get("/p/acme/users/").content.decode()
     assert RLO_USER not in html
-    assert '<bdi class="untrusted" title="&lt;U+202E&gt;evil"><span class="ctrl">&lt;U+202E&gt;</span>evil</bdi>' in html
+    assert (
+        '<bdi class="untrusted" title="&lt;U+202E&gt;evil"><span class="ctrl">&lt;U+202E&gt;</span>evil</bdi>' in html
+    )
     models = people.client("finance").get("/p/acme/models/").content.decode()
     assert f'title="{LONG_MODEL}"' in models  # the full name on hover
     assert LONG_MODEL[:119] + "…" in models

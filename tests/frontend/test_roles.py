@@ -1,4 +1,5 @@
 """Every page for every role, and tenancy: a member of one project gets nothing of another's."""
+
 from __future__ import annotations
 
 from decimal import Decimal
@@ -54,16 +55,20 @@ ACTIONS = {  # POSTs -> roles allowed
 
 @pytest.fixture
 def everything(acme_data):  # noqa: ANN001, ANN201
-    from alerts.models import Incident
     from alerts.incidents import evaluate_rules
+    from alerts.models import Incident
     from alerts.rules import save_channel, save_rule
     from costwatch.projects.services import issue_key
 
     channel = save_channel(acme_data, {"kind": "webhook", "name": "hook", "config": {"url": "http://127.0.0.1:9/"}})
     rule = save_rule(acme_data, {"name": "Daily", "kind": "budget", "period": "day", "amount": Decimal("0.1")}, [])
     evaluate_rules()
-    return {"rule": rule.pk, "channel": channel.pk, "incident": Incident.objects.get(project=acme_data).pk,
-            "key": issue_key(acme_data, "read").key.pk}
+    return {
+        "rule": rule.pk,
+        "channel": channel.pk,
+        "incident": Incident.objects.get(project=acme_data).pk,
+        "key": issue_key(acme_data, "read").key.pk,
+    }
 
 
 @pytest.mark.parametrize("who", sorted(ALL))
@@ -82,8 +87,10 @@ def test_actions_are_refused_for_roles_that_may_not(people, everything, who) -> 
 
 def test_a_member_of_one_project_gets_404_on_every_page_of_another(people, everything) -> None:  # noqa: ANN001
     client = people.client("outsider")  # admin of globex, nothing in acme
-    assert {url: client.get(url.format(**everything)).status_code for url in PAGES} == {url: 404 for url in PAGES}
-    assert {url: client.post(url.format(**everything), {}).status_code for url in ACTIONS} == {url: 404 for url in ACTIONS}
+    assert {url: client.get(url.format(**everything)).status_code for url in PAGES} == dict.fromkeys(PAGES, 404)
+    assert {url: client.post(url.format(**everything), {}).status_code for url in ACTIONS} == dict.fromkeys(
+        ACTIONS, 404
+    )
 
 
 def test_a_superuser_may_open_any_project(people, everything) -> None:  # noqa: ANN001

@@ -1,5 +1,6 @@
 """The Savings page in a real browser: ranked findings with their charts drawn from a static script,
 approving an alternative makes the what-if count, and the page fits a phone."""
+
 from __future__ import annotations
 
 import re
@@ -23,15 +24,31 @@ def advised_shop(transactional_db, people, acme):  # noqa: ANN001, ANN201
     base = (datetime.now(timezone.utc) - timedelta(days=2)).replace(hour=9, minute=0, second=0, microsecond=0)
     spans = []
     for i in range(40):  # gpt-4o for short answers
-        spans += request_spans(base + timedelta(minutes=10 * i), feature="classify", model="gpt-4o",
-                               input_tokens=500 + 25 * i, output_tokens=5)
+        spans += request_spans(
+            base + timedelta(minutes=10 * i),
+            feature="classify",
+            model="gpt-4o",
+            input_tokens=500 + 25 * i,
+            output_tokens=5,
+        )
     for t in range(10):  # a chat resending its whole history
-        spans += request_spans(base + timedelta(hours=8, seconds=30 * t), feature="chat", model="gpt-4o-mini",
-                               input_tokens=1000 + 500 * t, output_tokens=100, conversation="c-1")
+        spans += request_spans(
+            base + timedelta(hours=8, seconds=30 * t),
+            feature="chat",
+            model="gpt-4o-mini",
+            input_tokens=1000 + 500 * t,
+            output_tokens=100,
+            conversation="c-1",
+        )
     for i in range(100):  # a long output tail
         out = 3000 if i == 99 else 1500 if i == 98 else 100
-        spans += request_spans(base + timedelta(hours=10, minutes=5 * i), feature="extract", model="gpt-4o-mini",
-                               input_tokens=300 + (i % 7) * 100, output_tokens=out)
+        spans += request_spans(
+            base + timedelta(hours=10, minutes=5 * i),
+            feature="extract",
+            model="gpt-4o-mini",
+            input_tokens=300 + (i % 7) * 100,
+            output_tokens=out,
+        )
     send(issue_key(acme, "ingest").secret, spans)
     recompute_dirty()
     return acme
@@ -50,15 +67,24 @@ def test_admin_reads_the_savings_page_and_approves_an_alternative(live_server, b
     cards = page.locator("section.savings-card")
     kinds = [cards.nth(i).get_attribute("data-kind") for i in range(cards.count())]
     # Counted estimates first (largest first), the unapproved what-if last.
-    assert kinds[-1] == "model_whatif" and set(kinds) == {"model_whatif", "conversation_context", "output_caps",
-                                                          "outliers"}
+    assert kinds[-1] == "model_whatif" and set(kinds) == {
+        "model_whatif",
+        "conversation_context",
+        "output_caps",
+        "outliers",
+    }
     whatif = page.locator("#model_whatif\\:feature\\:classify")
     assert "what-if" in whatif.inner_text() and "not counted" in whatif.inner_text()
-    for chart_id in ("model_whatif:feature:classify", "conversation_context:feature:chat", "output_caps:feature:extract"):
+    for chart_id in (
+        "model_whatif:feature:classify",
+        "conversation_context:feature:chat",
+        "output_caps:feature:extract",
+    ):
         box = page.locator(f"[id='{chart_id}'] canvas").bounding_box()
         assert box and box["width"] > 200 and box["height"] > 100
-    drawn = page.evaluate("Array.from(document.querySelectorAll('canvas[data-savings-chart]'))"
-                          ".map(c => Chart.getChart(c).config.type)")
+    drawn = page.evaluate(
+        "Array.from(document.querySelectorAll('canvas[data-savings-chart]')).map(c => Chart.getChart(c).config.type)"
+    )
     assert sorted(drawn) == ["bar", "bar", "line"]  # cost per model, output histogram, context growth
     # No inline script (a CSP forbids them): every <script> has a src or carries JSON data.
     inline = page.evaluate("Array.from(document.scripts).filter(s => !s.src && s.type !== 'application/json').length")

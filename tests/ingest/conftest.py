@@ -1,4 +1,5 @@
 """Span builders for ingest tests: real OpenTelemetry SDK spans, encoded as real exporters do."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence

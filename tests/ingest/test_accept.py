@@ -1,4 +1,5 @@
 """The accept ladder both transports share: each refusal's kind, message and retry delay."""
+
 from __future__ import annotations
 
 import pytest
@@ -40,9 +41,12 @@ def test_an_export_is_stored_and_rejected_spans_are_listed(recorder, acme, acme_
 
 @pytest.mark.django_db
 def test_missing_unknown_and_read_keys_are_unauthenticated_before_the_payload_is_read(acme, acme_read_key) -> None:
-    for secret, needle in ((None, "missing ingest key"), ("", "missing ingest key"),
-                           ("cw_ingest_nope", "invalid, revoked or read-only key"),
-                           (acme_read_key, "invalid, revoked or read-only key")):
+    for secret, needle in (
+        (None, "missing ingest key"),
+        ("", "missing ingest key"),
+        ("cw_ingest_nope", "invalid, revoked or read-only key"),
+        (acme_read_key, "invalid, revoked or read-only key"),
+    ):
         refusal = _refusal(secret, _never_read)
         assert (refusal.kind, refusal.retry_after) == (Refusal.UNAUTHENTICATED, None)
         assert needle in refusal.message
@@ -62,8 +66,10 @@ def test_too_many_unknown_keys_from_an_address_are_throttled(acme, acme_ingest_k
 def test_other_content_types_are_unsupported(acme, acme_ingest_key) -> None:
     refusal = _refusal(acme_ingest_key, _never_read, "text/plain; charset=utf-8")
     assert refusal.kind == Refusal.UNSUPPORTED
-    assert refusal.message == ("unsupported content type 'text/plain'; "
-                               "use one of application/x-protobuf, application/protobuf, application/json")
+    assert refusal.message == (
+        "unsupported content type 'text/plain'; "
+        "use one of application/x-protobuf, application/protobuf, application/json"
+    )
 
 
 @pytest.mark.django_db
@@ -82,7 +88,10 @@ def test_the_transports_reader_decides_what_is_too_large(acme, acme_ingest_key) 
 
     refusal = _refusal(acme_ingest_key, oversized)
     assert (refusal.kind, refusal.message, refusal.retry_after) == (
-        Refusal.TOO_LARGE, "body exceeds the limit of 10 bytes", None)
+        Refusal.TOO_LARGE,
+        "body exceeds the limit of 10 bytes",
+        None,
+    )
 
 
 @pytest.mark.django_db

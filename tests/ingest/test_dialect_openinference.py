@@ -40,7 +40,12 @@ def test_openai_chat_completion_span(recorder) -> None:
 def test_llm_provider_wins_over_llm_system(recorder) -> None:
     recorder.record(
         "ChatCompletion",
-        {"openinference.span.kind": "LLM", "llm.provider": "azure", "llm.system": "openai", "llm.token_count.prompt": 1},
+        {
+            "openinference.span.kind": "LLM",
+            "llm.provider": "azure",
+            "llm.system": "openai",
+            "llm.token_count.prompt": 1,
+        },
     )
     assert recorder.only_call().provider == "azure"
 
@@ -101,8 +106,15 @@ def test_chain_agent_and_tool_spans_are_not_charged(recorder) -> None:
 
 
 def test_a_chain_span_with_gen_ai_usage_is_decided_here_not_by_the_otel_dialect(recorder) -> None:
-    recorder.record("chain", {"openinference.span.kind": "CHAIN", "gen_ai.system": "openai",
-                              "gen_ai.usage.input_tokens": 100, "gen_ai.usage.output_tokens": 10})
+    recorder.record(
+        "chain",
+        {
+            "openinference.span.kind": "CHAIN",
+            "gen_ai.system": "openai",
+            "gen_ai.usage.input_tokens": 100,
+            "gen_ai.usage.output_tokens": 10,
+        },
+    )
     assert recorder.mapped().calls == []
 
 

@@ -1,4 +1,5 @@
 """Vercel AI SDK spans, with the attributes each SDK version writes (see packages/ai telemetry)."""
+
 from __future__ import annotations
 
 import json
@@ -104,8 +105,11 @@ def test_v5_generate_text_reports_anthropic_input_without_cache(recorder) -> Non
                 "ai.response.providerMetadata": json.dumps(
                     {
                         "anthropic": {
-                            "usage": {"input_tokens": 4000, "cache_read_input_tokens": 3000,
-                                      "cache_creation_input_tokens": 500},
+                            "usage": {
+                                "input_tokens": 4000,
+                                "cache_read_input_tokens": 3000,
+                                "cache_creation_input_tokens": 500,
+                            },
                             "cacheCreationInputTokens": 500,
                         }
                     }
@@ -180,8 +184,9 @@ def test_v4_openai_prompt_tokens_include_cached_tokens(recorder) -> None:
             **{
                 "ai.usage.promptTokens": 2000,
                 "ai.usage.completionTokens": 300,
-                "ai.response.providerMetadata": json.dumps({"openai": {"cachedPromptTokens": 1024,
-                                                                       "reasoningTokens": 0}}),
+                "ai.response.providerMetadata": json.dumps(
+                    {"openai": {"cachedPromptTokens": 1024, "reasoningTokens": 0}}
+                ),
             },
         ),
     )
@@ -232,8 +237,15 @@ def test_v6_gemini_output_already_includes_reasoning(recorder) -> None:
 
 
 def test_a_parent_span_with_gen_ai_usage_is_decided_here_not_by_the_otel_dialect(recorder) -> None:
-    recorder.record("ai.generateText", {"ai.operationId": "ai.generateText", "gen_ai.system": "openai.chat",
-                                        "gen_ai.usage.input_tokens": 1500, "gen_ai.usage.output_tokens": 90})
+    recorder.record(
+        "ai.generateText",
+        {
+            "ai.operationId": "ai.generateText",
+            "gen_ai.system": "openai.chat",
+            "gen_ai.usage.input_tokens": 1500,
+            "gen_ai.usage.output_tokens": 90,
+        },
+    )
     assert recorder.mapped().calls == []
 
 
@@ -255,8 +267,11 @@ def test_generate_text_parent_and_do_generate_child_are_charged_once(recorder, a
             do_generate(
                 provider="openai.chat",
                 model="gpt-4o",
-                **{"ai.usage.promptTokens": 1000, "ai.usage.completionTokens": 60,
-                   "ai.telemetry.metadata.userId": "user-99"},
+                **{
+                    "ai.usage.promptTokens": 1000,
+                    "ai.usage.completionTokens": 60,
+                    "ai.telemetry.metadata.userId": "user-99",
+                },
             ),
             scope="ai",
         )
@@ -266,8 +281,12 @@ def test_generate_text_parent_and_do_generate_child_are_charged_once(recorder, a
             do_generate(
                 provider="openai.chat",
                 model="gpt-4o",
-                **{"ai.usage.promptTokens": 500, "ai.usage.completionTokens": 30, "ai.response.id": "resp-2",
-                   "gen_ai.response.id": "resp-2"},
+                **{
+                    "ai.usage.promptTokens": 500,
+                    "ai.usage.completionTokens": 30,
+                    "ai.response.id": "resp-2",
+                    "gen_ai.response.id": "resp-2",
+                },
             ),
             scope="ai",
         )
@@ -300,16 +319,24 @@ def test_gateway_and_openrouter_costs_are_reported(recorder) -> None:
         "ai.generateText.doGenerate",
         do_generate(
             provider="gateway",
-            **{"ai.usage.inputTokens": 3, "ai.response.id": "a", "gen_ai.response.id": "a",
-               "ai.response.providerMetadata": json.dumps({"gateway": {"cost": "0.000265"}})},
+            **{
+                "ai.usage.inputTokens": 3,
+                "ai.response.id": "a",
+                "gen_ai.response.id": "a",
+                "ai.response.providerMetadata": json.dumps({"gateway": {"cost": "0.000265"}}),
+            },
         ),
     )
     recorder.record(
         "ai.generateText.doGenerate",
         do_generate(
             provider="openrouter.chat",
-            **{"ai.usage.inputTokens": 3, "ai.response.id": "b", "gen_ai.response.id": "b",
-               "ai.response.providerMetadata": json.dumps({"openrouter": {"usage": {"cost": 0.00123}}})},
+            **{
+                "ai.usage.inputTokens": 3,
+                "ai.response.id": "b",
+                "gen_ai.response.id": "b",
+                "ai.response.providerMetadata": json.dumps({"openrouter": {"usage": {"cost": 0.00123}}}),
+            },
         ),
     )
     assert sorted(c.reported_cost for c in recorder.mapped().calls) == [Decimal("0.000265"), Decimal("0.00123")]
@@ -319,14 +346,14 @@ def test_invalid_provider_metadata_tokens_reject_the_span(recorder) -> None:
     recorder.record(
         "ai.generateText.doGenerate",
         do_generate(
-            **{"ai.usage.promptTokens": 10,
-               "ai.response.providerMetadata": json.dumps({"anthropic": {"cacheCreationInputTokens": -3}})}
+            **{
+                "ai.usage.promptTokens": 10,
+                "ai.response.providerMetadata": json.dumps({"anthropic": {"cacheCreationInputTokens": -3}}),
+            }
         ),
     )
     [rejected] = recorder.mapped().rejected
-    assert rejected.reason.endswith(
-        "ai.response.providerMetadata.anthropic.cacheCreationInputTokens is negative (-3)"
-    )
+    assert rejected.reason.endswith("ai.response.providerMetadata.anthropic.cacheCreationInputTokens is negative (-3)")
 
 
 def test_stream_without_usage_is_estimated_from_prompt_messages(recorder) -> None:

@@ -4,6 +4,7 @@ Most tests run the receiver in-process on a free port against the test database.
 shutdown tests run `manage.py rungrpc` as a real process against an embedded PostgreSQL of their
 own, which the test stops and starts.
 """
+
 from __future__ import annotations
 
 import logging
@@ -73,13 +74,17 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _exporter(port: int, headers: dict[str, str], *, timeout: float = 10,
-              compression: grpc.Compression = grpc.Compression.Gzip) -> OTLPSpanExporter:
-    return OTLPSpanExporter(endpoint=f"127.0.0.1:{port}", insecure=True, headers=headers, timeout=timeout,
-                            compression=compression)
+def _exporter(
+    port: int, headers: dict[str, str], *, timeout: float = 10, compression: grpc.Compression = grpc.Compression.Gzip
+) -> OTLPSpanExporter:
+    return OTLPSpanExporter(
+        endpoint=f"127.0.0.1:{port}", insecure=True, headers=headers, timeout=timeout, compression=compression
+    )
 
 
-def _raw_export(port: int, payload: bytes, key: str) -> tuple[grpc.StatusCode, grpc.Call | None, ExportTraceServiceResponse | None]:
+def _raw_export(
+    port: int, payload: bytes, key: str
+) -> tuple[grpc.StatusCode, grpc.Call | None, ExportTraceServiceResponse | None]:
     """One Export call with hand-made bytes, to read what the exporter does not expose (details, trailers)."""
     with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
         export = channel.unary_unary(EXPORT_METHOD, response_deserializer=ExportTraceServiceResponse.FromString)
@@ -109,8 +114,13 @@ def _retry_delay(call: grpc.Call) -> int | None:
 @pytest.fixture
 def gpt4o_price(db) -> ModelPrice:  # noqa: ANN001
     return ModelPrice.objects.create(
-        provider="openai", model="gpt-4o", input=Decimal("2.5"), output=Decimal("10"),
-        cache_read=Decimal("1.25"), effective_from=date(2024, 10, 1), origin="manual",
+        provider="openai",
+        model="gpt-4o",
+        input=Decimal("2.5"),
+        output=Decimal("10"),
+        cache_read=Decimal("1.25"),
+        effective_from=date(2024, 10, 1),
+        origin="manual",
     )
 
 
@@ -125,7 +135,9 @@ def start_receiver(monkeypatch: pytest.MonkeyPatch, settings) -> Iterator[Callab
     def start(max_message_bytes: int | None = None) -> int:
         if max_message_bytes is not None:
             settings.COSTWATCH_GRPC_MAX_MESSAGE_BYTES = max_message_bytes
-        server, port = build_server("127.0.0.1:0", workers=4, max_message_bytes=settings.COSTWATCH_GRPC_MAX_MESSAGE_BYTES)
+        server, port = build_server(
+            "127.0.0.1:0", workers=4, max_message_bytes=settings.COSTWATCH_GRPC_MAX_MESSAGE_BYTES
+        )
         server.start()
         servers.append(server)
         return port
@@ -156,8 +168,9 @@ def exporter_log(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCapture
         logger.addFilter(f)
 
 
-def test_real_grpc_exporter_spans_are_stored_priced_and_attributed(receiver, recorder, acme, acme_ingest_key,
-                                                                   gpt4o_price) -> None:
+def test_real_grpc_exporter_spans_are_stored_priced_and_attributed(
+    receiver, recorder, acme, acme_ingest_key, gpt4o_price
+) -> None:
     with recorder.span("POST /checkout", {"http.route": "/checkout", "enduser.id": "u-42"}, kind=SpanKind.SERVER):
         recorder.record("chat gpt-4o", CHAT, kind=SpanKind.CLIENT)
 
@@ -178,8 +191,9 @@ def test_real_grpc_exporter_spans_are_stored_priced_and_attributed(receiver, rec
 
 
 @pytest.mark.parametrize("compression", [grpc.Compression.NoCompression, grpc.Compression.Gzip])
-def test_bearer_metadata_and_either_compression_are_accepted(receiver, recorder, acme, acme_ingest_key,
-                                                            compression) -> None:
+def test_bearer_metadata_and_either_compression_are_accepted(
+    receiver, recorder, acme, acme_ingest_key, compression
+) -> None:
     recorder.record("chat gpt-4o", CHAT, kind=SpanKind.CLIENT)
     exporter = _exporter(receiver, {"authorization": f"Bearer {acme_ingest_key}"}, compression=compression)
     assert exporter.export(recorder.exporter.get_finished_spans()) == SpanExportResult.SUCCESS
@@ -191,8 +205,9 @@ def test_duplicates_over_grpc_and_http_are_counted_once(receiver, live_server, r
         recorder.record(f"chat {n}", CHAT, kind=SpanKind.CLIENT)
     spans = recorder.exporter.get_finished_spans()
     grpc_exporter = _exporter(receiver, {"x-costwatch-key": acme_ingest_key})
-    http_exporter = HttpSpanExporter(endpoint=f"{live_server.url}/v1/traces",
-                                     headers={"x-costwatch-key": acme_ingest_key}, timeout=10)
+    http_exporter = HttpSpanExporter(
+        endpoint=f"{live_server.url}/v1/traces", headers={"x-costwatch-key": acme_ingest_key}, timeout=10
+    )
 
     for exporter in (grpc_exporter, grpc_exporter, http_exporter, grpc_exporter):
         assert exporter.export(spans) == SpanExportResult.SUCCESS
@@ -201,8 +216,9 @@ def test_duplicates_over_grpc_and_http_are_counted_once(receiver, live_server, r
     assert LlmCall.objects.filter(project=acme).count() == 3
 
 
-def test_invalid_spans_are_rejected_through_partial_success_and_the_rest_kept(receiver, recorder, acme,
-                                                                              acme_ingest_key) -> None:
+def test_invalid_spans_are_rejected_through_partial_success_and_the_rest_kept(
+    receiver, recorder, acme, acme_ingest_key
+) -> None:
     recorder.record("chat ok", CHAT, kind=SpanKind.CLIENT)
     recorder.record("chat bad", {**CHAT, "gen_ai.usage.input_tokens": -5}, kind=SpanKind.CLIENT)
     spans = recorder.exporter.get_finished_spans()
@@ -224,13 +240,17 @@ def test_keys_never_cross_projects(receiver, recorder, acme, globex, globex_inge
     assert LlmCall.objects.filter(project=acme).count() == 0
 
 
-@pytest.mark.parametrize("headers", [
-    pytest.param(lambda read_key: {}, id="no-key"),
-    pytest.param(lambda read_key: {"authorization": "Bearer cw_ingest_not-a-real-key"}, id="unknown-key"),
-    pytest.param(lambda read_key: {"x-costwatch-key": read_key}, id="read-key"),
-])
-def test_a_bad_key_is_unauthenticated_and_not_retried(receiver, recorder, acme, acme_read_key, exporter_log,
-                                                      headers) -> None:
+@pytest.mark.parametrize(
+    "headers",
+    [
+        pytest.param(lambda read_key: {}, id="no-key"),
+        pytest.param(lambda read_key: {"authorization": "Bearer cw_ingest_not-a-real-key"}, id="unknown-key"),
+        pytest.param(lambda read_key: {"x-costwatch-key": read_key}, id="read-key"),
+    ],
+)
+def test_a_bad_key_is_unauthenticated_and_not_retried(
+    receiver, recorder, acme, acme_read_key, exporter_log, headers
+) -> None:
     recorder.record("chat gpt-4o", CHAT, kind=SpanKind.CLIENT)
     exporter = _exporter(receiver, headers(acme_read_key))
 
@@ -241,14 +261,17 @@ def test_a_bad_key_is_unauthenticated_and_not_retried(receiver, recorder, acme, 
     assert LlmCall.objects.count() == 0
 
 
-def test_undecodable_data_is_invalid_argument_and_not_retried(receiver, recorder, acme, acme_ingest_key,
-                                                              exporter_log) -> None:
+def test_undecodable_data_is_invalid_argument_and_not_retried(
+    receiver, recorder, acme, acme_ingest_key, exporter_log
+) -> None:
     recorder.record("chat gpt-4o", CHAT, kind=SpanKind.CLIENT)
     exporter = _exporter(receiver, {"x-costwatch-key": acme_ingest_key})
     # The stock exporter over its own channel, but its message is corrupted on the wire.
     exporter._client.Export = exporter._channel.unary_unary(  # type: ignore[union-attr]
-        EXPORT_METHOD, request_serializer=lambda request: request.SerializeToString() + b"\x0a\xff\xff",
-        response_deserializer=ExportTraceServiceResponse.FromString)
+        EXPORT_METHOD,
+        request_serializer=lambda request: request.SerializeToString() + b"\x0a\xff\xff",
+        response_deserializer=ExportTraceServiceResponse.FromString,
+    )
 
     assert exporter.export(recorder.exporter.get_finished_spans()) == SpanExportResult.FAILURE
     code, call, _ = _raw_export(receiver, b"\x0a\xff\xff\xff\x0f", acme_ingest_key)
@@ -262,9 +285,9 @@ def test_undecodable_data_is_invalid_argument_and_not_retried(receiver, recorder
 
 
 @pytest.mark.parametrize("compression", [grpc.Compression.NoCompression, grpc.Compression.Gzip])
-def test_an_oversized_message_is_resource_exhausted_without_retry_info(start_receiver, recorder, acme,
-                                                                       acme_ingest_key, exporter_log,
-                                                                       compression) -> None:
+def test_an_oversized_message_is_resource_exhausted_without_retry_info(
+    start_receiver, recorder, acme, acme_ingest_key, exporter_log, compression
+) -> None:
     port = start_receiver(max_message_bytes=4096)
     for n in range(20):
         # Compresses well: with gzip the wire message is far below the limit, the decoded one above it.
@@ -283,8 +306,9 @@ def test_an_oversized_message_is_resource_exhausted_without_retry_info(start_rec
     assert LlmCall.objects.count() == 0
 
 
-def test_over_the_rate_limit_is_resource_exhausted_with_retry_info(receiver, recorder, acme, acme_ingest_key,
-                                                                   exporter_log, settings) -> None:
+def test_over_the_rate_limit_is_resource_exhausted_with_retry_info(
+    receiver, recorder, acme, acme_ingest_key, exporter_log, settings
+) -> None:
     settings.COSTWATCH_INGEST_RATE_PER_MINUTE = 1
     recorder.record("chat gpt-4o", CHAT, kind=SpanKind.CLIENT)
     spans = recorder.exporter.get_finished_spans()
@@ -314,6 +338,7 @@ def test_rungrpc_refuses_a_port_already_in_use() -> None:
 
 # --- A real `manage.py rungrpc` process on a PostgreSQL the test can stop -------------------
 
+
 @dataclass
 class StandaloneDatabase:
     var: Path
@@ -333,8 +358,9 @@ class StandaloneDatabase:
 
 
 def _manage(env: dict[str, str], *args: str) -> str:
-    done = subprocess.run([sys.executable, "manage.py", *args], cwd=REPO, env=env, capture_output=True, text=True,
-                          timeout=180)
+    done = subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=180
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout
 
@@ -361,8 +387,13 @@ def standalone_db() -> Iterator[StandaloneDatabase]:
 def rungrpc(db: StandaloneDatabase, log: Path, *extra: str) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
     port = _free_port()
     with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "manage.py", "rungrpc", "--bind", f"127.0.0.1:{port}", *extra],
-                                cwd=REPO, env=db.env, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [sys.executable, "manage.py", "rungrpc", "--bind", f"127.0.0.1:{port}", *extra],
+            cwd=REPO,
+            env=db.env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
         try:
             deadline = time.monotonic() + 60
             while "listening on" not in log.read_text() and proc.poll() is None and time.monotonic() < deadline:
@@ -395,7 +426,8 @@ def _llm_spans(make_recorder, count: int) -> list[ReadableSpan]:  # noqa: ANN001
 
 @pytest.mark.process
 def test_a_database_outage_answers_unavailable_and_the_exporter_retry_stores_it_once(
-        standalone_db, make_recorder, tmp_path, exporter_log) -> None:
+    standalone_db, make_recorder, tmp_path, exporter_log
+) -> None:
     before = standalone_db.stored_calls()
     first, second = _llm_spans(make_recorder, 2), _llm_spans(make_recorder, 3)
     log = tmp_path / "rungrpc.log"
@@ -425,8 +457,9 @@ def test_a_database_outage_answers_unavailable_and_the_exporter_retry_stores_it_
 
 
 @pytest.mark.process
-def test_sigterm_lets_an_in_flight_export_finish_before_the_process_exits(standalone_db, make_recorder,
-                                                                          tmp_path) -> None:
+def test_sigterm_lets_an_in_flight_export_finish_before_the_process_exits(
+    standalone_db, make_recorder, tmp_path
+) -> None:
     before = standalone_db.stored_calls()
     spans = _llm_spans(make_recorder, 4)
     log = tmp_path / "rungrpc.log"
@@ -438,9 +471,14 @@ def test_sigterm_lets_an_in_flight_export_finish_before_the_process_exits(standa
             lock.execute("LOCK TABLE usage_llmcall IN SHARE MODE")
             sending = threading.Thread(target=lambda: outcome.append(exporter.export(spans)))
             sending.start()
-            _wait_for(lambda: watch.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'").fetchone()[0] > 0,
-                20, "the export to block on the lock")
+            _wait_for(
+                lambda: (
+                    watch.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'").fetchone()[0]
+                    > 0
+                ),
+                20,
+                "the export to block on the lock",
+            )
             proc.send_signal(signal.SIGTERM)
             _wait_for(lambda: "stopping the OTLP/gRPC receiver" in log.read_text(), 10, "the receiver to stop")
             time.sleep(0.5)

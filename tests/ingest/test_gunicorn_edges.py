@@ -1,4 +1,5 @@
 """/v1/traces under gunicorn, as `make run` and compose serve it: answers a client can read."""
+
 from __future__ import annotations
 
 import http.client
@@ -38,10 +39,24 @@ def gunicorn(tmp_path: Path) -> Iterator[callable]:
         port = _free_port()
         log = (tmp_path / f"gunicorn-{port}.log").open("wb")
         proc = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "costwatch.wsgi:application", "--bind", f"127.0.0.1:{port}",
-             "--workers", "1", "--timeout", env.pop("TIMEOUT", "30")],
-            cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-            env={**os.environ, "DATABASE_URL": _database_url(), "COSTWATCH_VAR_DIR": str(tmp_path / "var"), **env})
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "costwatch.wsgi:application",
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--workers",
+                "1",
+                "--timeout",
+                env.pop("TIMEOUT", "30"),
+            ],
+            cwd=REPO,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env={**os.environ, "DATABASE_URL": _database_url(), "COSTWATCH_VAR_DIR": str(tmp_path / "var"), **env},
+        )
         started.append(proc)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -80,18 +95,27 @@ def test_an_oversized_body_from_http_client_gets_the_413_not_a_broken_pipe(gunic
 
 
 def test_an_export_that_cannot_finish_in_time_answers_503_before_gunicorn_kills_the_worker(
-        gunicorn, acme, acme_ingest_key) -> None:
+    gunicorn, acme, acme_ingest_key
+) -> None:
     import psycopg
 
     from costwatch.usage.models import DirtyBucket, LlmCall
 
     port = gunicorn(COSTWATCH_INGEST_TIMEOUT_MS="2000", COSTWATCH_WEB_TIMEOUT_SECONDS="6", TIMEOUT="6")
     start = str(int((time.time() - 60) * 1e9))
-    span = {"traceId": "ab" * 16, "spanId": "cd" * 8, "name": "chat", "kind": 3, "startTimeUnixNano": start,
-            "endTimeUnixNano": start, "attributes": [
-                {"key": "gen_ai.operation.name", "value": {"stringValue": "chat"}},
-                {"key": "gen_ai.request.model", "value": {"stringValue": "gpt-4o"}},
-                {"key": "gen_ai.usage.input_tokens", "value": {"intValue": "10"}}]}
+    span = {
+        "traceId": "ab" * 16,
+        "spanId": "cd" * 8,
+        "name": "chat",
+        "kind": 3,
+        "startTimeUnixNano": start,
+        "endTimeUnixNano": start,
+        "attributes": [
+            {"key": "gen_ai.operation.name", "value": {"stringValue": "chat"}},
+            {"key": "gen_ai.request.model", "value": {"stringValue": "gpt-4o"}},
+            {"key": "gen_ai.usage.input_tokens", "value": {"intValue": "10"}},
+        ],
+    }
     body = json.dumps({"resourceSpans": [{"scopeSpans": [{"spans": [span]}]}]}).encode()
     headers = {"Content-Type": "application/json", "x-costwatch-key": acme_ingest_key}
     # Another session holds what the export must write (as a long rollup held the dirty-bucket row).

@@ -177,7 +177,9 @@ def test_invalid_spans_are_rejected_one_by_one_and_the_rest_kept(recorder) -> No
     with recorder.span("POST /batch", {"http.route": "/batch"}, kind=SpanKind.SERVER):
         recorder.record("chat ok", openai_v2_chat(), kind=SpanKind.CLIENT)
         recorder.record("chat negative", openai_v2_chat(**{"gen_ai.usage.input_tokens": -5}), kind=SpanKind.CLIENT)
-        recorder.record("chat nan", openai_v2_chat(**{"gen_ai.usage.output_tokens": float("nan")}), kind=SpanKind.CLIENT)
+        recorder.record(
+            "chat nan", openai_v2_chat(**{"gen_ai.usage.output_tokens": float("nan")}), kind=SpanKind.CLIENT
+        )
         recorder.record("chat absurd", openai_v2_chat(**{"gen_ai.usage.input_tokens": 10**12}), kind=SpanKind.CLIENT)
         recorder.record("chat text", openai_v2_chat(**{"gen_ai.usage.input_tokens": "12abc"}), kind=SpanKind.CLIENT)
         recorder.record("chat half", openai_v2_chat(**{"gen_ai.usage.output_tokens": 2.5}), kind=SpanKind.CLIENT)

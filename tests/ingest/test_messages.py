@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 
+from ingest.canonical import SpanView
 from ingest.mapping import span_views
 from ingest.messages import GEN_AI_EVENTS, GEN_AI_INDEXED, GEN_AI_MESSAGES, content_text, read_messages
 
@@ -9,12 +10,12 @@ from ingest.messages import GEN_AI_EVENTS, GEN_AI_INDEXED, GEN_AI_MESSAGES, cont
 CONVENTIONS = (GEN_AI_MESSAGES, GEN_AI_INDEXED, GEN_AI_EVENTS)
 
 
-def only_view(recorder):
+def only_view(recorder) -> SpanView:
     [view] = list(span_views(recorder.request()))
     return view
 
 
-def extract_messages(view):
+def extract_messages(view) -> list:
     return read_messages(view, CONVENTIONS)
 
 
@@ -44,7 +45,10 @@ def test_legacy_content_events(recorder) -> None:
         "chat",
         events=[
             ("gen_ai.content.prompt", {"gen_ai.prompt": json.dumps([{"role": "user", "content": "ping"}])}),
-            ("gen_ai.content.completion", {"gen_ai.completion": json.dumps([{"role": "assistant", "content": "pong"}])}),
+            (
+                "gen_ai.content.completion",
+                {"gen_ai.completion": json.dumps([{"role": "assistant", "content": "pong"}])},
+            ),
         ],
     )
     text = extract_messages(only_view(recorder))

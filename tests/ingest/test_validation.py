@@ -2,6 +2,7 @@
 
 Inputs from ../shared/cases/reliability/ (README there), sent through both transports.
 """
+
 from __future__ import annotations
 
 import copy
@@ -14,8 +15,9 @@ from typing import Any
 import grpc
 import pytest
 from django.test import Client
-from hypothesis import HealthCheck, given, settings as hypothesis_settings, strategies as st
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from costwatch.usage.models import LlmCall, SpanAttribution
 from ingest.otlp import MalformedExport, OtlpError, parse_export
@@ -38,12 +40,17 @@ def _nanos(at: datetime) -> str:
     return str(int(at.timestamp() * 1_000_000_000))
 
 
-def _good_span(trace: str = "11111111111111111111111111111111", span: str = "2222222222222222",
-               user: str = "alice") -> dict[str, Any]:
+def _good_span(
+    trace: str = "11111111111111111111111111111111", span: str = "2222222222222222", user: str = "alice"
+) -> dict[str, Any]:
     start = datetime.now(timezone.utc) - timedelta(minutes=5)
     return {
-        "traceId": trace, "spanId": span, "name": "chat gpt-4o", "kind": 3,
-        "startTimeUnixNano": _nanos(start), "endTimeUnixNano": _nanos(start + timedelta(seconds=1)),
+        "traceId": trace,
+        "spanId": span,
+        "name": "chat gpt-4o",
+        "kind": 3,
+        "startTimeUnixNano": _nanos(start),
+        "endTimeUnixNano": _nanos(start + timedelta(seconds=1)),
         "attributes": [
             {"key": "gen_ai.operation.name", "value": {"stringValue": "chat"}},
             {"key": "gen_ai.request.model", "value": {"stringValue": "gpt-4o"}},
@@ -71,8 +78,12 @@ def _now_dated(case: dict[str, Any]) -> dict[str, Any]:
 
 
 def _post_json(url: str, body: bytes, key: str) -> tuple[int, dict[str, Any]]:
-    request = urllib.request.Request(f"{url}/v1/traces", data=body, method="POST",
-                                     headers={"Content-Type": "application/json", "x-costwatch-key": key})
+    request = urllib.request.Request(
+        f"{url}/v1/traces",
+        data=body,
+        method="POST",
+        headers={"Content-Type": "application/json", "x-costwatch-key": key},
+    )
     try:
         with urllib.request.urlopen(request, timeout=10) as resp:
             return resp.status, json.loads(resp.read() or b"{}")
@@ -86,6 +97,7 @@ def _protobuf(body: dict[str, Any]) -> bytes:
 
 # --- NUL and other text PostgreSQL cannot store -------------------------------------------------
 
+
 def test_a_nul_in_a_user_id_rejects_that_span_over_http_and_keeps_the_rest(live_server, acme, acme_ingest_key) -> None:
     body = _with_good_span(_now_dated(_case("nul_user.json")))
     status, answer = _post_json(live_server.url, json.dumps(body).encode(), acme_ingest_key)
@@ -96,8 +108,11 @@ def test_a_nul_in_a_user_id_rejects_that_span_over_http_and_keeps_the_rest(live_
     assert list(LlmCall.objects.filter(project=acme).values_list("span_id", "user")) == [("2222222222222222", "alice")]
 
 
-def test_a_nul_in_a_user_id_rejects_that_span_over_grpc_and_keeps_the_rest(start_receiver, acme,  # noqa: F811
-                                                                         acme_ingest_key) -> None:
+def test_a_nul_in_a_user_id_rejects_that_span_over_grpc_and_keeps_the_rest(
+    start_receiver,
+    acme,  # noqa: F811
+    acme_ingest_key,
+) -> None:
     port = start_receiver()
     body = _with_good_span(_now_dated(_case("nul_user.json")))
     code, _call, response = _raw_export(port, _protobuf(body), acme_ingest_key)
@@ -107,13 +122,20 @@ def test_a_nul_in_a_user_id_rejects_that_span_over_grpc_and_keeps_the_rest(start
     assert list(LlmCall.objects.filter(project=acme).values_list("span_id", flat=True)) == ["2222222222222222"]
 
 
-def test_a_nul_in_any_string_of_a_call_or_an_attribution_span_is_rejected_alone(live_server, acme,
-                                                                               acme_ingest_key) -> None:
+def test_a_nul_in_any_string_of_a_call_or_an_attribution_span_is_rejected_alone(
+    live_server, acme, acme_ingest_key
+) -> None:
     model = _good_span(span="3333333333333333")
     model["attributes"][1]["value"]["stringValue"] = "gpt-4o\x00"
-    root = {"traceId": "44444444444444444444444444444444", "spanId": "5555555555555555", "name": "POST /x\x00",
-            "kind": 2, "startTimeUnixNano": model["startTimeUnixNano"], "endTimeUnixNano": model["endTimeUnixNano"],
-            "attributes": [{"key": "http.route", "value": {"stringValue": "/x\x00y"}}]}
+    root = {
+        "traceId": "44444444444444444444444444444444",
+        "spanId": "5555555555555555",
+        "name": "POST /x\x00",
+        "kind": 2,
+        "startTimeUnixNano": model["startTimeUnixNano"],
+        "endTimeUnixNano": model["endTimeUnixNano"],
+        "attributes": [{"key": "http.route", "value": {"stringValue": "/x\x00y"}}],
+    }
     body = {"resourceSpans": [{"scopeSpans": [{"spans": [model, root, _good_span()]}]}]}
     status, answer = _post_json(live_server.url, json.dumps(body).encode(), acme_ingest_key)
     assert status == 200, answer
@@ -127,6 +149,7 @@ def test_a_nul_in_any_string_of_a_call_or_an_attribution_span_is_rejected_alone(
 
 # --- decoding: every failure is a 400 with a message ---------------------------------------------
 
+
 @pytest.mark.parametrize("name", ["json_lone_surrogate_key_500.json", "json_lone_surrogate_value_500.json"])
 def test_lone_surrogate_escapes_answer_400_with_a_message(live_server, acme, acme_ingest_key, name: str) -> None:
     raw = (CASES / name).read_bytes()
@@ -137,19 +160,26 @@ def test_lone_surrogate_escapes_answer_400_with_a_message(live_server, acme, acm
 
 
 def test_a_surrogate_pair_escape_is_text_and_is_stored(live_server, acme, acme_ingest_key) -> None:
-    body = {"resourceSpans": [{"scopeSpans": [{"spans": [_good_span(user="\U0001F600 smile")]}]}]}
+    body = {"resourceSpans": [{"scopeSpans": [{"spans": [_good_span(user="\U0001f600 smile")]}]}]}
     raw = json.dumps(body).encode()  # ensure_ascii: the emoji travels as the pair \ud83d\ude00
     assert b"\\ud83d\\ude00" in raw
     status, answer = _post_json(live_server.url, raw, acme_ingest_key)
     assert status == 200, answer
-    assert LlmCall.objects.get(project=acme).user == "\U0001F600 smile"
+    assert LlmCall.objects.get(project=acme).user == "\U0001f600 smile"
 
 
 # --- the time window -----------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("name", ["time_1970.json", "time_2554.json"])
-def test_absurd_start_times_are_rejected_per_span_over_both_transports(live_server, start_receiver, settings,  # noqa: F811
-                                                                       acme, acme_ingest_key, name: str) -> None:
+def test_absurd_start_times_are_rejected_per_span_over_both_transports(
+    live_server,
+    start_receiver,
+    settings,  # noqa: F811
+    acme,
+    acme_ingest_key,
+    name: str,
+) -> None:
     settings.COSTWATCH_INGEST_MAX_AGE_DAYS = 31
     body = _with_good_span(_case(name))
     status, answer = _post_json(live_server.url, json.dumps(body).encode(), acme_ingest_key)
@@ -165,8 +195,9 @@ def test_absurd_start_times_are_rejected_per_span_over_both_transports(live_serv
 def test_a_call_ending_before_it_starts_is_rejected(live_server, acme, acme_ingest_key) -> None:
     span = _good_span()
     span["startTimeUnixNano"], span["endTimeUnixNano"] = span["endTimeUnixNano"], span["startTimeUnixNano"]
-    status, answer = _post_json(live_server.url, json.dumps({"resourceSpans": [{"scopeSpans": [{"spans": [span]}]}]}).encode(),
-                                acme_ingest_key)
+    status, answer = _post_json(
+        live_server.url, json.dumps({"resourceSpans": [{"scopeSpans": [{"spans": [span]}]}]}).encode(), acme_ingest_key
+    )
     assert status == 200
     assert "is before start time" in answer["partialSuccess"]["errorMessage"]
     assert not LlmCall.objects.filter(project=acme).exists()
@@ -200,25 +231,60 @@ def test_time_window_edges() -> None:
 # --- fuzzing: both decoders, then the whole view ---------------------------------------------------
 
 _TEXT = st.text(alphabet=st.characters(codec=None, exclude_categories=()), max_size=12) | st.sampled_from(
-    ["\x00", "a\x00b", "\ud800", "\udfff", "\u202e", "x" * 300, "", "gpt-4o", "chat"])
-_SCALAR = st.none() | st.booleans() | st.integers(min_value=-(2 ** 70), max_value=2 ** 70) | st.floats() | _TEXT
-_ANY_VALUE = st.fixed_dictionaries({}, optional={
-    "stringValue": _SCALAR, "intValue": _SCALAR, "doubleValue": _SCALAR, "boolValue": _SCALAR,
-    "arrayValue": st.just({"values": [{"stringValue": "\x00"}]}),
-})
-_ATTRIBUTE = st.fixed_dictionaries({"key": _TEXT | st.sampled_from(
-    ["enduser.id", "gen_ai.operation.name", "gen_ai.request.model", "gen_ai.usage.input_tokens", "http.route"]),
-    "value": _ANY_VALUE | _SCALAR})
+    ["\x00", "a\x00b", "\ud800", "\udfff", "\u202e", "x" * 300, "", "gpt-4o", "chat"]
+)
+_SCALAR = st.none() | st.booleans() | st.integers(min_value=-(2**70), max_value=2**70) | st.floats() | _TEXT
+_ANY_VALUE = st.fixed_dictionaries(
+    {},
+    optional={
+        "stringValue": _SCALAR,
+        "intValue": _SCALAR,
+        "doubleValue": _SCALAR,
+        "boolValue": _SCALAR,
+        "arrayValue": st.just({"values": [{"stringValue": "\x00"}]}),
+    },
+)
+_ATTRIBUTE = st.fixed_dictionaries(
+    {
+        "key": _TEXT
+        | st.sampled_from(
+            ["enduser.id", "gen_ai.operation.name", "gen_ai.request.model", "gen_ai.usage.input_tokens", "http.route"]
+        ),
+        "value": _ANY_VALUE | _SCALAR,
+    }
+)
 _ID = st.sampled_from(["", "00" * 16, "ab" * 16, "ab" * 8, "zz" * 8, "AB" * 8]) | _TEXT | st.integers()
-_SPAN = st.fixed_dictionaries({}, optional={
-    "traceId": _ID, "spanId": _ID, "parentSpanId": _ID, "name": _SCALAR, "kind": _SCALAR,
-    "startTimeUnixNano": _SCALAR | st.sampled_from(["1000000000", "18446744073709551615", "-1", "1e30"]),
-    "endTimeUnixNano": _SCALAR, "attributes": st.lists(_ATTRIBUTE, max_size=4) | _SCALAR,
-})
-_EXPORT = st.fixed_dictionaries({"resourceSpans": st.lists(st.fixed_dictionaries({}, optional={
-    "resource": st.fixed_dictionaries({"attributes": st.lists(_ATTRIBUTE, max_size=2)}) | _SCALAR,
-    "scopeSpans": st.lists(st.fixed_dictionaries({"spans": st.lists(_SPAN, max_size=3) | _SCALAR}), max_size=2) | _SCALAR,
-}), max_size=2) | _SCALAR}) | st.dictionaries(_TEXT, _SCALAR, max_size=3)
+_SPAN = st.fixed_dictionaries(
+    {},
+    optional={
+        "traceId": _ID,
+        "spanId": _ID,
+        "parentSpanId": _ID,
+        "name": _SCALAR,
+        "kind": _SCALAR,
+        "startTimeUnixNano": _SCALAR | st.sampled_from(["1000000000", "18446744073709551615", "-1", "1e30"]),
+        "endTimeUnixNano": _SCALAR,
+        "attributes": st.lists(_ATTRIBUTE, max_size=4) | _SCALAR,
+    },
+)
+_EXPORT = st.fixed_dictionaries(
+    {
+        "resourceSpans": st.lists(
+            st.fixed_dictionaries(
+                {},
+                optional={
+                    "resource": st.fixed_dictionaries({"attributes": st.lists(_ATTRIBUTE, max_size=2)}) | _SCALAR,
+                    "scopeSpans": st.lists(
+                        st.fixed_dictionaries({"spans": st.lists(_SPAN, max_size=3) | _SCALAR}), max_size=2
+                    )
+                    | _SCALAR,
+                },
+            ),
+            max_size=2,
+        )
+        | _SCALAR
+    }
+) | st.dictionaries(_TEXT, _SCALAR, max_size=3)
 
 
 def _valid_protobuf() -> bytes:
@@ -256,8 +322,12 @@ def test_fuzz_json_decoder_raises_only_otlp_errors(document: object) -> None:
 
 
 @pytest.mark.django_db(transaction=False)
-@hypothesis_settings(max_examples=300, deadline=None, database=None,
-                     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@hypothesis_settings(
+    max_examples=300,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(document=_EXPORT, as_protobuf=st.booleans())
 def test_fuzz_the_ingest_view_answers_no_5xx(acme, acme_ingest_key, document: object, as_protobuf: bool) -> None:
     raw = json.dumps(document).encode()
@@ -272,8 +342,12 @@ def test_fuzz_the_ingest_view_answers_no_5xx(acme, acme_ingest_key, document: ob
     assert response.status_code in (200, 400, 415), (response.status_code, response.content[:300])
 
 
-def test_a_surrogate_encoded_in_protobuf_is_refused_over_both_transports(live_server, start_receiver,  # noqa: F811
-                                                                         acme, acme_ingest_key) -> None:
+def test_a_surrogate_encoded_in_protobuf_is_refused_over_both_transports(
+    live_server,
+    start_receiver,  # noqa: F811
+    acme,
+    acme_ingest_key,
+) -> None:
     # Protobuf's counterpart of a lone surrogate escape: the UTF-8-style bytes of U+D800 (not UTF-8).
     payload = _protobuf({"resourceSpans": [{"scopeSpans": [{"spans": [_good_span(user="XXX")]}]}]})
     assert payload.count(b"XXX") == 1
@@ -281,8 +355,12 @@ def test_a_surrogate_encoded_in_protobuf_is_refused_over_both_transports(live_se
     code, call, _response = _raw_export(start_receiver(), poisoned, acme_ingest_key)
     assert code == grpc.StatusCode.INVALID_ARGUMENT
     assert "invalid protobuf" in call.details()
-    request = urllib.request.Request(f"{live_server.url}/v1/traces", data=poisoned, method="POST",
-                                     headers={"Content-Type": "application/x-protobuf", "x-costwatch-key": acme_ingest_key})
+    request = urllib.request.Request(
+        f"{live_server.url}/v1/traces",
+        data=poisoned,
+        method="POST",
+        headers={"Content-Type": "application/x-protobuf", "x-costwatch-key": acme_ingest_key},
+    )
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(request, timeout=10)
     assert refused.value.code == 400

@@ -1,4 +1,5 @@
 """/v1/traces over real HTTP, fed by the real OpenTelemetry OTLP/HTTP exporter."""
+
 from __future__ import annotations
 
 import gzip
@@ -36,8 +37,13 @@ CHAT = {
 @pytest.fixture
 def gpt4o_price(db) -> ModelPrice:  # noqa: ANN001
     return ModelPrice.objects.create(
-        provider="openai", model="gpt-4o", input=Decimal("2.5"), output=Decimal("10"),
-        cache_read=Decimal("1.25"), effective_from=date(2024, 10, 1), origin="manual",
+        provider="openai",
+        model="gpt-4o",
+        input=Decimal("2.5"),
+        output=Decimal("10"),
+        cache_read=Decimal("1.25"),
+        effective_from=date(2024, 10, 1),
+        origin="manual",
     )
 
 
@@ -54,8 +60,9 @@ def _post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, dict[str
         return err.code, dict(err.headers), err.read()
 
 
-def test_real_exporter_spans_are_stored_priced_and_attributed(live_server, recorder, acme, acme_ingest_key,
-                                                              gpt4o_price) -> None:
+def test_real_exporter_spans_are_stored_priced_and_attributed(
+    live_server, recorder, acme, acme_ingest_key, gpt4o_price
+) -> None:
     with recorder.span("POST /checkout", {"http.route": "/checkout", "enduser.id": "u-42"}, kind=SpanKind.SERVER):
         recorder.record("chat gpt-4o", CHAT, kind=SpanKind.CLIENT)
     spans = recorder.exporter.get_finished_spans()
@@ -77,8 +84,9 @@ def test_real_exporter_spans_are_stored_priced_and_attributed(live_server, recor
     assert (resolved.user, resolved.endpoint) == ("u-42", "/checkout")
 
 
-def test_sending_the_same_export_again_changes_nothing(live_server, recorder, acme, acme_ingest_key,
-                                                       gpt4o_price) -> None:
+def test_sending_the_same_export_again_changes_nothing(
+    live_server, recorder, acme, acme_ingest_key, gpt4o_price
+) -> None:
     recorder.record("chat gpt-4o", CHAT, kind=SpanKind.CLIENT)
     spans = recorder.exporter.get_finished_spans()
     exporter = _exporter(live_server.url, acme_ingest_key)
@@ -94,18 +102,39 @@ def test_gzip_exporter_and_json_body_are_accepted(live_server, recorder, acme, a
     exporter = _exporter(live_server.url, acme_ingest_key, compression=Compression.Gzip)
     assert exporter.export(recorder.exporter.get_finished_spans()) == SpanExportResult.SUCCESS
 
-    body = {"resourceSpans": [{"resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "js"}}]},
-            "scopeSpans": [{"spans": [{
-                "traceId": "5B8EFFF798038103D269B633813FC60C", "spanId": "EEE19B7EC3C1B174", "name": "chat gpt-4o",
-                "kind": 3, "startTimeUnixNano": "1764115200000000000", "endTimeUnixNano": "1764115201000000000",
-                "attributes": [
-                    {"key": "gen_ai.operation.name", "value": {"stringValue": "chat"}},
-                    {"key": "gen_ai.provider.name", "value": {"stringValue": "openai"}},
-                    {"key": "gen_ai.request.model", "value": {"stringValue": "gpt-4o"}},
-                    {"key": "gen_ai.usage.input_tokens", "value": {"intValue": "10"}},
-                    {"key": "gen_ai.usage.output_tokens", "value": {"intValue": 5}}]}]}]}]}
-    status, headers, raw = _post(live_server.url, json.dumps(body).encode(),
-                                 {"Content-Type": "application/json", "Authorization": f"Bearer {acme_ingest_key}"})
+    body = {
+        "resourceSpans": [
+            {
+                "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "js"}}]},
+                "scopeSpans": [
+                    {
+                        "spans": [
+                            {
+                                "traceId": "5B8EFFF798038103D269B633813FC60C",
+                                "spanId": "EEE19B7EC3C1B174",
+                                "name": "chat gpt-4o",
+                                "kind": 3,
+                                "startTimeUnixNano": "1764115200000000000",
+                                "endTimeUnixNano": "1764115201000000000",
+                                "attributes": [
+                                    {"key": "gen_ai.operation.name", "value": {"stringValue": "chat"}},
+                                    {"key": "gen_ai.provider.name", "value": {"stringValue": "openai"}},
+                                    {"key": "gen_ai.request.model", "value": {"stringValue": "gpt-4o"}},
+                                    {"key": "gen_ai.usage.input_tokens", "value": {"intValue": "10"}},
+                                    {"key": "gen_ai.usage.output_tokens", "value": {"intValue": 5}},
+                                ],
+                            }
+                        ]
+                    }
+                ],
+            }
+        ]
+    }
+    status, headers, raw = _post(
+        live_server.url,
+        json.dumps(body).encode(),
+        {"Content-Type": "application/json", "Authorization": f"Bearer {acme_ingest_key}"},
+    )
     assert status == 200, raw
     assert headers["Content-Type"].startswith("application/json")
     assert LlmCall.objects.filter(project=acme, trace_id="5b8efff798038103d269b633813fc60c").exists()
@@ -115,8 +144,11 @@ def test_gzip_exporter_and_json_body_are_accepted(live_server, recorder, acme, a
 def test_invalid_spans_are_rejected_one_by_one_and_the_rest_kept(live_server, recorder, acme, acme_ingest_key) -> None:
     recorder.record("chat ok", CHAT, kind=SpanKind.CLIENT)
     recorder.record("chat bad", {**CHAT, "gen_ai.usage.input_tokens": -5}, kind=SpanKind.CLIENT)
-    status, _, raw = _post(live_server.url, recorder.payload(),
-                           {"Content-Type": "application/x-protobuf", "x-costwatch-key": acme_ingest_key})
+    status, _, raw = _post(
+        live_server.url,
+        recorder.payload(),
+        {"Content-Type": "application/x-protobuf", "x-costwatch-key": acme_ingest_key},
+    )
     assert status == 200
     response = ExportTraceServiceResponse.FromString(raw)
     assert response.partial_success.rejected_spans == 1
@@ -154,8 +186,12 @@ def test_a_late_root_span_redirties_the_calls_of_its_trace(live_server, recorder
         ({"Content-Type": "text/plain", "x-costwatch-key": "{key}"}, b"hi", 415, "unsupported content type"),
         ({"Content-Type": "application/x-protobuf", "x-costwatch-key": "{key}"}, b"\xff\xff\xff\x0f", 400, "protobuf"),
         ({"Content-Type": "application/json", "x-costwatch-key": "{key}"}, b"{not json", 400, "JSON"),
-        ({"Content-Type": "application/x-protobuf", "x-costwatch-key": "{key}", "Content-Encoding": "gzip"},
-         b"not gzip", 400, "gzip"),
+        (
+            {"Content-Type": "application/x-protobuf", "x-costwatch-key": "{key}", "Content-Encoding": "gzip"},
+            b"not gzip",
+            400,
+            "gzip",
+        ),
     ],
 )
 def test_bad_requests_get_clear_errors(live_server, acme, acme_ingest_key, headers, body, status, needle) -> None:

@@ -1,4 +1,5 @@
 """Fixtures for the stored catalog, price files and people with a role in a project."""
+
 from __future__ import annotations
 
 import json

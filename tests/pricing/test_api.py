@@ -47,10 +47,11 @@ def _estimate(client: APIClient, body: dict, project: str | None = None):  # noq
 
 # --- estimate -----------------------------------------------------------------------------------
 
-def test_estimate_counts_match_tiktoken_and_cost_matches_the_row_in_force(default_catalog, acme,
-                                                                          acme_read_key) -> None:
-    response = _estimate(_key_client(acme_read_key), {"messages": MESSAGES, "models": ["gpt-4o", "gpt-4"],
-                                                      "output_tokens": 400})
+
+def test_estimate_counts_match_tiktoken_and_cost_matches_the_row_in_force(default_catalog, acme, acme_read_key) -> None:
+    response = _estimate(
+        _key_client(acme_read_key), {"messages": MESSAGES, "models": ["gpt-4o", "gpt-4"], "output_tokens": 400}
+    )
     assert response.status_code == 200, response.content
     results = {r["model"]: r for r in response.json()["results"]}
     assert results["gpt-4o"]["input_tokens"] == _cookbook_count("o200k_base", MESSAGES)
@@ -77,8 +78,7 @@ def test_estimate_of_text_flags_approximate_counts_for_claude(default_catalog, a
     assert claude["output_tokens"] == 0 and Decimal(claude["cost"]) > 0
 
 
-def test_estimate_uses_the_projects_override(default_catalog, acme, globex, acme_read_key,
-                                             globex_read_key) -> None:
+def test_estimate_uses_the_projects_override(default_catalog, acme, globex, acme_read_key, globex_read_key) -> None:
     override = set_price(PriceRow(provider="openai", model="gpt-4o", input="1", output="4"), project=acme).price
     body = {"text": "hello world", "models": ["gpt-4o"], "output_tokens": 1_000_000}
     acme_result = _estimate(_key_client(acme_read_key), body).json()["results"][0]
@@ -89,8 +89,12 @@ def test_estimate_uses_the_projects_override(default_catalog, acme, globex, acme
 
 
 def test_estimate_says_when_the_prompt_does_not_fit(default_catalog, acme, acme_read_key) -> None:
-    set_price(PriceRow(provider="self-hosted", model="tiny-llm", input="0.1", output="0.1", context_window=50,
-                       max_output_tokens=20), project=acme)
+    set_price(
+        PriceRow(
+            provider="self-hosted", model="tiny-llm", input="0.1", output="0.1", context_window=50, max_output_tokens=20
+        ),
+        project=acme,
+    )
     client = _key_client(acme_read_key)
     text = "word " * 200
     tokens = len(tiktoken.get_encoding("o200k_base").encode(text))
@@ -102,21 +106,32 @@ def test_estimate_says_when_the_prompt_does_not_fit(default_catalog, acme, acme_
     too_much = _estimate(client, {"text": "hi", "models": ["gpt-4o", "tiny-llm"], "output_tokens": 200_000}).json()
     tiny, gpt = too_much["results"]  # cheapest first
     assert "exceeds tiny-llm's maximum output (20 tokens)" in " ".join(tiny["problems"])
-    assert "plus the expected output (200000 tokens) exceed gpt-4o's context window (128000 tokens)" in gpt["problems"][0]
+    assert (
+        "plus the expected output (200000 tokens) exceed gpt-4o's context window (128000 tokens)" in gpt["problems"][0]
+    )
 
 
 def test_estimate_returns_models_cheapest_first(default_catalog, acme_read_key) -> None:
     models = ["claude-opus-4-1", "gpt-4o", "gpt-4o-mini", "mystery-9000", "claude-haiku-4-5"]
     body = {"text": "hello " * 100, "models": models, "output_tokens": 1000}
     results = _estimate(_key_client(acme_read_key), body).json()["results"]
-    assert [r["model"] for r in results] == ["gpt-4o-mini", "claude-haiku-4-5", "gpt-4o", "claude-opus-4-1", "mystery-9000"]
+    assert [r["model"] for r in results] == [
+        "gpt-4o-mini",
+        "claude-haiku-4-5",
+        "gpt-4o",
+        "claude-opus-4-1",
+        "mystery-9000",
+    ]
     costs = [Decimal(r["cost"]) for r in results[:-1]]
     assert costs == sorted(costs) and results[-1]["cost"] is None
 
 
 def test_estimate_compares_the_prompt_across_every_fitting_catalog_model(default_catalog, acme_read_key) -> None:
-    body = {"text": "hello " * 1000, "output_tokens": 500,
-            "compare": {"providers": ["openai", "anthropic"], "min_context_window": 200_000, "limit": 200}}
+    body = {
+        "text": "hello " * 1000,
+        "output_tokens": 500,
+        "compare": {"providers": ["openai", "anthropic"], "min_context_window": 200_000, "limit": 200},
+    }
     response = _estimate(_key_client(acme_read_key), body)
     assert response.status_code == 200, response.content
     results = response.json()["results"]
@@ -135,8 +150,12 @@ def test_estimate_compare_by_modality_and_limit(default_catalog, acme_read_key) 
     compared = [r for r in results if r["model"] != "gpt-4o"]
     assert len(compared) == 3 and "gpt-4o" in [r["model"] for r in results]
     for result in compared:
-        assert PriceBook(None).price_for(result["price_key"], datetime.now(timezone.utc),
-                                         provider=result["provider"]).row.input_audio is not None
+        assert (
+            PriceBook(None)
+            .price_for(result["price_key"], datetime.now(timezone.utc), provider=result["provider"])
+            .row.input_audio
+            is not None
+        )
 
 
 @pytest.mark.parametrize(
@@ -187,8 +206,7 @@ def test_bad_estimate_requests_get_400_with_a_message(acme_read_key, body: dict,
     assert needle in response.json()["detail"]
 
 
-def test_estimate_needs_credentials_and_keeps_to_the_keys_project(acme, globex, acme_read_key,
-                                                                  acme_ingest_key) -> None:
+def test_estimate_needs_credentials_and_keeps_to_the_keys_project(acme, globex, acme_read_key, acme_ingest_key) -> None:
     body = {"text": "hi", "models": ["gpt-4o"]}
     assert _estimate(APIClient(), body).status_code in (401, 403)
     assert _estimate(_key_client(acme_ingest_key), body).status_code == 401
@@ -197,10 +215,17 @@ def test_estimate_needs_credentials_and_keeps_to_the_keys_project(acme, globex, 
 
 # --- prices and aliases -------------------------------------------------------------------------
 
+
 def test_admin_adds_an_override_and_is_told_to_reprice(acme, person) -> None:  # noqa: ANN001
     client = _user_client(person(acme, "admin"))
-    body = {"provider": "openai", "model": "gpt-4o", "input": "2", "output": "8", "cache_read": "1",
-            "effective_from": "2025-01-01"}
+    body = {
+        "provider": "openai",
+        "model": "gpt-4o",
+        "input": "2",
+        "output": "8",
+        "cache_read": "1",
+        "effective_from": "2025-01-01",
+    }
     created = client.post("/api/v1/prices", body, format="json")
     assert created.status_code == 201, created.content
     data = created.json()
@@ -215,23 +240,46 @@ def test_admin_adds_an_override_and_is_told_to_reprice(acme, person) -> None:  #
 
 
 def test_override_is_not_applied_to_stored_calls_until_reprice(acme, person) -> None:  # noqa: ANN001
-    LlmCall.objects.bulk_create([make_call(acme, trace="x", at=datetime(2026, 3, 2, tzinfo=timezone.utc),
-                                           model="acme-llama", cost=None, tokens=1000)])
+    LlmCall.objects.bulk_create(
+        [
+            make_call(
+                acme,
+                trace="x",
+                at=datetime(2026, 3, 2, tzinfo=timezone.utc),
+                model="acme-llama",
+                cost=None,
+                tokens=1000,
+            )
+        ]
+    )
     client = _user_client(person(acme, "admin"))
-    client.post("/api/v1/prices", {"provider": "vllm", "model": "acme-llama", "input": "1", "output": "1"},
-                format="json")
+    client.post(
+        "/api/v1/prices", {"provider": "vllm", "model": "acme-llama", "input": "1", "output": "1"}, format="json"
+    )
     assert LlmCall.objects.get().cost_total is None
     response = client.post("/api/v1/reprice?project=acme", {"model": "acme-llama"}, format="json")
     assert response.status_code == 200, response.content
-    assert response.json() == {"project": "acme", "checked": 1, "changed": 1, "priced": 1, "reported": 0,
-                               "unpriced": 0, "hours_marked": 1, "total_before_usd": "0",
-                               "total_after_usd": "0.0015", "unpriced_before": 1}
+    assert response.json() == {
+        "project": "acme",
+        "checked": 1,
+        "changed": 1,
+        "priced": 1,
+        "reported": 0,
+        "unpriced": 0,
+        "hours_marked": 1,
+        "total_before_usd": "0",
+        "total_after_usd": "0.0015",
+        "unpriced_before": 1,
+    }
     assert LlmCall.objects.get().cost_total == Decimal("0.0015")
     from costwatch.pricing.models import Repricing
 
     record = Repricing.objects.get(project=acme)
     assert (record.by, record.model, record.unpriced_before, record.total_after) == (
-        "admin-acme", "acme-llama", 1, Decimal("0.0015")
+        "admin-acme",
+        "acme-llama",
+        1,
+        Decimal("0.0015"),
     )
     assert DirtyBucket.objects.filter(project=acme).count() == 1
 
@@ -243,8 +291,10 @@ def test_override_is_not_applied_to_stored_calls_until_reprice(acme, person) -> 
         ({"provider": "openai", "model": "gpt-4o", "input": 2.5, "output": "8"}, "floats are not exact"),
         ({"provider": "openai", "model": "gpt-4o", "input": "2,5", "output": "8"}, "input is not a number"),
         ({"provider": "openai", "model": "gpt-4o", "input": "nan", "output": "8"}, "input must be finite"),
-        ({"provider": "openai", "model": "gpt-4o", "input": "1", "output": "8", "discount": "1"},
-         "unknown field(s) discount"),
+        (
+            {"provider": "openai", "model": "gpt-4o", "input": "1", "output": "8", "discount": "1"},
+            "unknown field(s) discount",
+        ),
         ({"model": "gpt-4o", "input": "1", "output": "8"}, "provider is required"),
     ],
 )
@@ -282,8 +332,7 @@ def test_someone_in_several_projects_must_name_the_project_to_write(acme, globex
     assert client.post("/api/v1/reprice?project=globex", {}, format="json").json()["project"] == "globex"
 
 
-def test_aliases_are_added_listed_and_removed(default_catalog, acme, globex, person,
-                                              globex_read_key) -> None:  # noqa: ANN001
+def test_aliases_are_added_listed_and_removed(default_catalog, acme, globex, person, globex_read_key) -> None:  # noqa: ANN001
     client = _user_client(person(acme, "admin"))
     created = client.post("/api/v1/aliases", {"alias": "prod-gpt4o", "model": "gpt-4o"}, format="json")
     assert created.status_code == 201, created.content
@@ -317,7 +366,9 @@ def test_prices_can_list_the_catalog_for_one_model(default_catalog, acme_read_ke
     )
     rows = response.json()["results"]
     assert [(r["effective_from"], r["input"]) for r in rows] == [("2024-05-13", "5"), ("2024-10-02", "2.5")]
-    tiers = _key_client(acme_read_key).get("/api/v1/prices", {"scope": "catalog", "model": "gpt-4o", "provider": "openai"})
+    tiers = _key_client(acme_read_key).get(
+        "/api/v1/prices", {"scope": "catalog", "model": "gpt-4o", "provider": "openai"}
+    )
     assert {r["service_tier"] for r in tiers.json()["results"]} == {"standard", "priority", "fast", "batch"}
     assert _key_client(acme_read_key).get("/api/v1/prices", {"scope": "everything"}).status_code == 400
 

@@ -4,6 +4,7 @@ Prices asserted here are the source's own numbers (genai-prices 0.2.3, pinned in
 per 1M tokens; every case is also cross-checked against ``genai_prices.calc_price``. Pure: the
 catalog is matched and priced in memory with the same matcher and row choice as ``PriceBook``.
 """
+
 from __future__ import annotations
 
 from collections import defaultdict
@@ -23,7 +24,10 @@ ROWS: dict[tuple[str, str], list[PriceRow]] = defaultdict(list)
 for _row in [*CATALOG.rows, *CATALOG.history]:
     ROWS[(_row.provider, _row.model)].append(_row)
 MATCHER = CatalogMatcher(
-    [CatalogProviderRules(p.id, p.provider_match, p.model_match, tuple(p.fallback_providers)) for p in CATALOG.providers],
+    [
+        CatalogProviderRules(p.id, p.provider_match, p.model_match, tuple(p.fallback_providers))
+        for p in CATALOG.providers
+    ],
     {p.id: [(m.model, m.match) for m in CATALOG.models if m.provider == p.id] for p in CATALOG.providers},
 )
 AT = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
@@ -54,12 +58,34 @@ CURRENT = [
     ("gcp.gemini", "gemini-2.5-pro", "google", "gemini-2.5-pro", "1.25", "10", "0.125"),
     ("gcp.gemini", "gemini-2.5-flash", "google", "gemini-2.5-flash", "0.3", "2.5", "0.03"),
     ("gcp.gemini", "models/gemini-2.5-flash-lite", "google", "gemini-2.5-flash-lite", "0.1", "0.4", "0.01"),
-    ("gcp.vertex_ai", "publishers/google/models/gemini-3-pro-preview", "google", "gemini-3-pro-preview", "2", "12", "0.2"),
+    (
+        "gcp.vertex_ai",
+        "publishers/google/models/gemini-3-pro-preview",
+        "google",
+        "gemini-3-pro-preview",
+        "2",
+        "12",
+        "0.2",
+    ),
     ("gcp.vertex_ai", "claude-sonnet-4-5@20250929", "google", "claude-sonnet-4-5", "3", "15", "0.3"),
-    ("aws.bedrock", "global.anthropic.claude-sonnet-4-5-20250929-v1:0", "aws",
-     "global.anthropic.claude-sonnet-4-5-20250929-v1:0", "3", "15", "0.3"),
-    ("aws.bedrock", "us.anthropic.claude-haiku-4-5-20251001-v1:0", "aws",
-     "regional.anthropic.claude-haiku-4-5-20251001-v1:0", "1.1", "5.5", "0.11"),
+    (
+        "aws.bedrock",
+        "global.anthropic.claude-sonnet-4-5-20250929-v1:0",
+        "aws",
+        "global.anthropic.claude-sonnet-4-5-20250929-v1:0",
+        "3",
+        "15",
+        "0.3",
+    ),
+    (
+        "aws.bedrock",
+        "us.anthropic.claude-haiku-4-5-20251001-v1:0",
+        "aws",
+        "regional.anthropic.claude-haiku-4-5-20251001-v1:0",
+        "1.1",
+        "5.5",
+        "0.11",
+    ),
     ("aws.bedrock", "amazon.nova-pro-v1:0", "aws", "amazon.nova-pro-v1:0", "0.8", "3.2", "0.2"),
     ("aws.bedrock", "amazon.nova-lite-v1:0", "aws", "amazon.nova-lite-v1:0", "0.06", "0.24", "0.015"),
     ("aws.bedrock", "meta.llama3-3-70b-instruct-v1:0", "aws", "meta.llama3-3-70b-instruct-v1:0", "0.72", "0.72", None),
@@ -92,7 +118,9 @@ def test_current_model_ids_get_the_source_prices(
 
 
 @pytest.mark.parametrize(("provider", "model", "catalog_provider", "key"), [case[:4] for case in CURRENT])
-def test_cost_equals_genai_prices_own_calculation(provider: str | None, model: str, catalog_provider: str, key: str) -> None:
+def test_cost_equals_genai_prices_own_calculation(
+    provider: str | None, model: str, catalog_provider: str, key: str
+) -> None:
     _, choice = priced(model, provider)
     counts = TokenCounts(input=1_000, cache_read=2_000 if choice.row.cache_read is not None else 0, output=500)
     usage = genai_prices.Usage(
@@ -139,7 +167,10 @@ def test_long_context_tier_of_sonnet_4_5() -> None:
     _, choice = priced("claude-sonnet-4-5", "anthropic")
     row = choice.row
     assert (row.long_context_threshold, row.long_input, row.long_output, row.long_cache_read) == (
-        200_000, D(6), D("22.5"), D("0.6")
+        200_000,
+        D(6),
+        D("22.5"),
+        D("0.6"),
     )
     assert (row.long_cache_write, row.long_cache_write_1h) == (D("7.5"), D(12))
     assert cost_of(TokenCounts(input=200_001), row).long_context

@@ -24,22 +24,41 @@ REPO = Path(__file__).resolve().parents[2]
 LITELLM = {
     "sample_spec": {"litellm_provider": "one of ...", "mode": "chat", "input_cost_per_token": 0.0},
     "gpt-4o": {
-        "litellm_provider": "openai", "mode": "chat", "input_cost_per_token": 2.5e-06,
-        "output_cost_per_token": 1e-05, "cache_read_input_token_cost": 1.25e-06, "max_input_tokens": 128000,
+        "litellm_provider": "openai",
+        "mode": "chat",
+        "input_cost_per_token": 2.5e-06,
+        "output_cost_per_token": 1e-05,
+        "cache_read_input_token_cost": 1.25e-06,
+        "max_input_tokens": 128000,
         "max_output_tokens": 16384,
     },
-    "azure/gpt-4o": {"litellm_provider": "azure", "mode": "chat", "input_cost_per_token": 2.75e-06,
-                     "output_cost_per_token": 1.1e-05},
+    "azure/gpt-4o": {
+        "litellm_provider": "azure",
+        "mode": "chat",
+        "input_cost_per_token": 2.75e-06,
+        "output_cost_per_token": 1.1e-05,
+    },
     "claude-sonnet-4-20250514": {
-        "litellm_provider": "anthropic", "mode": "chat", "input_cost_per_token": 3e-06,
-        "output_cost_per_token": 1.5e-05, "cache_read_input_token_cost": 3e-07,
+        "litellm_provider": "anthropic",
+        "mode": "chat",
+        "input_cost_per_token": 3e-06,
+        "output_cost_per_token": 1.5e-05,
+        "cache_read_input_token_cost": 3e-07,
         "cache_creation_input_token_cost": 3.75e-06,
     },
     "dall-e-3": {"litellm_provider": "openai", "mode": "image_generation", "output_cost_per_image": 0.04},
-    "broken-model": {"litellm_provider": "openai", "mode": "chat", "input_cost_per_token": -1e-06,
-                     "output_cost_per_token": 1e-06},
-    "absurd-model": {"litellm_provider": "openai", "mode": "chat", "input_cost_per_token": 1e+20,
-                     "output_cost_per_token": 1e-06},
+    "broken-model": {
+        "litellm_provider": "openai",
+        "mode": "chat",
+        "input_cost_per_token": -1e-06,
+        "output_cost_per_token": 1e-06,
+    },
+    "absurd-model": {
+        "litellm_provider": "openai",
+        "mode": "chat",
+        "input_cost_per_token": 1e20,
+        "output_cost_per_token": 1e-06,
+    },
 }
 
 
@@ -60,7 +79,11 @@ def test_importprices_reports_added_and_skipped_and_a_second_run_changes_nothing
     assert "skipped  openai/absurd-model: input 100000000000000000000000000 is too large" in first
     gpt4o = ModelPrice.objects.get(model="gpt-4o")
     assert (gpt4o.input, gpt4o.output, gpt4o.cache_read, gpt4o.origin) == (
-        Decimal("2.5"), Decimal("10"), Decimal("1.25"), PriceOrigin.LITELLM)
+        Decimal("2.5"),
+        Decimal("10"),
+        Decimal("1.25"),
+        PriceOrigin.LITELLM,
+    )
     second = _run("importprices", str(path), "--effective-from", "2025-07-01")
     assert "0 added, 0 changed, 2 unchanged" in second
     assert ModelPrice.objects.count() == 2
@@ -131,10 +154,12 @@ def test_loaddefaultprices_is_idempotent() -> None:
 @pytest.mark.django_db
 def test_reprice_command_prices_history_per_project(acme, globex) -> None:  # noqa: ANN001
     at = datetime(2026, 3, 2, 10, tzinfo=timezone.utc)
-    LlmCall.objects.bulk_create([
-        make_call(acme, trace="a", at=at, model="gpt-4o", cost=None, tokens=1000),
-        make_call(globex, trace="g", at=at, model="gpt-4o", cost=None, tokens=1000),
-    ])
+    LlmCall.objects.bulk_create(
+        [
+            make_call(acme, trace="a", at=at, model="gpt-4o", cost=None, tokens=1000),
+            make_call(globex, trace="g", at=at, model="gpt-4o", cost=None, tokens=1000),
+        ]
+    )
     _run("loaddefaultprices")
     report = _run("reprice", "--project", "acme")
     assert "acme: 1 calls checked, 1 changed; 1 priced, 0 with a reported cost, 0 still unpriced; 1 hours" in report
@@ -161,9 +186,20 @@ def _server_url(name: str) -> str:
 def test_migrate_loads_the_default_catalog_into_a_fresh_database(tmp_path: Path) -> None:
     db = settings.DATABASES["default"]
     name = f"{db['NAME']}_fresh_migrate"
-    admin = dict(host=db["HOST"], port=db["PORT"] or 5432, user=db["USER"], password=db["PASSWORD"] or None,
-                 dbname="postgres", autocommit=True)
-    env = {**os.environ, "DATABASE_URL": _server_url(name), "SECRET_KEY": "test-only", "COSTWATCH_VAR_DIR": str(tmp_path)}
+    admin = dict(
+        host=db["HOST"],
+        port=db["PORT"] or 5432,
+        user=db["USER"],
+        password=db["PASSWORD"] or None,
+        dbname="postgres",
+        autocommit=True,
+    )
+    env = {
+        **os.environ,
+        "DATABASE_URL": _server_url(name),
+        "SECRET_KEY": "test-only",
+        "COSTWATCH_VAR_DIR": str(tmp_path),
+    }
     with psycopg.connect(**admin) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
         conn.execute(f'CREATE DATABASE "{name}"')
@@ -179,7 +215,7 @@ def test_migrate_loads_the_default_catalog_into_a_fresh_database(tmp_path: Path)
         second = subprocess.run(migrate, cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
         assert second.returncode == 0 and "default price catalog" not in second.stdout
         with psycopg.connect(**{**admin, "dbname": name}) as conn:
-            count, = conn.execute("SELECT count(*) FROM pricing_modelprice WHERE project_id IS NULL").fetchone()
+            (count,) = conn.execute("SELECT count(*) FROM pricing_modelprice WHERE project_id IS NULL").fetchone()
         assert count == len(catalog.rows) + len(catalog.history)
     finally:
         with psycopg.connect(**admin) as conn:
@@ -188,6 +224,7 @@ def test_migrate_loads_the_default_catalog_into_a_fresh_database(tmp_path: Path)
 
 # --- syncprices ---------------------------------------------------------------------------------
 
+
 @pytest.mark.django_db
 def test_syncprices_loads_the_installed_genai_prices_and_a_second_run_keeps_everything() -> None:
     from costwatch.pricing.models import CatalogModel, CatalogProvider, PriceSync
@@ -195,7 +232,9 @@ def test_syncprices_loads_the_installed_genai_prices_and_a_second_run_keeps_ever
     catalog = load_default_catalog()
     rows = len(catalog.rows) + len(catalog.history)
     dry = _run("syncprices", "--dry-run")
-    assert dry.startswith(f"dry run, nothing written: genai-prices {catalog.version}: {len(catalog.providers)} providers")
+    assert dry.startswith(
+        f"dry run, nothing written: genai-prices {catalog.version}: {len(catalog.providers)} providers"
+    )
     assert f"prices {rows} added, 0 changed, 0 kept" in dry
     assert not ModelPrice.objects.exists() and not PriceSync.objects.exists()
 
@@ -205,7 +244,9 @@ def test_syncprices_loads_the_installed_genai_prices_and_a_second_run_keeps_ever
         "syncprices", "-v", "2"
     )
     assert ModelPrice.objects.filter(project__isnull=True).count() == rows
-    assert CatalogModel.objects.count() == len(catalog.models) and CatalogProvider.objects.count() == len(catalog.providers)
+    assert CatalogModel.objects.count() == len(catalog.models) and CatalogProvider.objects.count() == len(
+        catalog.providers
+    )
     assert f"prices 0 added, 0 changed, {rows} kept, 0 retired" in _run("syncprices", "--source", "genai-prices")
     sync = PriceSync.objects.order_by("-at", "-id").first()
     assert sync.version == catalog.version and sync.by.startswith("syncprices (") and sync.unchanged == rows
@@ -214,13 +255,23 @@ def test_syncprices_loads_the_installed_genai_prices_and_a_second_run_keeps_ever
 @pytest.mark.django_db
 def test_syncprices_lists_a_changed_price_and_retires_what_the_source_dropped(acme) -> None:  # noqa: ANN001
     _run("syncprices")
-    gpt = ModelPrice.objects.get(provider="openai", model="gpt-4o", service_tier="standard", effective_from="2024-10-02")
+    gpt = ModelPrice.objects.get(
+        provider="openai", model="gpt-4o", service_tier="standard", effective_from="2024-10-02"
+    )
     gpt.input = Decimal("9")
     gpt.save()
-    stale = ModelPrice.objects.create(provider="openai", model="gpt-old", input=1, output=1,
-                                      effective_from="2024-01-01", origin=PriceOrigin.DEFAULT)
-    override = ModelPrice.objects.create(project=acme, provider="openai", model="gpt-4o", input=1, output=1,
-                                         effective_from="2024-01-01", origin=PriceOrigin.MANUAL)
+    stale = ModelPrice.objects.create(
+        provider="openai", model="gpt-old", input=1, output=1, effective_from="2024-01-01", origin=PriceOrigin.DEFAULT
+    )
+    override = ModelPrice.objects.create(
+        project=acme,
+        provider="openai",
+        model="gpt-4o",
+        input=1,
+        output=1,
+        effective_from="2024-01-01",
+        origin=PriceOrigin.MANUAL,
+    )
     report = _run("syncprices")
     assert "1 changed" in report and "1 retired" in report
     assert "changed  openai/gpt-4o from 2024-10-02: input 9 → 2.5" in report

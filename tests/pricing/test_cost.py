@@ -11,10 +11,10 @@ from hypothesis import strategies as st
 
 from costwatch.pricing.cost import (
     CallCost,
-    batch_row,
-    choose_price,
     PriceRow,
     TokenCounts,
+    batch_row,
+    choose_price,
     cost_of,
     list_price_of,
     price_in_force,
@@ -351,9 +351,7 @@ def test_total_is_the_sum_of_the_parts(counts: TokenCounts, price: PriceRow, bat
     st.sampled_from(["input", "cache_read", "cache_write", "cache_write_1h", "output"]),
     st.integers(1, 500_000),
 )
-def test_total_never_decreases_when_a_count_grows(
-    counts: TokenCounts, price: PriceRow, field: str, extra: int
-) -> None:
+def test_total_never_decreases_when_a_count_grows(counts: TokenCounts, price: PriceRow, field: str, extra: int) -> None:
     more = TokenCounts(**{**counts.__dict__, field: getattr(counts, field) + extra})
     assert cost_of(more, price).total >= cost_of(counts, price).total
 
@@ -427,10 +425,24 @@ def test_daily_window_needs_both_ends() -> None:
 
 
 def test_modality_tokens_are_priced_at_their_own_rate_inside_their_part() -> None:
-    realtime = row(input=D(5), output=D(20), cache_read=D("2.5"), input_audio=D(40), output_audio=D(80),
-                   cache_read_audio=D("2.5"), input_image=D(5))
-    counts = TokenCounts(input=1_000, input_audio=600, input_image=100, cache_read=500, cache_read_audio=500,
-                         output=300, output_audio=200)
+    realtime = row(
+        input=D(5),
+        output=D(20),
+        cache_read=D("2.5"),
+        input_audio=D(40),
+        output_audio=D(80),
+        cache_read_audio=D("2.5"),
+        input_image=D(5),
+    )
+    counts = TokenCounts(
+        input=1_000,
+        input_audio=600,
+        input_image=100,
+        cache_read=500,
+        cache_read_audio=500,
+        output=300,
+        output_audio=200,
+    )
     cost = cost_of(counts, realtime)
     # input: 300 text × 5 + 600 × 40 + 100 × 5; cache: 500 × 2.5; output: 100 × 20 + 200 × 80
     assert cost.input == D("0.026") and cost.cache_read == D("0.00125") and cost.output == D("0.018")

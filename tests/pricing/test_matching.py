@@ -9,8 +9,8 @@ from costwatch.pricing.matching import (
     CatalogMatcher,
     CatalogProviderRules,
     ModelMatch,
-    clause_matches,
     candidate_names,
+    clause_matches,
     match_model,
     normalize_provider,
 )
@@ -172,9 +172,7 @@ def test_vertex_version_becomes_the_anthropic_dated_name() -> None:
 
 
 def test_dated_snapshot_with_its_own_price_beats_the_base_name() -> None:
-    assert match_model("gpt-4o-2024-05-13", {"gpt-4o", "gpt-4o-2024-05-13"}) == ModelMatch(
-        "gpt-4o-2024-05-13", "exact"
-    )
+    assert match_model("gpt-4o-2024-05-13", {"gpt-4o", "gpt-4o-2024-05-13"}) == ModelMatch("gpt-4o-2024-05-13", "exact")
     assert match_model("azure/gpt-4o-2024-05-13", {"gpt-4o", "gpt-4o-2024-05-13"}) == ModelMatch(
         "gpt-4o-2024-05-13", "normalized"
     )
@@ -248,8 +246,6 @@ def test_matching_arbitrary_text_never_crashes_and_is_deterministic(reported: st
 # --- The source's match clauses and the provider-aware catalog matcher -----------------------------
 
 
-
-
 @pytest.mark.parametrize(
     ("clause", "text", "expected"),
     [
@@ -283,8 +279,11 @@ MATCHER = CatalogMatcher(
     {
         "anthropic": [("claude-sonnet-4-5", {"contains": "claude-sonnet-4-5"})],
         "azure": [("gpt-4o-mini", {"equals": "gpt-4o-mini"})],
-        "openai": [("gpt-4o", {"or": [{"equals": "gpt-4o"}, {"equals": "gpt-4o-2024-08-06"}]}),
-                   ("ft:gpt-4o-mini", {"starts_with": "ft:gpt-4o-mini-2024-"}), ("gpt-4o-mini", None)],
+        "openai": [
+            ("gpt-4o", {"or": [{"equals": "gpt-4o"}, {"equals": "gpt-4o-2024-08-06"}]}),
+            ("ft:gpt-4o-mini", {"starts_with": "ft:gpt-4o-mini-2024-"}),
+            ("gpt-4o-mini", None),
+        ],
         "copilot": [("gpt-4o", {"equals": "gpt-4o"}), ("copilot-only", None)],
     },
     patterns=[(r"^my-gpt$", "gpt-4o")],

@@ -25,7 +25,9 @@ def test_an_override_is_a_manual_version_added_only_when_the_price_changes(acme,
     assert set_override(acme, _row(effective_from=date(2025, 6, 1))).status == "unchanged"
     assert set_override(acme, _row(input="2", effective_from=date(2025, 9, 1))).status == "changed"
     assert [p.input for p in ModelPrice.objects.filter(project=acme).order_by("effective_from")] == [
-        Decimal("2.5"), Decimal("2")]
+        Decimal("2.5"),
+        Decimal("2"),
+    ]
     assert not ModelPrice.objects.filter(project=globex).exists()
 
 
@@ -44,11 +46,23 @@ def test_an_override_is_a_manual_version_added_only_when_the_price_changes(acme,
         ({"provider": "x", "model": "m", "input": "1", "output": "1", "effective_from": "yesterday"}, "YYYY-MM-DD"),
         ({"provider": "x", "model": "m", "input": "1", "output": "1", "context_window": "1000"}, "whole number"),
         ({"provider": "x", "model": "m", "input": "1", "output": "1", "batch_discount": "2"}, "fraction"),
-        ({"provider": "x", "model": "m", "input": "1", "output": "1", "effective_from": "2025-02-01",
-          "effective_until": "2025-01-01"}, "must be after"),
+        (
+            {
+                "provider": "x",
+                "model": "m",
+                "input": "1",
+                "output": "1",
+                "effective_from": "2025-02-01",
+                "effective_until": "2025-01-01",
+            },
+            "must be after",
+        ),
         (["not", "an", "object"], "JSON object"),
         ({"provider": "x", "model": "m", "input": "1e12", "output": "1"}, "input 1000000000000 is too large"),
-        ({"provider": "x", "model": "m", "input": "0.0000000000000000001", "output": "1"}, "more than 18 decimal places"),
+        (
+            {"provider": "x", "model": "m", "input": "0.0000000000000000001", "output": "1"},
+            "more than 18 decimal places",
+        ),
         ({"provider": "x", "model": "m" * 201, "input": "1", "output": "1"}, "model is longer than 200"),
         ({"provider": "x", "model": "m", "input": "1", "output": "1", "context_window": 10**19}, "at most"),
         ({"provider": "x", "model": "m", "input": "1", "output": "1", "currency": "US"}, "three-letter code"),
@@ -60,10 +74,24 @@ def test_price_input_is_validated_with_a_clear_message(data, needle: str) -> Non
 
 
 def test_price_input_accepts_strings_and_integers() -> None:
-    row = price_row_from_input({"provider": "openai", "model": "GPT-4o", "input": 3, "output": "12.50",
-                                "effective_from": "2025-03-01", "context_window": 128000, "currency": "usd"})
+    row = price_row_from_input(
+        {
+            "provider": "openai",
+            "model": "GPT-4o",
+            "input": 3,
+            "output": "12.50",
+            "effective_from": "2025-03-01",
+            "context_window": 128000,
+            "currency": "usd",
+        }
+    )
     assert (row.model, row.input, row.output, row.effective_from, row.currency) == (
-        "gpt-4o", Decimal(3), Decimal("12.50"), date(2025, 3, 1), "USD")
+        "gpt-4o",
+        Decimal(3),
+        Decimal("12.50"),
+        date(2025, 3, 1),
+        "USD",
+    )
 
 
 def test_alias_to_an_unknown_model_is_refused_with_a_suggestion(default_catalog, acme) -> None:

@@ -41,7 +41,10 @@ def test_budget_week_starts_on_monday_and_month_on_the_first() -> None:
     assert week.start == datetime(2026, 11, 1, 23, 0, tzinfo=UTC)  # Monday Nov 2, 00:00 Berlin
     month = BERLIN_CALENDAR.window("month", now)
     assert (month.key, month.start, month.end) == (
-        "2026-11", datetime(2026, 10, 31, 23, 0, tzinfo=UTC), datetime(2026, 11, 30, 23, 0, tzinfo=UTC))
+        "2026-11",
+        datetime(2026, 10, 31, 23, 0, tzinfo=UTC),
+        datetime(2026, 11, 30, 23, 0, tzinfo=UTC),
+    )
     december = BERLIN_CALENDAR.window("month", datetime(2026, 12, 31, 22, tzinfo=UTC))
     assert december.end == datetime(2026, 12, 31, 23, 0, tzinfo=UTC)
 
@@ -51,12 +54,15 @@ def test_an_unknown_period_is_refused() -> None:
         BERLIN_CALENDAR.window("year", datetime(2026, 11, 5, tzinfo=UTC))
 
 
-@pytest.mark.parametrize(("day", "first", "following", "before"), [
-    (date(2026, 1, 31), date(2026, 1, 1), date(2026, 2, 1), date(2025, 12, 1)),
-    (date(2024, 2, 29), date(2024, 2, 1), date(2024, 3, 1), date(2024, 1, 1)),
-    (date(2026, 12, 1), date(2026, 12, 1), date(2027, 1, 1), date(2026, 11, 1)),
-    (date(2026, 3, 31), date(2026, 3, 1), date(2026, 4, 1), date(2026, 2, 1)),
-])
+@pytest.mark.parametrize(
+    ("day", "first", "following", "before"),
+    [
+        (date(2026, 1, 31), date(2026, 1, 1), date(2026, 2, 1), date(2025, 12, 1)),
+        (date(2024, 2, 29), date(2024, 2, 1), date(2024, 3, 1), date(2024, 1, 1)),
+        (date(2026, 12, 1), date(2026, 12, 1), date(2027, 1, 1), date(2026, 11, 1)),
+        (date(2026, 3, 31), date(2026, 3, 1), date(2026, 4, 1), date(2026, 2, 1)),
+    ],
+)
 def test_month_arithmetic_works_from_any_day(day: date, first: date, following: date, before: date) -> None:
     assert (month_start(day), next_month(day), previous_month(day)) == (first, following, before)
 

@@ -1,5 +1,6 @@
 """From a fresh project to people working in it: createproject --owner, addmember, the Settings page,
 and one access rule for superusers shared by the API and the pages."""
+
 from __future__ import annotations
 
 import re
@@ -70,8 +71,11 @@ def test_addmember_create_prints_a_one_time_link_that_sets_the_password(acme) ->
     client = Client()
     form = client.get(link, follow=True)
     assert form.status_code == 200 and "Choose your password" in form.content.decode()
-    done = client.post(form.request["PATH_INFO"], {"new_password1": "a long new password 7", "new_password2":
-                                                   "a long new password 7"}, follow=True)
+    done = client.post(
+        form.request["PATH_INFO"],
+        {"new_password1": "a long new password 7", "new_password2": "a long new password 7"},
+        follow=True,
+    )
     assert "Your password is set" in done.content.decode()
     assert client.login(username="nina", password="a long new password 7")
     assert client.get("/p/acme/alerts/").status_code == 200
@@ -79,11 +83,14 @@ def test_addmember_create_prints_a_one_time_link_that_sets_the_password(acme) ->
     assert "has been used or has expired" in again.content.decode()
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["nowhere", "fin", "--role", "finance"], "no project 'nowhere'"),
-    (["acme", "ghost", "--role", "finance"], "no account named 'ghost'"),
-    (["acme", "bad name!", "--role", "finance", "--create"], "valid username"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["nowhere", "fin", "--role", "finance"], "no project 'nowhere'"),
+        (["acme", "ghost", "--role", "finance"], "no account named 'ghost'"),
+        (["acme", "bad name!", "--role", "finance", "--create"], "valid username"),
+    ],
+)
 def test_addmember_refuses_bad_input_with_a_message(acme, args, message) -> None:  # noqa: ANN001
     get_user_model().objects.create_user("fin")
     with pytest.raises(CommandError, match=message):
@@ -105,9 +112,14 @@ def test_a_superuser_who_is_no_member_may_use_every_project_in_api_and_pages(acm
         assert client.get(f"/api/v1/alerts/rules?project={slug}").status_code == 200
         assert client.get(f"/p/{slug}/").status_code == 200
         assert client.get(f"/p/{slug}/settings/keys/").status_code == 200
-    assert client.post("/api/v1/alerts/rules?project=globex", {"name": "cap", "kind": "budget", "period": "day",
-                                                               "amount_usd": "10"},
-                       content_type="application/json").status_code == 201
+    assert (
+        client.post(
+            "/api/v1/alerts/rules?project=globex",
+            {"name": "cap", "kind": "budget", "period": "day", "amount_usd": "10"},
+            content_type="application/json",
+        ).status_code
+        == 201
+    )
     # A read key stays inside its project whoever made it.
     key = Client(HTTP_AUTHORIZATION=f"Bearer {acme_read_key}")
     assert key.get("/api/v1/costs?group_by=user&project=globex").status_code == 403
@@ -126,8 +138,12 @@ def test_the_api_and_the_pages_take_their_decision_from_one_gate(acme, globex) -
         project_for(fin, "globex", Action.VIEW_COSTS)
     client = signed_in(fin)
     assert client.get("/p/acme/settings/keys/").status_code == 403
-    assert client.post("/api/v1/aliases?project=acme", {"alias": "x", "model": "gpt-4o"},
-                       content_type="application/json").status_code == 403
+    assert (
+        client.post(
+            "/api/v1/aliases?project=acme", {"alias": "x", "model": "gpt-4o"}, content_type="application/json"
+        ).status_code
+        == 403
+    )
     assert client.get("/p/globex/").status_code == 404
     assert client.get("/api/v1/costs?group_by=user&project=globex").status_code == 403
 
@@ -141,9 +157,12 @@ def test_settings_page_creates_a_person_with_the_chosen_role_and_shows_the_link_
     page = client.get("/p/acme/settings/members/").content.decode()
     role_select = re.search(r'<select name="role".*?</select>', page, re.S).group(0)
     assert "selected" not in role_select.replace('value="" selected', "")  # nothing but the prompt preselected
-    assert client.post("/p/acme/settings/members/", {"username": "nina", "email": "nina@example.com"}).status_code == 400
-    response = client.post("/p/acme/settings/members/", {"username": "nina", "email": "nina@example.com",
-                                                          "role": "finance"})
+    assert (
+        client.post("/p/acme/settings/members/", {"username": "nina", "email": "nina@example.com"}).status_code == 400
+    )
+    response = client.post(
+        "/p/acme/settings/members/", {"username": "nina", "email": "nina@example.com", "role": "finance"}
+    )
     assert response.status_code == 302
     nina = get_user_model().objects.get(username="nina")
     assert role_of(nina, acme) == "finance"
@@ -179,8 +198,10 @@ def test_an_admin_renews_the_link_of_a_member_without_a_password(acme) -> None: 
     assert "A new link for nina" in page
     link = re.search(r'value="http://testserver(/reset/[^"]+)"', page).group(1)
     browser = Client()
-    done = browser.post(browser.get(link, follow=True).request["PATH_INFO"],
-                        {"new_password1": "a long new password 7", "new_password2": "a long new password 7"})
+    done = browser.post(
+        browser.get(link, follow=True).request["PATH_INFO"],
+        {"new_password1": "a long new password 7", "new_password2": "a long new password 7"},
+    )
     assert done.status_code == 302
     out = StringIO()
     call_command("addmember", "acme", "nina", "--role", "oncall", stdout=out)

@@ -57,23 +57,34 @@ def test_admin_does_all_and_outsiders_nothing(acme, globex, people) -> None:
 # repeat (acknowledging the same incident).
 PROBES: dict[Action, tuple[tuple[str, str, dict] | None, tuple[str, str, dict]]] = {
     Action.VIEW_COSTS: (("get", "/api/v1/costs?group_by=user&project=acme", {}), ("get", "/p/acme/users/", {})),
-    Action.EXPORT_COSTS: (("get", "/api/v1/costs?group_by=user&format=csv&project=acme", {}),
-                          ("get", "/p/acme/users/?format=csv", {})),
+    Action.EXPORT_COSTS: (
+        ("get", "/api/v1/costs?group_by=user&format=csv&project=acme", {}),
+        ("get", "/p/acme/users/?format=csv", {}),
+    ),
     Action.VIEW_ALERTS: (("get", "/api/v1/alerts/rules?project=acme", {}), ("get", "/p/acme/alerts/rules/", {})),
-    Action.WORK_INCIDENTS: (("post", "/api/v1/alerts/incidents/{incident}/ack?project=acme", {}),
-                            ("post", "/p/acme/alerts/incidents/{incident}/acknowledge/", {})),
-    Action.MANAGE_ALERTS: (("post", "/api/v1/alerts/rules?project=acme", {}),
-                           ("get", "/p/acme/alerts/rules/new/", {})),
-    Action.MANAGE_CHANNELS: (("post", "/api/v1/alerts/channels?project=acme", {}),
-                             ("get", "/p/acme/alerts/channels/new/", {})),
-    Action.MANAGE_PRICES: (("post", "/api/v1/reprice?project=acme", {"since": ""}),
-                           ("post", "/p/acme/pricing/overrides/", {})),
+    Action.WORK_INCIDENTS: (
+        ("post", "/api/v1/alerts/incidents/{incident}/ack?project=acme", {}),
+        ("post", "/p/acme/alerts/incidents/{incident}/acknowledge/", {}),
+    ),
+    Action.MANAGE_ALERTS: (("post", "/api/v1/alerts/rules?project=acme", {}), ("get", "/p/acme/alerts/rules/new/", {})),
+    Action.MANAGE_CHANNELS: (
+        ("post", "/api/v1/alerts/channels?project=acme", {}),
+        ("get", "/p/acme/alerts/channels/new/", {}),
+    ),
+    Action.MANAGE_PRICES: (
+        ("post", "/api/v1/reprice?project=acme", {"since": ""}),
+        ("post", "/p/acme/pricing/overrides/", {}),
+    ),
     Action.MANAGE_KEYS: (("get", "/api/v1/billing/sources?project=acme", {}), ("get", "/p/acme/settings/keys/", {})),
-    Action.IMPORT_BILLS: (("post", "/api/v1/billing/imports?project=acme", {}),
-                          ("post", "/p/acme/reconciliation/imports/", {})),
+    Action.IMPORT_BILLS: (
+        ("post", "/api/v1/billing/imports?project=acme", {}),
+        ("post", "/p/acme/reconciliation/imports/", {}),
+    ),
     Action.MANAGE_MEMBERS: (None, ("get", "/p/acme/settings/members/", {})),  # no members API
-    Action.MANAGE_DIMENSIONS: (("post", "/api/v1/dimensions?project=acme", {}),
-                               ("post", "/p/acme/settings/dimensions/", {})),
+    Action.MANAGE_DIMENSIONS: (
+        ("post", "/api/v1/dimensions?project=acme", {}),
+        ("post", "/p/acme/settings/dimensions/", {}),
+    ),
 }
 WHO = ("admin", "finance", "oncall", "outsider", "superuser", "acme key", "globex key")
 
@@ -88,8 +99,13 @@ def callers(acme, globex, people):  # noqa: ANN001, ANN201
     users = get_user_model().objects
     outsider = users.create_user(username="globex-admin")
     set_member(globex, outsider, Role.ADMIN)
-    principals = {"admin": people[Role.ADMIN], "finance": people[Role.FINANCE], "oncall": people[Role.ONCALL],
-                  "outsider": outsider, "superuser": users.create_superuser("root", password=None)}
+    principals = {
+        "admin": people[Role.ADMIN],
+        "finance": people[Role.FINANCE],
+        "oncall": people[Role.ONCALL],
+        "outsider": outsider,
+        "superuser": users.create_superuser("root", password=None),
+    }
     clients = {}
     for who, user in principals.items():
         clients[who] = Client()
@@ -103,8 +119,8 @@ def callers(acme, globex, people):  # noqa: ANN001, ANN201
 
 @pytest.fixture
 def incident(acme):  # noqa: ANN001, ANN201
-    from alerts.models import Incident
     from alerts.incidents import evaluate_rules
+    from alerts.models import Incident
     from tests.alerts.conftest import make_rule, put_spend
 
     make_rule(acme, [], period="day", amount=Decimal(1))
@@ -137,15 +153,19 @@ def _gate(principal: object, action: Action) -> str:
 def test_api_and_pages_give_each_caller_the_gates_answer_for_every_action(acme, callers, incident, who) -> None:  # noqa: ANN001
     principals, clients = callers
     gate = {action: _gate(principals[who], action) for action in Action}
-    assert {a for a, verdict in gate.items() if verdict == "allowed"} == {a for a in Action if can(principals[who], acme, a)}
+    assert {a for a, verdict in gate.items() if verdict == "allowed"} == {
+        a for a in Action if can(principals[who], acme, a)
+    }
     # The API answers every refusal with 403.
     api = {a: _call(clients[who], probe, incident) == 403 for a, (probe, _) in PROBES.items() if probe is not None}
     assert api == {a: gate[a] != "allowed" for a in api}
     if who.endswith("key"):  # pages are for signed-in people: a key is sent to sign in
         assert {_call(clients[who], probe, incident) for _, probe in PROBES.values()} == {302}
         return
-    pages = {a: {404: "not visible", 403: "not allowed"}.get(_call(clients[who], probe, incident), "allowed")
-             for a, (_, probe) in PROBES.items()}
+    pages = {
+        a: {404: "not visible", 403: "not allowed"}.get(_call(clients[who], probe, incident), "allowed")
+        for a, (_, probe) in PROBES.items()
+    }
     assert pages == gate
 
 
@@ -153,10 +173,13 @@ def test_the_rule_for_each_caller(acme, callers) -> None:  # noqa: ANN001
     principals, _ = callers
     allowed = {who: {a for a in Action if _gate(principals[who], a) == "allowed"} for who in WHO}
     assert allowed == {
-        "admin": set(Action), "superuser": set(Action),
+        "admin": set(Action),
+        "superuser": set(Action),
         "finance": {Action.VIEW_COSTS, Action.EXPORT_COSTS, Action.VIEW_ALERTS, Action.IMPORT_BILLS},
         "oncall": {Action.VIEW_COSTS, Action.VIEW_ALERTS, Action.WORK_INCIDENTS, Action.MANAGE_ALERTS},
-        "outsider": set(), "acme key": set(READ_ACTIONS), "globex key": set(),
+        "outsider": set(),
+        "acme key": set(READ_ACTIONS),
+        "globex key": set(),
     }
     assert _gate(principals["outsider"], Action.VIEW_COSTS) == "not visible"
     assert _gate(principals["globex key"], Action.VIEW_COSTS) == "not visible"
@@ -172,8 +195,13 @@ def test_a_change_never_guesses_the_project_in_any_api(acme, globex, callers) ->
         project_for(principals["superuser"], None, Action.MANAGE_ALERTS)
     assert project_for(principals["superuser"], None, Action.VIEW_COSTS) == acme
     assert root.get("/api/v1/summary").json()["project"] == "acme"
-    for url in ("/api/v1/alerts/rules", "/api/v1/alerts/channels", "/api/v1/dimensions", "/api/v1/reprice",
-                "/api/v1/savings/alternatives"):
+    for url in (
+        "/api/v1/alerts/rules",
+        "/api/v1/alerts/channels",
+        "/api/v1/dimensions",
+        "/api/v1/reprice",
+        "/api/v1/savings/alternatives",
+    ):
         response = root.post(url, {}, content_type="application/json")
         assert response.status_code == 400 and "?project=<slug>" in response.json()["detail"], url
     # A member of one project needs no slug; a key's project is its own.

@@ -1,4 +1,5 @@
 """Guessing passwords and keys: throttled per account and per address, through the real views."""
+
 from __future__ import annotations
 
 import json
@@ -58,17 +59,28 @@ def test_a_successful_sign_in_clears_the_account_count(alice, settings) -> None:
     assert _login(Client(), "alice", PASSWORD).status_code == 302
 
 
-def test_bad_api_keys_are_throttled_per_address_on_ingest_and_the_api(acme, acme_read_key, acme_ingest_key,
-                                                                      settings) -> None:  # noqa: ANN001
+def test_bad_api_keys_are_throttled_per_address_on_ingest_and_the_api(
+    acme, acme_read_key, acme_ingest_key, settings
+) -> None:  # noqa: ANN001
     settings.COSTWATCH_BAD_KEYS_PER_ADDRESS = 5
     client = Client()
     body = json.dumps({"resourceSpans": []})
     for n in range(5):
-        response = client.post("/v1/traces", body, content_type="application/json",
-                               HTTP_X_COSTWATCH_KEY=f"cw_ingest_guess{n}", REMOTE_ADDR="203.0.113.9")
+        response = client.post(
+            "/v1/traces",
+            body,
+            content_type="application/json",
+            HTTP_X_COSTWATCH_KEY=f"cw_ingest_guess{n}",
+            REMOTE_ADDR="203.0.113.9",
+        )
         assert response.status_code == 401
-    response = client.post("/v1/traces", body, content_type="application/json",
-                           HTTP_X_COSTWATCH_KEY=acme_ingest_key, REMOTE_ADDR="203.0.113.9")
+    response = client.post(
+        "/v1/traces",
+        body,
+        content_type="application/json",
+        HTTP_X_COSTWATCH_KEY=acme_ingest_key,
+        REMOTE_ADDR="203.0.113.9",
+    )
     assert response.status_code == 429 and int(response["Retry-After"]) > 0
     api = APIClient(REMOTE_ADDR="203.0.113.9")
     api.credentials(HTTP_AUTHORIZATION=f"Bearer {acme_read_key}")
@@ -76,16 +88,32 @@ def test_bad_api_keys_are_throttled_per_address_on_ingest_and_the_api(acme, acme
     other = APIClient(REMOTE_ADDR="192.0.2.50")
     other.credentials(HTTP_AUTHORIZATION=f"Bearer {acme_read_key}")
     assert other.get("/api/v1/summary").status_code == 200
-    assert client.post("/v1/traces", body, content_type="application/json", HTTP_X_COSTWATCH_KEY=acme_ingest_key,
-                       REMOTE_ADDR="192.0.2.50").status_code == 200
+    assert (
+        client.post(
+            "/v1/traces",
+            body,
+            content_type="application/json",
+            HTTP_X_COSTWATCH_KEY=acme_ingest_key,
+            REMOTE_ADDR="192.0.2.50",
+        ).status_code
+        == 200
+    )
 
 
 def _settings_with(env: dict[str, str]) -> dict:
-    code = ("import django, json; django.setup(); from django.conf import settings as s; print(json.dumps({"
-            "'session': s.SESSION_COOKIE_SECURE, 'csrf': s.CSRF_COOKIE_SECURE, 'hsts': s.SECURE_HSTS_SECONDS, "
-            "'proxy': s.SECURE_PROXY_SSL_HEADER}))")
-    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True,
-                         env={**os.environ, "DJANGO_SETTINGS_MODULE": "costwatch.settings", **env})
+    code = (
+        "import django, json; django.setup(); from django.conf import settings as s; print(json.dumps({"
+        "'session': s.SESSION_COOKIE_SECURE, 'csrf': s.CSRF_COOKIE_SECURE, 'hsts': s.SECURE_HSTS_SECONDS, "
+        "'proxy': s.SECURE_PROXY_SSL_HEADER}))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "costwatch.settings", **env},
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -93,7 +121,11 @@ def _settings_with(env: dict[str, str]) -> dict:
 def test_the_tls_proxy_setting_makes_cookies_secure_and_sends_hsts(settings, alice) -> None:  # noqa: ANN001
     assert _settings_with({}) == {"session": False, "csrf": False, "hsts": 0, "proxy": None}
     assert _settings_with({"COSTWATCH_TLS_PROXY": "true"}) == {
-        "session": True, "csrf": True, "hsts": 31536000, "proxy": ["HTTP_X_FORWARDED_PROTO", "https"]}
+        "session": True,
+        "csrf": True,
+        "hsts": 31536000,
+        "proxy": ["HTTP_X_FORWARDED_PROTO", "https"],
+    }
     # What those settings do behind the proxy, through Django's middleware:
     settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     settings.SESSION_COOKIE_SECURE = settings.CSRF_COOKIE_SECURE = True

@@ -1,5 +1,6 @@
 """The weekly savings digest: due once per ISO week, sent through a real webhook receiver, with the
 top opportunities and what changed since the last one."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -39,9 +40,18 @@ def delivery_settings(settings) -> None:  # noqa: ANN001
 
 def _nightly(key: str, night: datetime, calls: int) -> list[tuple[int, int]]:
     shape = [(200 + 50 * i, 50) for i in range(calls)]
-    spans = [s for i, (inp, out) in enumerate(shape)
-             for s in request_spans(night + timedelta(minutes=i), feature="nightly", model="gpt-4o-mini",
-                                    input_tokens=inp, output_tokens=out, server=False)]
+    spans = [
+        s
+        for i, (inp, out) in enumerate(shape)
+        for s in request_spans(
+            night + timedelta(minutes=i),
+            feature="nightly",
+            model="gpt-4o-mini",
+            input_tokens=inp,
+            output_tokens=out,
+            server=False,
+        )
+    ]
     send(key, spans)
     recompute_dirty()
     return shape
@@ -69,10 +79,18 @@ def test_the_digest_goes_out_once_a_week_and_says_what_changed(receiver) -> None
     first = receiver.wait_for(1, timeout=5)[0].json()
     assert first["event"] == "digest" and first["rule"]["kind"] == "digest"
     expected = (sum(cost(MINI, i, o) for i, o in shape) / 2 * 30 / 7).quantize(Decimal("0.000001"))
-    assert first["opportunities"] == [{
-        "id": "batch:feature:nightly", "kind": "batch", "key": "nightly", "status": "estimate",
-        "title": "Send nightly through the batch API", "saving_per_month_usd": str(expected),
-        "potential_per_month_usd": None, "partial": False}]
+    assert first["opportunities"] == [
+        {
+            "id": "batch:feature:nightly",
+            "kind": "batch",
+            "key": "nightly",
+            "status": "estimate",
+            "title": "Send nightly through the batch API",
+            "saving_per_month_usd": str(expected),
+            "potential_per_month_usd": None,
+            "partial": False,
+        }
+    ]
     assert first["changes"] == {"new": ["batch:feature:nightly"], "gone": [], "changed": []}
     assert "1. Send nightly through the batch API" in first["summary"] and "(new)" in first["summary"]
     assert first["link"] == "https://costwatch.example/p/shop/savings/"

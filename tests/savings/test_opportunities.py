@@ -1,6 +1,7 @@
 """The savings advisor finds each opportunity in traffic of known shape, sent through the real ingest
 (POST /v1/traces), rolled up by the real rollup code, read through GET /api/v1/savings; every saving
 is computed here by hand from the prices and token counts (period = 30 days, so a month = the period)."""
+
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
@@ -50,27 +51,48 @@ def _one(results: list[dict], kind: str, key: str) -> dict:
 def _classify(base: datetime) -> tuple[list[dict], list[tuple[int, int]]]:
     """A feature on a large model with short outputs: 40 calls of gpt-4o, prompts 500..1475, 5 output tokens."""
     shape = [(500 + 25 * i, 5) for i in range(40)]
-    spans = [s for i, (inp, out) in enumerate(shape)
-             for s in request_spans(base + timedelta(minutes=10 * i), feature="classify", model="gpt-4o",
-                                    input_tokens=inp, output_tokens=out)]
+    spans = [
+        s
+        for i, (inp, out) in enumerate(shape)
+        for s in request_spans(
+            base + timedelta(minutes=10 * i), feature="classify", model="gpt-4o", input_tokens=inp, output_tokens=out
+        )
+    ]
     return spans, shape
 
 
 def _summarize(base: datetime) -> tuple[list[dict], list[tuple[int, int]]]:
     """A long stable prompt without caching: 30 calls a minute apart, 6000-6200 input tokens, on gpt-4o-mini."""
     shape = [(6000 + (i % 3) * 100, 200) for i in range(30)]
-    spans = [s for i, (inp, out) in enumerate(shape)
-             for s in request_spans(base + timedelta(hours=1, minutes=i), feature="summarize", model="gpt-4o-mini",
-                                    input_tokens=inp, output_tokens=out)]
+    spans = [
+        s
+        for i, (inp, out) in enumerate(shape)
+        for s in request_spans(
+            base + timedelta(hours=1, minutes=i),
+            feature="summarize",
+            model="gpt-4o-mini",
+            input_tokens=inp,
+            output_tokens=out,
+        )
+    ]
     return spans, shape
 
 
 def _chat(base: datetime) -> tuple[list[dict], list[int]]:
     """A chat whose context grows linearly: 10 turns, prompt 1000 + 500 t, 100 output tokens."""
     prompts = [1000 + 500 * t for t in range(10)]
-    spans = [s for t, prompt in enumerate(prompts)
-             for s in request_spans(base + timedelta(hours=2, seconds=30 * t), feature="chat", model="gpt-4o-mini",
-                                    input_tokens=prompt, output_tokens=100, conversation="conv-1")]
+    spans = [
+        s
+        for t, prompt in enumerate(prompts)
+        for s in request_spans(
+            base + timedelta(hours=2, seconds=30 * t),
+            feature="chat",
+            model="gpt-4o-mini",
+            input_tokens=prompt,
+            output_tokens=100,
+            conversation="conv-1",
+        )
+    ]
     return spans, prompts
 
 
@@ -78,18 +100,35 @@ def _nightly(base: datetime) -> tuple[list[dict], list[tuple[int, int]]]:
     """A nightly batch job: 20 calls with no SERVER span in their traces, at 02:00."""
     shape = [(200 + 50 * i, 50) for i in range(20)]
     night = base.replace(hour=2)
-    spans = [s for i, (inp, out) in enumerate(shape)
-             for s in request_spans(night + timedelta(minutes=2 * i), feature="nightly", model="gpt-4o-mini",
-                                    input_tokens=inp, output_tokens=out, server=False)]
+    spans = [
+        s
+        for i, (inp, out) in enumerate(shape)
+        for s in request_spans(
+            night + timedelta(minutes=2 * i),
+            feature="nightly",
+            model="gpt-4o-mini",
+            input_tokens=inp,
+            output_tokens=out,
+            server=False,
+        )
+    ]
     return spans, shape
 
 
 def _extract(base: datetime) -> tuple[list[dict], list[tuple[int, int]]]:
     """Outputs with a long tail: 98 calls of 100 output tokens, one of 1500 and one of 3000 (gpt-4o-mini)."""
     shape = [(300 + (i % 7) * 100, 100) for i in range(98)] + [(300, 1500), (300, 3000)]
-    spans = [s for i, (inp, out) in enumerate(shape)
-             for s in request_spans(base + timedelta(hours=4, minutes=7 * i), feature="extract", model="gpt-4o-mini",
-                                    input_tokens=inp, output_tokens=out)]
+    spans = [
+        s
+        for i, (inp, out) in enumerate(shape)
+        for s in request_spans(
+            base + timedelta(hours=4, minutes=7 * i),
+            feature="extract",
+            model="gpt-4o-mini",
+            input_tokens=inp,
+            output_tokens=out,
+        )
+    ]
     return spans, shape
 
 
@@ -107,9 +146,14 @@ def test_each_shape_is_found_with_the_saving_computed_by_hand(shop, base) -> Non
     assert body["period"]["days"] == 30
     results = body["results"]
     found = {(r["kind"], r["key"]) for r in results}
-    assert found == {("model_whatif", "classify"), ("prompt_caching", "summarize"),
-                     ("conversation_context", "chat"), ("batch", "nightly"), ("output_caps", "extract"),
-                     ("outliers", "extract")}, found
+    assert found == {
+        ("model_whatif", "classify"),
+        ("prompt_caching", "summarize"),
+        ("conversation_context", "chat"),
+        ("batch", "nightly"),
+        ("output_caps", "extract"),
+        ("outliers", "extract"),
+    }, found
 
     # 1. Right-sizing: the same mix on gpt-4o-mini (tiny-1k's window is too small, no-window's is unknown).
     current = sum(cost(GPT4O, i, o) for i, o in classify_shape)
@@ -149,7 +193,11 @@ def test_each_shape_is_found_with_the_saving_computed_by_hand(shop, base) -> Non
     # 3. Output caps: p99 = 1500 (rank 99 of 100), the 3000-token call capped there.
     caps = _one(results, "output_caps", "extract")
     assert (caps["evidence"]["p50"], caps["evidence"]["p95"], caps["evidence"]["p99"], caps["evidence"]["max"]) == (
-        100, 100, 1500, 3000)
+        100,
+        100,
+        1500,
+        3000,
+    )
     assert D(caps["saving_per_month_usd"]) == ((3000 - 1500) * MINI["output"] / M).quantize(SIX)
     assert sum(caps["chart"]["values"]) == 100
 
@@ -178,11 +226,17 @@ def test_an_approved_alternative_makes_the_what_if_saving_count(shop, base) -> N
     set_member(project, admin, Role.ADMIN)
     client = APIClient()
     client.force_authenticate(admin)
-    refused = client.post("/api/v1/savings/alternatives", {"feature": "classify", "provider": "openai",
-                                                            "model": "gpt-5-nano"}, format="json")
+    refused = client.post(
+        "/api/v1/savings/alternatives",
+        {"feature": "classify", "provider": "openai", "model": "gpt-5-nano"},
+        format="json",
+    )
     assert refused.status_code == 400 and "no standard price" in refused.json()["detail"]
-    created = client.post("/api/v1/savings/alternatives", {"feature": "classify", "provider": "openai",
-                                                            "model": "gpt-4o-mini"}, format="json")
+    created = client.post(
+        "/api/v1/savings/alternatives",
+        {"feature": "classify", "provider": "openai", "model": "gpt-4o-mini"},
+        format="json",
+    )
     assert created.status_code == 201, created.content
 
     whatif = _one(_get(read, feature="classify")["results"], "model_whatif", "classify")
@@ -201,8 +255,13 @@ def test_a_mix_without_opportunity_yields_none(shop, base) -> None:  # noqa: ANN
     # outputs without a tail, no conversations, requests of similar cost.
     spans = []
     for i in range(60):
-        spans += request_spans(base + timedelta(minutes=3 * i), feature="search", model="gpt-4o-mini",
-                               input_tokens=200 + (i * 37) % 900, output_tokens=20 + i % 20)
+        spans += request_spans(
+            base + timedelta(minutes=3 * i),
+            feature="search",
+            model="gpt-4o-mini",
+            input_tokens=200 + (i * 37) % 900,
+            output_tokens=20 + i % 20,
+        )
     send(ingest, spans)
     recompute_dirty()
     body = _get(read)
@@ -215,8 +274,13 @@ def test_unpriced_calls_are_excluded_and_said_so(shop, base) -> None:  # noqa: A
     project, ingest, read = shop
     spans, shape = _classify(base)
     for i in range(3):
-        spans += request_spans(base + timedelta(minutes=5 + 10 * i), feature="classify", model="mystery-llm",
-                               input_tokens=900, output_tokens=5)
+        spans += request_spans(
+            base + timedelta(minutes=5 + 10 * i),
+            feature="classify",
+            model="mystery-llm",
+            input_tokens=900,
+            output_tokens=5,
+        )
     send(ingest, spans)
     recompute_dirty()
     whatif = _one(_get(read)["results"], "model_whatif", "classify")
@@ -243,12 +307,15 @@ def test_filters_by_kind_period_and_endpoint_and_scales_to_a_month(shop, base) -
     assert [(r["kind"], r["key"]) for r in by_endpoint["results"]] == [("conversation_context", "/chat")]
 
 
-@pytest.mark.parametrize("params, message", [
-    ({"period": "5d"}, "period must be one of"),
-    ({"kind": "magic"}, "unknown kind magic"),
-    ({"feature": "a", "endpoint": "b"}, "not both"),
-    ({"scope": "user"}, "scope must be one of"),
-])
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        ({"period": "5d"}, "period must be one of"),
+        ({"kind": "magic"}, "unknown kind magic"),
+        ({"feature": "a", "endpoint": "b"}, "not both"),
+        ({"scope": "user"}, "scope must be one of"),
+    ],
+)
 def test_bad_filters_get_a_clear_error(shop, params, message) -> None:  # noqa: ANN001
     _, _, read = shop
     client = APIClient()
@@ -297,8 +364,14 @@ def test_response_cache_hits_show_what_they_save_already(shop, base) -> None:  #
     spans = []
     shape = [(600 + 50 * i, 30, i % 3 == 0) for i in range(12)]  # 4 of 12 answered from the app's cache
     for i, (inp, out, hit) in enumerate(shape):
-        spans += request_spans(base + timedelta(minutes=7 * i), feature="faq", model="gpt-4o-mini",
-                               input_tokens=inp, output_tokens=out, cache_hit=hit)
+        spans += request_spans(
+            base + timedelta(minutes=7 * i),
+            feature="faq",
+            model="gpt-4o-mini",
+            input_tokens=inp,
+            output_tokens=out,
+            cache_hit=hit,
+        )
     send(ingest, spans)
     recompute_dirty()
     results = _get(read)["results"]

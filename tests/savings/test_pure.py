@@ -1,4 +1,5 @@
 """The pure parts: thresholds, percentiles, and the price adapter's exact sums."""
+
 from __future__ import annotations
 
 from datetime import date, datetime, timezone
@@ -21,16 +22,29 @@ from costwatch.savings.opportunities import (
 from costwatch.savings.prices import batch_cost, has_cache_read_price, mix_cost
 
 D = Decimal
-LONG = PriceRow(provider="google", model="gemini-long", input=D("1.25"), output=D("10"), cache_read=D("0.3125"),
-                long_context_threshold=200_000, long_input=D("2.5"), long_output=D("15"))
+LONG = PriceRow(
+    provider="google",
+    model="gemini-long",
+    input=D("1.25"),
+    output=D("10"),
+    cache_read=D("0.3125"),
+    long_context_threshold=200_000,
+    long_input=D("2.5"),
+    long_output=D("15"),
+)
 
 
 def test_thresholds_take_overrides_and_refuse_bad_values() -> None:
     assert Thresholds.from_mapping({"outlier_ratio": "3", "cache_ttl_seconds": 3600}).outlier_ratio == D(3)
-    for bad, message in [({"nope": 1}, "unknown threshold"), ({"outlier_ratio": 1.5}, "string or integer"),
-                         ({"cache_ttl_seconds": -1}, "whole number"), ({"batch_min_share": "2"}, "share"),
-                         ({"whatif_same_provider": "yes"}, "true or false"), ({"sample_requests": 0}, "between"),
-                         ({"outlier_ratio": "NaN"}, "number ≥ 0")]:
+    for bad, message in [
+        ({"nope": 1}, "unknown threshold"),
+        ({"outlier_ratio": 1.5}, "string or integer"),
+        ({"cache_ttl_seconds": -1}, "whole number"),
+        ({"batch_min_share": "2"}, "share"),
+        ({"whatif_same_provider": "yes"}, "true or false"),
+        ({"sample_requests": 0}, "between"),
+        ({"outlier_ratio": "NaN"}, "number ≥ 0"),
+    ]:
         with pytest.raises(ValueError, match=message):
             Thresholds.from_mapping(bad)
     assert Thresholds.from_mapping(Thresholds().as_json()) == Thresholds()
@@ -43,8 +57,11 @@ def test_nearest_rank_percentiles() -> None:
 
 
 def test_a_mix_is_priced_exactly_as_the_sum_of_its_calls_across_the_long_context_cliff() -> None:
-    calls = [TokenCounts(input=150_000, output=1000), TokenCounts(input=250_000, output=2000),
-             TokenCounts(input=100, cache_read=210_000, output=10)]
+    calls = [
+        TokenCounts(input=150_000, output=1000),
+        TokenCounts(input=250_000, output=2000),
+        TokenCounts(input=100, cache_read=210_000, output=10),
+    ]
     priced = mix_cost(calls, LONG)
     assert priced.cost == sum(cost_of(c, LONG).total for c in calls)
     assert priced.long_context_calls == 2
@@ -58,10 +75,30 @@ def test_batch_and_cache_prices_are_unavailable_when_the_catalog_has_none(db) ->
     assert not has_cache_read_price(half) and has_cache_read_price(LONG)
 
 
-def _call(n: int, at: datetime, *, inp: int = 5000, cost: Decimal | None = D(1), row: PriceRow | None = None,
-          hit: bool = False) -> SampledCall:
-    return SampledCall(f"t{n}", f"s{n}", at, "m", "openai", "", TokenCounts(input=inp, output=10), cost,
-                       D(1) if hit else None, True, hit, False, row)
+def _call(
+    n: int,
+    at: datetime,
+    *,
+    inp: int = 5000,
+    cost: Decimal | None = D(1),
+    row: PriceRow | None = None,
+    hit: bool = False,
+) -> SampledCall:
+    return SampledCall(
+        f"t{n}",
+        f"s{n}",
+        at,
+        "m",
+        "openai",
+        "",
+        TokenCounts(input=inp, output=10),
+        cost,
+        D(1) if hit else None,
+        True,
+        hit,
+        False,
+        row,
+    )
 
 
 def _group(calls, requests=(), cost=D(2), hits=0):  # noqa: ANN001, ANN202

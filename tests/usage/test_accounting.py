@@ -1,5 +1,6 @@
 """Numbers finance can trust, through the front door: exports POSTed to /v1/traces, rolled up by the
 real rollup code on PostgreSQL, read back through the cost API (issue "Numbers finance can trust")."""
+
 from __future__ import annotations
 
 import itertools
@@ -35,10 +36,24 @@ D = Decimal
 
 @pytest.fixture
 def prices(db):  # noqa: ANN001, ANN201
-    ModelPrice.objects.create(provider="openai", model="gpt-4o", input=D("2.5"), output=D("10"), cache_read=D("1.25"),
-                              effective_from=date(2024, 10, 1), origin="manual")
-    ModelPrice.objects.create(provider="openai", model="gpt-4o-mini", input=D("0.15"), output=D("0.6"),
-                              cache_read=D("0.075"), effective_from=date(2024, 7, 18), origin="manual")
+    ModelPrice.objects.create(
+        provider="openai",
+        model="gpt-4o",
+        input=D("2.5"),
+        output=D("10"),
+        cache_read=D("1.25"),
+        effective_from=date(2024, 10, 1),
+        origin="manual",
+    )
+    ModelPrice.objects.create(
+        provider="openai",
+        model="gpt-4o-mini",
+        input=D("0.15"),
+        output=D("0.6"),
+        cache_read=D("0.075"),
+        effective_from=date(2024, 7, 18),
+        origin="manual",
+    )
 
 
 def _project(slug: str, tz: str = "UTC") -> tuple[Project, str, str]:
@@ -64,8 +79,17 @@ def _nanos(moment: datetime) -> str:
     return str(int(moment.timestamp()) * 10**9 + moment.microsecond * 1000)
 
 
-def _chat_span(trace: str, span: str, at: datetime, *, model: str = "gpt-4o", input_tokens: int = 1000,
-               output_tokens: int = 0, user: str | None = None, parent: str | None = None) -> dict:
+def _chat_span(
+    trace: str,
+    span: str,
+    at: datetime,
+    *,
+    model: str = "gpt-4o",
+    input_tokens: int = 1000,
+    output_tokens: int = 0,
+    user: str | None = None,
+    parent: str | None = None,
+) -> dict:
     attributes = [
         {"key": "gen_ai.operation.name", "value": {"stringValue": "chat"}},
         {"key": "gen_ai.provider.name", "value": {"stringValue": "openai"}},
@@ -75,20 +99,28 @@ def _chat_span(trace: str, span: str, at: datetime, *, model: str = "gpt-4o", in
     ]
     if user is not None:
         attributes.append({"key": "enduser.id", "value": {"stringValue": user}})
-    span_json = {"traceId": trace, "spanId": span, "name": f"chat {model}", "kind": 3,
-                 "startTimeUnixNano": _nanos(at), "endTimeUnixNano": _nanos(at + timedelta(seconds=1)),
-                 "attributes": attributes}
+    span_json = {
+        "traceId": trace,
+        "spanId": span,
+        "name": f"chat {model}",
+        "kind": 3,
+        "startTimeUnixNano": _nanos(at),
+        "endTimeUnixNano": _nanos(at + timedelta(seconds=1)),
+        "attributes": attributes,
+    }
     if parent:
         span_json["parentSpanId"] = parent
     return span_json
 
 
 def _body(spans: list[dict]) -> bytes:
-    return json.dumps({"resourceSpans": [{"resource": {"attributes": []},
-                                          "scopeSpans": [{"scope": {"name": "qa"}, "spans": spans}]}]}).encode()
+    return json.dumps(
+        {"resourceSpans": [{"resource": {"attributes": []}, "scopeSpans": [{"scope": {"name": "qa"}, "spans": spans}]}]}
+    ).encode()
 
 
 # --- Claims take exactly what they mean to -------------------------------------------------------------
+
 
 @pytest.mark.django_db
 def test_the_dirty_day_case_claims_one_row_after_analyze_with_a_nested_loop_plan(acme, globex) -> None:
@@ -108,10 +140,16 @@ def test_the_dirty_day_case_claims_one_row_after_analyze_with_a_nested_loop_plan
 def test_each_claim_takes_exactly_its_limit_with_many_rows_over_several_projects(acme, globex) -> None:
     third, _, _ = _project("third", "Asia/Kolkata")
     start = datetime(2026, 1, 1, tzinfo=UTC)
-    DirtyBucket.objects.bulk_create([DirtyBucket(project=p, hour=start + timedelta(hours=i))
-                                     for p in (acme, globex, third) for i in range(700)])
-    DirtyDay.objects.bulk_create([DirtyDay(project=p, day=date(2024, 1, 1) + timedelta(days=i))
-                                  for p in (acme, globex, third) for i in range(700)])
+    DirtyBucket.objects.bulk_create(
+        [DirtyBucket(project=p, hour=start + timedelta(hours=i)) for p in (acme, globex, third) for i in range(700)]
+    )
+    DirtyDay.objects.bulk_create(
+        [
+            DirtyDay(project=p, day=date(2024, 1, 1) + timedelta(days=i))
+            for p in (acme, globex, third)
+            for i in range(700)
+        ]
+    )
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE usage_dirtybucket")
         cursor.execute("ANALYZE usage_dirtyday")
@@ -141,12 +179,18 @@ def test_spend_sent_to_many_projects_and_days_at_once_lands_on_every_day(prices)
                 at = datetime(day.year, day.month, day.day, *hour_minute, tzinfo=project.tz)
                 # 800,000 input tokens of gpt-4o at $2.50 per million = $2; today $3.50 twice.
                 tokens = 800_000 if back else 1_400_000
-                spans.append(_chat_span(f"{back:02d}{i:02d}".ljust(32, "a"), f"{back + 1:02d}{i:02d}".ljust(16, "b"),
-                                        at, input_tokens=tokens))
+                spans.append(
+                    _chat_span(
+                        f"{back:02d}{i:02d}".ljust(32, "a"),
+                        f"{back + 1:02d}{i:02d}".ljust(16, "b"),
+                        at,
+                        input_tokens=tokens,
+                    )
+                )
                 sums[day] += D(tokens) * D("2.5") / 10**6
         random.Random(project.slug).shuffle(spans)
         for chunk in range(0, len(spans), 5):  # several exports
-            _post(ingest_key, _body(spans[chunk:chunk + 5]))
+            _post(ingest_key, _body(spans[chunk : chunk + 5]))
         expected[project.slug] = dict(sums)
     recompute_dirty()
     for project, _, read_key in projects:
@@ -160,20 +204,36 @@ def test_spend_sent_to_many_projects_and_days_at_once_lands_on_every_day(prices)
 
 # --- One owner for attribution: batching never changes a number ------------------------------------------
 
+
 def _team_trace() -> list:
     """Root (owner) -> member span (member-7) -> an agent LLM span wrapping the SDK's LLM span, and
     an LLM call straight under the root; a tool span in between that carries nothing."""
     recorder = SpanRecorder()
-    chat = {"gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai", "gen_ai.request.model": "gpt-4o",
-            "gen_ai.usage.input_tokens": 1000, "gen_ai.usage.output_tokens": 100}
+    chat = {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.provider.name": "openai",
+        "gen_ai.request.model": "gpt-4o",
+        "gen_ai.usage.input_tokens": 1000,
+        "gen_ai.usage.output_tokens": 100,
+    }
     with recorder.span("POST /team", {"http.route": "/team", "enduser.id": "owner"}, kind=SpanKind.SERVER):
         with recorder.span("for-member", {"enduser.id": "member-7", "app.feature": "digest"}):
             with recorder.span("agent step", {"openinference.span.kind": "CHAIN"}):
-                with recorder.span("agent llm", {"openinference.span.kind": "LLM", "llm.provider": "openai",
-                                                 "llm.model_name": "gpt-4o", "llm.token_count.prompt": 500,
-                                                 "llm.token_count.completion": 50}):
-                    recorder.record("chat gpt-4o", {**chat, "gen_ai.usage.input_tokens": 500,
-                                                    "gen_ai.usage.output_tokens": 50}, kind=SpanKind.CLIENT)
+                with recorder.span(
+                    "agent llm",
+                    {
+                        "openinference.span.kind": "LLM",
+                        "llm.provider": "openai",
+                        "llm.model_name": "gpt-4o",
+                        "llm.token_count.prompt": 500,
+                        "llm.token_count.completion": 50,
+                    },
+                ):
+                    recorder.record(
+                        "chat gpt-4o",
+                        {**chat, "gen_ai.usage.input_tokens": 500, "gen_ai.usage.output_tokens": 50},
+                        kind=SpanKind.CLIENT,
+                    )
             recorder.record("chat gpt-4o", {**chat, "gen_ai.response.id": "r-1"}, kind=SpanKind.CLIENT)
         recorder.record("chat gpt-4o", {**chat, "gen_ai.response.id": "r-2"}, kind=SpanKind.CLIENT)
     return list(recorder.exporter.get_finished_spans())
@@ -184,8 +244,10 @@ _SPLIT_RUNS = itertools.count()
 
 
 def _rollup_state(project: Project) -> dict:
-    return {(r.dimension, r.key): (r.cost, r.llm_calls, r.unknown_usage_calls)
-            for r in RollupHour.objects.filter(project=project)}
+    return {
+        (r.dimension, r.key): (r.cost, r.llm_calls, r.unknown_usage_calls)
+        for r in RollupHour.objects.filter(project=project)
+    }
 
 
 @pytest.mark.django_db
@@ -202,8 +264,11 @@ def test_a_trace_split_into_exports_in_any_order_with_resends_rolls_up_like_one_
         exports = [list(order[a:b]) for a, b in zip([0, *cuts], [*cuts, len(order)])]
         resends = data.draw(st.lists(st.sampled_from(range(len(exports))), max_size=3))
         for index in [*range(len(exports)), *resends]:
-            _post(split_key, encode_spans([TEAM_SPANS[i] for i in exports[index]]).SerializeToString(),
-                  "application/x-protobuf")
+            _post(
+                split_key,
+                encode_spans([TEAM_SPANS[i] for i in exports[index]]).SerializeToString(),
+                "application/x-protobuf",
+            )
             if data.draw(st.booleans()):
                 recompute_dirty()  # rollups may run between exports
         recompute_dirty()
@@ -219,9 +284,9 @@ def test_a_trace_split_into_exports_in_any_order_with_resends_rolls_up_like_one_
 
 # --- The handed cases and scenarios ----------------------------------------------------------------------
 
+
 @pytest.mark.django_db
-def test_nested_duplicate_case_counts_once_and_the_request_page_adds_up(acme_ingest_key, acme_read_key,
-                                                                        prices) -> None:
+def test_nested_duplicate_case_counts_once_and_the_request_page_adds_up(acme_ingest_key, acme_read_key, prices) -> None:
     body = (CASES / "spans" / "nested-duplicate-llm-spans.json").read_bytes()
     trace = json.loads(body)["resourceSpans"][0]["scopeSpans"][0]["spans"][0]["traceId"]
     _post(acme_ingest_key, body)
@@ -249,8 +314,12 @@ def test_stream_without_usage_is_unknown_never_a_priced_zero(acme_ingest_key, ac
     assert page["summary"]["cost_usd"] is None and page["summary"]["unknown_usage_calls"] == 1
     assert page["calls"][0]["cost_usd"] is None and page["calls"][0]["cost_source"] == "usage unknown"
     [row] = _get(acme_read_key, "/api/v1/costs", group_by="user", start="2026-11-01", end="2026-12-31")["results"]
-    assert (row["key"], row["cost_usd"], row["unknown_usage_calls"], row["cost_complete"]) == \
-        ("qa-user-10", None, 1, False)
+    assert (row["key"], row["cost_usd"], row["unknown_usage_calls"], row["cost_complete"]) == (
+        "qa-user-10",
+        None,
+        1,
+        False,
+    )
     # The CSV renders the same rows: unknown money reads "unpriced" (tests/ingest/test_cases.py exports
     # it as finance through the API for every handed case).
     import csv as csv_module
@@ -259,20 +328,34 @@ def test_stream_without_usage_is_unknown_never_a_priced_zero(acme_ingest_key, ac
     from costwatch.usage.exports import cost_csv_response, cost_row_json
     from costwatch.usage.queries import CostRow
 
-    csv_text = cost_csv_response([cost_row_json(CostRow("qa-user-10", llm_calls=1, unknown_usage_calls=1))], "x.csv").content
+    csv_text = cost_csv_response(
+        [cost_row_json(CostRow("qa-user-10", llm_calls=1, unknown_usage_calls=1))], "x.csv"
+    ).content
     [line] = list(csv_module.DictReader(io.StringIO(csv_text.decode())))
-    assert (line["key"], line["cost_usd"], line["cost_complete"], line["unknown_usage_calls"]) == \
-        ("qa-user-10", "unpriced", "False", "1")
+    assert (line["key"], line["cost_usd"], line["cost_complete"], line["unknown_usage_calls"]) == (
+        "qa-user-10",
+        "unpriced",
+        "False",
+        "1",
+    )
 
 
 @pytest.mark.django_db
-def test_a_300_character_user_id_is_kept_whole_and_finds_its_spend(acme, acme_ingest_key, acme_read_key,
-                                                                  prices) -> None:
+def test_a_300_character_user_id_is_kept_whole_and_finds_its_spend(
+    acme, acme_ingest_key, acme_read_key, prices
+) -> None:
     long_user = "u" * 299 + "1"
     sibling = "u" * 299 + "2"  # shares the first 299 characters
     at = datetime.now(UTC) - timedelta(minutes=5)
-    _post(acme_ingest_key, _body([_chat_span("a" * 32, "1" * 16, at, user=long_user, input_tokens=400_000),
-                                  _chat_span("b" * 32, "2" * 16, at, user=sibling, input_tokens=800_000)]))
+    _post(
+        acme_ingest_key,
+        _body(
+            [
+                _chat_span("a" * 32, "1" * 16, at, user=long_user, input_tokens=400_000),
+                _chat_span("b" * 32, "2" * 16, at, user=sibling, input_tokens=800_000),
+            ]
+        ),
+    )
     recompute_dirty()
     from alerts.models import Rule
 
@@ -287,8 +370,10 @@ def test_a_300_character_user_id_is_kept_whole_and_finds_its_spend(acme, acme_in
 @pytest.mark.django_db
 def test_an_attribution_key_past_the_limit_is_rejected_alone_with_a_message(acme_ingest_key, prices) -> None:
     at = datetime.now(UTC) - timedelta(minutes=5)
-    answer = _post(acme_ingest_key, _body([_chat_span("c" * 32, "3" * 16, at, user="x" * 5000),
-                                           _chat_span("d" * 32, "4" * 16, at, user="fine")]))
+    answer = _post(
+        acme_ingest_key,
+        _body([_chat_span("c" * 32, "3" * 16, at, user="x" * 5000), _chat_span("d" * 32, "4" * 16, at, user="fine")]),
+    )
     assert answer["partialSuccess"]["rejectedSpans"] == "1"
     assert "user is 5000 characters" in answer["partialSuccess"]["errorMessage"]
     assert list(LlmCall.objects.values_list("user", flat=True)) == ["fine"]
@@ -297,12 +382,20 @@ def test_an_attribution_key_past_the_limit_is_rejected_alone_with_a_message(acme
 @pytest.mark.django_db
 def test_a_model_filter_finds_calls_by_any_of_its_names(acme_ingest_key, acme_read_key, prices) -> None:
     at = datetime(2026, 11, 10, 12, tzinfo=UTC)
-    _post(acme_ingest_key, _body([_chat_span("e" * 32, "5" * 16, at, model="gpt-4o-2024-08-06", input_tokens=400_000),
-                                  _chat_span("f" * 32, "6" * 16, at, model="gpt-4o", input_tokens=400_000)]))
+    _post(
+        acme_ingest_key,
+        _body(
+            [
+                _chat_span("e" * 32, "5" * 16, at, model="gpt-4o-2024-08-06", input_tokens=400_000),
+                _chat_span("f" * 32, "6" * 16, at, model="gpt-4o", input_tokens=400_000),
+            ]
+        ),
+    )
     recompute_dirty()
     for name in ("gpt-4o-2024-08-06", "gpt-4o", "openai/gpt-4o"):
-        rows = _get(acme_read_key, "/api/v1/costs", group_by="model", model=name, start="2026-11-01",
-                    end="2026-11-30")["results"]
+        rows = _get(acme_read_key, "/api/v1/costs", group_by="model", model=name, start="2026-11-01", end="2026-11-30")[
+            "results"
+        ]
         assert [(r["key"], r["cost_usd"], r["llm_calls"]) for r in rows] == [("gpt-4o", "2", 2)], name
 
 
@@ -314,8 +407,15 @@ def test_days_and_budget_windows_follow_the_local_midnight_in_every_offset(zone,
     today = datetime.now(tz).date()
     midnight = datetime(today.year, today.month, today.day, tzinfo=tz)
     # One call a minute before local midnight (yesterday), one a minute after (today).
-    _post(ingest_key, _body([_chat_span("1" * 32, "7" * 16, midnight - timedelta(minutes=1), input_tokens=400_000),
-                             _chat_span("2" * 32, "8" * 16, midnight + timedelta(minutes=1), input_tokens=800_000)]))
+    _post(
+        ingest_key,
+        _body(
+            [
+                _chat_span("1" * 32, "7" * 16, midnight - timedelta(minutes=1), input_tokens=400_000),
+                _chat_span("2" * 32, "8" * 16, midnight + timedelta(minutes=1), input_tokens=800_000),
+            ]
+        ),
+    )
     recompute_dirty()
     days = {r.day: r.cost for r in RollupDay.objects.filter(project=project, dimension="total")}
     assert days == {today - timedelta(days=1): D(1), today: D(2)}
@@ -329,9 +429,9 @@ def test_days_and_budget_windows_follow_the_local_midnight_in_every_offset(zone,
 
 
 @pytest.mark.django_db
-def test_a_raised_budget_moves_the_breach_to_the_level_that_holds_and_says_so(acme, receiver) -> None:  # noqa: ANN001
-    from alerts.models import Incident
+def test_a_raised_budget_moves_the_breach_to_the_level_that_holds_and_says_so(acme, receiver) -> None:  # noqa: ANN001, F811 - the fixture
     from alerts.incidents import evaluate_rules
+    from alerts.models import Incident
     from alerts.rules import save_rule
     from tests.alerts.conftest import make_channel, make_rule, put_spend, send_pending
 
@@ -374,10 +474,18 @@ def test_a_span_sent_again_with_another_start_time_counts_once(acme_ingest_key, 
         _post(acme_ingest_key, _body([_chat_span("e" * 32, "9" * 16, moment, input_tokens=400_000, user="twice")]))
     recompute_dirty()
     page = _get(acme_read_key, f"/api/v1/requests/{'e' * 32}")
-    assert (page["summary"]["cost_usd"], page["summary"]["llm_calls"], page["summary"]["duplicate_calls"]) == \
-        ("1", 1, 2)
+    assert (page["summary"]["cost_usd"], page["summary"]["llm_calls"], page["summary"]["duplicate_calls"]) == (
+        "1",
+        1,
+        2,
+    )
     [counted] = [c for c in page["calls"] if c["counted"]]
     assert datetime.fromisoformat(counted["started_at"].replace("Z", "+00:00")) == at  # the first one stored
-    rows = _get(acme_read_key, "/api/v1/costs", group_by="user", start=(at - timedelta(days=2)).date().isoformat(),
-                end=(at + timedelta(days=1)).date().isoformat())["results"]
+    rows = _get(
+        acme_read_key,
+        "/api/v1/costs",
+        group_by="user",
+        start=(at - timedelta(days=2)).date().isoformat(),
+        end=(at + timedelta(days=1)).date().isoformat(),
+    )["results"]
     assert [(r["key"], r["cost_usd"], r["llm_calls"]) for r in rows] == [("twice", "1", 1)]

@@ -35,20 +35,36 @@ def _client(key: str) -> APIClient:
 @pytest.fixture
 def acme_data(acme):  # noqa: ANN001, ANN201
     t = datetime(2026, 11, 10, 9, 30, tzinfo=timezone.utc)
-    _store(acme, [
-        make_call(acme, trace="a1", at=t, user="alice", feature="chat", cost=Decimal("0.30"), tokens=1000,
-                  cache_read=500, parent="00000000000000a1"),
-        make_call(acme, trace="a1", at=t, user="alice", feature="chat", cost=Decimal("0.20"), parent="00000000000000a1"),
-        make_call(acme, trace="b1", at=t, user="bob", feature="search", cost=Decimal("0.05"), model="gpt-4o-mini"),
-        make_call(acme, trace="c1", at=t, user="=HYPERLINK(\"x\")", cost=Decimal("0.01")),
-        make_call(acme, trace="d1", at=t, user="carol", model="homegrown-llm", cost=None),
-    ], [make_root(acme, trace="a1", route="/chat", span="00000000000000a1")])
+    _store(
+        acme,
+        [
+            make_call(
+                acme,
+                trace="a1",
+                at=t,
+                user="alice",
+                feature="chat",
+                cost=Decimal("0.30"),
+                tokens=1000,
+                cache_read=500,
+                parent="00000000000000a1",
+            ),
+            make_call(
+                acme, trace="a1", at=t, user="alice", feature="chat", cost=Decimal("0.20"), parent="00000000000000a1"
+            ),
+            make_call(acme, trace="b1", at=t, user="bob", feature="search", cost=Decimal("0.05"), model="gpt-4o-mini"),
+            make_call(acme, trace="c1", at=t, user='=HYPERLINK("x")', cost=Decimal("0.01")),
+            make_call(acme, trace="d1", at=t, user="carol", model="homegrown-llm", cost=None),
+        ],
+        [make_root(acme, trace="a1", route="/chat", span="00000000000000a1")],
+    )
     return acme
 
 
 def test_costs_group_by_user_gives_exact_decimal_strings(acme_data, acme_read_key) -> None:
-    response = _client(acme_read_key).get("/api/v1/costs", {"group_by": "user", "start": "2026-11-01",
-                                                             "end": "2026-11-30"})
+    response = _client(acme_read_key).get(
+        "/api/v1/costs", {"group_by": "user", "start": "2026-11-01", "end": "2026-11-30"}
+    )
     assert response.status_code == 200, response.content
     rows = {r["key"]: r for r in response.json()["results"]}
     assert rows["alice"]["cost_usd"] == "0.5"
@@ -60,17 +76,22 @@ def test_costs_group_by_user_gives_exact_decimal_strings(acme_data, acme_read_ke
     assert [r["key"] for r in response.json()["results"]][0] == "alice"  # ordered by -cost_usd
     counts = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "llm_calls", "requests")
     assert all(type(rows["alice"][name]) is int for name in counts), rows["alice"]
-    raw_path = _client(acme_read_key).get("/api/v1/costs", {"group_by": "user", "feature": "chat",
-                                                             "start": "2026-11-01", "end": "2026-11-30"}).json()
+    raw_path = (
+        _client(acme_read_key)
+        .get("/api/v1/costs", {"group_by": "user", "feature": "chat", "start": "2026-11-01", "end": "2026-11-30"})
+        .json()
+    )
     assert all(type(raw_path["results"][0][name]) is int for name in counts), raw_path["results"][0]
 
 
 def test_filters_cut_across_dimensions(acme_data, acme_read_key) -> None:
-    response = _client(acme_read_key).get("/api/v1/costs", {"group_by": "model", "user": "bob",
-                                                             "start": "2026-11-01", "end": "2026-11-30"})
+    response = _client(acme_read_key).get(
+        "/api/v1/costs", {"group_by": "model", "user": "bob", "start": "2026-11-01", "end": "2026-11-30"}
+    )
     assert [(r["key"], r["cost_usd"]) for r in response.json()["results"]] == [("gpt-4o-mini", "0.05")]
-    response = _client(acme_read_key).get("/api/v1/costs", {"group_by": "endpoint", "start": "2026-11-01",
-                                                             "end": "2026-11-30"})
+    response = _client(acme_read_key).get(
+        "/api/v1/costs", {"group_by": "endpoint", "start": "2026-11-01", "end": "2026-11-30"}
+    )
     assert {r["key"]: r["cost_usd"] for r in response.json()["results"]}["/chat"] == "0.5"
 
 
@@ -83,28 +104,37 @@ def test_filtered_and_rollup_paths_agree(acme_data, acme_read_key) -> None:
 
 
 def test_csv_export_neutralises_formulas(acme_data, acme_read_key) -> None:
-    response = _client(acme_read_key).get("/api/v1/costs", {"group_by": "user", "format": "csv",
-                                                             "start": "2026-11-01", "end": "2026-11-30"})
+    response = _client(acme_read_key).get(
+        "/api/v1/costs", {"group_by": "user", "format": "csv", "start": "2026-11-01", "end": "2026-11-30"}
+    )
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(response.content.decode())))
-    assert {r["key"] for r in rows} == {"alice", "bob", "carol", "'=HYPERLINK(\"x\")"}
+    assert {r["key"] for r in rows} == {"alice", "bob", "carol", '\'=HYPERLINK("x")'}
     assert next(r for r in rows if r["key"] == "alice")["cost_usd"] == "0.5"
 
 
 def test_pagination(acme_data, acme_read_key) -> None:
-    body = _client(acme_read_key).get("/api/v1/costs", {"group_by": "user", "page_size": 2, "page": 2,
-                                                         "start": "2026-11-01", "end": "2026-11-30"}).json()
+    body = (
+        _client(acme_read_key)
+        .get(
+            "/api/v1/costs", {"group_by": "user", "page_size": 2, "page": 2, "start": "2026-11-01", "end": "2026-11-30"}
+        )
+        .json()
+    )
     assert body["count"] == 4 and len(body["results"]) == 2 and body["previous"] == 1 and body["next"] is None
 
 
-@pytest.mark.parametrize(("params", "needle"), [
-    ({"group_by": "planet"}, "group_by"),
-    ({"group_by": "user", "start": "yesterday"}, "not a date"),
-    ({"group_by": "user", "start": "2026-11-10", "end": "2026-11-01"}, "after start"),
-    ({"group_by": "user", "ordering": "password"}, "ordering"),
-    ({"group_by": "user", "page_size": "0"}, "page_size"),
-])
+@pytest.mark.parametrize(
+    ("params", "needle"),
+    [
+        ({"group_by": "planet"}, "group_by"),
+        ({"group_by": "user", "start": "yesterday"}, "not a date"),
+        ({"group_by": "user", "start": "2026-11-10", "end": "2026-11-01"}, "after start"),
+        ({"group_by": "user", "ordering": "password"}, "ordering"),
+        ({"group_by": "user", "page_size": "0"}, "page_size"),
+    ],
+)
 def test_bad_parameters_get_400_with_a_message(acme_data, acme_read_key, params, needle) -> None:
     response = _client(acme_read_key).get("/api/v1/costs", params)
     assert response.status_code == 400
@@ -139,11 +169,20 @@ def test_oncall_reads_costs_but_only_finance_exports(acme_data) -> None:
 
 def test_days_follow_the_project_timezone_across_dst(acme, acme_read_key) -> None:
     # Europe/Berlin leaves summer time on 2026-10-25 at 01:00 UTC.
-    _store(acme, [
-        make_call(acme, trace="x1", at=datetime(2026, 10, 24, 22, 30, tzinfo=timezone.utc), cost=Decimal("1")),  # 25th 00:30 CEST
-        make_call(acme, trace="x2", at=datetime(2026, 10, 25, 22, 30, tzinfo=timezone.utc), cost=Decimal("2")),  # 25th 23:30 CET
-        make_call(acme, trace="x3", at=datetime(2026, 10, 25, 23, 30, tzinfo=timezone.utc), cost=Decimal("4")),  # 26th 00:30 CET
-    ])
+    _store(
+        acme,
+        [
+            make_call(
+                acme, trace="x1", at=datetime(2026, 10, 24, 22, 30, tzinfo=timezone.utc), cost=Decimal("1")
+            ),  # 25th 00:30 CEST
+            make_call(
+                acme, trace="x2", at=datetime(2026, 10, 25, 22, 30, tzinfo=timezone.utc), cost=Decimal("2")
+            ),  # 25th 23:30 CET
+            make_call(
+                acme, trace="x3", at=datetime(2026, 10, 25, 23, 30, tzinfo=timezone.utc), cost=Decimal("4")
+            ),  # 26th 00:30 CET
+        ],
+    )
     client = _client(acme_read_key)
     days = client.get("/api/v1/costs", {"group_by": "day", "start": "2026-10-24", "end": "2026-10-26"}).json()
     assert [(r["key"], r["cost_usd"]) for r in days["results"]] == [("2026-10-25", "3"), ("2026-10-26", "4")]
@@ -167,8 +206,13 @@ def test_user_and_request_drill_down(acme_data, acme_read_key) -> None:
 def test_summary_forecasts_the_month_at_its_pace(acme, acme_read_key) -> None:
     from costwatch.usage.queries import summary_of
 
-    _store(acme, [make_call(acme, trace="s1", at=datetime(2026, 11, 3, 12, tzinfo=timezone.utc), cost=Decimal("10")),
-                  make_call(acme, trace="s2", at=datetime(2026, 10, 3, 12, tzinfo=timezone.utc), cost=Decimal("6"))])
+    _store(
+        acme,
+        [
+            make_call(acme, trace="s1", at=datetime(2026, 11, 3, 12, tzinfo=timezone.utc), cost=Decimal("10")),
+            make_call(acme, trace="s2", at=datetime(2026, 10, 3, 12, tzinfo=timezone.utc), cost=Decimal("6")),
+        ],
+    )
     # 2026-11-16 00:00 in Berlin = half of November elapsed.
     summary = summary_of(acme, now=datetime(2026, 11, 15, 23, 0, tzinfo=timezone.utc))
     assert summary.month_to_date == Decimal("10")
@@ -193,15 +237,18 @@ def test_a_runaway_cost_query_is_cancelled_with_a_clear_503(acme_data, acme_read
 
     with connection.cursor() as cursor:
         # A real slow statement: make the raw-call scan sleep via a volatile filter function.
-        cursor.execute("CREATE OR REPLACE FUNCTION pg_temp.slow_user(t text) RETURNS text AS "
-                       "$$ SELECT pg_sleep(0.2)::text || t $$ LANGUAGE sql VOLATILE")
+        cursor.execute(
+            "CREATE OR REPLACE FUNCTION pg_temp.slow_user(t text) RETURNS text AS "
+            "$$ SELECT pg_sleep(0.2)::text || t $$ LANGUAGE sql VOLATILE"
+        )
     from costwatch.usage import queries
 
     original = queries.EFFECTIVE_COLUMN["user"]
     queries.EFFECTIVE_COLUMN["user"] = "pg_temp.slow_user(e_user)"
     try:
-        response = _client(acme_read_key).get("/api/v1/costs", {"group_by": "user", "feature": "chat",
-                                                                 "start": "2026-11-01", "end": "2026-11-30"})
+        response = _client(acme_read_key).get(
+            "/api/v1/costs", {"group_by": "user", "feature": "chat", "start": "2026-11-01", "end": "2026-11-30"}
+        )
     finally:
         queries.EFFECTIVE_COLUMN["user"] = original
     assert response.status_code == 503

@@ -1,4 +1,5 @@
 """CSV export of attacker-controlled keys: every cell quoted, no formula, one row per key."""
+
 from __future__ import annotations
 
 import csv
@@ -29,8 +30,9 @@ def test_a_bare_cr_in_a_user_id_stays_one_quoted_neutral_cell(acme, acme_ingest_
     from datetime import datetime, timezone
 
     day = datetime.fromtimestamp(int(start) / 1e9, tz=timezone.utc).date().isoformat()
-    response = client.get("/api/v1/costs", {"group_by": "user", "format": "csv", "start": f"{day}T00:00:00Z",
-                                            "end": f"{day}T23:59:59Z"})
+    response = client.get(
+        "/api/v1/costs", {"group_by": "user", "format": "csv", "start": f"{day}T00:00:00Z", "end": f"{day}T23:59:59Z"}
+    )
     assert response.status_code == 200
     text = response.content.decode()
     lines = text.split("\r\n")
@@ -42,18 +44,21 @@ def test_a_bare_cr_in_a_user_id_stays_one_quoted_neutral_cell(acme, acme_ingest_
     assert row["llm_calls"] == "1"
 
 
-@pytest.mark.parametrize(("value", "cell"), [
-    ("=HYPERLINK(\"http://x\")", "'=HYPERLINK(\"http://x\")"),
-    ("+1", "'+1"),  # text that looks like a signed number is still text
-    ("+cmd", "'+cmd"),
-    ("-2+3", "'-2+3"),
-    ("@SUM(A1)", "'@SUM(A1)"),
-    ("\t=1", "'<U+0009>=1"),
-    ("a\nb", "a<U+000A>b"),
-    ("-0.5", "-0.5"),
-    ("evil\u202e", "evil<U+202E>"),
-    (None, ""),
-    (12, "12"),
-])
+@pytest.mark.parametrize(
+    ("value", "cell"),
+    [
+        ('=HYPERLINK("http://x")', '\'=HYPERLINK("http://x")'),
+        ("+1", "'+1"),  # text that looks like a signed number is still text
+        ("+cmd", "'+cmd"),
+        ("-2+3", "'-2+3"),
+        ("@SUM(A1)", "'@SUM(A1)"),
+        ("\t=1", "'<U+0009>=1"),
+        ("a\nb", "a<U+000A>b"),
+        ("-0.5", "-0.5"),
+        ("evil\u202e", "evil<U+202E>"),
+        (None, ""),
+        (12, "12"),
+    ],
+)
 def test_csv_cells_are_neutralized(value: object, cell: str) -> None:
     assert csv_cell(value) == cell

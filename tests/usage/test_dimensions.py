@@ -1,6 +1,7 @@
 """Custom dimensions through the front door: spans with a tenant and an A/B variant on spans and on
 resources, POSTed to /v1/traces in split exports in random order, rolled up by the real rollup code,
 read back through the cost API (issue "Cost by any dimension the team cares about")."""
+
 from __future__ import annotations
 
 import json
@@ -30,24 +31,52 @@ IN, OUT = D("2.5") / 10**6, D("10") / 10**6
 
 @pytest.fixture(autouse=True)
 def prices(db):  # noqa: ANN001, ANN201
-    ModelPrice.objects.create(provider="openai", model="gpt-4o", input=D("2.5"), output=D("10"), cache_read=D("1.25"),
-                              effective_from=date(2024, 10, 1), origin="manual")
+    ModelPrice.objects.create(
+        provider="openai",
+        model="gpt-4o",
+        input=D("2.5"),
+        output=D("10"),
+        cache_read=D("1.25"),
+        effective_from=date(2024, 10, 1),
+        origin="manual",
+    )
 
 
 def _attr(key: str, value: str | int) -> dict:
     return {"key": key, "value": {"intValue": str(value)} if isinstance(value, int) else {"stringValue": value}}
 
 
-def _span(trace: str, span: str, at: datetime, *, parent: str | None = None, attrs: dict | None = None,
-          chat: tuple[int, int] | None = None, error: bool = False, kind: int = 1, name: str = "step") -> dict:
+def _span(
+    trace: str,
+    span: str,
+    at: datetime,
+    *,
+    parent: str | None = None,
+    attrs: dict | None = None,
+    chat: tuple[int, int] | None = None,
+    error: bool = False,
+    kind: int = 1,
+    name: str = "step",
+) -> dict:
     attributes = [_attr(k, v) for k, v in (attrs or {}).items()]
     if chat is not None:
-        attributes += [_attr("gen_ai.operation.name", "chat"), _attr("gen_ai.provider.name", "openai"),
-                       _attr("gen_ai.request.model", "gpt-4o"), _attr("gen_ai.usage.input_tokens", chat[0]),
-                       _attr("gen_ai.usage.output_tokens", chat[1])]
+        attributes += [
+            _attr("gen_ai.operation.name", "chat"),
+            _attr("gen_ai.provider.name", "openai"),
+            _attr("gen_ai.request.model", "gpt-4o"),
+            _attr("gen_ai.usage.input_tokens", chat[0]),
+            _attr("gen_ai.usage.output_tokens", chat[1]),
+        ]
         name, kind = "chat gpt-4o", 3
-    body = {"traceId": trace, "spanId": span, "name": name, "kind": kind, "startTimeUnixNano": _nanos(at),
-            "endTimeUnixNano": _nanos(at + timedelta(seconds=2 if chat is None else 1)), "attributes": attributes}
+    body = {
+        "traceId": trace,
+        "spanId": span,
+        "name": name,
+        "kind": kind,
+        "startTimeUnixNano": _nanos(at),
+        "endTimeUnixNano": _nanos(at + timedelta(seconds=2 if chat is None else 1)),
+        "attributes": attributes,
+    }
     if parent:
         body["parentSpanId"] = parent
     if error:
@@ -57,10 +86,17 @@ def _span(trace: str, span: str, at: datetime, *, parent: str | None = None, att
 
 def _export(groups: list[tuple[dict, list[dict]]]) -> bytes:
     """One export: (resource attributes, spans) per resource."""
-    return json.dumps({"resourceSpans": [
-        {"resource": {"attributes": [_attr(k, v) for k, v in resource.items()]},
-         "scopeSpans": [{"scope": {"name": "qa"}, "spans": spans}]}
-        for resource, spans in groups]}).encode()
+    return json.dumps(
+        {
+            "resourceSpans": [
+                {
+                    "resource": {"attributes": [_attr(k, v) for k, v in resource.items()]},
+                    "scopeSpans": [{"scope": {"name": "qa"}, "spans": spans}],
+                }
+                for resource, spans in groups
+            ]
+        }
+    ).encode()
 
 
 def _admin_client(project) -> APIClient:  # noqa: ANN001
@@ -72,8 +108,9 @@ def _admin_client(project) -> APIClient:  # noqa: ANN001
 
 
 def _add_dimension(client: APIClient, project, name: str, keys: list[str], **extra: object) -> dict:  # noqa: ANN001
-    response = client.post(f"/api/v1/dimensions?project={project.slug}", {"name": name, "attribute_keys": keys, **extra},
-                           format="json")
+    response = client.post(
+        f"/api/v1/dimensions?project={project.slug}", {"name": name, "attribute_keys": keys, **extra}, format="json"
+    )
     assert response.status_code == 201, response.content
     backfill_dimension(CustomDimension.objects.get(project=project, name=name).pk)  # what the worker runs
     return response.json()
@@ -98,7 +135,8 @@ class Traffic:
     def __init__(self, seed: int, start: datetime, requests: int = 24) -> None:
         rng = random.Random(seed)
         self.expected: dict[tuple[str, str], dict[str, D | int]] = defaultdict(
-            lambda: {"cost": D(0), "calls": 0, "requests": 0, "errors": 0, "input": 0, "output": 0})
+            lambda: {"cost": D(0), "calls": 0, "requests": 0, "errors": 0, "input": 0, "output": 0}
+        )
         self.exports: list[bytes] = []
         pieces: list[tuple[dict, dict]] = []
         for i in range(requests):
@@ -109,18 +147,33 @@ class Traffic:
             at = start + timedelta(minutes=rng.randrange(0, 180))
             on_resource = i % 2 == 0
             resource = {"service.name": "api", **({"app.tenant": tenant} if on_resource else {})}
-            root_attrs = {"http.route": "/chat", "app.variant": variant,
-                          **({} if on_resource else {"app.tenant": tenant})}
+            root_attrs = {
+                "http.route": "/chat",
+                "app.variant": variant,
+                **({} if on_resource else {"app.tenant": tenant}),
+            }
             pieces.append((resource, _span(trace, root, at, attrs=root_attrs, kind=2, name="POST /chat")))
             # A plain middle span (not stored) between the root and a chat call: the walk breaks there.
             middle = f"{i + 1:08x}{0:08x}"
-            pieces.append((resource, _span(trace, f"{i + 1:08x}{1:08x}", at, parent=middle,
-                                           chat=(1000 * (i + 1), 100))))
+            pieces.append(
+                (resource, _span(trace, f"{i + 1:08x}{1:08x}", at, parent=middle, chat=(1000 * (i + 1), 100)))
+            )
             calls = [(1000 * (i + 1), 100, False)]
             for j in range(rng.randrange(1, 4)):
                 tokens, out, error = rng.randrange(100, 5000), rng.randrange(0, 500), rng.random() < 0.2
-                pieces.append((resource, _span(trace, f"{i + 1:08x}{j + 2:08x}", at + timedelta(seconds=j),
-                                               parent=root, chat=(tokens, out), error=error)))
+                pieces.append(
+                    (
+                        resource,
+                        _span(
+                            trace,
+                            f"{i + 1:08x}{j + 2:08x}",
+                            at + timedelta(seconds=j),
+                            parent=root,
+                            chat=(tokens, out),
+                            error=error,
+                        ),
+                    )
+                )
                 calls.append((tokens, out, error))
             for tenant_or_variant in (("tenant", tenant), ("variant", variant)):
                 row = self.expected[tenant_or_variant]
@@ -174,7 +227,9 @@ def test_per_dimension_totals_equal_the_sums_of_their_calls_in_split_exports() -
         assert sum(D(r["cost_usd"]) for r in by_variant.values()) == want["cost"]
         assert sum(r["llm_calls"] for r in by_variant.values()) == want["calls"]
     by_day = _by_key(read, project, "tenant", start="2026-11-20", end="2026-11-20")
-    assert {k: D(r["cost_usd"]) for k, r in by_day.items()} == {k: w["cost"] for k, w in traffic.values("tenant").items()}
+    assert {k: D(r["cost_usd"]) for k, r in by_day.items()} == {
+        k: w["cost"] for k, w in traffic.values("tenant").items()
+    }
 
 
 def test_a_dimension_added_later_is_backfilled_from_the_kept_attributes() -> None:
@@ -192,8 +247,9 @@ def test_a_dimension_added_later_is_backfilled_from_the_kept_attributes() -> Non
     listed = admin.get(f"/api/v1/dimensions?project={project.slug}").json()["results"]
     assert [(d["name"], d["backfill_pending"]) for d in listed] == [("tenant", False)]
     # Changing the keys re-reads them: no span carries nope.tenant, so every call is "(not set)".
-    changed = admin.patch(f"/api/v1/dimensions/tenant?project={project.slug}", {"attribute_keys": ["nope.tenant"]},
-                          format="json")
+    changed = admin.patch(
+        f"/api/v1/dimensions/tenant?project={project.slug}", {"attribute_keys": ["nope.tenant"]}, format="json"
+    )
     assert changed.status_code == 200 and changed.json()["backfill_pending"] is True
     backfill_dimension(CustomDimension.objects.get(project=project).pk)
     _rolled_up()
@@ -223,36 +279,74 @@ def test_the_cardinality_guard_groups_values_past_the_daily_limit_under_other() 
     admin = _admin_client(project)
     _add_dimension(admin, project, "tenant", ["app.tenant"], max_values_per_day=3)
     start = datetime(2026, 11, 22, 8, tzinfo=UTC)
-    spans = [_span(f"{i + 1:032x}", f"{i + 1:016x}", start + timedelta(minutes=i), chat=(1000, 10),
-                   attrs={"app.tenant": f"t{i:02d}"}) for i in range(8)]
-    spans += [_span(f"{100 + i:032x}", f"{100 + i:016x}", start + timedelta(days=1, minutes=i), chat=(1000, 10),
-                    attrs={"app.tenant": f"t{7 - i:02d}"}) for i in range(2)]
+    spans = [
+        _span(
+            f"{i + 1:032x}",
+            f"{i + 1:016x}",
+            start + timedelta(minutes=i),
+            chat=(1000, 10),
+            attrs={"app.tenant": f"t{i:02d}"},
+        )
+        for i in range(8)
+    ]
+    spans += [
+        _span(
+            f"{100 + i:032x}",
+            f"{100 + i:016x}",
+            start + timedelta(days=1, minutes=i),
+            chat=(1000, 10),
+            attrs={"app.tenant": f"t{7 - i:02d}"},
+        )
+        for i in range(2)
+    ]
     random.Random(3).shuffle(spans)
     for i in range(0, len(spans), 3):
-        _post(ingest, _export([({}, spans[i:i + 3])]))
+        _post(ingest, _export([({}, spans[i : i + 3])]))
     _rolled_up()
     per_call = 1000 * IN + 10 * OUT
     body = _get(read, "/api/v1/costs", group_by="tenant", start="2026-11-22", end="2026-11-23", project=project.slug)
     rows = {row["key"]: row for row in body["results"]}
     # Day one: the first three tenants met (by call time) are kept, five go to (other); day two has room.
-    assert {k: r["llm_calls"] for k, r in rows.items()} == {"t00": 1, "t01": 1, "t02": 1, "(other)": 5,
-                                                             "t07": 1, "t06": 1}
+    assert {k: r["llm_calls"] for k, r in rows.items()} == {
+        "t00": 1,
+        "t01": 1,
+        "t02": 1,
+        "(other)": 5,
+        "t07": 1,
+        "t06": 1,
+    }
     assert D(rows["(other)"]["cost_usd"]) == 5 * per_call
     assert sum(D(r["cost_usd"]) for r in rows.values()) == 10 * per_call
     assert len(body["warnings"]) == 1 and "2026-11-22" in body["warnings"][0] and "(other)" in body["warnings"][0]
     assert DimensionOverflow.objects.filter(day=date(2026, 11, 22)).count() == 1
     assert RollupHour.objects.filter(project=project, key="(other)").exists()
     # Raw reads (a filter) group the same way, and (other) is a value one can filter by.
-    filtered = _get(read, "/api/v1/costs", group_by="tenant", model="gpt-4o", start="2026-11-22", end="2026-11-23",
-                    project=project.slug)
+    filtered = _get(
+        read,
+        "/api/v1/costs",
+        group_by="tenant",
+        model="gpt-4o",
+        start="2026-11-22",
+        end="2026-11-23",
+        project=project.slug,
+    )
     assert {r["key"]: r["llm_calls"] for r in filtered["results"]} == {k: r["llm_calls"] for k, r in rows.items()}
-    other = _get(read, "/api/v1/costs", group_by="day", tenant="(other)", start="2026-11-22", end="2026-11-23",
-                 project=project.slug)
+    other = _get(
+        read,
+        "/api/v1/costs",
+        group_by="day",
+        tenant="(other)",
+        start="2026-11-22",
+        end="2026-11-23",
+        project=project.slug,
+    )
     assert [(r["key"], r["llm_calls"]) for r in other["results"]] == [("2026-11-22", 5)]
     csv = APIClient()
     csv.credentials(HTTP_AUTHORIZATION=f"Bearer {read}")
-    exported = csv.get("/api/v1/costs", {"group_by": "tenant", "format": "csv", "start": "2026-11-22",
-                                         "end": "2026-11-23", "project": project.slug})
+    exported = csv.get(
+        "/api/v1/costs",
+        {"group_by": "tenant", "format": "csv", "start": "2026-11-22", "end": "2026-11-23", "project": project.slug},
+    )
     assert exported.status_code == 200 and "(other)" in exported.content.decode()
     assert "2026-11-22" in exported["X-Costwatch-Warning"]
 
@@ -265,21 +359,50 @@ def test_the_comparison_shows_the_right_per_request_numbers() -> None:
     spans = []
     # Feature "answer": variant A has 2 requests of one call each (1000 in / 100 out, one failed),
     # variant B 1 request with two calls (400 in / 50 out each). Feature "other" must not count.
-    plan = [("A", "answer", [(1000, 100, False)]), ("A", "answer", [(1000, 100, True)]),
-            ("B", "answer", [(400, 50, False), (400, 50, False)]), ("B", "other", [(9000, 900, False)])]
+    plan = [
+        ("A", "answer", [(1000, 100, False)]),
+        ("A", "answer", [(1000, 100, True)]),
+        ("B", "answer", [(400, 50, False), (400, 50, False)]),
+        ("B", "other", [(9000, 900, False)]),
+    ]
     for i, (variant, feature, calls) in enumerate(plan):
         trace, root = f"{i + 1:032x}", f"{i + 1:016x}"
-        spans.append(_span(trace, root, start + timedelta(minutes=i), kind=2, name="POST /x",
-                           attrs={"app.variant": variant, "costwatch.feature": feature, "http.route": "/x"}))
+        spans.append(
+            _span(
+                trace,
+                root,
+                start + timedelta(minutes=i),
+                kind=2,
+                name="POST /x",
+                attrs={"app.variant": variant, "costwatch.feature": feature, "http.route": "/x"},
+            )
+        )
         for j, (tokens, out, error) in enumerate(calls):
-            spans.append(_span(trace, f"{i + 1:08x}{j + 1:08x}", start + timedelta(minutes=i, seconds=j), parent=root,
-                               chat=(tokens, out), error=error))
+            spans.append(
+                _span(
+                    trace,
+                    f"{i + 1:08x}{j + 1:08x}",
+                    start + timedelta(minutes=i, seconds=j),
+                    parent=root,
+                    chat=(tokens, out),
+                    error=error,
+                )
+            )
     random.Random(1).shuffle(spans)
     _post(ingest, _export([({}, spans[:4])]))
     _post(ingest, _export([({}, spans[4:])]))
     _rolled_up()
-    body = _get(read, "/api/v1/compare", dimension="variant", a="A", b="B", feature="answer",
-                start="2026-11-23", end="2026-11-23", project=project.slug)
+    body = _get(
+        read,
+        "/api/v1/compare",
+        dimension="variant",
+        a="A",
+        b="B",
+        feature="answer",
+        start="2026-11-23",
+        end="2026-11-23",
+        project=project.slug,
+    )
     a, b = body["a"], body["b"]
     assert D(a["cost_per_request_usd"]) == 1000 * IN + 100 * OUT
     assert D(b["cost_per_request_usd"]) == 2 * (400 * IN + 50 * OUT)
@@ -289,8 +412,16 @@ def test_the_comparison_shows_the_right_per_request_numbers() -> None:
     assert a["totals"]["requests"] == 2 and b["totals"]["llm_calls"] == 2
     assert (a["prompt_cache_hit_rate"], b["prompt_cache_hit_rate"]) == (0.0, 0.0)
     # Without a feature, B includes its "other" request.
-    everything = _get(read, "/api/v1/compare", dimension="variant", a="A", b="B", start="2026-11-23",
-                      end="2026-11-23", project=project.slug)
+    everything = _get(
+        read,
+        "/api/v1/compare",
+        dimension="variant",
+        a="A",
+        b="B",
+        start="2026-11-23",
+        end="2026-11-23",
+        project=project.slug,
+    )
     assert everything["b"]["totals"]["requests"] == 2
     bad = APIClient()
     bad.credentials(HTTP_AUTHORIZATION=f"Bearer {read}")
@@ -341,9 +472,20 @@ def test_a_request_shows_its_dimensions_and_each_call_its_resolved_values() -> N
     at = datetime(2026, 11, 24, 12, tzinfo=UTC)
     trace, root = "ab" * 16, "0a" * 8
     # The tenant on the root span (sent last, in its own export), the environment on the resource.
-    _post(ingest, _export([({"deployment.environment": "prod"},
-                            [_span(trace, "0b" * 8, at, parent=root, chat=(100, 10)),
-                             _span(trace, "0c" * 8, at, parent="0d" * 8, chat=(200, 20))])]))
+    _post(
+        ingest,
+        _export(
+            [
+                (
+                    {"deployment.environment": "prod"},
+                    [
+                        _span(trace, "0b" * 8, at, parent=root, chat=(100, 10)),
+                        _span(trace, "0c" * 8, at, parent="0d" * 8, chat=(200, 20)),
+                    ],
+                )
+            ]
+        ),
+    )
     _post(ingest, _export([({}, [_span(trace, root, at, attrs={"app.tenant": "acme"}, kind=2, name="GET /")])]))
     _rolled_up()
     body = _get(read, f"/api/v1/requests/{trace}", project=project.slug)
@@ -355,10 +497,23 @@ def test_a_dimension_value_too_long_to_keep_whole_rejects_its_span_with_a_messag
     project, ingest, read = _project("longdim")
     _add_dimension(_admin_client(project), project, "tenant", ["app.tenant"])
     at = datetime(2026, 11, 24, 12, tzinfo=UTC)
-    body = _post(ingest, _export([({}, [_span("cd" * 16, "01" * 8, at, chat=(100, 10), attrs={"app.tenant": "t" * 5000}),
-                                        _span("cd" * 16, "02" * 8, at, chat=(100, 10), attrs={"app.tenant": "ok"})])]))
+    body = _post(
+        ingest,
+        _export(
+            [
+                (
+                    {},
+                    [
+                        _span("cd" * 16, "01" * 8, at, chat=(100, 10), attrs={"app.tenant": "t" * 5000}),
+                        _span("cd" * 16, "02" * 8, at, chat=(100, 10), attrs={"app.tenant": "ok"}),
+                    ],
+                )
+            ]
+        ),
+    )
     assert body["partialSuccess"]["rejectedSpans"] == "1"
     assert "custom dimension" in body["partialSuccess"]["errorMessage"]
     _rolled_up()
-    assert {k: r["llm_calls"] for k, r in _by_key(read, project, "tenant", start="2026-11-24", end="2026-11-24").items()} \
-        == {"ok": 1}
+    assert {
+        k: r["llm_calls"] for k, r in _by_key(read, project, "tenant", start="2026-11-24", end="2026-11-24").items()
+    } == {"ok": 1}

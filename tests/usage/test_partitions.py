@@ -38,8 +38,9 @@ def test_months_are_created_ahead_and_stray_rows_move_out_of_the_default(acme) -
     assert _rows_in("usage_llmcall_p2031_02") == 1
     assert maintain_partitions(today=date(2031, 1, 20), months_ahead=2).created == []
     # Exactly-once still holds across partitions.
-    LlmCall.objects.bulk_create([make_call(acme, trace="p1", at=at, span=LlmCall.objects.get().span_id)],
-                                ignore_conflicts=True)
+    LlmCall.objects.bulk_create(
+        [make_call(acme, trace="p1", at=at, span=LlmCall.objects.get().span_id)], ignore_conflicts=True
+    )
     assert LlmCall.objects.count() == 1
 
 
@@ -47,8 +48,9 @@ def test_retention_drops_old_raw_months_but_keeps_rollups(acme) -> None:
     old = datetime(2030, 3, 5, 10, tzinfo=timezone.utc)
     new = datetime(2030, 6, 5, 10, tzinfo=timezone.utc)
     maintain_partitions(today=date(2030, 3, 1), months_ahead=4)
-    LlmCall.objects.bulk_create([make_call(acme, trace="o1", at=old, cost=Decimal("3")),
-                                 make_call(acme, trace="n1", at=new, cost=Decimal("4"))])
+    LlmCall.objects.bulk_create(
+        [make_call(acme, trace="o1", at=old, cost=Decimal("3")), make_call(acme, trace="n1", at=new, cost=Decimal("4"))]
+    )
     mark_traces_dirty(acme, ["o1".ljust(32, "0"), "n1".ljust(32, "0")])
     recompute_dirty()
     report = maintain_partitions(today=date(2030, 6, 10), months_ahead=0, retention_days=60)

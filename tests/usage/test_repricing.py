@@ -19,8 +19,9 @@ from tests.usage.factories import make_call
 
 pytestmark = pytest.mark.django_db
 T0 = datetime(2026, 3, 2, 10, 15, tzinfo=timezone.utc)
-LLAMA = PriceRow(provider="self-hosted", model="acme-llama-70b", input="0.6", output="1.8",
-                 effective_from=date(2026, 1, 1))
+LLAMA = PriceRow(
+    provider="self-hosted", model="acme-llama-70b", input="0.6", output="1.8", effective_from=date(2026, 1, 1)
+)
 
 
 def _unpriced(project, model: str, at: datetime, **kwargs) -> LlmCall:  # noqa: ANN001, ANN003
@@ -39,10 +40,17 @@ def _total(project) -> RollupHour:  # noqa: ANN001
 
 def test_calls_ingested_while_the_model_was_unknown_are_priced_after_the_price_is_added(acme) -> None:
     recorder = SpanRecorder()
-    recorder.record("chat acme-llama-70b", {
-        "gen_ai.operation.name": "chat", "gen_ai.provider.name": "vllm", "gen_ai.request.model": "acme-llama-70b",
-        "gen_ai.usage.input_tokens": 1200, "gen_ai.usage.output_tokens": 300,
-    }, kind=SpanKind.CLIENT)
+    recorder.record(
+        "chat acme-llama-70b",
+        {
+            "gen_ai.operation.name": "chat",
+            "gen_ai.provider.name": "vllm",
+            "gen_ai.request.model": "acme-llama-70b",
+            "gen_ai.usage.input_tokens": 1200,
+            "gen_ai.usage.output_tokens": 300,
+        },
+        kind=SpanKind.CLIENT,
+    )
     assert ingest_export(acme, recorder.request()).accepted_calls == 1
     recompute_dirty()
     call = LlmCall.objects.get(project=acme)
@@ -77,11 +85,14 @@ def test_a_second_run_changes_nothing_and_dirties_nothing(acme) -> None:
 
 def test_since_and_model_limit_what_is_repriced(acme) -> None:
     early, late = T0, T0 + timedelta(days=3)
-    _store(acme, [
-        _unpriced(acme, "acme-llama-70b", early, trace="e"),
-        _unpriced(acme, "acme-llama-70b", late, trace="l"),
-        _unpriced(acme, "acme-mistral", late, trace="m"),
-    ])
+    _store(
+        acme,
+        [
+            _unpriced(acme, "acme-llama-70b", early, trace="e"),
+            _unpriced(acme, "acme-llama-70b", late, trace="l"),
+            _unpriced(acme, "acme-mistral", late, trace="m"),
+        ],
+    )
     set_price(LLAMA, project=acme)
     set_price(PriceRow(provider="self-hosted", model="acme-mistral", input="1", output="1"), project=acme)
 
@@ -98,8 +109,9 @@ def test_since_and_model_limit_what_is_repriced(acme) -> None:
 
 
 def test_a_corrected_price_changes_existing_costs_and_the_rollups(acme) -> None:
-    wrong = PriceRow(provider="self-hosted", model="acme-llama-70b", input="6", output="18",
-                     effective_from=date(2026, 1, 1))
+    wrong = PriceRow(
+        provider="self-hosted", model="acme-llama-70b", input="6", output="18", effective_from=date(2026, 1, 1)
+    )
     set_price(wrong, project=acme)
     _store(acme, [_unpriced(acme, "acme-llama-70b", T0, tokens=1000)])  # 1000 in, 500 out
     reprice_calls(acme)
@@ -181,9 +193,11 @@ def test_each_repricing_is_recorded_with_who_when_range_and_totals(acme, globex)
     assert (second.total_before, second.total_after) == (5, 7)
     records = list(Repricing.objects.filter(project=acme).order_by("at", "id"))
     assert [(r.by, r.since, r.model, r.checked, r.changed) for r in records] == [
-        ("alice", T0, "", 2, 2), ("bob", None, "acme-llama-70b", 2, 2)
+        ("alice", T0, "", 2, 2),
+        ("bob", None, "acme-llama-70b", 2, 2),
     ]
     assert [(r.total_before, r.total_after, r.unpriced_before, r.unpriced_after) for r in records] == [
-        (0, 5, 2, 0), (5, 7, 0, 0)
+        (0, 5, 2, 0),
+        (5, 7, 0, 0),
     ]
     assert not Repricing.objects.filter(project=globex).exists()

@@ -27,8 +27,12 @@ BASE = datetime(2026, 11, 2, 8, 0, tzinfo=timezone.utc)
 
 def _stored(project) -> dict:  # noqa: ANN001
     return {
-        (r.dimension, r.key, r.hour): {"cost": r.cost, "llm_calls": r.llm_calls, "requests": r.requests,
-                                       "savings": r.savings}
+        (r.dimension, r.key, r.hour): {
+            "cost": r.cost,
+            "llm_calls": r.llm_calls,
+            "requests": r.requests,
+            "savings": r.savings,
+        }
         for r in RollupHour.objects.filter(project=project)
     }
 
@@ -42,18 +46,22 @@ def _insert(project, calls, roots) -> None:  # noqa: ANN001
 
 call_specs = st.lists(
     st.tuples(
-        st.integers(0, 5),                       # trace
-        st.integers(0, 60 * 30),                 # minute offset (30 hours)
+        st.integers(0, 5),  # trace
+        st.integers(0, 60 * 30),  # minute offset (30 hours)
         st.sampled_from(["gpt-4o", "claude-sonnet-4", "mystery-model"]),
-        st.sampled_from(["", "u1", "u2"]),       # own user
-        st.sampled_from(["", "r1", "r2"]),       # response id (same id in a trace = duplicate sibling)
-        st.integers(1, 5000),                    # tokens
-        st.booleans(),                           # sent twice
+        st.sampled_from(["", "u1", "u2"]),  # own user
+        st.sampled_from(["", "r1", "r2"]),  # response id (same id in a trace = duplicate sibling)
+        st.integers(1, 5000),  # tokens
+        st.booleans(),  # sent twice
     ),
-    min_size=1, max_size=25,
+    min_size=1,
+    max_size=25,
 )
-root_specs = st.lists(st.tuples(st.integers(0, 5), st.sampled_from(["", "u3"]), st.sampled_from(["", "/chat"]),
-                                st.booleans()), max_size=6, unique_by=lambda t: t[0])
+root_specs = st.lists(
+    st.tuples(st.integers(0, 5), st.sampled_from(["", "u3"]), st.sampled_from(["", "/chat"]), st.booleans()),
+    max_size=6,
+    unique_by=lambda t: t[0],
+)
 
 
 @pytest.mark.django_db
@@ -62,18 +70,31 @@ root_specs = st.lists(st.tuples(st.integers(0, 5), st.sampled_from(["", "u3"]), 
 def test_rollups_equal_the_sum_over_raw_calls_whatever_the_arrival_order(acme, specs, roots, split) -> None:
     with transaction.atomic():
         calls = []
-        for i, (trace, minute, model, user, rid, tokens, resend) in enumerate(specs):
+        for i, (trace, minute, model, user, rid, tokens, _resend) in enumerate(specs):
             cost = None if model == "mystery-model" else Decimal(tokens) / Decimal(10**6)
-            call = make_call(acme, trace=f"t{trace}", at=BASE + timedelta(minutes=minute), model=model, user=user,
-                             response_id=rid, cost=cost, tokens=tokens, span=f"{i:016x}",
-                             list_cost=None if cost is None else cost * 2, parent=root_span_id(trace))
+            call = make_call(
+                acme,
+                trace=f"t{trace}",
+                at=BASE + timedelta(minutes=minute),
+                model=model,
+                user=user,
+                response_id=rid,
+                cost=cost,
+                tokens=tokens,
+                span=f"{i:016x}",
+                list_cost=None if cost is None else cost * 2,
+                parent=root_span_id(trace),
+            )
             calls.append(call)
         root_rows = [make_root(acme, trace=f"t{t}", user=u, route=r, span=root_span_id(t)) for t, u, r, _late in roots]
         early_roots = [r for r, spec in zip(root_rows, roots) if not spec[3]]
         late_roots = [r for r, spec in zip(root_rows, roots) if spec[3]]
         # First export: part of the calls and the early roots; second: the rest, resends and late roots.
-        resent = [make_call(acme, trace=f"t{s[0]}", at=c.started_at, span=c.span_id, cost=Decimal(7), parent=c.parent_span_id)
-                  for c, s in zip(calls, specs) if s[6]]
+        resent = [
+            make_call(acme, trace=f"t{s[0]}", at=c.started_at, span=c.span_id, cost=Decimal(7), parent=c.parent_span_id)
+            for c, s in zip(calls, specs)
+            if s[6]
+        ]
         _insert(acme, calls[:split], early_roots)
         recompute_dirty()
         _insert(acme, calls[split:] + resent, late_roots)
@@ -89,7 +110,8 @@ def test_rollups_equal_the_sum_over_raw_calls_whatever_the_arrival_order(acme, s
         assert _stored(acme) == before
         totals = RequestRollup.objects.filter(project=acme)
         assert sum((r.cost for r in totals), Decimal(0)) == sum(
-            (v["cost"] for (d, _, _), v in before.items() if d == "total"), Decimal(0))
+            (v["cost"] for (d, _, _), v in before.items() if d == "total"), Decimal(0)
+        )
         transaction.set_rollback(True)
 
 
@@ -104,8 +126,9 @@ def test_rollups_of_one_project_never_include_another(acme, globex) -> None:
 
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_rollup_runs_never_double_count(acme) -> None:
-    calls = [make_call(acme, trace=f"t{i % 7}", at=BASE + timedelta(minutes=17 * i), cost=Decimal("0.5"))
-             for i in range(200)]
+    calls = [
+        make_call(acme, trace=f"t{i % 7}", at=BASE + timedelta(minutes=17 * i), cost=Decimal("0.5")) for i in range(200)
+    ]
     _insert(acme, calls, [])
     errors: list[BaseException] = []
 
@@ -143,19 +166,31 @@ def test_month_caches_keep_long_periods_exact_when_late_data_arrives(acme) -> No
         return {r.key: r.cost_usd for r in cost_page(acme, "user", period).rows}
 
     days = [datetime(2026, 9, 25, 12, tzinfo=timezone.utc) + timedelta(days=5 * i) for i in range(10)]
-    _insert(acme, [make_call(acme, trace=f"m{i}", at=at, user=f"u{i % 3}", cost=Decimal(i + 1))
-                   for i, at in enumerate(days)], [])
+    _insert(
+        acme,
+        [make_call(acme, trace=f"m{i}", at=at, user=f"u{i % 3}", cost=Decimal(i + 1)) for i, at in enumerate(days)],
+        [],
+    )
     recompute_dirty()
     refresh_months(today=datetime(2026, 11, 5, tzinfo=timezone.utc))
     assert set(RollupMonth.objects.filter(project=acme).values_list("month", "through")) == {
-        (date(2026, 9, 1), date(2026, 10, 1)), (date(2026, 10, 1), date(2026, 11, 1)),
-        (date(2026, 11, 1), date(2026, 11, 5))}
+        (date(2026, 9, 1), date(2026, 10, 1)),
+        (date(2026, 10, 1), date(2026, 11, 1)),
+        (date(2026, 11, 1), date(2026, 11, 5)),
+    }
     expected = {"u0": Decimal(1 + 4 + 7 + 10), "u1": Decimal(2 + 5 + 8), "u2": Decimal(3 + 6 + 9)}
     assert user_costs() == expected
 
     # A late call inside the cached October: the cache is dropped and reads stay exact.
-    _insert(acme, [make_call(acme, trace="late", at=datetime(2026, 10, 12, 9, tzinfo=timezone.utc), user="u1",
-                             cost=Decimal("0.5"))], [])
+    _insert(
+        acme,
+        [
+            make_call(
+                acme, trace="late", at=datetime(2026, 10, 12, 9, tzinfo=timezone.utc), user="u1", cost=Decimal("0.5")
+            )
+        ],
+        [],
+    )
     from costwatch.usage.rollups import _recompute_dirty_days
 
     # Recompute the late hour and its day without refreshing the month caches.
@@ -166,6 +201,7 @@ def test_month_caches_keep_long_periods_exact_when_late_data_arrives(acme) -> No
     assert not RollupMonth.objects.filter(project=acme, month=date(2026, 10, 1)).exists()
     assert user_costs() == {**expected, "u1": expected["u1"] + Decimal("0.5")}
     refresh_months(today=datetime(2026, 11, 5, tzinfo=timezone.utc))
-    assert RollupMonth.objects.get(project=acme, month=date(2026, 10, 1), dimension="user", key="u1").cost == \
-        Decimal("13.5")  # 5 (Oct 15) + 8 (Oct 30) + 0.5 late
+    assert RollupMonth.objects.get(project=acme, month=date(2026, 10, 1), dimension="user", key="u1").cost == Decimal(
+        "13.5"
+    )  # 5 (Oct 15) + 8 (Oct 30) + 0.5 late
     assert user_costs() == {**expected, "u1": expected["u1"] + Decimal("0.5")}

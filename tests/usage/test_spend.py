@@ -1,5 +1,6 @@
 """Spend as other apps read it (costwatch.usage.spend): per group over a window, per local day, the
 first day with spend, and requests over a limit. Always one project's rows, never another's."""
+
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
@@ -51,20 +52,40 @@ def test_daily_spend_is_per_local_day_and_first_spend_day_per_key(acme) -> None:
     hour(acme, datetime(2026, 11, 3, 12, tzinfo=BERLIN), "0", "feature", "chat")
     days = [DAY, (DAY[1], DAY[1] + timedelta(days=1))]
     assert daily_spend(acme, Groups("feature"), days, ["search", "chat"]) == {
-        "search": {date(2026, 11, 2): D(5)}, "chat": {date(2026, 11, 3): D(0)}}
+        "search": {date(2026, 11, 2): D(5)},
+        "chat": {date(2026, 11, 3): D(0)},
+    }
     assert first_spend_days(acme, Groups("feature"), ["search", "chat"]) == {"search": date(2026, 11, 2), "chat": None}
 
 
 def test_requests_over_a_limit_per_feature_largest_first_with_unknown_costs_counted(acme, globex) -> None:  # noqa: ANN001
     at = datetime(2026, 11, 2, 9, tzinfo=BERLIN)
-    for i, (feature, tokens, cost, priced) in enumerate([("search", 900, "0.2", 1), ("search", 300, "0.05", 1),
-                                                         ("search", 1200, "0", 0), ("chat", 50, "0.01", 1),
-                                                         ("", 5000, "1", 1)]):
-        RequestRollup.objects.create(project=acme, trace_id=f"{i:032x}", first_at=at, last_at=at, feature=feature,
-                                     input_tokens=tokens, cost=D(cost), priced_calls=priced, llm_calls=1)
-    RequestRollup.objects.create(project=globex, trace_id="f" * 32, first_at=at, last_at=at, feature="search",
-                                 input_tokens=10**6, llm_calls=1)
-    [search, chat] = sorted(requests_over(acme, "feature", "input_tokens", D(500), *DAY), key=lambda g: g.key != "search")
+    for i, (feature, tokens, cost, priced) in enumerate(
+        [
+            ("search", 900, "0.2", 1),
+            ("search", 300, "0.05", 1),
+            ("search", 1200, "0", 0),
+            ("chat", 50, "0.01", 1),
+            ("", 5000, "1", 1),
+        ]
+    ):
+        RequestRollup.objects.create(
+            project=acme,
+            trace_id=f"{i:032x}",
+            first_at=at,
+            last_at=at,
+            feature=feature,
+            input_tokens=tokens,
+            cost=D(cost),
+            priced_calls=priced,
+            llm_calls=1,
+        )
+    RequestRollup.objects.create(
+        project=globex, trace_id="f" * 32, first_at=at, last_at=at, feature="search", input_tokens=10**6, llm_calls=1
+    )
+    [search, chat] = sorted(
+        requests_over(acme, "feature", "input_tokens", D(500), *DAY), key=lambda g: g.key != "search"
+    )
     assert (search.key, search.requests, search.unknown) == ("search", 3, 0)
     assert [(u.trace_id[-1], u.value) for u in search.over] == [("2", D(1200)), ("0", D(900))]
     assert (chat.key, chat.requests, chat.over) == ("chat", 1, [])

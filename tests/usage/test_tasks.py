@@ -1,4 +1,5 @@
 """A real Celery beat schedules the rollup task and a real worker runs it against the broker."""
+
 from __future__ import annotations
 
 import time
@@ -18,8 +19,12 @@ from tests.usage.factories import make_call
 @pytest.mark.django_db(transaction=True)
 def test_beat_and_worker_turn_new_calls_into_rollups(acme, tmp_path: Path) -> None:
     at = datetime(2026, 11, 20, 14, 5, tzinfo=timezone.utc)
-    LlmCall.objects.bulk_create([make_call(acme, trace="w1", at=at, user="ann", cost=Decimal("0.25")),
-                                 make_call(acme, trace="w2", at=at, user="ben", cost=Decimal("0.75"))])
+    LlmCall.objects.bulk_create(
+        [
+            make_call(acme, trace="w1", at=at, user="ann", cost=Decimal("0.25")),
+            make_call(acme, trace="w2", at=at, user="ben", cost=Decimal("0.75")),
+        ]
+    )
     mark_traces_dirty(acme, ["w1".ljust(32, "0"), "w2".ljust(32, "0")])
     env = process_env(tmp_path, COSTWATCH_ROLLUP_INTERVAL_SECONDS="1", COSTWATCH_HEARTBEAT_SECONDS="3600")
     with celery("worker", env, tmp_path / "worker.log"), celery("beat", env, tmp_path / "beat.log"):
@@ -30,7 +35,10 @@ def test_beat_and_worker_turn_new_calls_into_rollups(acme, tmp_path: Path) -> No
     assert not DirtyBucket.objects.filter(project=acme).exists(), logs
     total = RollupHour.objects.get(project=acme, dimension="total")
     assert total.cost == Decimal("1") and total.llm_calls == 2 and total.requests == 2
-    assert set(RollupHour.objects.filter(project=acme, dimension="user").values_list("key", flat=True)) == {"ann", "ben"}
+    assert set(RollupHour.objects.filter(project=acme, dimension="user").values_list("key", flat=True)) == {
+        "ann",
+        "ben",
+    }
 
 
 @pytest.mark.process
@@ -49,14 +57,29 @@ def test_a_dimension_added_through_the_api_is_backfilled_by_the_worker(tmp_path:
     ingest = issue_key(project, "ingest").secret
     at = datetime(2026, 11, 20, 14, 5, tzinfo=timezone.utc)
     nanos = str(int(at.timestamp()) * 10**9)
-    spans = [{"traceId": f"{i + 1:032x}", "spanId": f"{i + 1:016x}", "name": "chat", "kind": 3,
-              "startTimeUnixNano": nanos, "endTimeUnixNano": nanos,
-              "attributes": [{"key": k, "value": {"stringValue": v}} for k, v in (
-                  ("gen_ai.operation.name", "chat"), ("gen_ai.request.model", "m"), ("app.tenant", f"t{i % 2}"))]}
-             for i in range(4)]
+    spans = [
+        {
+            "traceId": f"{i + 1:032x}",
+            "spanId": f"{i + 1:016x}",
+            "name": "chat",
+            "kind": 3,
+            "startTimeUnixNano": nanos,
+            "endTimeUnixNano": nanos,
+            "attributes": [
+                {"key": k, "value": {"stringValue": v}}
+                for k, v in (
+                    ("gen_ai.operation.name", "chat"),
+                    ("gen_ai.request.model", "m"),
+                    ("app.tenant", f"t{i % 2}"),
+                )
+            ],
+        }
+        for i in range(4)
+    ]
     body = _json.dumps({"resourceSpans": [{"scopeSpans": [{"spans": spans}]}]})
-    sent = APIClient().post("/v1/traces", data=body, content_type="application/json",
-                            HTTP_AUTHORIZATION=f"Bearer {ingest}")
+    sent = APIClient().post(
+        "/v1/traces", data=body, content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {ingest}"
+    )
     assert sent.status_code == 200
     admin = get_user_model().objects.create_user("dims-admin", password="x" * 12)
     set_member(project, admin, Role.ADMIN)
@@ -64,17 +87,22 @@ def test_a_dimension_added_through_the_api_is_backfilled_by_the_worker(tmp_path:
     client.force_login(admin)
     env = process_env(tmp_path, COSTWATCH_ROLLUP_INTERVAL_SECONDS="1", COSTWATCH_HEARTBEAT_SECONDS="3600")
     with celery("worker", env, tmp_path / "worker.log"), celery("beat", env, tmp_path / "beat.log"):
-        created = client.post("/api/v1/dimensions?project=worker-dims",
-                              {"name": "tenant", "attribute_keys": ["app.tenant"]}, format="json")
+        created = client.post(
+            "/api/v1/dimensions?project=worker-dims",
+            {"name": "tenant", "attribute_keys": ["app.tenant"]},
+            format="json",
+        )
         assert created.status_code == 201 and created.json()["backfill_pending"] is True
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline and not (
-                CustomDimension.objects.filter(project=project, backfilled_at__isnull=False).exists()
-                and RollupHour.objects.filter(project=project, dimension__startswith="dim:").exists()
-                and not DirtyBucket.objects.filter(project=project).exists()):
+            CustomDimension.objects.filter(project=project, backfilled_at__isnull=False).exists()
+            and RollupHour.objects.filter(project=project, dimension__startswith="dim:").exists()
+            and not DirtyBucket.objects.filter(project=project).exists()
+        ):
             time.sleep(0.5)
     logs = (tmp_path / "worker.log").read_text()[-2000:]
-    rows = dict(RollupHour.objects.filter(project=project, dimension__startswith="dim:")
-                .values_list("key", "llm_calls"))
+    rows = dict(
+        RollupHour.objects.filter(project=project, dimension__startswith="dim:").values_list("key", "llm_calls")
+    )
     assert rows == {"t0": 2, "t1": 2}, logs
     assert client.get("/api/v1/dimensions/tenant?project=worker-dims").json()["backfill_pending"] is False

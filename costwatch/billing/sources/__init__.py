@@ -4,6 +4,7 @@
 this bill covers; ``fetch_costs(client, key, base_url, first_day, last_day, scope_ids)`` and
 ``parse_csv(text)``, both returning ``list[BilledLine]`` or raising ``SourceError``.
 """
+
 from __future__ import annotations
 
 from types import ModuleType
@@ -18,8 +19,9 @@ def source_for(provider: str) -> ModuleType:
     try:
         return SOURCES[provider]
     except KeyError:
-        raise SourceError(f"unknown provider {provider!r}; one of {', '.join(sorted(SOURCES))}",
-                          permanent=True) from None
+        raise SourceError(
+            f"unknown provider {provider!r}; one of {', '.join(sorted(SOURCES))}", permanent=True
+        ) from None
 
 
 __all__ = ["SOURCES", "BilledLine", "SourceError", "source_for"]

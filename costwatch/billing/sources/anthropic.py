@@ -11,6 +11,7 @@ API: ``GET {base}/v1/organizations/cost_report`` with an Admin API key (``x-api-
 (``null`` = the default workspace). Priority Tier costs are not in this report (Anthropic's note).
 Source: https://platform.claude.com/docs/en/api/admin-api/usage-cost/get-cost-report
 """
+
 from __future__ import annotations
 
 import csv
@@ -30,8 +31,13 @@ COSTWATCH_PROVIDERS = ("anthropic",)
 PAGE_LIMIT = 31
 API_VERSION = "2023-06-01"
 CENTS = Decimal(100)
-CSV_COLUMNS = ("usage_date_utc | date | starting_at", "cost_usd | amount (+ currency)", "description", "model",
-               "workspace_id")
+CSV_COLUMNS = (
+    "usage_date_utc | date | starting_at",
+    "cost_usd | amount (+ currency)",
+    "description",
+    "model",
+    "workspace_id",
+)
 
 
 def _rfc3339(day: date) -> str:
@@ -65,25 +71,43 @@ def lines_of_page(body: Mapping[str, Any], scope_ids: Sequence[str]) -> list[Bil
             if scope_ids and workspace not in scope_ids:
                 continue
             cents = decimal_of(result["amount"], f"anthropic amount of {day}")
-            lines.append(BilledLine(
-                day=day, amount=cents / CENTS, currency=str(result.get("currency") or "USD").upper(),
-                line_item=result.get("description") or "", model=result.get("model") or "", scope_id=workspace,
-            ))
+            lines.append(
+                BilledLine(
+                    day=day,
+                    amount=cents / CENTS,
+                    currency=str(result.get("currency") or "USD").upper(),
+                    line_item=result.get("description") or "",
+                    model=result.get("model") or "",
+                    scope_id=workspace,
+                )
+            )
     return lines
 
 
-def fetch_costs(client: httpx.Client, key: str, base_url: str, first_day: date, last_day: date,
-                scope_ids: Sequence[str]) -> list[BilledLine]:
+def fetch_costs(
+    client: httpx.Client, key: str, base_url: str, first_day: date, last_day: date, scope_ids: Sequence[str]
+) -> list[BilledLine]:
     """Every bill line of the UTC days first_day..last_day (inclusive), following ``next_page``."""
     url = (base_url or settings.COSTWATCH_ANTHROPIC_API_BASE).rstrip("/") + "/v1/organizations/cost_report"
     params: list[tuple[str, str]] = [
-        ("starting_at", _rfc3339(first_day)), ("ending_at", _rfc3339(last_day + timedelta(days=1))),
-        ("bucket_width", "1d"), ("group_by[]", "workspace_id"), ("group_by[]", "description"),
+        ("starting_at", _rfc3339(first_day)),
+        ("ending_at", _rfc3339(last_day + timedelta(days=1))),
+        ("bucket_width", "1d"),
+        ("group_by[]", "workspace_id"),
+        ("group_by[]", "description"),
         ("limit", str(PAGE_LIMIT)),
     ]
     headers = {"x-api-key": key, "anthropic-version": API_VERSION, "Accept": "application/json"}
-    return fetch_pages(client, url, params, headers, provider=PROVIDER, first_day=first_day, last_day=last_day,
-                       lines_of_page=lambda body: lines_of_page(body, scope_ids))
+    return fetch_pages(
+        client,
+        url,
+        params,
+        headers,
+        provider=PROVIDER,
+        first_day=first_day,
+        last_day=last_day,
+        lines_of_page=lambda body: lines_of_page(body, scope_ids),
+    )
 
 
 def parse_csv(text: str) -> ParsedBill:
@@ -99,7 +123,9 @@ def parse_csv(text: str) -> ParsedBill:
     if day_column is None or amount_column is None:
         raise SourceError(
             "this is not an Anthropic cost CSV: it needs a day column (usage_date_utc, date or starting_at) and "
-            f"an amount column (cost_usd or amount); found {', '.join(sorted(columns)) or 'none'}", permanent=True)
+            f"an amount column (cost_usd or amount); found {', '.join(sorted(columns)) or 'none'}",
+            permanent=True,
+        )
     lines = []
     for number, row in enumerate(reader, start=2):
         raw = (row.get(amount_column) or "").strip()
@@ -114,8 +140,14 @@ def parse_csv(text: str) -> ParsedBill:
             currency = "USD"
         else:
             amount, currency = amount / CENTS, (row.get("currency") or "USD").strip().upper()
-        lines.append(BilledLine(day=day, amount=amount, currency=currency,
-                                line_item=(row.get("description") or "").strip(),
-                                model=(row.get("model") or "").strip(),
-                                scope_id=(row.get("workspace_id") or "").strip()))
+        lines.append(
+            BilledLine(
+                day=day,
+                amount=amount,
+                currency=currency,
+                line_item=(row.get("description") or "").strip(),
+                model=(row.get("model") or "").strip(),
+                scope_id=(row.get("workspace_id") or "").strip(),
+            )
+        )
     return ParsedBill(lines, {line.day for line in lines})

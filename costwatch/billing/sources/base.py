@@ -1,4 +1,5 @@
 """What every bill source shares: the bill line, errors, and one HTTP GET with capped retries (httpx)."""
+
 from __future__ import annotations
 
 import json
@@ -71,8 +72,15 @@ def _error_message(response: httpx.Response) -> str:
     return str(body)[:300]
 
 
-def get_json(client: httpx.Client, url: str, *, params: Sequence[tuple[str, str]], headers: Mapping[str, str],
-             provider: str, sleep: Callable[[float], None] = time.sleep) -> dict[str, Any]:
+def get_json(
+    client: httpx.Client,
+    url: str,
+    *,
+    params: Sequence[tuple[str, str]],
+    headers: Mapping[str, str],
+    provider: str,
+    sleep: Callable[[float], None] = time.sleep,
+) -> dict[str, Any]:
     """GET ``url`` and decode its JSON with floats as ``Decimal`` (money stays exact).
 
     Retries 429 (waiting Retry-After, capped at COSTWATCH_BILLING_MAX_RETRY_WAIT_SECONDS), 5xx and
@@ -92,17 +100,23 @@ def get_json(client: httpx.Client, url: str, *, params: Sequence[tuple[str, str]
             raise SourceError(
                 f"{provider} refused the admin key (HTTP {response.status_code}: {_error_message(response)}); "
                 "check that it is an admin key with access to the organization's costs, or enter a new one",
-                permanent=True, status_code=response.status_code,
+                permanent=True,
+                status_code=response.status_code,
             )
         if response.status_code == 429 or response.status_code >= 500:
             if attempt == attempts:
-                raise SourceError(f"{provider}: HTTP {response.status_code} after {attempts} attempts: "
-                                  f"{_error_message(response)}", status_code=response.status_code)
+                raise SourceError(
+                    f"{provider}: HTTP {response.status_code} after {attempts} attempts: {_error_message(response)}",
+                    status_code=response.status_code,
+                )
             sleep(_retry_after(response, attempt))
             continue
         if response.status_code >= 400:
-            raise SourceError(f"{provider}: HTTP {response.status_code}: {_error_message(response)}",
-                              permanent=True, status_code=response.status_code)
+            raise SourceError(
+                f"{provider}: HTTP {response.status_code}: {_error_message(response)}",
+                permanent=True,
+                status_code=response.status_code,
+            )
         try:
             body = json.loads(response.content, parse_float=Decimal)
         except ValueError:
@@ -133,17 +147,26 @@ def http_client() -> httpx.Client:
 MAX_PAGES = 1000
 
 
-def fetch_pages(client: httpx.Client, url: str, params: list[tuple[str, str]], headers: Mapping[str, str], *,
-                provider: str, first_day: date, last_day: date,
-                lines_of_page: Callable[[Mapping[str, Any]], list[BilledLine]]) -> list[BilledLine]:
+def fetch_pages(
+    client: httpx.Client,
+    url: str,
+    params: list[tuple[str, str]],
+    headers: Mapping[str, str],
+    *,
+    provider: str,
+    first_day: date,
+    last_day: date,
+    lines_of_page: Callable[[Mapping[str, Any]], list[BilledLine]],
+) -> list[BilledLine]:
     """Every bill line of the UTC days first_day..last_day (inclusive) of a paged cost endpoint that
     answers ``has_more`` / ``next_page`` (the OpenAI Costs API and the Anthropic cost report both do).
     Raises SourceError past ``MAX_PAGES`` pages (and what ``get_json`` raises)."""
     lines: list[BilledLine] = []
     page: str | None = None
     for _ in range(MAX_PAGES):
-        body = get_json(client, url, params=params + ([("page", page)] if page else []), headers=headers,
-                        provider=provider)
+        body = get_json(
+            client, url, params=params + ([("page", page)] if page else []), headers=headers, provider=provider
+        )
         lines += lines_of_page(body)
         page = body.get("next_page")
         if not body.get("has_more") or not page:

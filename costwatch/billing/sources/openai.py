@@ -8,6 +8,7 @@ previous ``next_page`` while ``has_more``. The answer is ``{"object": "page", "d
 {"value": <number, USD>, "currency": "usd"}, "line_item", "project_id"}]}``.
 Source: https://platform.openai.com/docs/api-reference/usage/costs
 """
+
 from __future__ import annotations
 
 import csv
@@ -66,26 +67,44 @@ def lines_of_page(body: Mapping[str, Any], scope_ids: Sequence[str]) -> list[Bil
             if scope_ids and project_id not in scope_ids:
                 continue
             line_item = result.get("line_item") or ""
-            lines.append(BilledLine(
-                day=day, amount=decimal_of(amount["value"], f"openai amount of {day}"),
-                currency=str(amount.get("currency") or "usd").upper(), line_item=line_item,
-                model=model_of(line_item), scope_id=project_id,
-            ))
+            lines.append(
+                BilledLine(
+                    day=day,
+                    amount=decimal_of(amount["value"], f"openai amount of {day}"),
+                    currency=str(amount.get("currency") or "usd").upper(),
+                    line_item=line_item,
+                    model=model_of(line_item),
+                    scope_id=project_id,
+                )
+            )
     return lines
 
 
-def fetch_costs(client: httpx.Client, key: str, base_url: str, first_day: date, last_day: date,
-                scope_ids: Sequence[str]) -> list[BilledLine]:
+def fetch_costs(
+    client: httpx.Client, key: str, base_url: str, first_day: date, last_day: date, scope_ids: Sequence[str]
+) -> list[BilledLine]:
     """Every bill line of the UTC days first_day..last_day (inclusive), following ``next_page``."""
     url = (base_url or settings.COSTWATCH_OPENAI_API_BASE).rstrip("/") + "/v1/organization/costs"
     params: list[tuple[str, str]] = [
-        ("start_time", str(_unix(first_day))), ("end_time", str(_unix(last_day + timedelta(days=1)))),
-        ("bucket_width", "1d"), ("group_by", "line_item"), ("group_by", "project_id"), ("limit", str(PAGE_LIMIT)),
+        ("start_time", str(_unix(first_day))),
+        ("end_time", str(_unix(last_day + timedelta(days=1)))),
+        ("bucket_width", "1d"),
+        ("group_by", "line_item"),
+        ("group_by", "project_id"),
+        ("limit", str(PAGE_LIMIT)),
     ]
     params += [("project_ids", p) for p in scope_ids]
     headers = {"Authorization": f"Bearer {key}", "Accept": "application/json"}
-    return fetch_pages(client, url, params, headers, provider=PROVIDER, first_day=first_day, last_day=last_day,
-                       lines_of_page=lambda body: lines_of_page(body, scope_ids))
+    return fetch_pages(
+        client,
+        url,
+        params,
+        headers,
+        provider=PROVIDER,
+        first_day=first_day,
+        last_day=last_day,
+        lines_of_page=lambda body: lines_of_page(body, scope_ids),
+    )
 
 
 def parse_csv(text: str) -> ParsedBill:
@@ -98,7 +117,9 @@ def parse_csv(text: str) -> ParsedBill:
     if "amount_value" not in columns or not ({"start_time_iso", "start_time"} & columns):
         raise SourceError(
             "this is not an OpenAI cost export: it needs the columns start_time_iso (or start_time) and "
-            f"amount_value; found {', '.join(sorted(columns)) or 'none'}", permanent=True)
+            f"amount_value; found {', '.join(sorted(columns)) or 'none'}",
+            permanent=True,
+        )
     lines = []
     days: set[date] = set()
     for number, row in enumerate(reader, start=2):
@@ -110,8 +131,11 @@ def parse_csv(text: str) -> ParsedBill:
             else:
                 day = datetime.fromtimestamp(int(row["start_time"]), tz=timezone.utc).date()
         except (TypeError, ValueError, OverflowError, OSError):
-            raise SourceError(f"row {number}: start time {row.get('start_time_iso') or row.get('start_time')!r} "
-                              "is not an ISO 8601 time or Unix seconds", permanent=True) from None
+            raise SourceError(
+                f"row {number}: start time {row.get('start_time_iso') or row.get('start_time')!r} "
+                "is not an ISO 8601 time or Unix seconds",
+                permanent=True,
+            ) from None
         days.add(day)
         raw_amount = (row.get("amount_value") or "").strip()
         if not raw_amount:
@@ -121,7 +145,14 @@ def parse_csv(text: str) -> ParsedBill:
         except SourceError as exc:
             raise SourceError(str(exc), permanent=True) from None
         line_item = (row.get("line_item") or "").strip()
-        lines.append(BilledLine(day=day, amount=amount, currency=(row.get("amount_currency") or "usd").strip().upper(),
-                                line_item=line_item, model=model_of(line_item),
-                                scope_id=(row.get("project_id") or "").strip()))
+        lines.append(
+            BilledLine(
+                day=day,
+                amount=amount,
+                currency=(row.get("amount_currency") or "usd").strip().upper(),
+                line_item=line_item,
+                model=model_of(line_item),
+                scope_id=(row.get("project_id") or "").strip(),
+            )
+        )
     return ParsedBill(lines, days)

@@ -26,6 +26,7 @@ History the source does not carry (``gpt-4o`` cost $5 / $15 until 2024-10-02) co
 ``data/price_history.json``: closed periods before the source's first dated price, each with
 its published source; they never override a price of the source.
 """
+
 from __future__ import annotations
 
 import json
@@ -249,9 +250,7 @@ def _outside_every_window(windows: Sequence[tuple[time, time]]) -> time:
     return time(0)
 
 
-def _model_rows(
-    provider: Any, model: Any, *, source_url: str, skipped: list[tuple[str, str]]
-) -> list[PriceRow]:
+def _model_rows(provider: Any, model: Any, *, source_url: str, skipped: list[tuple[str, str]]) -> list[PriceRow]:
     label = f"{provider.id}/{model.id}"
     dates, windows = _constraint_dates_and_windows(model)
     tiers = _tiers(model, label, skipped)
@@ -286,18 +285,20 @@ def _model_rows(
             end = index + 1
             while end < len(dates) and per_interval[end] == values:
                 end += 1
-            rows.append(PriceRow(
-                provider=provider.id,
-                model=model.id,
-                service_tier=tier,
-                daily_from=slot[0] if slot else None,
-                daily_until=slot[1] if slot else None,
-                effective_from=dates[index],
-                effective_until=dates[end] if end < len(dates) else None,
-                context_window=model.context_window,
-                source_url=source_url,
-                **values,
-            ))
+            rows.append(
+                PriceRow(
+                    provider=provider.id,
+                    model=model.id,
+                    service_tier=tier,
+                    daily_from=slot[0] if slot else None,
+                    daily_until=slot[1] if slot else None,
+                    effective_from=dates[index],
+                    effective_until=dates[end] if end < len(dates) else None,
+                    context_window=model.context_window,
+                    source_url=source_url,
+                    **values,
+                )
+            )
             index = end
     return rows
 
@@ -322,15 +323,17 @@ def read_catalog(providers: Iterable[Any] | None = None, *, source_version: str 
     skipped: list[tuple[str, str]] = []
     for position, provider in enumerate(providers):
         urls = list(provider.pricing_urls or [])
-        source_providers.append(SourceProvider(
-            id=provider.id,
-            name=provider.name,
-            position=position,
-            pricing_urls=urls,
-            provider_match=clause_json(provider.provider_match),
-            model_match=clause_json(provider.model_match),
-            fallback_providers=list(provider.fallback_model_providers or []),
-        ))
+        source_providers.append(
+            SourceProvider(
+                id=provider.id,
+                name=provider.name,
+                position=position,
+                pricing_urls=urls,
+                provider_match=clause_json(provider.provider_match),
+                model_match=clause_json(provider.model_match),
+                fallback_providers=list(provider.fallback_model_providers or []),
+            )
+        )
         for model_position, model in enumerate(provider.models):
             label = f"{provider.id}/{model.id}"
             try:
@@ -339,16 +342,18 @@ def read_catalog(providers: Iterable[Any] | None = None, *, source_version: str 
                 skipped.append((label, str(exc)))
                 continue
             rows.extend(model_rows)
-            models.append(SourceModel(
-                provider=provider.id,
-                model=model.id,
-                name=model.name or "",
-                position=model_position,
-                match=clause_json(model.match),
-                context_window=model.context_window,
-                deprecated=bool(model.deprecated),
-                price_comments=model.price_comments or "",
-            ))
+            models.append(
+                SourceModel(
+                    provider=provider.id,
+                    model=model.id,
+                    name=model.name or "",
+                    position=model_position,
+                    match=clause_json(model.match),
+                    context_window=model.context_window,
+                    deprecated=bool(model.deprecated),
+                    price_comments=model.price_comments or "",
+                )
+            )
     history, history_skipped = _history(rows)
     return SourceCatalog(
         source=SOURCE,

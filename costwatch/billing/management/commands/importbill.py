@@ -1,4 +1,5 @@
 """manage.py importbill --project SLUG --provider openai|anthropic FILE.csv"""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -33,6 +34,8 @@ class Command(BaseCommand):
             result = import_csv(project, options["provider"], text, filename=path.name)
         except SourceError as exc:
             raise CommandError(f"{path.name}: {exc} (nothing was imported)") from None
-        totals = ", ".join(f"{decimal_json(v)} {c}" for c, v in sorted(result.total_by_currency.items())) or "nothing billed"
+        totals = (
+            ", ".join(f"{decimal_json(v)} {c}" for c, v in sorted(result.total_by_currency.items())) or "nothing billed"
+        )
         span = f"{result.days[0]} .. {result.days[-1]}" if result.days else "no days"
         self.stdout.write(f"imported {result.lines} lines for {len(result.days)} UTC days ({span}): {totals}")

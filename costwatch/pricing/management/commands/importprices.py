@@ -28,7 +28,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("file", help="path of the LiteLLM JSON file")
         parser.add_argument(
-            "--effective-from", type=_day, default=None,
+            "--effective-from",
+            type=_day,
+            default=None,
             help="date from which changed or new prices apply (YYYY-MM-DD, default: today, UTC)",
         )
         parser.add_argument("--source-url", default="", help="where the file came from, stored with each new price")

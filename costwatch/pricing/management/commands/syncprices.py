@@ -31,12 +31,16 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         source = parser.add_mutually_exclusive_group()
         source.add_argument(
-            "--source", choices=["genai-prices"], default="genai-prices",
+            "--source",
+            choices=["genai-prices"],
+            default="genai-prices",
             help="the installed genai-prices package (default)",
         )
         source.add_argument("--litellm", metavar="FILE", help="a LiteLLM model_prices_and_context_window.json")
         parser.add_argument(
-            "--effective-from", type=_day, default=None,
+            "--effective-from",
+            type=_day,
+            default=None,
             help="with --litellm: date from which changed or new prices apply (default: today, UTC)",
         )
         parser.add_argument("--dry-run", action="store_true", help="report what would change, write nothing")

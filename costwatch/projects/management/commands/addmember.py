@@ -10,8 +10,10 @@ from costwatch.projects.services import LastAdminError, PersonError, add_member
 
 
 class Command(BaseCommand):
-    help = ("Give a person a role in a project (admin, finance or oncall). With --create, a missing account is "
-            "made and a one-time link to choose its password is printed.")
+    help = (
+        "Give a person a role in a project (admin, finance or oncall). With --create, a missing account is "
+        "made and a one-time link to choose its password is printed."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("slug", help="the project")
@@ -20,8 +22,7 @@ class Command(BaseCommand):
         parser.add_argument("--create", action="store_true", help="create the account when it does not exist")
         parser.add_argument("--email", default="", help="e-mail of a created account")
 
-    def handle(self, *args: Any, slug: str, username: str, role: str, create: bool, email: str,
-               **options: Any) -> None:
+    def handle(self, *args: Any, slug: str, username: str, role: str, create: bool, email: str, **options: Any) -> None:
         project = Project.objects.filter(slug=slug).first()
         if project is None:
             raise CommandError(f"no project {slug!r}; create it with `manage.py createproject {slug} --owner <user>`")
@@ -33,5 +34,7 @@ class Command(BaseCommand):
         self.stdout.write(f"{user.get_username()} is now {added.membership.get_role_display()} of {project.slug}")
         if added.set_password_path:
             done = "Account created" if added.created_account else "No password chosen yet"
-            self.stdout.write(f"{done}. Send {user.get_username()} this one-time link to choose a password: "
-                              f"{settings.COSTWATCH_PUBLIC_URL.rstrip('/')}{added.set_password_path}")
+            self.stdout.write(
+                f"{done}. Send {user.get_username()} this one-time link to choose a password: "
+                f"{settings.COSTWATCH_PUBLIC_URL.rstrip('/')}{added.set_password_path}"
+            )

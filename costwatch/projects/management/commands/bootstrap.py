@@ -21,7 +21,9 @@ class Command(BaseCommand):
         self.stdout.write(f"Costwatch web:   {url}/")
         self.stdout.write(f"OTLP/HTTP:       {url}/v1/traces")
         if settings.COSTWATCH_GRPC_PORT:
-            self.stdout.write(f"OTLP/gRPC:       {settings.COSTWATCH_GRPC_HOST}:{settings.COSTWATCH_GRPC_PORT} (plaintext)")
+            self.stdout.write(
+                f"OTLP/gRPC:       {settings.COSTWATCH_GRPC_HOST}:{settings.COSTWATCH_GRPC_PORT} (plaintext)"
+            )
         self.stdout.write(f"Admin login:     {setup.admin_username} / {password}")
         self.stdout.write(f"Project:         {setup.project.slug}")
         self.stdout.write(f"COSTWATCH_INGEST_KEY={setup.ingest_key}")

@@ -34,7 +34,10 @@ class Command(BaseCommand):
             try:
                 since = since_of(project, options["since"]) if options["since"] else None
                 result = reprice_calls(
-                    project, since=since, model=options["model"], batch_size=options["batch_size"],
+                    project,
+                    since=since,
+                    model=options["model"],
+                    batch_size=options["batch_size"],
                     by=f"manage.py reprice ({getpass.getuser()})",
                 )
             except RepriceError as exc:
