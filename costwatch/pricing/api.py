@@ -17,7 +17,14 @@ from rest_framework.response import Response
 from costwatch.money import decimal_json
 from costwatch.pricing.estimate import EstimateError, ModelEstimate, estimate_cost
 from costwatch.pricing.models import ModelAlias, ModelPrice
-from costwatch.pricing.overrides import PriceInputError, price_row_from_input, remove_alias, set_alias, set_override
+from costwatch.pricing.overrides import (
+    PRICE_MONEY_FIELDS,
+    PriceInputError,
+    price_row_from_input,
+    remove_alias,
+    set_alias,
+    set_override,
+)
 from costwatch.pricing.serializers import (
     AliasChangeSerializer,
     AliasListSerializer,
@@ -29,29 +36,6 @@ from costwatch.projects.api import ProjectAPIView, json_object, request_project
 from costwatch.projects.models import Project
 from costwatch.projects.permissions import Action
 from costwatch.projects.schema import PROJECT_PARAM, errors
-
-_PRICE_MONEY = (
-    "input",
-    "output",
-    "cache_read",
-    "cache_write",
-    "cache_write_1h",
-    "long_input",
-    "long_output",
-    "long_cache_read",
-    "long_cache_write",
-    "long_cache_write_1h",
-    "output_reasoning",
-    "input_audio",
-    "input_image",
-    "input_video",
-    "cache_read_audio",
-    "cache_read_image",
-    "output_audio",
-    "output_image",
-    "output_video",
-    "batch_discount",
-)
 
 
 def _reprice_hint(project: Project, model: str | None = None) -> str:
@@ -65,7 +49,7 @@ def _reprice_hint(project: Project, model: str | None = None) -> str:
 
 def price_json(price: ModelPrice) -> dict[str, object]:
     data: dict[str, object] = {"id": price.pk, "provider": price.provider, "model": price.model}
-    data.update({name: decimal_json(getattr(price, name)) for name in _PRICE_MONEY})
+    data.update({name: decimal_json(getattr(price, name)) for name in PRICE_MONEY_FIELDS})
     data.update(
         {
             "unit": f"{price.currency} per 1M tokens",

@@ -37,7 +37,9 @@ class PriceInputError(ValueError):
     """A price or alias sent by a person is invalid; the message says which field and why."""
 
 
-_MONEY_INPUT = (
+# The money columns of a price row (USD per million tokens; batch_discount a fraction), as the API and
+# the override form read and write them.
+PRICE_MONEY_FIELDS = (
     "input",
     "output",
     "cache_read",
@@ -91,7 +93,7 @@ def price_row_from_input(data: Any) -> PriceRow:
             value = value.strip()
             if len(value) > _TEXT_INPUT[name]:
                 raise PriceInputError(f"{name} is longer than {_TEXT_INPUT[name]} characters")
-        elif name in _MONEY_INPUT:
+        elif name in PRICE_MONEY_FIELDS:
             if isinstance(value, float):
                 raise PriceInputError(f'{name}: send prices as decimal strings such as "2.5" (floats are not exact)')
             if isinstance(value, bool) or not isinstance(value, (int, str)):

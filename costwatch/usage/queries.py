@@ -108,30 +108,9 @@ class CostRow:
         return self.cost_usd / self.requests if self.requests and self.cost_complete else None
 
 
-# The CostRow fields the SQL sums below select, in their order (after the group key).
-METRICS = [
-    "cost_usd",
-    "cost_input_usd",
-    "cost_cache_read_usd",
-    "cost_cache_write_usd",
-    "cost_output_usd",
-    "savings_usd",
-    "input_tokens",
-    "cache_read_tokens",
-    "cache_write_tokens",
-    "output_tokens",
-    "reasoning_tokens",
-    "llm_calls",
-    "requests",
-    "errors",
-    "response_cache_hits",
-    "unpriced_calls",
-    "unknown_usage_calls",
-    "estimated_calls",
-    "priced_calls",
-    "inferred_calls",
-    "approximate_calls",
-]
+# The CostRow fields the SQL sums below select, in their order (after the group key): the rollup
+# columns (METRIC_COLUMNS), the money ones with their _usd suffix.
+METRICS = [f"{column}_usd" if column.startswith("cost") or column == "savings" else column for column in METRIC_COLUMNS]
 # The METRICS summed over rollup rows (usage_rollup*), and over ``eff`` raw calls (RAW_SUMS needs
 # %(start)s: a request counts in the period its first call falls in).
 ROLLUP_SUMS = """COALESCE(sum(cost), 0) AS cost_usd, COALESCE(sum(cost_input), 0),
