@@ -18,7 +18,6 @@ from costwatch.money import decimal_json
 from costwatch.pricing.estimate import EstimateError, ModelEstimate, estimate_cost
 from costwatch.pricing.models import ModelAlias, ModelPrice
 from costwatch.pricing.overrides import (
-    PRICE_MONEY_FIELDS,
     PriceInputError,
     price_row_from_input,
     remove_alias,
@@ -32,6 +31,7 @@ from costwatch.pricing.serializers import (
     PriceChangeSerializer,
     PriceListSerializer,
 )
+from costwatch.pricing.store import PRICE_MONEY_FIELDS
 from costwatch.projects.api import ProjectAPIView, json_object, request_project
 from costwatch.projects.models import Project
 from costwatch.projects.permissions import Action

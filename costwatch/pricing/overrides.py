@@ -18,7 +18,7 @@ from costwatch.pricing.cost import PriceRow
 from costwatch.pricing.matching import match_model
 from costwatch.pricing.models import ModelAlias, ModelPrice, PriceOrigin
 from costwatch.pricing.pricebook import global_catalog
-from costwatch.pricing.store import MAX_TOKENS, PriceChange, column_problem, set_price
+from costwatch.pricing.store import MAX_TOKENS, PRICE_MONEY_FIELDS, PriceChange, column_problem, set_price
 
 
 def set_override(project, row: PriceRow) -> PriceChange:  # noqa: ANN001 - Project
@@ -37,30 +37,6 @@ class PriceInputError(ValueError):
     """A price or alias sent by a person is invalid; the message says which field and why."""
 
 
-# The money columns of a price row (USD per million tokens; batch_discount a fraction), as the API and
-# the override form read and write them.
-PRICE_MONEY_FIELDS = (
-    "input",
-    "output",
-    "cache_read",
-    "cache_write",
-    "cache_write_1h",
-    "long_input",
-    "long_output",
-    "long_cache_read",
-    "long_cache_write",
-    "long_cache_write_1h",
-    "output_reasoning",
-    "input_audio",
-    "input_image",
-    "input_video",
-    "cache_read_audio",
-    "cache_read_image",
-    "output_audio",
-    "output_image",
-    "output_video",
-    "batch_discount",
-)
 _INT_INPUT = ("long_context_threshold", "context_window", "max_output_tokens")
 _DATE_INPUT = ("effective_from", "effective_until", "checked_on")
 _TEXT_INPUT = {"provider": 64, "model": 200, "currency": 3, "source_url": 500, "service_tier": 16}

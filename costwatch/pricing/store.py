@@ -30,13 +30,14 @@ IDENTITY = ("provider", "model", "service_tier", "effective_from", "daily_from")
 
 # What makes two rows "the same price". Limits (context window, max output) and provenance are
 # not part of it: a refresh that only restates a context window must not add a price version.
-PRICE_FIELDS = (
+# The money columns of a price row (USD per million tokens; batch_discount a fraction): what the API
+# shows and what a person may set (costwatch.pricing.overrides).
+PRICE_MONEY_FIELDS = (
     "input",
     "output",
     "cache_read",
     "cache_write",
     "cache_write_1h",
-    "long_context_threshold",
     "long_input",
     "long_output",
     "long_cache_read",
@@ -52,9 +53,8 @@ PRICE_FIELDS = (
     "output_image",
     "output_video",
     "batch_discount",
-    "currency",
-    "daily_until",
 )
+PRICE_FIELDS = (*PRICE_MONEY_FIELDS, "long_context_threshold", "currency", "daily_until")
 
 
 def row_of(price: ModelPrice) -> PriceRow:
