@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import re
+import time
 from datetime import timedelta
 
 import pytest
@@ -11,20 +12,18 @@ from django.utils import timezone
 
 from costwatch.money import format_usd_exact
 from tests.frontend.test_browser import LAPTOP, PHONE, browser, shoot, sign_in  # noqa: F401 - fixtures
+from tests.processes import celery, process_env
 from tests.usage.test_accounting import _post
-from tests.usage.test_dimensions import Traffic, _rolled_up, prices  # noqa: F401 - prices: autouse
+from tests.usage.test_dimensions import Traffic, prices  # noqa: F401 - prices: autouse
 
 
+@pytest.mark.process
 @pytest.mark.parametrize("size", ["laptop", "phone"])
 def test_an_admin_adds_a_dimension_sees_its_page_and_compares_two_values(  # noqa: PLR0915
-    live_server, browser, transactional_db, people, acme, acme_ingest_key, monkeypatch, size
+    live_server, browser, transactional_db, people, acme, acme_ingest_key, tmp_path, size
 ) -> None:  # noqa: ANN001, F811
-    from costwatch.usage import tasks
-    from costwatch.usage.dimensions import backfill_dimension
-    from costwatch.usage.models import CustomDimension
+    from costwatch.usage.models import CustomDimension, DirtyBucket, RollupHour
 
-    queued: list[int] = []  # the worker's queue: the test runs the backfill itself, below
-    monkeypatch.setattr(tasks.backfill_dimension_task, "delay", queued.append)
     viewport = LAPTOP if size == "laptop" else PHONE
     page = browser.new_page(viewport=viewport, is_mobile=size == "phone", has_touch=size == "phone")
     errors: list[str] = []
@@ -47,14 +46,23 @@ def test_an_admin_adds_a_dimension_sees_its_page_and_compares_two_values(  # noq
     row = page.locator("#dimension-variant")
     assert "pending" in row.inner_text() and "app.variant" in row.inner_text()
     dimension = CustomDimension.objects.get(project=acme, name="variant")
-    assert queued == [dimension.pk]
+    assert dimension.backfilled_at is None  # queued for the worker, which is not running yet
 
-    # Traffic of the last hours through the front door, then what the worker and beat run.
+    # Traffic of the last hours through the front door; then a real worker and beat take the queued
+    # backfill and roll the hours up.
     traffic = Traffic(3, timezone.now() - timedelta(hours=4), requests=12)
     for body in traffic.exports:
         _post(acme_ingest_key, body)
-    backfill_dimension(dimension.pk)
-    _rolled_up()
+    env = process_env(tmp_path, COSTWATCH_ROLLUP_INTERVAL_SECONDS="1", COSTWATCH_HEARTBEAT_SECONDS="3600")
+    with celery("worker", env, tmp_path / "worker.log"), celery("beat", env, tmp_path / "beat.log"):
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not (
+            CustomDimension.objects.filter(pk=dimension.pk, backfilled_at__isnull=False).exists()
+            and RollupHour.objects.filter(project=acme, dimension=dimension.rollup_dimension).exists()
+            and not DirtyBucket.objects.filter(project=acme).exists()
+        ):
+            time.sleep(0.5)
+    assert not DirtyBucket.objects.filter(project=acme).exists(), (tmp_path / "worker.log").read_text()[-2000:]
     page.reload()
     assert "done" in page.locator("#dimension-variant").inner_text()
     shoot(page, f"dimensions-settings-{size}")
