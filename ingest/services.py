@@ -10,14 +10,16 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Model
 from django.utils import timezone
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
 )
+from psycopg.types.json import Jsonb
 
 from costwatch.pricing.pricebook import PriceBook
 from costwatch.projects.models import ApiKey, Project
-from costwatch.usage.costing import apply_price, catalog_tier
+from costwatch.usage.costing import CallRow, apply_price, catalog_tier
 from costwatch.usage.dimensions import dimension_specs
 from costwatch.usage.models import LlmCall, SpanAttribution
 from costwatch.usage.services import mark_traces_dirty
@@ -38,7 +40,13 @@ class IngestResult:
 
 
 def ingest_export(project: Project, request: ExportTraceServiceRequest) -> IngestResult:
-    """Map, price and store one export. Returns only after the transaction committed."""
+    """Map, price and store one export. Returns only after the transaction committed.
+
+    The write path builds no model instances: calls and span attributions are COPYed into
+    per-session staging tables, then inserted with ``ON CONFLICT DO NOTHING`` (a re-sent span is
+    stored once), and each trace gets an append-only mark for the rollup. Nothing here waits for a
+    rollup run: no row a rollup holds is ever written by ingest.
+    """
     mapped = map_export(
         request,
         feature_keys=("costwatch.feature", "app.feature", *settings.COSTWATCH_FEATURE_ATTRIBUTES),
@@ -48,15 +56,53 @@ def ingest_export(project: Project, request: ExportTraceServiceRequest) -> Inges
     )
     mapped = reject_invalid_spans(mapped, configured_window(), timezone.now())
     book = PriceBook(project)
-    rows = [_call_row(project, call, book) for call in mapped.calls]
-    attributions = [_attribution_row(project, a) for a in mapped.attributions]
-    with transaction.atomic():
-        LlmCall.objects.bulk_create(rows, ignore_conflicts=True, batch_size=500)
-        SpanAttribution.objects.bulk_create(attributions, ignore_conflicts=True, batch_size=500)
-        # Every hour holding a call of these traces: the new calls' own hours, and earlier calls
-        # whose attribution (a late root span) or request count (a new first call) changes.
-        mark_traces_dirty(project, {row.trace_id for row in rows} | {a.trace_id for a in attributions})
+    now = timezone.now()
+    rows = [_call_row(project, call, book, now) for call in mapped.calls]
+    with transaction.atomic(), connection.cursor() as cursor:
+        _copy_insert(cursor, LlmCall, [[getattr(row, name) for name in _CALL_FIELDS] for row in rows], _CALL_FIELDS)
+        _copy_insert(
+            cursor,
+            SpanAttribution,
+            [_attribution_values(project, a) for a in mapped.attributions],
+            _ATTRIBUTION_FIELDS,
+        )
+        # Every trace touched: its new calls, and earlier calls whose attribution (a late root
+        # span) or request count (a new first call) changes. The rollup recomputes the traces.
+        mark_traces_dirty(project, {row.trace_id for row in rows} | {a.trace_id for a in mapped.attributions})
     return IngestResult(len(rows), len(mapped.rejected), _rejection_message(mapped))
+
+
+_CALL_FIELDS = [f.attname for f in LlmCall._meta.concrete_fields if not f.primary_key]
+_ATTRIBUTION_FIELDS = [f.attname for f in SpanAttribution._meta.concrete_fields if not f.primary_key]
+_JSON_FIELDS = {
+    f.attname
+    for model in (LlmCall, SpanAttribution)
+    for f in model._meta.concrete_fields
+    if f.get_internal_type() == "JSONField"
+}
+
+
+def _copy_insert(cursor, model: type[Model], rows: list[list[object]], fields: list[str]) -> None:  # noqa: ANN001
+    """COPY ``rows`` (values in ``fields`` order) into a staging table, then insert them into the
+    model's table, skipping rows already stored (its unique constraint). The staging table is
+    created once per database session and emptied at every commit."""
+    if not rows:
+        return
+    table = model._meta.db_table
+    by_attname = {f.attname: f.column for f in model._meta.concrete_fields}
+    columns = ", ".join(f'"{by_attname[name]}"' for name in fields)
+    staging = f"ingest_{table}"
+    cursor.execute(
+        f"CREATE TEMP TABLE IF NOT EXISTS {staging} ON COMMIT DELETE ROWS AS SELECT {columns} FROM {table} WITH NO DATA"
+    )
+    json_positions = [i for i, name in enumerate(fields) if name in _JSON_FIELDS]
+    with cursor.cursor.copy(f"COPY {staging} ({columns}) FROM STDIN") as copy:
+        for values in rows:
+            for i in json_positions:
+                if values[i] is not None:
+                    values[i] = Jsonb(values[i])
+            copy.write_row(values)
+    cursor.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {staging} ON CONFLICT DO NOTHING")
 
 
 def _rejection_message(mapped: MappedExport) -> str:
@@ -68,31 +114,32 @@ def _rejection_message(mapped: MappedExport) -> str:
     return f"{len(mapped.rejected)} span(s) rejected: " + "; ".join(reasons) + suffix
 
 
-def _attribution_row(project: Project, a: TraceAttribution) -> SpanAttribution:
-    return SpanAttribution(
-        project=project,
-        trace_id=a.trace_id,
-        span_id=a.span_id,
-        parent_span_id=a.parent_span_id or "",
-        is_root=a.parent_span_id is None,
-        started_at=a.start,
-        ended_at=a.end,
-        user=a.user or "",
-        feature=a.feature or "",
-        session=a.session or "",
-        route=a.route or "",
-        root_name=a.root_name or "",
-        dimensions=dict(a.dimensions) or None,
-        attributes=a.attributes,
-    )
+def _attribution_values(project: Project, a: TraceAttribution) -> list[object]:
+    values = {
+        "project_id": project.pk,
+        "trace_id": a.trace_id,
+        "span_id": a.span_id,
+        "parent_span_id": a.parent_span_id or "",
+        "is_root": a.parent_span_id is None,
+        "started_at": a.start,
+        "ended_at": a.end,
+        "user": a.user or "",
+        "feature": a.feature or "",
+        "session": a.session or "",
+        "route": a.route or "",
+        "root_name": a.root_name or "",
+        "dimensions": dict(a.dimensions) or None,
+        "attributes": a.attributes,
+    }
+    return [values[name] for name in _ATTRIBUTION_FIELDS]
 
 
-def _call_row(project: Project, call: CanonicalCall, book: PriceBook) -> LlmCall:
+def _call_row(project: Project, call: CanonicalCall, book: PriceBook, now: datetime) -> CallRow:
     priced = book.price_for_call(
         call.model, call.request_model, call.start, provider=call.provider, service_tier=catalog_tier(call.service_tier)
     )
-    row = LlmCall(
-        project=project,
+    row = CallRow(
+        project_id=project.pk,
         trace_id=call.trace_id,
         span_id=call.span_id,
         parent_span_id=call.parent_span_id or "",
@@ -122,6 +169,7 @@ def _call_row(project: Project, call: CanonicalCall, book: PriceBook) -> LlmCall
         session=call.session or "",
         response_id=(call.response_id or "")[:256],
         reported_cost=call.reported_cost,
+        received_at=now,
     )
     apply_price(row, priced)
     return row

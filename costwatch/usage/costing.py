@@ -2,13 +2,70 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from costwatch.pricing.cost import SERVICE_TIERS, TokenCounts, cost_of, list_price_of
+from costwatch.pricing.models import ModelPrice
 from costwatch.pricing.pricebook import PricedModel
 from costwatch.usage.models import LlmCall, UsageState
 
 ZERO = Decimal(0)
+
+
+@dataclass(slots=True)
+class CallRow:
+    """One ``usage_llmcall`` row as ingest writes it, without a model instance (the hot path
+    COPYs these; ``LlmCall`` field names, money in USD, counts in tokens, times UTC)."""
+
+    project_id: int
+    trace_id: str
+    span_id: str
+    parent_span_id: str
+    provider: str
+    model: str
+    request_model: str
+    operation: str
+    dialect: str
+    service: str
+    started_at: datetime
+    ended_at: datetime
+    input_tokens: int
+    cache_read_tokens: int
+    cache_write_tokens: int
+    cache_write_1h_tokens: int
+    output_tokens: int
+    reasoning_tokens: int
+    usage_state: str
+    count_basis: str
+    service_tier: str
+    modality_tokens: dict[str, Any] | None
+    response_cache_hit: bool
+    is_error: bool
+    user: str
+    feature: str
+    endpoint: str
+    session: str
+    response_id: str
+    reported_cost: Decimal | None
+    received_at: datetime
+    price: ModelPrice | None = None
+    price_key: str = ""
+    cost_approximate: bool = False
+    cost_note: str = ""
+    cost_input: Decimal | None = None
+    cost_cache_read: Decimal | None = None
+    cost_cache_write: Decimal | None = None
+    cost_output: Decimal | None = None
+    cost_total: Decimal | None = None
+    list_cost: Decimal | None = None
+    cost_source: str = ""
+
+    @property
+    def price_id(self) -> int | None:
+        return self.price.pk if self.price is not None else None
 
 
 def catalog_tier(service_tier: str | None) -> str | None:
@@ -17,7 +74,7 @@ def catalog_tier(service_tier: str | None) -> str | None:
     return service_tier if service_tier in SERVICE_TIERS else None
 
 
-def apply_price(row: LlmCall, priced: PricedModel | None) -> None:
+def apply_price(row: LlmCall | CallRow, priced: PricedModel | None) -> None:
     """Set the cost fields of a call from its price (or mark it unpriced). Used by reprice too.
 
     A call whose usage is unknown keeps its price row (its model is known) but no cost: zero

@@ -320,39 +320,47 @@ def purge_span_attributes(now: datetime | None = None, batch: int = 5000) -> int
             return purged
 
 
-def admit_values(cursor, project_id: int, day: date, table: str) -> None:  # noqa: ANN001 - DB cursor
-    """Admit the new values of ``table`` (rows of ``dim``, ``value``, ``started_at``) for one local
-    day of the project, up to each dimension's limit, first met first; record overflowed days.
-    Called by the rollup inside its transaction; serialised per dimension by an advisory lock."""
+def admit_values(cursor, project_id: int, table: str) -> None:  # noqa: ANN001 - DB cursor
+    """Admit the new values of ``table`` (rows of ``dim``, ``value``, ``started_at``, ``local_day``)
+    for each local day of the project, up to each dimension's limit per day, first met first; record
+    overflowed days. Called by the rollup inside its transaction; serialised per dimension by an
+    advisory lock."""
     limits = dict(CustomDimension.objects.filter(project_id=project_id).values_list("pk", "max_values_per_day"))
+    cursor.execute(f"SELECT DISTINCT local_day FROM {table} ORDER BY 1")
+    days = [row[0] for row in cursor.fetchall()]
     for pk in sorted(limits):
         cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended('dimension:' || %s, 0))", [str(pk)])
+        for day in days:
+            _admit_day(cursor, pk, limits[pk], day, table)
+
+
+def _admit_day(cursor, pk: int, limit: int, day: date, table: str) -> None:  # noqa: ANN001 - DB cursor
+    cursor.execute(
+        f"SELECT count(*) FROM {DimensionValue._meta.db_table} WHERE dimension_id = %s AND day = %s", [pk, day]
+    )
+    room = limit - cursor.fetchone()[0]
+    cursor.execute(
+        f"""SELECT value FROM {table} t WHERE dim = %(dim)s AND local_day = %(day)s AND value <> ''
+              AND NOT EXISTS (SELECT 1 FROM {DimensionValue._meta.db_table} v WHERE v.dimension_id = %(pk)s
+                                AND v.day = %(day)s AND md5(v.value) = md5(t.value) AND v.value = t.value)
+            GROUP BY value ORDER BY min(started_at), value""",
+        {"dim": str(pk), "pk": pk, "day": day},
+    )
+    new = [row[0] for row in cursor.fetchall()]
+    if not new:
+        return
+    if room > 0:
         cursor.execute(
-            f"SELECT count(*) FROM {DimensionValue._meta.db_table} WHERE dimension_id = %s AND day = %s", [pk, day]
+            f"""INSERT INTO {DimensionValue._meta.db_table} (dimension_id, day, value)
+                SELECT %s, %s, v FROM unnest(%s::text[]) AS v ON CONFLICT DO NOTHING""",
+            [pk, day, new[:room]],
         )
-        room = limits[pk] - cursor.fetchone()[0]
+    if len(new) > room:
         cursor.execute(
-            f"""SELECT value FROM {table} t WHERE dim = %(dim)s AND value <> ''
-                  AND NOT EXISTS (SELECT 1 FROM {DimensionValue._meta.db_table} v WHERE v.dimension_id = %(pk)s
-                                    AND v.day = %(day)s AND md5(v.value) = md5(t.value) AND v.value = t.value)
-                GROUP BY value ORDER BY min(started_at), value""",
-            {"dim": str(pk), "pk": pk, "day": day},
+            f"""INSERT INTO {DimensionOverflow._meta.db_table} (dimension_id, day) VALUES (%s, %s)
+                ON CONFLICT DO NOTHING""",
+            [pk, day],
         )
-        new = [row[0] for row in cursor.fetchall()]
-        if not new:
-            continue
-        if room > 0:
-            cursor.execute(
-                f"""INSERT INTO {DimensionValue._meta.db_table} (dimension_id, day, value)
-                    SELECT %s, %s, v FROM unnest(%s::text[]) AS v ON CONFLICT DO NOTHING""",
-                [pk, day, new[:room]],
-            )
-        if len(new) > room:
-            cursor.execute(
-                f"""INSERT INTO {DimensionOverflow._meta.db_table} (dimension_id, day) VALUES (%s, %s)
-                    ON CONFLICT DO NOTHING""",
-                [pk, day],
-            )
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db import models
 from django.db.models import F
 from django.db.models.functions import MD5
+from django.utils import timezone
 
 from costwatch.model_fields import MONEY
 from costwatch.projects.models import Project
@@ -224,6 +225,65 @@ class DirtyBucket(models.Model):
         constraints = [models.UniqueConstraint(fields=["project", "hour"], name="dirtybucket_identity")]
 
 
+class DirtyTrace(models.Model):
+    """A mark: a trace that received spans, whose rollup parts and request must be recomputed.
+
+    Append-only: ingest inserts one row per trace of each export and never waits for a lock (no
+    upsert on a row a rollup may hold); a rollup run claims rows by id (``rollups.claim_sql``),
+    recomputes those traces and deletes exactly the rows it claimed, in one transaction.
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    trace_id = models.CharField(max_length=32)
+    marked_at = models.DateTimeField(default=timezone.now)
+
+
+class RollupPart(models.Model):
+    """One trace's counted calls in one bucket with one resolved attribution, summed.
+
+    The hour rollups are the sums of their parts: a rollup run replaces a trace's parts and adds
+    the difference (new parts minus the parts it replaced) to ``RollupHour`` and ``RollupDay``, so
+    its cost grows with the traces it recomputes, not with the hour. Derived from raw calls.
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    trace_id = models.CharField(max_length=32)
+    hour = models.DateTimeField()
+    user = models.TextField(blank=True)
+    feature = models.TextField(blank=True)
+    endpoint = models.TextField(blank=True)
+    model = models.TextField(blank=True)
+    provider = models.TextField(blank=True)
+    session = models.TextField(blank=True)
+    dimensions = models.JSONField(
+        null=True, blank=True, help_text="Custom dimension keys of these calls, {dimension id: key ('' not set)}."
+    )
+    first_in_hour = models.BooleanField(help_text="The trace's first call (counted or not) is in this bucket.")
+    cost = models.DecimalField(default=0, **MONEY)
+    cost_input = models.DecimalField(default=0, **MONEY)
+    cost_cache_read = models.DecimalField(default=0, **MONEY)
+    cost_cache_write = models.DecimalField(default=0, **MONEY)
+    cost_output = models.DecimalField(default=0, **MONEY)
+    savings = models.DecimalField(default=0, **MONEY)
+    input_tokens = models.BigIntegerField(default=0)
+    cache_read_tokens = models.BigIntegerField(default=0)
+    cache_write_tokens = models.BigIntegerField(default=0)
+    output_tokens = models.BigIntegerField(default=0)
+    reasoning_tokens = models.BigIntegerField(default=0)
+    llm_calls = models.BigIntegerField(default=0)
+    errors = models.BigIntegerField(default=0)
+    response_cache_hits = models.BigIntegerField(default=0)
+    unpriced_calls = models.BigIntegerField(default=0)
+    unknown_usage_calls = models.BigIntegerField(default=0)
+    estimated_calls = models.BigIntegerField(default=0)
+    priced_calls = models.BigIntegerField(default=0)
+    inferred_calls = models.BigIntegerField(default=0)
+    approximate_calls = models.BigIntegerField(default=0)
+
+    class Meta:
+        indexes = [models.Index(fields=["project", "trace_id"], name="rolluppart_trace_idx")]
+
+
 class Dimension(models.TextChoices):
     TOTAL = "total", "Project total"
     USER = "user", "User"
@@ -267,10 +327,10 @@ class RollupMetrics(models.Model):
 
 
 class RollupHour(RollupMetrics):
-    """Totals of one group of one dimension over one UTC hour. Derived: replaced, never incremented."""
+    """Totals of one group of one dimension over one bucket (the project's local hour, as a UTC
+    instant). Derived: the sum of the hour's ``RollupPart`` rows, kept by adding differences."""
 
     hour = models.DateTimeField()
-    users = models.BigIntegerField(default=0, help_text="Distinct users in this hour.")
 
     class Meta:
         constraints = [
@@ -280,7 +340,8 @@ class RollupHour(RollupMetrics):
 
 
 class RollupDay(RollupMetrics):
-    """The hours of one calendar day in the project's time zone, summed. Derived from RollupHour."""
+    """The hours of one calendar day in the project's time zone, summed. Derived from RollupHour
+    (kept by the same differences as the hours; ``rollups.recompute_day`` re-sums one from them)."""
 
     day = models.DateField()
 

@@ -28,6 +28,7 @@ as duplicates.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -249,97 +250,160 @@ def claim_sql(table: str, order_by: str, returning: str) -> str:
                RETURNING {returning}"""
 
 
+_TRACE_CLAIM = claim_sql("usage_dirtytrace", "id", "claimed.project_id, claimed.trace_id")
 _BUCKET_CLAIM = claim_sql("usage_dirtybucket", "hour, id", "claimed.project_id, claimed.hour")
 _DAY_CLAIM = claim_sql("usage_dirtyday", "day, id", "claimed.project_id, claimed.day")
 
 
-_HOUR_WHERE = "c.started_at >= %(start)s AND c.started_at < %(end)s"
 # The call-state counts of a group of counted calls (see RollupMetrics for their meaning).
 CALL_STATE_SUMS = """count(*) FILTER (WHERE cost_total IS NULL AND usage_state <> 'unknown'),
         count(*) FILTER (WHERE usage_state = 'unknown'), count(*) FILTER (WHERE usage_state = 'estimated'),
         count(*) FILTER (WHERE cost_total IS NOT NULL), count(*) FILTER (WHERE count_basis = 'inferred'),
         count(*) FILTER (WHERE cost_approximate)"""
 
-_HOUR_INSERT = (
-    _FROM_SCOPE_TABLE
-    + f"""
-INSERT INTO usage_rolluphour (
-    project_id, hour, dimension, key, cost, cost_input, cost_cache_read, cost_cache_write, cost_output,
-    savings, input_tokens, cache_read_tokens, cache_write_tokens, output_tokens, reasoning_tokens,
-    llm_calls, requests, errors, response_cache_hits, unpriced_calls, unknown_usage_calls, estimated_calls,
-    priced_calls, inferred_calls, approximate_calls, users)
-SELECT * FROM (
-    SELECT %(project)s, %(start)s::timestamptz,
-        CASE WHEN GROUPING(e_user) = 0 THEN 'user'
-             WHEN GROUPING(e_feature) = 0 THEN 'feature'
-             WHEN GROUPING(e_endpoint) = 0 THEN 'endpoint'
-             WHEN GROUPING(e_model) = 0 THEN 'model'
-             WHEN GROUPING(e_provider) = 0 THEN 'provider'
-             WHEN GROUPING(e_session) = 0 THEN 'conversation'
-             ELSE 'total' END AS dimension,
-        COALESCE(e_user, e_feature, e_endpoint, e_model, e_provider, e_session, '') AS key,
-        COALESCE(sum(cost_total), 0), COALESCE(sum(cost_input), 0), COALESCE(sum(cost_cache_read), 0),
-        COALESCE(sum(cost_cache_write), 0), COALESCE(sum(cost_output), 0),
-        COALESCE(sum(list_cost - cost_total) FILTER (WHERE list_cost IS NOT NULL), 0),
-        sum(input_tokens), sum(cache_read_tokens), sum(cache_write_tokens + cache_write_1h_tokens),
-        sum(output_tokens), sum(reasoning_tokens),
-        count(*), count(DISTINCT trace_id) FILTER (WHERE first_at >= %(start)s),
-        count(*) FILTER (WHERE is_error), count(*) FILTER (WHERE response_cache_hit),
-        {CALL_STATE_SUMS}, count(DISTINCT NULLIF(e_user, ''))
-    FROM eff
-    WHERE counted
-    GROUP BY GROUPING SETS ((), (e_user), (e_feature), (e_endpoint), (e_model), (e_provider), (e_session))
-    HAVING count(*) > 0
-) AS grouped
-WHERE NOT (grouped.dimension = 'conversation' AND grouped.key = '')
-"""
+# The resolved calls of the traces in ``rollup_scope`` (every call of those traces), evaluated once
+# per recompute and read by the parts, the dimension values and the request rollups.
+_EFF_FILL = _FROM_SCOPE_TABLE + "INSERT INTO rollup_eff SELECT * FROM eff"
+_EFF_TABLE = (
+    "CREATE TEMP TABLE IF NOT EXISTS rollup_eff ON COMMIT DROP AS "
+    + _EFFECTIVE_CALLS.format(scope="    SELECT * FROM usage_llmcall WHERE false")
+    + "SELECT * FROM eff WITH NO DATA"
 )
 
-# Custom dimensions of an hour: each counted call's resolved values, kept in a temp table for the
-# cardinality guard (dimensions.admit_values) and the dimension rollups below.
-_DIM_CALL_COLUMNS = """id bigint, trace_id text, started_at timestamptz, first_at timestamptz, e_user text,
-    dim text, value text, cost_total numeric, cost_input numeric, cost_cache_read numeric,
-    cost_cache_write numeric, cost_output numeric, list_cost numeric, input_tokens bigint,
-    cache_read_tokens bigint, cache_write_tokens bigint, cache_write_1h_tokens bigint, output_tokens bigint,
-    reasoning_tokens bigint, is_error boolean, response_cache_hit boolean, usage_state text, count_basis text,
-    cost_approximate boolean"""
+# Custom dimensions: each counted call's resolved value per dimension, with the call's local day
+# for the cardinality guard (dimensions.admit_values), which turns values into rollup keys.
+_DIM_CALL_COLUMNS = "id bigint, trace_id text, started_at timestamptz, local_day date, dim text, value text"
 _DIM_CALL_FILL = (
     _FROM_SCOPE_TABLE
     + _DIMENSION_CTES
-    + """
+    + f"""
 INSERT INTO rollup_dim_calls
-SELECT e.id, e.trace_id, e.started_at, e.first_at, e.e_user, d.dim, d.value, e.cost_total, e.cost_input,
-    e.cost_cache_read, e.cost_cache_write, e.cost_output, e.list_cost, e.input_tokens, e.cache_read_tokens,
-    e.cache_write_tokens, e.cache_write_1h_tokens, e.output_tokens, e.reasoning_tokens, e.is_error,
-    e.response_cache_hit, e.usage_state, e.count_basis, e.cost_approximate
+SELECT e.id, e.trace_id, e.started_at,
+    ({BUCKET_SQL.format(column="e.started_at")} AT TIME ZONE %(tz)s)::date, d.dim, d.value
 FROM eff e JOIN eff_dims d ON d.id = e.id
 WHERE e.counted
 """
 )
-_DIM_HOUR_INSERT = f"""
-INSERT INTO usage_rolluphour (
-    project_id, hour, dimension, key, cost, cost_input, cost_cache_read, cost_cache_write, cost_output,
-    savings, input_tokens, cache_read_tokens, cache_write_tokens, output_tokens, reasoning_tokens,
-    llm_calls, requests, errors, response_cache_hits, unpriced_calls, unknown_usage_calls, estimated_calls,
-    priced_calls, inferred_calls, approximate_calls, users)
-SELECT %(project)s, %(start)s::timestamptz, 'dim:' || dim, key,
+# Per call: its dimension values ({id: value}, set ones only: the request rollup's) and its rollup
+# keys ({id: value, '' or '(other)'} for every dimension: the parts').
+_CALL_DIMS_FILL = """
+INSERT INTO rollup_call_dims
+SELECT d.id, jsonb_object_agg(d.dim, d.value) FILTER (WHERE d.value <> ''),
+    jsonb_object_agg(d.dim, CASE WHEN d.value = '' OR EXISTS (
+            SELECT 1 FROM usage_dimensionvalue v WHERE v.dimension_id = d.dim::bigint AND v.day = d.local_day
+              AND md5(v.value) = md5(d.value) AND v.value = d.value)
+        THEN d.value ELSE '(other)' END)
+FROM rollup_dim_calls d
+GROUP BY d.id
+"""
+
+PART_METRICS = (
+    "cost",
+    "cost_input",
+    "cost_cache_read",
+    "cost_cache_write",
+    "cost_output",
+    "savings",
+    "input_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "output_tokens",
+    "reasoning_tokens",
+    "llm_calls",
+    "errors",
+    "response_cache_hits",
+    "unpriced_calls",
+    "unknown_usage_calls",
+    "estimated_calls",
+    "priced_calls",
+    "inferred_calls",
+    "approximate_calls",
+)
+_PART_COLUMNS = (
+    'project_id, trace_id, hour, "user", feature, endpoint, model, provider, session, dimensions, first_in_hour, '
+    + ", ".join(PART_METRICS)
+)
+# A trace's counted calls per (bucket, resolved attribution, dimension keys), summed.
+_PARTS_FILL = f"""
+INSERT INTO rollup_new_parts ({_PART_COLUMNS})
+SELECT %(project)s, trace_id, bucket, e_user, e_feature, e_endpoint, e_model, e_provider, e_session, dims,
+    bool_or(first_at >= bucket),
     COALESCE(sum(cost_total), 0), COALESCE(sum(cost_input), 0), COALESCE(sum(cost_cache_read), 0),
     COALESCE(sum(cost_cache_write), 0), COALESCE(sum(cost_output), 0),
     COALESCE(sum(list_cost - cost_total) FILTER (WHERE list_cost IS NOT NULL), 0),
     sum(input_tokens), sum(cache_read_tokens), sum(cache_write_tokens + cache_write_1h_tokens),
     sum(output_tokens), sum(reasoning_tokens),
-    count(*), count(DISTINCT trace_id) FILTER (WHERE first_at >= %(start)s),
-    count(*) FILTER (WHERE is_error), count(*) FILTER (WHERE response_cache_hit),
-    {CALL_STATE_SUMS}, count(DISTINCT NULLIF(e_user, ''))
+    count(*), count(*) FILTER (WHERE is_error), count(*) FILTER (WHERE response_cache_hit),
+    {CALL_STATE_SUMS}
 FROM (
-    SELECT d.*, CASE WHEN d.value = '' OR EXISTS (
-                    SELECT 1 FROM usage_dimensionvalue v WHERE v.dimension_id = d.dim::bigint AND v.day = %(day)s
-                      AND md5(v.value) = md5(d.value) AND v.value = d.value)
-                THEN d.value ELSE '(other)' END AS key
-    FROM rollup_dim_calls d
-) AS keyed
-GROUP BY dim, key
+    SELECT e.*, {BUCKET_SQL.format(column="e.started_at")} AS bucket, cd.dim_keys AS dims
+    FROM rollup_eff e LEFT JOIN rollup_call_dims cd ON cd.id = e.id
+    WHERE e.counted
+) AS counted_calls
+GROUP BY trace_id, bucket, e_user, e_feature, e_endpoint, e_model, e_provider, e_session, dims
 """
+
+_DELTA_METRICS = [*PART_METRICS, "requests"]
+_SIGNED_SUMS = ", ".join(f"sum(sign * {m})" for m in PART_METRICS)
+_REQUESTS_DELTA = (
+    "count(DISTINCT trace_id) FILTER (WHERE first_in_hour AND sign = 1)"
+    " - count(DISTINCT trace_id) FILTER (WHERE first_in_hour AND sign = -1)"
+)
+_SIGNED_PARTS = f"""(
+    SELECT 1 AS sign, trace_id, hour, "user", feature, endpoint, model, provider, session, dimensions,
+        first_in_hour, {", ".join(PART_METRICS)} FROM rollup_new_parts
+    UNION ALL
+    SELECT -1, trace_id, hour, "user", feature, endpoint, model, provider, session, dimensions,
+        first_in_hour, {", ".join(PART_METRICS)} FROM rollup_old_parts
+) AS p"""
+# What the recomputed traces change in each (bucket, dimension, key): their new parts minus the
+# parts they replace. Groups are the built-in dimensions and each configured custom dimension.
+_DELTA_FILL = f"""
+INSERT INTO rollup_delta (hour, dimension, key, {", ".join(_DELTA_METRICS)})
+SELECT * FROM (
+    SELECT hour,
+        CASE WHEN GROUPING("user") = 0 THEN 'user'
+             WHEN GROUPING(feature) = 0 THEN 'feature'
+             WHEN GROUPING(endpoint) = 0 THEN 'endpoint'
+             WHEN GROUPING(model) = 0 THEN 'model'
+             WHEN GROUPING(provider) = 0 THEN 'provider'
+             WHEN GROUPING(session) = 0 THEN 'conversation'
+             ELSE 'total' END AS dimension,
+        COALESCE("user", feature, endpoint, model, provider, session, '') AS key,
+        {_SIGNED_SUMS}, {_REQUESTS_DELTA}
+    FROM {_SIGNED_PARTS}
+    GROUP BY GROUPING SETS ((hour), (hour, "user"), (hour, feature), (hour, endpoint), (hour, model),
+                            (hour, provider), (hour, session))
+) AS grouped
+WHERE NOT (grouped.dimension = 'conversation' AND grouped.key = '')
+UNION ALL
+SELECT hour, 'dim:' || kv.key, kv.value, {_SIGNED_SUMS}, {_REQUESTS_DELTA}
+FROM {_SIGNED_PARTS} CROSS JOIN LATERAL jsonb_each_text(p.dimensions) AS kv
+WHERE kv.key = ANY(%(dims)s::text[])
+GROUP BY hour, kv.key, kv.value
+"""
+_DELTA_NONZERO = " OR ".join(f"{m} <> 0" for m in _DELTA_METRICS)
+
+
+def _apply_delta_sql(table: str, period: str, period_sql: str) -> str:
+    """Add ``rollup_delta`` (grouped by ``period_sql`` AS ``period``) to a rollup table, in a stable
+    row order (concurrent runs lock shared rows in the same order); returns (id, llm_calls)."""
+    sums = ", ".join(f"sum({m})" for m in _DELTA_METRICS)
+    updates = ", ".join(f"{m} = {table}.{m} + EXCLUDED.{m}" for m in _DELTA_METRICS)
+    return f"""
+INSERT INTO {table} (project_id, {period}, dimension, key, {", ".join(_DELTA_METRICS)})
+SELECT %(project)s, {period_sql}, dimension, key, {sums}
+FROM rollup_delta
+GROUP BY 2, dimension, key
+HAVING {" OR ".join(f"sum({m}) <> 0" for m in _DELTA_METRICS)}
+ORDER BY 2, dimension, md5(key)
+ON CONFLICT (project_id, dimension, md5(key), {period}) DO UPDATE SET {updates}
+RETURNING id, llm_calls
+"""
+
+
+_HOUR_APPLY = _apply_delta_sql("usage_rolluphour", "hour", "hour")
+_DAY_APPLY = _apply_delta_sql("usage_rollupday", "day", "(hour AT TIME ZONE %(tz)s)::date")
 
 _REQUEST_WHERE = "c.trace_id = ANY(%(traces)s)"
 _REQUEST_INSERT = """
@@ -374,19 +438,10 @@ ON CONFLICT (project_id, trace_id) DO UPDATE SET
     priced_calls = EXCLUDED.priced_calls, duplicate_calls = EXCLUDED.duplicate_calls,
     dimensions = EXCLUDED.dimensions
 """
-_REQUEST_INSERT_PLAIN = _FROM_SCOPE_TABLE + _REQUEST_INSERT.format(dimensions="NULL::jsonb", dimension_join="")
-# With custom dimensions: the request takes its first counted call's values (as for the user).
-_REQUEST_INSERT_DIMS = (
-    _FROM_SCOPE_TABLE
-    + _DIMENSION_CTES
-    + """,
-call_dims AS (
-    SELECT id, jsonb_object_agg(dim, value) FILTER (WHERE value <> '') AS dims FROM eff_dims GROUP BY id
-)"""
-    + _REQUEST_INSERT.format(
-        dimensions="(array_agg(cd.dims ORDER BY started_at, span_id) FILTER (WHERE counted))[1]",
-        dimension_join=" LEFT JOIN call_dims cd ON cd.id = eff.id",
-    )
+# The request takes its first counted call's custom dimension values (as for the user).
+_REQUEST_FILL = "WITH eff AS (SELECT * FROM rollup_eff)" + _REQUEST_INSERT.format(
+    dimensions="(array_agg(cd.dim_values ORDER BY started_at, span_id) FILTER (WHERE counted))[1]",
+    dimension_join=" LEFT JOIN rollup_call_dims cd ON cd.id = eff.id",
 )
 
 
@@ -467,79 +522,171 @@ def recompute_day(project_id: int, day: date, zone: ZoneInfo | None = None) -> N
         cursor.execute(_DAY_INSERT, {"project": project_id, "day": day, "start": start, "end": end})
 
 
-def recompute_bucket(project_id: int, hour: datetime) -> None:
-    """Replace the rollups of one (project, hour) and of the requests that have calls in it.
+TRACE_CHUNK = 2000  # traces recomputed per statement batch (and claimed per transaction)
 
-    The project day holding the hour is marked for re-summing (``recompute_dirty`` does it).
+
+def _lock_project(cursor, project_id: int) -> None:  # noqa: ANN001 - DB cursor
+    # Serialises the recomputes of one project: a trace's parts are replaced (old ones subtracted)
+    # by one run at a time, and a rebuild excludes them all. Ingest never takes it.
+    cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended('rollup:' || %s, 0))", [str(project_id)])
+
+
+def _temp_tables(cursor) -> None:  # noqa: ANN001 - DB cursor
+    # One set per transaction, emptied for each use (see _fill_scope).
+    cursor.execute(_EFF_TABLE, {"project": 0})
+    cursor.execute(f"CREATE TEMP TABLE IF NOT EXISTS rollup_dim_calls ({_DIM_CALL_COLUMNS}) ON COMMIT DROP")
+    cursor.execute(
+        "CREATE TEMP TABLE IF NOT EXISTS rollup_call_dims (id bigint, dim_values jsonb, dim_keys jsonb) ON COMMIT DROP"
+    )
+    for name in ("rollup_new_parts", "rollup_old_parts"):
+        cursor.execute(
+            f"CREATE TEMP TABLE IF NOT EXISTS {name} (LIKE usage_rolluppart INCLUDING DEFAULTS INCLUDING IDENTITY)"
+            " ON COMMIT DROP"
+        )
+    cursor.execute(
+        "CREATE TEMP TABLE IF NOT EXISTS rollup_delta (hour timestamptz, dimension text, key text, "
+        + ", ".join(f"{m} {'numeric' if m.startswith('cost') or m == 'savings' else 'bigint'}" for m in _DELTA_METRICS)
+        + ") ON COMMIT DROP"
+    )
+    cursor.execute(
+        "TRUNCATE rollup_eff, rollup_dim_calls, rollup_call_dims, rollup_new_parts, rollup_old_parts, rollup_delta"
+    )
+
+
+def recompute_traces(project_id: int, trace_ids: Iterable[str]) -> int:
+    """Recompute the rollups of these traces of one project: their parts in every bucket holding
+    one of their calls, the hour and day rollups by the difference, and their request rollups.
+
+    Exact and idempotent: a trace's parts are derived from all of its stored calls and spans, and
+    the hours and days change by (new parts - replaced parts). The cost grows with the traces'
+    calls, not with the size of their hours. Runs in the caller's transaction if there is one.
+    Returns the number of traces recomputed.
     """
-    params: dict[str, Any] = {"project": project_id, "start": hour, "end": hour + timedelta(hours=1)}
-    local_day = ProjectCalendar(_project_zone(project_id)).date_of(hour)
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(
-            "INSERT INTO usage_dirtyday (project_id, day) VALUES (%s, %s) ON CONFLICT DO NOTHING",
-            [project_id, local_day],
-        )
-        cursor.execute("DELETE FROM usage_rolluphour WHERE project_id = %s AND hour = %s", [project_id, hour])
-        _fill_scope(cursor, _HOUR_WHERE, params)
-        cursor.execute(_HOUR_INSERT, params)
-        dims = _insert_dimension_rollups(cursor, project_id, local_day, params)
-        cursor.execute(
-            "SELECT DISTINCT trace_id FROM usage_llmcall WHERE project_id = %(project)s"
-            " AND started_at >= %(start)s AND started_at < %(end)s",
-            params,
-        )
-        traces = [row[0] for row in cursor.fetchall()]
-        if traces:
-            # Upsert, not delete+insert: a trace spanning two hours may be recomputed by two workers at once.
-            request_params: dict[str, Any] = {"project": project_id, "traces": traces}
-            _fill_scope(cursor, _REQUEST_WHERE, request_params)
-            if dims:
-                cursor.execute(_REQUEST_INSERT_DIMS, {**request_params, "dims": dims})
-            else:
-                cursor.execute(_REQUEST_INSERT_PLAIN, request_params)
-
-
-def _insert_dimension_rollups(cursor, project_id: int, local_day: date, params: dict) -> list[str]:  # noqa: ANN001
-    """The hour's rollup rows of each custom dimension; returns the dimension ids (as text)."""
     from costwatch.usage.dimensions import admit_values
     from costwatch.usage.models import CustomDimension
 
+    traces = sorted(set(trace_ids))
+    if not traces:
+        return 0
+    zone = _project_zone(project_id)
     dims = [str(pk) for pk in CustomDimension.objects.filter(project_id=project_id).values_list("pk", flat=True)]
-    if not dims:
-        return dims
-    cursor.execute(f"CREATE TEMP TABLE IF NOT EXISTS rollup_dim_calls ({_DIM_CALL_COLUMNS}) ON COMMIT DROP")
-    cursor.execute("TRUNCATE rollup_dim_calls")
-    cursor.execute(_DIM_CALL_FILL, {**params, "dims": dims})
-    admit_values(cursor, project_id, local_day, "rollup_dim_calls")
-    cursor.execute(_DIM_HOUR_INSERT, {**params, "day": local_day})
-    return dims
+    local_today = ProjectCalendar(zone).date_of(datetime.now(ZoneInfo("UTC")))
+    with transaction.atomic(), connection.cursor() as cursor:
+        _lock_project(cursor, project_id)
+        for offset in range(0, len(traces), TRACE_CHUNK):
+            chunk = traces[offset : offset + TRACE_CHUNK]
+            params: dict[str, Any] = {
+                "project": project_id,
+                "traces": chunk,
+                "dims": dims,
+                "tz": zone.key,
+                "bucket_minutes": bucket_minutes(zone),
+            }
+            _temp_tables(cursor)
+            _fill_scope(cursor, _REQUEST_WHERE, params)
+            cursor.execute(_EFF_FILL, params)
+            cursor.execute("ANALYZE rollup_eff")
+            if dims:
+                cursor.execute(_DIM_CALL_FILL, params)
+                admit_values(cursor, project_id, "rollup_dim_calls")
+                cursor.execute(_CALL_DIMS_FILL)
+            cursor.execute(_PARTS_FILL, params)
+            cursor.execute(
+                """WITH gone AS (DELETE FROM usage_rolluppart WHERE project_id = %(project)s
+                                     AND trace_id = ANY(%(traces)s) RETURNING *)
+                    INSERT INTO rollup_old_parts SELECT * FROM gone""",
+                params,
+            )
+            cursor.execute(
+                f"INSERT INTO usage_rolluppart ({_PART_COLUMNS}) SELECT {_PART_COLUMNS} FROM rollup_new_parts", params
+            )
+            cursor.execute(_DELTA_FILL, params)
+            _apply(cursor, "usage_rolluphour", _HOUR_APPLY, params)
+            cursor.execute("SELECT DISTINCT (hour AT TIME ZONE %(tz)s)::date FROM rollup_delta", params)
+            days = sorted(row[0] for row in cursor.fetchall())
+            for month in sorted({month_start(day) for day in days}):
+                _lock_month(cursor, project_id, month)
+            past = [day for day in days if day < local_today]
+            for day in past:  # a month cache holding a changed day is rebuilt by refresh_months
+                cursor.execute(
+                    "DELETE FROM usage_rollupmonth WHERE project_id = %s AND month = %s AND through > %s",
+                    [project_id, month_start(day), day],
+                )
+            _apply(cursor, "usage_rollupday", _DAY_APPLY, params)
+            cursor.execute(_REQUEST_FILL, params)
+    return len(traces)
+
+
+def _apply(cursor, table: str, sql: str, params: dict[str, Any]) -> None:  # noqa: ANN001 - DB cursor
+    """Add the delta to a rollup table; a group left without calls is deleted (every group of a
+    rollup has at least one counted call, as a recompute from raw calls would give)."""
+    cursor.execute(sql, params)
+    empty = [row_id for row_id, calls in cursor.fetchall() if calls <= 0]
+    if empty:
+        cursor.execute(f"DELETE FROM {table} WHERE id = ANY(%s)", [empty])
+
+
+def _traces_in(cursor, project_id: int, start: datetime, end: datetime) -> list[str]:  # noqa: ANN001
+    cursor.execute(
+        "SELECT DISTINCT trace_id FROM usage_llmcall WHERE project_id = %s AND started_at >= %s AND started_at < %s",
+        [project_id, start, end],
+    )
+    return [row[0] for row in cursor.fetchall()]
+
+
+def recompute_bucket(project_id: int, hour: datetime) -> None:
+    """Recompute every trace with a call in one (project, hour): the hour's rollups, the other
+    hours those traces reach, their days and their request rollups (``recompute_traces``)."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        _lock_project(cursor, project_id)
+        recompute_traces(project_id, _traces_in(cursor, project_id, hour, hour + timedelta(hours=1)))
 
 
 @dataclass(frozen=True)
 class DirtyRun:
-    """What one run of ``recompute_dirty_run`` did: buckets recomputed, and the projects they belong to."""
+    """What one run of ``recompute_dirty_run`` did: marked traces and buckets recomputed, and the
+    projects they belong to."""
 
+    traces: int
     buckets: int
     project_ids: frozenset[int]
 
 
 def recompute_dirty(max_buckets: int = 1000) -> int:
-    """``recompute_dirty_run``; the number of buckets recomputed."""
-    return recompute_dirty_run(max_buckets).buckets
+    """``recompute_dirty_run``; the number of traces and buckets recomputed (0: nothing was dirty)."""
+    run = recompute_dirty_run(max_buckets)
+    return run.traces + run.buckets
 
 
-def recompute_dirty_run(max_buckets: int = 1000) -> DirtyRun:
-    """Claim dirty buckets (SKIP LOCKED, so workers never share one) and recompute them, then the
-    project days and month caches they touch. Returns the buckets done and their projects (whose
-    spend may have changed: alerting evaluates only their rules after the run).
+def recompute_dirty_run(max_buckets: int = 1000, max_traces: int = 100_000) -> DirtyRun:
+    """Claim marked traces (``DirtyTrace``, up to ``TRACE_CHUNK`` marks per transaction) and dirty
+    buckets (one per transaction), SKIP LOCKED so workers never share one, and recompute them; then
+    refresh the month caches. Returns what was done and the projects touched (whose spend may have
+    changed: alerting evaluates only their rules after the run).
 
-    A bucket whose transaction fails (e.g. a deadlock with a concurrent run) stays dirty and is
+    A transaction that fails (e.g. a deadlock with a concurrent run) leaves its marks in place to be
     picked up again: the claim is rolled back with the work.
     """
-    done = 0
-    failures = 0
+    traces = buckets = failures = 0
     projects: set[int] = set()
-    while done < max_buckets and failures < 3:
+    while traces < max_traces and failures < 3:
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute(_TRACE_CLAIM, {"limit": TRACE_CHUNK})
+                by_project: dict[int, set[str]] = {}
+                for project_id, trace_id in cursor.fetchall():
+                    by_project.setdefault(project_id, set()).add(trace_id)
+                for project_id in sorted(by_project):  # one lock order for every run
+                    traces += recompute_traces(project_id, by_project[project_id])
+        except OperationalError as exc:
+            if getattr(exc.__cause__, "sqlstate", None) not in {"40P01", "40001"}:
+                raise
+            failures += 1
+            continue
+        if not by_project:
+            break
+        projects.update(by_project)
+    while buckets < max_buckets and failures < 3:
         try:
             with transaction.atomic(), connection.cursor() as cursor:
                 cursor.execute(_BUCKET_CLAIM, {"limit": CLAIM_BATCH})
@@ -553,11 +700,11 @@ def recompute_dirty_run(max_buckets: int = 1000) -> DirtyRun:
             continue
         if not claimed:
             break
-        done += len(claimed)
+        buckets += len(claimed)
         projects.update(bucket.project_id for bucket in claimed)
     _recompute_dirty_days()
     refresh_months()
-    return DirtyRun(done, frozenset(projects))
+    return DirtyRun(traces, buckets, frozenset(projects))
 
 
 def refresh_months(today: datetime | None = None) -> int:
@@ -601,22 +748,15 @@ def _recompute_dirty_days() -> None:
 
 
 def rebuild_project(project_id: int) -> int:
-    """Drop and rebuild every rollup of a project from its raw calls (rollups are derived)."""
-    minutes = bucket_minutes(_project_zone(project_id))
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT DISTINCT {BUCKET_SQL.format(column='started_at')} FROM usage_llmcall"
-            " WHERE project_id = %(project)s",
-            {"project": project_id, "bucket_minutes": minutes},
-        )
-        hours = [row[0] for row in cursor.fetchall()]
+    """Drop and rebuild every rollup of a project from its raw calls (rollups are derived).
+    Returns the number of traces recomputed."""
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("DELETE FROM usage_rolluphour WHERE project_id = %s", [project_id])
-        cursor.execute("DELETE FROM usage_rollupday WHERE project_id = %s", [project_id])
-        cursor.execute("DELETE FROM usage_rollupmonth WHERE project_id = %s", [project_id])
-        cursor.execute("DELETE FROM usage_requestrollup WHERE project_id = %s", [project_id])
-        for hour in hours:
-            recompute_bucket(project_id, hour)
+        _lock_project(cursor, project_id)
+        for table in ("usage_rolluphour", "usage_rollupday", "usage_rollupmonth", "usage_requestrollup"):
+            cursor.execute(f"DELETE FROM {table} WHERE project_id = %s", [project_id])
+        cursor.execute("DELETE FROM usage_rolluppart WHERE project_id = %s", [project_id])
+        cursor.execute("SELECT DISTINCT trace_id FROM usage_llmcall WHERE project_id = %s", [project_id])
+        done = recompute_traces(project_id, [row[0] for row in cursor.fetchall()])
     _recompute_dirty_days()
     refresh_months()
-    return len(hours)
+    return done

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 from django.db import connection
 
 from costwatch.projects.models import Project
-from costwatch.usage.models import DirtyBucket, LlmCall
+from costwatch.usage.models import DirtyBucket, DirtyTrace
 
 # The bucket (an hour of the project's local clock, as a UTC instant) of a timestamp column, in SQL.
 # %(bucket_minutes)s is ``bucket_minutes(project.tz)``; the session time zone is UTC (Django's).
@@ -55,18 +55,17 @@ def mark_dirty(project: Project, moments: Iterable[datetime]) -> int:
 
 
 def mark_traces_dirty(project: Project, trace_ids: Iterable[str]) -> int:
-    """Mark the buckets of every stored call of these traces (late attribution changes them)."""
+    """Mark traces for recomputation: their rollup parts (every hour holding one of their calls:
+    a late root span changes earlier calls' attribution, a new first call the request count) and
+    their request rollups. Plain inserts into an append-only table, so ingest never waits for a
+    rollup run; a trace marked twice is recomputed once per claim. Returns the traces marked."""
     ids = sorted(set(trace_ids))
     if not ids:
         return 0
-    bucket = BUCKET_SQL.format(column="started_at")
     with connection.cursor() as cursor:
         cursor.execute(
-            f"""INSERT INTO {DirtyBucket._meta.db_table} (project_id, hour, marked_at)
-                SELECT DISTINCT %(project)s, {bucket}, now()
-                FROM {LlmCall._meta.db_table}
-                WHERE project_id = %(project)s AND trace_id = ANY(%(traces)s)
-                ON CONFLICT (project_id, hour) DO UPDATE SET marked_at = now()""",
-            {"project": project.pk, "traces": ids, "bucket_minutes": bucket_minutes(project.tz)},
+            f"""INSERT INTO {DirtyTrace._meta.db_table} (project_id, trace_id, marked_at)
+                SELECT %s, t, now() FROM unnest(%s::text[]) AS t""",
+            [project.pk, ids],
         )
-        return cursor.rowcount
+    return len(ids)

@@ -22,7 +22,7 @@ from tests.usage.test_dimensions import Traffic, prices  # noqa: F401 - prices: 
 def test_an_admin_adds_a_dimension_sees_its_page_and_compares_two_values(  # noqa: PLR0915
     live_server, browser, transactional_db, people, acme, acme_ingest_key, tmp_path, size
 ) -> None:  # noqa: ANN001, F811
-    from costwatch.usage.models import CustomDimension, DirtyBucket, RollupHour
+    from costwatch.usage.models import CustomDimension, DirtyBucket, DirtyTrace, RollupHour
 
     viewport = LAPTOP if size == "laptop" else PHONE
     page = browser.new_page(viewport=viewport, is_mobile=size == "phone", has_touch=size == "phone")
@@ -60,6 +60,7 @@ def test_an_admin_adds_a_dimension_sees_its_page_and_compares_two_values(  # noq
             CustomDimension.objects.filter(pk=dimension.pk, backfilled_at__isnull=False).exists()
             and RollupHour.objects.filter(project=acme, dimension=dimension.rollup_dimension).exists()
             and not DirtyBucket.objects.filter(project=acme).exists()
+            and not DirtyTrace.objects.filter(project=acme).exists()
         ):
             time.sleep(0.5)
     assert not DirtyBucket.objects.filter(project=acme).exists(), (tmp_path / "worker.log").read_text()[-2000:]

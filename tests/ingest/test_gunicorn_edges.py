@@ -99,7 +99,7 @@ def test_an_export_that_cannot_finish_in_time_answers_503_before_gunicorn_kills_
 ) -> None:
     import psycopg
 
-    from costwatch.usage.models import DirtyBucket, LlmCall
+    from costwatch.usage.models import LlmCall, SpanAttribution
 
     port = gunicorn(COSTWATCH_INGEST_TIMEOUT_MS="2000", COSTWATCH_WEB_TIMEOUT_SECONDS="6", TIMEOUT="6")
     start = str(int((time.time() - 60) * 1e9))
@@ -118,9 +118,9 @@ def test_an_export_that_cannot_finish_in_time_answers_503_before_gunicorn_kills_
     }
     body = json.dumps({"resourceSpans": [{"scopeSpans": [{"spans": [span]}]}]}).encode()
     headers = {"Content-Type": "application/json", "x-costwatch-key": acme_ingest_key}
-    # Another session holds what the export must write (as a long rollup held the dirty-bucket row).
+    # Another session holds what the export must write (an administrator's long DDL, say).
     with psycopg.connect(_database_url()) as blocker:
-        blocker.execute(f"LOCK TABLE {DirtyBucket._meta.db_table} IN ACCESS EXCLUSIVE MODE")
+        blocker.execute(f"LOCK TABLE {SpanAttribution._meta.db_table} IN ACCESS EXCLUSIVE MODE")
         began = time.monotonic()
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
         conn.request("POST", "/v1/traces", body=body, headers=headers)

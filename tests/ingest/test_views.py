@@ -19,7 +19,7 @@ from opentelemetry.sdk.trace.export import SpanExportResult
 from opentelemetry.trace import SpanKind
 
 from costwatch.pricing.models import ModelPrice
-from costwatch.usage.models import DirtyBucket, LlmCall, SpanAttribution
+from costwatch.usage.models import DirtyTrace, LlmCall, SpanAttribution
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -74,7 +74,7 @@ def test_real_exporter_spans_are_stored_priced_and_attributed(
     assert call.price == gpt4o_price and call.price_key == "gpt-4o"
     # 1000 × 2.5 + 200 × 1.25 + 300 × 10, per million
     assert call.cost_total == Decimal("0.00575")
-    assert DirtyBucket.objects.filter(project=acme).count() == 1
+    assert list(DirtyTrace.objects.filter(project=acme).values_list("trace_id", flat=True)) == [call.trace_id]
     assert (call.user, call.endpoint) == ("", "")  # stored as the span says; the rollup resolves
     from costwatch.usage.queries import request_calls
     from costwatch.usage.rollups import recompute_dirty
@@ -171,11 +171,11 @@ def test_a_late_root_span_redirties_the_calls_of_its_trace(live_server, recorder
     child, root = recorder.exporter.get_finished_spans()
     exporter = _exporter(live_server.url, acme_ingest_key)
     assert exporter.export([child]) == SpanExportResult.SUCCESS
-    DirtyBucket.objects.all().delete()
+    DirtyTrace.objects.all().delete()
     assert exporter.export([root]) == SpanExportResult.SUCCESS
     assert SpanAttribution.objects.get(project=acme, is_root=True).route == "/support"
-    hour = LlmCall.objects.get(project=acme).started_at.replace(minute=0, second=0, microsecond=0)
-    assert list(DirtyBucket.objects.filter(project=acme).values_list("hour", flat=True)) == [hour]
+    trace = LlmCall.objects.get(project=acme).trace_id
+    assert list(DirtyTrace.objects.filter(project=acme).values_list("trace_id", flat=True)) == [trace]
 
 
 @pytest.mark.parametrize(

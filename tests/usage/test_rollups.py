@@ -18,7 +18,7 @@ from costwatch.usage.models import (
     RollupHour,
     SpanAttribution,
 )
-from costwatch.usage.rollups import rebuild_project, recompute_bucket, recompute_dirty
+from costwatch.usage.rollups import rebuild_project, recompute_dirty
 from costwatch.usage.services import mark_traces_dirty
 from tests.usage.factories import make_call, make_root, reference_rollups, root_span_id
 
@@ -191,13 +191,13 @@ def test_month_caches_keep_long_periods_exact_when_late_data_arrives(acme) -> No
         ],
         [],
     )
-    from costwatch.usage.rollups import _recompute_dirty_days
+    from costwatch.usage.models import DirtyTrace
+    from costwatch.usage.rollups import recompute_traces
 
-    # Recompute the late hour and its day without refreshing the month caches.
-    for bucket in list(DirtyBucket.objects.filter(project=acme)):
-        recompute_bucket(acme.pk, bucket.hour)
-        bucket.delete()
-    _recompute_dirty_days()
+    # Recompute the late trace (its hour and day) without refreshing the month caches.
+    marks = DirtyTrace.objects.filter(project=acme)
+    recompute_traces(acme.pk, marks.values_list("trace_id", flat=True))
+    marks.delete()
     assert not RollupMonth.objects.filter(project=acme, month=date(2026, 10, 1)).exists()
     assert user_costs() == {**expected, "u1": expected["u1"] + Decimal("0.5")}
     refresh_months(today=datetime(2026, 11, 5, tzinfo=timezone.utc))

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from costwatch.usage.models import DirtyBucket, LlmCall, RollupHour
+from costwatch.usage.models import DirtyBucket, DirtyTrace, LlmCall, RollupHour
 from costwatch.usage.services import mark_traces_dirty
 from tests.processes import celery, process_env
 from tests.usage.factories import make_call
@@ -29,10 +29,10 @@ def test_beat_and_worker_turn_new_calls_into_rollups(acme, tmp_path: Path) -> No
     env = process_env(tmp_path, COSTWATCH_ROLLUP_INTERVAL_SECONDS="1", COSTWATCH_HEARTBEAT_SECONDS="3600")
     with celery("worker", env, tmp_path / "worker.log"), celery("beat", env, tmp_path / "beat.log"):
         deadline = time.monotonic() + 90
-        while time.monotonic() < deadline and DirtyBucket.objects.filter(project=acme).exists():
+        while time.monotonic() < deadline and DirtyTrace.objects.filter(project=acme).exists():
             time.sleep(0.5)
     logs = (tmp_path / "worker.log").read_text()[-2000:] + (tmp_path / "beat.log").read_text()[-2000:]
-    assert not DirtyBucket.objects.filter(project=acme).exists(), logs
+    assert not DirtyTrace.objects.filter(project=acme).exists(), logs
     total = RollupHour.objects.get(project=acme, dimension="total")
     assert total.cost == Decimal("1") and total.llm_calls == 2 and total.requests == 2
     assert set(RollupHour.objects.filter(project=acme, dimension="user").values_list("key", flat=True)) == {
@@ -98,6 +98,7 @@ def test_a_dimension_added_through_the_api_is_backfilled_by_the_worker(tmp_path:
             CustomDimension.objects.filter(project=project, backfilled_at__isnull=False).exists()
             and RollupHour.objects.filter(project=project, dimension__startswith="dim:").exists()
             and not DirtyBucket.objects.filter(project=project).exists()
+            and not DirtyTrace.objects.filter(project=project).exists()
         ):
             time.sleep(0.5)
     logs = (tmp_path / "worker.log").read_text()[-2000:]
