@@ -1,4 +1,11 @@
-"""Recomputing rollups from raw calls. Every recompute replaces its rows, so it is idempotent.
+"""Recomputing rollups from raw calls, by trace.
+
+Ingest marks the traces of each export (``DirtyTrace``). A run recomputes those traces from all of
+their stored calls and spans: their **parts** (``RollupPart``: counted calls per bucket and resolved
+attribution, summed) and request rollups are replaced, and the hour and day rollups change by the
+difference (new parts minus replaced parts). The hours are therefore always the sum of their parts,
+a run costs what its traces cost (not what their hours hold), and recomputing a trace twice changes
+nothing (idempotent). ``rebuild_project`` rebuilds everything from raw calls and gives the same rows.
 
 A bucket is (project, local hour): an hour of the project's own clock, as a UTC instant, so days in
 every UTC offset (:30 and :45 included) are whole buckets (``services.bucket_minutes``).
