@@ -14,4 +14,5 @@ RUN pip install --no-cache-dir .
 RUN DATABASE_URL=postgres://build@localhost/build SECRET_KEY=build python manage.py collectstatic --noinput
 USER costwatch
 EXPOSE 8000 4317
-CMD ["gunicorn", "costwatch.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "4", "--access-logfile", "-", "--limit-request-line", "0"]
+# One gthread worker per usable core (costwatch/gunicorn_config.py; WEB_CONCURRENCY overrides), 4 threads each.
+CMD ["gunicorn", "costwatch.wsgi:application", "--config", "python:costwatch.gunicorn_config", "--bind", "0.0.0.0:8000", "--worker-class", "gthread", "--threads", "4", "--access-logfile", "-", "--limit-request-line", "0"]

@@ -61,6 +61,38 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
+def rate_limit_redis_url(broker_url: str) -> str:
+    """Where the ingest rate limit is counted: ``COSTWATCH_RATE_LIMIT_REDIS_URL``, else the broker's
+    URL when the broker is Redis (the first of a ``;``-separated fail-over list), else "" (each
+    process counts alone). Set it empty to count in each process despite a Redis broker."""
+    broker = broker_url.split(";")[0].strip()
+    url = env_str("COSTWATCH_RATE_LIMIT_REDIS_URL", broker if broker.startswith(("redis://", "rediss://")) else "")
+    url = url.strip()
+    if url and not url.startswith(("redis://", "rediss://", "unix://")):
+        raise ImproperlyConfigured(
+            f"COSTWATCH_RATE_LIMIT_REDIS_URL={url!r} is not a redis://, rediss:// or unix:// URL "
+            "(leave it empty to count the ingest rate limit in each process)"
+        )
+    return url
+
+
+def usable_cores() -> int:
+    """CPUs this process may run on: its affinity mask (taskset, cpusets), else ``os.cpu_count()``.
+
+    A container's CPU quota (``docker run --cpus``) is not visible here; set ``WEB_CONCURRENCY``
+    there."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except AttributeError:  # no affinity call (macOS)
+        return os.cpu_count() or 1
+
+
+def web_workers() -> int:
+    """gunicorn worker processes: ``COSTWATCH_WEB_WORKERS``, else ``WEB_CONCURRENCY`` (gunicorn's
+    and many platforms' variable), else one per usable core (``usable_cores``)."""
+    return env_int("COSTWATCH_WEB_WORKERS", env_int("WEB_CONCURRENCY", usable_cores(), minimum=1), minimum=1)
+
+
 def database_from_url(url: str) -> dict[str, object]:
     """Django DATABASES entry from a postgres:// URL (host may also come from ?host=)."""
     parts = urlsplit(url)

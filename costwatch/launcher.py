@@ -38,6 +38,9 @@ RESTART_BACKOFF_MAX_SECONDS = 30.0
 STABLE_AFTER_SECONDS = 60.0
 POLL_SECONDS = 0.5
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+# Threads per gunicorn (gthread) worker: a request waiting on PostgreSQL leaves the core to the
+# others. The Dockerfile and docker-compose.yml say the same (tests/costwatch/test_compose.py).
+WEB_THREADS = 4
 
 
 def log(message: str) -> None:
@@ -95,6 +98,10 @@ def _services(settings: LazySettings) -> list[Service]:
                 f"{host}:{port}",
                 "--workers",
                 str(settings.COSTWATCH_WEB_WORKERS),
+                "--worker-class",
+                "gthread",
+                "--threads",
+                str(WEB_THREADS),
                 "--access-logfile",
                 "-",
                 "--timeout",

@@ -19,8 +19,10 @@ from costwatch.config import (
     env_int,
     env_list,
     env_str,
+    rate_limit_redis_url,
     static_root,
     var_dir,
+    web_workers,
 )
 from costwatch.embedded import SECRET_KEY_FILE, filesystem_broker_options, sqlalchemy_broker_url
 
@@ -225,6 +227,9 @@ COSTWATCH_PORT = env_int("COSTWATCH_PORT", 8000, minimum=1)
 COSTWATCH_PUBLIC_URL = env_str("COSTWATCH_PUBLIC_URL", f"http://{COSTWATCH_HOST}:{COSTWATCH_PORT}")
 COSTWATCH_INGEST_MAX_BYTES = env_int("COSTWATCH_INGEST_MAX_BYTES", 16 * 1024 * 1024, minimum=1024)
 COSTWATCH_INGEST_RATE_PER_MINUTE = env_int("COSTWATCH_INGEST_RATE_PER_MINUTE", 6000, minimum=0)
+# Where that limit is counted (ingest/ratelimit.py): Redis, shared by every web and gRPC process
+# (default: the broker when it is Redis), or empty: a token bucket in each process.
+COSTWATCH_RATE_LIMIT_REDIS_URL = rate_limit_redis_url(CELERY_BROKER_URL)
 # Calls must start within this window around the moment of ingest (ingest/validation.py).
 COSTWATCH_INGEST_MAX_AGE_DAYS = env_int("COSTWATCH_INGEST_MAX_AGE_DAYS", 31, minimum=1)
 COSTWATCH_INGEST_MAX_FUTURE_SECONDS = env_int("COSTWATCH_INGEST_MAX_FUTURE_SECONDS", 3600, minimum=0)
@@ -240,8 +245,9 @@ COSTWATCH_ALERT_INTERVAL_SECONDS = env_float("COSTWATCH_ALERT_INTERVAL_SECONDS",
 COSTWATCH_QUERY_TIMEOUT_MS = env_int("COSTWATCH_QUERY_TIMEOUT_MS", 20_000, minimum=100)
 COSTWATCH_PARTITION_INTERVAL_SECONDS = env_float("COSTWATCH_PARTITION_INTERVAL_SECONDS", 3600.0, minimum=60.0)
 COSTWATCH_RETENTION_DAYS = env_int("COSTWATCH_RETENTION_DAYS", 0, minimum=0)
-# gunicorn kills a sync worker whose request runs longer than this (`make run`, compose);
-# an export must give up before that and answer 503 (COSTWATCH_INGEST_TIMEOUT_MS).
+# gunicorn's worker timeout (`make run`, compose): a worker silent this long is killed. gthread
+# workers stay responsive during a slow request, but an export still gives up well before this
+# (and before a proxy's timeout) and answers 503 (COSTWATCH_INGEST_TIMEOUT_MS).
 COSTWATCH_WEB_TIMEOUT_SECONDS = env_int("COSTWATCH_WEB_TIMEOUT_SECONDS", 30, minimum=5)
 COSTWATCH_INGEST_TIMEOUT_MS = env_int("COSTWATCH_INGEST_TIMEOUT_MS", 20_000, minimum=100)
 if COSTWATCH_INGEST_TIMEOUT_MS >= COSTWATCH_WEB_TIMEOUT_SECONDS * 1000:
@@ -249,7 +255,8 @@ if COSTWATCH_INGEST_TIMEOUT_MS >= COSTWATCH_WEB_TIMEOUT_SECONDS * 1000:
         f"COSTWATCH_INGEST_TIMEOUT_MS={COSTWATCH_INGEST_TIMEOUT_MS} must be below COSTWATCH_WEB_TIMEOUT_SECONDS="
         f"{COSTWATCH_WEB_TIMEOUT_SECONDS} s, so an export answers 503 before gunicorn kills the worker"
     )
-COSTWATCH_WEB_WORKERS = env_int("COSTWATCH_WEB_WORKERS", 2, minimum=1)
+# gunicorn under `make run`: gthread workers, one process per usable core (or WEB_CONCURRENCY).
+COSTWATCH_WEB_WORKERS = web_workers()
 COSTWATCH_WORKER_CONCURRENCY = env_int("COSTWATCH_WORKER_CONCURRENCY", 2, minimum=1)
 COSTWATCH_HEARTBEAT_SECONDS = env_float("COSTWATCH_HEARTBEAT_SECONDS", 30.0, minimum=1.0)
 COSTWATCH_HEARTBEAT_STALE_SECONDS = env_float(

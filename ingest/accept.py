@@ -34,7 +34,8 @@ from ingest.otlp import (
     media_type,
     parse_export,
 )
-from ingest.services import allow_export, ingest_export
+from ingest.ratelimit import allow_export
+from ingest.services import ingest_export
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +92,7 @@ def accept_export(
                 Refusal.UNSUPPORTED,
                 f"unsupported content type {kind or '(none)'!r}; use one of {', '.join(ACCEPTED_TYPES)}",
             )
-        allowed, retry_after = allow_export(key)
+        allowed, retry_after = allow_export(key.key_hash)
         if not allowed:
             raise ExportRefused(
                 Refusal.THROTTLED,

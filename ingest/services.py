@@ -6,7 +6,7 @@ Both transports reach it through ``ingest.accept``; nothing here knows about HTT
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -18,7 +18,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from psycopg.types.json import Jsonb
 
 from costwatch.pricing.pricebook import PriceBook
-from costwatch.projects.models import ApiKey, Project
+from costwatch.projects.models import Project
 from costwatch.usage.costing import CallRow, apply_price, catalog_tier
 from costwatch.usage.dimensions import dimension_specs
 from costwatch.usage.models import LlmCall, SpanAttribution
@@ -26,7 +26,6 @@ from costwatch.usage.services import mark_traces_dirty
 from ingest.canonical import LlmCall as CanonicalCall
 from ingest.canonical import MappedExport, TraceAttribution
 from ingest.mapping import map_export
-from ingest.models import RateWindow
 from ingest.validation import configured_window, reject_invalid_spans
 
 MAX_REASONS_IN_MESSAGE = 5
@@ -173,24 +172,3 @@ def _call_row(project: Project, call: CanonicalCall, book: PriceBook, now: datet
     )
     apply_price(row, priced)
     return row
-
-
-def allow_export(key: ApiKey, now: datetime | None = None) -> tuple[bool, int]:
-    """Count one export against the key's per-minute budget: (allowed, seconds until reset)."""
-    limit = settings.COSTWATCH_INGEST_RATE_PER_MINUTE
-    if limit <= 0:
-        return True, 0
-    now = now or timezone.now()
-    window = now.replace(second=0, microsecond=0)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"""INSERT INTO {RateWindow._meta.db_table} (key_id, window_start, count) VALUES (%s, %s, 1)
-                ON CONFLICT (key_id, window_start) DO UPDATE SET count = {RateWindow._meta.db_table}.count + 1
-                RETURNING count""",
-            [key.pk, window],
-        )
-        (count,) = cursor.fetchone()
-    if count == 1:
-        RateWindow.objects.filter(key=key, window_start__lt=window - timedelta(minutes=5)).delete()
-    retry_after = max(1, 60 - now.second)
-    return count <= limit, retry_after

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib
+import json
+import os
 import re
 import shlex
 from pathlib import Path
@@ -72,3 +74,34 @@ def test_dockerfile_copies_what_exists() -> None:
 def test_the_web_health_check_asks_readyz(compose: dict) -> None:
     test = " ".join(compose["services"]["web"]["healthcheck"]["test"])
     assert "/readyz" in test
+
+
+def _option(argv: list[str], name: str) -> str | None:
+    return argv[argv.index(name) + 1] if name in argv else None
+
+
+def test_web_runs_gthread_workers_sized_to_the_cores_in_compose_the_image_and_make_run(
+    compose: dict, settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from costwatch.launcher import WEB_THREADS, _services
+
+    cmd = re.search(r"^CMD (\[.*\])$", (REPO / "Dockerfile").read_text(), re.M)
+    assert cmd is not None
+    launcher_web = next(s for s in _services(settings) if s.name == "web").argv
+    for argv in (_argv(compose["services"]["web"]), json.loads(cmd.group(1)), launcher_web):
+        assert _option(argv, "--worker-class") == "gthread", argv
+        assert _option(argv, "--threads") == str(WEB_THREADS) == "4", argv
+        assert _option(argv, "--limit-request-line") == "0", argv
+        assert _option(argv, "--access-logfile") == "-", argv
+    assert _option(launcher_web, "--workers") == str(settings.COSTWATCH_WEB_WORKERS)
+    # Compose and the image cannot compute the cores on their command line: the config module does.
+    for argv in (_argv(compose["services"]["web"]), json.loads(cmd.group(1))):
+        assert "--workers" not in argv
+        module = _option(argv, "--config")
+        assert module is not None and module.startswith("python:")
+        monkeypatch.delenv("COSTWATCH_WEB_WORKERS", raising=False)
+        monkeypatch.setenv("WEB_CONCURRENCY", "3")
+        config = importlib.reload(importlib.import_module(module.removeprefix("python:")))
+        assert config.workers == 3
+        monkeypatch.delenv("WEB_CONCURRENCY")
+        assert importlib.reload(config).workers == len(os.sched_getaffinity(0))

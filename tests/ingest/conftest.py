@@ -107,3 +107,21 @@ def _words(text: str) -> int:
 def count_words(model: str | None, text: MessageText) -> TokenCounts:
     """A token estimator for tests: one token per word, +3 per prompt message."""
     return TokenCounts(input=sum(_words(m["content"]) + 3 for m in text.prompt), output=_words(text.completion))
+
+
+@pytest.fixture
+def redis_url(settings) -> str:  # noqa: ANN001
+    """The local Redis (the rate limiter's tests): the broker's when the broker is Redis (CI), else
+    the default port."""
+    import redis
+
+    broker = settings.CELERY_BROKER_URL
+    url = broker if broker.startswith("redis://") else "redis://127.0.0.1:6379/0"
+    client = redis.Redis.from_url(url)
+    try:
+        client.ping()
+    except redis.ConnectionError as exc:
+        raise AssertionError(f"the rate limiter's tests need a Redis at {url}: {exc}") from exc
+    finally:
+        client.close()
+    return url
