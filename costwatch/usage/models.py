@@ -102,7 +102,7 @@ class LlmCall(models.Model):
         ]
         indexes = [
             models.Index(fields=["project", "started_at"]),
-            models.Index(fields=["project", "trace_id"]),
+            # Lookups by (project, trace) use llmcall_identity's leading columns: no index of their own.
             models.Index(F("project"), MD5("user"), F("started_at"), name="llmcall_user_md5_idx"),
         ]
 
@@ -123,7 +123,8 @@ class SpanAttribution(models.Model):
     resolves attribution once (``costwatch.usage.rollups``), whatever order the spans arrived in.
     """
 
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    # Lookups by project use spanattribution_identity's leading column: no index of its own.
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+", db_index=False)
     trace_id = models.CharField(max_length=32)
     span_id = models.CharField(max_length=16)
     parent_span_id = models.CharField(max_length=16, blank=True)
