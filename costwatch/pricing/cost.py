@@ -98,9 +98,13 @@ class TokenCounts:
         return self.input + self.cache_read + self.cache_write + self.cache_write_1h
 
 
+_EXACT = decimal.Context(prec=80, traps=[decimal.Inexact, decimal.InvalidOperation])
+
+
 def _exact() -> decimal.Context:
-    """A context wide enough for any realistic call, that raises instead of rounding."""
-    return decimal.Context(prec=80, traps=[decimal.Inexact, decimal.InvalidOperation])
+    """A context wide enough for any realistic call, that raises instead of rounding. Shared:
+    callers only pass it to ``decimal.localcontext``, which works on a copy."""
+    return _EXACT
 
 
 def _to_decimal(name: str, value: object) -> Decimal:
@@ -286,15 +290,22 @@ def _rates(price: PriceRow, long_context: bool) -> _Rates:
     )
 
 
+_COUNT_NAMES = tuple(item.name for item in fields(TokenCounts))
+_MODALITY_PARTS = tuple(
+    (part, tuple(count for _, count, whole in MODALITY_PRICES if whole == part))
+    for part in ("input", "cache_read", "output")
+)
+
+
 def _check_counts(counts: TokenCounts) -> None:
-    for item in fields(counts):
-        value = getattr(counts, item.name)
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise TypeError(f"token count {item.name} must be an int, not {type(value).__name__}")
+    for name in _COUNT_NAMES:
+        value = getattr(counts, name)
+        if type(value) is not int:  # bool is an int subclass, and not a count
+            raise TypeError(f"token count {name} must be an int, not {type(value).__name__}")
         if value < 0:
-            raise ValueError(f"token count {item.name} must not be negative, got {value}")
-    for part in ("input", "cache_read", "output"):
-        inside = sum(getattr(counts, count) for _, count, whole in MODALITY_PRICES if whole == part)
+            raise ValueError(f"token count {name} must not be negative, got {value}")
+    for part, inside_names in _MODALITY_PARTS:
+        inside = sum(getattr(counts, count) for count in inside_names)
         if inside > getattr(counts, part):
             raise ValueError(f"modality counts of {part} ({inside}) exceed {part} ({getattr(counts, part)})")
 
