@@ -137,8 +137,11 @@ recordings AS (
     UNION ALL
     SELECT x.id, x.span_id, x.completeness, y.id, y.span_id, y.completeness
     FROM trace_calls x JOIN trace_calls y
-        ON y.trace_id = x.trace_id AND y.id < x.id
-       AND ((x.response_id <> '' AND y.response_id = x.response_id) OR y.span_id = x.span_id)
+        ON y.trace_id = x.trace_id AND y.response_id = x.response_id AND y.id < x.id
+    WHERE x.response_id <> ''
+    UNION ALL
+    SELECT x.id, x.span_id, x.completeness, y.id, y.span_id, y.completeness
+    FROM trace_calls x JOIN trace_calls y ON y.trace_id = x.trace_id AND y.span_id = x.span_id AND y.id < x.id
 ),
 same_call AS (
     -- Of each pair the less complete one is not counted (ties: the larger span id, then the
