@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -110,12 +111,14 @@ def count_words(model: str | None, text: MessageText) -> TokenCounts:
 
 
 @pytest.fixture
-def redis_url(settings) -> str:  # noqa: ANN001
+def redis_url() -> str:
     """The local Redis (the rate limiter's tests): the broker's when the broker is Redis (CI), else
     the default port."""
     import redis
 
-    broker = settings.CELERY_BROKER_URL
+    # The environment's broker, not settings': tests that reload the settings module may leave
+    # pytest-django's settings without it.
+    broker = os.environ.get("CELERY_BROKER_URL", "")
     url = broker if broker.startswith("redis://") else "redis://127.0.0.1:6379/0"
     client = redis.Redis.from_url(url)
     try:
