@@ -239,7 +239,57 @@ class DirtyTrace(models.Model):
     marked_at = models.DateTimeField(default=timezone.now)
 
 
-class RollupPart(models.Model):
+class Dimension(models.TextChoices):
+    TOTAL = "total", "Project total"
+    USER = "user", "User"
+    FEATURE = "feature", "Feature"
+    ENDPOINT = "endpoint", "Endpoint"
+    MODEL = "model", "Model"
+    PROVIDER = "provider", "Provider"
+    CONVERSATION = "conversation", "Conversation"
+
+
+class CallMetrics(models.Model):
+    """Counted calls summed: cost (USD, priced calls only), tokens and call counts by state."""
+
+    cost = models.DecimalField(default=0, help_text="Sum over the priced calls only.", **MONEY)
+    cost_input = models.DecimalField(default=0, **MONEY)
+    cost_cache_read = models.DecimalField(default=0, **MONEY)
+    cost_cache_write = models.DecimalField(default=0, **MONEY)
+    cost_output = models.DecimalField(default=0, **MONEY)
+    savings = models.DecimalField(default=0, **MONEY)
+    input_tokens = models.BigIntegerField(default=0)
+    cache_read_tokens = models.BigIntegerField(default=0)
+    cache_write_tokens = models.BigIntegerField(default=0)
+    output_tokens = models.BigIntegerField(default=0)
+    reasoning_tokens = models.BigIntegerField(default=0)
+    llm_calls = models.BigIntegerField(default=0)
+    errors = models.BigIntegerField(default=0)
+    response_cache_hits = models.BigIntegerField(default=0)
+    unpriced_calls = models.BigIntegerField(default=0, help_text="Usage known, model without a price.")
+    unknown_usage_calls = models.BigIntegerField(default=0, help_text="Token usage neither reported nor countable.")
+    estimated_calls = models.BigIntegerField(default=0, help_text="Token counts estimated from text.")
+    priced_calls = models.BigIntegerField(default=0, help_text="Calls whose cost is known (in ``cost``).")
+    inferred_calls = models.BigIntegerField(default=0, help_text="Whether counts include their parts was inferred.")
+    approximate_calls = models.BigIntegerField(default=0, help_text="Priced at a fallback rate (tier, modality).")
+
+    class Meta:
+        abstract = True
+
+
+class RollupMetrics(CallMetrics):
+    """The summed metrics of one group; hit rates and averages are derived from them when read."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    dimension = models.CharField(max_length=16, choices=Dimension.choices)
+    key = models.TextField(blank=True)
+    requests = models.BigIntegerField(default=0, help_text="Traces whose first call falls in this bucket.")
+
+    class Meta:
+        abstract = True
+
+
+class RollupPart(CallMetrics):
     """One trace's counted calls in one bucket with one resolved attribution, summed.
 
     The hour rollups are the sums of their parts: a rollup run replaces a trace's parts and adds
@@ -260,71 +310,9 @@ class RollupPart(models.Model):
         null=True, blank=True, help_text="Custom dimension keys of these calls, {dimension id: key ('' not set)}."
     )
     first_in_hour = models.BooleanField(help_text="The trace's first call (counted or not) is in this bucket.")
-    cost = models.DecimalField(default=0, **MONEY)
-    cost_input = models.DecimalField(default=0, **MONEY)
-    cost_cache_read = models.DecimalField(default=0, **MONEY)
-    cost_cache_write = models.DecimalField(default=0, **MONEY)
-    cost_output = models.DecimalField(default=0, **MONEY)
-    savings = models.DecimalField(default=0, **MONEY)
-    input_tokens = models.BigIntegerField(default=0)
-    cache_read_tokens = models.BigIntegerField(default=0)
-    cache_write_tokens = models.BigIntegerField(default=0)
-    output_tokens = models.BigIntegerField(default=0)
-    reasoning_tokens = models.BigIntegerField(default=0)
-    llm_calls = models.BigIntegerField(default=0)
-    errors = models.BigIntegerField(default=0)
-    response_cache_hits = models.BigIntegerField(default=0)
-    unpriced_calls = models.BigIntegerField(default=0)
-    unknown_usage_calls = models.BigIntegerField(default=0)
-    estimated_calls = models.BigIntegerField(default=0)
-    priced_calls = models.BigIntegerField(default=0)
-    inferred_calls = models.BigIntegerField(default=0)
-    approximate_calls = models.BigIntegerField(default=0)
 
     class Meta:
         indexes = [models.Index(fields=["project", "trace_id"], name="rolluppart_trace_idx")]
-
-
-class Dimension(models.TextChoices):
-    TOTAL = "total", "Project total"
-    USER = "user", "User"
-    FEATURE = "feature", "Feature"
-    ENDPOINT = "endpoint", "Endpoint"
-    MODEL = "model", "Model"
-    PROVIDER = "provider", "Provider"
-    CONVERSATION = "conversation", "Conversation"
-
-
-class RollupMetrics(models.Model):
-    """The summed metrics of one group; hit rates and averages are derived from them when read."""
-
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
-    dimension = models.CharField(max_length=16, choices=Dimension.choices)
-    key = models.TextField(blank=True)
-    cost = models.DecimalField(default=0, help_text="Sum over the priced calls only.", **MONEY)
-    cost_input = models.DecimalField(default=0, **MONEY)
-    cost_cache_read = models.DecimalField(default=0, **MONEY)
-    cost_cache_write = models.DecimalField(default=0, **MONEY)
-    cost_output = models.DecimalField(default=0, **MONEY)
-    savings = models.DecimalField(default=0, **MONEY)
-    input_tokens = models.BigIntegerField(default=0)
-    cache_read_tokens = models.BigIntegerField(default=0)
-    cache_write_tokens = models.BigIntegerField(default=0)
-    output_tokens = models.BigIntegerField(default=0)
-    reasoning_tokens = models.BigIntegerField(default=0)
-    llm_calls = models.BigIntegerField(default=0)
-    requests = models.BigIntegerField(default=0, help_text="Traces whose first call falls in this bucket.")
-    errors = models.BigIntegerField(default=0)
-    response_cache_hits = models.BigIntegerField(default=0)
-    unpriced_calls = models.BigIntegerField(default=0, help_text="Usage known, model without a price.")
-    unknown_usage_calls = models.BigIntegerField(default=0, help_text="Token usage neither reported nor countable.")
-    estimated_calls = models.BigIntegerField(default=0, help_text="Token counts estimated from text.")
-    priced_calls = models.BigIntegerField(default=0, help_text="Calls whose cost is known (in ``cost``).")
-    inferred_calls = models.BigIntegerField(default=0, help_text="Whether counts include their parts was inferred.")
-    approximate_calls = models.BigIntegerField(default=0, help_text="Priced at a fallback rate (tier, modality).")
-
-    class Meta:
-        abstract = True
 
 
 class RollupHour(RollupMetrics):

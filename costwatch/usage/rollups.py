@@ -319,7 +319,8 @@ FROM rollup_dim_calls d
 GROUP BY d.id
 """
 
-PART_METRICS = (
+# The summed metrics of a rollup row (``models.RollupMetrics``).
+METRIC_COLUMNS = (
     "cost",
     "cost_input",
     "cost_cache_read",
@@ -332,6 +333,7 @@ PART_METRICS = (
     "output_tokens",
     "reasoning_tokens",
     "llm_calls",
+    "requests",
     "errors",
     "response_cache_hits",
     "unpriced_calls",
@@ -341,6 +343,10 @@ PART_METRICS = (
     "inferred_calls",
     "approximate_calls",
 )
+
+# A part's metrics: the rollup metrics but ``requests`` (a part says whether its trace's first call
+# is in its bucket, ``first_in_hour``; requests are counted from that).
+PART_METRICS = tuple(column for column in METRIC_COLUMNS if column != "requests")
 _PART_COLUMNS = (
     'project_id, trace_id, hour, "user", feature, endpoint, model, provider, session, dimensions, first_in_hour, '
     + ", ".join(PART_METRICS)
@@ -365,7 +371,7 @@ FROM (
 GROUP BY trace_id, bucket, e_user, e_feature, e_endpoint, e_model, e_provider, e_session, dims
 """
 
-_DELTA_METRICS = [*PART_METRICS, "requests"]
+_DELTA_METRICS = (*PART_METRICS, "requests")  # the order _DELTA_FILL computes them in
 _SIGNED_SUMS = ", ".join(f"sum(sign * {m})" for m in PART_METRICS)
 _REQUESTS_DELTA = (
     "count(DISTINCT trace_id) FILTER (WHERE first_in_hour AND sign = 1)"
@@ -473,29 +479,6 @@ ON CONFLICT (project_id, trace_id) DO UPDATE SET
 """
 
 
-METRIC_COLUMNS = (
-    "cost",
-    "cost_input",
-    "cost_cache_read",
-    "cost_cache_write",
-    "cost_output",
-    "savings",
-    "input_tokens",
-    "cache_read_tokens",
-    "cache_write_tokens",
-    "output_tokens",
-    "reasoning_tokens",
-    "llm_calls",
-    "requests",
-    "errors",
-    "response_cache_hits",
-    "unpriced_calls",
-    "unknown_usage_calls",
-    "estimated_calls",
-    "priced_calls",
-    "inferred_calls",
-    "approximate_calls",
-)
 _METRIC_COLUMNS = ", ".join(METRIC_COLUMNS)
 _METRIC_SUMS = ", ".join(f"sum({column})" for column in METRIC_COLUMNS)
 
