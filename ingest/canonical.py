@@ -1,4 +1,11 @@
-"""The dataclasses ingest produces: flattened spans in, canonical LLM calls and attribution out."""
+"""The dataclasses ingest produces: flattened spans in, canonical LLM calls and attribution out.
+
+``SpanView``, ``LlmCall`` and ``TraceAttribution`` are built for every span of every export, so
+they are plain dataclasses with slots: a frozen one's ``__init__`` sets each field through
+``object.__setattr__``, which made building them a sixth of mapping's work
+(``bench/mapping_filter.py``). They are values all the same: nothing assigns to their fields once
+built; a changed one is a new one (``dataclasses.replace``).
+"""
 
 from __future__ import annotations
 
@@ -15,7 +22,7 @@ SPAN_KIND_SERVER = 2
 SPAN_KIND_CLIENT = 3
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class SpanView:
     """One span flattened out of an export, with its resource and scope: what dialects read."""
 
@@ -33,7 +40,7 @@ class SpanView:
     scope_name: str
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class LlmCall:
     """One charged inference call, tokens normalized so one cost formula fits every provider."""
 
@@ -66,7 +73,7 @@ class LlmCall:
         return self.usage_state == "estimated"
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class TraceAttribution:
     """What one span says about itself for its trace's attribution: never values of other spans."""
 

@@ -14,6 +14,7 @@ the export is stored. Nothing here makes the whole export fail or retry.
 from __future__ import annotations
 
 import dataclasses
+import operator
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -64,6 +65,16 @@ _CALL_TEXT = tuple(
     f.name for f in dataclasses.fields(LlmCall) if f.name not in {"trace_id", "span_id", "parent_span_id"}
 )
 _ATTRIBUTION_TEXT = ("user", "feature", "session", "route", "root_name")
+_call_values = operator.attrgetter(*_CALL_TEXT)
+_attribution_values = operator.attrgetter(*_ATTRIBUTION_TEXT)
+
+
+def _any_unstorable_text(mapped: MappedExport) -> bool:
+    """Whether any text field of any call or attribution holds NUL or a lone surrogate: one search
+    over all of them, since nearly no export has one (then each is looked at alone)."""
+    texts = [value for call in mapped.calls for value in _call_values(call) if isinstance(value, str)]
+    texts += [value for row in mapped.attributions for value in _attribution_values(row) if isinstance(value, str)]
+    return _UNSTORABLE.search("\n".join(texts)) is not None
 
 
 def reject_invalid_spans(mapped: MappedExport, window: TimeWindow, now: datetime) -> MappedExport:
@@ -74,11 +85,13 @@ def reject_invalid_spans(mapped: MappedExport, window: TimeWindow, now: datetime
     """
     rejected = list(mapped.rejected)
     bad: dict[tuple[str, str], str] = {}
+    check_text = _any_unstorable_text(mapped)
     for call in mapped.calls:
-        problem = unstorable_text(call, _CALL_TEXT) or window.problem(call.start, call.end, now)
+        problem = unstorable_text(call, _CALL_TEXT) if check_text else None
+        problem = problem or window.problem(call.start, call.end, now)
         if problem:
             bad[(call.trace_id, call.span_id)] = problem
-    for attribution in mapped.attributions:
+    for attribution in mapped.attributions if check_text else ():
         key = (attribution.trace_id, attribution.span_id)
         if key not in bad:
             problem = unstorable_text(attribution, _ATTRIBUTION_TEXT)

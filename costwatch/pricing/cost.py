@@ -428,6 +428,30 @@ def _in_hours(row: Dated, clock: time) -> bool:
     return clock >= row.daily_from or clock < row.daily_until
 
 
+def utc_day_and_clock(at: date) -> tuple[date, time]:
+    """How ``price_in_force`` reads a moment: (UTC day, naive UTC time of day). An aware
+    ``datetime`` is taken in UTC, a naive one as UTC, a ``date`` as its midnight."""
+    if isinstance(at, datetime):
+        moment = _as_utc(at)
+        return moment.date(), moment.time().replace(tzinfo=None)
+    return at, time(0)
+
+
+def utc_day(at: date) -> date:
+    """The UTC day of ``at`` as ``utc_day_and_clock`` reads it."""
+    return _as_utc(at).date() if isinstance(at, datetime) else at
+
+
+def _as_utc(at: datetime) -> datetime:
+    return at.astimezone(timezone.utc) if at.tzinfo is not None else at
+
+
+def varies_within_a_day(rows: Iterable[Dated]) -> bool:
+    """Whether ``price_in_force`` over ``rows`` can choose differently at two moments of one UTC
+    day: only a row with a daily window reads the time of day, every other rule reads the day."""
+    return any(row.daily_from is not None or row.daily_until is not None for row in rows)
+
+
 def price_in_force(rows: Iterable[DatedT], at: date, *, service_tier: str = STANDARD) -> DatedT | None:
     """The row of ``service_tier`` with ``effective_from <= at < effective_until`` (until is exclusive).
 
@@ -440,11 +464,7 @@ def price_in_force(rows: Iterable[DatedT], at: date, *, service_tier: str = STAN
     override listed after the defaults takes precedence. An aware ``datetime`` is taken in UTC;
     a naive one as UTC; a ``date`` as its midnight.
     """
-    if isinstance(at, datetime):
-        moment = at.astimezone(timezone.utc) if at.tzinfo is not None else at
-        day, clock = moment.date(), moment.time().replace(tzinfo=None)
-    else:
-        day, clock = at, time(0)
+    day, clock = utc_day_and_clock(at)
     chosen: DatedT | None = None
     for row in rows:
         if row.service_tier != service_tier or not _in_force(row, day) or not _in_hours(row, clock):

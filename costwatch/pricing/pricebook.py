@@ -12,12 +12,13 @@ that leaves ``updated_at`` alone is not (``forget_catalog`` drops the cache; ``s
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from django.db import connection
 
 from costwatch.pricing.catalog import catalog_patterns
-from costwatch.pricing.cost import PriceRow, choose_price, price_in_force
+from costwatch.pricing.cost import PriceRow, choose_price, price_in_force, utc_day, varies_within_a_day
 from costwatch.pricing.matching import CatalogMatcher, CatalogProviderRules, match_model
 from costwatch.pricing.models import CatalogModel, CatalogProvider, ModelAlias, ModelPrice
 from costwatch.pricing.store import row_of
@@ -151,14 +152,16 @@ class PriceBook:
     exact, alias, rule, normalized, pattern, guided by the reported provider); an override for
     the model found that way beats the global row; last, an override matched by normalization.
     The row in force and the service tier are chosen by ``cost.choose_price``. A book keeps the
-    prices it was built with and remembers each name's match: build one per export or job.
+    prices it was built with and remembers each name's match, and each name's price per UTC day
+    and tier (unless a row of it has a daily window): build one per export or job.
     """
 
     def __init__(self, project) -> None:  # noqa: ANN001 - Project or None (the global catalog only)
         self._catalog, prices = _current(project.pk if project is not None else None)
         self._overrides = prices.overrides
         self._aliases = prices.aliases
-        self._matches: dict[tuple[str, str | None], tuple[str, Versions, str] | None] = {}
+        self._matches: dict[tuple[str, str | None], _Match | None] = {}
+        self._by_day: dict[tuple[str, str | None, str | None, date], PricedModel | None] = {}
 
     def price_for_call(
         self,
@@ -193,11 +196,19 @@ class PriceBook:
             return None
         key = (model, provider)
         if key not in self._matches:
-            self._matches[key] = self._resolve(model, provider)
-        resolved = self._matches[key]
-        if resolved is None:
+            self._matches[key] = self._match(model, provider)
+        match = self._matches[key]
+        if match is None:
             return None
-        how, versions, _ = resolved
+        if match.varies_within_a_day:
+            return self._priced(match, at, service_tier)
+        day_key = (model, provider, service_tier, utc_day(at))
+        if day_key not in self._by_day:
+            self._by_day[day_key] = self._priced(match, at, service_tier)
+        return self._by_day[day_key]
+
+    def _priced(self, match: _Match, at, service_tier: str | None) -> PricedModel | None:  # noqa: ANN001
+        how, versions = match.how, match.versions
         choice = choose_price([row for _, row in versions], at, service_tier=service_tier)
         if choice is None:
             return None
@@ -206,6 +217,13 @@ class PriceBook:
             stored = price_in_force([price for price, _ in versions], at)
             assert stored is not None, "choose_price derives a batch row only from a standard row in force"
         return PricedModel(stored, choice.row, how, choice.service_tier, choice.approximate, choice.note)
+
+    def _match(self, model: str, provider: str | None) -> _Match | None:
+        found = self._resolve(model, provider)
+        if found is None:
+            return None
+        how, versions, _ = found
+        return _Match(how, versions, varies_within_a_day(row for _, row in versions))
 
     def _resolve(self, model: str, provider: str | None) -> tuple[str, Versions, str] | None:
         if self._overrides:
@@ -222,3 +240,12 @@ class PriceBook:
         if own is not None:
             return own.how, self._overrides[own.key], own.key
         return None
+
+
+@dataclass(frozen=True)
+class _Match:
+    """What a model name (as a provider reported it) matched in a book: how, and its versions."""
+
+    how: str
+    versions: Versions
+    varies_within_a_day: bool  # a version has a daily window: its price is chosen per call

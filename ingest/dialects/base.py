@@ -54,9 +54,14 @@ class Dialect(Protocol):
     # Where its spans carry prompt and completion text, first found wins (``ingest.messages``):
     # read only for a call without usage, to estimate its tokens.
     message_formats: tuple[MessageFormat, ...]
+    # Attribute keys that mark its spans: every span it claims carries at least one of them. The
+    # registry asks ``claims`` only of a span that does, and ingest drops a span carrying none of
+    # any dialect's (and nothing else mapping reads) before converting it (``ingest.mapping``).
+    claim_keys: tuple[str, ...]
 
     def claims(self, span: SpanView) -> bool:
-        """Whether the span is this dialect's to decide; the registry asks the dialects in order."""
+        """Whether the span is this dialect's to decide; the registry asks the dialects in order,
+        each only about spans that carry one of its ``claim_keys``."""
         ...
 
     def to_call(self, span: SpanView) -> LlmCall | None:
@@ -66,7 +71,7 @@ class Dialect(Protocol):
         ...
 
 
-@dataclass(frozen=True)
+@dataclass  # not frozen: one per call, and a frozen dataclass is several times dearer to build
 class ReportedUsage:
     """Token counts as a span reports them, before normalization; None = not reported."""
 
@@ -79,14 +84,20 @@ class ReportedUsage:
 
     @property
     def any(self) -> bool:
-        return any(v is not None for v in (self.input, self.output, self.cache_read, self.cache_write))
+        return (
+            self.input is not None
+            or self.output is not None
+            or self.cache_read is not None
+            or self.cache_write is not None
+        )
 
 
 def read_tokens(span: SpanView, *names: str) -> int | None:
     """The first of ``names`` present on the span, as a validated token count."""
+    attributes = span.attributes
     for name in names:
-        if name in span.attributes:
-            return token_count(span, name, span.attributes[name])
+        if name in attributes:
+            return token_count(span, name, attributes[name])
     return None
 
 
@@ -209,6 +220,7 @@ SERVICE_TIER_ATTRIBUTES = (
     "gen_ai.openai.request.service_tier",
     "gen_ai.request.service_tier",
 )
+_SERVICE_TIER_KEYS = frozenset(SERVICE_TIER_ATTRIBUTES)
 # Provider tier names to the catalog's (costwatch.pricing.cost.SERVICE_TIERS); others are kept as
 # given (e.g. OpenAI "scale") and priced at the standard rate, marked approximate.
 _TIER_NAMES = {
@@ -228,8 +240,10 @@ def service_tier_of(span: SpanView, *more: Any) -> str | None:
     """The call's service tier: the span's tier attributes (response before request), else the
     first of ``more`` (values a dialect found elsewhere, e.g. in provider metadata). None when the
     span says nothing (priced at the standard rate, which is what a request without a tier gets)."""
-    candidates = [span.attributes.get(name) for name in SERVICE_TIER_ATTRIBUTES] + list(more)
-    for value in candidates:
+    attributes = span.attributes
+    if not more and _SERVICE_TIER_KEYS.isdisjoint(attributes):
+        return None
+    for value in (*map(attributes.get, SERVICE_TIER_ATTRIBUTES), *more):
         if isinstance(value, str) and value.strip():
             name = value.strip().lower()
             return _TIER_NAMES.get(name, name[:16])
@@ -354,6 +368,8 @@ def normalize_counts(usage: ReportedUsage, rule: CountRule = OTEL_RULE) -> tuple
     read, write = usage.cache_read or 0, usage.cache_write or 0
     reported_input, output, reasoning = usage.input or 0, usage.output or 0, usage.reasoning or 0
     cache = read + write
+    if not read and not write and not reasoning:  # nothing to place: the counts are as reported
+        return TokenCounts(input=reported_input, output=output), COUNTS_REPORTED
     by_total_cache: bool | None = None
     by_total_reasoning: bool | None = None
     if usage.total is not None and (cache or reasoning):

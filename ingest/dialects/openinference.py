@@ -87,6 +87,7 @@ class OpenInferenceDialect:
     feature_keys: tuple[str, ...] = ()
     session_keys: tuple[str, ...] = ()
     message_formats: tuple[MessageFormat, ...] = (GEN_AI_MESSAGES, MESSAGES, GEN_AI_EVENTS)
+    claim_keys: tuple[str, ...] = ("openinference.span.kind",)
 
     def claims(self, span: SpanView) -> bool:
         return isinstance(span.attributes.get("openinference.span.kind"), str)

@@ -68,6 +68,7 @@ class OtelGenAiDialect:
     feature_keys: tuple[str, ...] = ()
     session_keys: tuple[str, ...] = ()
     message_formats: tuple[MessageFormat, ...] = (GEN_AI_MESSAGES, GEN_AI_INDEXED, GEN_AI_EVENTS)
+    claim_keys: tuple[str, ...] = ("gen_ai.operation.name", "gen_ai.provider.name", "gen_ai.system")
 
     def claims(self, span: SpanView) -> bool:
         operation = span.attributes.get("gen_ai.operation.name")

@@ -51,6 +51,7 @@ class TraceloopDialect:
     feature_keys: tuple[str, ...] = ("traceloop.association.properties.feature",)
     session_keys: tuple[str, ...] = ("traceloop.association.properties.session_id",)
     message_formats: tuple[MessageFormat, ...] = (GEN_AI_MESSAGES, GEN_AI_INDEXED, GEN_AI_EVENTS)
+    claim_keys: tuple[str, ...] = ("llm.request.type",)
 
     def claims(self, span: SpanView) -> bool:
         request_type = span.attributes.get("llm.request.type")

@@ -69,6 +69,7 @@ class VercelDialect:
     feature_keys: tuple[str, ...] = ("ai.telemetry.metadata.feature",)
     session_keys: tuple[str, ...] = ("ai.telemetry.metadata.sessionId",)
     message_formats: tuple[MessageFormat, ...] = (GEN_AI_MESSAGES, MESSAGES, GEN_AI_EVENTS)
+    claim_keys: tuple[str, ...] = ("ai.operationId",)
 
     def claims(self, span: SpanView) -> bool:
         return isinstance(span.attributes.get("ai.operationId"), str)

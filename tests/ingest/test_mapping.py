@@ -2,12 +2,19 @@ from __future__ import annotations
 
 import json
 from datetime import timezone
+from typing import Any
 
+import pytest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.trace import SpanKind
 
 from costwatch.pricing.cost import TokenCounts
+from ingest import mapping
+from ingest.canonical import DimensionSpec, MappedExport
+from ingest.dialects import DIALECTS, claiming_dialect
 from ingest.mapping import attribution_of, map_export, span_views
-from ingest.otlp import parse_export
+from ingest.otlp import MalformedExport, parse_export
+from tests.conftest import REPO
 
 
 def openai_v2_chat(**extra: object) -> dict:
@@ -363,3 +370,153 @@ def test_json_export_maps_like_protobuf() -> None:
     assert call.tokens == TokenCounts(input=976, cache_read=1024, output=120)
     assert call.is_error
     assert call.start.isoformat() == "2025-01-01T00:00:00.100000+00:00"
+
+
+# The plain-span filter: spans that can be neither a call nor a stored row are dropped unconverted.
+
+PLAIN = {
+    "SELECT orders": ({"db.system": "postgresql", "db.query.text": "SELECT * FROM orders"}, SpanKind.CLIENT),
+    "GET": ({"http.request.method": "GET", "url.full": "https://inventory.internal/items/42"}, SpanKind.CLIENT),
+    "orders publish": ({"messaging.system": "kafka", "messaging.destination.name": "orders"}, SpanKind.PRODUCER),
+    "render": ({}, SpanKind.INTERNAL),
+}
+FILTER_KEYS = {
+    "user_keys": ("tenant.user",),
+    "feature_keys": ("team.feature",),
+    "dimensions": (DimensionSpec("7", ("app.tenant",)),),
+}
+
+
+def _unfiltered(monkeypatch: pytest.MonkeyPatch, request: ExportTraceServiceRequest, **kwargs: Any) -> MappedExport:
+    with monkeypatch.context() as off:
+        off.setattr(mapping, "_plain", lambda span, matters: False)
+        return map_export(request, **kwargs)
+
+
+def _converted(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The names of the spans ``map_export`` converts from now on, in order."""
+    names: list[str] = []
+    real_view = mapping._view
+
+    def counting_view(span, resource, scope_name):  # noqa: ANN001, ANN202
+        names.append(span.name)
+        return real_view(span, resource, scope_name)
+
+    monkeypatch.setattr(mapping, "_view", counting_view)
+    return names
+
+
+def test_plain_spans_are_dropped_unconverted_and_nothing_else_changes(recorder, monkeypatch) -> None:
+    kept = {
+        "client with a route": ({"http.route": "/v1/messages"}, SpanKind.CLIENT),  # converted, not stored
+        "user": ({"enduser.id": "u-7"}, SpanKind.INTERNAL),
+        "configured user": ({"tenant.user": "t-user"}, SpanKind.INTERNAL),
+        "configured feature": ({"team.feature": "search"}, SpanKind.INTERNAL),
+        "dimension": ({"app.tenant": "t1"}, SpanKind.INTERNAL),
+        "session": ({"session.id": "s-1"}, SpanKind.INTERNAL),
+        "vercel user": ({"ai.telemetry.metadata.userId": "v-user"}, SpanKind.INTERNAL),
+        "tool": ({"traceloop.span.kind": "tool"}, SpanKind.INTERNAL),
+        "logfire": ({"logfire.msg": "step"}, SpanKind.INTERNAL),
+        "execute_tool": ({"gen_ai.operation.name": "execute_tool"}, SpanKind.INTERNAL),
+        "chat": (openai_v2_chat(), SpanKind.CLIENT),
+        "traceloop chat": (
+            {"llm.request.type": "chat", "gen_ai.system": "OpenAI", "gen_ai.request.model": "gpt-4o"},
+            SpanKind.CLIENT,
+        ),
+        "openinference llm": (
+            {"openinference.span.kind": "LLM", "llm.model_name": "gpt-4o", "llm.token_count.prompt": 10},
+            SpanKind.INTERNAL,
+        ),
+        "vercel call": (
+            {"ai.operationId": "ai.generateText.doGenerate", "ai.model.id": "gpt-4o", "ai.usage.promptTokens": 10},
+            SpanKind.CLIENT,
+        ),
+    }
+    with recorder.span("POST /api/chat", {"http.route": "/api/chat"}, kind=SpanKind.SERVER):
+        for name, (attributes, kind) in [*PLAIN.items(), *kept.items(), *PLAIN.items()]:
+            recorder.record(name, attributes, kind=kind)
+    recorder.record("redis GET", {"db.system": "redis"}, kind=SpanKind.CLIENT)  # a root: its name is the endpoint
+    request = recorder.request()
+    converted = _converted(monkeypatch)
+
+    filtered = map_export(request, **FILTER_KEYS)
+
+    assert sorted(converted) == sorted([*kept, "POST /api/chat", "redis GET"])
+    assert filtered == _unfiltered(monkeypatch, request, **FILTER_KEYS)
+    assert len(converted) == 2 * len(kept) + 4 + 2 * len(PLAIN)  # without the filter every span is converted
+    assert len(filtered.calls) == 4 and not filtered.rejected
+    names = {view.span_id: view.name for view in span_views(request)}
+    assert sorted(names[a.span_id] for a in filtered.attributions) == sorted(
+        [*(set(kept) - {"client with a route"}), "POST /api/chat", "redis GET"]
+    )
+
+
+@pytest.mark.parametrize(
+    "resource",
+    [{"enduser.id": "from-resource"}, {"tenant.user": "t-user"}, {"app.tenant": "t1"}, {"team.feature": "x"}],
+)
+def test_a_resource_that_gives_attribution_keeps_every_span_of_it(make_recorder, monkeypatch, resource) -> None:
+    recorder = make_recorder(resource=resource)
+    with recorder.span("POST /api/chat", {"http.route": "/api/chat"}, kind=SpanKind.SERVER):
+        for name, (attributes, kind) in PLAIN.items():
+            recorder.record(name, attributes, kind=kind)
+    request = recorder.request()
+    converted = _converted(monkeypatch)
+
+    filtered = map_export(request, **FILTER_KEYS)
+
+    assert len(converted) == len(filtered.attributions) == len(PLAIN) + 1
+    assert filtered == _unfiltered(monkeypatch, request, **FILTER_KEYS)
+
+
+def test_a_dropped_plain_span_still_holds_its_ids_against_a_later_duplicate(recorder, monkeypatch) -> None:
+    with recorder.span("POST /api/chat", {"http.route": "/api/chat"}, kind=SpanKind.SERVER):
+        recorder.record("GET", PLAIN["GET"][0], kind=SpanKind.CLIENT)
+        recorder.record("chat", openai_v2_chat(), kind=SpanKind.CLIENT)
+    request = recorder.request()
+    plain, chat, _ = request.resource_spans[0].scope_spans[0].spans
+    assert (plain.name, chat.name) == ("GET", "chat")
+    chat.span_id = plain.span_id  # the first span with an id is the one mapped, plain or not
+
+    filtered = map_export(request)
+
+    assert filtered == _unfiltered(monkeypatch, request)
+    assert filtered.calls == [] and len(filtered.attributions) == 1
+
+
+CASES = REPO.parent / "shared" / "cases"
+
+
+def _case_exports() -> list[tuple[str, ExportTraceServiceRequest]]:
+    """The handed span and reliability cases that are OTLP exports (the others are refused before mapping)."""
+    exports = []
+    for path in sorted([*CASES.glob("spans/*.json"), *CASES.glob("reliability/*.json")]):
+        try:
+            exports.append((path.name, parse_export(path.read_bytes(), "application/json")))
+        except MalformedExport:
+            assert path.name.startswith("json_lone_surrogate"), path
+    return exports
+
+
+def test_every_case_maps_the_same_with_the_filter(monkeypatch) -> None:
+    cases = _case_exports()
+    assert len(cases) == 10
+    for name, request in cases:
+        filtered = map_export(request)
+        assert filtered == _unfiltered(monkeypatch, request), name
+        assert filtered.calls or filtered.rejected, name
+
+
+def test_each_dialect_claims_only_spans_with_its_claim_keys() -> None:
+    """The registry asks a dialect only about spans carrying one of its ``claim_keys``, and the filter
+    drops spans carrying none: a dialect that claimed a span without one would lose it."""
+    claimed = {dialect.name: 0 for dialect in DIALECTS}
+    for _, request in _case_exports():
+        for view in span_views(request):
+            for dialect in DIALECTS:
+                if dialect.claims(view):
+                    claimed[dialect.name] += 1
+                    assert any(key in view.attributes for key in dialect.claim_keys), (dialect.name, view.name)
+            first = next((dialect for dialect in DIALECTS if dialect.claims(view)), None)
+            assert claiming_dialect(view) is first
+    assert claimed["openinference"] and claimed["vercel"] and claimed["otel_genai"]

@@ -19,7 +19,8 @@ from opentelemetry.sdk.trace.export import SpanExportResult
 from opentelemetry.trace import SpanKind
 
 from costwatch.pricing.models import ModelPrice
-from costwatch.usage.models import DirtyTrace, LlmCall, SpanAttribution
+from costwatch.usage.models import CustomDimension, DirtyTrace, LlmCall, SpanAttribution
+from ingest import mapping
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -255,3 +256,100 @@ def test_database_outage_answers_503_and_the_retry_is_stored_once(client, record
         response = client.post("/v1/traces", payload, content_type="application/x-protobuf", **headers)
         assert response.status_code == 200
     assert LlmCall.objects.filter(project=acme).count() == 1
+
+
+# Per call kind: the dialect's attributes. Every one is priced by the gpt-4o price.
+LLM_CALLS = {
+    "chat gpt-4o": CHAT,
+    "openai.chat": {
+        "llm.request.type": "chat",
+        "gen_ai.system": "OpenAI",
+        "gen_ai.request.model": "gpt-4o",
+        "gen_ai.usage.prompt_tokens": 900,
+        "gen_ai.usage.completion_tokens": 90,
+        "traceloop.association.properties.user_id": "tl-user",
+    },
+    "ChatOpenAI": {
+        "openinference.span.kind": "LLM",
+        "llm.provider": "openai",
+        "llm.model_name": "gpt-4o",
+        "llm.token_count.prompt": 800,
+        "llm.token_count.completion": 80,
+    },
+    "ai.generateText.doGenerate": {
+        "ai.operationId": "ai.generateText.doGenerate",
+        "ai.model.provider": "openai.chat",
+        "ai.model.id": "gpt-4o",
+        "ai.usage.promptTokens": 700,
+        "ai.usage.completionTokens": 70,
+    },
+}
+# HTTP client, database, queue and cache spans, as their instrumentations record them.
+PLAIN_SPANS = [
+    ("GET", SpanKind.CLIENT, {"http.request.method": "GET", "url.full": "https://inventory.internal/items/42"}),
+    ("SELECT shop.orders", SpanKind.CLIENT, {"db.system": "postgresql", "db.query.text": "SELECT * FROM orders"}),
+    ("orders publish", SpanKind.PRODUCER, {"messaging.system": "rabbitmq", "messaging.destination.name": "orders"}),
+    ("GET session", SpanKind.CLIENT, {"db.system": "redis", "db.operation.name": "GET"}),
+    ("render template", SpanKind.INTERNAL, {}),
+]
+
+
+def _stored(project) -> tuple[list[dict], list[dict]]:  # noqa: ANN001
+    """The project's stored calls and attribution rows as plain values, without row ids and times of
+    storage, custom dimensions named instead of numbered."""
+    dimension_names = {str(pk): name for pk, name in CustomDimension.objects.values_list("pk", "name")}
+    calls = [
+        {k: v for k, v in row.items() if k not in ("id", "project_id", "received_at")}
+        for row in LlmCall.objects.filter(project=project).order_by("span_id").values()
+    ]
+    attributions = []
+    for row in SpanAttribution.objects.filter(project=project).order_by("span_id").values():
+        row = {k: v for k, v in row.items() if k not in ("id", "project_id", "created_at", "updated_at")}
+        row["dimensions"] = {dimension_names[k]: v for k, v in (row["dimensions"] or {}).items()}
+        attributions.append(row)
+    return calls, attributions
+
+
+def test_plain_spans_are_dropped_and_what_is_stored_stays_the_same(
+    live_server, recorder, acme, globex, acme_ingest_key, globex_ingest_key, gpt4o_price, settings, monkeypatch
+) -> None:
+    """500 plain spans and a few LLM calls of every dialect, sent by the real exporter: acme (the
+    filter) stores exactly what globex (no filter) stores, and only the plain spans went unconverted."""
+    settings.COSTWATCH_USER_ATTRIBUTES = ["tenant.user"]
+    for project in (acme, globex):
+        CustomDimension.objects.create(
+            project=project, name="tenant", attribute_keys=["app.tenant"], max_values_per_day=100
+        )
+    kept = set()
+    for request, (call_name, call_attributes) in enumerate(LLM_CALLS.items()):
+        root = f"POST /api/{request}"
+        with recorder.span(root, {"http.route": f"/api/{request}", "enduser.id": f"u-{request}"}, kind=SpanKind.SERVER):
+            for n in range(125):
+                name, kind, attributes = PLAIN_SPANS[n % len(PLAIN_SPANS)]
+                recorder.record(name, attributes, kind=kind)
+            with recorder.span(f"workflow {request}", {"traceloop.span.kind": "workflow"}):
+                recorder.record(call_name, call_attributes, kind=SpanKind.CLIENT)
+            recorder.record(f"tenant {request}", {"tenant.user": f"t-{request}", "app.tenant": f"tenant-{request}"})
+        kept |= {root, f"workflow {request}", call_name, f"tenant {request}"}
+    spans = recorder.exporter.get_finished_spans()
+    assert len(spans) == 500 + 4 * len(LLM_CALLS)
+    converted: list[str] = []
+    real_view = mapping._view
+
+    def counting_view(span, resource, scope_name):  # noqa: ANN001, ANN202
+        converted.append(span.name)
+        return real_view(span, resource, scope_name)
+
+    monkeypatch.setattr(mapping, "_view", counting_view)
+    assert _exporter(live_server.url, acme_ingest_key).export(spans) == SpanExportResult.SUCCESS
+    assert sorted(converted) == sorted(kept)
+    monkeypatch.setattr(mapping, "_plain", lambda span, matters: False)
+    assert _exporter(live_server.url, globex_ingest_key).export(spans) == SpanExportResult.SUCCESS
+    assert len(converted) == len(kept) + len(spans)
+
+    calls, attributions = _stored(acme)
+    assert (calls, attributions) == _stored(globex)
+    assert [call["cost_total"] is not None for call in calls] == [True] * len(LLM_CALLS)
+    assert len(attributions) == len(kept)
+    assert {row["dimensions"].get("tenant") for row in attributions} == {None, *(f"tenant-{n}" for n in range(4))}
+    assert {row["user"] for row in attributions} >= {"t-0", "tl-user", "u-3"}

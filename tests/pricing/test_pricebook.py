@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
@@ -65,6 +65,30 @@ def test_source_match_rule_finds_a_snapshot_and_unknown_stays_unpriced(default_c
     priced = PriceBook(acme).price_for("gpt-4-1106-preview", NOW)
     assert (priced.row.provider, priced.row.model, priced.how) == ("openai", "gpt-4-turbo", "rule")
     assert PriceBook(acme).price_for("totally-unknown-model", NOW) is None
+
+
+def test_a_book_prices_every_moment_as_a_new_book_would(default_catalog, acme) -> None:
+    """A book remembers each name's price per UTC day and tier: its answers stay those of a new book,
+    across days, effective dates, time zones, tiers and a daily window (DeepSeek's peak hours)."""
+    set_override(acme, _row(input="1.5", output="6", effective_from=date(2026, 11, 29)))
+    book = PriceBook(acme)
+    moments = [
+        datetime(2026, 11, 28, h, m, tzinfo=timezone.utc) for h, m in ((0, 29), (0, 31), (1, 0), (16, 31), (20, 0))
+    ]
+    moments += [
+        datetime(2026, 11, 28, 23, tzinfo=timezone(timedelta(hours=-5))),  # 04:00 UTC on the 29th
+        datetime(2024, 6, 1, 12, tzinfo=timezone.utc),
+        datetime(2019, 6, 1, tzinfo=timezone.utc),
+    ]
+    for model, provider in (("gpt-4o", "openai"), ("deepseek-chat", "deepseek"), ("gpt-5.1", "openai")):
+        for tier in (None, "flex", "batch", "priority"):
+            for at in moments:
+                expected = PriceBook(acme).price_for(model, at, provider=provider, service_tier=tier)
+                assert book.price_for(model, at, provider=provider, service_tier=tier) == expected, (model, tier, at)
+    peak, off_peak = (book.price_for("deepseek-chat", moments[i], provider="deepseek") for i in (2, 4))
+    assert (peak.row.input, off_peak.row.input) == (Decimal("0.27"), Decimal("0.135"))
+    before, after = (book.price_for("gpt-4o", at, provider="openai") for at in moments[4:6])
+    assert after.row.input == Decimal("1.5") and before != after  # the override starts on the 29th, UTC
 
 
 def test_price_for_call_falls_back_to_the_requested_model(default_catalog, acme) -> None:
