@@ -3,8 +3,10 @@
 gunicorn kills a sync worker whose request runs past ``--timeout`` (``COSTWATCH_WEB_TIMEOUT_SECONDS``,
 30 s): the exporter then sees a 500 or a reset, which OTel exporters do not retry, and the export
 is lost. Within ``ingest_deadline`` every SQL statement first gets PostgreSQL's
-``statement_timeout`` set to the time left (lock waits included), and no statement starts after
-the deadline. A statement cut short raises ``QueryCanceled`` (a Django ``OperationalError``),
+``statement_timeout`` set to the time left (lock waits included; refreshed when more than
+``REFRESH_MS`` passed since it was last set, so a statement may run up to that much longer), and no
+statement starts after the deadline. Savepoint statements run as they are: rolling back to a
+savepoint must work in a transaction that an error aborted. A statement cut short raises ``QueryCanceled`` (a Django ``OperationalError``),
 the transaction rolls back, nothing is stored, and the transport answers 503 / UNAVAILABLE with a
 retry delay: the exporter sends the export again later.
 """
@@ -19,6 +21,10 @@ from typing import Any
 from django.db import OperationalError, connection
 
 
+REFRESH_MS = 100  # how stale the statement_timeout set on the connection may be
+_SAVEPOINT_STATEMENTS = ("SAVEPOINT", "ROLLBACK TO SAVEPOINT", "RELEASE SAVEPOINT")
+
+
 class IngestTimedOut(OperationalError):
     """The export's time budget ran out before its next statement."""
 
@@ -27,14 +33,22 @@ class IngestTimedOut(OperationalError):
 def ingest_deadline(milliseconds: int) -> Iterator[None]:
     """Run the block's SQL under a deadline ``milliseconds`` from now (on ``connection``)."""
     deadline = time.monotonic() + milliseconds / 1000
+    set_at: list[float] = []  # when statement_timeout was last set
 
     def wrapper(execute: Callable[..., Any], sql: str, params: Any, many: bool, context: dict[str, Any]) -> Any:  # noqa: ANN401
-        left_ms = int((deadline - time.monotonic()) * 1000)
+        if sql.startswith(_SAVEPOINT_STATEMENTS):
+            if sql.startswith("ROLLBACK"):
+                set_at.clear()  # a SET made after the savepoint is rolled back with it
+            return execute(sql, params, many, context)
+        now = time.monotonic()
+        left_ms = int((deadline - now) * 1000)
         if left_ms <= 0:
             raise IngestTimedOut(f"the export did not finish within {milliseconds} ms")
-        with connection.wrap_database_errors:
-            # The raw cursor: going through Django's wrapper would run this wrapper again.
-            context["cursor"].cursor.execute(f"SET statement_timeout = {max(left_ms, 1)}")
+        if not set_at or (now - set_at[0]) * 1000 > REFRESH_MS:
+            with connection.wrap_database_errors:
+                # The raw cursor: going through Django's wrapper would run this wrapper again.
+                context["cursor"].cursor.execute(f"SET statement_timeout = {max(left_ms, 1)}")
+            set_at[:] = [now]
         return execute(sql, params, many, context)
 
     with connection.execute_wrapper(wrapper):

@@ -9,12 +9,13 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Model
 from django.utils import timezone
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
 )
+from psycopg.errors import UniqueViolation
 from psycopg.types.json import Jsonb
 
 from costwatch.pricing.pricebook import PriceBook
@@ -82,26 +83,46 @@ _JSON_FIELDS = {
 
 
 def _copy_insert(cursor, model: type[Model], rows: list[list[object]], fields: list[str]) -> None:  # noqa: ANN001
-    """COPY ``rows`` (values in ``fields`` order) into a staging table, then insert them into the
-    model's table, skipping rows already stored (its unique constraint). The staging table is
-    created once per database session and emptied at every commit."""
+    """Store ``rows`` (values in ``fields`` order) in the model's table, skipping rows already
+    stored (its unique constraint: a re-sent span is stored once).
+
+    First try: COPY straight into the table, inside a savepoint. A re-sent span makes that COPY
+    fail on the unique constraint; then the savepoint is rolled back and the rows are COPYed into
+    a staging table (created once per database session, emptied at every commit) and inserted
+    with ``INSERT … SELECT … ON CONFLICT DO NOTHING``. Fresh spans, the common case, are written
+    once instead of twice and skip the speculative insertion of ``ON CONFLICT``.
+    """
     if not rows:
         return
     table = model._meta.db_table
     by_attname = {f.attname: f.column for f in model._meta.concrete_fields}
     columns = ", ".join(f'"{by_attname[name]}"' for name in fields)
+    json_positions = [i for i, name in enumerate(fields) if name in _JSON_FIELDS]
+    for values in rows:
+        for i in json_positions:
+            if values[i] is not None:
+                values[i] = Jsonb(values[i])
+    try:
+        with transaction.atomic():
+            _copy(cursor, table, columns, rows)
+        return
+    except IntegrityError as exc:
+        if not isinstance(exc.__cause__, UniqueViolation):
+            raise
+        # a span stored before: insert what is new
     staging = f"ingest_{table}"
     cursor.execute(
         f"CREATE TEMP TABLE IF NOT EXISTS {staging} ON COMMIT DELETE ROWS AS SELECT {columns} FROM {table} WITH NO DATA"
     )
-    json_positions = [i for i, name in enumerate(fields) if name in _JSON_FIELDS]
-    with cursor.cursor.copy(f"COPY {staging} ({columns}) FROM STDIN") as copy:
-        for values in rows:
-            for i in json_positions:
-                if values[i] is not None:
-                    values[i] = Jsonb(values[i])
-            copy.write_row(values)
+    _copy(cursor, staging, columns, rows)
     cursor.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {staging} ON CONFLICT DO NOTHING")
+
+
+def _copy(cursor, table: str, columns: str, rows: list[list[object]]) -> None:  # noqa: ANN001
+    # psycopg's errors become Django's (QueryCanceled an OperationalError, as for any statement).
+    with connection.wrap_database_errors, cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+        for values in rows:
+            copy.write_row(values)
 
 
 def _rejection_message(mapped: MappedExport) -> str:

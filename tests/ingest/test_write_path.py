@@ -1,0 +1,85 @@
+"""The write path (issue 14): an export of new spans is COPYed straight into the tables; one that
+repeats stored spans falls back to a staging table and ``ON CONFLICT DO NOTHING``. Either way
+every new span is stored once, nothing stored is changed, and the traces are marked.
+"""
+
+from __future__ import annotations
+
+from opentelemetry import trace as otel_trace
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
+from rest_framework.test import APIClient
+
+from costwatch.usage.models import DirtyTrace, LlmCall, SpanAttribution
+
+
+def _traces(count: int, tokens: int) -> list[ReadableSpan]:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider(resource=Resource.create({"service.name": "shop"}))
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer("test")
+    for _ in range(count):
+        root = tracer.start_span("POST /chat", kind=SpanKind.SERVER, attributes={"http.route": "/chat"})
+        with tracer.start_as_current_span("chat", context=otel_trace.set_span_in_context(root)) as call:
+            call.set_attributes(
+                {
+                    "gen_ai.operation.name": "chat",
+                    "gen_ai.provider.name": "openai",
+                    "gen_ai.request.model": "gpt-4o-mini",
+                    "gen_ai.usage.input_tokens": tokens,
+                    "gen_ai.usage.output_tokens": 7,
+                }
+            )
+        root.end()
+    return list(exporter.get_finished_spans())
+
+
+def _post(key: str, spans: list[ReadableSpan]) -> None:
+    response = APIClient().post(
+        "/v1/traces",
+        data=encode_spans(spans).SerializeToString(),
+        content_type="application/x-protobuf",
+        HTTP_AUTHORIZATION=f"Bearer {key}",
+    )
+    assert response.status_code == 200, response.content
+
+
+def _stored(project) -> tuple[dict[tuple[str, str], int], set[tuple[str, str]]]:  # noqa: ANN001
+    calls = dict(
+        ((trace, span), tokens)
+        for trace, span, tokens in LlmCall.objects.filter(project=project).values_list(
+            "trace_id", "span_id", "input_tokens"
+        )
+    )
+    spans = set(SpanAttribution.objects.filter(project=project).values_list("trace_id", "span_id"))
+    return calls, spans
+
+
+def test_an_export_repeating_stored_spans_stores_only_the_new_ones(acme, acme_ingest_key, default_catalog) -> None:  # noqa: ANN001
+    first = _traces(4, tokens=100)  # 8 spans: 4 calls, 4 roots
+    _post(acme_ingest_key, first)
+    calls, spans = _stored(acme)
+    assert len(calls) == 4 and len(spans) == 8
+
+    # Half of the stored spans again, with other token counts (a stored span is never changed),
+    # and three new traces: the straight COPY meets the unique constraint and falls back.
+    later = _traces(3, tokens=555)
+    _post(acme_ingest_key, [*first[:4], *later])
+    calls_after, spans_after = _stored(acme)
+    assert len(calls_after) == 7 and len(spans_after) == 14
+    assert {k: v for k, v in calls_after.items() if k in calls} == calls  # unchanged
+    assert sorted(v for k, v in calls_after.items() if k not in calls) == [555, 555, 555]
+
+    # The same export again: nothing new, the answer is still 200, and its traces are marked.
+    marks = DirtyTrace.objects.filter(project=acme).count()
+    _post(acme_ingest_key, [*first[:4], *later])
+    assert _stored(acme) == (calls_after, spans_after)
+    assert DirtyTrace.objects.filter(project=acme).count() > marks
+
+    # Then an export of new spans only takes the straight path again.
+    _post(acme_ingest_key, _traces(2, tokens=9))
+    assert len(_stored(acme)[0]) == 9
