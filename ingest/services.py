@@ -5,9 +5,11 @@ Both transports reach it through ``ingest.accept``; nothing here knows about HTT
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 
+import orjson
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Model
@@ -101,7 +103,7 @@ def _copy_insert(cursor, model: type[Model], rows: list[list[object]], fields: l
     for values in rows:
         for i in json_positions:
             if values[i] is not None:
-                values[i] = Jsonb(values[i])
+                values[i] = Jsonb(values[i], dumps=_json)
     try:
         with transaction.atomic():
             _copy(cursor, table, columns, rows)
@@ -116,6 +118,15 @@ def _copy_insert(cursor, model: type[Model], rows: list[list[object]], fields: l
     )
     _copy(cursor, staging, columns, rows)
     cursor.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {staging} ON CONFLICT DO NOTHING")
+
+
+def _json(value: object) -> bytes | str:
+    """JSON text of a stored attribute or count map: orjson, or the standard library for what
+    orjson refuses (text that is not valid UTF-8; PostgreSQL then refuses it as before)."""
+    try:
+        return orjson.dumps(value)
+    except TypeError:
+        return json.dumps(value)
 
 
 def _copy(cursor, table: str, columns: str, rows: list[list[object]]) -> None:  # noqa: ANN001
