@@ -353,7 +353,22 @@ def cost_of(counts: TokenCounts, price: PriceRow, *, batch: bool = False) -> Cal
     """
     _check_counts(counts)
     long_context = _is_long_context(counts, price)
+    return _cost(counts, price, batch, long_context, _rates(price, long_context))
+
+
+def cost_and_list_price_of(counts: TokenCounts, price: PriceRow) -> tuple[CallCost, Decimal]:
+    """``cost_of(counts, price)`` and ``list_price_of(counts, price)`` (USD, or the row's currency)
+    in one pass: the counts are checked and the rates chosen once. What ingest and re-pricing
+    store for every call; raises as ``cost_of`` does."""
+    _check_counts(counts)
+    long_context = _is_long_context(counts, price)
     rates = _rates(price, long_context)
+    cost = _cost(counts, price, False, long_context, rates)
+    with decimal.localcontext(_exact()):
+        return cost, (counts.prompt_total * rates.input + counts.output * rates.output) / _PER_MILLION
+
+
+def _cost(counts: TokenCounts, price: PriceRow, batch: bool, long_context: bool, rates: _Rates) -> CallCost:
     notes: list[str] = []
     if counts.cache_write_1h and not rates.one_hour_stated:
         notes.append(f"{price.model} has no 1-hour cache write price: the 5-minute write price is used")

@@ -7,7 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from costwatch.pricing.cost import SERVICE_TIERS, TokenCounts, cost_of, list_price_of
+from costwatch.pricing.cost import SERVICE_TIERS, TokenCounts, cost_and_list_price_of
 from costwatch.pricing.models import ModelPrice
 from costwatch.pricing.pricebook import PricedModel
 from costwatch.usage.models import LlmCall, UsageState
@@ -110,13 +110,13 @@ def apply_price(row: LlmCall | CallRow, priced: PricedModel | None) -> None:
         else:
             row.cost_total, row.cost_source = None, ""
         return
-    cost = cost_of(counts, priced.row)
+    cost, list_cost = cost_and_list_price_of(counts, priced.row)
     notes = [note for note in (priced.note, *cost.notes) if note]
     if row.service_tier and catalog_tier(row.service_tier) is None:
         notes.insert(0, f"service tier {row.service_tier!r} has no catalog price; priced at the standard rate")
     row.cost_approximate = bool(notes) or priced.approximate or cost.approximate
     row.cost_note = "; ".join(notes)[:1000]
-    row.list_cost = list_price_of(counts, priced.row)
+    row.list_cost = list_cost
     if row.response_cache_hit:
         # Answered from the app's own cache: nothing was spent; list_cost is what it saved.
         row.cost_input = row.cost_cache_read = row.cost_cache_write = row.cost_output = ZERO

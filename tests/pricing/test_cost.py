@@ -15,6 +15,7 @@ from costwatch.pricing.cost import (
     TokenCounts,
     batch_row,
     choose_price,
+    cost_and_list_price_of,
     cost_of,
     list_price_of,
     price_in_force,
@@ -354,6 +355,14 @@ def test_total_is_the_sum_of_the_parts(counts: TokenCounts, price: PriceRow, bat
 def test_total_never_decreases_when_a_count_grows(counts: TokenCounts, price: PriceRow, field: str, extra: int) -> None:
     more = TokenCounts(**{**counts.__dict__, field: getattr(counts, field) + extra})
     assert cost_of(more, price).total >= cost_of(counts, price).total
+
+
+@given(counts_strategy, price_rows())
+def test_cost_and_list_price_in_one_pass_equal_the_two_functions(counts: TokenCounts, price: PriceRow) -> None:
+    cost, list_price = cost_and_list_price_of(counts, price)
+    assert cost == cost_of(counts, price)
+    assert list_price == list_price_of(counts, price)
+    assert str(list_price) == str(list_price_of(counts, price))  # the same Decimal, digit for digit
 
 
 @given(counts_strategy, price_rows())
