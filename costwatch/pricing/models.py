@@ -196,3 +196,15 @@ class ModelAlias(models.Model):
 
     def __str__(self) -> str:
         return f"{self.alias} → {self.model}"
+
+
+class CatalogVersion(models.Model):
+    """How many times a scope of the price catalog changed: ``scope`` 0 is the global catalog
+    (global prices, catalog models and providers), a project id that project's overrides and
+    aliases. Kept by database triggers on those tables (migration pricing 0003): every insert,
+    update (a queryset ``update()`` or raw SQL included), delete and truncate counts. A price book
+    compares these counters with the ones it cached (``costwatch.pricing.pricebook``).
+    """
+
+    scope = models.BigIntegerField(primary_key=True, help_text="0: the global catalog; else a project id.")
+    changes = models.BigIntegerField(default=0)

@@ -1,12 +1,11 @@
 """The price of a call: a project's view of the stored catalog, cached per process by version.
 
 ``PriceBook(project)`` answers ``price_for`` / ``price_for_call``. Building one costs a single
-query while nothing changed: the stored catalog's version (and the project's overrides and
-aliases' version) is read in one statement, and the global catalog (rows and match rules) and
-each project's overrides and aliases are loaded again only when their version differs from the
-one cached in this process. A version is counts, highest ids and last ``updated_at`` of the rows
-(and a digest of the aliases), so a row added, deleted or saved is seen; a queryset ``update()``
-that leaves ``updated_at`` alone is not (``forget_catalog`` drops the cache; ``sync_source`` calls it).
+primary-key lookup while nothing changed: the change counters of the global catalog and of the
+project's overrides and aliases (``CatalogVersion``, kept by database triggers on every write to
+those tables, a queryset ``update()`` or raw SQL included). The global catalog (rows and match
+rules) and each project's overrides and aliases are loaded again only when their counter differs
+from the one cached in this process (``forget_catalog`` drops the cache).
 """
 
 from __future__ import annotations
@@ -20,7 +19,7 @@ from django.db import connection
 from costwatch.pricing.catalog import catalog_patterns
 from costwatch.pricing.cost import PriceRow, choose_price, price_in_force, utc_day, varies_within_a_day
 from costwatch.pricing.matching import CatalogMatcher, CatalogProviderRules, match_model
-from costwatch.pricing.models import CatalogModel, CatalogProvider, ModelAlias, ModelPrice
+from costwatch.pricing.models import CatalogModel, CatalogProvider, CatalogVersion, ModelAlias, ModelPrice
 from costwatch.pricing.store import row_of
 
 Versions = list[tuple[ModelPrice, PriceRow]]
@@ -72,23 +71,15 @@ def forget_catalog() -> None:
 
 
 def _versions(project_id: int | None) -> tuple[tuple[object, ...], tuple[object, ...]]:
-    """(global catalog version, the project's overrides-and-aliases version), in one query."""
-    prices = ModelPrice._meta.db_table
+    """(global catalog version, the project's overrides-and-aliases version): the change counters
+    of ``CatalogVersion`` (kept by triggers), in one primary-key lookup."""
     with connection.cursor() as cursor:
         cursor.execute(
-            f"""SELECT g.n, g.last, g.at, m.n, m.last, p.n, o.n, o.last, o.at, a.n, a.digest
-                FROM (SELECT count(*) AS n, max(id) AS last, max(updated_at) AS at FROM {prices}
-                      WHERE project_id IS NULL) g,
-                     (SELECT count(*) AS n, max(id) AS last FROM {CatalogModel._meta.db_table}) m,
-                     (SELECT count(*) AS n FROM {CatalogProvider._meta.db_table}) p,
-                     (SELECT count(*) AS n, max(id) AS last, max(updated_at) AS at FROM {prices}
-                      WHERE project_id = %(project)s) o,
-                     (SELECT count(*) AS n, md5(json_agg(json_build_array(alias, model) ORDER BY id)::text) AS digest
-                      FROM {ModelAlias._meta.db_table} WHERE project_id = %(project)s) a""",
-            {"project": project_id},
+            f"SELECT scope, changes FROM {CatalogVersion._meta.db_table} WHERE scope IN (0, %s)",
+            [project_id or 0],
         )
-        row = cursor.fetchone()
-    return tuple(row[:6]), tuple(row[6:])
+        changes = dict(cursor.fetchall())
+    return (changes.get(0, 0),), (changes.get(project_id, 0) if project_id else 0,)
 
 
 def _load_catalog(version: tuple[object, ...]) -> GlobalCatalog:

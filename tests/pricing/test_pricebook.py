@@ -128,3 +128,30 @@ def test_a_changed_global_catalog_is_seen_by_the_next_book(acme) -> None:
     assert PriceBook(acme).price_for("house-model", NOW).row.input == Decimal(1)
     ModelPrice.objects.filter(model="house-model").update(input=Decimal(3), updated_at=django_now())
     assert PriceBook(acme).price_for("house-model", NOW).row.input == Decimal(3)
+
+
+def test_any_write_to_the_catalog_is_seen_by_the_next_book_even_one_that_skips_updated_at(acme, globex) -> None:
+    from django.db import connection
+
+    from costwatch.pricing.models import CatalogVersion
+
+    set_price(PriceRow(provider="house", model="house-model", input="1", output="2"))
+    assert PriceBook(acme).price_for("house-model", NOW).row.input == Decimal(1)
+    before = dict(CatalogVersion.objects.values_list("scope", "changes"))
+    # A queryset update that leaves updated_at alone, then raw SQL: both counted by the triggers.
+    ModelPrice.objects.filter(model="house-model").update(input=Decimal(4))
+    assert PriceBook(acme).price_for("house-model", NOW).row.input == Decimal(4)
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE pricing_modelprice SET input = 5 WHERE model = 'house-model'")
+    assert PriceBook(acme).price_for("house-model", NOW).row.input == Decimal(5)
+    after = dict(CatalogVersion.objects.values_list("scope", "changes"))
+    assert after[0] == before.get(0, 0) + 2
+
+    # A project's override counts for that project only; the global catalog is not reloaded.
+    set_override(acme, PriceRow(provider="house", model="house-model", input="7", output="8"))
+    counted = dict(CatalogVersion.objects.values_list("scope", "changes"))
+    assert counted[acme.pk] >= 1 and counted[0] == after[0] and globex.pk not in counted
+    assert PriceBook(acme).price_for("house-model", NOW).row.input == Decimal(7)
+    assert PriceBook(globex).price_for("house-model", NOW).row.input == Decimal(5)
+    ModelPrice.objects.filter(project=acme).update(input=Decimal(9))
+    assert PriceBook(acme).price_for("house-model", NOW).row.input == Decimal(9)
