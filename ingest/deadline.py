@@ -20,7 +20,6 @@ from typing import Any
 
 from django.db import OperationalError, connection
 
-
 REFRESH_MS = 100  # how stale the statement_timeout set on the connection may be
 _SAVEPOINT_STATEMENTS = ("SAVEPOINT", "ROLLBACK TO SAVEPOINT", "RELEASE SAVEPOINT")
 

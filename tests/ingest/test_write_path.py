@@ -49,12 +49,12 @@ def _post(key: str, spans: list[ReadableSpan]) -> None:
 
 
 def _stored(project) -> tuple[dict[tuple[str, str], int], set[tuple[str, str]]]:  # noqa: ANN001
-    calls = dict(
-        ((trace, span), tokens)
+    calls = {
+        (trace, span): tokens
         for trace, span, tokens in LlmCall.objects.filter(project=project).values_list(
             "trace_id", "span_id", "input_tokens"
         )
-    )
+    }
     spans = set(SpanAttribution.objects.filter(project=project).values_list("trace_id", "span_id"))
     return calls, spans
 
