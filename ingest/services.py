@@ -18,7 +18,6 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
 )
 from psycopg.errors import UniqueViolation
-from psycopg.types.json import Jsonb
 
 from costwatch.pricing.pricebook import PriceBook
 from costwatch.projects.models import Project
@@ -103,7 +102,7 @@ def _copy_insert(cursor, model: type[Model], rows: list[list[object]], fields: l
     for values in rows:
         for i in json_positions:
             if values[i] is not None:
-                values[i] = Jsonb(values[i], dumps=_json)
+                values[i] = _json(values[i])
     try:
         with transaction.atomic():
             _copy(cursor, table, columns, rows)
@@ -120,11 +119,12 @@ def _copy_insert(cursor, model: type[Model], rows: list[list[object]], fields: l
     cursor.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {staging} ON CONFLICT DO NOTHING")
 
 
-def _json(value: object) -> bytes | str:
-    """JSON text of a stored attribute or count map: orjson, or the standard library for what
-    orjson refuses (text that is not valid UTF-8; PostgreSQL then refuses it as before)."""
+def _json(value: object) -> str:
+    """JSON text of a stored attribute or count map, COPYed as text into its ``jsonb`` column:
+    orjson, or the standard library for what orjson refuses (text that is not valid UTF-8;
+    PostgreSQL then refuses it as before)."""
     try:
-        return orjson.dumps(value)
+        return orjson.dumps(value).decode()
     except TypeError:
         return json.dumps(value)
 

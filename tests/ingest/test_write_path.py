@@ -83,3 +83,20 @@ def test_an_export_repeating_stored_spans_stores_only_the_new_ones(acme, acme_in
     # Then an export of new spans only takes the straight path again.
     _post(acme_ingest_key, _traces(2, tokens=9))
     assert len(_stored(acme)[0]) == 9
+
+
+def test_kept_attributes_with_copy_special_characters_are_stored_as_sent(acme, acme_ingest_key, default_catalog) -> None:  # noqa: ANN001
+    # Tab, newline, backslash, quotes and characters outside the BMP: COPY's text format and
+    # the JSON text of the attributes must both escape them.
+    value = 'a\tb\nc\\d"e\'f\u00e9\U0001f600\\N'
+    spans = _traces(1, tokens=5)
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider(resource=Resource.create({"service.name": "shop", "app.region": value}))
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    with provider.get_tracer("test").start_as_current_span("POST /x", kind=SpanKind.SERVER) as root:
+        root.set_attributes({"http.route": "/x", "app.note": value, "enduser.id": value})
+    _post(acme_ingest_key, [*spans, *exporter.get_finished_spans()])
+    stored = SpanAttribution.objects.get(project=acme, route="/x")
+    assert stored.user == value
+    assert stored.attributes["span"]["app.note"] == value
+    assert stored.attributes["resource"]["app.region"] == value
