@@ -85,10 +85,12 @@ def test_an_export_repeating_stored_spans_stores_only_the_new_ones(acme, acme_in
     assert len(_stored(acme)[0]) == 9
 
 
-def test_kept_attributes_with_copy_special_characters_are_stored_as_sent(acme, acme_ingest_key, default_catalog) -> None:  # noqa: ANN001
+def test_kept_attributes_with_copy_special_characters_are_stored_as_sent(
+    acme, acme_ingest_key, default_catalog
+) -> None:  # noqa: ANN001
     # Tab, newline, backslash, quotes and characters outside the BMP: COPY's text format and
     # the JSON text of the attributes must both escape them.
-    value = 'a\tb\nc\\d"e\'f\u00e9\U0001f600\\N'
+    value = "a\tb\nc\\d\"e'f\u00e9\U0001f600\\N"
     spans = _traces(1, tokens=5)
     exporter = InMemorySpanExporter()
     provider = TracerProvider(resource=Resource.create({"service.name": "shop", "app.region": value}))
