@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime
+from operator import attrgetter
 
 import orjson
 from django.conf import settings
@@ -60,7 +61,7 @@ def ingest_export(project: Project, request: ExportTraceServiceRequest) -> Inges
     now = timezone.now()
     rows = [_call_row(project, call, book, now) for call in mapped.calls]
     with transaction.atomic(), connection.cursor() as cursor:
-        _copy_insert(cursor, LlmCall, [[getattr(row, name) for name in _CALL_FIELDS] for row in rows], _CALL_FIELDS)
+        _copy_insert(cursor, LlmCall, [list(_call_values(row)) for row in rows], _CALL_FIELDS)
         _copy_insert(
             cursor,
             SpanAttribution,
@@ -74,6 +75,7 @@ def ingest_export(project: Project, request: ExportTraceServiceRequest) -> Inges
 
 
 _CALL_FIELDS = [f.attname for f in LlmCall._meta.concrete_fields if not f.primary_key]
+_call_values = attrgetter(*_CALL_FIELDS)  # a CallRow's values in _CALL_FIELDS order
 _ATTRIBUTION_FIELDS = [f.attname for f in SpanAttribution._meta.concrete_fields if not f.primary_key]
 _JSON_FIELDS = {
     f.attname
