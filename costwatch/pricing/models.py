@@ -199,12 +199,16 @@ class ModelAlias(models.Model):
 
 
 class CatalogVersion(models.Model):
-    """How many times a scope of the price catalog changed: ``scope`` 0 is the global catalog
-    (global prices, catalog models and providers), a project id that project's overrides and
-    aliases. Kept by database triggers on those tables (migration pricing 0003): every insert,
-    update (a queryset ``update()`` or raw SQL included), delete and truncate counts. A price book
-    compares these counters with the ones it cached (``costwatch.pricing.pricebook``).
+    """The version of a scope of the price catalog: ``scope`` 0 is the global catalog (global
+    prices, catalog models and providers), a project id that project's overrides and aliases.
+    Set by database triggers on those tables (migration pricing 0003) at every insert, update (a
+    queryset ``update()`` or raw SQL included), delete and truncate, to the next value of a
+    sequence, which never rolls back: a version stands for one content of its scope only. A price
+    book compares these versions with the ones it cached (``costwatch.pricing.pricebook``); no row
+    (version 0) means no change since the triggers were installed.
     """
 
     scope = models.BigIntegerField(primary_key=True, help_text="0: the global catalog; else a project id.")
-    changes = models.BigIntegerField(default=0)
+    changes = models.BigIntegerField(
+        default=0, help_text="The version: a value of the pricing_catalog_change sequence."
+    )

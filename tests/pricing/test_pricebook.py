@@ -145,13 +145,29 @@ def test_any_write_to_the_catalog_is_seen_by_the_next_book_even_one_that_skips_u
         cursor.execute("UPDATE pricing_modelprice SET input = 5 WHERE model = 'house-model'")
     assert PriceBook(acme).price_for("house-model", NOW).row.input == Decimal(5)
     after = dict(CatalogVersion.objects.values_list("scope", "changes"))
-    assert after[0] == before.get(0, 0) + 2
+    assert after[0] > before.get(0, 0)
 
     # A project's override counts for that project only; the global catalog is not reloaded.
     set_override(acme, PriceRow(provider="house", model="house-model", input="7", output="8"))
     counted = dict(CatalogVersion.objects.values_list("scope", "changes"))
-    assert counted[acme.pk] >= 1 and counted[0] == after[0] and globex.pk not in counted
+    assert counted[acme.pk] > after[0] and counted[0] == after[0] and globex.pk not in counted
     assert PriceBook(acme).price_for("house-model", NOW).row.input == Decimal(7)
     assert PriceBook(globex).price_for("house-model", NOW).row.input == Decimal(5)
     ModelPrice.objects.filter(project=acme).update(input=Decimal(9))
     assert PriceBook(acme).price_for("house-model", NOW).row.input == Decimal(9)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_version_set_by_a_rolled_back_change_is_never_seen_again(acme) -> None:
+    """A book built inside a transaction that then rolls back caches what that transaction saw;
+    versions come from a sequence, so no later content can be taken for it."""
+    from django.db import transaction
+
+    set_price(PriceRow(provider="house", model="house-model", input="1", output="2"))
+    with pytest.raises(RuntimeError), transaction.atomic():
+        ModelPrice.objects.filter(model="house-model").update(input=Decimal(6))
+        assert PriceBook(acme).price_for("house-model", NOW).row.input == Decimal(6)  # cached here
+        raise RuntimeError("rolled back")
+    assert PriceBook(acme).price_for("house-model", NOW).row.input == Decimal(1)
+    ModelPrice.objects.filter(model="house-model").update(input=Decimal(2))  # one change, as inside
+    assert PriceBook(acme).price_for("house-model", NOW).row.input == Decimal(2)

@@ -2,15 +2,19 @@
 
 from django.db import migrations, models
 
-# One counter per catalog scope, bumped by every write to the tables a price book is built from.
+# One version per catalog scope, set by every write to the tables a price book is built from. Versions
+# come from a sequence, which never rolls back: a version a rolled-back transaction set (and a
+# process may have cached, reading inside it) is never seen again, and never stands for other rows.
 COUNT_CHANGES = """
+CREATE SEQUENCE pricing_catalog_change;
 CREATE OR REPLACE FUNCTION pricing_count_catalog_change() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     scopes bigint[] := '{}';
 BEGIN
     IF TG_OP = 'TRUNCATE' THEN
-        UPDATE pricing_catalogversion SET changes = changes + 1;
-        INSERT INTO pricing_catalogversion (scope, changes) VALUES (0, 1) ON CONFLICT (scope) DO NOTHING;
+        UPDATE pricing_catalogversion SET changes = nextval('pricing_catalog_change');
+        INSERT INTO pricing_catalogversion (scope, changes) VALUES (0, nextval('pricing_catalog_change'))
+            ON CONFLICT (scope) DO NOTHING;
         RETURN NULL;
     END IF;
     IF TG_OP IN ('UPDATE', 'DELETE') THEN
@@ -20,8 +24,8 @@ BEGIN
         scopes := scopes || COALESCE((to_jsonb(NEW) ->> 'project_id')::bigint, 0);
     END IF;
     INSERT INTO pricing_catalogversion AS v (scope, changes)
-        SELECT DISTINCT s, 1 FROM unnest(scopes) AS s
-        ON CONFLICT (scope) DO UPDATE SET changes = v.changes + 1;
+        SELECT s, nextval('pricing_catalog_change') FROM (SELECT DISTINCT unnest(scopes) AS s) AS distinct_scopes
+        ON CONFLICT (scope) DO UPDATE SET changes = EXCLUDED.changes;
     RETURN NULL;
 END $$;
 """ + "".join(
@@ -36,7 +40,7 @@ CREATE TRIGGER {table}_counts_truncate AFTER TRUNCATE ON {table}
 UNDO = "".join(
     f"DROP TRIGGER {table}_counts_change ON {table}; DROP TRIGGER {table}_counts_truncate ON {table};"
     for table in ("pricing_modelprice", "pricing_catalogmodel", "pricing_catalogprovider", "pricing_modelalias")
-) + "DROP FUNCTION pricing_count_catalog_change();"
+) + "DROP FUNCTION pricing_count_catalog_change(); DROP SEQUENCE pricing_catalog_change;"
 
 
 class Migration(migrations.Migration):
@@ -50,7 +54,7 @@ class Migration(migrations.Migration):
             name='CatalogVersion',
             fields=[
                 ('scope', models.BigIntegerField(help_text='0: the global catalog; else a project id.', primary_key=True, serialize=False)),
-                ('changes', models.BigIntegerField(default=0)),
+                ('changes', models.BigIntegerField(default=0, help_text='The version: a value of the pricing_catalog_change sequence.')),
             ],
         ),
         migrations.RunSQL(COUNT_CHANGES, reverse_sql=UNDO),
