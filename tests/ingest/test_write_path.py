@@ -5,6 +5,10 @@ every new span is stored once, nothing stored is changed, and the traces are mar
 
 from __future__ import annotations
 
+import threading
+
+import pytest
+from django.db import connection
 from opentelemetry import trace as otel_trace
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.sdk.resources import Resource
@@ -102,3 +106,33 @@ def test_kept_attributes_with_copy_special_characters_are_stored_as_sent(
     assert stored.user == value
     assert stored.attributes["span"]["app.note"] == value
     assert stored.attributes["resource"]["app.region"] == value
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_same_spans_sent_at_once_by_several_exporters_are_stored_once(
+    acme, acme_ingest_key, default_catalog
+) -> None:  # noqa: ANN001
+    # Each straight COPY waits on the unique index for the others' transactions; all but the first
+    # meet the stored spans and fall back. Every answer is 200 and each span is stored once.
+    shared = _traces(20, tokens=100)
+    exports = [[*shared, *_traces(2, tokens=1 + n)] for n in range(4)]  # the same 40 spans, and 4 new each
+    barrier = threading.Barrier(len(exports))
+    errors: list[BaseException] = []
+
+    def send(spans: list[ReadableSpan]) -> None:
+        try:
+            barrier.wait(timeout=10)
+            _post(acme_ingest_key, spans)
+        except BaseException as exc:  # noqa: BLE001 - reported by the main thread
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=send, args=(spans,)) for spans in exports]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not errors, errors
+    calls, spans = _stored(acme)
+    assert len(calls) == 20 + 4 * 2 and len(spans) == 40 + 4 * 4
