@@ -10,15 +10,14 @@ import threading
 import pytest
 from django.db import connection
 from opentelemetry import trace as otel_trace
-from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
-from rest_framework.test import APIClient
 
 from costwatch.usage.models import DirtyTrace, LlmCall, SpanAttribution
+from tests.otlp_client import post_spans
 
 
 def _traces(count: int, tokens: int) -> list[ReadableSpan]:
@@ -42,16 +41,6 @@ def _traces(count: int, tokens: int) -> list[ReadableSpan]:
     return list(exporter.get_finished_spans())
 
 
-def _post(key: str, spans: list[ReadableSpan]) -> None:
-    response = APIClient().post(
-        "/v1/traces",
-        data=encode_spans(spans).SerializeToString(),
-        content_type="application/x-protobuf",
-        HTTP_AUTHORIZATION=f"Bearer {key}",
-    )
-    assert response.status_code == 200, response.content
-
-
 def _stored(project) -> tuple[dict[tuple[str, str], int], set[tuple[str, str]]]:  # noqa: ANN001
     calls = {
         (trace, span): tokens
@@ -65,14 +54,14 @@ def _stored(project) -> tuple[dict[tuple[str, str], int], set[tuple[str, str]]]:
 
 def test_an_export_repeating_stored_spans_stores_only_the_new_ones(acme, acme_ingest_key, default_catalog) -> None:  # noqa: ANN001
     first = _traces(4, tokens=100)  # 8 spans: 4 calls, 4 roots
-    _post(acme_ingest_key, first)
+    post_spans(acme_ingest_key, first)
     calls, spans = _stored(acme)
     assert len(calls) == 4 and len(spans) == 8
 
     # Half of the stored spans again, with other token counts (a stored span is never changed),
     # and three new traces: the straight COPY meets the unique constraint and falls back.
     later = _traces(3, tokens=555)
-    _post(acme_ingest_key, [*first[:4], *later])
+    post_spans(acme_ingest_key, [*first[:4], *later])
     calls_after, spans_after = _stored(acme)
     assert len(calls_after) == 7 and len(spans_after) == 14
     assert {k: v for k, v in calls_after.items() if k in calls} == calls  # unchanged
@@ -80,12 +69,12 @@ def test_an_export_repeating_stored_spans_stores_only_the_new_ones(acme, acme_in
 
     # The same export again: nothing new, the answer is still 200, and its traces are marked.
     marks = DirtyTrace.objects.filter(project=acme).count()
-    _post(acme_ingest_key, [*first[:4], *later])
+    post_spans(acme_ingest_key, [*first[:4], *later])
     assert _stored(acme) == (calls_after, spans_after)
     assert DirtyTrace.objects.filter(project=acme).count() > marks
 
     # Then an export of new spans only takes the straight path again.
-    _post(acme_ingest_key, _traces(2, tokens=9))
+    post_spans(acme_ingest_key, _traces(2, tokens=9))
     assert len(_stored(acme)[0]) == 9
 
 
@@ -101,7 +90,7 @@ def test_kept_attributes_with_copy_special_characters_are_stored_as_sent(
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     with provider.get_tracer("test").start_as_current_span("POST /x", kind=SpanKind.SERVER) as root:
         root.set_attributes({"http.route": "/x", "app.note": value, "enduser.id": value})
-    _post(acme_ingest_key, [*spans, *exporter.get_finished_spans()])
+    post_spans(acme_ingest_key, [*spans, *exporter.get_finished_spans()])
     stored = SpanAttribution.objects.get(project=acme, route="/x")
     assert stored.user == value
     assert stored.attributes["span"]["app.note"] == value
@@ -122,7 +111,7 @@ def test_the_same_spans_sent_at_once_by_several_exporters_are_stored_once(
     def send(spans: list[ReadableSpan]) -> None:
         try:
             barrier.wait(timeout=10)
-            _post(acme_ingest_key, spans)
+            post_spans(acme_ingest_key, spans)
         except BaseException as exc:  # noqa: BLE001 - reported by the main thread
             errors.append(exc)
         finally:

@@ -13,18 +13,17 @@ import pytest
 from django.db import connection
 from django.db.models import ProtectedError
 from opentelemetry import trace as otel_trace
-from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
-from rest_framework.test import APIClient
 
 from costwatch.pricing.models import ModelPrice
 from costwatch.projects.models import Project
 from costwatch.usage.models import DirtyTrace, LlmCall, RequestRollup, RollupPart, SpanAttribution
 from costwatch.usage.rollups import recompute_dirty
+from tests.otlp_client import post_spans
 
 PER_SPAN_TABLES = (LlmCall, SpanAttribution, DirtyTrace, RollupPart, RequestRollup)
 
@@ -55,13 +54,7 @@ def _send(key: str, traces: int) -> None:
         )
         call.end()
         root.end()
-    response = APIClient().post(
-        "/v1/traces",
-        data=encode_spans(exporter.get_finished_spans()).SerializeToString(),
-        content_type="application/x-protobuf",
-        HTTP_AUTHORIZATION=f"Bearer {key}",
-    )
-    assert response.status_code == 200, response.content
+    post_spans(key, exporter.get_finished_spans())
 
 
 def _counts(project: Project) -> dict[str, int]:

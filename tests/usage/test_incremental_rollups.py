@@ -13,20 +13,19 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from django.db import connection, transaction
 from opentelemetry import trace as otel_trace
-from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
-from rest_framework.test import APIClient
 
 from costwatch.projects.models import Project
 from costwatch.projects.services import create_project, issue_key
 from costwatch.usage.dimensions import save_dimension
 from costwatch.usage.models import DirtyTrace, RequestRollup, RollupDay, RollupHour, RollupPart
 from costwatch.usage.rollups import claim_sql, rebuild_project, recompute_dirty, recompute_traces
+from tests.otlp_client import post_spans
 
 NOW = datetime.now(timezone.utc)
 MODELS = ("gpt-4o", "gpt-4o-mini", "mystery-model-x")
@@ -76,16 +75,6 @@ class Traces:
         return spans[-1], spans[:-1]
 
 
-def _post(key: str, spans: list[ReadableSpan]) -> None:
-    response = APIClient().post(
-        "/v1/traces",
-        data=encode_spans(spans).SerializeToString(),
-        content_type="application/x-protobuf",
-        HTTP_AUTHORIZATION=f"Bearer {key}",
-    )
-    assert response.status_code == 200, response.content
-
-
 def _state(project: Project) -> dict:
     metrics = ("cost", "savings", "input_tokens", "output_tokens", "llm_calls", "requests", "priced_calls")
     return {
@@ -129,14 +118,14 @@ def test_rollups_kept_by_difference_equal_a_rebuild_from_raw_calls(default_catal
         cut = rng.randint(0, len(spans))
         for part in (spans[:cut], spans[cut:]):
             if part:
-                _post(key, part)
+                post_spans(key, part)
         if rng.random() < 0.3:
-            _post(key, spans)  # re-sent whole
+            post_spans(key, spans)  # re-sent whole
         if rng.random() < 0.5:
             recompute_dirty()
     recompute_dirty()
     for key, root in late_roots:
-        _post(key, [root])
+        post_spans(key, [root])
         if rng.random() < 0.5:
             recompute_dirty()
     recompute_dirty()
@@ -156,13 +145,13 @@ def test_a_run_replaces_only_the_parts_of_the_traces_it_claimed(default_catalog,
     hour = (NOW - timedelta(hours=3)).replace(minute=0, second=0, microsecond=0)
     for _ in range(30):
         root, calls = traces.trace(rng, hour + timedelta(minutes=rng.randint(0, 20)))
-        _post(acme_ingest_key, [root, *calls])
+        post_spans(acme_ingest_key, [root, *calls])
     recompute_dirty()
     before = set(RollupPart.objects.filter(project=acme).values_list("id", "trace_id"))
     total = RollupHour.objects.get(project=acme, dimension="total", key="", hour=hour)
 
     root, calls = traces.trace(rng, hour + timedelta(minutes=5))
-    _post(acme_ingest_key, [root, *calls])
+    post_spans(acme_ingest_key, [root, *calls])
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM usage_dirtytrace WHERE project_id = %s", [acme.pk])
         assert cursor.fetchone()[0] == 1
