@@ -1,14 +1,20 @@
-"""A time limit on one export's database work, so the exporter gets a 503 before the worker dies.
+"""A time limit on one export's database work, so the exporter gets a 503 rather than no answer.
 
-gunicorn kills a sync worker whose request runs past ``--timeout`` (``COSTWATCH_WEB_TIMEOUT_SECONDS``,
-30 s): the exporter then sees a 500 or a reset, which OTel exporters do not retry, and the export
-is lost. Within ``ingest_deadline`` every SQL statement first gets PostgreSQL's
+An export waiting on a lock held elsewhere (an administrator's long DDL, say) holds its request
+until something gives up. A sync gunicorn worker is killed past ``--timeout``
+(``COSTWATCH_WEB_TIMEOUT_SECONDS``, 30 s), and the exporter sees a 500 or a reset, which OTel
+exporters do not retry: the export is lost. The default gthread workers are not killed; there the
+deadline bounds how long a request and its database connection stay held, and the exporter gets a
+retryable answer (unless its own timeout, 10 s in the OTel SDKs, ends the wait first).
+
+Within ``ingest_deadline`` every SQL statement first gets PostgreSQL's
 ``statement_timeout`` set to the time left (lock waits included; refreshed when more than
 ``REFRESH_MS`` passed since it was last set, so a statement may run up to that much longer), and no
 statement starts after the deadline. Savepoint statements run as they are: rolling back to a
-savepoint must work in a transaction that an error aborted. A statement cut short raises ``QueryCanceled`` (a Django ``OperationalError``),
-the transaction rolls back, nothing is stored, and the transport answers 503 / UNAVAILABLE with a
-retry delay: the exporter sends the export again later.
+savepoint must work in a transaction that an error aborted. A statement cut short raises
+``QueryCanceled`` (a Django ``OperationalError``), the transaction rolls back, nothing is stored,
+and the transport answers 503 / UNAVAILABLE with a retry delay: the exporter sends the export
+again later.
 """
 
 from __future__ import annotations
