@@ -104,6 +104,30 @@ def chat_attributes(n: int) -> dict[str, object]:
     }
 
 
+def _root(scope_spans, n: int, start_ns: int, route: str, duration_ns: int, feature: str | None = None):  # noqa: ANN001, ANN202
+    """Add trace ``n``'s SERVER root (route, method, status, user, and ``feature`` when given);
+    returns (trace id, root span id, start in Unix ns)."""
+    trace_id, root_id, start = n.to_bytes(16, "big"), (n * 1000).to_bytes(8, "big"), start_ns + n * 1_000_000
+    root = scope_spans.spans.add(
+        trace_id=trace_id,
+        span_id=root_id,
+        name=f"POST {route}",
+        kind=2,
+        start_time_unix_nano=start,
+        end_time_unix_nano=start + duration_ns,
+    )
+    root.attributes.extend(
+        [
+            _kv("http.route", route),
+            _kv("http.request.method", "POST"),
+            _kv("http.response.status_code", 200),
+            _kv("enduser.id", f"user-{n % 500}"),
+            *([_kv("costwatch.feature", feature)] if feature else []),
+        ]
+    )
+    return trace_id, root_id, start
+
+
 def plain_exports(count: int, spans: int, children: int, llm_every: int, start_ns: int) -> list[bytes]:
     """Serialized exports of ``spans`` spans: SERVER roots with ``children`` children each, one
     child in ``llm_every`` a chat span, the others plain (``PLAIN`` in turn)."""
@@ -117,23 +141,7 @@ def plain_exports(count: int, spans: int, children: int, llm_every: int, start_n
         made = 0
         while made < spans:
             n += 1
-            trace_id, root_id, start = n.to_bytes(16, "big"), (n * 1000).to_bytes(8, "big"), start_ns + n * 1_000_000
-            root = scope_spans.spans.add(
-                trace_id=trace_id,
-                span_id=root_id,
-                name="POST /api/checkout",
-                kind=2,
-                start_time_unix_nano=start,
-                end_time_unix_nano=start + 50_000_000,
-            )
-            root.attributes.extend(
-                [
-                    _kv("http.route", "/api/checkout"),
-                    _kv("http.request.method", "POST"),
-                    _kv("http.response.status_code", 200),
-                    _kv("enduser.id", f"user-{n % 500}"),
-                ]
-            )
+            trace_id, root_id, start = _root(scope_spans, n, start_ns, "/api/checkout", 50_000_000)
             made += 1
             for c in range(min(children, spans - made)):
                 name, kind, attributes = PLAIN[c % len(PLAIN)]
@@ -166,23 +174,8 @@ def llm_exports(count: int, traces: int, calls: int, start_ns: int) -> list[byte
         scope_spans = _resource(request)
         for _ in range(traces):
             n += 1
-            trace_id, root_id, start = n.to_bytes(16, "big"), (n * 1000).to_bytes(8, "big"), start_ns + n * 1_000_000
-            root = scope_spans.spans.add(
-                trace_id=trace_id,
-                span_id=root_id,
-                name="POST /api/summarize",
-                kind=2,
-                start_time_unix_nano=start,
-                end_time_unix_nano=start + 900_000_000,
-            )
-            root.attributes.extend(
-                [
-                    _kv("http.route", "/api/summarize"),
-                    _kv("http.request.method", "POST"),
-                    _kv("http.response.status_code", 200),
-                    _kv("enduser.id", f"user-{n % 500}"),
-                    _kv("costwatch.feature", ("summaries", "search", "chat")[n % 3]),
-                ]
+            trace_id, root_id, start = _root(
+                scope_spans, n, start_ns, "/api/summarize", 900_000_000, feature=("summaries", "search", "chat")[n % 3]
             )
             for c in range(calls):
                 span = scope_spans.spans.add(

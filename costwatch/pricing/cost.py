@@ -363,9 +363,12 @@ def cost_and_list_price_of(counts: TokenCounts, price: PriceRow) -> tuple[CallCo
     _check_counts(counts)
     long_context = _is_long_context(counts, price)
     rates = _rates(price, long_context)
-    cost = _cost(counts, price, False, long_context, rates)
+    return _cost(counts, price, False, long_context, rates), _list_price(counts, rates)
+
+
+def _list_price(counts: TokenCounts, rates: _Rates) -> Decimal:
     with decimal.localcontext(_exact()):
-        return cost, (counts.prompt_total * rates.input + counts.output * rates.output) / _PER_MILLION
+        return (counts.prompt_total * rates.input + counts.output * rates.output) / _PER_MILLION
 
 
 def _cost(counts: TokenCounts, price: PriceRow, batch: bool, long_context: bool, rates: _Rates) -> CallCost:
@@ -406,9 +409,7 @@ def list_price_of(counts: TokenCounts, price: PriceRow) -> Decimal:
     which is negative when cache writes cost more than the reads saved.
     """
     _check_counts(counts)
-    rates = _rates(price, _is_long_context(counts, price))
-    with decimal.localcontext(_exact()):
-        return (counts.prompt_total * rates.input + counts.output * rates.output) / _PER_MILLION
+    return _list_price(counts, _rates(price, _is_long_context(counts, price)))
 
 
 class Dated(Protocol):

@@ -1,11 +1,11 @@
 """The price of a call: a project's view of the stored catalog, cached per process by version.
 
 ``PriceBook(project)`` answers ``price_for`` / ``price_for_call``. Building one costs a single
-primary-key lookup while nothing changed: the change counters of the global catalog and of the
-project's overrides and aliases (``CatalogVersion``, kept by database triggers on every write to
-those tables, a queryset ``update()`` or raw SQL included). The global catalog (rows and match
-rules) and each project's overrides and aliases are loaded again only when their counter differs
-from the one cached in this process (``forget_catalog`` drops the cache).
+primary-key lookup while nothing changed: the versions of the global catalog and of the
+project's overrides and aliases (``CatalogVersion``, set from a sequence by database triggers on
+every write to those tables, a queryset ``update()`` or raw SQL included). The global catalog
+(rows and match rules) and each project's overrides and aliases are loaded again only when their
+version differs from the one cached in this process (``forget_catalog`` drops the cache).
 """
 
 from __future__ import annotations
@@ -71,8 +71,8 @@ def forget_catalog() -> None:
 
 
 def _versions(project_id: int | None) -> tuple[tuple[object, ...], tuple[object, ...]]:
-    """(global catalog version, the project's overrides-and-aliases version): the change counters
-    of ``CatalogVersion`` (kept by triggers), in one primary-key lookup."""
+    """(global catalog version, the project's overrides-and-aliases version): the rows of
+    ``CatalogVersion`` (0 where there is none), in one primary-key lookup."""
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT scope, changes FROM {CatalogVersion._meta.db_table} WHERE scope IN (0, %s)",
