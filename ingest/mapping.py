@@ -132,12 +132,12 @@ class _ExportMapping:
         self.keep_attributes = keep_attributes
         self.estimate_tokens = estimate_tokens
         self.matters = _KeyTest(keys.matters)
-        self.is_content = _KeyTest(_is_content)
+        self.never_kept = _KeyTest(_never_kept)
         self.mapped = MappedExport(calls=[], attributions=[], rejected=[])
 
     def resource(self, attributes: dict[str, Any]) -> _Resource:
         inherited = _read_attribution(attributes, self.keys, _NOTHING_INHERITED)
-        kept = _kept(attributes, self.is_content) if self.keep_attributes else None
+        kept = _kept(attributes, self.never_kept) if self.keep_attributes else None
         return _Resource(attributes, inherited, kept, has_plain_spans=not _gives_attribution(inherited))
 
     def add(self, view: SpanView, resource: _Resource) -> None:
@@ -171,7 +171,7 @@ class _ExportMapping:
         if call is not None or contributes or _in_genai_family(view.attributes):
             attributes = None
             if resource.kept is not None:
-                attributes = {"span": _kept(view.attributes, self.is_content), "resource": resource.kept}
+                attributes = {"span": _kept(view.attributes, self.never_kept), "resource": resource.kept}
             mapped.attributions.append(
                 TraceAttribution(
                     trace_id=view.trace_id,
@@ -377,25 +377,28 @@ CONTENT_ATTRIBUTE_PREFIXES = (
 
 def kept_attributes(span: SpanView) -> dict[str, dict[str, str]]:
     """The span's and its resource's short scalar attributes, as strings (see KEPT_ATTRIBUTE_*)."""
-    is_content = _KeyTest(_is_content)
-    return {"span": _kept(span.attributes, is_content), "resource": _kept(span.resource, is_content)}
+    never_kept = _KeyTest(_never_kept)
+    return {"span": _kept(span.attributes, never_kept), "resource": _kept(span.resource, never_kept)}
 
 
-def _is_content(key: str) -> bool:
-    return key.startswith(CONTENT_ATTRIBUTE_PREFIXES)
+def _never_kept(key: str) -> bool:
+    """Message content (prompts and completions are not what a dimension reads), and a key that
+    PostgreSQL cannot store as text (NUL)."""
+    return key.startswith(CONTENT_ATTRIBUTE_PREFIXES) or "\x00" in key
 
 
-def _kept(source: Mapping[str, Any], is_content: Mapping[str, bool]) -> dict[str, str]:
+def _kept(source: Mapping[str, Any], never_kept: Mapping[str, bool]) -> dict[str, str]:
+    # A value holding NUL is left out, as PostgreSQL cannot store it: the span itself is kept.
     kept: dict[str, str] = {}
     for key, value in source.items():
         if len(kept) >= KEPT_ATTRIBUTE_KEYS:
             break
         if isinstance(value, str):
-            if len(value) <= KEPT_ATTRIBUTE_CHARS and not is_content[key]:
+            if len(value) <= KEPT_ATTRIBUTE_CHARS and not never_kept[key] and "\x00" not in value:
                 value = value.strip()
                 if value:
                     kept[key] = value
-        elif isinstance(value, int) and not isinstance(value, bool) and not is_content[key]:
+        elif isinstance(value, int) and not isinstance(value, bool) and not never_kept[key]:
             value = str(value)
             if len(value) <= KEPT_ATTRIBUTE_CHARS:
                 kept[key] = value

@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from ingest.canonical import LlmCall, MappedExport, RejectedSpan
+from ingest.canonical import LlmCall, MappedExport, RejectedSpan, TraceAttribution
 
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
@@ -74,7 +74,15 @@ def _any_unstorable_text(mapped: MappedExport) -> bool:
     over all of them, since nearly no export has one (then each is looked at alone)."""
     texts = [value for call in mapped.calls for value in _call_values(call) if isinstance(value, str)]
     texts += [value for row in mapped.attributions for value in _attribution_values(row) if isinstance(value, str)]
+    texts += [value for row in mapped.attributions if row.dimensions for value in row.dimensions.values()]
     return _UNSTORABLE.search("\n".join(texts)) is not None
+
+
+def _unstorable_dimension(attribution: TraceAttribution) -> str | None:
+    for value in attribution.dimensions.values():
+        if _UNSTORABLE.search(value):
+            return "a custom dimension's value contains U+0000 (NUL) or a lone surrogate, which cannot be stored"
+    return None
 
 
 def reject_invalid_spans(mapped: MappedExport, window: TimeWindow, now: datetime) -> MappedExport:
@@ -94,7 +102,7 @@ def reject_invalid_spans(mapped: MappedExport, window: TimeWindow, now: datetime
     for attribution in mapped.attributions if check_text else ():
         key = (attribution.trace_id, attribution.span_id)
         if key not in bad:
-            problem = unstorable_text(attribution, _ATTRIBUTION_TEXT)
+            problem = unstorable_text(attribution, _ATTRIBUTION_TEXT) or _unstorable_dimension(attribution)
             if problem:
                 bad[key] = problem
     if not bad:

@@ -15,6 +15,7 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
+from rest_framework.test import APIClient
 
 from costwatch.usage.models import DirtyTrace, LlmCall, SpanAttribution
 from tests.otlp_client import post_spans
@@ -125,3 +126,57 @@ def test_the_same_spans_sent_at_once_by_several_exporters_are_stored_once(
     assert not errors, errors
     calls, spans = _stored(acme)
     assert len(calls) == 20 + 4 * 2 and len(spans) == 40 + 4 * 4
+
+
+def test_nul_in_an_attribute_loses_only_what_cannot_be_stored(acme, acme_ingest_key, default_catalog) -> None:  # noqa: ANN001
+    # PostgreSQL stores no U+0000 in text or jsonb. A kept attribute (value or key) holding one is
+    # left out and its span stored; a custom dimension's value holding one rejects that span
+    # through partial_success; the rest of the export is stored either way.
+    import json
+    import time
+
+    from costwatch.usage.dimensions import save_dimension
+
+    save_dimension(acme, name="tenant", attribute_keys=["app.tenant"], max_values_per_day=10)
+    start = str(int((time.time() - 60) * 1e9))
+
+    def span(trace: str, span_id: str, parent: str, attributes: dict[str, object]) -> dict:
+        values = [
+            {"key": k, "value": {"stringValue": v} if isinstance(v, str) else {"intValue": str(v)}}
+            for k, v in attributes.items()
+        ]
+        return {
+            "traceId": trace,
+            "spanId": span_id,
+            "parentSpanId": parent,
+            "name": "POST /x",
+            "kind": 2,
+            "startTimeUnixNano": start,
+            "endTimeUnixNano": start,
+            "attributes": values,
+        }
+
+    chat = {"gen_ai.operation.name": "chat", "gen_ai.request.model": "gpt-4o", "gen_ai.usage.input_tokens": 10}
+    spans = [
+        span(
+            "a1" * 16, "01" * 8, "", {"http.route": "/a", "app.note": "nul\x00here", "bad\x00key": "x", "app.ok": "y"}
+        ),
+        span("a1" * 16, "02" * 8, "01" * 8, chat),
+        span("a2" * 16, "03" * 8, "", {"http.route": "/b", "app.tenant": "ac\x00me"}),
+        span("a2" * 16, "04" * 8, "03" * 8, chat),
+        span("a3" * 16, "05" * 8, "", {"http.route": "/c", "app.tenant": "globex"}),
+        span("a3" * 16, "06" * 8, "05" * 8, chat),
+    ]
+    body = json.dumps({"resourceSpans": [{"scopeSpans": [{"spans": spans}]}]}).encode()
+    response = APIClient().post(
+        "/v1/traces", data=body, content_type="application/json", HTTP_X_COSTWATCH_KEY=acme_ingest_key
+    )
+    assert response.status_code == 200, response.content
+    answer = response.json()
+    assert answer["partialSuccess"]["rejectedSpans"] == "1"
+    assert "custom dimension" in answer["partialSuccess"]["errorMessage"]
+    assert LlmCall.objects.filter(project=acme).count() == 3
+    stored = {row.route: row for row in SpanAttribution.objects.filter(project=acme, is_root=True)}
+    assert set(stored) == {"/a", "/c"}
+    assert stored["/a"].attributes["span"] == {"http.route": "/a", "app.ok": "y"}
+    assert stored["/c"].attributes["span"]["app.tenant"] == "globex"
